@@ -1,0 +1,26 @@
+"""Import optional dependencies lazily, naming the extra that installs them."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from mldeploy.errors import MissingExtraError
+
+# module name -> (extra, what it is for)
+_EXTRAS = {
+    "psycopg": ("postgres", "the PostgreSQL registry and prediction store"),
+    "pyarrow": ("parquet", "Parquet files"),
+    "onnx": ("onnx", "the compiled predictor and ONNX export"),
+    "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
+}
+
+
+def require(module: str) -> ModuleType:
+    """Import ``module`` or raise MissingExtraError with the pip command that fixes it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        extra, purpose = _EXTRAS.get(module.split(".")[0], (None, module))
+        fix = f"pip install 'mldeploy[{extra}]'" if extra else f"pip install {module}"
+        raise MissingExtraError(f"{module} is needed for {purpose} but is not installed; run: {fix}") from exc

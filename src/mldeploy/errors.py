@@ -1,0 +1,121 @@
+"""The exception tree every part of mldeploy raises.
+
+::
+
+    MldeployError
+      BundleError          corrupt archive, digest mismatch, untrusted type, bad signature
+      SchemaError          bad input rows (also ValueError); keeps every issue
+      RegistryError        registry cannot be opened or changed
+        NotFoundError      unknown name, version or alias (also LookupError)
+        AliasConflictError a version an alias points to cannot be deleted
+      ConfigError          bad flag, environment variable or file value
+      MissingExtraError    optional dependency absent (also ImportError)
+      BackendError         database, broker or HTTP failure, cause chained
+
+    BundleVersionWarning   bundle made with another scikit-learn version
+
+The core knows no HTTP status or exit code: adapters map these classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AliasConflictError",
+    "BackendError",
+    "BundleError",
+    "BundleVersionWarning",
+    "ConfigError",
+    "Issue",
+    "MissingExtraError",
+    "MldeployError",
+    "NotFoundError",
+    "RegistryError",
+    "SchemaError",
+]
+
+_SHOWN_ISSUES = 5
+
+
+class MldeployError(Exception):
+    """Base class of every error mldeploy raises on purpose."""
+
+
+class BundleError(MldeployError):
+    """A bundle is corrupt, tampered with, untrusted or incompatible."""
+
+
+class RegistryError(MldeployError):
+    """The registry cannot be opened, read or changed."""
+
+
+class NotFoundError(RegistryError, LookupError):
+    """A name, version or alias that the registry does not hold."""
+
+
+class AliasConflictError(RegistryError):
+    """A change that would leave an alias pointing at nothing."""
+
+
+class ConfigError(MldeployError):
+    """A configuration value (flag, environment variable, file) is invalid."""
+
+
+class MissingExtraError(MldeployError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class BackendError(MldeployError):
+    """An external system (database, broker, server) failed; the cause is chained."""
+
+
+class BundleVersionWarning(UserWarning):
+    """A bundle was made with another minor version of a library it needs."""
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One bad field of one row.
+
+    ``row`` is the 0-based position of the row in the input, or ``None`` when
+    the issue concerns the whole input (a missing column).
+    """
+
+    row: int | None
+    field: str
+    expected: str
+    got: str
+
+    def describe(self) -> str:
+        """Return the one-line wording shared by every entry point."""
+        where = f'field "{self.field}"' if self.row is None else f'row {self.row}, field "{self.field}"'
+        return f"{where}: expected {self.expected}, got {self.got}"
+
+    def to_dict(self) -> dict:
+        """Return the issue as plain JSON-ready data."""
+        return {"row": self.row, "field": self.field, "expected": self.expected, "got": self.got}
+
+
+class SchemaError(MldeployError, ValueError):
+    """Input rows that do not match a bundle's schema.
+
+    ``issues`` holds every bad field of every bad row; the message shows the
+    first few and says how many more there are.
+    """
+
+    def __init__(self, issues: list[Issue], hint: str = "fix the values or retrain with data like them"):
+        self.issues = list(issues)
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        shown = "; ".join(issue.describe() for issue in self.issues[:_SHOWN_ISSUES])
+        rows = {issue.row for issue in self.issues if issue.row is not None}
+        more = len(self.issues) - _SHOWN_ISSUES
+        tail = f"; and {more} more" if more > 0 else ""
+        head = f"{len(self.issues)} bad field(s)" + (f" in {len(rows)} row(s)" if rows else "")
+        return f"{head}: {shown}{tail}; {self.hint}"
+
+    def __reduce__(self):
+        return (SchemaError, (self.issues, self.hint))

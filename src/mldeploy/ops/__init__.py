@@ -1,0 +1,1 @@
+"""Operations over models: training, evaluation, and (later) gates, promotion and drift."""
