@@ -1,0 +1,135 @@
+"""Make a bundle from a fitted pipeline: schema, probes, sample, profile, manifest."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import shutil
+import weakref
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.bundle import storage
+from mldeploy.bundle.bundle import Bundle
+from mldeploy.bundle.digest import frame_fingerprint
+from mldeploy.bundle.manifest import Manifest
+from mldeploy.bundle.profile import profile_frame
+from mldeploy.bundle.ref import BundleRef
+from mldeploy.bundle.schema import Schema
+from mldeploy.bundle.validation import validate_frame
+from mldeploy.errors import BundleError
+
+__all__ = ["build_bundle"]
+
+_SAMPLE_ROWS = 256
+_UNSEEN_PROBE = "__mldeploy_unseen_category__"
+
+
+def build_bundle(
+    pipeline,
+    sample: pd.DataFrame,
+    name: str,
+    metrics: dict | None = None,
+    parent: str | None = None,
+    description: str = "",
+    ranges: dict | None = None,
+    signing_key=None,
+    directory: str | Path | None = None,
+) -> Bundle:
+    """Write a new, unnumbered bundle of ``pipeline`` and return it.
+
+    ``sample`` is the training input (features only); its fingerprint, a
+    sample of its rows and a profile go into the bundle. ``ranges`` overrides
+    the allowed range of numeric fields. Without ``directory`` the bundle lives
+    in a temporary folder until it is registered or copied.
+    """
+    BundleRef.check_name(name)
+    _check_fitted(pipeline, sample)
+    task, classes = _task_of(pipeline)
+    schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
+    target = _target_directory(directory)
+    _write_payload(target, pipeline, schema, sample)
+    manifest = Manifest(
+        name=name, task=task, files=storage.digest_files(target), metrics=dict(metrics or {}),
+        data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
+        parent=parent, description=description,
+    )
+    storage.write_manifest(target, manifest)
+    bundle = Bundle(target, manifest, schema, None)
+    if directory is None:
+        weakref.finalize(bundle, shutil.rmtree, target, True)
+    return bundle.sign(signing_key) if signing_key is not None else bundle
+
+
+def _check_fitted(pipeline, sample: pd.DataFrame) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    if not hasattr(pipeline, "predict"):
+        raise BundleError(f"{type(pipeline).__name__} has no predict(); bundle a fitted scikit-learn pipeline or estimator")
+    try:
+        check_is_fitted(pipeline)
+    except NotFittedError as exc:
+        raise BundleError("the pipeline is not fitted; call fit() before making a bundle") from exc
+    if not isinstance(sample, pd.DataFrame) or sample.empty:
+        raise BundleError("sample must be a non-empty DataFrame of the training features (without the target)")
+
+
+def _task_of(pipeline) -> tuple[str, list | None]:
+    from sklearn.base import is_classifier
+
+    if is_classifier(pipeline):
+        return "classification", [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+    return "regression", None
+
+
+def _probe(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
+    """Learn which fields may be empty and which accept unseen categories by asking the pipeline."""
+    base = validate_frame(schema, sample.iloc[:1])
+    fields = []
+    for f in schema.fields:
+        empty = np.nan if f.type in ("number", "integer", "boolean") else None
+        nullable = _accepts(pipeline, base, f.name, empty)
+        unseen = "accept" if f.type == "category" and _accepts(pipeline, base, f.name, _UNSEEN_PROBE) else "reject"
+        fields.append(replace(f, nullable=nullable, unseen=unseen))
+    return Schema(tuple(fields), schema.output)
+
+
+def _accepts(pipeline, base: pd.DataFrame, column: str, value) -> bool:
+    row = base.copy()
+    if value is not None and not isinstance(value, str):
+        row[column] = row[column].astype("float64")
+    row[column] = pd.Series([value], dtype=object if value is None or isinstance(value, str) else "float64")
+    try:
+        result = np.asarray(pipeline.predict(row), dtype=object)
+    except Exception:  # any refusal by the user's pipeline means "not accepted"
+        return False
+    return all(v is not None and (not isinstance(v, float) or np.isfinite(v)) for v in result.ravel())
+
+
+def _target_directory(directory) -> Path:
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="mldeploy-bundle-"))
+    target = Path(directory)
+    if target.exists() and any(target.iterdir()):
+        raise BundleError(f"{target} is not empty; give a new folder for the bundle")
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _write_payload(target: Path, pipeline, schema: Schema, sample: pd.DataFrame) -> None:
+    import skops.io
+
+    skops.io.dump(pipeline, target / storage.PIPELINE)
+    (target / storage.SCHEMA).write_text(json.dumps(schema.to_dict(), indent=2))
+    kept = sample.sample(n=min(_SAMPLE_ROWS, len(sample)), random_state=0).sort_index()
+    (target / storage.SAMPLE).write_text(json.dumps({"rows": _records(kept)}, allow_nan=False))
+    (target / storage.PROFILE).write_text(json.dumps(profile_frame(sample), indent=2, allow_nan=False))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for row in records]

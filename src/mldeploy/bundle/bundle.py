@@ -1,0 +1,154 @@
+"""Bundle: one immutable, verified pipeline version in a folder.
+
+Opening a bundle checks the manifest, every file's digest and (when a public
+key is given) the signature; the pipeline itself is only deserialised, with
+skops and an explicit list of trusted types, when :meth:`Bundle.load_pipeline`
+is called.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+import weakref
+from pathlib import Path
+
+import pandas as pd
+
+from mldeploy.bundle import archive, signing, storage
+from mldeploy.bundle.digest import bytes_digest
+from mldeploy.bundle.manifest import Manifest
+from mldeploy.bundle.ref import BundleRef
+from mldeploy.bundle.schema import Schema
+from mldeploy.bundle.trust import check_trusted
+from mldeploy.errors import BundleError, BundleVersionWarning
+
+__all__ = ["Bundle"]
+
+
+class Bundle:
+    """A pipeline version with its schema and manifest, verified on disk."""
+
+    def __init__(self, path: Path, manifest: Manifest, schema: Schema, signature: bytes | None):
+        self.path = Path(path)
+        self.manifest = manifest
+        self.schema = schema
+        self.signature = signature
+
+    @classmethod
+    def open(cls, path: str | Path, public_key=None) -> "Bundle":
+        """Open a bundle folder, verifying digests and, with ``public_key``, the signature."""
+        path = Path(path)
+        manifest, signature = storage.read_verified(path)
+        if public_key is not None:
+            key = public_key if not isinstance(public_key, (bytes, str, Path)) else signing.load_public_key(public_key)
+            signing.verify_signature(manifest.signed_bytes(), signature, key)
+        schema = Schema.from_dict(storage.read_json(path, storage.SCHEMA))
+        return cls(path, manifest, schema, signature)
+
+    @classmethod
+    def from_archive(cls, data: bytes, directory: str | Path | None = None, public_key=None) -> "Bundle":
+        """Unpack and open an archive made by :meth:`to_archive` (into a temporary folder by default)."""
+        target = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="mldeploy-bundle-"))
+        try:
+            archive.unpack(data, target)
+            bundle = cls.open(target, public_key=public_key)
+        except BundleError:
+            if directory is None:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
+        if directory is None:
+            weakref.finalize(bundle, shutil.rmtree, target, True)
+        return bundle
+
+    @classmethod
+    def from_pipeline(cls, pipeline, sample: pd.DataFrame, name: str, **options) -> "Bundle":
+        """Make a bundle of a fitted pipeline; see :func:`mldeploy.bundle.build.build_bundle` for options."""
+        from mldeploy.bundle.build import build_bundle
+
+        return build_bundle(pipeline, sample, name, **options)
+
+    @property
+    def name(self) -> str:
+        """The model name."""
+        return self.manifest.name
+
+    @property
+    def version(self) -> int | None:
+        """The registry version, or None before the bundle is registered."""
+        return self.manifest.version
+
+    @property
+    def ref(self) -> BundleRef:
+        """``name@version`` of this bundle."""
+        return BundleRef(self.name, self.version)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the manifest, which pins every file's digest."""
+        return bytes_digest(self.manifest.to_bytes())
+
+    def to_archive(self) -> bytes:
+        """Return the bundle as one archive, for a file, a message or a database row."""
+        return archive.pack(self.path)
+
+    def copy_to(self, directory: str | Path, version: int | None = None, parent: str | None = None) -> "Bundle":
+        """Copy the bundle into ``directory``, optionally numbering it (the registry does)."""
+        directory = Path(directory)
+        shutil.copytree(self.path, directory)
+        manifest = self.manifest if version is None else self.manifest.with_version(version, parent)
+        storage.write_manifest(directory, manifest, self.signature)
+        return Bundle(directory, manifest, self.schema, self.signature)
+
+    def sign(self, private_key) -> "Bundle":
+        """Sign the manifest in place with an Ed25519 private key (object, PEM bytes or path)."""
+        key = private_key if not isinstance(private_key, (bytes, str, Path)) else signing.load_private_key(private_key)
+        self.signature = signing.sign(self.manifest.signed_bytes(), key)
+        storage.write_manifest(self.path, self.manifest, self.signature)
+        return self
+
+    def load_pipeline(self, trusted=(), allow_version_mismatch: bool = False):
+        """Deserialise the pipeline with skops, trusting only safe defaults plus ``trusted``."""
+        import skops.io
+
+        self._check_library_versions(allow_version_mismatch)
+        path = self.path / storage.PIPELINE
+        try:
+            allowed = check_trusted(skops.io.get_untrusted_types(file=path), trusted)
+            return skops.io.load(path, trusted=allowed)
+        except BundleError:
+            raise
+        except Exception as exc:  # skops raises many types on a bad file; all mean the same to the user
+            raise BundleError(f"cannot load the pipeline of {self.ref}: {exc}") from exc
+
+    def sample(self) -> pd.DataFrame:
+        """Return the rows of training data kept in the bundle, in training dtypes."""
+        rows = storage.read_json(self.path, storage.SAMPLE)["rows"]
+        frame = pd.DataFrame.from_records(rows, columns=self.schema.names)
+        return frame.astype({f.name: f.dtype for f in self.schema.fields if not frame[f.name].isna().any()})
+
+    def profile(self) -> dict:
+        """Return the reference profile of the training data."""
+        return storage.read_json(self.path, storage.PROFILE)
+
+    def _check_library_versions(self, allow_mismatch: bool) -> None:
+        from sklearn import __version__ as installed
+
+        made_with = self.manifest.libraries.get("scikit-learn", "unknown")
+        if made_with in ("unknown", installed):
+            return
+        if made_with.split(".")[0] != installed.split(".")[0] and not allow_mismatch:
+            raise BundleError(
+                f"{self.ref} was made with scikit-learn {made_with} but {installed} is installed; "
+                "retrain it, install the matching version, or load with allow_version_mismatch=True (CLI: --force)"
+            )
+        warnings.warn(
+            f"{self.ref} was made with scikit-learn {made_with} and is loaded with {installed}; "
+            "predictions may differ: retrain or check them",
+            BundleVersionWarning,
+            stacklevel=3,
+        )
+
+    def __repr__(self) -> str:
+        return f"Bundle({self.ref}, task={self.manifest.task!r}, path={str(self.path)!r})"

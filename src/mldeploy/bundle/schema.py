@@ -1,0 +1,180 @@
+"""The input and output schema of a pipeline: what a valid row looks like.
+
+A field has a type, whether it may be empty, and what training saw: the
+categories of a text field, the range of a number. Accepted coercions:
+
+- ``integer``: whole numbers, floats with no fraction (``5.0``) and numeric
+  text (``"5"``); ``number``: any finite number or numeric text.
+- ``boolean``: ``true``/``false``, ``1``/``0`` and the words true, false,
+  yes, no, 1, 0 in any case.
+- ``category``: text only; a value training never saw is accepted when the
+  pipeline handles unseen categories (``unseen="accept"``, found by probing
+  the pipeline when the bundle is made) and refused otherwise.
+- Numbers must lie in ``[minimum, maximum]``: by default the training range
+  widened by half its span on each side (never below 0 for a field that was
+  never negative), so drift passes and nonsense does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.errors import BundleError
+
+__all__ = ["Field", "Output", "Schema", "FIELD_TYPES"]
+
+FIELD_TYPES = ("number", "integer", "boolean", "category", "string")
+_MAX_CATEGORIES = 1000
+_RANGE_MARGIN = 0.5
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input field of a pipeline."""
+
+    name: str
+    type: str
+    """One of number, integer, boolean, category, string."""
+    nullable: bool = True
+    """Whether an empty value (null, NaN, missing) is allowed."""
+    categories: tuple[str, ...] | None = None
+    """The categories seen in training, for a category field."""
+    unseen: str = "reject"
+    """``accept`` or ``reject`` categories training never saw."""
+    minimum: float | None = None
+    maximum: float | None = None
+    dtype: str = "object"
+    """The pandas dtype the pipeline was trained on; valid input is cast to it."""
+
+    def expected(self) -> str:
+        """Describe a valid value in the words every error message uses."""
+        if self.type in ("number", "integer"):
+            kind = "a whole number" if self.type == "integer" else "a number"
+            if self.minimum is not None and self.maximum is not None:
+                return f"{kind} in [{_num(self.minimum)}, {_num(self.maximum)}]"
+            return kind
+        if self.type == "boolean":
+            return "true or false"
+        if self.type == "category" and self.categories is not None:
+            shown = ", ".join(self.categories[:8]) + (", ..." if len(self.categories) > 8 else "")
+            return f"one of [{shown}]"
+        return "text"
+
+
+@dataclass(frozen=True)
+class Output:
+    """What the pipeline returns: a value (regression) or a label with probabilities."""
+
+    task: str
+    """``regression`` or ``classification``."""
+    classes: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Input fields in the pipeline's column order, and the output."""
+
+    fields: tuple[Field, ...]
+    output: Output
+    by_name: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
+
+    @property
+    def names(self) -> list[str]:
+        """Field names in the pipeline's column order."""
+        return [f.name for f in self.fields]
+
+    def with_field(self, name: str, **changes: Any) -> "Schema":
+        """Return a copy with one field changed, e.g. ``with_field("age", minimum=16)``."""
+        if name not in self.by_name:
+            raise KeyError(f'no field "{name}"; fields are: {", ".join(self.names)}')
+        fields = tuple(replace(f, **changes) if f.name == name else f for f in self.fields)
+        return Schema(fields, self.output)
+
+    def to_dict(self) -> dict:
+        """Return the schema as JSON-ready data (the bundle's schema.json)."""
+        return {"fields": [_field_to_dict(f) for f in self.fields], "output": asdict(self.output)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Schema":
+        """Read a schema written by :meth:`to_dict`; refuse malformed ones."""
+        try:
+            fields = tuple(_field_from_dict(item) for item in data["fields"])
+            output = data["output"]
+            classes = tuple(output["classes"]) if output.get("classes") is not None else None
+            return cls(fields, Output(output["task"], classes))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"schema.json is malformed ({exc!r}); re-create the bundle") from exc
+
+    @classmethod
+    def infer(cls, sample: pd.DataFrame, task: str, classes=None, ranges: dict | None = None) -> "Schema":
+        """Infer field types, categories and ranges from a training sample.
+
+        ``ranges`` overrides the range of numeric fields: ``{"age": (16, 80)}``.
+        """
+        ranges = ranges or {}
+        fields = tuple(_infer_field(name, sample[name], ranges.get(name)) for name in sample.columns)
+        return cls(fields, Output(task, tuple(classes) if classes is not None else None))
+
+
+def _infer_field(name: str, column: pd.Series, given_range) -> Field:
+    dtype = str(column.dtype)
+    if pd.api.types.is_bool_dtype(column):
+        return Field(str(name), "boolean", dtype=dtype)
+    if pd.api.types.is_numeric_dtype(column):
+        kind = "integer" if pd.api.types.is_integer_dtype(column) else "number"
+        low, high = given_range if given_range is not None else _widened_range(column)
+        if kind == "integer":
+            low, high = np.floor(low), np.ceil(high)
+        return Field(str(name), kind, minimum=float(low), maximum=float(high), dtype=dtype)
+    values = column.dropna()
+    if not values.map(lambda v: isinstance(v, str)).all():
+        raise BundleError(f'column "{name}" mixes text and other values; give it one type before training')
+    categories = sorted(values.unique().tolist())
+    if len(categories) > _MAX_CATEGORIES:
+        return Field(str(name), "string", dtype=dtype)
+    return Field(str(name), "category", categories=tuple(categories), dtype=dtype)
+
+
+def _widened_range(column: pd.Series) -> tuple[float, float]:
+    values = column.to_numpy(dtype="float64")
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return (-np.inf, np.inf)
+    low, high = float(values.min()), float(values.max())
+    margin = max((high - low) * _RANGE_MARGIN, abs(high) * 0.1, 1.0)
+    widened_low = low - margin
+    if low >= 0:
+        widened_low = max(0.0, widened_low)
+    return (widened_low, high + margin)
+
+
+def _field_to_dict(f: Field) -> dict:
+    data = asdict(f)
+    if f.categories is not None:
+        data["categories"] = list(f.categories)
+    for bound in ("minimum", "maximum"):
+        if data[bound] is not None and not np.isfinite(data[bound]):
+            data[bound] = None
+    return data
+
+
+def _field_from_dict(item: dict) -> Field:
+    if item["type"] not in FIELD_TYPES:
+        raise ValueError(f'field "{item.get("name")}" has unknown type {item["type"]!r}')
+    categories = tuple(item["categories"]) if item.get("categories") is not None else None
+    return Field(
+        name=item["name"], type=item["type"], nullable=bool(item.get("nullable", True)),
+        categories=categories, unseen=item.get("unseen", "reject"),
+        minimum=item.get("minimum"), maximum=item.get("maximum"), dtype=item.get("dtype", "object"),
+    )
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"

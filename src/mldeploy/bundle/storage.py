@@ -1,0 +1,73 @@
+"""Read and write a bundle directory, verifying every digest on the way in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mldeploy.bundle.digest import file_digest
+from mldeploy.bundle.manifest import Manifest
+from mldeploy.errors import BundleError
+
+__all__ = ["MANIFEST", "PIPELINE", "PROFILE", "SAMPLE", "SCHEMA", "SIGNATURE", "digest_files", "read_json", "read_verified", "write_manifest"]
+
+MANIFEST = "manifest.json"
+SIGNATURE = "signature.ed25519"
+SCHEMA = "schema.json"
+PIPELINE = "pipeline.skops"
+SAMPLE = "sample.json"
+PROFILE = "profile.json"
+_UNDIGESTED = {MANIFEST, SIGNATURE}
+
+
+def write_manifest(directory: Path, manifest: Manifest, signature: bytes | None = None) -> None:
+    """Write the manifest (and its signature, if any) into a bundle directory."""
+    (directory / MANIFEST).write_bytes(manifest.to_bytes())
+    signature_path = directory / SIGNATURE
+    if signature is not None:
+        signature_path.write_bytes(signature)
+    elif signature_path.exists():
+        signature_path.unlink()
+
+
+def digest_files(directory: Path) -> dict[str, str]:
+    """Return the SHA-256 of every file in the directory but the manifest and signature."""
+    return {
+        path.relative_to(directory).as_posix(): file_digest(path)
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() not in _UNDIGESTED
+    }
+
+
+def read_verified(directory: Path) -> tuple[Manifest, bytes | None]:
+    """Read a bundle directory's manifest and signature; raise BundleError on any digest mismatch."""
+    if not directory.is_dir():
+        raise BundleError(f"{directory} is not a bundle folder; give a bundle folder, an archive, or NAME@VERSION")
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"{directory} has no {MANIFEST}; it is not a bundle or it is incomplete")
+    manifest = Manifest.from_bytes(manifest_path.read_bytes())
+    _check_digests(directory, manifest)
+    signature_path = directory / SIGNATURE
+    return manifest, signature_path.read_bytes() if signature_path.is_file() else None
+
+
+def read_json(directory: Path, name: str) -> dict:
+    """Read one of the bundle's JSON files (already digest-checked)."""
+    try:
+        return json.loads((directory / name).read_text())
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{name} in {directory} cannot be read ({exc}); the bundle is corrupt") from exc
+
+
+def _check_digests(directory: Path, manifest: Manifest) -> None:
+    actual = digest_files(directory)
+    missing = sorted(set(manifest.files) - set(actual))
+    if missing:
+        raise BundleError(f"bundle {directory} is missing {', '.join(missing)}; it is incomplete, export it again")
+    unexpected = sorted(set(actual) - set(manifest.files))
+    if unexpected:
+        raise BundleError(f"bundle {directory} holds files its manifest does not list: {', '.join(unexpected)}; refusing it")
+    changed = sorted(name for name, digest in manifest.files.items() if actual[name] != digest)
+    if changed:
+        raise BundleError(f"bundle {directory}: digest mismatch for {', '.join(changed)}; the file was changed after the bundle was made")

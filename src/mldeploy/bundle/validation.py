@@ -1,0 +1,203 @@
+"""Check input rows against a schema in bulk and cast them to the training dtypes.
+
+Every entry point (Python, CLI, HTTP, stream, batch) goes through
+:func:`validate`, so a bad row gets the same words everywhere. Checks are
+vectorised per column; only object columns pay a Python-level type test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.bundle.schema import Field, Schema
+from mldeploy.errors import Issue, SchemaError
+
+__all__ = ["validate", "validate_frame", "validate_records"]
+
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+_MAX_GOT_CHARS = 40
+
+
+def validate(schema: Schema, data, extra: str = "reject") -> pd.DataFrame:
+    """Return a clean DataFrame for a DataFrame, a list of dicts or one dict.
+
+    Raises SchemaError listing every bad field of every bad row. ``extra`` is
+    ``reject`` (unknown fields are errors) or ``ignore``.
+    """
+    if isinstance(data, pd.DataFrame):
+        return validate_frame(schema, data, extra)
+    if isinstance(data, Mapping):
+        return validate_records(schema, [data], extra)
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        return validate_records(schema, data, extra)
+    raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", _type_name(data))])
+
+
+def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> pd.DataFrame:
+    """Validate a list of dicts: per-row missing and unknown keys, then the values in bulk."""
+    issues = []
+    names = schema.names
+    expected_keys = set(names)
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            issues.append(Issue(index, "(row)", "an object of fields", _type_name(row)))
+            continue
+        if row.keys() != expected_keys:
+            issues.extend(_key_issues(schema, index, row, extra))
+    if any(issue.field == "(row)" for issue in issues):
+        raise SchemaError(issues)
+    frame = pd.DataFrame.from_records(list(rows), columns=names) if rows else pd.DataFrame(columns=names)
+    try:
+        clean = validate_frame(schema, frame, extra="ignore")
+    except SchemaError as error:
+        issues.extend(error.issues)
+    if issues:
+        raise SchemaError(_first_per_field(issues))
+    return clean
+
+
+def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -> pd.DataFrame:
+    """Validate a DataFrame column by column; return it cast to the training dtypes, in order."""
+    issues = [Issue(None, f.name, f"a column ({f.expected()})", "no such column") for f in schema.fields if f.name not in frame.columns]
+    if extra == "reject":
+        known = set(schema.names)
+        issues += [Issue(None, str(c), "no such field; fields are " + ", ".join(schema.names), "a column") for c in frame.columns if c not in known]
+    clean = {}
+    for f in schema.fields:
+        if f.name in frame.columns:
+            clean[f.name], column_issues = _check_column(f, frame[f.name])
+            issues.extend(column_issues)
+    if issues:
+        raise SchemaError(sorted(issues, key=_issue_order))
+    return pd.DataFrame(clean, index=pd.RangeIndex(len(frame)), copy=False)
+
+
+def _check_column(f: Field, column: pd.Series) -> tuple[np.ndarray, list[Issue]]:
+    if f.type in ("number", "integer"):
+        return _check_numbers(f, column)
+    if f.type == "boolean":
+        return _check_booleans(f, column)
+    return _check_text(f, column)
+
+
+def _check_numbers(f: Field, column: pd.Series):
+    raw = column.to_numpy()
+    missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
+    if raw.dtype.kind in "iuf":
+        numbers, wrong = raw.astype("float64"), np.zeros(len(raw), bool)
+    else:
+        is_bool = _is_instance(raw, (bool, np.bool_)) if raw.dtype == object else np.full(len(raw), raw.dtype.kind == "b")
+        numbers = pd.to_numeric(pd.Series(np.where(is_bool, None, raw), dtype=object), errors="coerce").to_numpy("float64")
+        wrong = ~missing & np.isnan(numbers)
+    problems = [
+        (wrong, f.expected()),
+        (~missing & np.isinf(numbers), f"a finite number ({f.expected()})"),
+        (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)"),
+    ]
+    valid = ~missing & ~wrong & np.isfinite(numbers)
+    if f.type == "integer":
+        problems.append((valid & (numbers % 1 != 0), f.expected()))
+    if f.minimum is not None and f.maximum is not None:
+        problems.append((valid & ((numbers < f.minimum) | (numbers > f.maximum)), f.expected()))
+    return _cast_numbers(f, numbers, missing), _issues(f, raw, problems)
+
+
+def _cast_numbers(f: Field, numbers: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    if f.dtype.startswith(("int", "uint")) and not missing.any() and np.isfinite(numbers).all():
+        return numbers.astype(f.dtype)
+    return numbers
+
+
+def _check_booleans(f: Field, column: pd.Series):
+    raw = column.to_numpy()
+    if raw.dtype.kind == "b":
+        return raw, []
+    missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
+    mapped = np.array([_as_bool(v) for v in raw], dtype=object)
+    wrong = ~missing & pd.isna(mapped)
+    problems = [(wrong, f.expected()), (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)")]
+    if missing.any():
+        values = np.where(missing | wrong, np.nan, mapped).astype("float64")
+    else:
+        values = np.where(wrong, False, mapped).astype(bool)
+    return values, _issues(f, raw, problems)
+
+
+def _check_text(f: Field, column: pd.Series):
+    raw = column.to_numpy(dtype=object)
+    missing = pd.isna(raw)
+    is_text = _is_instance(raw, str)
+    problems = [
+        (~missing & ~is_text, f"text ({f.expected()})"),
+        (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)"),
+    ]
+    if f.type == "category" and f.unseen == "reject" and f.categories is not None:
+        problems.append((is_text & ~pd.Series(raw, dtype=object).isin(f.categories).to_numpy(), f.expected()))
+    values = np.where(missing, None, raw) if missing.any() else raw
+    return values, _issues(f, raw, problems)
+
+
+def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
+    issues = []
+    reported = np.zeros(len(raw), bool)
+    for mask, expected in problems:
+        mask = np.asarray(mask, bool) & ~reported
+        if mask.any():
+            reported |= mask
+            issues.extend(Issue(int(i), f.name, expected, _show(raw[i])) for i in np.flatnonzero(mask))
+    return issues
+
+
+def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
+    issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
+    if extra == "reject":
+        issues += [Issue(index, str(k), "no such field; fields are " + ", ".join(schema.names), _show(row[k])) for k in row if k not in schema.by_name]
+    return issues
+
+
+def _first_per_field(issues: list[Issue]) -> list[Issue]:
+    # A missing key also shows up as an empty value; keep only the first word on each field.
+    seen, kept = set(), []
+    for issue in sorted(issues, key=_issue_order):
+        if (issue.row, issue.field) not in seen:
+            seen.add((issue.row, issue.field))
+            kept.append(issue)
+    return kept
+
+
+def _issue_order(issue: Issue):
+    return (-1 if issue.row is None else issue.row, issue.field)
+
+
+def _is_instance(values: np.ndarray, types) -> np.ndarray:
+    return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
+
+
+def _as_bool(value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer, float, np.floating)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _BOOL_WORDS.get(value.strip().lower())
+    return None
+
+
+def _show(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        text = value if len(value) <= _MAX_GOT_CHARS else value[:_MAX_GOT_CHARS] + "..."
+        return f'"{text}"'
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+    return _type_name(value)
+
+
+def _type_name(value) -> str:
+    return f"a {type(value).__name__}"
