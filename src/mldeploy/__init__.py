@@ -1,0 +1,72 @@
+"""mldeploy: deploy a whole machine-learning pipeline embedded, as an API, as data on a stream, or offline.
+
+Example::
+
+    import mldeploy
+    bundle = mldeploy.Bundle.from_pipeline(pipeline, sample=features, name="salary")
+    ref = mldeploy.Registry().register(bundle)
+    mldeploy.load(ref).predict({"years_experience": 4, ...})
+
+Names are imported on first use, so ``import mldeploy`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from mldeploy.errors import (
+    AliasConflictError,
+    BackendError,
+    BundleError,
+    BundleVersionWarning,
+    ConfigError,
+    Issue,
+    MissingExtraError,
+    MldeployError,
+    NotFoundError,
+    RegistryError,
+    SchemaError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AliasConflictError",
+    "BackendError",
+    "Bundle",
+    "BundleError",
+    "BundleRef",
+    "BundleVersionWarning",
+    "ConfigError",
+    "Issue",
+    "MissingExtraError",
+    "MldeployError",
+    "Model",
+    "NotFoundError",
+    "Registry",
+    "RegistryError",
+    "Schema",
+    "SchemaError",
+    "load",
+]
+
+_LAZY = {
+    "Bundle": "mldeploy.bundle",
+    "BundleRef": "mldeploy.bundle",
+    "Schema": "mldeploy.bundle",
+    "Registry": "mldeploy.registry",
+    "Model": "mldeploy.embedded",
+    "load": "mldeploy.embedded",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mldeploy' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

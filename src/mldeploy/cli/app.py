@@ -1,0 +1,76 @@
+"""The command-line application, its shared options and its error handling.
+
+Input errors (bad file, bad reference, bad rows) exit with code 2 and one
+line saying what to do; failures of a database or other system exit with 1.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from mldeploy.errors import BackendError, MissingExtraError, MldeployError
+
+__all__ = ["app", "main", "console", "state"]
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+app = typer.Typer(
+    name="mldeploy",
+    help=(
+        "Deploy whole machine-learning pipelines (feature engineering, selection and model).\n\n"
+        "Start with `mldeploy demo`, or: `mldeploy train --data salaries.csv --target salary --name salary`, "
+        "then `mldeploy alias salary@1 production` and `mldeploy predict salary:production --input rows.csv`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+
+class State:
+    """Options shared by every command, set by the top-level callback."""
+
+    registry: str | None = None
+
+    def open_registry(self):
+        """Open the registry named by --registry (a folder or a database URL)."""
+        from mldeploy.registry import Registry
+
+        if self.registry and "://" in self.registry:
+            return Registry(self.registry)
+        return Registry(root=self.registry) if self.registry else Registry()
+
+
+state = State()
+
+
+@app.callback()
+def _options(
+    registry: str = typer.Option(
+        None, "--registry", envvar="MLDEPLOY_REGISTRY",
+        help="Registry folder (default ./.mldeploy, sqlite inside) or database URL, e.g. postgresql://user@host/db.",
+    ),
+) -> None:
+    state.registry = registry
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line and turn every expected error into one line and an exit code."""
+    from mldeploy.cli import commands  # noqa: F401  (registers the commands)
+
+    try:
+        app(args=argv, prog_name="mldeploy")  # usage errors: typer prints them and exits 2
+    except MldeployError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(exit_code(exc))
+
+
+def exit_code(exc: MldeployError) -> int:
+    """Return 1 for failures of other systems or missing packages, 2 for the user's input."""
+    return 1 if isinstance(exc, (BackendError, MissingExtraError)) else 2
+

@@ -1,0 +1,61 @@
+"""Commands that use a version: predict from a file, embed it in a wheel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mldeploy.cli.app import app, console, state
+
+
+@app.command()
+def predict(
+    ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS, NAME, a bundle folder or an archive file."),
+    input: Path = typer.Option(..., "--input", help="Rows to score: CSV, Parquet, JSON or JSON Lines."),
+    output: Path = typer.Option(None, "--output", help="Write rows with a prediction column here (else print them)."),
+    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
+) -> None:
+    """Predict for every row of a file with a registered version (validated against its schema).
+
+    Example: `mldeploy predict salary:production --input candidates.csv --output estimates.parquet`
+    """
+    from mldeploy.embedded import load
+    from mldeploy.tables import read_table, write_table
+
+    frame = read_table(input)
+    with state.open_registry() as registry:
+        model = load(ref, registry=registry, trusted=tuple(trust))
+    result = frame.copy()
+    result["prediction"] = model.predict(frame)
+    if model.classes is not None:
+        for index, label in enumerate(model.classes):
+            result[f"probability_{label}"] = model.predict_proba(frame)[:, index]
+    if output is None:
+        console.print(result.to_string(index=False, max_rows=50))
+    else:
+        write_table(result, output)
+        console.print(f"wrote {len(result):,} predictions of {model.ref} to {output}")
+
+
+@app.command()
+def embed(
+    ref: str = typer.Argument(..., help="NAME@VERSION or NAME:ALIAS to build into a wheel."),
+    out: Path = typer.Option(Path("dist"), "--out", help="Folder for the wheel."),
+    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
+) -> None:
+    """Build a wheel that carries the model, so an app lists it as an ordinary dependency.
+
+    The app then does `import salary_model; salary_model.predict({...})` with
+    no registry at run time; a new version means a new wheel and app build.
+
+    Example: `mldeploy embed salary:production --out dist/ && pip install dist/salary_model-3-py3-none-any.whl`
+    """
+    from mldeploy.embedded import load
+    from mldeploy.embedded.wheel import build_wheel
+
+    with state.open_registry() as registry:
+        bundle = registry.get(ref)
+    load(bundle, trusted=tuple(trust))  # refuse to ship a bundle that would not load
+    path = build_wheel(bundle, out, trusted=tuple(trust))
+    console.print(f"built {path} ({path.stat().st_size / 1024:,.0f} KiB) from {bundle.ref}")

@@ -1,0 +1,40 @@
+"""Rich tables for what the command line shows."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["metrics_text", "schema_table", "table"]
+
+
+def table(title: str, columns: list[str], rows: list[list]) -> Table:
+    """Return a simple table with a title, headers and rows of any values."""
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        result.add_column(column)
+    for row in rows:
+        result.add_row(*(Text("" if v is None else str(v)) for v in row))
+    return result
+
+
+def metrics_text(metrics: dict) -> str:
+    """Format held-out metrics compactly: ``mae=11,044  r2=0.957``."""
+    parts = []
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            parts.append(f"{key}={value:,.0f}" if abs(value) >= 100 else f"{key}={value:.4g}")
+        else:
+            parts.append(f"{key}={value}")
+    return "  ".join(parts)
+
+
+def schema_table(schema) -> Table:
+    """Return the input fields of a schema as a table."""
+    rows = []
+    for f in schema.fields:
+        allowed = f.expected()
+        if f.type == "category":
+            allowed += " (unseen: " + f.unseen + ")"
+        rows.append([f.name, f.type, "yes" if f.nullable else "no", allowed])
+    return table("Input fields", ["field", "type", "may be empty", "valid values"], rows)

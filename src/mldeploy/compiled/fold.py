@@ -1,0 +1,113 @@
+"""Fold tree thresholds back through each feature's chain so trees compare base values.
+
+A tree split ``chain(b) <= t`` on a base value ``b`` holds for exactly the
+``b`` up to some float ``b*`` because every chain step is monotone
+non-decreasing. Binary search over the ordered float64 bit patterns, with the
+chain evaluated by the same numpy operations scikit-learn uses, finds ``b*``
+exactly, so ``b <= b*`` routes every row as scikit-learn does. The split's
+missing-value route is what the chain makes of NaN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mldeploy.compiled.features import CodeBase, Feature, MissingBase, NumBase, OrdinalBase, Unsupported, apply_chain
+
+__all__ = ["LEQ", "EQ", "NEQ", "fold_splits"]
+
+LEQ, EQ, NEQ = 0, 4, 5
+_MAX = np.finfo(np.float64).max
+_SIGN = np.uint64(1 << 63)
+
+
+def fold_splits(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarray):
+    """Return (modes, splits, missing_tracks_true) on the base value for these splits on ``feature``."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    missing_left = np.asarray(missing_left, dtype=bool)
+    nan_route = _route(feature.chain, np.nan, thresholds, missing_left)
+    base = feature.base
+    if isinstance(base, CodeBase):
+        return _fold_onehot(feature, thresholds, missing_left)
+    if isinstance(base, NumBase):
+        lo = -_MAX if base.lo is None else base.lo
+        splits = _largest_left(feature.chain, lo, thresholds)
+    elif isinstance(base, MissingBase):
+        splits = _fold_discrete(feature.chain, [0.0, 1.0], thresholds, missing_left)
+    elif isinstance(base, OrdinalBase):
+        values = set(base.values) | ({base.unknown} if base.unknown is not None else set())
+        splits = _fold_discrete(feature.chain, sorted(v for v in values if v == v), thresholds, missing_left)
+    else:
+        raise Unsupported(f"no threshold folding for {type(base).__name__}")
+    return np.full(len(thresholds), LEQ, dtype=np.uint8), splits, nan_route
+
+
+def _route(chain: tuple, value: float, thresholds: np.ndarray, missing_left: np.ndarray) -> np.ndarray:
+    """Whether each split sends ``value`` left, NaN results following the tree's missing route."""
+    out = apply_chain(chain, np.full(len(thresholds), value))
+    return np.where(np.isnan(out), missing_left, out <= thresholds)
+
+
+def _fold_onehot(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarray):
+    zero_left = _route(feature.chain, 0.0, thresholds, missing_left)
+    one_left = _route(feature.chain, 1.0, thresholds, missing_left)
+    modes = np.full(len(thresholds), LEQ, dtype=np.uint8)
+    splits = np.where(zero_left, np.inf, -np.inf)  # constant routes, used where both agree
+    modes[zero_left & ~one_left] = NEQ
+    modes[~zero_left & one_left] = EQ
+    splits[modes != LEQ] = float(feature.category)
+    return modes, splits, zero_left & one_left
+
+
+def _fold_discrete(chain: tuple, values: list, thresholds: np.ndarray, missing_left: np.ndarray) -> np.ndarray:
+    splits = np.full(len(thresholds), -np.inf)
+    previous = np.ones(len(thresholds), dtype=bool)
+    for value in values:
+        left = _route(chain, value, thresholds, missing_left)
+        if (left & ~previous).any():
+            raise Unsupported("a split whose left side is not a range of encoded values")
+        splits[left] = value
+        previous = left
+    splits[previous] = np.inf  # the largest value goes left: so does everything
+    return splits
+
+
+def _largest_left(chain: tuple, lo: float, thresholds: np.ndarray) -> np.ndarray:
+    """Return, per threshold, the largest float b >= lo with chain(b) <= t (-inf or +inf if none/all)."""
+    n = len(thresholds)
+    low = np.full(n, _key(lo))
+    high = np.full(n, _key(_MAX))
+    low_left = _left(chain, _unkey(low), thresholds)
+    high_left = _left(chain, _unkey(high), thresholds)
+    while True:
+        active = high - low > 1
+        if not active.any():
+            break
+        middle = low + (high - low) // np.uint64(2)
+        left = _left(chain, _unkey(middle), thresholds)
+        low = np.where(active & left, middle, low)
+        high = np.where(active & ~left, middle, high)
+    splits = _unkey(low)
+    splits[~low_left] = -np.inf
+    splits[high_left] = np.inf
+    return splits
+
+
+def _left(chain: tuple, values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return apply_chain(chain, values) <= thresholds
+
+
+def _key(value: float) -> np.uint64:
+    return _keys(np.array([value], dtype=np.float64))[0]
+
+
+def _keys(values: np.ndarray) -> np.ndarray:
+    """Map float64 to uint64 so that integer order is float order."""
+    bits = values.view(np.uint64)
+    return np.where(bits & _SIGN, ~bits, bits | _SIGN)
+
+
+def _unkey(keys: np.ndarray) -> np.ndarray:
+    bits = np.where(keys & _SIGN, keys & ~_SIGN, ~keys)
+    return bits.astype(np.uint64).view(np.float64)

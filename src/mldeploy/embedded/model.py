@@ -1,0 +1,109 @@
+"""Model: a loaded bundle that validates input and predicts in this process.
+
+Example::
+
+    import mldeploy
+    model = mldeploy.load("salary:production")
+    model.predict({"years_experience": 4, "age": 29, ...})   # one dict -> one value
+    model.predict(frame)                                     # DataFrame or list of dicts -> array
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.bundle import Bundle, BundleRef
+from mldeploy.bundle.fast_row import clean_row
+from mldeploy.bundle.validation import validate
+from mldeploy.embedded._row_frame import RowFrameBuilder
+from mldeploy.errors import BundleError
+
+__all__ = ["Model", "load"]
+
+
+class Model:
+    """A bundle's pipeline, ready to predict; input is validated against the bundle's schema."""
+
+    def __init__(self, bundle: Bundle, trusted=(), allow_version_mismatch: bool = False):
+        self.bundle = bundle
+        self.schema = bundle.schema
+        self.pipeline = bundle.load_pipeline(trusted=trusted, allow_version_mismatch=allow_version_mismatch)
+        self._row_frame = RowFrameBuilder(bundle.schema)
+
+    @property
+    def ref(self) -> BundleRef:
+        """``name@version`` of the loaded bundle."""
+        return self.bundle.ref
+
+    @property
+    def task(self) -> str:
+        """``regression`` or ``classification``."""
+        return self.bundle.manifest.task
+
+    def predict(self, data, extra: str = "reject"):
+        """Predict for one dict (returns one value) or a DataFrame / list of dicts (returns an array).
+
+        Raises SchemaError naming every bad field of every bad row. ``extra="ignore"``
+        accepts fields the schema does not know.
+        """
+        if isinstance(data, Mapping):
+            return _scalar(self.pipeline.predict(self._one_row(data, extra))[0])
+        return np.asarray(self.pipeline.predict(validate(self.schema, data, extra)))
+
+    def predict_proba(self, data, extra: str = "reject"):
+        """Return class probabilities (columns in ``classes``) for a classifier."""
+        if self.task != "classification":
+            raise BundleError(f"{self.ref} is a {self.task} model; predict_proba needs a classifier")
+        if isinstance(data, Mapping):
+            return self.pipeline.predict_proba(self._one_row(data, extra))[0]
+        return self.pipeline.predict_proba(validate(self.schema, data, extra))
+
+    @property
+    def classes(self) -> list | None:
+        """The class labels of a classifier, in ``predict_proba`` column order."""
+        output = self.schema.output
+        return list(output.classes) if output.classes is not None else None
+
+    def _one_row(self, row: Mapping, extra: str) -> pd.DataFrame:
+        values = clean_row(self.schema, row) if extra == "reject" else None
+        if values is None:
+            return validate(self.schema, [row], extra)  # the bulk path words any error
+        return self._row_frame.frame(values)
+
+    def __repr__(self) -> str:
+        return f"Model({self.ref}, task={self.task!r})"
+
+
+def load(ref, registry=None, trusted=(), public_key=None, allow_version_mismatch: bool = False) -> Model:
+    """Load a model from a registry reference, a bundle folder, an archive file or a Bundle.
+
+    ``ref`` is ``name@version``, ``name:alias``, ``name`` (latest), or a path.
+    ``registry`` is a Registry or a URL (default: the sqlite registry in ./.mldeploy).
+    ``trusted`` names extra types (e.g. your own transformer classes) the pipeline may hold.
+    """
+    bundle = _find_bundle(ref, registry, public_key)
+    return Model(bundle, trusted=trusted, allow_version_mismatch=allow_version_mismatch)
+
+
+def _find_bundle(ref, registry, public_key) -> Bundle:
+    if isinstance(ref, Bundle):
+        return ref
+    path = Path(ref) if isinstance(ref, (str, Path)) else None
+    if path is not None and path.is_dir():
+        return Bundle.open(path, public_key=public_key)
+    if path is not None and path.is_file():
+        return Bundle.from_archive(path.read_bytes(), public_key=public_key)
+    from mldeploy.registry import Registry
+
+    if isinstance(registry, Registry):
+        return registry.get(ref)
+    with Registry(registry, public_key=public_key) as opened:
+        return opened.get(ref)
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,110 @@
+"""Declare the registry's tables, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = ["alias_history", "aliases", "archives", "metadata", "models", "versions"]
+
+_NAME = 200
+
+
+class UtcDateTime(TypeDecorator):
+    """Store aware datetimes as UTC and always read them back aware.
+
+    SQLite keeps no offset, so values are converted to UTC on the way in and
+    tagged UTC on the way out; PostgreSQL's timestamptz is normalised to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: registry timestamps must be timezone-aware")
+        utc = value.astimezone(timezone.utc)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+metadata = MetaData()
+
+models = Table(
+    "models",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    # Highest version ever allocated: deleted versions are never reused, and this
+    # row is what concurrent registrations of one name lock and serialise on.
+    Column("last_version", Integer, nullable=False, default=0),
+)
+
+archives = Table(
+    "archives",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("name", String(_NAME), ForeignKey("models.name"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("digest", String(80), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("task", String(40), nullable=False),
+    Column("parent_version", Integer, nullable=True),
+    Column("manifest", Text, nullable=False),
+    Column("archive_digest", String(80), ForeignKey("archives.digest"), nullable=False, index=True),
+    Column("size_bytes", BigInteger, nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("alias", String(_NAME), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["versions.name", "versions.version"]),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, index=True),
+    Column("alias", String(_NAME), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
