@@ -102,11 +102,12 @@ def _check_numbers(f: Field, column: pd.Series):
         problems.append((valid & (numbers % 1 != 0), f.expected()))
     if f.minimum is not None and f.maximum is not None:
         problems.append((valid & ((numbers < f.minimum) | (numbers > f.maximum)), f.expected()))
-    return _cast_numbers(f, numbers, missing), _issues(f, raw, problems)
+    issues = _issues(f, raw, problems)
+    return _cast_numbers(f, numbers, missing, issues), issues
 
 
-def _cast_numbers(f: Field, numbers: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    if f.dtype.startswith(("int", "uint")) and not missing.any() and np.isfinite(numbers).all():
+def _cast_numbers(f: Field, numbers: np.ndarray, missing: np.ndarray, issues: list) -> np.ndarray:
+    if f.dtype.startswith(("int", "uint")) and not issues and not missing.any():
         return numbers.astype(f.dtype)
     return numbers
 

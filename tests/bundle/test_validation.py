@@ -1,0 +1,130 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mldeploy.bundle.schema import Field, Output, Schema
+from mldeploy.bundle.validation import validate
+from mldeploy.errors import Issue, SchemaError
+
+pytestmark = pytest.mark.timeout(60)
+
+SCHEMA = Schema(
+    (
+        Field("years", "number", nullable=False, minimum=0.0, maximum=60.0, dtype="float64"),
+        Field("count", "integer", nullable=True, minimum=0.0, maximum=20.0, dtype="int64"),
+        Field("city", "category", nullable=True, categories=("austin", "boston"), unseen="reject"),
+        Field("level", "category", nullable=False, categories=("junior", "senior"), unseen="accept"),
+        Field("remote", "boolean", nullable=False, dtype="bool"),
+    ),
+    Output("regression"),
+)
+GOOD = {"years": 4.5, "count": 3, "city": "austin", "level": "junior", "remote": False}
+
+
+def issues_of(data, **options) -> list[tuple]:
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, data, **options)
+    return [(i.row, i.field, i.expected, i.got) for i in caught.value.issues]
+
+
+def test_good_rows_are_cast_to_training_dtypes():
+    clean = validate(SCHEMA, [GOOD, GOOD | {"count": "7", "years": "2", "remote": "yes"}])
+    assert clean.dtypes.astype(str).tolist() == ["float64", "int64", "object", "object", "bool"]
+    assert clean["count"].tolist() == [3, 7] and clean["remote"].tolist() == [False, True]
+
+
+def test_accepted_coercions():
+    clean = validate(SCHEMA, [GOOD | {"count": 5.0, "remote": 1}, GOOD | {"remote": "FALSE", "count": None}])
+    assert clean["count"].iloc[0] == 5 and math.isnan(clean["count"].iloc[1])
+    assert clean["remote"].tolist() == [True, False]
+
+
+def test_every_bad_field_of_every_bad_row_is_reported():
+    rows = [
+        GOOD | {"years": "ten"},
+        GOOD,
+        GOOD | {"years": 70, "count": 2.5, "city": "lisbon", "remote": "maybe"},
+        GOOD | {"years": None, "level": None},
+    ]
+    assert issues_of(rows) == [
+        (0, "years", "a number in [0, 60]", '"ten"'),
+        (2, "city", "one of [austin, boston]", '"lisbon"'),
+        (2, "count", "a whole number in [0, 20]", "2.5"),
+        (2, "remote", "true or false", '"maybe"'),
+        (2, "years", "a number in [0, 60]", "70"),
+        (3, "level", "one of [junior, senior] (this field cannot be empty)", "null"),
+        (3, "years", "a number in [0, 60] (this field cannot be empty)", "null"),
+    ]
+
+
+def test_unseen_category_is_accepted_where_the_pipeline_handles_it():
+    assert validate(SCHEMA, [GOOD | {"level": "principal"}])["level"].tolist() == ["principal"]
+
+
+def test_non_finite_numbers_are_refused():
+    assert issues_of([GOOD | {"years": float("inf")}]) == [(0, "years", "a finite number (a number in [0, 60])", "inf")]
+
+
+def test_wrong_types_are_named():
+    assert issues_of([GOOD | {"years": True, "city": 5}]) == [
+        (0, "city", "text (one of [austin, boston])", "5"),
+        (0, "years", "a number in [0, 60]", "true"),
+    ]
+
+
+def test_missing_and_extra_fields_in_records():
+    row = {k: v for k, v in GOOD.items() if k != "city"} | {"colour": "red"}
+    assert issues_of([row]) == [
+        (0, "city", "one of [austin, boston]", "nothing (field missing)"),
+        (0, "colour", "no such field; fields are years, count, city, level, remote", '"red"'),
+    ]
+
+
+def test_extra_fields_can_be_ignored():
+    assert len(validate(SCHEMA, [GOOD | {"colour": "red"}], extra="ignore")) == 1
+
+
+def test_missing_and_extra_columns_in_a_frame():
+    frame = pd.DataFrame([GOOD]).drop(columns="remote").assign(colour="red")
+    assert issues_of(frame) == [
+        (None, "colour", "no such field; fields are years, count, city, level, remote", "a column"),
+        (None, "remote", "a column (true or false)", "no such column"),
+    ]
+
+
+def test_rows_that_are_not_objects():
+    assert issues_of([GOOD, 42]) == [(1, "(row)", "an object of fields", "a int")]
+
+
+def test_input_that_is_not_rows():
+    assert issues_of("years=4") == [(None, "(input)", "a DataFrame, a list of objects or one object", "a str")]
+
+
+def test_message_shows_the_first_issues_and_counts_the_rest():
+    rows = [GOOD | {"years": -1}] * 8
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, rows)
+    text = str(caught.value)
+    assert text.startswith('8 bad field(s) in 8 row(s): row 0, field "years": expected a number in [0, 60], got -1;')
+    assert "and 3 more; fix the values or retrain" in text
+    assert isinstance(caught.value, ValueError)
+
+
+def test_schema_error_survives_pickling():
+    import pickle
+
+    error = SchemaError([Issue(3, "age", "a number", '"x"')])
+    again = pickle.loads(pickle.dumps(error))
+    assert again.issues == error.issues and str(again) == str(error)
+
+
+def test_large_frames_are_checked_in_bulk():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "years": rng.uniform(0, 60, 200_000), "count": rng.integers(0, 20, 200_000),
+        "city": rng.choice(["austin", "boston"], 200_000), "level": "junior", "remote": True,
+    })
+    frame.loc[123_456, "years"] = 99
+    assert issues_of(frame) == [(123_456, "years", "a number in [0, 60]", "99")]
