@@ -15,7 +15,7 @@ from mldeploy.errors import BackendError, MissingExtraError, MldeployError
 
 __all__ = ["app", "main", "console", "state"]
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(

@@ -14,7 +14,7 @@ import numpy as np
 
 from mldeploy.compiled.features import CodeBase, Feature, MissingBase, NumBase, OrdinalBase, Unsupported, apply_chain
 
-__all__ = ["LEQ", "EQ", "NEQ", "fold_splits"]
+__all__ = ["LEQ", "EQ", "NEQ", "fold_splits", "largest_left"]
 
 LEQ, EQ, NEQ = 0, 4, 5
 _MAX = np.finfo(np.float64).max
@@ -31,7 +31,7 @@ def fold_splits(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarr
         return _fold_onehot(feature, thresholds, missing_left)
     if isinstance(base, NumBase):
         lo = -_MAX if base.lo is None else base.lo
-        splits = _largest_left(feature.chain, lo, thresholds)
+        splits = largest_left(feature.chain, lo, thresholds)
     elif isinstance(base, MissingBase):
         splits = _fold_discrete(feature.chain, [0.0, 1.0], thresholds, missing_left)
     elif isinstance(base, OrdinalBase):
@@ -72,7 +72,7 @@ def _fold_discrete(chain: tuple, values: list, thresholds: np.ndarray, missing_l
     return splits
 
 
-def _largest_left(chain: tuple, lo: float, thresholds: np.ndarray) -> np.ndarray:
+def largest_left(chain: tuple, lo: float, thresholds: np.ndarray) -> np.ndarray:
     """Return, per threshold, the largest float b >= lo with chain(b) <= t (-inf or +inf if none/all)."""
     n = len(thresholds)
     low = np.full(n, _key(lo))

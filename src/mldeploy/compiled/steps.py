@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.feature_selection import (
     GenericUnivariateSelect, SelectFdr, SelectFpr, SelectFromModel, SelectFwe, SelectKBest,
     SelectPercentile, VarianceThreshold,
@@ -27,7 +28,7 @@ from mldeploy.compiled.features import (
     FUNCTIONS, CodeBase, Feature, MissingBase, NumBase, OrdinalBase, TextExpr, Unsupported,
 )
 
-__all__ = ["describe", "input_features", "transform_features"]
+__all__ = ["describe", "input_features", "input_policy", "transform_features"]
 
 _SELECTORS = (SelectKBest, SelectPercentile, VarianceThreshold, SelectFromModel, GenericUnivariateSelect,
               SelectFpr, SelectFdr, SelectFwe)
@@ -43,8 +44,19 @@ def describe(step) -> str:
     return "passthrough" if step in ("passthrough", None) else type(step).__name__
 
 
-def transform_features(step, features: list) -> list:
-    """Return the features after ``step``; raise Unsupported when it cannot be compiled exactly."""
+def input_policy(step) -> str | None:
+    """Say what a step refuses: "finite" (NaN and inf), "allow-nan" (inf), or None (nothing)."""
+    if type(step) in (Pipeline, ColumnTransformer, FunctionTransformer, HistGradientBoostingRegressor,
+                      HistGradientBoostingClassifier):
+        return None
+    return "allow-nan" if step.__sklearn_tags__().input_tags.allow_nan else "finite"
+
+
+def transform_features(step, features: list, guards: list) -> list:
+    """Return the features after ``step``; raise Unsupported when it cannot be compiled exactly.
+
+    ``guards`` collects (policy, features) for each step that validates its input.
+    """
     if step in ("passthrough", None):
         return list(features)
     if step == "drop":
@@ -52,20 +64,23 @@ def transform_features(step, features: list) -> list:
     handler = _HANDLERS.get(type(step))
     if handler is None:
         raise Unsupported(f"{type(step).__name__} is not among the compiled steps")
-    out = handler(step, list(features))
+    policy = input_policy(step)
+    if policy is not None:
+        guards.append((policy, list(features)))
+    out = handler(step, list(features), guards) if type(step) in (Pipeline, ColumnTransformer) else handler(step, list(features))
     expected = getattr(step, "n_features_in_", len(features))
     if expected != len(features):
         raise Unsupported(f"{type(step).__name__} expects {expected} inputs, the compiler saw {len(features)}")
     return out
 
 
-def _pipeline(step: Pipeline, features: list) -> list:
+def _pipeline(step: Pipeline, features: list, guards: list) -> list:
     for _, inner in step.steps:
-        features = transform_features(inner, features)
+        features = transform_features(inner, features, guards)
     return features
 
 
-def _column_transformer(step: ColumnTransformer, features: list) -> list:
+def _column_transformer(step: ColumnTransformer, features: list, guards: list) -> list:
     indices = getattr(step, "_transformer_to_input_indices", None)
     if indices is None:
         raise Unsupported("this scikit-learn version does not record ColumnTransformer input indices")
@@ -74,7 +89,7 @@ def _column_transformer(step: ColumnTransformer, features: list) -> list:
         out_slice = step.output_indices_[name]
         if out_slice.stop == out_slice.start:
             continue
-        out = transform_features(inner, [features[i] for i in indices[name]])
+        out = transform_features(inner, [features[i] for i in indices[name]], guards)
         if len(out) != out_slice.stop - out_slice.start:
             raise Unsupported(f'ColumnTransformer part "{name}" gives {out_slice.stop - out_slice.start} '
                               f"features, the compiler made {len(out)}")

@@ -48,7 +48,6 @@ class TreeModel:
     n_estimators: int
     float32: bool
     """scikit-learn compares float32-cast features (DecisionTree-based models)."""
-    allows_nan: bool
     classes: np.ndarray | None = None
 
 
@@ -85,7 +84,7 @@ def _hgb(model) -> TreeModel:
     k = model.n_trees_per_iteration_
     classes = getattr(model, "classes_", None)
     post = "sum" if classes is None else ("hgb_binary" if k == 1 else "softmax")
-    return TreeModel(trees, k, post, len(model._predictors), False, True, classes)
+    return TreeModel(trees, k, post, len(model._predictors), False, classes)
 
 
 def _sklearn_tree(tree, value: np.ndarray, target: int) -> Tree:
@@ -113,9 +112,8 @@ def _forest(model) -> TreeModel:
         proba /= normalizer
         trees.extend(_sklearn_tree(tree, proba[:, k].copy(), k) for k in range(len(classes)))
     post = "mean" if classes is None else "proba_mean"
-    allows_nan = model.__sklearn_tags__().input_tags.allow_nan
     n_targets = 1 if classes is None else len(classes)
-    return TreeModel(trees, n_targets, post, len(estimators), True, allows_nan, classes)
+    return TreeModel(trees, n_targets, post, len(estimators), True, classes)
 
 
 def _gradient_boosting(model) -> TreeModel:
@@ -133,7 +131,7 @@ def _gradient_boosting(model) -> TreeModel:
     classes = getattr(model, "classes_", None)
     k = model.estimators_.shape[1]
     post = "sum" if classes is None else ("gb_binary" if k == 1 else "softmax")
-    return TreeModel(trees, k, post, len(model.estimators_), True, False, classes)
+    return TreeModel(trees, k, post, len(model.estimators_), True, classes)
 
 
 _READERS = {

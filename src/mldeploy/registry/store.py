@@ -40,7 +40,7 @@ from mldeploy.registry.tables import alias_history, aliases, archives, metadata,
 __all__ = ["AliasChange", "ModelSummary", "Store", "VersionRecord"]
 
 T = TypeVar("T")
-Build = Callable[[int], "tuple[dict, bytes]"]
+Build = Callable[[int], tuple[dict, bytes]]
 
 _MAX_ATTEMPTS = 50
 _SCHEMA_LOCK_KEY = 0x6D6C6470  # any constant: concurrent create_all on PostgreSQL queue on it
@@ -48,7 +48,11 @@ _LISTED = 20  # names, versions or aliases shown in a not-found message
 
 
 class Store:
-    """The registry's storage: versions, content-addressed archives, aliases and their history."""
+    """The registry's storage: versions, content-addressed archives, aliases and their history.
+
+    ``location`` names the database for messages (a SQLite path, or PostgreSQL
+    host:port/database without the password).
+    """
 
     def __init__(self, url: str):
         """Open (and create if missing) the registry at ``url``.
@@ -337,8 +341,8 @@ def _names(conn: Connection) -> list[str]:
 
 
 def _current_aliases(conn: Connection, name: str) -> dict[str, int]:
-    rows = conn.execute(select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name).order_by(aliases.c.alias))
-    return {alias: version for alias, version in rows}
+    query = select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name).order_by(aliases.c.alias)
+    return {alias: version for alias, version in conn.execute(query)}
 
 
 def _locked_alias(conn: Connection, name: str, alias: str) -> int | None:
@@ -353,5 +357,6 @@ def _record_change(conn: Connection, name: str, alias: str, version: int | None,
 
 
 def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_LISTED]) if len(items) <= _LISTED else ", ".join(items[-_LISTED:])
-    return shown if len(items) <= _LISTED else f"{shown} (the last {_LISTED} of {len(items)})"
+    if len(items) <= _LISTED:
+        return ", ".join(items)
+    return f"{', '.join(items[-_LISTED:])} (the last {_LISTED} of {len(items)})"

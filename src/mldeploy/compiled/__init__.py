@@ -1,0 +1,22 @@
+"""The exact compiled form of a fitted pipeline: a row encoder and an ONNX tree graph, as data.
+
+::
+
+    from mldeploy.compiled import compile_pipeline
+    result = compile_pipeline(pipeline, sample)      # verified against pipeline.predict
+    for step in result.plan:
+        print(step.step, step.status, step.reason)
+    if result.compiled is not None:
+        result.compiled.predict_records([row])       # microseconds per row
+        result.compiled.save(bundle_directory)
+
+onnx and onnxruntime are imported only when a compiled pipeline is built or loaded.
+"""
+
+from mldeploy.compiled.compiler import CompileResult, StepPlan, compile_pipeline
+from mldeploy.compiled.export import export_onnx
+from mldeploy.compiled.predictor import CompiledPipeline
+from mldeploy.compiled.verify import VerifyReport, edge_rows, verify
+
+__all__ = ["CompileResult", "CompiledPipeline", "StepPlan", "VerifyReport", "compile_pipeline", "edge_rows",
+           "export_onnx", "verify"]

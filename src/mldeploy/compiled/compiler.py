@@ -1,0 +1,148 @@
+"""Compile a fitted pipeline into a :class:`CompiledPipeline`, recording why any step falls back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from mldeploy.compiled.encoder import RowEncoder
+from mldeploy.compiled.features import Feature, Unsupported
+from mldeploy.compiled.guard import base_guards
+from mldeploy.compiled.graph import ensemble_layout, tree_graph
+from mldeploy.compiled.linear import extract_linear, is_linear_model
+from mldeploy.compiled.predictor import CompiledPipeline, feature_to_json
+from mldeploy.compiled.steps import describe, input_features, input_policy, transform_features
+from mldeploy.compiled.trees import extract_trees, is_tree_model
+
+__all__ = ["CompileResult", "StepPlan", "column_kinds", "compile_pipeline"]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """How one pipeline step runs: "compiled" or "fallback", and why."""
+
+    step: str
+    status: str
+    reason: str
+
+
+@dataclass
+class CompileResult:
+    """The compiled pipeline (None when it falls back to scikit-learn), the plan, and the check."""
+
+    compiled: CompiledPipeline | None
+    plan: list[StepPlan] = field(default_factory=list)
+    report: object | None = None
+    """The VerifyReport of the check against ``pipeline.predict``, when it ran."""
+
+
+def column_kinds(frame: pd.DataFrame, columns) -> dict[str, str]:
+    """Classify input columns as "number", "bool" or "category" from the sample's dtypes."""
+    kinds = {}
+    for name in columns:
+        dtype = frame[name].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            kinds[name] = "bool"
+        elif pd.api.types.is_numeric_dtype(dtype):
+            kinds[name] = "number"
+        else:
+            kinds[name] = "category"
+    return kinds
+
+
+def compile_pipeline(pipeline, sample: pd.DataFrame, verify_rows: bool = True) -> CompileResult:
+    """Compile ``pipeline`` and check it against ``pipeline.predict`` on ``sample`` plus edge rows.
+
+    Never raises for an unsupported step: the plan says which step falls back
+    and why, and ``compiled`` is None. Example::
+
+        result = compile_pipeline(pipeline, train.drop(columns="salary"))
+        if result.compiled is not None:
+            result.compiled.predict_records([{"age": 31, ...}])
+    """
+    steps = list(pipeline.steps) if isinstance(pipeline, Pipeline) else [("model", pipeline)]
+    names = getattr(pipeline, "feature_names_in_", None)
+    if names is None:
+        return CompileResult(None, [StepPlan(n, "fallback", "fitted without column names") for n, _ in steps])
+    plan: list[StepPlan] = []
+    try:
+        compiled = _compile(steps, list(names), column_kinds(sample, names), plan)
+    except Unsupported as exc:
+        plan.append(StepPlan(steps[len(plan)][0], "fallback", str(exc)))
+        plan.extend(StepPlan(name, "fallback", "an earlier step is not compiled") for name, _ in steps[len(plan):])
+        return CompileResult(None, plan)
+    result = CompileResult(compiled, plan)
+    if verify_rows:
+        from mldeploy.compiled.verify import verify
+
+        result.report = verify(compiled, pipeline, sample)
+        if not result.report.ok:
+            result.plan = [StepPlan(p.step, "fallback", f"verification failed: {result.report.summary()}") for p in plan]
+            result.compiled = None
+    return result
+
+
+def _compile(steps: list, names: list[str], kinds: dict[str, str], plan: list) -> CompiledPipeline:
+    features = input_features(kinds)
+    guards: list = []
+    for name, step in steps[:-1]:
+        features = transform_features(step, features, guards)
+        plan.append(StepPlan(name, "compiled", f"{describe(step)} -> {len(features)} features"))
+    model_name, model = steps[-1]
+    if not all(isinstance(feature, Feature) for feature in features):
+        raise Unsupported("a text column reaches the model without an encoder")
+    if getattr(model, "n_features_in_", len(features)) != len(features):
+        raise Unsupported(f"the model expects {model.n_features_in_} features, the compiler made {len(features)}")
+    if input_policy(model) is not None:
+        guards.append((input_policy(model), features))
+    if is_tree_model(model):
+        compiled = _compile_trees(model, features, names, kinds, guards)
+    elif is_linear_model(model):
+        compiled = _compile_linear(model, features, names, kinds, guards)
+    else:
+        raise Unsupported(f"{type(model).__name__} is not among the compiled models")
+    plan.append(StepPlan(model_name, "compiled", f"{type(model).__name__} as {compiled.spec['kind']}"))
+    compiled.spec["plan"] = [[p.step, p.status, p.reason] for p in plan]
+    return compiled
+
+
+def _compile_trees(model, features: list[Feature], names: list[str], kinds: dict, guards: list) -> CompiledPipeline:
+    trees = extract_trees(model)
+    used = sorted({int(j) for tree in trees.trees for j in tree.feature[tree.left >= 0]}) or [0]
+    index: dict = {}
+    base_of = [index.setdefault(feature.base, len(index)) if j in used else 0 for j, feature in enumerate(features)]
+    guard = base_guards(guards, index)
+    layout = ensemble_layout(trees, features, base_of)
+    model_bytes = tree_graph(layout, len(index), trees.n_targets)
+    spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes, guard)
+    return CompiledPipeline(_encoder(index, kinds), spec, _classes(trees.classes), model_bytes)
+
+
+def _compile_linear(model, features: list[Feature], names: list[str], kinds: dict, guards: list) -> CompiledPipeline:
+    linear = extract_linear(model)
+    index: dict = {}
+    base_of = [index.setdefault(feature.base, len(index)) for feature in features]
+    guard = base_guards(guards, index)
+    spec = _spec("linear", linear.post, 1, names, kinds, linear.classes, guard)
+    spec["features"] = [feature_to_json(feature, i) for feature, i in zip(features, base_of)]
+    arrays = {**_classes(linear.classes), "coef": linear.coef, "intercept": linear.intercept}
+    return CompiledPipeline(_encoder(index, kinds), spec, arrays)
+
+
+def _encoder(index: dict, kinds: dict) -> RowEncoder:
+    return RowEncoder(list(index), [name for name, kind in kinds.items() if kind == "number"])
+
+
+def _spec(kind: str, post: str, n_estimators: int, names: list, kinds: dict, classes, guard: dict) -> dict:
+    return {
+        "kind": kind, "post": post, "n_estimators": int(n_estimators), "columns": list(names),
+        "column_kinds": dict(kinds), "guard": [[int(b), *values] for b, values in sorted(guard.items())],
+        "classes_object": classes is not None and np.asarray(classes).dtype == object,
+    }
+
+
+def _classes(classes) -> dict:
+    return {} if classes is None else {"classes": np.asarray(classes)}

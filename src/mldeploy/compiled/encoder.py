@@ -1,0 +1,168 @@
+"""Turn input rows (dicts or a DataFrame) into the matrix of base values the compiled model reads.
+
+The encoder is data: a list of bases (see ``features``), saved as JSON. Non-finite
+numbers and, where the pipeline would refuse them, unseen categories raise
+ValueError, as scikit-learn does; the schema layer normally rejects them first.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OrdinalBase, base_from_json, base_to_json
+
+__all__ = ["RowEncoder"]
+
+_NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL = range(5)
+
+
+class RowEncoder:
+    """Encode rows into float64 base values, one column per base."""
+
+    def __init__(self, bases: list, number_columns: list[str] = ()) -> None:
+        self.bases = list(bases)
+        self.number_columns = list(number_columns)
+        """Every number column: all must be finite, used or not, as scikit-learn checks them all."""
+        self._plan = [self._step(base) for base in self.bases]
+
+    def to_json(self) -> dict:
+        """Describe the encoder as plain JSON data."""
+        return {"bases": [base_to_json(base) for base in self.bases], "number_columns": self.number_columns}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RowEncoder:
+        """Rebuild an encoder from :meth:`to_json` output."""
+        return cls([base_from_json(item) for item in data["bases"]], data.get("number_columns", []))
+
+    def check_finite(self, row: dict) -> None:
+        """Raise ValueError when a number in ``row`` is infinite."""
+        for column in self.number_columns:
+            value = row[column]
+            if value is not None and value - value != 0 and value == value:
+                raise ValueError(f'field "{column}": expected a finite number, got {value}')
+
+    @staticmethod
+    def _step(base) -> tuple:
+        if isinstance(base, NumBase):
+            fill = math.nan if base.fill is None else base.fill
+            return (_NUMBER, base.column, fill, -math.inf if base.lo is None else base.lo)
+        if isinstance(base, MissingBase):
+            return (_MISSING_NUMBER if base.numeric else _MISSING_TEXT, base.column, None, None)
+        index = {category: i for i, category in enumerate(base.categories)}
+        if isinstance(base, CodeBase):
+            return (_CODE, base.column, base.fill, (index, base.strict))
+        table = dict(zip(base.categories, base.values))
+        return (_ORDINAL, base.column, base.fill, (table, base.unknown))
+
+    def encode_row(self, row: dict) -> list:
+        """Return the base values of one row as a list."""
+        self.check_finite(row)
+        out = []
+        for kind, column, fill, extra in self._plan:
+            value = row[column]
+            if kind == _NUMBER:
+                if value is None or value != value:
+                    value = fill
+                elif value - value != 0:
+                    raise ValueError(f'field "{column}": expected a finite number, got {value}')
+                elif value < extra:
+                    value = math.nan
+            elif kind == _CODE:
+                value = _code(value, column, fill, *extra)
+            elif kind == _ORDINAL:
+                value = _ordinal(value, column, fill, *extra)
+            elif kind == _MISSING_NUMBER:
+                value = _missing_number(value, column)
+            else:
+                value = 1.0 if value.__class__ is float and value != value else 0.0
+            out.append(value)
+        return out
+
+    def encode_records(self, rows: list[dict]) -> np.ndarray:
+        """Return the base values of a list of rows as an (n, bases) float64 array."""
+        return np.array([self.encode_row(row) for row in rows], dtype=np.float64).reshape(len(rows), len(self._plan))
+
+    def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the base values of a DataFrame as an (n, bases) float64 array."""
+        for column in self.number_columns:
+            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+            if np.isinf(values).any():
+                raise ValueError(f'field "{column}": expected finite numbers, got {values[np.isinf(values)][0]}')
+        out = np.empty((len(frame), len(self._plan)), dtype=np.float64)
+        for i, (kind, column, fill, extra) in enumerate(self._plan):
+            series = frame[column]
+            if kind in (_NUMBER, _MISSING_NUMBER):
+                out[:, i] = _numbers(series, column, fill, extra, kind == _MISSING_NUMBER)
+            else:
+                out[:, i] = _texts(series, column, kind, fill, extra)
+        return out
+
+
+def _code(value, column: str, fill, index: dict, strict: bool) -> float:
+    if fill is not None and value.__class__ is float and value != value:
+        value = fill
+    code = index.get(value, -1)
+    if code < 0 and strict:
+        raise ValueError(f'field "{column}": unknown category {value!r}')
+    return code
+
+
+def _ordinal(value, column: str, fill, table: dict, unknown) -> float:
+    if fill is not None and value.__class__ is float and value != value:
+        value = fill
+    code = table.get(value)
+    if code is None:
+        if unknown is None:
+            raise ValueError(f'field "{column}": unknown category {value!r}')
+        return unknown
+    return code
+
+
+def _missing_number(value, column: str) -> float:
+    if value is None or value != value:
+        return 1.0
+    if value - value != 0:
+        raise ValueError(f'field "{column}": expected a finite number, got {value}')
+    return 0.0
+
+
+def _numbers(series: pd.Series, column: str, fill: float, lo: float, flag: bool) -> np.ndarray:
+    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(values).any():
+        raise ValueError(f'field "{column}": expected finite numbers, got {values[np.isinf(values)][0]}')
+    missing = np.isnan(values)
+    if flag:
+        return missing.astype(np.float64)
+    values = np.where(missing, fill, values)
+    return np.where(values < lo, np.nan, values)
+
+
+def _texts(series: pd.Series, column: str, kind: int, fill, extra) -> np.ndarray:
+    values = series.to_numpy(dtype=object)
+    is_nan = np.fromiter((v.__class__ is float and v != v for v in values), dtype=bool, count=len(values))
+    if kind == _MISSING_TEXT:
+        return is_nan.astype(np.float64)
+    if fill is not None and is_nan.any():
+        values = np.where(is_nan, fill, values)
+    lookup = extra[0]
+    keys = list(lookup)
+    positions = pd.Index(keys, dtype=object).get_indexer(values) if None not in lookup else _lookup(keys, values)
+    found = positions >= 0
+    if kind == _CODE:
+        if extra[1] and not found.all():
+            raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
+        return positions.astype(np.float64)
+    table = np.asarray([lookup[key] for key in keys] + [np.nan], dtype=np.float64)
+    if not found.all() and extra[1] is None:
+        raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
+    return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
+
+
+def _lookup(keys: list, values: np.ndarray) -> np.ndarray:
+    # pandas treats None like NaN when matching, so None is matched by identity here.
+    index = {key: i for i, key in enumerate(keys)}
+    return np.fromiter((index.get(v, -1) if v is None or v.__class__ is str else -1 for v in values),
+                       dtype=np.int64, count=len(values))

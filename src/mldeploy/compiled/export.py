@@ -1,0 +1,2 @@
+def export_onnx(compiled):
+    raise NotImplementedError

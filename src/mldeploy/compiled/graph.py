@@ -1,0 +1,142 @@
+"""Build the ``ai.onnx.ml`` opset-5 TreeEnsemble graph of a tree model over encoded base values.
+
+Thresholds and leaf values stay float64 (the old TreeEnsembleRegressor is
+float32 and inexact). onnxruntime is imported only when a session is made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mldeploy._extras import require
+from mldeploy.compiled.features import Feature
+from mldeploy.compiled.fold import LEQ, fold_splits
+from mldeploy.compiled.trees import TreeModel
+
+__all__ = ["ML_OPSET", "ONNX_OPSET", "ensemble_layout", "ensemble_node", "tree_graph", "make_session"]
+
+ONNX_OPSET = 21
+ML_OPSET = 5
+
+
+def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int]) -> dict[str, np.ndarray]:
+    """Return TreeEnsemble attributes with splits folded onto base values ``base_of[feature]``."""
+    nodes = _concatenate(model.trees)
+    leaf = nodes["left"] < 0
+    interior = np.flatnonzero(~leaf)
+    feature_ids, modes, splits, tracks = _fold_all(model, features, base_of, nodes, interior)
+    position = np.where(leaf, np.cumsum(leaf) - 1, np.cumsum(~leaf) - 1)
+    true_child = nodes["offset"][interior] + nodes["left"][interior]
+    false_child = nodes["offset"][interior] + nodes["right"][interior]
+    layout = {
+        "nodes_featureids": feature_ids, "nodes_modes": modes, "nodes_splits": splits,
+        "nodes_missing_value_tracks_true": tracks.astype(np.int64),
+        "nodes_truenodeids": position[true_child], "nodes_trueleafs": leaf[true_child].astype(np.int64),
+        "nodes_falsenodeids": position[false_child], "nodes_falseleafs": leaf[false_child].astype(np.int64),
+        "leaf_weights": nodes["value"][leaf], "leaf_targetids": nodes["target"][leaf],
+    }
+    return _add_roots(layout, nodes, leaf, position)
+
+
+def _concatenate(trees: list) -> dict[str, np.ndarray]:
+    sizes = [len(tree.left) for tree in trees]
+    offsets = np.repeat(np.cumsum([0] + sizes[:-1]), sizes)
+    return {
+        "feature": np.concatenate([tree.feature for tree in trees]),
+        "threshold": np.concatenate([tree.threshold for tree in trees]),
+        "missing_left": np.concatenate([tree.missing_left for tree in trees]),
+        "left": np.concatenate([tree.left for tree in trees]),
+        "right": np.concatenate([tree.right for tree in trees]),
+        "value": np.concatenate([tree.value for tree in trees]).astype(np.float64),
+        "target": np.concatenate([np.full(size, tree.target) for size, tree in zip(sizes, trees)]).astype(np.int64),
+        "offset": offsets.astype(np.int64),
+        "root": np.cumsum([0] + sizes[:-1]).astype(np.int64),
+    }
+
+
+def _fold_all(model: TreeModel, features: list[Feature], base_of: list[int], nodes: dict, interior: np.ndarray):
+    feature = nodes["feature"][interior]
+    feature_ids = np.zeros(len(interior), dtype=np.int64)
+    modes = np.full(len(interior), LEQ, dtype=np.uint8)
+    splits = np.zeros(len(interior), dtype=np.float64)
+    tracks = np.zeros(len(interior), dtype=bool)
+    for j in np.unique(feature):
+        where = np.flatnonzero(feature == j)
+        chosen = features[j].with_op("f32") if model.float32 else features[j]
+        result = fold_splits(chosen, nodes["threshold"][interior][where], nodes["missing_left"][interior][where])
+        modes[where], splits[where], tracks[where] = result
+        feature_ids[where] = base_of[j]
+    return feature_ids, modes, splits, tracks
+
+
+def _add_roots(layout: dict, nodes: dict, leaf: np.ndarray, position: np.ndarray) -> dict:
+    """Point each tree at its root; a tree that is a single leaf gets a node whose branches both reach it."""
+    roots = nodes["root"]
+    extra = [position[root] for root in roots if leaf[root]]
+    n_interior = len(layout["nodes_featureids"])
+    tree_roots = []
+    count = 0
+    for root in roots:
+        if leaf[root]:
+            tree_roots.append(n_interior + count)
+            count += 1
+        else:
+            tree_roots.append(position[root])
+    extra = np.asarray(extra, dtype=np.int64)
+    ones = np.ones(len(extra), dtype=np.int64)
+    appended = {
+        "nodes_featureids": np.zeros(len(extra), dtype=np.int64), "nodes_modes": np.full(len(extra), LEQ, np.uint8),
+        "nodes_splits": np.zeros(len(extra)), "nodes_missing_value_tracks_true": ones,
+        "nodes_truenodeids": extra, "nodes_trueleafs": ones, "nodes_falsenodeids": extra, "nodes_falseleafs": ones,
+    }
+    for name, values in appended.items():
+        layout[name] = np.concatenate([layout[name], values.astype(layout[name].dtype)])
+    layout["tree_roots"] = np.asarray(tree_roots, dtype=np.int64)
+    return layout
+
+
+def ensemble_node(layout: dict, n_targets: int, inputs: list[str], outputs: list[str]):
+    """Return the TreeEnsemble NodeProto for a layout (SUM of leaves, no post transform)."""
+    onnx = require("onnx")
+    tensors = {"nodes_splits", "nodes_modes", "leaf_weights"}
+    attributes = {
+        name: onnx.numpy_helper.from_array(np.asarray(values)) if name in tensors else [int(v) for v in values]
+        for name, values in layout.items()
+    }
+    return onnx.helper.make_node(
+        "TreeEnsemble", inputs, outputs, domain="ai.onnx.ml",
+        n_targets=n_targets, aggregate_function=1, post_transform=0, **attributes,
+    )
+
+
+def tree_graph(layout: dict, n_inputs: int, n_targets: int) -> bytes:
+    """Return a serialized model: float64 ``X`` [N, n_inputs] -> raw scores ``raw`` [N, n_targets]."""
+    onnx = require("onnx")
+    helper = onnx.helper
+    double = onnx.TensorProto.DOUBLE
+    graph = helper.make_graph(
+        [ensemble_node(layout, n_targets, ["X"], ["raw"])], "mldeploy_trees",
+        [helper.make_tensor_value_info("X", double, [None, n_inputs])],
+        [helper.make_tensor_value_info("raw", double, [None, n_targets])],
+    )
+    return serialize(graph)
+
+
+def serialize(graph) -> bytes:
+    """Wrap a graph in a model with the opsets mldeploy targets, check it and serialize it."""
+    onnx = require("onnx")
+    opsets = [onnx.helper.make_opsetid("", ONNX_OPSET), onnx.helper.make_opsetid("ai.onnx.ml", ML_OPSET)]
+    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="mldeploy")
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def make_session(model_bytes: bytes):
+    """Open an onnxruntime session with one thread, so trees are summed in order."""
+    ort = require("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])

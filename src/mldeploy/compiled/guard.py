@@ -1,0 +1,69 @@
+"""Refuse the rows scikit-learn refuses: NaN or infinity arriving at a step that validates its input.
+
+A step such as SelectKBest raises on NaN, a scaler on infinity. Such values
+arise inside a pipeline from finite inputs (``log1p(-1)`` is -inf, ``log(-2)``
+NaN), so the compiled form computes, per base value, the interval of inputs
+whose chain stays finite at every such step, and whether NaN may pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mldeploy.compiled.features import Feature, NumBase, OrdinalBase, apply_chain
+from mldeploy.compiled.fold import largest_left
+
+__all__ = ["base_guards", "check_guards"]
+
+_MAX = np.finfo(np.float64).max
+
+
+def base_guards(guards: list, base_index: dict) -> dict[int, list]:
+    """Return {base index: [lowest, highest, nan_allowed]} for bases that can be refused.
+
+    ``guards`` holds (policy, features) pairs; ``base_index`` maps a base to its encoder column
+    and gains an entry for a base only a guard needs.
+    """
+    out: dict[int, list] = {}
+    for policy, features in guards:
+        for feature in features:
+            if not isinstance(feature, Feature):
+                continue
+            low, high, nan_ok = _feature_guard(feature, policy)
+            if low == -math.inf and high == math.inf and (nan_ok or not _may_be_nan(feature.base)):
+                continue
+            index = base_index.setdefault(feature.base, len(base_index))
+            old = out.get(index, [-math.inf, math.inf, True])
+            out[index] = [max(old[0], low), min(old[1], high), old[2] and nan_ok]
+    return out
+
+
+def check_guards(bases: np.ndarray, index: np.ndarray, low: np.ndarray, high: np.ndarray, nan_ok: np.ndarray) -> None:
+    """Raise ValueError when a row holds a value scikit-learn would refuse."""
+    values = bases[:, index]
+    inside = (values >= low) & (values <= high)
+    if not inside.all() and not (inside | (np.isnan(values) & nan_ok)).all():
+        raise ValueError("Input contains NaN or infinity after a transform (e.g. the log of a number <= 0); "
+                         "scikit-learn refuses such rows")
+
+
+def _feature_guard(feature: Feature, policy: str) -> tuple[float, float, bool]:
+    with np.errstate(all="ignore"):
+        nan_ok = policy == "allow-nan" or not np.isnan(apply_chain(feature.chain, np.array([np.nan]))[0])
+        if not isinstance(feature.base, NumBase):
+            return -math.inf, math.inf, nan_ok
+        start = -_MAX if feature.base.lo is None else feature.base.lo
+        minus = largest_left(feature.chain, start, np.array([-np.inf]))[0]
+        plus = largest_left(feature.chain, start, np.array([_MAX]))[0]
+    low = -math.inf if minus == -np.inf else float(np.nextafter(minus, np.inf))
+    return low, float(plus), nan_ok
+
+
+def _may_be_nan(base) -> bool:
+    if isinstance(base, NumBase):
+        return base.fill is None or base.lo is not None
+    if isinstance(base, OrdinalBase):
+        return any(v != v for v in base.values) or (base.unknown is not None and base.unknown != base.unknown)
+    return False

@@ -1,0 +1,152 @@
+"""The compiled pipeline: a row encoder plus a tree graph or linear coefficients, saved as data.
+
+Files (under ``compiled/`` in the directory given to :meth:`CompiledPipeline.save`):
+``encoder.json`` (bases, model description, plan), ``model.onnx`` (trees) and
+``arrays.npz`` (coefficients, classes; written and read without pickle).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, softmax
+
+from mldeploy.compiled.encoder import RowEncoder
+from mldeploy.compiled.features import Feature
+from mldeploy.compiled.graph import make_session
+from mldeploy.compiled.guard import check_guards
+from mldeploy.compiled.linear import LinearModel, feature_matrix, linear_scores
+
+__all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
+
+FORMAT = 1
+_FOLDER = "compiled"
+_ALLOWED_OPS = {"TreeEnsemble"}
+
+
+class CompiledPipeline:
+    """Predict like the fitted pipeline it was compiled from, from dicts or DataFrames."""
+
+    def __init__(self, encoder: RowEncoder, spec: dict, arrays: dict, model_bytes: bytes | None = None) -> None:
+        self.encoder = encoder
+        self.spec = spec
+        """JSON description: columns, model kind, post step, estimator count, NaN guard, plan."""
+        self.arrays = arrays
+        self.model_bytes = model_bytes
+        self.columns: list[str] = list(spec["columns"])
+        self.classes_ = arrays.get("classes")
+        self._post = spec["post"]
+        guard = np.asarray(spec.get("guard", []), dtype=np.float64).reshape(-1, 4)
+        self._guard = (guard[:, 0].astype(np.int64), guard[:, 1], guard[:, 2], guard[:, 3].astype(bool))
+        self._session = make_session(model_bytes) if spec["kind"] == "trees" else None
+        if spec["kind"] == "linear":
+            self._linear = LinearModel(arrays["coef"], arrays["intercept"], self._post, self.classes_)
+            self._features = [_feature_from_json(item, encoder) for item in spec["features"]]
+            self._base_of = [item["base"] for item in spec["features"]]
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the pipeline predicts class labels."""
+        return self.classes_ is not None
+
+    def predict_records(self, rows: list[dict]) -> np.ndarray:
+        """Predict rows given as dicts keyed by input column."""
+        return self._finish(self._raw(self.encoder.encode_records(rows)))[0]
+
+    def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predict the rows of a DataFrame."""
+        return self._finish(self._raw(self.encoder.encode_frame(frame)))[0]
+
+    def predict_proba_records(self, rows: list[dict]) -> np.ndarray:
+        """Return class probabilities for rows given as dicts."""
+        return self._proba(self._raw(self.encoder.encode_records(rows)))
+
+    def predict_proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return class probabilities for the rows of a DataFrame."""
+        return self._proba(self._raw(self.encoder.encode_frame(frame)))
+
+    def _proba(self, raw: np.ndarray) -> np.ndarray:
+        if not self.is_classifier:
+            raise TypeError("predict_proba needs a classifier; this pipeline is a regressor")
+        return self._finish(raw)[1]
+
+    def _raw(self, bases: np.ndarray) -> np.ndarray:
+        if self._guard[0].size:
+            check_guards(bases, *self._guard)
+        if self._session is None:
+            return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
+        return self._session.run(None, {"X": bases})[0]
+
+    def _finish(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        post = self._post
+        if post == "sum":
+            return raw[:, 0], None
+        if post == "mean":
+            return raw[:, 0] / self.spec["n_estimators"], None
+        if post == "proba_mean":
+            proba = raw / self.spec["n_estimators"]
+            return self.classes_.take(np.argmax(proba, axis=1)), proba
+        if post == "softmax":
+            return self.classes_.take(np.argmax(raw, axis=1)), softmax(raw, axis=1)
+        positive = expit(raw[:, 0])
+        proba = np.stack([1 - positive, positive], axis=1)
+        chosen = raw[:, 0] >= 0 if post == "gb_binary" else raw[:, 0] > 0
+        return self.classes_.take(chosen.astype(np.int64)), proba
+
+    def save(self, directory: Path) -> list[str]:
+        """Write the compiled files under ``directory/compiled`` and return their relative names."""
+        folder = Path(directory) / _FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {**self.spec, "format": FORMAT, "encoder": self.encoder.to_json()}
+        (folder / "encoder.json").write_text(json.dumps(spec, indent=1, sort_keys=True))
+        arrays = dict(self.arrays)
+        if arrays.get("classes") is not None and arrays["classes"].dtype == object:
+            arrays["classes"] = arrays["classes"].astype(str)
+        np.savez(folder / "arrays.npz", allow_pickle=False, **{k: v for k, v in arrays.items() if v is not None})
+        names = [f"{_FOLDER}/encoder.json", f"{_FOLDER}/arrays.npz"]
+        if self.model_bytes is not None:
+            (folder / "model.onnx").write_bytes(self.model_bytes)
+            names.append(f"{_FOLDER}/model.onnx")
+        return names
+
+    @classmethod
+    def load(cls, directory: Path) -> CompiledPipeline:
+        """Read files written by :meth:`save`; raise ValueError when they are not a compiled pipeline."""
+        folder = Path(directory) / _FOLDER
+        spec = json.loads((folder / "encoder.json").read_text())
+        if spec.get("format") != FORMAT or spec.get("kind") not in ("trees", "linear"):
+            raise ValueError(f"{folder}: not a compiled pipeline of format {FORMAT}")
+        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        if spec.get("classes_object") and "classes" in arrays:
+            arrays["classes"] = arrays["classes"].astype(object)
+        model_bytes = None
+        if spec["kind"] == "trees":
+            model_bytes = (folder / "model.onnx").read_bytes()
+            _check_ops(model_bytes, folder)
+        encoder = RowEncoder.from_json(spec.pop("encoder"))
+        return cls(encoder, spec, arrays, model_bytes)
+
+
+def _check_ops(model_bytes: bytes, folder: Path) -> None:
+    from mldeploy._extras import require
+
+    onnx = require("onnx")
+    graph = onnx.load_from_string(model_bytes).graph
+    unexpected = {node.op_type for node in graph.node} - _ALLOWED_OPS
+    if unexpected:
+        raise ValueError(f"{folder}/model.onnx: unexpected operators {sorted(unexpected)}; rebuild the bundle")
+
+
+def feature_to_json(feature: Feature, base_index: int) -> dict:
+    """Describe a model feature for the linear path: its base index, chain and one-hot category."""
+    return {"base": base_index, "chain": [list(op) for op in feature.chain], "category": feature.category}
+
+
+def _feature_from_json(item: dict, encoder: RowEncoder) -> Feature:
+    base = encoder.bases[item["base"]]
+    return Feature(base, tuple(tuple(op) for op in item["chain"]), item["category"])
+

@@ -1,0 +1,187 @@
+"""Prove a compiled pipeline predicts what ``pipeline.predict`` predicts, on real and edge rows.
+
+Edge rows are made from a sample: a null in every number and text column, an
+unseen category, extremes and values outside a function's domain, and +/-inf
+in every number column. Non-finite numbers: the compiled form always refuses
+them (ValueError). Where scikit-learn refuses them too, that is agreement;
+where scikit-learn scores them, the row is counted in ``skipped_rows`` and not
+a failure, because the schema layer rejects non-finite numbers before either
+predictor runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["VerifyReport", "edge_rows", "infinite_rows", "verify"]
+
+_UNSEEN = "\u2400unseen category"
+_SHOWN = 3
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of comparing the compiled form with scikit-learn."""
+
+    ok: bool = True
+    rows: int = 0
+    exact_rows: int = 0
+    """Rows whose prediction (and probabilities) are bit-identical."""
+    max_relative_error: float = 0.0
+    refused_rows: int = 0
+    """Edge rows both predictors refuse."""
+    skipped_rows: int = 0
+    """Non-finite edge rows scikit-learn scores and the compiled form refuses."""
+    failures: list[str] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        """Record a difference."""
+        self.ok = False
+        self.failures.append(reason)
+
+    def summary(self) -> str:
+        """Say in one line what was checked and what, if anything, differed."""
+        head = f"{self.rows} rows, {self.exact_rows} bit-identical, max relative error {self.max_relative_error:.3g}"
+        if self.ok:
+            return head
+        more = f" (and {len(self.failures) - _SHOWN} more)" if len(self.failures) > _SHOWN else ""
+        return f"{head}; {'; '.join(self.failures[:_SHOWN])}{more}"
+
+
+def edge_rows(sample: pd.DataFrame) -> pd.DataFrame:
+    """Return finite edge rows built from the first row of ``sample`` (see the module docstring)."""
+    base = sample.iloc[0].to_dict()
+    rows = []
+    for name in sample.columns:
+        column = sample[name]
+        if pd.api.types.is_bool_dtype(column):
+            rows += [{**base, name: True}, {**base, name: False}]
+            if column.isna().any():
+                rows.append({**base, name: None})
+        elif pd.api.types.is_numeric_dtype(column):
+            low, high = float(column.min()), float(column.max())
+            span = high - low + 1.0
+            for value in (np.nan, low, high, low - span, high + span, 0.0, -1.0, -1.5, 1e12, -1e12):
+                rows.append({**base, name: value})
+        else:
+            rows += [{**base, name: None}, {**base, name: np.nan}, {**base, name: _UNSEEN}]
+    return pd.DataFrame(rows, columns=sample.columns).astype(_dtypes(sample), errors="ignore")
+
+
+def infinite_rows(sample: pd.DataFrame) -> pd.DataFrame:
+    """Return rows with +inf and -inf in each number column."""
+    base = sample.iloc[0].to_dict()
+    rows = [{**base, name: value} for name in sample.columns
+            if pd.api.types.is_numeric_dtype(sample[name]) and not pd.api.types.is_bool_dtype(sample[name])
+            for value in (np.inf, -np.inf)]
+    return pd.DataFrame(rows, columns=sample.columns)
+
+
+def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9) -> VerifyReport:
+    """Compare ``compiled`` with ``pipeline`` on ``frame`` plus its edge rows; never raises for differences."""
+    from threadpoolctl import threadpool_limits
+
+    # One OpenMP thread: scikit-learn's per-call thread start-up dominates one-row predictions.
+    with threadpool_limits(1):
+        return _verify(compiled, pipeline, frame, rtol)
+
+
+def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyReport:
+    report = VerifyReport()
+    frame = frame[compiled.columns]
+    _compare_batch(report, compiled, pipeline, frame, rtol, "sample")
+    _compare_rows(report, compiled, pipeline, edge_rows(frame), rtol)
+    for i in range(len(infinite_rows(frame))):
+        row = infinite_rows(frame).iloc[[i]]
+        sklearn_refuses = _refuses(lambda: pipeline.predict(row))
+        if not _refuses(lambda: compiled.predict_frame(row)):
+            report.fail(f"non-finite edge row {i} is scored by the compiled form")
+        elif sklearn_refuses:
+            report.refused_rows += 1
+        else:
+            report.skipped_rows += 1
+    return report
+
+
+def _compare_batch(report: VerifyReport, compiled, pipeline, frame: pd.DataFrame, rtol: float, what: str) -> None:
+    expected = pipeline.predict(frame)
+    got = compiled.predict_frame(frame)
+    from_records = compiled.predict_records(frame.to_dict("records"))
+    if not _same(got, from_records):
+        report.fail(f"{what}: dicts and DataFrame give different predictions")
+    exact = _equal(expected, got)
+    error = _relative_error(expected, got) if compiled.classes_ is None else np.where(exact, 0.0, np.inf)
+    if compiled.is_classifier:
+        proba_error = _relative_error(pipeline.predict_proba(frame), compiled.predict_proba_frame(frame))
+        exact &= proba_error.max(axis=1) == 0
+        error = np.maximum(error, proba_error.max(axis=1))
+    _record(report, error, exact, rtol, what)
+
+
+def _compare_rows(report: VerifyReport, compiled, pipeline, rows: pd.DataFrame, rtol: float) -> None:
+    accepted = []
+    for i in range(len(rows)):
+        row = rows.iloc[[i]]
+        sklearn_refuses = _refuses(lambda: pipeline.predict(row))
+        compiled_refuses = _refuses(lambda: compiled.predict_frame(row))
+        if sklearn_refuses and compiled_refuses:
+            report.refused_rows += 1
+        elif sklearn_refuses != compiled_refuses:
+            who = "scikit-learn" if sklearn_refuses else "the compiled form"
+            report.fail(f"edge row {_describe(rows, i)}: only {who} refuses it")
+        else:
+            accepted.append(i)
+    if accepted:
+        with np.errstate(all="ignore"):
+            _compare_batch(report, compiled, pipeline, rows.iloc[accepted], rtol, "edge rows")
+
+
+def _record(report: VerifyReport, error: np.ndarray, exact: np.ndarray, rtol: float, what: str) -> None:
+    report.rows += len(error)
+    report.exact_rows += int(np.sum(exact))
+    finite = error[np.isfinite(error)]
+    report.max_relative_error = max(report.max_relative_error, float(finite.max(initial=0.0)))
+    bad = np.flatnonzero(~(error <= rtol))
+    if bad.size:
+        report.fail(f"{what}: {bad.size} rows differ beyond {rtol:g} (first: row {int(bad[0])})")
+
+
+def _relative_error(expected: np.ndarray, got: np.ndarray) -> np.ndarray:
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        scale = np.maximum(np.abs(expected), np.abs(got))
+        error = np.where(expected == got, 0.0, np.abs(expected - got) / scale)
+    return np.where(np.isnan(expected) & np.isnan(got), 0.0, np.nan_to_num(error, nan=np.inf))
+
+
+def _equal(expected: np.ndarray, got: np.ndarray) -> np.ndarray:
+    expected, got = np.asarray(expected), np.asarray(got)
+    if expected.dtype.kind == "f" and got.dtype.kind == "f":
+        same_bits = expected.view(np.uint64) == got.astype(np.float64).view(np.uint64)
+        return same_bits | (np.isnan(expected) & np.isnan(got))
+    return np.asarray(expected == got, dtype=bool)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(_equal(np.asarray(a), np.asarray(b))))
+
+
+def _refuses(predict) -> bool:
+    try:
+        with np.errstate(all="ignore"):
+            predict()
+    except (ValueError, TypeError):
+        return True
+    return False
+
+
+def _describe(rows: pd.DataFrame, i: int) -> str:
+    return f"{i} ({', '.join(f'{k}={v!r}' for k, v in rows.iloc[i].items())[:160]})"
+
+
+def _dtypes(sample: pd.DataFrame) -> dict:
+    return {name: dtype for name, dtype in sample.dtypes.items() if pd.api.types.is_float_dtype(dtype)}

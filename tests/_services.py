@@ -1,0 +1,117 @@
+"""Start the real services tests need, with the project's own scripts.
+
+Each service binds 127.0.0.1 on a port the OS picks, and is ready when a
+real client call succeeds, never after a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parents[1]
+POSTGRES_SH = REPO / "scripts" / "postgres.sh"
+READY_TIMEOUT_S = 30.0
+
+
+class ServiceError(RuntimeError):
+    """A test service could not be installed, started or reached."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_script(*args: str, timeout_s: float) -> None:
+    """Run one of the project's scripts; raise ServiceError with its stderr if it fails."""
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise ServiceError(f"{' '.join(args)} took more than {timeout_s:.0f} s") from exc
+    if done.returncode != 0:
+        raise ServiceError(f"{' '.join(args)} exited with {done.returncode}:\n{done.stderr.strip()}")
+
+
+def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Call ``check`` until it returns without raising; ServiceError with the last error at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    delay_s = 0.02
+    while True:
+        try:
+            check()
+            return
+        except Exception as exc:  # any failure means "not ready yet" until the deadline
+            if time.monotonic() >= deadline:
+                raise ServiceError(f"{what} not ready after {timeout_s:.0f} s: {exc}") from exc
+        time.sleep(delay_s)
+        delay_s = min(delay_s * 2, 0.5)
+
+
+@dataclass(frozen=True)
+class PostgresServer:
+    """A throwaway PostgreSQL cluster started by scripts/postgres.sh."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the server's ``postgres`` database."""
+        return self.database_url("postgres")
+
+    def database_url(self, dbname: str) -> str:
+        """SQLAlchemy URL of one database on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def connect(self) -> psycopg.Connection:
+        """Open an autocommit admin connection (CREATE DATABASE needs one)."""
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
+            autocommit=True, connect_timeout=5,
+        )
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    """Install if needed, start, wait for a real connection, and stop at the end."""
+    # Not under pytest's basetemp: its parents are mode 0700, and the server runs as user postgres.
+    data_dir = Path(tempfile.mkdtemp(prefix="mldeploy-pg-"))
+    server = PostgresServer(data_dir, free_port())
+    try:
+        run_script(str(POSTGRES_SH), "install", timeout_s=600)
+        run_script(str(POSTGRES_SH), "start", str(data_dir), str(server.port), timeout_s=60)
+        try:
+            wait_until(lambda: server.connect().close(), READY_TIMEOUT_S, f"PostgreSQL on 127.0.0.1:{server.port}")
+            yield server
+        finally:
+            run_script(str(POSTGRES_SH), "stop", str(data_dir), timeout_s=60)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def temporary_database(server: PostgresServer) -> Iterator[str]:
+    """Create a database with a unique name, yield its URL, drop it afterwards."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with server.connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield server.database_url(name)
+    finally:
+        with server.connect() as conn:
+            # FORCE ends sessions a test left open (a pool not disposed, a killed worker).
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,0 +1,111 @@
+"""The command line, run in-process through main() as a user would call it."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from mldeploy.cli import main
+from mldeploy.examples import salary
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    out = capsys.readouterr()
+    return done.value.code or 0, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    salary.write(root / "train.csv", rows=2500, seed=7)
+    salary.generate(20, seed=9).drop(columns="salary").to_csv(root / "candidates.csv", index=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(workspace):
+    registry = str(workspace / "registry")
+    with pytest.raises(SystemExit) as done:
+        main(["--registry", registry, "train", "--data", str(workspace / "train.csv"), "--target", "salary", "--alias", "staging"])
+    assert done.value.code in (0, None)
+    return registry
+
+
+def test_train_registers_a_version_with_metrics(capsys, trained):
+    code, out, _ = run(capsys, "--registry", trained, "versions", "salary")
+    assert code == 0 and "mae=" in out and "staging" in out
+
+
+def test_models_show_and_alias(capsys, trained):
+    assert "salary" in run(capsys, "--registry", trained, "models")[1]
+    code, out, _ = run(capsys, "--registry", trained, "alias", "salary@1", "production")
+    assert code == 0 and "salary:production → salary@1" in out
+    code, out, _ = run(capsys, "--registry", trained, "show", "salary:production")
+    assert code == 0 and "years_experience" in out and "pipeline.skops" in out and "lineage: salary@1" in out
+
+
+def test_predict_writes_predictions(capsys, trained, workspace, tmp_path):
+    out_file = tmp_path / "out.json"
+    code, _, err = run(capsys, "--registry", trained, "predict", "salary@1", "--input", str(workspace / "candidates.csv"), "--output", str(out_file))
+    assert code == 0, err
+    rows = json.loads(out_file.read_text())
+    assert len(rows) == 20 and all(row["prediction"] > 10_000 for row in rows)
+
+
+def test_export_import_round_trip(capsys, trained, tmp_path):
+    archive = tmp_path / "salary.mldeploy"
+    assert run(capsys, "--registry", trained, "export", "salary@1", "--out", str(archive))[0] == 0
+    other = str(tmp_path / "other-registry")
+    code, out, _ = run(capsys, "--registry", other, "import", str(archive))
+    assert code == 0 and "as salary@1" in out
+
+
+def test_embed_builds_a_wheel(capsys, trained, tmp_path):
+    code, out, _ = run(capsys, "--registry", trained, "embed", "salary@1", "--out", str(tmp_path))
+    assert code == 0 and (tmp_path / "salary_model-1-py3-none-any.whl").is_file()
+
+
+def test_predict_with_a_bad_row_names_row_and_field(capsys, trained, tmp_path):
+    bad = salary.generate(3, seed=9).drop(columns="salary")
+    bad["age"] = bad["age"].astype(object)
+    bad.loc[1, "age"] = "old"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    code, out, err = run(capsys, "--registry", trained, "predict", "salary@1", "--input", str(tmp_path / "bad.csv"))
+    assert code == 2
+    assert err.startswith('error: 1 bad field(s) in 1 row(s): row 1, field "age": expected a whole number in')
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "salary@1", "--input", "missing.csv"], "input file missing.csv does not exist"),
+        (["show", "salary@9"], 'no version 9 of "salary"; versions are 1'),
+        (["show", "wages@1"], "wages"),
+        (["show", "salary@x"], "is not a model reference"),
+        (["alias", "salary@1", "bad alias"], "is not a valid alias"),
+        (["train", "--data", "{malformed}", "--target", "salary"], "is not a valid CSV file"),
+        (["train", "--data", "{train}", "--target", "pay"], 'target column "pay" is not in the data'),
+        (["predict", "salary@1", "--input", "{wrong_columns}"], 'field "age": expected a column (a whole number in'),
+        (["import", "{malformed}"], "truncated or not a bundle"),
+        (["delete", "salary:staging"], "move them or pass --force"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_code_2(capsys, trained, workspace, tmp_path, argv, message):
+    (tmp_path / "malformed.csv").write_text('a,b\n1,2\n3\n"x')
+    pd.DataFrame({"shoe_size": [42]}).to_csv(tmp_path / "wrong.csv", index=False)
+    names = {"malformed": str(tmp_path / "malformed.csv"), "train": str(workspace / "train.csv"), "wrong_columns": str(tmp_path / "wrong.csv")}
+    argv = [a.format(**names) for a in argv]
+    code, _, err = run(capsys, "--registry", trained, *argv)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_help_teaches_with_examples(capsys):
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "Example" in out and "--target" in out

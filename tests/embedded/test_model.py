@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+import mldeploy
+from mldeploy.bundle import Bundle
+from mldeploy.embedded import Model, load
+from mldeploy.errors import BundleError, NotFoundError, SchemaError
+
+import _models
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    pipeline, features = _models.salary_pipeline()
+    registry = mldeploy.Registry(root=tmp_path_factory.mktemp("registry"))
+    ref = registry.register(Bundle.from_pipeline(pipeline, features, name="salary"))
+    registry.set_alias(ref, "production")
+    yield registry
+    registry.close()
+
+
+def test_load_by_alias_and_predict_one_dict(registry):
+    pipeline, features = _models.salary_pipeline()
+    model = load("salary:production", registry=registry)
+    row = features.iloc[3].to_dict()
+    assert isinstance(model.predict(row), float)
+    assert model.predict(row) == pipeline.predict(features.iloc[[3]])[0]
+
+
+def test_predict_list_and_frame(registry):
+    pipeline, features = _models.salary_pipeline()
+    model = load("salary@1", registry=registry)
+    expected = pipeline.predict(features.head(50))
+    np.testing.assert_array_equal(model.predict(features.head(50)), expected)
+    np.testing.assert_array_equal(model.predict(features.head(50).to_dict(orient="records")), expected)
+
+
+def test_load_from_a_folder_and_from_an_archive_file(registry, tmp_path):
+    bundle = registry.get("salary@1")
+    archive = tmp_path / "salary.mldeploy"
+    archive.write_bytes(bundle.to_archive())
+    assert load(bundle.path).ref == load(str(archive)).ref == bundle.ref
+
+
+def test_a_bad_dict_gets_the_bulk_wording(registry):
+    model = load("salary@1", registry=registry)
+    _, features = _models.salary_pipeline()
+    with pytest.raises(SchemaError, match='row 0, field "age": expected a whole number in'):
+        model.predict(features.iloc[0].to_dict() | {"age": "old"})
+
+
+def test_extra_fields_can_be_ignored(registry):
+    model = load("salary@1", registry=registry)
+    _, features = _models.salary_pipeline()
+    row = features.iloc[0].to_dict() | {"candidate_id": "c-17"}
+    with pytest.raises(SchemaError, match='field "candidate_id": expected no such field'):
+        model.predict(row)
+    assert model.predict(row, extra="ignore") == model.predict(features.iloc[0].to_dict())
+
+
+def test_unknown_reference(registry):
+    with pytest.raises(NotFoundError, match='no alias "staging"'):
+        load("salary:staging", registry=registry)
+
+
+def test_classifier_gives_labels_and_probabilities(tmp_path):
+    pipeline, features = _models.iris_like_classifier()
+    model = Model(Bundle.from_pipeline(pipeline, features, name="tiers", directory=tmp_path / "b"))
+    assert model.classes == ["high", "low", "mid"]
+    assert model.predict({"a": 2.0, "b": 0.0}) == "high"
+    np.testing.assert_array_equal(model.predict_proba(features), pipeline.predict_proba(features))
+    np.testing.assert_array_equal(model.predict_proba({"a": 2.0, "b": 0.0}), pipeline.predict_proba(pd.DataFrame({"a": [2.0], "b": [0.0]}))[0])
+
+
+def test_predict_proba_on_a_regressor_says_why(registry):
+    with pytest.raises(BundleError, match="predict_proba needs a classifier"):
+        load("salary@1", registry=registry).predict_proba({})
