@@ -92,7 +92,7 @@ def test_predict_with_a_bad_row_names_row_and_field(capsys, trained, tmp_path):
         (["train", "--data", "{train}", "--target", "pay"], 'target column "pay" is not in the data'),
         (["predict", "salary@1", "--input", "{wrong_columns}"], 'field "age": expected a column (a whole number in'),
         (["import", "{malformed}"], "truncated or not a bundle"),
-        (["delete", "salary:staging"], "move them or pass --force"),
+        (["delete", "salary:staging"], "move them to another version first or pass --force"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(capsys, trained, workspace, tmp_path, argv, message):
