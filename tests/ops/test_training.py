@@ -1,0 +1,39 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mldeploy.errors import ConfigError
+from mldeploy.ops.training import infer_column_kinds, infer_task, load_factory, train
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_column_kinds_and_skewed_logs():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.lognormal(3, 2, 500), "x": rng.normal(size=500), "c": rng.choice(["a", "b"], 500), "f": rng.random(500) > 0.5})
+    kinds = infer_column_kinds(frame)
+    assert (kinds.numeric, kinds.categorical, kinds.boolean, kinds.log_numeric) == (("size", "x"), ("c",), ("f",), ("size",))
+
+
+def test_task_follows_the_target():
+    assert infer_task(pd.Series([1.5, 2.5])) == "regression"
+    assert infer_task(pd.Series(["a", "b"])) == "classification"
+    assert infer_task(pd.Series([0, 1, 1])) == "classification"
+
+
+def test_train_classification_reports_accuracy():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=600), "c": rng.choice(["u", "v"], 600)})
+    frame["label"] = np.where(frame["x"] > 0, "pos", "neg")
+    result = train(frame, "label")
+    assert result.task == "classification" and result.metrics["accuracy"] > 0.9
+
+
+def test_bad_factory_and_free_text_are_explained():
+    with pytest.raises(ConfigError, match="expected module:function"):
+        load_factory("nofunction")
+    with pytest.raises(ConfigError, match="cannot import it"):
+        load_factory("no_such_module_xyz:make")
+    frame = pd.DataFrame({"text": [f"note {i}" for i in range(300)], "y": np.arange(300.0)})
+    with pytest.raises(ConfigError, match='column "text" has 300 distinct text values'):
+        train(frame, "y")

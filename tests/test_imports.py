@@ -1,0 +1,34 @@
+"""`import mldeploy` stays light, and the package exports what it says it does."""
+
+import subprocess
+import sys
+
+import pytest
+
+import mldeploy
+
+pytestmark = pytest.mark.timeout(60)
+
+HEAVY = ["starlette", "fastapi", "uvicorn", "flask", "confluent_kafka", "psycopg", "sqlalchemy", "pyspark", "onnxruntime", "onnx", "typer", "rich"]
+
+
+def test_import_pulls_in_no_heavy_package():
+    code = "import sys, mldeploy; print(','.join(m for m in %r if m in sys.modules))" % HEAVY
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"import mldeploy loaded: {loaded}"
+
+
+def test_loading_an_embedded_model_needs_no_database_driver_or_web_framework():
+    code = (
+        "import sys, mldeploy.embedded.model; "
+        "print(','.join(m for m in ['psycopg', 'starlette', 'confluent_kafka', 'pyspark', 'flask'] if m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == ""
+
+
+def test_all_is_sorted_and_complete():
+    assert mldeploy.__all__ == sorted(mldeploy.__all__)
+    for name in mldeploy.__all__:
+        assert getattr(mldeploy, name) is not None
+    public = {n for n in vars(mldeploy) if not n.startswith("_") and n[0].isupper() or n == "load"}
+    assert public <= set(mldeploy.__all__)
