@@ -1,0 +1,30 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both set up everything first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh $(VENV)
+
+setup: $(VENV)/.installed
+
+## The main job: the salary example through the architectures, on embedded defaults (sqlite, local files).
+demo: setup
+	$(VENV)/bin/mldeploy demo
+
+## The whole test suite against real services (PostgreSQL is installed and started by the tests' fixtures).
+test: setup
+	scripts/postgres.sh install
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/lint-imports
+
+## Measurements against the in-process limit; results go to benchmarks/RESULTS.md.
+bench: setup
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf .mldeploy .pytest_cache
