@@ -78,7 +78,7 @@ def test_missing_and_extra_fields_in_records():
     row = {k: v for k, v in GOOD.items() if k != "city"} | {"colour": "red"}
     assert issues_of([row]) == [
         (0, "city", "one of [austin, boston]", "nothing (field missing)"),
-        (0, "colour", "no such field; fields are years, count, city, level, remote", '"red"'),
+        (0, "colour", "one of the known fields (years, count, city, level, remote)", '"red"'),
     ]
 
 
@@ -89,13 +89,13 @@ def test_extra_fields_can_be_ignored():
 def test_missing_and_extra_columns_in_a_frame():
     frame = pd.DataFrame([GOOD]).drop(columns="remote").assign(colour="red")
     assert issues_of(frame) == [
-        (None, "colour", "no such field; fields are years, count, city, level, remote", "a column"),
+        (None, "colour", "one of the known fields (years, count, city, level, remote)", "an extra column"),
         (None, "remote", "a column (true or false)", "no such column"),
     ]
 
 
 def test_rows_that_are_not_objects():
-    assert issues_of([GOOD, 42]) == [(1, "(row)", "an object of fields", "a int")]
+    assert issues_of([GOOD, 42]) == [(1, "(row)", "an object of fields", "an int")]
 
 
 def test_input_that_is_not_rows():

@@ -64,7 +64,7 @@ def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -
     issues = [Issue(None, f.name, f"a column ({f.expected()})", "no such column") for f in schema.fields if f.name not in frame.columns]
     if extra == "reject":
         known = set(schema.names)
-        issues += [Issue(None, str(c), "no such field; fields are " + ", ".join(schema.names), "a column") for c in frame.columns if c not in known]
+        issues += [Issue(None, str(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
     clean = {}
     for f in schema.fields:
         if f.name in frame.columns:
@@ -155,8 +155,12 @@ def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
 def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
     issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
     if extra == "reject":
-        issues += [Issue(index, str(k), "no such field; fields are " + ", ".join(schema.names), _show(row[k])) for k in row if k not in schema.by_name]
+        issues += [Issue(index, str(k), _known_fields(schema), _show(row[k])) for k in row if k not in schema.by_name]
     return issues
+
+
+def _known_fields(schema: Schema) -> str:
+    return "one of the known fields (" + ", ".join(schema.names) + ")"
 
 
 def _first_per_field(issues: list[Issue]) -> list[Issue]:
@@ -201,4 +205,5 @@ def _show(value) -> str:
 
 
 def _type_name(value) -> str:
-    return f"a {type(value).__name__}"
+    name = "null" if value is None else type(value).__name__
+    return name if value is None else ("an " if name[0] in "aeiou" else "a ") + name

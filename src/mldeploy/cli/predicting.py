@@ -43,6 +43,7 @@ def embed(
     ref: str = typer.Argument(..., help="NAME@VERSION or NAME:ALIAS to build into a wheel."),
     out: Path = typer.Option(Path("dist"), "--out", help="Folder for the wheel."),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
+    public_key: Path = typer.Option(None, "--public-key", help="Make the wheel refuse a bundle not signed by this Ed25519 key."),
 ) -> None:
     """Build a wheel that carries the model, so an app lists it as an ordinary dependency.
 
@@ -56,6 +57,11 @@ def embed(
 
     with state.open_registry() as registry:
         bundle = registry.get(ref)
-    load(bundle, trusted=tuple(trust))  # refuse to ship a bundle that would not load
-    path = build_wheel(bundle, out, trusted=tuple(trust))
+    from mldeploy.bundle.signing import load_public_key
+
+    key = public_key.read_bytes() if public_key else None
+    if key:
+        load_public_key(key)  # a bad key file fails here, not in the app
+    load(bundle, trusted=tuple(trust), public_key=key)  # refuse to ship a bundle that would not load
+    path = build_wheel(bundle, out, trusted=tuple(trust), public_key=key)
     console.print(f"built {path} ({path.stat().st_size / 1024:,.0f} KiB) from {bundle.ref}")

@@ -117,8 +117,8 @@ def _compile_trees(model, features: list[Feature], names: list[str], kinds: dict
     guard = base_guards(guards, index)
     layout = ensemble_layout(trees, features, base_of)
     model_bytes = tree_graph(layout, len(index), trees.n_targets)
-    spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes, guard)
-    return CompiledPipeline(_encoder(index, kinds), spec, _classes(trees.classes), model_bytes)
+    spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes)
+    return CompiledPipeline(_encoder(index, kinds, guard), spec, _classes(trees.classes), model_bytes)
 
 
 def _compile_linear(model, features: list[Feature], names: list[str], kinds: dict, guards: list) -> CompiledPipeline:
@@ -126,20 +126,20 @@ def _compile_linear(model, features: list[Feature], names: list[str], kinds: dic
     index: dict = {}
     base_of = [index.setdefault(feature.base, len(index)) for feature in features]
     guard = base_guards(guards, index)
-    spec = _spec("linear", linear.post, 1, names, kinds, linear.classes, guard)
+    spec = _spec("linear", linear.post, 1, names, kinds, linear.classes)
     spec["features"] = [feature_to_json(feature, i) for feature, i in zip(features, base_of)]
     arrays = {**_classes(linear.classes), "coef": linear.coef, "intercept": linear.intercept}
-    return CompiledPipeline(_encoder(index, kinds), spec, arrays)
+    return CompiledPipeline(_encoder(index, kinds, guard), spec, arrays)
 
 
-def _encoder(index: dict, kinds: dict) -> RowEncoder:
-    return RowEncoder(list(index), [name for name, kind in kinds.items() if kind == "number"])
+def _encoder(index: dict, kinds: dict, guards: dict) -> RowEncoder:
+    return RowEncoder(list(index), [name for name, kind in kinds.items() if kind == "number"], guards)
 
 
-def _spec(kind: str, post: str, n_estimators: int, names: list, kinds: dict, classes, guard: dict) -> dict:
+def _spec(kind: str, post: str, n_estimators: int, names: list, kinds: dict, classes) -> dict:
     return {
         "kind": kind, "post": post, "n_estimators": int(n_estimators), "columns": list(names),
-        "column_kinds": dict(kinds), "guard": [[int(b), *values] for b, values in sorted(guard.items())],
+        "column_kinds": dict(kinds),
         "classes_object": classes is not None and np.asarray(classes).dtype == object,
     }
 

@@ -16,26 +16,34 @@ from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OrdinalBa
 
 __all__ = ["RowEncoder"]
 
+_REFUSED = ("Input contains NaN or infinity after a transform (e.g. the log of a number <= 0); "
+            "scikit-learn refuses such rows")
 _NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL = range(5)
 
 
 class RowEncoder:
     """Encode rows into float64 base values, one column per base."""
 
-    def __init__(self, bases: list, number_columns: list[str] = ()) -> None:
+    def __init__(self, bases: list, number_columns: list[str] = (), guards: dict | None = None) -> None:
         self.bases = list(bases)
         self.number_columns = list(number_columns)
         """Every number column: all must be finite, used or not, as scikit-learn checks them all."""
+        self.guards = {int(index): tuple(values) for index, values in (guards or {}).items()}
+        """{base index: (lowest, highest, nan_allowed)}: values outside are rows scikit-learn refuses."""
         self._plan = [self._step(base) for base in self.bases]
+        self._checks = [(i, *self.guards[i]) for i in sorted(self.guards)]
 
     def to_json(self) -> dict:
         """Describe the encoder as plain JSON data."""
-        return {"bases": [base_to_json(base) for base in self.bases], "number_columns": self.number_columns}
+        guards = [[index, *values] for index, values in sorted(self.guards.items())]
+        return {"bases": [base_to_json(base) for base in self.bases], "number_columns": self.number_columns,
+                "guards": guards}
 
     @classmethod
     def from_json(cls, data: dict) -> RowEncoder:
         """Rebuild an encoder from :meth:`to_json` output."""
-        return cls([base_from_json(item) for item in data["bases"]], data.get("number_columns", []))
+        guards = {int(item[0]): (float(item[1]), float(item[2]), bool(item[3])) for item in data.get("guards", [])}
+        return cls([base_from_json(item) for item in data["bases"]], data.get("number_columns", []), guards)
 
     def check_finite(self, row: dict) -> None:
         """Raise ValueError when a number in ``row`` is infinite."""
@@ -79,6 +87,10 @@ class RowEncoder:
             else:
                 value = 1.0 if value.__class__ is float and value != value else 0.0
             out.append(value)
+        for index, low, high, nan_ok in self._checks:
+            value = out[index]
+            if not low <= value <= high and not (nan_ok and value != value):
+                raise ValueError(_REFUSED)
         return out
 
     def encode_records(self, rows: list[dict]) -> np.ndarray:
@@ -98,6 +110,11 @@ class RowEncoder:
                 out[:, i] = _numbers(series, column, fill, extra, kind == _MISSING_NUMBER)
             else:
                 out[:, i] = _texts(series, column, kind, fill, extra)
+        for index, low, high, nan_ok in self._checks:
+            values = out[:, index]
+            inside = (values >= low) & (values <= high)
+            if not inside.all() and not (inside | (np.isnan(values) & nan_ok)).all():
+                raise ValueError(_REFUSED)
         return out
 
 

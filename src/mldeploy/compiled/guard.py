@@ -15,7 +15,7 @@ import numpy as np
 from mldeploy.compiled.features import Feature, NumBase, OrdinalBase, apply_chain
 from mldeploy.compiled.fold import largest_left
 
-__all__ = ["base_guards", "check_guards"]
+__all__ = ["base_guards"]
 
 _MAX = np.finfo(np.float64).max
 
@@ -38,15 +38,6 @@ def base_guards(guards: list, base_index: dict) -> dict[int, list]:
             old = out.get(index, [-math.inf, math.inf, True])
             out[index] = [max(old[0], low), min(old[1], high), old[2] and nan_ok]
     return out
-
-
-def check_guards(bases: np.ndarray, index: np.ndarray, low: np.ndarray, high: np.ndarray, nan_ok: np.ndarray) -> None:
-    """Raise ValueError when a row holds a value scikit-learn would refuse."""
-    values = bases[:, index]
-    inside = (values >= low) & (values <= high)
-    if not inside.all() and not (inside | (np.isnan(values) & nan_ok)).all():
-        raise ValueError("Input contains NaN or infinity after a transform (e.g. the log of a number <= 0); "
-                         "scikit-learn refuses such rows")
 
 
 def _feature_guard(feature: Feature, policy: str) -> tuple[float, float, bool]:

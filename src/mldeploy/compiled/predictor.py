@@ -17,7 +17,6 @@ from scipy.special import expit, softmax
 from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.graph import make_session
-from mldeploy.compiled.guard import check_guards
 from mldeploy.compiled.linear import LinearModel, feature_matrix, linear_scores
 
 __all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
@@ -39,8 +38,6 @@ class CompiledPipeline:
         self.columns: list[str] = list(spec["columns"])
         self.classes_ = arrays.get("classes")
         self._post = spec["post"]
-        guard = np.asarray(spec.get("guard", []), dtype=np.float64).reshape(-1, 4)
-        self._guard = (guard[:, 0].astype(np.int64), guard[:, 1], guard[:, 2], guard[:, 3].astype(bool))
         self._session = make_session(model_bytes) if spec["kind"] == "trees" else None
         if spec["kind"] == "linear":
             self._linear = LinearModel(arrays["coef"], arrays["intercept"], self._post, self.classes_)
@@ -74,8 +71,6 @@ class CompiledPipeline:
         return self._finish(raw)[1]
 
     def _raw(self, bases: np.ndarray) -> np.ndarray:
-        if self._guard[0].size:
-            check_guards(bases, *self._guard)
         if self._session is None:
             return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
         return self._session.run(None, {"X": bases})[0]

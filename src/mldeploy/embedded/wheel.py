@@ -9,12 +9,14 @@ new wheel and a new app build: simplicity bought with flexibility.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
+import io
 import re
 import zipfile
 from pathlib import Path
 
-from mldeploy.bundle import Bundle
+from mldeploy.bundle import Bundle, storage
 from mldeploy.errors import ConfigError
 
 __all__ = ["build_wheel", "module_name_for"]
@@ -27,6 +29,7 @@ Example::
     {module}.predict({{...}})        # one dict -> one value; a list or DataFrame -> an array
 """
 
+import threading
 from pathlib import Path
 
 import mldeploy
@@ -34,15 +37,20 @@ import mldeploy
 REF = "{ref}"
 VERSION = {version}
 TRUSTED = {trusted!r}
+# When set, the bundle must carry a valid signature by this key.
+PUBLIC_KEY = {public_key!r}
 _BUNDLE = Path(__file__).parent / "bundle"
+_lock = threading.Lock()
 _model = None
 
 
 def model() -> "mldeploy.Model":
-    """Return the embedded model, loading and verifying it on first use."""
+    """Return the embedded model, loading and verifying it once, on first use."""
     global _model
-    if _model is None:
-        _model = mldeploy.load(_BUNDLE, trusted=TRUSTED)
+    with _lock:
+        if _model is None:
+            key = PUBLIC_KEY.encode() if PUBLIC_KEY else None
+            _model = mldeploy.load(_BUNDLE, trusted=TRUSTED, public_key=key)
     return _model
 
 
@@ -62,12 +70,16 @@ def module_name_for(model_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", model_name).lower() + "_model"
 
 
-def build_wheel(bundle: Bundle, out_dir: str | Path, trusted: tuple[str, ...] = ()) -> Path:
-    """Write ``<name>_model-<version>-py3-none-any.whl`` into ``out_dir`` and return its path."""
+def build_wheel(bundle: Bundle, out_dir: str | Path, trusted: tuple[str, ...] = (), public_key: bytes | None = None) -> Path:
+    """Write ``<name>_model-<version>-py3-none-any.whl`` into ``out_dir`` and return its path.
+
+    With ``public_key`` (PEM), the installed module refuses the bundle unless its
+    signature checks out, so a wheel altered after the build won't load.
+    """
     if bundle.version is None:
         raise ConfigError("embed a registered version (NAME@VERSION) so the wheel has a version number")
     module = module_name_for(bundle.name)
-    files = _payload(bundle, module, tuple(trusted))
+    files = _payload(bundle, module, tuple(trusted), public_key.decode() if public_key else None)
     dist_info = f"{module}-{bundle.version}.dist-info"
     files[f"{dist_info}/METADATA"] = _metadata(bundle, module).encode()
     files[f"{dist_info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: mldeploy\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -82,18 +94,22 @@ def build_wheel(bundle: Bundle, out_dir: str | Path, trusted: tuple[str, ...] = 
     return path
 
 
-def _payload(bundle: Bundle, module: str, trusted: tuple[str, ...]) -> dict[str, bytes]:
-    source = _MODULE_TEMPLATE.format(name=bundle.name, version=bundle.version, module=module, ref=bundle.ref, trusted=list(trusted))
+def _payload(bundle: Bundle, module: str, trusted: tuple[str, ...], public_key: str | None) -> dict[str, bytes]:
+    source = _MODULE_TEMPLATE.format(
+        name=bundle.name, version=bundle.version, module=module, ref=bundle.ref, trusted=list(trusted), public_key=public_key
+    )
     files = {f"{module}/__init__.py": source.encode()}
-    for path in sorted(p for p in bundle.path.rglob("*") if p.is_file()):
-        files[f"{module}/bundle/{path.relative_to(bundle.path).as_posix()}"] = path.read_bytes()
+    # Only what the manifest vouches for: a stray file in the folder would make the bundle refuse to open.
+    names = sorted(bundle.manifest.files) + [storage.MANIFEST] + ([storage.SIGNATURE] if bundle.signature else [])
+    for name in names:
+        files[f"{module}/bundle/{name}"] = (bundle.path / name).read_bytes()
     return files
 
 
 def _metadata(bundle: Bundle, module: str) -> str:
     sklearn = bundle.manifest.libraries.get("scikit-learn", "")
     minor = ".".join(sklearn.split(".")[:2])
-    requires = ["Requires-Dist: mldeploy>=0.1"]
+    requires = ["Requires-Python: >=3.10", "Requires-Dist: mldeploy>=0.1"]
     if minor and sklearn != "unknown":
         requires.append(f"Requires-Dist: scikit-learn=={minor}.*")
     return "\n".join([
@@ -104,9 +120,10 @@ def _metadata(bundle: Bundle, module: str) -> str:
 
 
 def _record(files: dict[str, bytes], record_name: str) -> str:
-    lines = []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
     for name, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        lines.append(f"{name},sha256={digest},{len(data)}")
-    lines.append(f"{record_name},,")
-    return "\n".join(lines) + "\n"
+        writer.writerow([name, f"sha256={digest}", len(data)])
+    writer.writerow([record_name, "", ""])
+    return out.getvalue()
