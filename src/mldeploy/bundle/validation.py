@@ -99,7 +99,7 @@ def _check_numbers(f: Field, column: pd.Series):
     ]
     valid = ~missing & ~wrong & np.isfinite(numbers)
     if f.type == "integer":
-        problems.append((valid & (numbers % 1 != 0), f.expected()))
+        problems.append((valid & (np.where(valid, numbers, 0.0) % 1 != 0), f.expected()))
     if f.minimum is not None and f.maximum is not None:
         problems.append((valid & ((numbers < f.minimum) | (numbers > f.maximum)), f.expected()))
     issues = _issues(f, raw, problems)
