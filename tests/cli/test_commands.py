@@ -109,3 +109,25 @@ def test_bad_input_gets_one_line_and_exit_code_2(capsys, trained, workspace, tmp
 def test_help_teaches_with_examples(capsys):
     code, out, _ = run(capsys, "train", "--help")
     assert code == 0 and "Example" in out and "--target" in out
+
+
+def test_signed_training_and_verified_loading(capsys, workspace, tmp_path):
+    keys = tmp_path / "keys" / "release"
+    assert run(capsys, "keygen", "--out", str(keys))[0] == 0
+    assert (tmp_path / "keys" / "release.key").stat().st_mode & 0o077 == 0
+    registry = str(tmp_path / "signed-registry")
+    code, _, err = run(capsys, "--registry", registry, "train", "--data", str(workspace / "train.csv"), "--target", "salary",
+                       "--sign-key", str(keys) + ".key")
+    assert code == 0, err
+    code, out, _ = run(capsys, "--registry", registry, "--public-key", str(keys) + ".pub", "show", "salary@1")
+    assert code == 0 and "signed: yes" in out
+    other = tmp_path / "other"
+    run(capsys, "keygen", "--out", str(other))
+    code, _, err = run(capsys, "--registry", registry, "--public-key", str(other) + ".pub", "show", "salary@1")
+    assert code == 2 and "signature does not match" in err
+
+
+def test_keygen_refuses_to_overwrite_a_key(capsys, tmp_path):
+    run(capsys, "keygen", "--out", str(tmp_path / "k"))
+    code, _, err = run(capsys, "keygen", "--out", str(tmp_path / "k"))
+    assert code == 2 and "exists" in err

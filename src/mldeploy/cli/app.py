@@ -36,14 +36,15 @@ class State:
     """Options shared by every command, set by the top-level callback."""
 
     registry: str | None = None
+    public_key: bytes | None = None
 
     def open_registry(self):
         """Open the registry named by --registry (a folder or a database URL)."""
         from mldeploy.registry import Registry
 
         if self.registry and "://" in self.registry:
-            return Registry(self.registry)
-        return Registry(root=self.registry) if self.registry else Registry()
+            return Registry(self.registry, public_key=self.public_key)
+        return Registry(root=self.registry, public_key=self.public_key) if self.registry else Registry(public_key=self.public_key)
 
 
 state = State()
@@ -55,8 +56,25 @@ def _options(
         None, "--registry", envvar="MLDEPLOY_REGISTRY",
         help="Registry folder (default ./.mldeploy, sqlite inside) or database URL, e.g. postgresql://user@host/db.",
     ),
+    public_key: str = typer.Option(
+        None, "--public-key", envvar="MLDEPLOY_PUBLIC_KEY",
+        help="Ed25519 public key file (from `mldeploy keygen`): refuse every bundle not signed by it.",
+    ),
 ) -> None:
     state.registry = registry
+    state.public_key = _read_key(public_key) if public_key else None
+
+
+def _read_key(path: str) -> bytes:
+    from mldeploy.bundle.signing import load_public_key
+    from mldeploy.errors import ConfigError
+
+    try:
+        data = open(path, "rb").read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --public-key {path}: {exc.strerror}") from exc
+    load_public_key(data)  # fail now on a key that is not an Ed25519 public key
+    return data
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -126,7 +126,7 @@ def import_bundle(
 
     if not file.is_file():
         raise ConfigError(f"archive {file} does not exist; check the path")
-    bundle = Bundle.from_archive(file.read_bytes(), public_key=public_key)
+    bundle = Bundle.from_archive(file.read_bytes(), public_key=public_key or state.public_key)
     with state.open_registry() as registry:
         ref = registry.register(bundle)
     console.print(f"imported {file} as {ref}")

@@ -15,6 +15,7 @@ def predict(
     input: Path = typer.Option(..., "--input", help="Rows to score: CSV, Parquet, JSON or JSON Lines."),
     output: Path = typer.Option(None, "--output", help="Write rows with a prediction column here (else print them)."),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
+    force: bool = typer.Option(False, "--force", help="Load a bundle made with another major scikit-learn version."),
 ) -> None:
     """Predict for every row of a file with a registered version (validated against its schema).
 
@@ -25,7 +26,7 @@ def predict(
 
     frame = read_table(input)
     with state.open_registry() as registry:
-        model = load(ref, registry=registry, trusted=tuple(trust))
+        model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key, allow_version_mismatch=force)
     result = frame.copy()
     result["prediction"] = model.predict(frame)
     if model.classes is not None:

@@ -21,6 +21,7 @@ def train(
     alias: str = typer.Option(None, "--alias", help="Also point this alias (e.g. staging) at the new version."),
     test_size: float = typer.Option(0.2, "--test-size", min=0.05, max=0.5, help="Share of rows held out for metrics."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split."),
+    sign_key: Path = typer.Option(None, "--sign-key", help="Sign the bundle with this Ed25519 private key (from `mldeploy keygen`)."),
 ) -> None:
     """Fit a whole pipeline, evaluate it on held-out rows and register the next version.
 
@@ -41,7 +42,8 @@ def train(
     with console.status(f"training on {len(frame):,} rows"):
         result = fit(frame, target, factory=factory, test_size=test_size, seed=seed)
     with console.status("bundling and verifying"):
-        bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics)
+        bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
+                                      signing_key=sign_key)
     with state.open_registry() as registry:
         ref = registry.register(bundle)
         if alias:
@@ -68,3 +70,33 @@ def generate(
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
     console.print(f"wrote {rows:,} salary rows to {out}")
+
+
+@app.command()
+def keygen(
+    out: Path = typer.Option(..., "--out", help="Path prefix: writes PREFIX.key (private) and PREFIX.pub (public)."),
+) -> None:
+    """Make an Ed25519 key pair for signing bundles and checking their signatures.
+
+    Sign with `mldeploy train --sign-key PREFIX.key`; check with `mldeploy --public-key PREFIX.pub ...`.
+
+    Example: `mldeploy keygen --out keys/release`
+    """
+    import os
+
+    from mldeploy.bundle.signing import generate_keypair
+    from mldeploy.errors import ConfigError
+
+    private, public = generate_keypair()
+    key_path, pub_path = out.with_name(out.name + ".key"), out.with_name(out.name + ".pub")
+    if key_path.exists():
+        raise ConfigError(f"{key_path} exists; choose another --out so no key is overwritten")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private key readable by its owner only
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private)
+        pub_path.write_bytes(public)
+    except OSError as exc:
+        raise ConfigError(f"cannot write keys at {out}: {exc.strerror}") from exc
+    console.print(f"wrote {key_path} (keep it secret) and {pub_path}")
