@@ -1,0 +1,40 @@
+"""Fixtures for the compiled-form tests: the salary pipeline, fitted once per session."""
+
+from __future__ import annotations
+
+import warnings
+
+import pandas as pd
+import pytest
+
+from mldeploy.compiled import compile_pipeline
+from mldeploy.examples import salary
+
+
+@pytest.fixture(scope="session")
+def salary_data() -> tuple[pd.DataFrame, pd.Series]:
+    """Training features and target: 5,000 rows."""
+    train = salary.generate(5_000, seed=1)
+    return train.drop(columns=salary.TARGET), train[salary.TARGET]
+
+
+@pytest.fixture(scope="session")
+def salary_pipeline(salary_data):
+    """The salary pipeline with 50 boosting iterations, fitted on ``salary_data``."""
+    features, target = salary_data
+    return salary.default_pipeline(max_iter=50).fit(features, target)
+
+
+@pytest.fixture(scope="session")
+def salary_compiled(salary_pipeline, salary_data):
+    """The compile result of the salary pipeline, verified on 1,000 training rows."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return compile_pipeline(salary_pipeline, salary_data[0].iloc[:1_000])
+
+
+@pytest.fixture(scope="session")
+def salary_holdout() -> pd.DataFrame:
+    """2,000 rows the pipeline never saw, half of them drifted (unseen cities and job families)."""
+    rows = pd.concat([salary.generate(1_000, seed=3), salary.generate(1_000, seed=8, drift=0.5)], ignore_index=True)
+    return rows.drop(columns=salary.TARGET)

@@ -1,0 +1,72 @@
+"""CompiledPipeline: save and load as data, refuse tampered files, refuse what scikit-learn refuses."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mldeploy.compiled import CompiledPipeline
+
+
+@pytest.mark.timeout(120)
+def test_save_and_load_round_trip(tmp_path, salary_compiled, salary_pipeline, salary_holdout) -> None:
+    names = salary_compiled.compiled.save(tmp_path)
+    assert sorted(names) == ["compiled/arrays.npz", "compiled/encoder.json", "compiled/model.onnx"]
+    loaded = CompiledPipeline.load(tmp_path)
+    assert np.array_equal(loaded.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
+
+
+@pytest.mark.timeout(120)
+def test_load_refuses_an_unknown_format(tmp_path, salary_compiled) -> None:
+    salary_compiled.compiled.save(tmp_path)
+    spec_path = tmp_path / "compiled" / "encoder.json"
+    spec = json.loads(spec_path.read_text())
+    spec["format"] = 99
+    spec_path.write_text(json.dumps(spec))
+    with pytest.raises(ValueError, match="not a compiled pipeline of format 1"):
+        CompiledPipeline.load(tmp_path)
+
+
+@pytest.mark.timeout(120)
+def test_load_refuses_a_graph_with_unexpected_operators(tmp_path, salary_compiled) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    salary_compiled.compiled.save(tmp_path)
+    graph = helper.make_graph([helper.make_node("Identity", ["X"], ["raw"])], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, 10])],
+                              [helper.make_tensor_value_info("raw", TensorProto.DOUBLE, [None, 10])])
+    (tmp_path / "compiled" / "model.onnx").write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(ValueError, match=r"unexpected operators \['Identity'\]"):
+        CompiledPipeline.load(tmp_path)
+    assert onnx  # imported for the helper
+
+
+@pytest.mark.timeout(60)
+def test_infinite_numbers_are_refused_even_in_unused_columns(salary_compiled, salary_holdout) -> None:
+    row = {**salary_holdout.iloc[0].to_dict(), "weekly_hours": float("inf")}
+    with pytest.raises(ValueError, match='field "weekly_hours": expected a finite number, got inf'):
+        salary_compiled.compiled.predict_records([row])
+
+
+@pytest.mark.timeout(60)
+def test_log_of_a_negative_number_is_refused_like_scikit_learn(salary_compiled, salary_pipeline,
+                                                              salary_holdout) -> None:
+    frame = salary_holdout.iloc[:1].copy()
+    frame["company_size"] = -5.0
+    with pytest.raises(ValueError, match="NaN"), np.errstate(all="ignore"):
+        salary_pipeline.predict(frame)
+    with pytest.raises(ValueError, match="scikit-learn refuses such rows"):
+        salary_compiled.compiled.predict_frame(frame)
+    with pytest.raises(ValueError, match="scikit-learn refuses such rows"):
+        salary_compiled.compiled.predict_records(frame.to_dict("records"))
+
+
+@pytest.mark.timeout(30)
+def test_export_says_it_is_not_built_yet(salary_compiled) -> None:
+    from mldeploy.compiled import export_onnx
+
+    with pytest.raises(NotImplementedError, match="standalone whole-pipeline ONNX graph is not built yet"):
+        export_onnx(salary_compiled.compiled)

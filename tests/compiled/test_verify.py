@@ -1,0 +1,45 @@
+"""verify and edge_rows: differences are found and reported, refusals are compared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mldeploy.compiled import CompiledPipeline, edge_rows, verify
+
+
+@pytest.mark.timeout(60)
+def test_edge_rows_cover_nulls_unseen_categories_and_extremes(salary_data) -> None:
+    rows = edge_rows(salary_data[0].iloc[:100])
+    assert rows["education"].isna().sum() == 2  # None and NaN
+    assert (rows["city"] == "\u2400unseen category").sum() == 1
+    assert rows["company_size"].isna().sum() == 1
+    assert rows["company_size"].min() == -1e12 and rows["company_size"].max() == 1e12
+    assert set(rows["remote"]) == {True, False}
+
+
+@pytest.mark.timeout(120)
+def test_verify_reports_inf_rows_refused_by_both(salary_compiled, salary_pipeline, salary_data) -> None:
+    with np.errstate(all="ignore"):
+        report = verify(salary_compiled.compiled, salary_pipeline, salary_data[0].iloc[:200])
+    assert report.ok, report.summary()
+    assert report.refused_rows > 0 and report.skipped_rows == 0
+    assert report.summary().startswith(f"{report.rows} rows, {report.rows} bit-identical, max relative error 0")
+
+
+@pytest.mark.timeout(120)
+def test_verify_catches_a_tampered_leaf(tmp_path, salary_compiled, salary_pipeline, salary_data) -> None:
+    import onnx
+
+    salary_compiled.compiled.save(tmp_path)
+    path = tmp_path / "compiled" / "model.onnx"
+    model = onnx.load_from_string(path.read_bytes())
+    weights = next(a for a in model.graph.node[0].attribute if a.name == "leaf_weights")
+    values = onnx.numpy_helper.to_array(weights.t).copy()
+    values[:] += 0.01  # a cent off on every leaf
+    weights.t.CopyFrom(onnx.numpy_helper.from_array(values))
+    path.write_bytes(model.SerializeToString())
+    with np.errstate(all="ignore"):
+        report = verify(CompiledPipeline.load(tmp_path), salary_pipeline, salary_data[0].iloc[:200])
+    assert not report.ok
+    assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")
