@@ -78,3 +78,19 @@ def test_classifier_gives_labels_and_probabilities(tmp_path):
 def test_predict_proba_on_a_regressor_says_why(registry):
     with pytest.raises(BundleError, match="predict_proba needs a classifier"):
         load("salary@1", registry=registry).predict_proba({})
+
+
+def test_empty_text_reaches_the_pipeline_as_in_training(tmp_path):
+    # Read from CSV, empty text is NaN, which SimpleImputer imputes; None would be a category of its own.
+    from mldeploy.examples import salary
+
+    data = salary.generate(2000, seed=3)
+    data["education"] = data["education"].where(data["education"].notna(), np.nan)
+    features = data.drop(columns="salary")
+    pipeline = salary.default_pipeline(max_iter=20).fit(features, data["salary"])
+    model = Model(Bundle.from_pipeline(pipeline, features, name="csv", directory=tmp_path / "b"))
+    assert model.schema.by_name["education"].text_null == "nan"
+    row = features.iloc[0].to_dict() | {"education": None}
+    expected = pipeline.predict(pd.DataFrame([row | {"education": np.nan}]))[0]
+    assert model.predict(row) == expected
+    assert model.predict([row])[0] == expected

@@ -91,7 +91,7 @@ def _probe(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
     base = validate_frame(schema, sample.iloc[:1])
     fields = []
     for f in schema.fields:
-        empty = np.nan if f.type in ("number", "integer", "boolean") else None
+        empty = None if f.type in ("category", "string") and f.text_null == "none" else np.nan
         nullable = _accepts(pipeline, base, f.name, empty)
         unseen = "accept" if f.type == "category" and _accepts(pipeline, base, f.name, _UNSEEN_PROBE) else "reject"
         fields.append(replace(f, nullable=nullable, unseen=unseen))
@@ -100,9 +100,8 @@ def _probe(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
 
 def _accepts(pipeline, base: pd.DataFrame, column: str, value) -> bool:
     row = base.copy()
-    if value is not None and not isinstance(value, str):
-        row[column] = row[column].astype("float64")
-    row[column] = pd.Series([value], dtype=object if value is None or isinstance(value, str) else "float64")
+    is_text = base[column].dtype == object
+    row[column] = pd.Series([value], dtype=object if is_text else "float64")
     try:
         result = np.asarray(pipeline.predict(row), dtype=object)
     except Exception:  # any refusal by the user's pipeline means "not accepted"

@@ -36,7 +36,9 @@ _BAD = object()
 
 def _clean(f: Field, value):
     if value is None or (type(value) is float and value != value):
-        return (None if f.type in ("category", "string") else math.nan) if f.nullable else _BAD
+        if not f.nullable:
+            return _BAD
+        return None if f.type in ("category", "string") and f.text_null == "none" else math.nan
     if f.type in ("number", "integer"):
         return _clean_number(f, value)
     if f.type == "boolean":

@@ -49,6 +49,11 @@ class Field:
     maximum: float | None = None
     dtype: str = "object"
     """The pandas dtype the pipeline was trained on; valid input is cast to it."""
+    text_null: str = "nan"
+    """How an empty text value reaches the pipeline, as in training: ``nan`` or ``none``.
+
+    scikit-learn's imputers treat NaN as missing but None as a category of its
+    own, so the pipeline only behaves as trained if it gets what training had."""
 
     def expected(self) -> str:
         """Describe a valid value in the words every error message uses."""
@@ -137,9 +142,11 @@ def _infer_field(name: str, column: pd.Series, given_range) -> Field:
     if not values.map(lambda v: isinstance(v, str)).all():
         raise BundleError(f'column "{name}" mixes text and other values; give it one type before training')
     categories = sorted(values.unique().tolist())
+    nulls = column[column.isna()]
+    text_null = "none" if (nulls.map(lambda v: v is None).mean() > 0.5 if len(nulls) else False) else "nan"
     if len(categories) > _MAX_CATEGORIES:
-        return Field(str(name), "string", dtype=dtype)
-    return Field(str(name), "category", categories=tuple(categories), dtype=dtype)
+        return Field(str(name), "string", dtype=dtype, text_null=text_null)
+    return Field(str(name), "category", categories=tuple(categories), dtype=dtype, text_null=text_null)
 
 
 def _widened_range(column: pd.Series) -> tuple[float, float]:
@@ -173,6 +180,7 @@ def _field_from_dict(item: dict) -> Field:
         name=item["name"], type=item["type"], nullable=bool(item.get("nullable", True)),
         categories=categories, unseen=item.get("unseen", "reject"),
         minimum=item.get("minimum"), maximum=item.get("maximum"), dtype=item.get("dtype", "object"),
+        text_null=item.get("text_null", "nan"),
     )
 
 

@@ -137,7 +137,7 @@ def _check_text(f: Field, column: pd.Series):
     ]
     if f.type == "category" and f.unseen == "reject" and f.categories is not None:
         problems.append((is_text & ~pd.Series(raw, dtype=object).isin(f.categories).to_numpy(), f.expected()))
-    values = np.where(missing, None, raw) if missing.any() else raw
+    values = np.where(missing, None if f.text_null == "none" else np.nan, raw) if missing.any() else raw
     return values, _issues(f, raw, problems)
 
 
