@@ -13,6 +13,7 @@
       BackendError         database, broker or HTTP failure, cause chained
 
     BundleVersionWarning   bundle made with another scikit-learn version
+    CompiledFallbackWarning the compiled form is off for a bundle; scikit-learn predicts
 
 The core knows no HTTP status or exit code: adapters map these classes.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "BackendError",
     "BundleError",
     "BundleVersionWarning",
+    "CompiledFallbackWarning",
     "ConfigError",
     "Issue",
     "MissingExtraError",
@@ -72,6 +74,10 @@ class BackendError(MldeployError):
 
 class BundleVersionWarning(UserWarning):
     """A bundle was made with another minor version of a library it needs."""
+
+
+class CompiledFallbackWarning(UserWarning):
+    """A bundle's compiled form cannot be used here; predictions come from scikit-learn."""
 
 
 @dataclass(frozen=True)

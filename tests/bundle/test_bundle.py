@@ -3,6 +3,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -119,7 +120,7 @@ def test_changed_manifest_of_a_signed_bundle_is_refused(salary_bundle, tmp_path)
 
 def test_custom_transformer_needs_to_be_trusted_by_name(tmp_path):
     base, features = _models.salary_pipeline()
-    pipeline = make_pipeline(ExperienceRatio(), base).fit(features, _models.salary_data()["salary"])
+    pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
     bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b")
     with pytest.raises(BundleError, match="not trusted: custom_features.ExperienceRatio") as caught:
         bundle.load_pipeline()

@@ -62,11 +62,3 @@ def test_log_of_a_negative_number_is_refused_like_scikit_learn(salary_compiled, 
         salary_compiled.compiled.predict_frame(frame)
     with pytest.raises(ValueError, match="scikit-learn refuses such rows"):
         salary_compiled.compiled.predict_records(frame.to_dict("records"))
-
-
-@pytest.mark.timeout(30)
-def test_export_says_it_is_not_built_yet(salary_compiled) -> None:
-    from mldeploy.compiled import export_onnx
-
-    with pytest.raises(NotImplementedError, match="standalone whole-pipeline ONNX graph is not built yet"):
-        export_onnx(salary_compiled.compiled)

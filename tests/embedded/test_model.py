@@ -94,3 +94,36 @@ def test_empty_text_reaches_the_pipeline_as_in_training(tmp_path):
     expected = pipeline.predict(pd.DataFrame([row | {"education": np.nan}]))[0]
     assert model.predict(row) == expected
     assert model.predict([row])[0] == expected
+
+
+def test_explain_plan_names_the_compiled_path(registry):
+    plan = load("salary@1", registry=registry).explain_plan()
+    assert plan["path"] == "compiled" and "bit-identical" in plan["reason"]
+    assert [s["status"] for s in plan["steps"]] == ["compiled"] * 3
+
+
+def test_a_pipeline_that_does_not_compile_falls_back_and_says_why(tmp_path):
+    from sklearn.base import clone
+    from sklearn.pipeline import make_pipeline
+
+    from custom_features import ExperienceRatio
+
+    base, features = _models.salary_pipeline()
+    pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
+    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b")
+    model = Model(bundle, trusted=["custom_features.ExperienceRatio"])
+    plan = model.explain_plan()
+    assert plan["path"] == "scikit-learn" and plan["reason"]
+    assert plan["steps"] and all(step["status"] == "fallback" for step in plan["steps"])
+    np.testing.assert_array_equal(model.predict(features.head(20)), pipeline.predict(features.head(20)))
+
+
+def test_compiled_form_is_verified_again_on_another_machine(registry, tmp_path):
+    import json
+
+    moved = registry.get("salary@1").copy_to(tmp_path / "moved")
+    manifest = json.loads((moved.path / "manifest.json").read_text())
+    manifest["libraries"]["machine"] = "aarch64"
+    (moved.path / "manifest.json").write_text(json.dumps(manifest))
+    plan = Model(Bundle.open(moved.path)).explain_plan()
+    assert plan["path"] == "compiled" and "re-verified here because machine" in plan["reason"]

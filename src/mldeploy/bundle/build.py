@@ -14,6 +14,7 @@ import pandas as pd
 
 from mldeploy.bundle import storage
 from mldeploy.bundle.bundle import Bundle
+from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.profile import profile_frame
@@ -38,13 +39,15 @@ def build_bundle(
     ranges: dict | None = None,
     signing_key=None,
     directory: str | Path | None = None,
+    compile: bool = True,
 ) -> Bundle:
     """Write a new, unnumbered bundle of ``pipeline`` and return it.
 
     ``sample`` is the training input (features only); its fingerprint, a
     sample of its rows and a profile go into the bundle. ``ranges`` overrides
     the allowed range of numeric fields. Without ``directory`` the bundle lives
-    in a temporary folder until it is registered or copied.
+    in a temporary folder until it is registered or copied. ``compile=False``
+    skips the compiled form (predictions then always come from scikit-learn).
     """
     BundleRef.check_name(name)
     _check_fitted(pipeline, sample)
@@ -52,10 +55,11 @@ def build_bundle(
     schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
     target = _target_directory(directory)
     _write_payload(target, pipeline, schema, sample)
+    compiled = compile_into(target, pipeline, sample) if compile else {"status": "fallback", "reason": "compile=False", "plan": []}
     manifest = Manifest(
         name=name, task=task, files=storage.digest_files(target), metrics=dict(metrics or {}),
         data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
-        parent=parent, description=description,
+        parent=parent, description=description, compiled=compiled,
     )
     storage.write_manifest(target, manifest)
     bundle = Bundle(target, manifest, schema, None)

@@ -20,7 +20,7 @@ _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 def library_versions() -> dict[str, str]:
     """Return the Python and library versions in use, as a manifest records them."""
-    versions = {"python": platform.python_version()}
+    versions = {"python": platform.python_version(), "machine": platform.machine()}
     for name in _LIBRARIES:
         try:
             versions[name] = metadata.version(name)

@@ -122,11 +122,12 @@ def tree_graph(layout: dict, n_inputs: int, n_targets: int) -> bytes:
     return serialize(graph)
 
 
-def serialize(graph) -> bytes:
+def serialize(graph, doc_string: str = "", metadata: dict[str, str] | None = None) -> bytes:
     """Wrap a graph in a model with the opsets mldeploy targets, check it and serialize it."""
     onnx = require("onnx")
     opsets = [onnx.helper.make_opsetid("", ONNX_OPSET), onnx.helper.make_opsetid("ai.onnx.ml", ML_OPSET)]
-    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="mldeploy")
+    model = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="mldeploy", doc_string=doc_string)
+    onnx.helper.set_model_props(model, dict(metadata or {}))
     model.ir_version = 10
     onnx.checker.check_model(model)
     return model.SerializeToString()

@@ -1,0 +1,39 @@
+"""Decide whether a loaded model predicts with its compiled form, re-verifying it where needed."""
+
+from __future__ import annotations
+
+import warnings
+
+from mldeploy.bundle import Bundle
+from mldeploy.bundle.manifest import library_versions
+from mldeploy.errors import CompiledFallbackWarning, MissingExtraError
+
+__all__ = ["load_compiled"]
+
+# A change in any of these can change floating-point results or private scikit-learn attributes.
+_CHECKED = ("scikit-learn", "numpy", "machine", "mldeploy")
+
+
+def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
+    """Return (compiled pipeline or None, why) for a bundle whose pipeline is already loaded."""
+    info = bundle.manifest.compiled or {}
+    if info.get("status") != "compiled":
+        return None, info.get("reason", "the bundle has no compiled form")
+    try:
+        from mldeploy.compiled import CompiledPipeline, verify
+
+        compiled = CompiledPipeline.load(bundle.path)
+    except (ValueError, OSError, MissingExtraError) as exc:
+        return _fallback(bundle, f"the compiled form cannot be loaded here: {exc}")
+    changed = [name for name in _CHECKED if bundle.manifest.libraries.get(name) != library_versions().get(name)]
+    if changed or force_verify:
+        report = verify(compiled, pipeline, bundle.sample())
+        if not report.ok:
+            return _fallback(bundle, f"re-verification failed ({', '.join(changed) or 'forced'} changed): {report.summary()}")
+        return compiled, f"compiled; re-verified here because {', '.join(changed) or 'asked'}: {report.summary()}"
+    return compiled, "compiled and verified when the bundle was made: " + str(info.get("verified"))
+
+
+def _fallback(bundle: Bundle, reason: str):
+    warnings.warn(f"{bundle.ref}: {reason}; predicting with scikit-learn instead", CompiledFallbackWarning, stacklevel=4)
+    return None, reason
