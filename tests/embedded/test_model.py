@@ -127,3 +127,23 @@ def test_compiled_form_is_verified_again_on_another_machine(registry, tmp_path):
     (moved.path / "manifest.json").write_text(json.dumps(manifest))
     plan = Model(Bundle.open(moved.path)).explain_plan()
     assert plan["path"] == "compiled" and "re-verified here because machine" in plan["reason"]
+
+
+def test_small_and_large_batches_agree_on_both_paths(registry):
+    from mldeploy.examples import salary
+
+    pipeline, _ = _models.salary_pipeline()
+    drifted = salary.generate(600, seed=21, drift=0.7).drop(columns="salary")
+    model = load("salary@1", registry=registry)
+    expected = pipeline.predict(drifted)
+    for rows in (drifted.head(5), drifted.head(300), drifted):
+        np.testing.assert_array_equal(model.predict(rows), expected[: len(rows)])
+        records = [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict(orient="records")]
+        np.testing.assert_array_equal(model.predict(records), expected[: len(rows)])
+
+
+def test_wrong_input_types_get_a_schema_error(registry):
+    model = load("salary@1", registry=registry)
+    for data in ("years=4", 42, None):
+        with pytest.raises(SchemaError, match="expected a DataFrame, a list of objects or one object"):
+            model.predict(data)
