@@ -131,3 +131,22 @@ def test_keygen_refuses_to_overwrite_a_key(capsys, tmp_path):
     run(capsys, "keygen", "--out", str(tmp_path / "k"))
     code, _, err = run(capsys, "keygen", "--out", str(tmp_path / "k"))
     assert code == 2 and "exists" in err
+
+
+def test_export_onnx_writes_an_exact_standalone_model(capsys, trained, workspace, tmp_path):
+    import numpy as np
+    import onnxruntime
+
+    from mldeploy.compiled.export import onnx_inputs
+    from mldeploy.embedded import load
+    from mldeploy.registry import Registry
+
+    out = tmp_path / "salary.onnx"
+    code, _, err = run(capsys, "--registry", trained, "export-onnx", "salary@1", "--out", str(out))
+    assert code == 0, err
+    with Registry(root=trained) as registry:
+        model = load("salary@1", registry=registry)
+    rows = pd.read_csv(workspace / "candidates.csv")
+    session = onnxruntime.InferenceSession(out.read_bytes(), providers=["CPUExecutionProvider"])
+    got = session.run(["prediction"], onnx_inputs(rows, model.compiled.spec["column_kinds"]))[0]
+    np.testing.assert_allclose(got.ravel(), model.pipeline.predict(rows), rtol=1e-9, atol=0)

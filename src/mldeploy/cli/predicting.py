@@ -66,3 +66,31 @@ def embed(
     load(bundle, trusted=tuple(trust), public_key=key)  # refuse to ship a bundle that would not load
     path = build_wheel(bundle, out, trusted=tuple(trust), public_key=key)
     console.print(f"built {path} ({path.stat().st_size / 1024:,.0f} KiB) from {bundle.ref}")
+
+
+@app.command("export-onnx")
+def export_onnx(
+    ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS, NAME, a bundle folder or an archive file."),
+    out: Path = typer.Option(..., "--out", help="The .onnx file to write."),
+) -> None:
+    """Write the whole pipeline as one exact ONNX model with a named input per column.
+
+    For a browser (onnxruntime-web), a phone or any ONNX runtime: number and
+    boolean columns are double [N, 1] (missing = NaN), text columns are string
+    [N, 1] (missing = ""); outputs are tensors (`prediction`, or `label` and
+    `probabilities`) plus `refused` for rows scikit-learn would refuse.
+
+    Example: `mldeploy export-onnx salary:production --out salary.onnx`
+    """
+    from mldeploy.embedded import load
+    from mldeploy.errors import ConfigError
+
+    with state.open_registry() as registry:
+        model = load(ref, registry=registry, public_key=state.public_key)
+    data = model.export_onnx()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path") from exc
+    console.print(f"wrote {model.ref} as ONNX to {out} ({len(data) / 1024:,.0f} KiB)")

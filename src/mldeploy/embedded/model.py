@@ -96,6 +96,18 @@ class Model:
         output = self.schema.output
         return list(output.classes) if output.classes is not None else None
 
+    def export_onnx(self) -> bytes:
+        """Return the whole pipeline as one standalone, exact ONNX model (for a browser, a phone, any runtime).
+
+        Inputs are one named column each; see :mod:`mldeploy.compiled.export` for the conventions.
+        """
+        if self.compiled is None:
+            raise BundleError(f"{self.ref} has no usable compiled form ({self._compiled_reason}); ONNX export needs one")
+        from mldeploy.compiled import export_onnx
+
+        nulls = {f.name: f.text_null for f in self.schema.fields if f.type in ("category", "string")}
+        return export_onnx(self.compiled, text_null=nulls)
+
     def _clean_small_batch(self, data, extra: str) -> list[dict] | None:
         """Return clean rows for the compiled form, or None to take the bulk path.
 
