@@ -108,3 +108,35 @@ def test_processes_registering_at_once_get_distinct_versions(tmp_path):
     with context.Pool(3) as pool:
         results = pool.starmap(_register_many, [(str(tmp_path / "shared"), 4)] * 3)
     assert sorted(v for versions in results for v in versions) == list(range(1, 13))
+
+
+def test_signed_versions_stay_readable_after_the_registry_numbers_them(tmp_path, bundle):
+    from mldeploy.bundle.signing import generate_keypair
+
+    private, public = generate_keypair()
+    signed = bundle.copy_to(tmp_path / "signed").sign(private)
+    with Registry(root=tmp_path / "r", public_key=public) as registry:
+        refs = [registry.register(signed) for _ in range(3)]
+        assert [registry.get(ref).manifest.parent for ref in refs] == [None, "salary@1", "salary@2"]
+
+
+def test_a_tampered_bundle_is_refused_at_registration(tmp_path, bundle):
+    tampered = bundle.copy_to(tmp_path / "tampered")
+    (tampered.path / "profile.json").write_text("{}")
+    with Registry(root=tmp_path / "r") as registry:
+        with pytest.raises(BundleError, match="digest mismatch for profile.json"):
+            registry.register(tampered)
+        assert registry.models() == []
+
+
+def test_a_manifest_name_that_is_a_path_is_refused(tmp_path, bundle):
+    import json
+
+    from mldeploy.bundle import storage
+
+    moved = bundle.copy_to(tmp_path / "moved")
+    manifest = json.loads((moved.path / storage.MANIFEST).read_text())
+    manifest["name"] = "../../escaped"
+    (moved.path / storage.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="bad name"):
+        Bundle.open(moved.path)

@@ -16,6 +16,7 @@ __all__ = ["FORMAT_VERSION", "Manifest", "library_versions"]
 FORMAT_VERSION = 1
 _LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "mldeploy")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")  # as BundleRef: a name never becomes a path outside a folder
 
 
 def library_versions() -> dict[str, str]:
@@ -55,8 +56,8 @@ class Manifest:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
 
     def signed_bytes(self) -> bytes:
-        """Return the bytes a signature covers: everything but the registry-assigned version."""
-        return replace(self, version=None).to_bytes()
+        """Return the bytes a signature covers: everything but what the registry assigns (version, parent)."""
+        return replace(self, version=None, parent=None).to_bytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Manifest":
@@ -74,6 +75,12 @@ class Manifest:
         return replace(self, version=version, parent=parent if parent is not None else self.parent)
 
     def _check(self) -> None:
+        if not isinstance(self.format_version, int) or not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise BundleError(f"manifest.json has a bad name or format ({self.name!r}, {self.format_version!r}); refusing the bundle")
+        if self.task not in ("regression", "classification"):
+            raise BundleError(f"manifest.json has task {self.task!r}; expected regression or classification")
+        if self.version is not None and (not isinstance(self.version, int) or self.version < 1):
+            raise BundleError(f"manifest.json has version {self.version!r}; expected a whole number >= 1")
         if self.format_version > FORMAT_VERSION:
             raise BundleError(
                 f"bundle format {self.format_version} is newer than this mldeploy reads ({FORMAT_VERSION}); upgrade mldeploy"

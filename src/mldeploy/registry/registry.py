@@ -49,6 +49,7 @@ class Registry:
         The parent (lineage) defaults to the bundle's own, else the latest
         version registered before it.
         """
+        self._check_before_register(bundle)
         parent_text = str(parent) if parent is not None else bundle.manifest.parent
 
         def build(version: int) -> tuple[dict, bytes]:
@@ -143,6 +144,12 @@ class Registry:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _check_before_register(self, bundle: Bundle) -> None:
+        # Never store what could not be served: digests (and the signature, with a key) first.
+        on_disk = Bundle.open(bundle.path, public_key=self.public_key)
+        if on_disk.manifest != bundle.manifest:
+            raise BundleError(f"the manifest of the bundle at {bundle.path} changed after it was opened; open it again")
+
     def _existing(self, parent: str | None) -> BundleRef | None:
         if not parent:
             return None
@@ -164,6 +171,8 @@ class Registry:
         try:
             Bundle.from_archive(data, scratch / "bundle", public_key=self.public_key)
             os.replace(scratch / "bundle", target)  # atomic: readers never see half a bundle
+        except BundleError as exc:
+            raise BundleError(f"{record.name}@{record.version} in the registry: {exc}") from exc
         except OSError:
             if not target.is_dir():
                 raise
