@@ -67,7 +67,8 @@ def test_salary_export_runs_in_the_onnx_reference_evaluator(salary_onnx, salary_
     from onnx.reference import ReferenceEvaluator
 
     rows = salary_rows.iloc[:500]
-    prediction, refused = ReferenceEvaluator(salary_onnx).run(None, onnx_inputs(rows, salary_compiled.compiled.spec["column_kinds"]))
+    feeds = onnx_inputs(rows, salary_compiled.compiled.spec["column_kinds"])
+    prediction, refused = ReferenceEvaluator(salary_onnx).run(None, feeds)
     assert np.array_equal(prediction, salary_pipeline.predict(rows))
     assert not refused.any()
 
@@ -109,7 +110,8 @@ def _zoo_case(model: str, classes: int, text_null: str):
     train, target = make_frame(300, 11, classes)
     rows, _ = make_frame(300, 12, classes)
     if text_null == "nan":  # missing text arrives as NaN: the imputer fills it
-        train["color"], rows["color"] = (frame["color"].where(frame["color"].notna(), np.nan) for frame in (train, rows))
+        for frame in (train, rows):
+            frame["color"] = frame["color"].where(frame["color"].notna(), np.nan)
     factory = (CLASSIFIERS if classes else REGRESSORS)[model]
     text = "ordinal" if model in ("forest", "logistic", "lasso") else "onehot"
     pipeline = make_pipeline(factory(), "minmax" if model in ("gb", "ridge") else "standard", text,

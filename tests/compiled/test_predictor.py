@@ -62,3 +62,16 @@ def test_log_of_a_negative_number_is_refused_like_scikit_learn(salary_compiled, 
         salary_compiled.compiled.predict_frame(frame)
     with pytest.raises(ValueError, match="scikit-learn refuses such rows"):
         salary_compiled.compiled.predict_records(frame.to_dict("records"))
+
+
+@pytest.mark.timeout(60)
+def test_many_dicts_are_encoded_column_by_column_with_the_same_result(salary_compiled, salary_holdout) -> None:
+    from mldeploy.compiled.encoder import COLUMNWISE_ROWS
+
+    rows = salary_holdout.to_dict("records")
+    for i in range(0, len(rows), 17):
+        rows[i] = {**rows[i], "education": None, "company_size": None, "city": float("nan")}
+    encoder = salary_compiled.compiled.encoder
+    assert len(rows) >= COLUMNWISE_ROWS
+    by_row = np.array([encoder.encode_row(row) for row in rows])
+    assert np.array_equal(encoder.encode_records(rows), by_row, equal_nan=True)

@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from mldeploy.compiled.encoder import RowEncoder
-from mldeploy.compiled.features import Feature, Unsupported
-from mldeploy.compiled.guard import base_guards
-from mldeploy.compiled.graph import ensemble_layout, tree_graph
+from mldeploy.compiled.features import CodeBase, Feature, OneHotBase, Unsupported
+from mldeploy.compiled.guard import base_guards, nan_free_bases
+from mldeploy.compiled.graph import tree_graph
 from mldeploy.compiled.linear import extract_linear, is_linear_model
 from mldeploy.compiled.predictor import CompiledPipeline, feature_to_json
 from mldeploy.compiled.steps import describe, input_features, input_policy, transform_features
@@ -112,13 +112,30 @@ def _compile(steps: list, names: list[str], kinds: dict[str, str], plan: list) -
 def _compile_trees(model, features: list[Feature], names: list[str], kinds: dict, guards: list) -> CompiledPipeline:
     trees = extract_trees(model)
     used = sorted({int(j) for tree in trees.trees for j in tree.feature[tree.left >= 0]}) or [0]
+    indicators = [_indicator(feature) for feature in features]
     index: dict = {}
-    base_of = [index.setdefault(feature.base, len(index)) if j in used else 0 for j, feature in enumerate(features)]
+    base_of = [index.setdefault(feature.base, len(index)) if j in used else 0 for j, feature in enumerate(indicators)]
+    checked = {base.column for base in index if _is_strict(base)}
+    for feature in features:  # unseen categories the pipeline rejects are refused even in columns trees ignore
+        if _is_strict(feature.base) and feature.base.column not in checked:
+            index.setdefault(feature.base, len(index))
+    features = indicators
     guard = base_guards(guards, index)
-    layout = ensemble_layout(trees, features, base_of)
-    model_bytes = tree_graph(layout, len(index), trees.n_targets)
+    model_bytes = tree_graph(trees, features, base_of, len(index), nan_free_bases(index, guard))
     spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes)
     return CompiledPipeline(_encoder(index, kinds, guard), spec, _classes(trees.classes), model_bytes)
+
+
+def _is_strict(base) -> bool:
+    """Whether the encoder refuses unseen categories for this base."""
+    return getattr(base, "strict", False) or getattr(base, "unknown", 0.0) is None
+
+
+def _indicator(feature: Feature) -> Feature:
+    """Read a one-hot feature from its own 0/1 column: trees then split with ``<=`` only."""
+    if isinstance(feature.base, CodeBase):
+        return Feature(OneHotBase.of(feature), feature.chain)
+    return feature
 
 
 def _compile_linear(model, features: list[Feature], names: list[str], kinds: dict, guards: list) -> CompiledPipeline:

@@ -12,13 +12,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OrdinalBase, base_from_json, base_to_json
+from mldeploy.compiled.features import (
+    CodeBase, MissingBase, NumBase, OneHotBase, OrdinalBase, base_from_json, base_to_json,
+)
 
-__all__ = ["RowEncoder"]
+__all__ = ["COLUMNWISE_ROWS", "RowEncoder"]
 
 _REFUSED = ("Input contains NaN or infinity after a transform (e.g. the log of a number <= 0); "
             "scikit-learn refuses such rows")
-_NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL = range(5)
+COLUMNWISE_ROWS = 512
+"""From this many dicts on, rows are encoded column by column through a DataFrame."""
+_NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL, _ONEHOT = range(6)
 
 
 class RowEncoder:
@@ -62,6 +66,8 @@ class RowEncoder:
         index = {category: i for i, category in enumerate(base.categories)}
         if isinstance(base, CodeBase):
             return (_CODE, base.column, base.fill, (index, base.strict))
+        if isinstance(base, OneHotBase):
+            return (_ONEHOT, base.column, base.fill, (index, base.strict, base.category))
         table = dict(zip(base.categories, base.values))
         return (_ORDINAL, base.column, base.fill, (table, base.unknown))
 
@@ -78,6 +84,11 @@ class RowEncoder:
                     raise ValueError(f'field "{column}": expected a finite number, got {value}')
                 elif value < extra:
                     value = math.nan
+            elif kind == _ONEHOT:
+                code = extra[0].get(value, -1)
+                if code < 0:  # missing (filled), unseen or refused: the slow path decides
+                    code = _code(value, column, fill, extra[0], extra[1])
+                value = 1.0 if code == extra[2] else 0.0
             elif kind == _CODE:
                 value = _code(value, column, fill, *extra)
             elif kind == _ORDINAL:
@@ -95,6 +106,11 @@ class RowEncoder:
 
     def encode_records(self, rows: list[dict]) -> np.ndarray:
         """Return the base values of a list of rows as an (n, bases) float64 array."""
+        if len(rows) >= COLUMNWISE_ROWS:  # numpy per column beats Python per row from here on
+            columns = dict.fromkeys([*self.number_columns, *(plan[1] for plan in self._plan)])
+            data = {column: np.fromiter((row[column] for row in rows), dtype=object, count=len(rows))
+                    for column in columns}  # object columns: no dtype guessing, same values as per row
+            return self.encode_frame(pd.DataFrame(data, copy=False))
         return np.array([self.encode_row(row) for row in rows], dtype=np.float64).reshape(len(rows), len(self._plan))
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
@@ -104,12 +120,13 @@ class RowEncoder:
             if np.isinf(values).any():
                 raise ValueError(f'field "{column}": expected finite numbers, got {values[np.isinf(values)][0]}')
         out = np.empty((len(frame), len(self._plan)), dtype=np.float64)
+        looked_up: dict = {}  # one lookup per text column, shared by its one-hot indicators
         for i, (kind, column, fill, extra) in enumerate(self._plan):
             series = frame[column]
             if kind in (_NUMBER, _MISSING_NUMBER):
                 out[:, i] = _numbers(series, column, fill, extra, kind == _MISSING_NUMBER)
             else:
-                out[:, i] = _texts(series, column, kind, fill, extra)
+                out[:, i] = _texts(series, column, kind, fill, extra, looked_up)
         for index, low, high, nan_ok in self._checks:
             values = out[:, index]
             inside = (values >= low) & (values <= high)
@@ -157,25 +174,42 @@ def _numbers(series: pd.Series, column: str, fill: float, lo: float, flag: bool)
     return np.where(values < lo, np.nan, values)
 
 
-def _texts(series: pd.Series, column: str, kind: int, fill, extra) -> np.ndarray:
-    values = series.to_numpy(dtype=object)
-    is_nan = np.fromiter((v.__class__ is float and v != v for v in values), dtype=bool, count=len(values))
+def _texts(series: pd.Series, column: str, kind: int, fill, extra, looked_up: dict) -> np.ndarray:
     if kind == _MISSING_TEXT:
-        return is_nan.astype(np.float64)
-    if fill is not None and is_nan.any():
-        values = np.where(is_nan, fill, values)
-    lookup = extra[0]
-    keys = list(lookup)
-    positions = pd.Index(keys, dtype=object).get_indexer(values) if None not in lookup else _lookup(keys, values)
+        return _float_nan(series.to_numpy(dtype=object)).astype(np.float64)
+    key = (column, fill, tuple(extra[0]))
+    if key not in looked_up:
+        looked_up[key] = _positions(series, fill, extra[0])
+    values, positions = looked_up[key]
     found = positions >= 0
-    if kind == _CODE:
+    lookup = extra[0]
+    if kind in (_CODE, _ONEHOT):
         if extra[1] and not found.all():
             raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
-        return positions.astype(np.float64)
-    table = np.asarray([lookup[key] for key in keys] + [np.nan], dtype=np.float64)
+        return (positions == extra[2] if kind == _ONEHOT else positions).astype(np.float64)
+    table = np.asarray(list(lookup.values()) + [np.nan], dtype=np.float64)
     if not found.all() and extra[1] is None:
         raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
+
+
+def _positions(series: pd.Series, fill, lookup: dict) -> tuple:
+    """Return (values after imputation, index of each value among the lookup's keys or -1)."""
+    values = series.to_numpy(dtype=object)
+    is_nan = _float_nan(values)
+    if fill is not None and is_nan.any():
+        values = np.where(is_nan, fill, values)
+    keys = list(lookup)
+    positions = pd.Index(keys, dtype=object).get_indexer(values) if None not in lookup else _lookup(keys, values)
+    return values, positions
+
+
+def _float_nan(values: np.ndarray) -> np.ndarray:
+    """Mark the float NaNs of an object array; None (and pd.NA) are values of their own here, as in scikit-learn."""
+    missing = pd.isna(values)
+    if missing.any():
+        missing[missing] = [v.__class__ is float for v in values[missing]]
+    return missing
 
 
 def _lookup(keys: list, values: np.ndarray) -> np.ndarray:

@@ -25,7 +25,12 @@ before a step that refuses it, e.g. the log of a negative number), ``refused``
 is true, ``prediction`` and ``probabilities`` are NaN and ``label`` means
 nothing. The bundle schema's own checks (ranges, unseen-category policy) are
 not in the graph; validate before calling it. All of this is also written into
-the model's ``doc_string`` and ``metadata_props``. Example::
+the model's ``doc_string`` and ``metadata_props``.
+
+Tree models are bit-identical to scikit-learn when the runtime sums trees in
+order (onnxruntime with ``intra_op_num_threads=1``, the ONNX reference
+evaluator); with more threads onnxruntime may sum big batches in another order,
+a difference of about 1e-15 relative. Example::
 
     data = export_onnx(compiled)
     session = onnxruntime.InferenceSession(data)
@@ -113,7 +118,8 @@ def _finish(builder: GraphBuilder, compiled, raw: str, refused: str) -> list:
         positive = builder.op("Sigmoid", [raw])
         negative = builder.op("Sub", [builder.const(np.float64(1.0)), positive])
         proba = builder.op("Concat", [negative, positive], "proba", axis=1)
-        chosen = builder.op("GreaterOrEqual" if post == "gb_binary" else "Greater", [raw, builder.const(np.float64(0.0))])
+        compare = "GreaterOrEqual" if post == "gb_binary" else "Greater"
+        chosen = builder.op(compare, [raw, builder.const(np.float64(0.0))])
         flat = builder.const(np.asarray([-1], dtype=np.int64))
         index = builder.op("Reshape", [builder.op("Cast", [chosen], to=_INT64), flat])
     column = builder.op("Unsqueeze", [refused, builder.const(np.asarray([1], dtype=np.int64))])

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from mldeploy.compiled.export_graph import GraphBuilder
-from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OrdinalBase
+from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OneHotBase, OrdinalBase
 
 __all__ = ["MISSING_TEXT", "encode_inputs", "infer_text_null"]
 
@@ -30,7 +30,7 @@ MISSING_TEXT = ""
 def infer_text_null(encoder, text_columns: list[str]) -> dict[str, str]:
     """Guess how training represented a missing text value, per column: "none" when None is a category."""
     with_none = {base.column for base in encoder.bases
-                 if isinstance(base, (CodeBase, OrdinalBase)) and None in base.categories}
+                 if isinstance(base, (CodeBase, OneHotBase, OrdinalBase)) and None in base.categories}
     return {column: "none" if column in with_none else "nan" for column in text_columns}
 
 
@@ -59,9 +59,13 @@ def _base(builder: GraphBuilder, base, value: str, text_null: str) -> tuple[str,
         flag = 1 if text_null == "nan" else 0  # the indicator counts NaN only, never None
         return builder.op("Cast", [builder.label_encoder(value, [MISSING_TEXT], [flag], 0)], "missing", to=_DOUBLE), []
     keys, codes = _text_codes(base, text_null)
-    code = builder.label_encoder(value, keys, codes, -1)
-    strict = base.strict if isinstance(base, CodeBase) else base.unknown is None
+    key = ("code", value, tuple(keys), tuple(codes))
+    code = builder.cached(key, lambda: builder.label_encoder(value, keys, codes, -1))
+    strict = base.unknown is None if isinstance(base, OrdinalBase) else base.strict
     bad = [builder.op("Less", [code, builder.const(np.int64(0))], "unknown")] if strict else []
+    if isinstance(base, OneHotBase):
+        hit = builder.op("Equal", [code, builder.const(np.int64(base.category))], "onehot")
+        return builder.op("Cast", [hit], "onehot", to=_DOUBLE), bad
     if isinstance(base, CodeBase):
         return builder.op("Cast", [code], "code", to=_DOUBLE), bad
     unknown = math.nan if base.unknown is None else base.unknown

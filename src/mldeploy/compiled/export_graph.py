@@ -20,12 +20,19 @@ class GraphBuilder:
         self.nodes: list = []
         self.initializers: list = []
         self._count = 0
+        self._cache: dict = {}
         self._onnx = require("onnx")
 
     def fresh(self, hint: str) -> str:
         """Return a new internal value name."""
         self._count += 1
         return f"mldeploy/{hint}_{self._count}"
+
+    def cached(self, key, make) -> str:
+        """Return the value made by ``make()`` the first time ``key`` is seen, and the same value after."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def const(self, value, hint: str = "const") -> str:
         """Add a constant tensor (numpy array or scalar) and return its name."""

@@ -19,17 +19,18 @@ _DOUBLE, _FLOAT = 11, 1  # onnx.TensorProto.DOUBLE, FLOAT
 
 
 def tree_scores(builder: GraphBuilder, model_bytes: bytes, features: str) -> str:
-    """Append the runtime graph's TreeEnsemble reading ``features`` [N, bases]; return raw scores [N, targets]."""
+    """Append the runtime graph's nodes reading ``features`` [N, bases]; return raw scores [N, targets]."""
     onnx = require("onnx")
-    (node,) = onnx.load_from_string(model_bytes).graph.node
-    copy = onnx.NodeProto()
-    copy.CopyFrom(node)
-    copy.ClearField("input")
-    copy.ClearField("output")
     raw = builder.fresh("raw")
-    copy.input.append(features)
-    copy.output.append(raw)
-    builder.nodes.append(copy)
+    renamed = {"X": features, "raw": raw}
+    for node in onnx.load_from_string(model_bytes).graph.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(node)
+        for field in (copy.input, copy.output):
+            names = [renamed.setdefault(name, builder.fresh(name)) for name in field]
+            del field[:]
+            field.extend(names)
+        builder.nodes.append(copy)
     return raw
 
 

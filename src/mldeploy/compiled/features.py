@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "CodeBase", "Feature", "MissingBase", "NumBase", "OrdinalBase", "TextExpr",
+    "CodeBase", "Feature", "MissingBase", "NumBase", "OneHotBase", "OrdinalBase", "TextExpr",
     "Unsupported", "apply_chain", "base_to_json", "base_from_json", "FUNCTIONS",
 ]
 
@@ -64,6 +64,27 @@ class CodeBase:
 
 
 @dataclass(frozen=True)
+class OneHotBase:
+    """1.0 where a text column's value is ``categories[category]``, else 0.0 (unseen: an error if ``strict``).
+
+    Trees read these instead of the :class:`CodeBase` index so every split is a
+    ``<=`` on one column, the mode onnxruntime walks fastest.
+    """
+
+    column: str
+    fill: str | None
+    categories: tuple
+    strict: bool
+    category: int
+
+    @classmethod
+    def of(cls, feature: Feature) -> OneHotBase:
+        """Return the indicator of a one-hot feature (a CodeBase with a category)."""
+        base = feature.base
+        return cls(base.column, base.fill, base.categories, base.strict, int(feature.category))
+
+
+@dataclass(frozen=True)
 class OrdinalBase:
     """OrdinalEncoder's output: ``values[index]``, or ``unknown`` for unseen values (an error if None)."""
 
@@ -86,7 +107,7 @@ class TextExpr:
 class Feature:
     """One model input: ``chain`` applied to a base value (to ``base == category`` for one-hot)."""
 
-    base: NumBase | MissingBase | CodeBase | OrdinalBase
+    base: NumBase | MissingBase | CodeBase | OneHotBase | OrdinalBase
     chain: tuple = ()
     category: int | None = None
 
@@ -131,7 +152,7 @@ def base_to_json(base) -> dict:
 
 def base_from_json(data: dict):
     """Rebuild a base from :func:`base_to_json` output, accepting only known kinds."""
-    kinds = {cls.__name__: cls for cls in (NumBase, MissingBase, CodeBase, OrdinalBase)}
+    kinds = {cls.__name__: cls for cls in (NumBase, MissingBase, CodeBase, OneHotBase, OrdinalBase)}
     fields = dict(data)
     cls = kinds.get(fields.pop("kind", None))
     if cls is None:

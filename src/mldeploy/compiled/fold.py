@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mldeploy.compiled.features import CodeBase, Feature, MissingBase, NumBase, OrdinalBase, Unsupported, apply_chain
+from mldeploy.compiled.features import (
+    CodeBase, Feature, MissingBase, NumBase, OneHotBase, OrdinalBase, Unsupported, apply_chain,
+)
 
 __all__ = ["LEQ", "EQ", "NEQ", "fold_splits", "largest_left"]
 
@@ -32,7 +34,7 @@ def fold_splits(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarr
     if isinstance(base, NumBase):
         lo = -_MAX if base.lo is None else base.lo
         splits = largest_left(feature.chain, lo, thresholds)
-    elif isinstance(base, MissingBase):
+    elif isinstance(base, (MissingBase, OneHotBase)):
         splits = _fold_discrete(feature.chain, [0.0, 1.0], thresholds, missing_left)
     elif isinstance(base, OrdinalBase):
         values = set(base.values) | ({base.unknown} if base.unknown is not None else set())

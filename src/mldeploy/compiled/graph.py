@@ -6,6 +6,8 @@ float32 and inexact). onnxruntime is imported only when a session is made.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from mldeploy._extras import require
@@ -19,12 +21,18 @@ ONNX_OPSET = 21
 ML_OPSET = 5
 
 
-def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int]) -> dict[str, np.ndarray]:
-    """Return TreeEnsemble attributes with splits folded onto base values ``base_of[feature]``."""
+def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int],
+                    nan_free: set[int] = frozenset()) -> dict[str, np.ndarray]:
+    """Return TreeEnsemble attributes with splits folded onto base values ``base_of[feature]``.
+
+    Splits on a base in ``nan_free`` never see NaN, so they drop the missing-value route: an
+    ensemble without any is walked about twice as fast by onnxruntime.
+    """
     nodes = _concatenate(model.trees)
     leaf = nodes["left"] < 0
     interior = np.flatnonzero(~leaf)
     feature_ids, modes, splits, tracks = _fold_all(model, features, base_of, nodes, interior)
+    tracks &= ~np.isin(feature_ids, sorted(nan_free))
     position = np.where(leaf, np.cumsum(leaf) - 1, np.cumsum(~leaf) - 1)
     true_child = nodes["offset"][interior] + nodes["left"][interior]
     false_child = nodes["offset"][interior] + nodes["right"][interior]
@@ -86,7 +94,7 @@ def _add_roots(layout: dict, nodes: dict, leaf: np.ndarray, position: np.ndarray
     ones = np.ones(len(extra), dtype=np.int64)
     appended = {
         "nodes_featureids": np.zeros(len(extra), dtype=np.int64), "nodes_modes": np.full(len(extra), LEQ, np.uint8),
-        "nodes_splits": np.zeros(len(extra)), "nodes_missing_value_tracks_true": ones,
+        "nodes_splits": np.zeros(len(extra)), "nodes_missing_value_tracks_true": 0 * ones,
         "nodes_truenodeids": extra, "nodes_trueleafs": ones, "nodes_falsenodeids": extra, "nodes_falseleafs": ones,
     }
     for name, values in appended.items():
@@ -109,15 +117,29 @@ def ensemble_node(layout: dict, n_targets: int, inputs: list[str], outputs: list
     )
 
 
-def tree_graph(layout: dict, n_inputs: int, n_targets: int) -> bytes:
-    """Return a serialized model: float64 ``X`` [N, n_inputs] -> raw scores ``raw`` [N, n_targets]."""
+def tree_graph(model: TreeModel, features: list[Feature], base_of: list[int], n_inputs: int,
+               nan_free: set[int] = frozenset()) -> bytes:
+    """Return a serialized model: float64 ``X`` [N, n_inputs] -> raw scores ``raw`` [N, n_targets].
+
+    One single-target TreeEnsemble per target, joined by Concat: onnxruntime walks a
+    single-target ensemble tree by tree over blocks of rows (cache-friendly), but a
+    multi-target one row by row over every tree, several times slower for big forests.
+    """
     onnx = require("onnx")
     helper = onnx.helper
     double = onnx.TensorProto.DOUBLE
+    names = ["raw"] if model.n_targets == 1 else [f"raw_{k}" for k in range(model.n_targets)]
+    nodes = []
+    for k, name in enumerate(names):
+        trees = [replace(tree, target=0) for tree in model.trees if tree.target == k]
+        layout = ensemble_layout(replace(model, trees=trees, n_targets=1), features, base_of, nan_free)
+        nodes.append(ensemble_node(layout, 1, ["X"], [name]))
+    if len(names) > 1:
+        nodes.append(helper.make_node("Concat", names, ["raw"], axis=1))
     graph = helper.make_graph(
-        [ensemble_node(layout, n_targets, ["X"], ["raw"])], "mldeploy_trees",
+        nodes, "mldeploy_trees",
         [helper.make_tensor_value_info("X", double, [None, n_inputs])],
-        [helper.make_tensor_value_info("raw", double, [None, n_targets])],
+        [helper.make_tensor_value_info("raw", double, [None, model.n_targets])],
     )
     return serialize(graph)
 

@@ -15,7 +15,7 @@ import numpy as np
 from mldeploy.compiled.features import Feature, NumBase, OrdinalBase, apply_chain
 from mldeploy.compiled.fold import largest_left
 
-__all__ = ["base_guards"]
+__all__ = ["base_guards", "may_be_nan", "nan_free_bases"]
 
 _MAX = np.finfo(np.float64).max
 
@@ -32,7 +32,7 @@ def base_guards(guards: list, base_index: dict) -> dict[int, list]:
             if not isinstance(feature, Feature):
                 continue
             low, high, nan_ok = _feature_guard(feature, policy)
-            if low == -math.inf and high == math.inf and (nan_ok or not _may_be_nan(feature.base)):
+            if low == -math.inf and high == math.inf and (nan_ok or not may_be_nan(feature.base)):
                 continue
             index = base_index.setdefault(feature.base, len(base_index))
             old = out.get(index, [-math.inf, math.inf, True])
@@ -52,7 +52,13 @@ def _feature_guard(feature: Feature, policy: str) -> tuple[float, float, bool]:
     return low, float(plus), nan_ok
 
 
-def _may_be_nan(base) -> bool:
+def nan_free_bases(base_index: dict, guards: dict[int, list]) -> set[int]:
+    """Return the base indices that never hold NaN when a row is scored (NaN there is refused or impossible)."""
+    return {i for base, i in base_index.items() if not may_be_nan(base) or (i in guards and not guards[i][2])}
+
+
+def may_be_nan(base) -> bool:
+    """Tell whether the encoder can give NaN for this base."""
     if isinstance(base, NumBase):
         return base.fill is None or base.lo is not None
     if isinstance(base, OrdinalBase):

@@ -23,7 +23,7 @@ __all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
 
 FORMAT = 1
 _FOLDER = "compiled"
-_ALLOWED_OPS = {"TreeEnsemble"}
+_ALLOWED_OPS = {"TreeEnsemble", "Concat"}
 
 
 class CompiledPipeline:
