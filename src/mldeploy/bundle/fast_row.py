@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
+
+from mldeploy.bundle.coercion import BOOL_WORDS, NUMBER_TEXT
 from mldeploy.bundle.schema import Field, Schema
 
 __all__ = ["clean_row"]
 
-_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
 
 def clean_row(schema: Schema, row: Mapping) -> list | None:
@@ -52,16 +54,15 @@ def _clean(f: Field, value):
 
 def _clean_number(f: Field, value):
     kind = type(value)
-    if kind is bool:
+    if kind is bool or kind is np.bool_ or (kind is str and not NUMBER_TEXT.fullmatch(value)):
         return _BAD
-    if kind is not int and kind is not float:
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            return _BAD
+    try:
+        value = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return _BAD
     if not math.isfinite(value) or (f.type == "integer" and value % 1 != 0):
         return _BAD
-    if f.minimum is not None and not f.minimum <= value <= f.maximum:
+    if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
         return _BAD
     return value
 
@@ -72,6 +73,6 @@ def _clean_bool(value):
     if type(value) is int and value in (0, 1):
         return bool(value)
     if type(value) is str:
-        word = _BOOL_WORDS.get(value.strip().lower())
+        word = BOOL_WORDS.get(value.strip().lower())
         return _BAD if word is None else word
     return _BAD

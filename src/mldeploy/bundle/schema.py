@@ -61,7 +61,9 @@ class Field:
             kind = "a whole number" if self.type == "integer" else "a number"
             if self.minimum is not None and self.maximum is not None:
                 return f"{kind} in [{_num(self.minimum)}, {_num(self.maximum)}]"
-            return kind
+            if self.minimum is not None:
+                return f"{kind} >= {_num(self.minimum)}"
+            return f"{kind} <= {_num(self.maximum)}" if self.maximum is not None else kind
         if self.type == "boolean":
             return "true or false"
         if self.type == "category" and self.categories is not None:
@@ -134,10 +136,8 @@ def _infer_field(name: str, column: pd.Series, given_range) -> Field:
         return Field(str(name), "boolean", dtype=dtype)
     if pd.api.types.is_numeric_dtype(column):
         kind = "integer" if pd.api.types.is_integer_dtype(column) else "number"
-        low, high = given_range if given_range is not None else _widened_range(column)
-        if kind == "integer":
-            low, high = np.floor(low), np.ceil(high)
-        return Field(str(name), kind, minimum=float(low), maximum=float(high), dtype=dtype)
+        low, high = _numeric_range(column, kind, given_range)
+        return Field(str(name), kind, minimum=low, maximum=high, dtype=dtype)
     values = column.dropna()
     if not values.map(lambda v: isinstance(v, str)).all():
         raise BundleError(f'column "{name}" mixes text and other values; give it one type before training')
@@ -147,6 +147,17 @@ def _infer_field(name: str, column: pd.Series, given_range) -> Field:
     if len(categories) > _MAX_CATEGORIES:
         return Field(str(name), "string", dtype=dtype, text_null=text_null)
     return Field(str(name), "category", categories=tuple(categories), dtype=dtype, text_null=text_null)
+
+
+def _numeric_range(column: pd.Series, kind: str, given) -> tuple[float | None, float | None]:
+    low, high = given if given is not None else _widened_range(column)
+    low = None if low is None or np.isinf(low) else float(low)
+    high = None if high is None or np.isinf(high) else float(high)
+    if kind == "integer":
+        limits = np.iinfo(getattr(column.dtype, "numpy_dtype", column.dtype))  # never wider than the dtype holds
+        low = float(limits.min) if low is None else max(float(np.floor(low)), float(limits.min))
+        high = float(limits.max) if high is None else min(float(np.ceil(high)), float(limits.max))
+    return low, high
 
 
 def _widened_range(column: pd.Series) -> tuple[float, float]:

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mldeploy.bundle.coercion import to_booleans, to_numbers
 from mldeploy.bundle.schema import Field, Schema
 from mldeploy.errors import Issue, SchemaError
 
 __all__ = ["validate", "validate_frame", "validate_records"]
 
-_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 _MAX_GOT_CHARS = 40
 
 
@@ -89,9 +89,7 @@ def _check_numbers(f: Field, column: pd.Series):
     if raw.dtype.kind in "iuf":
         numbers, wrong = raw.astype("float64"), np.zeros(len(raw), bool)
     else:
-        is_bool = _is_instance(raw, (bool, np.bool_)) if raw.dtype == object else np.full(len(raw), raw.dtype.kind == "b")
-        numbers = pd.to_numeric(pd.Series(np.where(is_bool, None, raw), dtype=object), errors="coerce").to_numpy("float64")
-        wrong = ~missing & np.isnan(numbers)
+        numbers, wrong = to_numbers(raw)
     problems = [
         (wrong, f.expected()),
         (~missing & np.isinf(numbers), f"a finite number ({f.expected()})"),
@@ -100,15 +98,18 @@ def _check_numbers(f: Field, column: pd.Series):
     valid = ~missing & ~wrong & np.isfinite(numbers)
     if f.type == "integer":
         problems.append((valid & (np.where(valid, numbers, 0.0) % 1 != 0), f.expected()))
-    if f.minimum is not None and f.maximum is not None:
-        problems.append((valid & ((numbers < f.minimum) | (numbers > f.maximum)), f.expected()))
+    if f.minimum is not None:
+        problems.append((valid & (numbers < f.minimum), f.expected()))
+    if f.maximum is not None:
+        problems.append((valid & (numbers > f.maximum), f.expected()))
     issues = _issues(f, raw, problems)
     return _cast_numbers(f, numbers, missing, issues), issues
 
 
 def _cast_numbers(f: Field, numbers: np.ndarray, missing: np.ndarray, issues: list) -> np.ndarray:
-    if f.dtype.startswith(("int", "uint")) and not issues and not missing.any():
-        return numbers.astype(f.dtype)
+    # int64 whatever the training width: a uint8 column must not wrap 300 to 44.
+    if f.dtype.startswith(("int", "uint")) and not issues and not missing.any() and np.all(np.abs(numbers) < 2**63):
+        return numbers.astype("int64")
     return numbers
 
 
@@ -117,7 +118,7 @@ def _check_booleans(f: Field, column: pd.Series):
     if raw.dtype.kind == "b":
         return raw, []
     missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
-    mapped = np.array([_as_bool(v) for v in raw], dtype=object)
+    mapped = to_booleans(raw)
     wrong = ~missing & pd.isna(mapped)
     problems = [(wrong, f.expected()), (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)")]
     if missing.any():
@@ -182,18 +183,8 @@ def _is_instance(values: np.ndarray, types) -> np.ndarray:
     return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
 
 
-def _as_bool(value):
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer, float, np.floating)) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        return _BOOL_WORDS.get(value.strip().lower())
-    return None
-
-
 def _show(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return "null"
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"

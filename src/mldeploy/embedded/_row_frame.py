@@ -23,7 +23,8 @@ class RowFrameBuilder:
     @staticmethod
     def _dtype_of(f) -> tuple[str, str]:
         if f.type in ("number", "integer"):
-            return ("number", f.dtype if f.dtype.startswith(("int", "uint")) else "float64")
+            # As the bulk validator: int64 whatever the training width.
+            return ("number", "int64" if f.dtype.startswith(("int", "uint")) else "float64")
         if f.type == "boolean":
             return ("boolean", "bool")
         return ("text", "object")
