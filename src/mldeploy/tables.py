@@ -63,6 +63,9 @@ def _read_json(path: Path, lines: bool) -> pd.DataFrame:
         data = [data]
     if not isinstance(data, list):
         raise ValueError("expected a JSON list of objects or one object")
+    bad = next((i for i, item in enumerate(data) if not isinstance(item, dict)), None)
+    if bad is not None:
+        raise ValueError(f"item {bad} is a {type(data[bad]).__name__}, expected an object of fields")
     return pd.DataFrame.from_records(data)
 
 

@@ -1,5 +1,7 @@
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -13,7 +15,8 @@ pytestmark = pytest.mark.timeout(120)
 
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-100, 100), st.floats(allow_nan=True, allow_infinity=True),
-    st.sampled_from(["austin", "boston", "lisbon", "junior", "senior", "5", "2.5", "yes", "no", "ten", " 7 ", ""]),
+    st.sampled_from(["austin", "boston", "lisbon", "junior", "senior", "5", "2.5", "yes", "no", "ten", " 7 ", "",
+                     "1_0", "0x10", "1e1", "-0", b"5", 10**400, np.True_, np.float64(3.5), np.int64(4), pd.NA]),
 )
 
 

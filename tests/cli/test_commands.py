@@ -93,12 +93,23 @@ def test_predict_with_a_bad_row_names_row_and_field(capsys, trained, tmp_path):
         (["predict", "salary@1", "--input", "{wrong_columns}"], 'field "age": expected a column (a whole number in'),
         (["import", "{malformed}"], "truncated or not a bundle"),
         (["delete", "salary:staging"], "move them to another version first or pass --force"),
+        (["--public-key", "{malformed}", "models"], "not a readable PEM public key"),
+        (["predict", "salary@1", "--input", "{mixed_json}"], "item 0 is a int, expected an object of fields"),
+        (["train", "--data", "{no_target}", "--target", "salary"], 'target column "salary" is empty in 1 row(s)'),
+        (["train", "--data", "{train}", "--target", "salary", "--pipeline", "os:getcwd"], "not an estimator with fit() and predict()"),
+        (["embed", "salary@1", "--public-key", "{public_key}"], "bundle is not signed"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(capsys, trained, workspace, tmp_path, argv, message):
     (tmp_path / "malformed.csv").write_text('a,b\n1,2\n3\n"x')
     pd.DataFrame({"shoe_size": [42]}).to_csv(tmp_path / "wrong.csv", index=False)
-    names = {"malformed": str(tmp_path / "malformed.csv"), "train": str(workspace / "train.csv"), "wrong_columns": str(tmp_path / "wrong.csv")}
+    (tmp_path / "mixed.json").write_text('[1, {"age": 3}]')
+    pd.read_csv(workspace / "train.csv").head(50).assign(salary=lambda f: f["salary"].where(f.index != 3)).to_csv(tmp_path / "no_target.csv", index=False)
+    from mldeploy.bundle.signing import generate_keypair
+
+    (tmp_path / "key.pub").write_bytes(generate_keypair()[1])
+    names = {"malformed": str(tmp_path / "malformed.csv"), "train": str(workspace / "train.csv"), "wrong_columns": str(tmp_path / "wrong.csv"),
+             "mixed_json": str(tmp_path / "mixed.json"), "no_target": str(tmp_path / "no_target.csv"), "public_key": str(tmp_path / "key.pub")}
     argv = [a.format(**names) for a in argv]
     code, _, err = run(capsys, "--registry", trained, *argv)
     assert code == 2, err
@@ -150,3 +161,19 @@ def test_export_onnx_writes_an_exact_standalone_model(capsys, trained, workspace
     session = onnxruntime.InferenceSession(out.read_bytes(), providers=["CPUExecutionProvider"])
     got = session.run(["prediction"], onnx_inputs(rows, model.compiled.spec["column_kinds"]))[0]
     np.testing.assert_allclose(got.ravel(), model.pipeline.predict(rows), rtol=1e-9, atol=0)
+
+
+def test_a_bad_alias_stops_training_before_anything_is_registered(capsys, workspace, tmp_path):
+    registry = str(tmp_path / "fresh")
+    code, _, err = run(capsys, "--registry", registry, "train", "--data", str(workspace / "train.csv"), "--target", "salary", "--alias", "bad alias")
+    assert code == 2 and "not a valid alias" in err
+    assert "no models yet" in run(capsys, "--registry", registry, "models")[1]
+
+
+def test_predict_can_pass_through_an_id_column(capsys, trained, workspace, tmp_path):
+    rows = pd.read_csv(workspace / "candidates.csv").assign(candidate_id=lambda f: [f"c{i}" for i in range(len(f))])
+    rows.to_csv(tmp_path / "with_id.csv", index=False)
+    out = tmp_path / "out.csv"
+    code, _, err = run(capsys, "--registry", trained, "predict", "salary@1", "--input", str(tmp_path / "with_id.csv"), "--output", str(out), "--ignore-extra")
+    assert code == 0, err
+    assert pd.read_csv(out)["candidate_id"].tolist() == rows["candidate_id"].tolist()

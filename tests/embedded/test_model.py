@@ -147,3 +147,24 @@ def test_wrong_input_types_get_a_schema_error(registry):
     for data in ("years=4", 42, None):
         with pytest.raises(SchemaError, match="expected a DataFrame, a list of objects or one object"):
             model.predict(data)
+
+
+@pytest.mark.parametrize("use_compiled", [True, False])
+def test_zero_rows_give_empty_results_on_both_paths(registry, use_compiled):
+    model = load("salary@1", registry=registry, use_compiled=use_compiled)
+    assert model.predict([]).shape == (0,)
+    _, features = _models.salary_pipeline()
+    assert model.predict(features.head(0)).shape == (0,)
+
+
+def test_small_integer_dtypes_do_not_wrap(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    features = pd.DataFrame({"u": np.arange(0, 250, dtype="uint8")})
+    pipeline = LinearRegression().fit(features, features["u"].astype(float) * 2)
+    inferred = Bundle.from_pipeline(pipeline, features, name="small", directory=tmp_path / "a")
+    assert inferred.schema.by_name["u"].maximum == 255
+    model = Model(Bundle.from_pipeline(pipeline, features, name="small", directory=tmp_path / "b", ranges={"u": (0, 1000)}))
+    expected = pipeline.predict(pd.DataFrame({"u": [300]}))[0]
+    assert model.predict({"u": 300}) == pytest.approx(expected, rel=1e-12)
+    assert model.predict([{"u": 300}])[0] == pytest.approx(expected, rel=1e-12)

@@ -153,8 +153,8 @@ def _numeric_range(column: pd.Series, kind: str, given) -> tuple[float | None, f
     low, high = given if given is not None else _widened_range(column)
     low = None if low is None or np.isinf(low) else float(low)
     high = None if high is None or np.isinf(high) else float(high)
-    if kind == "integer":
-        limits = np.iinfo(getattr(column.dtype, "numpy_dtype", column.dtype))  # never wider than the dtype holds
+    if kind == "integer" and given is None:
+        limits = np.iinfo(getattr(column.dtype, "numpy_dtype", column.dtype))  # widening stops where the dtype ends
         low = float(limits.min) if low is None else max(float(np.floor(low)), float(limits.min))
         high = float(limits.max) if high is None else min(float(np.ceil(high)), float(limits.max))
     return low, high

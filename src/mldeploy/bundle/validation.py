@@ -19,6 +19,7 @@ from mldeploy.errors import Issue, SchemaError
 __all__ = ["validate", "validate_frame", "validate_records"]
 
 _MAX_GOT_CHARS = 40
+_KNOWN = "one of the known fields"
 
 
 def validate(schema: Schema, data, extra: str = "reject") -> pd.DataFrame:
@@ -41,21 +42,22 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> p
     issues = []
     names = schema.names
     expected_keys = set(names)
+    objects = []
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
             issues.append(Issue(index, "(row)", "an object of fields", _type_name(row)))
-            continue
-        if row.keys() != expected_keys:
+            row = {}
+        elif row.keys() != expected_keys:
             issues.extend(_key_issues(schema, index, row, extra))
-    if any(issue.field == "(row)" for issue in issues):
-        raise SchemaError(issues)
-    frame = pd.DataFrame.from_records(list(rows), columns=names) if rows else pd.DataFrame(columns=names)
+        objects.append(row)
+    frame = _records_frame(objects, names)
     try:
         clean = validate_frame(schema, frame, extra="ignore")
     except SchemaError as error:
-        issues.extend(error.issues)
+        not_objects = {issue.row for issue in issues if issue.field == "(row)"}
+        issues.extend(issue for issue in error.issues if issue.row not in not_objects)
     if issues:
-        raise SchemaError(_first_per_field(issues))
+        raise SchemaError(_first_per_field(issues), hint=_hint(issues))
     return clean
 
 
@@ -71,8 +73,17 @@ def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -
             clean[f.name], column_issues = _check_column(f, frame[f.name])
             issues.extend(column_issues)
     if issues:
-        raise SchemaError(sorted(issues, key=_issue_order))
+        raise SchemaError(sorted(issues, key=_issue_order), hint=_hint(issues))
     return pd.DataFrame(clean, index=pd.RangeIndex(len(frame)), copy=False)
+
+
+def _records_frame(rows: list, names: list[str]) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame(columns=names)
+    try:
+        return pd.DataFrame.from_records(rows, columns=names)
+    except OverflowError:  # an int too large for any dtype: keep raw objects, the checks name it
+        return pd.DataFrame({n: pd.Series([row.get(n) for row in rows], dtype=object) for n in names})
 
 
 def _check_column(f: Field, column: pd.Series) -> tuple[np.ndarray, list[Issue]]:
@@ -161,8 +172,14 @@ def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Is
     return issues
 
 
+def _hint(issues: list[Issue]) -> str:
+    if any(issue.expected.startswith(_KNOWN) for issue in issues):
+        return 'fix the values; drop unknown fields or pass extra="ignore" (CLI: --ignore-extra)'
+    return "fix the values or retrain with data like them"
+
+
 def _known_fields(schema: Schema) -> str:
-    return "one of the known fields (" + ", ".join(schema.names) + ")"
+    return _KNOWN + " (" + ", ".join(schema.names) + ")"
 
 
 def _first_per_field(issues: list[Issue]) -> list[Issue]:

@@ -16,6 +16,7 @@ def predict(
     output: Path = typer.Option(None, "--output", help="Write rows with a prediction column here (else print them)."),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
     force: bool = typer.Option(False, "--force", help="Load a bundle made with another major scikit-learn version."),
+    ignore_extra: bool = typer.Option(False, "--ignore-extra", help="Pass through columns the model doesn't use (e.g. an id)."),
 ) -> None:
     """Predict for every row of a file with a registered version (validated against its schema).
 
@@ -27,11 +28,13 @@ def predict(
     frame = read_table(input)
     with state.open_registry() as registry:
         model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key, allow_version_mismatch=force)
+    extra = "ignore" if ignore_extra else "reject"
     result = frame.copy()
-    result["prediction"] = model.predict(frame)
+    result["prediction"] = model.predict(frame, extra=extra)
     if model.classes is not None:
+        probabilities = model.predict_proba(frame, extra=extra)
         for index, label in enumerate(model.classes):
-            result[f"probability_{label}"] = model.predict_proba(frame)[:, index]
+            result[f"probability_{label}"] = probabilities[:, index]
     if output is None:
         console.print(result.to_string(index=False, max_rows=50))
     else:

@@ -36,6 +36,8 @@ def train(
     from mldeploy.tables import read_table
 
     model_name = BundleRef.check_name(name or target)
+    if alias:
+        BundleRef.check_alias(alias)  # before training, so a bad alias registers nothing
     factory = load_factory(pipeline) if pipeline else None
     with console.status(f"reading {data}"):
         frame = read_table(data)

@@ -67,6 +67,8 @@ class Model:
         if clean is not None:
             return self.compiled.predict_records(clean)
         frame = validate(self.schema, data, extra)
+        if frame.empty:
+            return np.empty(0, dtype=object if self.task == "classification" else "float64")
         return self.compiled.predict_frame(frame) if self.compiled is not None else np.asarray(self.pipeline.predict(frame))
 
     def predict_proba(self, data, extra: str = "reject"):
@@ -79,6 +81,8 @@ class Model:
         if clean is not None:
             return self.compiled.predict_proba_records(clean)
         frame = validate(self.schema, data, extra)
+        if frame.empty:
+            return np.empty((0, len(self.classes or [])))
         return self.compiled.predict_proba_frame(frame) if self.compiled is not None else self.pipeline.predict_proba(frame)
 
     def explain_plan(self) -> dict:
@@ -116,7 +120,7 @@ class Model:
         """
         if self.compiled is None or extra != "reject" or not isinstance(data, (pd.DataFrame, list, tuple)):
             return None
-        if len(data) > _ROW_PATH_MAX_ROWS:
+        if not 0 < len(data) <= _ROW_PATH_MAX_ROWS:
             return None
         rows = _frame_rows(data) if isinstance(data, pd.DataFrame) else data
         clean = []
@@ -155,7 +159,7 @@ def load(ref, registry=None, trusted=(), public_key=None, allow_version_mismatch
 
 def _find_bundle(ref, registry, public_key) -> Bundle:
     if isinstance(ref, Bundle):
-        return ref
+        return Bundle.open(ref.path, public_key=public_key) if public_key is not None else ref
     path = Path(ref) if isinstance(ref, (str, Path)) else None
     if path is not None and path.is_dir():
         return Bundle.open(path, public_key=public_key)

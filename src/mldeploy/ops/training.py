@@ -30,6 +30,7 @@ __all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "infer_
 # A numeric column this skewed (and never negative) also gets a log1p feature.
 _SKEW_FOR_LOG = 2.0
 _MAX_CATEGORIES = 200
+_MIN_ROWS = 10
 
 
 @dataclass(frozen=True)
@@ -135,15 +136,35 @@ def train(
     seed: int = 0,
 ) -> TrainResult:
     """Fit a pipeline on a training split of ``frame`` and evaluate it on the held-out rest."""
-    if target not in frame.columns:
-        raise ConfigError(f'target column "{target}" is not in the data; columns are: {", ".join(map(str, frame.columns))}')
+    _check_training_data(frame, target)
     features = frame.drop(columns=[target])
     labels = frame[target]
     task = infer_task(labels)
-    pipeline = factory() if factory else default_pipeline(infer_column_kinds(features), task, select_k=_select_k(features))
+    pipeline = _make_pipeline(factory) if factory else default_pipeline(infer_column_kinds(features), task, select_k=_select_k(features))
     x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=test_size, random_state=seed)
-    pipeline.fit(x_train, y_train)
+    try:
+        pipeline.fit(x_train, y_train)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"training failed on this data: {exc}; check the column types and empty values") from exc
     return TrainResult(pipeline, evaluate(pipeline, x_test, y_test, task), task, x_train)
+
+
+def _check_training_data(frame: pd.DataFrame, target: str) -> None:
+    if target not in frame.columns:
+        raise ConfigError(f'target column "{target}" is not in the data; columns are: {", ".join(map(str, frame.columns))}')
+    empty = frame.index[frame[target].isna()].tolist()
+    if empty:
+        rows = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
+        raise ConfigError(f'target column "{target}" is empty in {len(empty)} row(s) ({rows}); drop or fill those rows')
+    if len(frame) < _MIN_ROWS:
+        raise ConfigError(f"the data has {len(frame)} row(s); training and a held-out check need at least {_MIN_ROWS}")
+
+
+def _make_pipeline(factory: Callable[[], Pipeline]):
+    pipeline = factory()
+    if not (hasattr(pipeline, "fit") and hasattr(pipeline, "predict")):
+        raise ConfigError(f"--pipeline returned a {type(pipeline).__name__}, not an estimator with fit() and predict()")
+    return pipeline
 
 
 def evaluate(pipeline, features: pd.DataFrame, labels: pd.Series, task: str) -> dict:
