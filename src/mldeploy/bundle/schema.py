@@ -139,6 +139,10 @@ def _infer_field(name: str, column: pd.Series, given_range) -> Field:
         low, high = _numeric_range(column, kind, given_range)
         return Field(str(name), kind, minimum=low, maximum=high, dtype=dtype)
     values = column.dropna()
+    if values.empty:
+        raise BundleError(f'column "{name}" is empty in every training row; drop it or give it values')
+    if values.map(lambda v: isinstance(v, (bool, np.bool_))).all():
+        raise BundleError(f'column "{name}" holds true/false with empty values; fill them or use a float column (1.0/0.0/NaN)')
     if not values.map(lambda v: isinstance(v, str)).all():
         raise BundleError(f'column "{name}" mixes text and other values; give it one type before training')
     categories = sorted(values.unique().tolist())

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection, delete, exists, func, insert, select, text, update
+from sqlalchemy import Connection, delete, exists, func, insert, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -66,7 +66,8 @@ class Store:
         dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
         self._upsert = dialect.insert  # both dialects offer INSERT ... ON CONFLICT DO NOTHING
         try:
-            self._transact(self._create_tables)
+            if not self._tables_exist():  # a read first: opening must not wait for another's write lock
+                self._transact(self._create_tables)
         except BaseException:
             self._engine.dispose()
             raise
@@ -211,6 +212,11 @@ class Store:
             # Jitter keeps processes that collided once from colliding again in lockstep.
             time.sleep(random.uniform(0.5, 1.5) * min(0.2, 0.005 * attempt))
         raise AssertionError("unreachable")
+
+    def _tables_exist(self) -> bool:
+        with self._read() as conn:
+            present = set(inspect(conn).get_table_names())
+        return {table.name for table in metadata.sorted_tables} <= present
 
     def _create_tables(self, conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
