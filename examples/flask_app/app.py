@@ -38,8 +38,8 @@ def create_app() -> Flask:
 
 
 def health():
-    """Report that the app is up, and which model version it serves."""
-    return jsonify(status="ok", model=salary_model.REF)
+    """Report that the app is up, which model version it serves, and on which path it predicts."""
+    return jsonify(status="ok", model=salary_model.REF, path=salary_model.model().explain_plan()["path"])
 
 
 def estimate():

@@ -88,7 +88,7 @@ def venv_python(wheel: Path, tmp_path_factory) -> Path:
     """Python of a fresh venv holding this checkout's mldeploy, flask and the wheel."""
     scratch = tmp_path_factory.mktemp("venv")
     python = create_venv(scratch / "venv")
-    install(python, copy_source(scratch / "mldeploy"), "flask>=3", wheel)
+    install(python, f"mldeploy[onnx] @ {copy_source(scratch / 'mldeploy').as_uri()}", "flask>=3", wheel)
     return python
 
 
@@ -148,7 +148,7 @@ def test_wheel_metadata_names_the_model_and_requires_mldeploy(wheel: Path, train
     assert metadata["Name"] == "salary_model"
     assert metadata["Version"] == str(version)
     sklearn_minor = ".".join(sklearn.__version__.split(".")[:2])
-    assert sorted(metadata.get_all("Requires-Dist")) == ["mldeploy>=0.1", f"scikit-learn=={sklearn_minor}.*"]
+    assert sorted(metadata.get_all("Requires-Dist")) == ["mldeploy[onnx]>=0.1", f"scikit-learn=={sklearn_minor}.*"]
 
 
 # ---------------------------------------------------------------- the wheel as a dependency of the Flask app
@@ -156,7 +156,7 @@ def test_wheel_metadata_names_the_model_and_requires_mldeploy(wheel: Path, train
 
 def test_health_names_the_embedded_model(app_url: str, trained: Trained):
     response = get(f"{app_url}/health")
-    assert (response.status, response.body) == (200, {"status": "ok", "model": str(trained.bundle.ref)})
+    assert (response.status, response.body) == (200, {"status": "ok", "model": str(trained.bundle.ref), "path": "compiled"})
 
 
 def test_estimate_for_one_profile_matches_the_pipeline(app_url: str, trained: Trained):

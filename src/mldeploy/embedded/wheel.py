@@ -109,7 +109,9 @@ def _payload(bundle: Bundle, module: str, trusted: tuple[str, ...], public_key: 
 def _metadata(bundle: Bundle, module: str) -> str:
     sklearn = bundle.manifest.libraries.get("scikit-learn", "")
     minor = ".".join(sklearn.split(".")[:2])
-    requires = ["Requires-Python: >=3.10", "Requires-Dist: mldeploy>=0.1"]
+    # A compiled bundle needs the runtime of its compiled form, or it falls back to scikit-learn's speed.
+    compiled = (bundle.manifest.compiled or {}).get("status") == "compiled"
+    requires = ["Requires-Python: >=3.10", f"Requires-Dist: mldeploy{'[onnx]' if compiled else ''}>=0.1"]
     if minor and sklearn != "unknown":
         requires.append(f"Requires-Dist: scikit-learn=={minor}.*")
     return "\n".join([
