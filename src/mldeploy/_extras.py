@@ -13,6 +13,7 @@ _EXTRAS = {
     "pyarrow": ("parquet", "Parquet files"),
     "onnx": ("onnx", "the compiled predictor and ONNX export"),
     "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
+    "numba": ("onnx", "the compiled predictor's fast tree walker"),
 }
 
 

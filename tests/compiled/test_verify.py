@@ -40,6 +40,23 @@ def test_verify_catches_a_tampered_leaf(tmp_path, salary_compiled, salary_pipeli
     weights.t.CopyFrom(onnx.numpy_helper.from_array(values))
     path.write_bytes(model.SerializeToString())
     with np.errstate(all="ignore"):
-        report = verify(CompiledPipeline.load(tmp_path), salary_pipeline, salary_data[0].iloc[:200])
+        report = verify(CompiledPipeline.load(tmp_path, engine="onnxruntime"), salary_pipeline,
+                        salary_data[0].iloc[:200])
+    assert not report.ok
+    assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")
+
+
+@pytest.mark.timeout(120)
+def test_verify_catches_a_tampered_walker_leaf(tmp_path, salary_compiled, salary_pipeline, salary_data) -> None:
+    salary_compiled.compiled.save(tmp_path)
+    path = tmp_path / "compiled" / "arrays.npz"
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}
+    arrays["walk_values"] = arrays["walk_values"] + 0.01  # a cent off on every leaf
+    np.savez(path, allow_pickle=False, **arrays)
+    loaded = CompiledPipeline.load(tmp_path)
+    assert loaded.engine == "numba"
+    with np.errstate(all="ignore"):
+        report = verify(loaded, salary_pipeline, salary_data[0].iloc[:200])
     assert not report.ok
     assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")

@@ -16,6 +16,7 @@ from mldeploy.compiled.linear import extract_linear, is_linear_model
 from mldeploy.compiled.predictor import CompiledPipeline, feature_to_json
 from mldeploy.compiled.steps import describe, input_features, input_policy, transform_features
 from mldeploy.compiled.trees import extract_trees, is_tree_model
+from mldeploy.compiled.walker import walker_layout
 
 __all__ = ["CompileResult", "StepPlan", "column_kinds", "compile_pipeline"]
 
@@ -121,9 +122,12 @@ def _compile_trees(model, features: list[Feature], names: list[str], kinds: dict
             index.setdefault(feature.base, len(index))
     features = indicators
     guard = base_guards(guards, index)
-    model_bytes = tree_graph(trees, features, base_of, len(index), nan_free_bases(index, guard))
+    nan_free = nan_free_bases(index, guard)
+    model_bytes = tree_graph(trees, features, base_of, len(index), nan_free)
     spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes)
-    return CompiledPipeline(_encoder(index, kinds, guard), spec, _classes(trees.classes), model_bytes)
+    spec["n_targets"] = trees.n_targets
+    arrays = {**_classes(trees.classes), **(walker_layout(trees, features, base_of, nan_free) or {})}
+    return CompiledPipeline(_encoder(index, kinds, guard), spec, arrays, model_bytes)
 
 
 def _is_strict(base) -> bool:

@@ -15,7 +15,8 @@ from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ, fold_splits
 from mldeploy.compiled.trees import TreeModel
 
-__all__ = ["ML_OPSET", "ONNX_OPSET", "ensemble_layout", "ensemble_node", "tree_graph", "make_session"]
+__all__ = ["ML_OPSET", "ONNX_OPSET", "concatenate_trees", "ensemble_layout", "ensemble_node", "fold_interior",
+           "make_session", "tree_graph"]
 
 ONNX_OPSET = 21
 ML_OPSET = 5
@@ -28,10 +29,10 @@ def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int
     Splits on a base in ``nan_free`` never see NaN, so they drop the missing-value route: an
     ensemble without any is walked about twice as fast by onnxruntime.
     """
-    nodes = _concatenate(model.trees)
+    nodes = concatenate_trees(model.trees)
     leaf = nodes["left"] < 0
     interior = np.flatnonzero(~leaf)
-    feature_ids, modes, splits, tracks = _fold_all(model, features, base_of, nodes, interior)
+    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior)
     tracks &= ~np.isin(feature_ids, sorted(nan_free))
     position = np.where(leaf, np.cumsum(leaf) - 1, np.cumsum(~leaf) - 1)
     true_child = nodes["offset"][interior] + nodes["left"][interior]
@@ -46,7 +47,8 @@ def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int
     return _add_roots(layout, nodes, leaf, position)
 
 
-def _concatenate(trees: list) -> dict[str, np.ndarray]:
+def concatenate_trees(trees: list) -> dict[str, np.ndarray]:
+    """Return the trees' node arrays end to end, with each node's tree offset and each tree's root."""
     sizes = [len(tree.left) for tree in trees]
     offsets = np.repeat(np.cumsum([0] + sizes[:-1]), sizes)
     return {
@@ -62,7 +64,8 @@ def _concatenate(trees: list) -> dict[str, np.ndarray]:
     }
 
 
-def _fold_all(model: TreeModel, features: list[Feature], base_of: list[int], nodes: dict, interior: np.ndarray):
+def fold_interior(model: TreeModel, features: list[Feature], base_of: list[int], nodes: dict, interior: np.ndarray):
+    """Return (base ids, modes, splits, missing-goes-true) of the ``interior`` nodes, folded onto base values."""
     feature = nodes["feature"][interior]
     feature_ids = np.zeros(len(interior), dtype=np.int64)
     modes = np.full(len(interior), LEQ, dtype=np.uint8)

@@ -1,8 +1,9 @@
 """The compiled pipeline: a row encoder plus a tree graph or linear coefficients, saved as data.
 
 Files (under ``compiled/`` in the directory given to :meth:`CompiledPipeline.save`):
-``encoder.json`` (bases, model description, plan), ``model.onnx`` (trees) and
-``arrays.npz`` (coefficients, classes; written and read without pickle).
+``encoder.json`` (bases, model description, plan), ``model.onnx`` (trees, for export and
+where numba is absent) and ``arrays.npz`` (coefficients, classes, the tree walker's
+layout; written and read without pickle).
 """
 
 from __future__ import annotations
@@ -14,22 +15,34 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, softmax
 
+from mldeploy._extras import require
 from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.graph import make_session
 from mldeploy.compiled.linear import LinearModel, feature_matrix, linear_scores
+from mldeploy.compiled.walker import WALK_ARRAYS, TreeWalker
+from mldeploy.errors import MissingExtraError
 
 __all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
 
 FORMAT = 1
 _FOLDER = "compiled"
 _ALLOWED_OPS = {"TreeEnsemble", "Concat"}
+_ENGINES = {"auto", "numba", "onnxruntime"}
 
 
 class CompiledPipeline:
     """Predict like the fitted pipeline it was compiled from, from dicts or DataFrames."""
 
-    def __init__(self, encoder: RowEncoder, spec: dict, arrays: dict, model_bytes: bytes | None = None) -> None:
+    def __init__(self, encoder: RowEncoder, spec: dict, arrays: dict, model_bytes: bytes | None = None,
+                 engine: str = "auto") -> None:
+        """Prepare to predict; ``engine`` picks how trees run: "auto", "numba" or "onnxruntime".
+
+        "auto" walks trees with numba when it is installed and the bundle has the walk arrays,
+        and runs the ONNX graph otherwise; both give the same bits.
+        """
+        if engine not in _ENGINES:
+            raise ValueError(f"engine: expected one of {sorted(_ENGINES)}, got {engine!r}")
         self.encoder = encoder
         self.spec = spec
         """JSON description: columns, model kind, post step, estimator count, NaN guard, plan."""
@@ -38,7 +51,14 @@ class CompiledPipeline:
         self.columns: list[str] = list(spec["columns"])
         self.classes_ = arrays.get("classes")
         self._post = spec["post"]
-        self._session = make_session(model_bytes) if spec["kind"] == "trees" else None
+        self.engine = _tree_engine(engine, arrays) if spec["kind"] == "trees" else "linear"
+        """What computes the model: "numba" (tree walker), "onnxruntime" (tree graph) or "linear"."""
+        self._walker = None
+        self._session = None
+        if self.engine == "numba":
+            self._walker = TreeWalker(arrays, len(encoder.bases), int(spec["n_targets"]))
+        elif self.engine == "onnxruntime":
+            self._session = make_session(model_bytes)
         if spec["kind"] == "linear":
             self._linear = LinearModel(arrays["coef"], arrays["intercept"], self._post, self.classes_)
             self._features = [_feature_from_json(item, encoder) for item in spec["features"]]
@@ -71,6 +91,8 @@ class CompiledPipeline:
         return self._finish(raw)[1]
 
     def _raw(self, bases: np.ndarray) -> np.ndarray:
+        if self._walker is not None:
+            return self._walker.scores(bases)
         if self._session is None:
             return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
         return self._session.run(None, {"X": bases})[0]
@@ -108,7 +130,7 @@ class CompiledPipeline:
         return names
 
     @classmethod
-    def load(cls, directory: Path) -> CompiledPipeline:
+    def load(cls, directory: Path, engine: str = "auto") -> CompiledPipeline:
         """Read files written by :meth:`save`; raise ValueError when they are not a compiled pipeline."""
         folder = Path(directory) / _FOLDER
         spec = json.loads((folder / "encoder.json").read_text())
@@ -123,12 +145,27 @@ class CompiledPipeline:
             model_bytes = (folder / "model.onnx").read_bytes()
             _check_ops(model_bytes, folder)
         encoder = RowEncoder.from_json(spec.pop("encoder"))
-        return cls(encoder, spec, arrays, model_bytes)
+        return cls(encoder, spec, arrays, model_bytes, engine)
+
+
+def _tree_engine(engine: str, arrays: dict) -> str:
+    """Resolve "auto": numba when installed and the walk arrays are there, else onnxruntime."""
+    if engine == "onnxruntime":
+        return engine
+    has_layout = all(name in arrays for name in WALK_ARRAYS)
+    if engine == "numba":
+        if not has_layout:
+            raise ValueError("engine 'numba' needs the walk arrays, which this compiled pipeline lacks; rebuild it")
+        require("numba")
+        return engine
+    try:
+        require("numba")
+    except MissingExtraError:
+        return "onnxruntime"
+    return "numba" if has_layout else "onnxruntime"
 
 
 def _check_ops(model_bytes: bytes, folder: Path) -> None:
-    from mldeploy._extras import require
-
     onnx = require("onnx")
     graph = onnx.load_from_string(model_bytes).graph
     unexpected = {node.op_type for node in graph.node} - _ALLOWED_OPS

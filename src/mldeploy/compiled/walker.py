@@ -1,0 +1,135 @@
+"""Walk tree ensembles with a numba kernel: the fast path for tree models, exact like the ONNX graph.
+
+The layout is data saved in ``arrays.npz`` (no pickle), built from the same
+folded splits as the ONNX graph. Trees that share one structure and cover
+every target in turn (a forest's per-class trees) are merged, so each leaf
+holds all targets and a row walks each estimator once. Each target is summed
+from zero in tree order, as onnxruntime and scikit-learn do, so the scores are
+bit-identical to the graph's. numba is imported only when a walker is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from mldeploy.compiled.features import Feature
+from mldeploy.compiled.fold import LEQ
+from mldeploy.compiled.graph import concatenate_trees, fold_interior
+from mldeploy.compiled.trees import TreeModel
+
+__all__ = ["WALK_ARRAYS", "TreeWalker", "check_layout", "walker_layout"]
+
+WALK_ARRAYS = ("walk_nodes", "walk_splits", "walk_values", "walk_trees")
+"""The layout's names in ``arrays.npz``."""
+_MISSING_LEFT = 1
+_CACHED_BYTES = 256 * 1024
+"""Ensembles up to this size (nodes and leaves) count as small: they fit in a core's L2 cache."""
+_SMALL_BLOCK_ROWS = 1024
+
+
+def walker_layout(model: TreeModel, features: list[Feature], base_of: list[int],
+                  nan_free: set[int] = frozenset()) -> dict[str, np.ndarray] | None:
+    """Return the walk arrays of a tree model, or None when a split is not ``<=`` (the graph then serves).
+
+    ``walk_nodes`` [interior, 4] int32: base id, left, right, flags (1: NaN goes left); a child
+    below zero is leaf ``-child - 1``. ``walk_splits`` [interior] float64. ``walk_values``
+    [leaves, width] float64. ``walk_trees`` [trees, 2] int64: root (a leaf if below zero), first target.
+    """
+    trees = _merge(model.trees, model.n_targets)
+    nodes = concatenate_trees(trees)
+    leaf = nodes["left"] < 0
+    interior = np.flatnonzero(~leaf)
+    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior)
+    if (modes != LEQ).any():
+        return None
+    tracks &= ~np.isin(feature_ids, sorted(nan_free))
+    # interior nodes count up from 0, leaves down from -1, both in node order
+    ids = np.where(leaf, -np.cumsum(leaf), np.cumsum(~leaf) - 1)
+    left = ids[nodes["offset"][interior] + nodes["left"][interior]]
+    right = ids[nodes["offset"][interior] + nodes["right"][interior]]
+    values = nodes["value"][leaf]
+    return {
+        "walk_nodes": np.stack([feature_ids, left, right, tracks * _MISSING_LEFT], axis=1).astype(np.int32),
+        "walk_splits": splits.astype(np.float64),
+        "walk_values": np.ascontiguousarray(values.reshape(len(values), -1), dtype=np.float64),
+        "walk_trees": np.stack([ids[nodes["root"]], [tree.target for tree in trees]], axis=1).astype(np.int64),
+    }
+
+
+def _merge(trees: list, n_targets: int) -> list:
+    """Merge each run of same-structure trees over targets 0..n-1 into one tree with [nodes, n] values.
+
+    Merging is all or nothing, so every leaf has the same width; the runs keep their
+    order, so each target still sums its trees in the model's order.
+    """
+    if n_targets == 1 or len(trees) % n_targets:
+        return trees
+    merged = []
+    for start in range(0, len(trees), n_targets):
+        run = trees[start:start + n_targets]
+        first = run[0]
+        if [tree.target for tree in run] != list(range(n_targets)) or not all(_same_structure(first, t) for t in run):
+            return trees
+        merged.append(replace(first, value=np.stack([tree.value for tree in run], axis=1), target=0))
+    return merged
+
+
+def _same_structure(a, b) -> bool:
+    return all(np.array_equal(getattr(a, name), getattr(b, name))
+               for name in ("feature", "threshold", "missing_left", "left", "right"))
+
+
+def check_layout(arrays: dict, n_bases: int, n_targets: int) -> None:
+    """Raise ValueError unless the walk arrays stay in bounds and every walk ends (the kernel checks nothing)."""
+    nodes, splits, values, trees = (arrays[name] for name in WALK_ARRAYS)
+    shapes_ok = (nodes.dtype == np.int32 and nodes.ndim == 2 and nodes.shape[1] == 4 and splits.dtype == np.float64
+                 and splits.shape == (len(nodes),) and values.dtype == np.float64 and values.ndim == 2
+                 and trees.dtype == np.int64 and trees.ndim == 2 and trees.shape[1] == 2)
+    if not shapes_ok:
+        raise ValueError("walk arrays have unexpected types or shapes")
+    n_nodes, (n_leaves, width) = len(nodes), values.shape
+    children = nodes[:, 1:3].astype(np.int64)
+    own = np.arange(n_nodes)[:, np.newaxis]
+    if not (((children > own) & (children < n_nodes)) | ((children < 0) & (children >= -n_leaves))).all():
+        raise ValueError("walk arrays: a child outside the tree or not after its parent")
+    if len(nodes) and not ((nodes[:, 0] >= 0) & (nodes[:, 0] < n_bases)).all():
+        raise ValueError("walk arrays: a split on a missing base value")
+    roots, targets = trees[:, 0], trees[:, 1]
+    if not (((roots >= -n_leaves) & (roots < n_nodes)).all() and ((targets >= 0) & (targets + width <= n_targets)).all()):
+        raise ValueError("walk arrays: a tree root or target out of range")
+
+
+class TreeWalker:
+    """Score rows of base values with the numba kernel; one thread, trees in order."""
+
+    def __init__(self, arrays: dict, n_bases: int, n_targets: int) -> None:
+        check_layout(arrays, n_bases, n_targets)
+        from mldeploy.compiled import _walk_kernel  # imports numba
+
+        self._kernel = _walk_kernel.walk
+        flat = arrays["walk_nodes"]
+        nodes = np.zeros(len(flat), dtype=_walk_kernel.NODE)
+        nodes["split"] = arrays["walk_splits"]
+        for column, name in enumerate(("feature", "left", "right", "nan_left")):
+            nodes[name] = flat[:, column]
+        self._nodes = nodes
+        self._values = np.ascontiguousarray(arrays["walk_values"])
+        self._trees = np.ascontiguousarray(arrays["walk_trees"])
+        # Small ensembles stay in cache while a block of rows goes through them all; a big one is
+        # walked tree by tree over the whole batch, so only one tree needs to stay in cache.
+        self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else None
+        self.n_bases = n_bases
+        self.n_targets = n_targets
+        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
+
+    def scores(self, bases: np.ndarray) -> np.ndarray:
+        """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
+        bases = np.ascontiguousarray(bases, dtype=np.float64)
+        if bases.ndim != 2 or bases.shape[1] != self.n_bases:
+            raise ValueError(f"expected base values of shape (rows, {self.n_bases}), got {bases.shape}")
+        out = np.zeros((len(bases), self.n_targets))
+        block_rows = self._block_rows or max(1, len(bases))
+        self._kernel(bases, self._nodes, self._values, self._trees, out, block_rows)
+        return out

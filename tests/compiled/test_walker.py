@@ -1,0 +1,159 @@
+"""The numba tree walker: the same bits as the ONNX graph and scikit-learn, a checked layout, loaded lazily."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.tree import DecisionTreeRegressor
+
+from _zoo import CLASSIFIERS, REGRESSORS, make_frame, make_pipeline
+from mldeploy.compiled import CompiledPipeline, compile_pipeline
+from mldeploy.compiled.walker import WALK_ARRAYS, check_layout
+
+TREES = ("hgb", "forest", "extra", "tree", "gb")
+
+
+def _both_engines(pipeline, sample: pd.DataFrame) -> tuple[CompiledPipeline, CompiledPipeline]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = compile_pipeline(pipeline, sample)
+    compiled = result.compiled
+    assert compiled is not None, result.plan
+    onnx = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, "onnxruntime")
+    return compiled, onnx
+
+
+def _assert_same_bits(walker: CompiledPipeline, onnx: CompiledPipeline, pipeline, rows: pd.DataFrame) -> None:
+    assert (walker.engine, onnx.engine) == ("numba", "onnxruntime")
+    bases = walker.encoder.encode_frame(rows)
+    assert np.array_equal(walker._raw(bases), onnx._raw(bases))
+    assert np.array_equal(walker.predict_frame(rows), pipeline.predict(rows))
+    assert np.array_equal(walker.predict_records(rows.to_dict("records")), pipeline.predict(rows))
+    if walker.is_classifier:
+        assert np.array_equal(walker.predict_proba_frame(rows), onnx.predict_proba_frame(rows))
+        # Forest probabilities may be 1 ulp off on both paths: leaf sums round unlike predict_proba's row sums
+        np.testing.assert_allclose(walker.predict_proba_frame(rows), pipeline.predict_proba(rows), rtol=1e-12, atol=0)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("text", ["onehot", "ordinal"])
+@pytest.mark.parametrize("classes", [0, 2, 3])
+@pytest.mark.parametrize("model", TREES)
+def test_walker_and_graph_agree_to_the_bit(model, classes, text) -> None:
+    frame, target = make_frame(800, seed=1, classes=classes)
+    make = CLASSIFIERS[model] if classes else REGRESSORS[model]
+    pipeline = make_pipeline(make(), text=text, classifier=bool(classes)).fit(frame, target)
+    walker, onnx = _both_engines(pipeline, frame)
+    rows, _ = make_frame(2_000, seed=2, classes=classes)
+    rows.loc[::7, "color"] = "unseen"  # one-hot splits on an unknown category: every indicator is 0
+    _assert_same_bits(walker, onnx, pipeline, rows)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("model", [HistGradientBoostingRegressor(max_iter=20, random_state=0),
+                                   HistGradientBoostingClassifier(max_iter=20, random_state=0),
+                                   DecisionTreeRegressor(max_depth=8, random_state=0)])
+def test_missing_values_take_the_tree_route_both_ways(model) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=3_000), "y": rng.normal(size=3_000)})
+    target = np.where(frame["x"].isna(), 0.0, frame["x"]) + frame["y"] ** 2
+    frame.loc[rng.random(3_000) < 0.2, "x"] = np.nan
+    frame.loc[rng.random(3_000) < 0.2, "y"] = np.nan
+    # NaN tells its own story in each column, so trees send it left in some splits and right in others
+    target = target + np.where(frame["x"].isna(), 5.0, 0.0) - np.where(frame["y"].isna(), 5.0, 0.0)
+    labels = target > np.median(target)
+    model.fit(frame, labels if isinstance(model, HistGradientBoostingClassifier) else target)
+    walker, onnx = _both_engines(model, frame.iloc[:500])
+    assert set(np.unique(walker.arrays["walk_nodes"][:, 3])) == {0, 1}
+    _assert_same_bits(walker, onnx, model, frame)
+
+
+@pytest.mark.timeout(120)
+def test_a_forest_walks_each_estimator_once_for_all_classes() -> None:
+    frame, target = make_frame(600, seed=1, classes=3)
+    pipeline = make_pipeline(CLASSIFIERS["forest"](), classifier=True).fit(frame, target)
+    walker, _ = _both_engines(pipeline, frame)
+    assert len(walker.arrays["walk_trees"]) == 8
+    assert walker.arrays["walk_values"].shape[1] == 3
+
+
+@pytest.mark.timeout(120)
+def test_salary_pipeline_walks_with_numba_and_survives_save_and_load(tmp_path, salary_compiled, salary_pipeline,
+                                                                      salary_holdout) -> None:
+    salary_compiled.compiled.save(tmp_path)
+    loaded = CompiledPipeline.load(tmp_path)
+    assert loaded.engine == "numba"
+    assert CompiledPipeline.load(tmp_path, engine="onnxruntime").engine == "onnxruntime"
+    assert np.array_equal(loaded.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
+
+
+@pytest.mark.timeout(120)
+def test_a_pipeline_without_walk_arrays_runs_the_graph(salary_compiled, salary_holdout) -> None:
+    compiled = salary_compiled.compiled
+    arrays = {name: values for name, values in compiled.arrays.items() if name not in WALK_ARRAYS}
+    old = CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes)
+    assert old.engine == "onnxruntime"
+    assert np.array_equal(old.predict_frame(salary_holdout), compiled.predict_frame(salary_holdout))
+    with pytest.raises(ValueError, match="engine 'numba' needs the walk arrays"):
+        CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes, "numba")
+    with pytest.raises(ValueError, match="engine: expected one of"):
+        CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes, "treelite")
+
+
+def _layout() -> dict:
+    """Two trees: a stump on base 0 (leaves 0 and 1) and a lone leaf (leaf 2)."""
+    return {"walk_nodes": np.array([[0, -1, -2, 1]], np.int32), "walk_splits": np.array([0.5]),
+            "walk_values": np.array([[1.0], [2.0], [4.0]]), "walk_trees": np.array([[0, 0], [-3, 0]], np.int64)}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("walk_nodes", np.array([[0, 0, -2, 1]], np.int32), "not after its parent"),
+    ("walk_nodes", np.array([[0, -1, -9, 1]], np.int32), "a child outside the tree"),
+    ("walk_nodes", np.array([[3, -1, -2, 1]], np.int32), "a split on a missing base value"),
+    ("walk_trees", np.array([[0, 1]], np.int64), "a tree root or target out of range"),
+    ("walk_trees", np.array([[1, 0]], np.int64), "a tree root or target out of range"),
+    ("walk_splits", np.array([0.5], np.float32), "unexpected types or shapes"),
+])
+def test_layout_that_would_leave_its_arrays_is_refused(name, value, message) -> None:
+    check_layout(_layout(), n_bases=1, n_targets=1)
+    with pytest.raises(ValueError, match=message):
+        check_layout({**_layout(), name: value}, n_bases=1, n_targets=1)
+
+
+@pytest.mark.timeout(60)
+def test_kernel_routes_nan_by_the_flag_and_adds_lone_leaves() -> None:
+    from mldeploy.compiled.walker import TreeWalker
+
+    walker = TreeWalker(_layout(), n_bases=1, n_targets=1)
+    assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
+    right = {**_layout(), "walk_nodes": np.array([[0, -1, -2, 0]], np.int32)}
+    assert TreeWalker(right, 1, 1).scores(np.array([[np.nan]])).ravel().tolist() == [6.0]
+
+
+@pytest.mark.timeout(120)
+def test_numba_is_loaded_only_with_a_compiled_tree_model() -> None:
+    code = "import sys, mldeploy, mldeploy.compiled; print('numba' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@pytest.mark.timeout(300)
+def test_without_numba_the_graph_serves(tmp_path, salary_compiled, salary_holdout) -> None:
+    salary_compiled.compiled.save(tmp_path)
+    expected = salary_compiled.compiled.predict_frame(salary_holdout.iloc[:200])
+    np.save(tmp_path / "expected.npy", expected)
+    salary_holdout.iloc[:200].to_pickle(tmp_path / "rows.pkl")
+    # A None entry in sys.modules makes `import numba` fail as if it were not installed.
+    code = (f"import sys; sys.modules['numba'] = None\n"
+            f"import numpy as np, pandas as pd\nfrom mldeploy.compiled import CompiledPipeline\n"
+            f"c = CompiledPipeline.load({str(tmp_path)!r})\n"
+            f"same = np.array_equal(c.predict_frame(pd.read_pickle({str(tmp_path / 'rows.pkl')!r})), "
+            f"np.load({str(tmp_path / 'expected.npy')!r}))\nprint(c.engine, same)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "onnxruntime True"
