@@ -15,17 +15,23 @@ def pin_threads() -> None:
         os.environ[name] = "1"
 
 
-def median_seconds(call: Callable[[], object], min_calls: int = 5, budget_s: float = 1.0) -> float:
-    """Return the median wall time of ``call`` over at least ``min_calls`` calls or ``budget_s`` seconds."""
-    call()  # warm caches and lazy imports
-    times, started = [], time.perf_counter()
-    while len(times) < min_calls or time.perf_counter() - started < budget_s:
-        begin = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - begin)
-        if len(times) >= 2000:
-            break
-    return statistics.median(times)
+def paired_medians(calls: dict[str, Callable[[], object]], min_rounds: int = 7, budget_s: float = 2.0) -> dict[str, float]:
+    """Return each call's median seconds, timing the calls in turn each round.
+
+    Interleaving puts every call under the same machine load, so a ratio of
+    medians stays fair on a shared, noisy machine.
+    """
+    for call in calls.values():
+        call()  # warm caches and lazy imports
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    started, rounds = time.perf_counter(), 0
+    while rounds < min_rounds or (time.perf_counter() - started < budget_s and rounds < 2000):
+        for name, call in calls.items():
+            begin = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - begin)
+        rounds += 1
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def machine_line() -> str:
