@@ -120,6 +120,7 @@ def _layout() -> dict:
     ("walk_trees", np.array([[0, 1]], np.int64), "a tree root or target out of range"),
     ("walk_trees", np.array([[1, 0]], np.int64), "a tree root or target out of range"),
     ("walk_splits", np.array([0.5], np.float32), "unexpected types or shapes"),
+    ("walk_trees", np.array([[0, 0], [-1, 0]], np.int64), "a node or leaf with two parents"),
 ])
 def test_layout_that_would_leave_its_arrays_is_refused(name, value, message) -> None:
     check_layout(_layout(), n_bases=1, n_targets=1)
@@ -135,6 +136,23 @@ def test_kernel_routes_nan_by_the_flag_and_adds_lone_leaves() -> None:
     assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
     right = {**_layout(), "walk_nodes": np.array([[0, -1, -2, 0]], np.int32)}
     assert TreeWalker(right, 1, 1).scores(np.array([[np.nan]])).ravel().tolist() == [6.0]
+
+
+@pytest.mark.timeout(60)
+def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
+    from mldeploy.compiled.walker import TreeWalker
+
+    # node 0 splits base 0: left is node 1 (stored after leaf-only node 2), right is leaf 0
+    layout = {"walk_nodes": np.array([[0, 1, -1, 0], [1, -2, -3, 1], [1, -4, -5, 0]], np.int32),
+              "walk_splits": np.array([0.5, 1.5, 9.0]), "walk_values": np.array([[1.0], [2.0], [4.0], [8.0], [16.0]]),
+              "walk_trees": np.array([[0, 0]], np.int64)}
+    walker = TreeWalker(layout, n_bases=2, n_targets=1)
+    assert walker._nodes.itemsize == 16
+    assert len(walker._nodes) == 5  # node 2 hangs from no tree, so it is left out
+    assert walker._nodes["code"].tolist() == [0, 3, -1, -1, -1]  # feature * 2 + NaN-left; -1 a leaf
+    assert walker._nodes["right"].tolist() == [4, 3, 1, 2, 0]
+    rows = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, np.nan], [1.0, 0.0], [np.nan, 0.0]])
+    assert walker.scores(rows).ravel().tolist() == [2.0, 4.0, 2.0, 1.0, 1.0]
 
 
 @pytest.mark.timeout(120)

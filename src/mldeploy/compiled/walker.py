@@ -99,6 +99,23 @@ def check_layout(arrays: dict, n_bases: int, n_targets: int) -> None:
     roots, targets = trees[:, 0], trees[:, 1]
     if not (((roots >= -n_leaves) & (roots < n_nodes)).all() and ((targets >= 0) & (targets + width <= n_targets)).all()):
         raise ValueError("walk arrays: a tree root or target out of range")
+    # each node and leaf hangs from one parent or root at most, so laying the trees out depth first
+    # (TreeWalker does) copies nothing and fits in one record per node and leaf
+    ids = np.concatenate([children.ravel(), roots]) + n_leaves
+    if len(ids) and np.bincount(ids, minlength=n_leaves + n_nodes).max() > 1:
+        raise ValueError("walk arrays: a node or leaf with two parents")
+
+
+def _check_compact(nodes: np.ndarray, roots: np.ndarray, n_bases: int, n_leaves: int) -> None:
+    """Check the depth-first records as the kernel walks them: every step goes forward and stays in bounds."""
+    n = len(nodes)
+    code, right = nodes["code"].astype(np.int64), nodes["right"].astype(np.int64)
+    interior = code >= 0
+    own = np.arange(n)
+    ok = (interior & (own + 1 < n) & (right > own + 1) & (right < n) & (code >> 1 < n_bases)) | (
+        (code == -1) & (right >= 0) & (right < n_leaves))
+    if not (ok.all() and ((roots >= 0) & (roots < n)).all()):
+        raise ValueError("walk arrays: the depth-first layout leaves its arrays")
 
 
 class TreeWalker:
@@ -106,17 +123,21 @@ class TreeWalker:
 
     def __init__(self, arrays: dict, n_bases: int, n_targets: int) -> None:
         check_layout(arrays, n_bases, n_targets)
+        if n_bases >= 2**30:
+            raise ValueError("walk arrays: too many base values for the node records")
         from mldeploy.compiled import _walk_kernel  # imports numba
 
         self._kernel = _walk_kernel.walk
-        flat = arrays["walk_nodes"]
-        nodes = np.zeros(len(flat), dtype=_walk_kernel.NODE)
-        nodes["split"] = arrays["walk_splits"]
-        for column, name in enumerate(("feature", "left", "right", "nan_left")):
-            nodes[name] = flat[:, column]
-        self._nodes = nodes
+        flat = np.ascontiguousarray(arrays["walk_nodes"])
         self._values = np.ascontiguousarray(arrays["walk_values"])
-        self._trees = np.ascontiguousarray(arrays["walk_trees"])
+        trees = np.array(arrays["walk_trees"], dtype=np.int64, order="C")
+        # Lay each tree out depth first in 16-byte records, leaves included: the left child is the next record
+        nodes = np.zeros(len(flat) + len(self._values), dtype=_walk_kernel.NODE)
+        roots, used = _walk_kernel.preorder(flat, np.ascontiguousarray(arrays["walk_splits"]), trees[:, 0].copy(), nodes)
+        nodes, trees[:, 0] = (nodes[:used].copy() if used < len(nodes) else nodes), roots  # unreached nodes left out
+        _check_compact(nodes, trees[:, 0], n_bases, len(self._values))
+        self._nodes = nodes
+        self._trees = trees
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
         # walked tree by tree over the whole batch, so only one tree needs to stay in cache.
         self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else None
