@@ -15,23 +15,32 @@ def pin_threads() -> None:
         os.environ[name] = "1"
 
 
-def paired_medians(calls: dict[str, Callable[[], object]], min_rounds: int = 7, budget_s: float = 2.0) -> dict[str, float]:
-    """Return each call's median seconds, timing the calls in turn each round.
+def paired_medians(calls: dict[str, Callable[[], object]], min_rounds: int = 7, budget_s: float = 2.0,
+                   block_s: float = 0.02) -> dict[str, float]:
+    """Return each call's median seconds per call, timing the calls in turn, block by block.
 
-    Interleaving puts every call under the same machine load, so a ratio of
-    medians stays fair on a shared, noisy machine.
+    Each round runs every call for about ``block_s`` (caches stay warm within a
+    block), one call after the other, so drifting machine load hits all alike.
     """
-    for call in calls.values():
-        call()  # warm caches and lazy imports
+    per_block = {name: _calls_per_block(call, block_s) for name, call in calls.items()}
     times: dict[str, list[float]] = {name: [] for name in calls}
     started, rounds = time.perf_counter(), 0
-    while rounds < min_rounds or (time.perf_counter() - started < budget_s and rounds < 2000):
+    while rounds < min_rounds or (time.perf_counter() - started < budget_s and rounds < 500):
         for name, call in calls.items():
+            count = per_block[name]
             begin = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - begin)
+            for _ in range(count):
+                call()
+            times[name].append((time.perf_counter() - begin) / count)
         rounds += 1
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _calls_per_block(call: Callable[[], object], block_s: float) -> int:
+    call()  # warm caches and lazy imports
+    begin = time.perf_counter()
+    call()
+    return max(1, int(block_s / max(time.perf_counter() - begin, 1e-7)))
 
 
 def machine_line() -> str:

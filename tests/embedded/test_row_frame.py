@@ -1,0 +1,37 @@
+import math
+
+import pandas as pd
+import pytest
+
+from mldeploy.bundle.fast_row import clean_row
+from mldeploy.bundle.validation import validate
+from mldeploy.embedded import _row_frame
+from mldeploy.embedded._row_frame import RowFrameBuilder
+
+from mldeploy.bundle.schema import Field, Output, Schema
+
+SCHEMA = Schema(
+    (
+        Field("years", "number", minimum=0.0, maximum=60.0, dtype="float64"),
+        Field("count", "integer", minimum=0.0, maximum=20.0, dtype="int64"),
+        Field("city", "category", categories=("austin", "boston"), text_null="none"),
+        Field("remote", "boolean", nullable=False, dtype="bool"),
+    ),
+    Output("regression"),
+)
+GOOD = {"years": 4.5, "count": 3, "city": "austin", "remote": False}
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize("row", [GOOD, GOOD | {"count": None, "city": None}, GOOD | {"count": "7", "remote": "yes"}])
+def test_one_row_frame_equals_the_bulk_validators_frame(row):
+    built = RowFrameBuilder(SCHEMA).frame(clean_row(SCHEMA, row))
+    pd.testing.assert_frame_equal(built, validate(SCHEMA, [row]))
+
+
+def test_public_constructor_gives_the_same_frame(monkeypatch):
+    monkeypatch.setattr(_row_frame, "_arrays_to_mgr", None)
+    built = RowFrameBuilder(SCHEMA).frame(clean_row(SCHEMA, GOOD | {"count": None}))
+    assert math.isnan(built["count"].iloc[0])
+    pd.testing.assert_frame_equal(built, validate(SCHEMA, [GOOD | {"count": None}]))
