@@ -151,12 +151,18 @@ def _indicator(feature) -> Feature:
 
 
 def _standard(step: StandardScaler, features: list) -> list:
+    return _center_scale(features, "StandardScaler", step.mean_ if step.with_mean else None,
+                         step.scale_ if step.with_std else None)
+
+
+def _center_scale(features: list, name: str, center, scale) -> list:
+    """Subtract ``center`` then divide by ``scale`` per feature, as the scalers do (either may be None)."""
     out = []
-    for i, feature in enumerate(_numeric(features, "StandardScaler")):
-        if step.with_mean:
-            feature = feature.with_op("sub", float(step.mean_[i]))
-        if step.with_std:
-            feature = feature.with_op("div", _positive(step.scale_[i], "StandardScaler"))
+    for i, feature in enumerate(_numeric(features, name)):
+        if center is not None:
+            feature = feature.with_op("sub", float(center[i]))
+        if scale is not None:
+            feature = feature.with_op("div", _positive(scale[i], name))
         out.append(feature)
     return out
 
@@ -174,14 +180,8 @@ def _maxabs(step: MaxAbsScaler, features: list) -> list:
 
 
 def _robust(step: RobustScaler, features: list) -> list:
-    out = []
-    for i, feature in enumerate(_numeric(features, "RobustScaler")):
-        if step.with_centering:
-            feature = feature.with_op("sub", float(step.center_[i]))
-        if step.with_scaling:
-            feature = feature.with_op("div", _positive(step.scale_[i], "RobustScaler"))
-        out.append(feature)
-    return out
+    return _center_scale(features, "RobustScaler", step.center_ if step.with_centering else None,
+                         step.scale_ if step.with_scaling else None)
 
 
 def _onehot(step: OneHotEncoder, features: list) -> list:
