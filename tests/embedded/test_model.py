@@ -133,10 +133,10 @@ def test_small_and_large_batches_agree_on_both_paths(registry):
     from mldeploy.examples import salary
 
     pipeline, _ = _models.salary_pipeline()
-    drifted = salary.generate(600, seed=21, drift=0.7).drop(columns="salary")
+    drifted = salary.generate(1100, seed=21, drift=0.7).drop(columns="salary")
     model = load("salary@1", registry=registry)
     expected = pipeline.predict(drifted)
-    for rows in (drifted.head(5), drifted.head(300), drifted):
+    for rows in (drifted.head(5), drifted.head(300), drifted.head(600), drifted):
         np.testing.assert_array_equal(model.predict(rows), expected[: len(rows)])
         records = [{k: (None if v != v else v) for k, v in r.items()} for r in rows.to_dict(orient="records")]
         np.testing.assert_array_equal(model.predict(records), expected[: len(rows)])

@@ -14,8 +14,7 @@ import numpy as np
 from mldeploy.bundle.coercion import BOOL_WORDS, NUMBER_TEXT
 from mldeploy.bundle.schema import Field, Schema
 
-__all__ = ["clean_row"]
-
+__all__ = ["BAD", "clean_row", "clean_value"]
 
 
 def clean_row(schema: Schema, row: Mapping) -> list | None:
@@ -26,44 +25,46 @@ def clean_row(schema: Schema, row: Mapping) -> list | None:
     for f in schema.fields:
         if f.name not in row:
             return None
-        value = _clean(f, row[f.name])
-        if value is _BAD:
+        value = clean_value(f, row[f.name])
+        if value is BAD:
             return None
         values.append(value)
     return values
 
 
-_BAD = object()
+BAD = object()
+"""What :func:`clean_value` returns for a value the field does not accept."""
 
 
-def _clean(f: Field, value):
+def clean_value(f: Field, value):
+    """Return the value coerced as the pipeline expects it, or :data:`BAD`."""
     if value is None or (type(value) is float and value != value):
         if not f.nullable:
-            return _BAD
+            return BAD
         return None if f.type in ("category", "string") and f.text_null == "none" else math.nan
     if f.type in ("number", "integer"):
         return _clean_number(f, value)
     if f.type == "boolean":
         return _clean_bool(value)
     if type(value) is not str:
-        return _BAD
+        return BAD
     if f.type == "category" and f.unseen == "reject" and value not in f.categories:
-        return _BAD
+        return BAD
     return value
 
 
 def _clean_number(f: Field, value):
     kind = type(value)
     if kind is bool or kind is np.bool_ or (kind is str and not NUMBER_TEXT.fullmatch(value)):
-        return _BAD
+        return BAD
     try:
         value = float(value)
     except (TypeError, ValueError, OverflowError):
-        return _BAD
+        return BAD
     if not math.isfinite(value) or (f.type == "integer" and value % 1 != 0):
-        return _BAD
+        return BAD
     if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
-        return _BAD
+        return BAD
     return value
 
 
@@ -74,5 +75,5 @@ def _clean_bool(value):
         return bool(value)
     if type(value) is str:
         word = BOOL_WORDS.get(value.strip().lower())
-        return _BAD if word is None else word
-    return _BAD
+        return BAD if word is None else word
+    return BAD

@@ -8,6 +8,7 @@ ValueError, as scikit-learn does; the schema layer normally rejects them first.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ _REFUSED = ("Input contains NaN or infinity after a transform (e.g. the log of a
             "scikit-learn refuses such rows")
 COLUMNWISE_ROWS = 512
 """From this many dicts on, rows are encoded column by column through a DataFrame."""
+_INDEXER_ROWS = 1024
+"""From this many rows on, pandas' hash index looks categories up faster than a dict."""
 _NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL, _ONEHOT = range(6)
 
 
@@ -115,18 +118,23 @@ class RowEncoder:
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the base values of a DataFrame as an (n, bases) float64 array."""
+        numeric = {*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))}
+        columns = {column: frame[column].to_numpy(dtype=np.float64, na_value=np.nan) if column in numeric
+                   else frame[column].to_numpy(dtype=object) for column in {plan[1] for plan in self._plan} | numeric}
+        return self.encode_columns(columns, len(frame))
+
+    def encode_columns(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
+        """Return the base values of ``rows`` rows given as columns: float64 numbers, object texts."""
         for column in self.number_columns:
-            values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-            if np.isinf(values).any():
-                raise ValueError(f'field "{column}": expected finite numbers, got {values[np.isinf(values)][0]}')
-        out = np.empty((len(frame), len(self._plan)), dtype=np.float64)
+            _check_finite(columns[column], column)
+        out = np.empty((rows, len(self._plan)), dtype=np.float64)
         looked_up: dict = {}  # one lookup per text column, shared by its one-hot indicators
         for i, (kind, column, fill, extra) in enumerate(self._plan):
-            series = frame[column]
+            values = columns[column]
             if kind in (_NUMBER, _MISSING_NUMBER):
-                out[:, i] = _numbers(series, column, fill, extra, kind == _MISSING_NUMBER)
+                out[:, i] = _numbers(values, column, fill, extra, kind == _MISSING_NUMBER)
             else:
-                out[:, i] = _texts(series, column, kind, fill, extra, looked_up)
+                out[:, i] = _texts(values, column, kind, fill, extra, looked_up)
         for index, low, high, nan_ok in self._checks:
             values = out[:, index]
             inside = (values >= low) & (values <= high)
@@ -163,10 +171,14 @@ def _missing_number(value, column: str) -> float:
     return 0.0
 
 
-def _numbers(series: pd.Series, column: str, fill: float, lo: float, flag: bool) -> np.ndarray:
-    values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isinf(values).any():
-        raise ValueError(f'field "{column}": expected finite numbers, got {values[np.isinf(values)][0]}')
+def _check_finite(values: np.ndarray, column: str) -> None:
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise ValueError(f'field "{column}": expected finite numbers, got {values[infinite][0]}')
+
+
+def _numbers(values: np.ndarray, column: str, fill: float, lo: float, flag: bool) -> np.ndarray:
+    _check_finite(values, column)
     missing = np.isnan(values)
     if flag:
         return missing.astype(np.float64)
@@ -174,12 +186,12 @@ def _numbers(series: pd.Series, column: str, fill: float, lo: float, flag: bool)
     return np.where(values < lo, np.nan, values)
 
 
-def _texts(series: pd.Series, column: str, kind: int, fill, extra, looked_up: dict) -> np.ndarray:
+def _texts(values: np.ndarray, column: str, kind: int, fill, extra, looked_up: dict) -> np.ndarray:
     if kind == _MISSING_TEXT:
-        return _float_nan(series.to_numpy(dtype=object)).astype(np.float64)
+        return _float_nan(values).astype(np.float64)
     key = (column, fill, tuple(extra[0]))
     if key not in looked_up:
-        looked_up[key] = _positions(series, fill, extra[0])
+        looked_up[key] = _positions(values, fill, extra[0])
     values, positions = looked_up[key]
     found = positions >= 0
     lookup = extra[0]
@@ -193,15 +205,15 @@ def _texts(series: pd.Series, column: str, kind: int, fill, extra, looked_up: di
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
 
 
-def _positions(series: pd.Series, fill, lookup: dict) -> tuple:
+def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
     """Return (values after imputation, index of each value among the lookup's keys or -1)."""
-    values = series.to_numpy(dtype=object)
     is_nan = _float_nan(values)
     if fill is not None and is_nan.any():
         values = np.where(is_nan, fill, values)
     keys = list(lookup)
-    positions = pd.Index(keys, dtype=object).get_indexer(values) if None not in lookup else _lookup(keys, values)
-    return values, positions
+    if len(values) < _INDEXER_ROWS or None in lookup:
+        return values, _lookup(keys, values)
+    return values, pd.Index(keys, dtype=object).get_indexer(values)
 
 
 def _float_nan(values: np.ndarray) -> np.ndarray:
@@ -215,5 +227,5 @@ def _float_nan(values: np.ndarray) -> np.ndarray:
 def _lookup(keys: list, values: np.ndarray) -> np.ndarray:
     # pandas treats None like NaN when matching, so None is matched by identity here.
     index = {key: i for i, key in enumerate(keys)}
-    return np.fromiter((index.get(v, -1) if v is None or v.__class__ is str else -1 for v in values),
+    return np.fromiter((index.get(v, -1) if v is None or isinstance(v, str) else -1 for v in values),
                        dtype=np.int64, count=len(values))

@@ -77,6 +77,10 @@ class CompiledPipeline:
         """Predict the rows of a DataFrame."""
         return self._finish(self._raw(self.encoder.encode_frame(frame)))[0]
 
+    def predict_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """Predict ``rows`` rows given as columns (float64 numbers, object texts), e.g. from ``FrameCleaner``."""
+        return self._finish(self._raw(self.encoder.encode_columns(columns, rows)))[0]
+
     def predict_proba_records(self, rows: list[dict]) -> np.ndarray:
         """Return class probabilities for rows given as dicts."""
         return self._proba(self._raw(self.encoder.encode_records(rows)))
@@ -84,6 +88,10 @@ class CompiledPipeline:
     def predict_proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Return class probabilities for the rows of a DataFrame."""
         return self._proba(self._raw(self.encoder.encode_frame(frame)))
+
+    def predict_proba_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
+        """Return class probabilities for ``rows`` rows given as columns."""
+        return self._proba(self._raw(self.encoder.encode_columns(columns, rows)))
 
     def _proba(self, raw: np.ndarray) -> np.ndarray:
         if not self.is_classifier:

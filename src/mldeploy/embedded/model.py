@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.bundle import Bundle, BundleRef
+from mldeploy.bundle.fast_frame import FrameCleaner
 from mldeploy.bundle.fast_row import clean_row
 from mldeploy.bundle.validation import validate
 from mldeploy.embedded._compiled_path import load_compiled
@@ -25,8 +26,9 @@ from mldeploy.errors import BundleError
 
 __all__ = ["Model", "load"]
 
-# Batches up to this size take the per-row path to the compiled form (measured in benchmarks/).
-_ROW_PATH_MAX_ROWS = 256
+# Up to these sizes, plain checks beat pandas' per-column costs (measured in benchmarks/):
+_ROW_PATH_MAX_ROWS = 256  # lists of dicts, checked row by row
+_FRAME_PATH_MAX_ROWS = 1024  # DataFrames, checked column by column
 
 
 class Model:
@@ -44,6 +46,7 @@ class Model:
         self.compiled, self._compiled_reason = load_compiled(bundle, self.pipeline) if use_compiled else (None, "use_compiled=False")
         self._names = bundle.schema.names
         self._row_frame = RowFrameBuilder(bundle.schema)
+        self._frame_cleaner = FrameCleaner(bundle.schema)
 
     @property
     def ref(self) -> BundleRef:
@@ -63,9 +66,9 @@ class Model:
         """
         if isinstance(data, Mapping):
             return _scalar(self._predict_one(data, extra, proba=False))
-        clean = self._clean_small_batch(data, extra)
-        if clean is not None:
-            return self.compiled.predict_records(clean)
+        fast = self._predict_clean(data, extra, proba=False)
+        if fast is not None:
+            return fast
         frame = validate(self.schema, data, extra)
         if frame.empty:
             return np.empty(0, dtype=object if self.task == "classification" else "float64")
@@ -77,9 +80,9 @@ class Model:
             raise BundleError(f"{self.ref} is a {self.task} model; predict_proba needs a classifier")
         if isinstance(data, Mapping):
             return self._predict_one(data, extra, proba=True)
-        clean = self._clean_small_batch(data, extra)
-        if clean is not None:
-            return self.compiled.predict_proba_records(clean)
+        fast = self._predict_clean(data, extra, proba=True)
+        if fast is not None:
+            return fast
         frame = validate(self.schema, data, extra)
         if frame.empty:
             return np.empty((0, len(self.classes or [])))
@@ -112,17 +115,29 @@ class Model:
         nulls = {f.name: f.text_null for f in self.schema.fields if f.type in ("category", "string")}
         return export_onnx(self.compiled, text_null=nulls)
 
-    def _clean_small_batch(self, data, extra: str) -> list[dict] | None:
-        """Return clean rows for the compiled form, or None to take the bulk path.
+    def _predict_clean(self, data, extra: str, proba: bool) -> np.ndarray | None:
+        """Predict with the compiled form when plain checks pass; None sends the input to the bulk validator.
 
-        Up to a few hundred rows, checking each row in plain Python and encoding
-        dicts beats pandas' per-column costs; any doubt goes to the bulk path.
+        The plain checks (numpy per typed column, Python per value elsewhere) skip
+        pandas' fixed per-column costs; any doubt goes to the bulk path, which words the error.
         """
-        if self.compiled is None or extra != "reject" or not isinstance(data, (pd.DataFrame, list, tuple)):
+        if self.compiled is None or not isinstance(data, (pd.DataFrame, list, tuple)) or not len(data):
             return None
-        if not 0 < len(data) <= _ROW_PATH_MAX_ROWS:
+        if isinstance(data, pd.DataFrame):
+            columns = self._frame_cleaner.clean(data, extra) if len(data) <= _FRAME_PATH_MAX_ROWS else None
+            if columns is None:
+                return None
+            predict = self.compiled.predict_proba_columns if proba else self.compiled.predict_columns
+            return predict(columns, len(data))
+        rows = self._clean_rows(data, extra)
+        if rows is None:
             return None
-        rows = _frame_rows(data) if isinstance(data, pd.DataFrame) else data
+        return self.compiled.predict_proba_records(rows) if proba else self.compiled.predict_records(rows)
+
+    def _clean_rows(self, rows, extra: str) -> list[dict] | None:
+        # Up to a few hundred dicts, checking each in plain Python beats building a frame.
+        if extra != "reject" or len(rows) > _ROW_PATH_MAX_ROWS:
+            return None
         clean = []
         for row in rows:
             values = clean_row(self.schema, row) if isinstance(row, Mapping) else None
@@ -171,12 +186,6 @@ def _find_bundle(ref, registry, public_key) -> Bundle:
         return registry.get(ref)
     with Registry(registry, public_key=public_key) as opened:
         return opened.get(ref)
-
-
-def _frame_rows(frame: pd.DataFrame) -> list[dict]:
-    # Column lists are plain Python values (NaN stays float NaN): what clean_row expects.
-    columns = {name: frame[name].tolist() for name in frame.columns}
-    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def _scalar(value):

@@ -1,0 +1,85 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from mldeploy.bundle.fast_frame import FrameCleaner
+from mldeploy.bundle.validation import validate
+from mldeploy.errors import SchemaError
+
+from test_fast_row import VALUES
+from test_validation import GOOD, SCHEMA
+
+pytestmark = pytest.mark.timeout(120)
+
+CLEANER = FrameCleaner(SCHEMA)
+TYPED = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4).map(np.array),
+    st.lists(st.integers(-2**63, 2**63 - 1), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="int64")),
+    st.lists(st.integers(0, 255), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="uint8")),
+    st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="float32")),
+    st.lists(st.booleans(), min_size=1, max_size=4).map(np.array),
+    st.lists(VALUES, min_size=1, max_size=4).map(lambda v: pd.array(v, dtype=object).to_numpy()),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=st.sampled_from(list(GOOD)), column=TYPED)
+def test_plain_checks_agree_with_the_bulk_validator(field, column):
+    frame = pd.DataFrame({name: [value] * len(column) for name, value in GOOD.items()})
+    frame[field] = pd.Series(column, dtype=column.dtype)  # kept as generated: no dtype guessing
+    fast = CLEANER.clean(frame)
+    try:
+        bulk = validate(SCHEMA, frame)
+    except SchemaError:
+        assert fast is None, f"plain checks accepted {column!r} in {field}, which the bulk validator refuses"
+        return
+    if fast is not None:
+        for name in GOOD:
+            assert [_norm(v) for v in fast[name]] == [_norm(v) for v in bulk[name]], name
+
+
+def test_clean_columns_are_float_numbers_and_object_texts():
+    frame = pd.DataFrame([GOOD, GOOD | {"count": None, "city": None, "remote": True}])
+    clean = CLEANER.clean(frame)
+    assert clean["years"].dtype == np.float64 and clean["count"].dtype == np.float64
+    assert math.isnan(clean["count"][1]) and clean["remote"].tolist() == [0.0, 1.0]
+    assert clean["city"].dtype == object and clean["city"].tolist()[0] == "austin" and math.isnan(clean["city"][1])
+
+
+@pytest.mark.parametrize("change", [
+    {"years": [float("nan")] * 2},                # may not be empty
+    {"years": [4.0, 61.0]},                       # above the range
+    {"count": [1.5, 2.0]},                        # not whole
+    {"years": [4.0, float("inf")]},               # not finite
+    {"years": [True, False]},                     # booleans are not numbers
+    {"city": [1.0, 2.0]},                         # numbers are not categories
+    {"city": ["austin", "paris"]},                # unseen, and the pipeline refuses it
+    {"remote": ["maybe", "yes"]},                 # not a boolean word
+])
+def test_anything_the_bulk_validator_refuses_is_a_no(change):
+    frame = pd.DataFrame([GOOD, GOOD]).assign(**change)
+    assert CLEANER.clean(frame) is None
+    with pytest.raises(SchemaError):
+        validate(SCHEMA, frame)
+
+
+def test_missing_extra_and_repeated_columns():
+    frame = pd.DataFrame([GOOD])
+    assert CLEANER.clean(frame.drop(columns="city")) is None
+    assert CLEANER.clean(frame.assign(extra=1)) is None
+    assert CLEANER.clean(frame.assign(extra=1), extra="ignore")["city"].tolist() == ["austin"]
+    assert CLEANER.clean(pd.concat([frame, frame[["city"]]], axis=1), extra="ignore") is None
+
+
+def _norm(value):
+    # None and NaN stay apart: scikit-learn treats an empty text differently in each form.
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return float(value)
+    return value
