@@ -128,3 +128,11 @@ def test_large_frames_are_checked_in_bulk():
     })
     frame.loc[123_456, "years"] = 99
     assert issues_of(frame) == [(123_456, "years", "a number in [0, 60]", "99")]
+
+
+def test_a_repeated_column_is_named_not_a_crash():
+    frame = pd.DataFrame([GOOD])
+    frame = pd.concat([frame, frame[["city"]]], axis=1)
+    with pytest.raises(SchemaError, match="drop or rename the repeated ones") as caught:
+        validate(SCHEMA, frame)
+    assert [(i.field, i.expected, i.got) for i in caught.value.issues] == [("city", "one column of that name", "2 columns")]

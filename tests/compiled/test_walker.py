@@ -37,8 +37,7 @@ def _assert_same_bits(walker: CompiledPipeline, onnx: CompiledPipeline, pipeline
     assert np.array_equal(walker.predict_records(rows.to_dict("records")), pipeline.predict(rows))
     if walker.is_classifier:
         assert np.array_equal(walker.predict_proba_frame(rows), onnx.predict_proba_frame(rows))
-        # Forest probabilities may be 1 ulp off on both paths: leaf sums round unlike predict_proba's row sums
-        np.testing.assert_allclose(walker.predict_proba_frame(rows), pipeline.predict_proba(rows), rtol=1e-12, atol=0)
+        assert np.array_equal(walker.predict_proba_frame(rows), pipeline.predict_proba(rows))
 
 
 @pytest.mark.timeout(300)

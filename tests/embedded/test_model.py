@@ -168,3 +168,12 @@ def test_small_integer_dtypes_do_not_wrap(tmp_path):
     expected = pipeline.predict(pd.DataFrame({"u": [300]}))[0]
     assert model.predict({"u": 300}) == pytest.approx(expected, rel=1e-12)
     assert model.predict([{"u": 300}])[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("rows", [3, 40])
+def test_a_frame_with_a_repeated_column_gets_a_schema_error(registry, rows):
+    _, features = _models.salary_pipeline()
+    frame = pd.concat([features.head(rows), features.head(rows)[["city"]]], axis=1)
+    for use_compiled in (True, False):
+        with pytest.raises(SchemaError, match='field "city": expected one column of that name, got 2 columns'):
+            load("salary@1", registry=registry, use_compiled=use_compiled).predict(frame)

@@ -8,6 +8,8 @@ through the same rules as one row, so all paths accept exactly the same values.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -62,16 +64,23 @@ def _clean_column(f: Field, raw: np.ndarray) -> np.ndarray | None:
 
 def _clean_typed_numbers(f: Field, raw: np.ndarray) -> np.ndarray | None:
     numbers = raw.astype(np.float64, copy=False)
-    missing = np.isnan(numbers)
-    present = numbers
-    if missing.any():
+    if not numbers.size:
+        return numbers
+    low, high = numbers.min(), numbers.max()  # NaN when any value is empty
+    if math.isnan(low):
+        missing = np.isnan(numbers)
         if not f.nullable:
             return None
         present = numbers[~missing]
-    if present.size == 0:
-        return numbers
-    if not np.isfinite(present).all() or (f.type == "integer" and (present % 1 != 0).any()):
+        if not present.size:
+            return numbers
+        low, high = present.min(), present.max()
+    else:
+        present = numbers
+    if not (math.isfinite(low) and math.isfinite(high)):
         return None
-    if (f.minimum is not None and present.min() < f.minimum) or (f.maximum is not None and present.max() > f.maximum):
+    if f.type == "integer" and raw.dtype.kind == "f" and (present % 1 != 0).any():
+        return None
+    if (f.minimum is not None and low < f.minimum) or (f.maximum is not None and high > f.maximum):
         return None
     return numbers

@@ -20,6 +20,7 @@ __all__ = ["validate", "validate_frame", "validate_records"]
 
 _MAX_GOT_CHARS = 40
 _KNOWN = "one of the known fields"
+_ONE_COLUMN = "one column of that name"
 
 
 def validate(schema: Schema, data, extra: str = "reject") -> pd.DataFrame:
@@ -64,12 +65,14 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> p
 def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -> pd.DataFrame:
     """Validate a DataFrame column by column; return it cast to the training dtypes, in order."""
     issues = [Issue(None, f.name, f"a column ({f.expected()})", "no such column") for f in schema.fields if f.name not in frame.columns]
+    repeated = frame.columns[frame.columns.duplicated()].unique()
+    issues += [Issue(None, str(c), _ONE_COLUMN, f"{(frame.columns == c).sum()} columns") for c in repeated]
     if extra == "reject":
         known = set(schema.names)
         issues += [Issue(None, str(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
     clean = {}
     for f in schema.fields:
-        if f.name in frame.columns:
+        if f.name in frame.columns and f.name not in repeated:
             clean[f.name], column_issues = _check_column(f, frame[f.name])
             issues.extend(column_issues)
     if issues:
@@ -173,6 +176,8 @@ def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Is
 
 
 def _hint(issues: list[Issue]) -> str:
+    if any(issue.expected == _ONE_COLUMN for issue in issues):
+        return "give each field one column: drop or rename the repeated ones"
     if any(issue.expected.startswith(_KNOWN) for issue in issues):
         return 'fix the values; drop unknown fields or pass extra="ignore" (CLI: --ignore-extra)'
     return "fix the values or retrain with data like them"

@@ -39,6 +39,10 @@ class RowEncoder:
         """{base index: (lowest, highest, nan_allowed)}: values outside are rows scikit-learn refuses."""
         self._plan = [self._step(base) for base in self.bases]
         self._checks = [(i, *self.guards[i]) for i in sorted(self.guards)]
+        self._onehot = _onehot_groups(self._plan)
+        self._numeric = list(dict.fromkeys(
+            [*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))]))
+        """Every column read as a number: each is checked finite once per batch."""
 
     def to_json(self) -> dict:
         """Describe the encoder as plain JSON data."""
@@ -118,23 +122,27 @@ class RowEncoder:
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the base values of a DataFrame as an (n, bases) float64 array."""
-        numeric = {*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))}
+        numeric = set(self._numeric)
         columns = {column: frame[column].to_numpy(dtype=np.float64, na_value=np.nan) if column in numeric
                    else frame[column].to_numpy(dtype=object) for column in {plan[1] for plan in self._plan} | numeric}
         return self.encode_columns(columns, len(frame))
 
     def encode_columns(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
         """Return the base values of ``rows`` rows given as columns: float64 numbers, object texts."""
-        for column in self.number_columns:
+        for column in self._numeric:
             _check_finite(columns[column], column)
         out = np.empty((rows, len(self._plan)), dtype=np.float64)
-        looked_up: dict = {}  # one lookup per text column, shared by its one-hot indicators
+        looked_up: dict = {}  # one lookup per text column, shared by its bases
+        for column, fill, lookup, strict, indices, codes in self._onehot:  # all indicators of a column at once
+            values, positions = _looked_up(looked_up, columns[column], column, fill, lookup)
+            if strict and (positions < 0).any():
+                raise ValueError(f'field "{column}": unknown category {values[positions < 0][0]!r}')
+            out[:, indices] = positions[:, np.newaxis] == codes
         for i, (kind, column, fill, extra) in enumerate(self._plan):
-            values = columns[column]
             if kind in (_NUMBER, _MISSING_NUMBER):
-                out[:, i] = _numbers(values, column, fill, extra, kind == _MISSING_NUMBER)
-            else:
-                out[:, i] = _texts(values, column, kind, fill, extra, looked_up)
+                out[:, i] = _numbers(columns[column], fill, extra, kind == _MISSING_NUMBER)
+            elif kind != _ONEHOT:
+                out[:, i] = _texts(columns[column], column, kind, fill, extra, looked_up)
         for index, low, high, nan_ok in self._checks:
             values = out[:, index]
             inside = (values >= low) & (values <= high)
@@ -172,13 +180,14 @@ def _missing_number(value, column: str) -> float:
 
 
 def _check_finite(values: np.ndarray, column: str) -> None:
-    infinite = np.isinf(values)
-    if infinite.any():
-        raise ValueError(f'field "{column}": expected finite numbers, got {values[infinite][0]}')
+    if values.size and not (math.isfinite(values.min()) and math.isfinite(values.max())):
+        infinite = np.isinf(values)  # or only NaN, which is a missing value
+        if infinite.any():
+            raise ValueError(f'field "{column}": expected finite numbers, got {values[infinite][0]}')
 
 
-def _numbers(values: np.ndarray, column: str, fill: float, lo: float, flag: bool) -> np.ndarray:
-    _check_finite(values, column)
+def _numbers(values: np.ndarray, fill: float, lo: float, flag: bool) -> np.ndarray:
+    """Impute, then mark values outside the function's domain as NaN; the caller checked them finite."""
     missing = np.isnan(values)
     if flag:
         return missing.astype(np.float64)
@@ -189,31 +198,55 @@ def _numbers(values: np.ndarray, column: str, fill: float, lo: float, flag: bool
 def _texts(values: np.ndarray, column: str, kind: int, fill, extra, looked_up: dict) -> np.ndarray:
     if kind == _MISSING_TEXT:
         return _float_nan(values).astype(np.float64)
-    key = (column, fill, tuple(extra[0]))
-    if key not in looked_up:
-        looked_up[key] = _positions(values, fill, extra[0])
-    values, positions = looked_up[key]
+    values, positions = _looked_up(looked_up, values, column, fill, extra[0])
     found = positions >= 0
-    lookup = extra[0]
-    if kind in (_CODE, _ONEHOT):
+    if kind == _CODE:
         if extra[1] and not found.all():
             raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
-        return (positions == extra[2] if kind == _ONEHOT else positions).astype(np.float64)
-    table = np.asarray(list(lookup.values()) + [np.nan], dtype=np.float64)
+        return positions.astype(np.float64)
+    table = np.asarray(list(extra[0].values()) + [np.nan], dtype=np.float64)
     if not found.all() and extra[1] is None:
         raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
 
 
+def _onehot_groups(plan: list) -> list[tuple]:
+    """Group one-hot bases by the lookup they share: (column, fill, lookup, strict, base indices, codes)."""
+    groups: dict = {}
+    for i, (kind, column, fill, extra) in enumerate(plan):
+        if kind == _ONEHOT:
+            lookup, strict, code = extra
+            group = groups.setdefault((column, fill, tuple(lookup), strict), (lookup, [], []))
+            group[1].append(i)
+            group[2].append(code)
+    return [(column, fill, lookup, strict, np.array(indices), np.array(codes))
+            for (column, fill, _, strict), (lookup, indices, codes) in groups.items()]
+
+
+def _looked_up(cache: dict, values: np.ndarray, column: str, fill, lookup: dict) -> tuple:
+    key = (column, fill, tuple(lookup))
+    if key not in cache:
+        cache[key] = _positions(values, fill, lookup)
+    return cache[key]
+
+
 def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
     """Return (values after imputation, index of each value among the lookup's keys or -1)."""
+    keys = list(lookup)
+    if len(values) < _INDEXER_ROWS or None in lookup:
+        if fill is not None and any(v.__class__ is float and v != v for v in values):
+            values = _objects([fill if v.__class__ is float and v != v else v for v in values])
+        return values, _lookup(keys, values)
     is_nan = _float_nan(values)
     if fill is not None and is_nan.any():
         values = np.where(is_nan, fill, values)
-    keys = list(lookup)
-    if len(values) < _INDEXER_ROWS or None in lookup:
-        return values, _lookup(keys, values)
     return values, pd.Index(keys, dtype=object).get_indexer(values)
+
+
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def _float_nan(values: np.ndarray) -> np.ndarray:

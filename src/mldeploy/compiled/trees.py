@@ -106,10 +106,8 @@ def _forest(model) -> TreeModel:
         if classes is None:
             trees.append(_sklearn_tree(tree, tree.value[:, 0, 0].astype(np.float64), 0))
             continue
+        # Since scikit-learn 1.4 a classifier's node values are the class fractions predict_proba returns as they are.
         proba = tree.value[:, 0, : len(classes)].astype(np.float64)
-        normalizer = proba.sum(axis=1)[:, np.newaxis]
-        normalizer[normalizer == 0.0] = 1.0
-        proba /= normalizer
         trees.extend(_sklearn_tree(tree, proba[:, k].copy(), k) for k in range(len(classes)))
     post = "mean" if classes is None else "proba_mean"
     n_targets = 1 if classes is None else len(classes)

@@ -28,7 +28,8 @@ __all__ = ["Model", "load"]
 
 # Up to these sizes, plain checks beat pandas' per-column costs (measured in benchmarks/):
 _ROW_PATH_MAX_ROWS = 256  # lists of dicts, checked row by row
-_FRAME_PATH_MAX_ROWS = 1024  # DataFrames, checked column by column
+_ROW_PATH_MAX_FRAME_ROWS = 16  # DataFrames this small, too (a column costs more than a few rows)
+_FRAME_PATH_MAX_ROWS = 1024  # larger DataFrames, checked column by column
 
 
 class Model:
@@ -124,11 +125,15 @@ class Model:
         if self.compiled is None or not isinstance(data, (pd.DataFrame, list, tuple)) or not len(data):
             return None
         if isinstance(data, pd.DataFrame):
-            columns = self._frame_cleaner.clean(data, extra) if len(data) <= _FRAME_PATH_MAX_ROWS else None
-            if columns is None:
+            if len(data) > _FRAME_PATH_MAX_ROWS or not data.columns.is_unique:
                 return None
-            predict = self.compiled.predict_proba_columns if proba else self.compiled.predict_columns
-            return predict(columns, len(data))
+            if len(data) > _ROW_PATH_MAX_FRAME_ROWS:
+                columns = self._frame_cleaner.clean(data, extra)
+                if columns is None:
+                    return None
+                predict = self.compiled.predict_proba_columns if proba else self.compiled.predict_columns
+                return predict(columns, len(data))
+            data = _frame_rows(data)
         rows = self._clean_rows(data, extra)
         if rows is None:
             return None
@@ -186,6 +191,12 @@ def _find_bundle(ref, registry, public_key) -> Bundle:
         return registry.get(ref)
     with Registry(registry, public_key=public_key) as opened:
         return opened.get(ref)
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[dict]:
+    # Column lists are plain Python values (NaN stays float NaN): what clean_row expects.
+    columns = {name: frame[name].tolist() for name in frame.columns}
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def _scalar(value):
