@@ -153,8 +153,9 @@ def test_export_onnx_writes_an_exact_standalone_model(capsys, trained, workspace
     from mldeploy.registry import Registry
 
     out = tmp_path / "salary.onnx"
-    code, _, err = run(capsys, "--registry", trained, "export-onnx", "salary@1", "--out", str(out))
+    code, printed, err = run(capsys, "--registry", trained, "export-onnx", "salary@1", "--out", str(out))
     assert code == 0, err
+    assert "checked with onnxruntime against scikit-learn" in printed and "bit-identical" in printed
     with Registry(root=trained) as registry:
         model = load("salary@1", registry=registry)
     rows = pd.read_csv(workspace / "candidates.csv")

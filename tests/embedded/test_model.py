@@ -177,3 +177,15 @@ def test_a_frame_with_a_repeated_column_gets_a_schema_error(registry, rows):
     for use_compiled in (True, False):
         with pytest.raises(SchemaError, match='field "city": expected one column of that name, got 2 columns'):
             load("salary@1", registry=registry, use_compiled=use_compiled).predict(frame)
+
+
+def test_export_onnx_is_checked_before_it_is_handed_out(registry):
+    from mldeploy.examples import salary
+
+    model = load("salary@1", registry=registry)
+    report = model.verify_onnx(model.export_onnx())
+    assert report.ok and report.exact_rows == report.rows
+    _, features = _models.salary_pipeline()
+    model.pipeline = salary.default_pipeline(max_iter=3).fit(features, features["age"] * 1000.0)  # a real mismatch
+    with pytest.raises(BundleError, match="exported ONNX model does not match scikit-learn"):
+        model.export_onnx()

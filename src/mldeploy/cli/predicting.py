@@ -82,6 +82,8 @@ def export_onnx(
     boolean columns are double [N, 1] (missing = NaN), text columns are string
     [N, 1] (missing = ""); outputs are tensors (`prediction`, or `label` and
     `probabilities`) plus `refused` for rows scikit-learn would refuse.
+    Before writing, the model is run by onnxruntime on the bundle's sample and
+    edge rows and compared with scikit-learn; nothing is written if a row differs.
 
     Example: `mldeploy export-onnx salary:production --out salary.onnx`
     """
@@ -90,10 +92,12 @@ def export_onnx(
 
     with state.open_registry() as registry:
         model = load(ref, registry=registry, public_key=state.public_key)
-    data = model.export_onnx()
+    data = model.export_onnx(verify=False)
+    report = model.verify_onnx(data)  # raises before anything is written when it differs
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path") from exc
     console.print(f"wrote {model.ref} as ONNX to {out} ({len(data) / 1024:,.0f} KiB)")
+    console.print(f"checked with onnxruntime against scikit-learn: {report.summary()}")

@@ -10,14 +10,16 @@
         result.compiled.predict_records([row])       # microseconds per row
         result.compiled.save(bundle_directory)
         model_onnx = export_onnx(result.compiled)     # standalone: raw columns in, predictions out
+        verify_export(model_onnx, result.compiled, pipeline, sample).ok   # proven with onnxruntime
 
 onnx and onnxruntime are imported only when a compiled pipeline is built or loaded.
 """
 
 from mldeploy.compiled.compiler import CompileResult, StepPlan, compile_pipeline
 from mldeploy.compiled.export import export_onnx, onnx_inputs
+from mldeploy.compiled.export_check import verify_export
 from mldeploy.compiled.predictor import CompiledPipeline
 from mldeploy.compiled.verify import VerifyReport, edge_rows, verify
 
 __all__ = ["CompileResult", "CompiledPipeline", "StepPlan", "VerifyReport", "compile_pipeline", "edge_rows",
-           "export_onnx", "onnx_inputs", "verify"]
+           "export_onnx", "onnx_inputs", "verify", "verify_export"]

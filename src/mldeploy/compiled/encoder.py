@@ -233,20 +233,18 @@ def _looked_up(cache: dict, values: np.ndarray, column: str, fill, lookup: dict)
 def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
     """Return (values after imputation, index of each value among the lookup's keys or -1)."""
     keys = list(lookup)
-    if len(values) < _INDEXER_ROWS or None in lookup:
-        if fill is not None and any(v.__class__ is float and v != v for v in values):
-            values = _objects([fill if v.__class__ is float and v != v else v for v in values])
-        return values, _lookup(keys, values)
-    is_nan = _float_nan(values)
-    if fill is not None and is_nan.any():
-        values = np.where(is_nan, fill, values)
-    return values, pd.Index(keys, dtype=object).get_indexer(values)
-
-
-def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+    if len(values) >= _INDEXER_ROWS and None not in lookup:
+        is_nan = _float_nan(values)
+        if fill is not None and is_nan.any():
+            values = np.where(is_nan, fill, values)
+        return values, pd.Index(keys, dtype=object).get_indexer(values)
+    positions = _lookup(keys, values)
+    if fill is not None and (positions < 0).any():
+        is_nan = _float_nan(values)
+        if is_nan.any():
+            values = np.where(is_nan, fill, values)
+            positions = np.where(is_nan, keys.index(fill) if fill in keys else -1, positions)
+    return values, positions
 
 
 def _float_nan(values: np.ndarray) -> np.ndarray:
@@ -258,7 +256,17 @@ def _float_nan(values: np.ndarray) -> np.ndarray:
 
 
 def _lookup(keys: list, values: np.ndarray) -> np.ndarray:
-    # pandas treats None like NaN when matching, so None is matched by identity here.
-    index = {key: i for i, key in enumerate(keys)}
-    return np.fromiter((index.get(v, -1) if v is None or isinstance(v, str) else -1 for v in values),
-                       dtype=np.int64, count=len(values))
+    # A dict, not pandas: pandas would match None with NaN, scikit-learn keeps them apart.
+    index = _Index((key, i) for i, key in enumerate(keys))
+    try:
+        return np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    except TypeError:  # an unhashable value is no category
+        return np.fromiter((index.get(v, -1) if v is None or isinstance(v, str) else -1 for v in values),
+                           dtype=np.int64, count=len(values))
+
+
+class _Index(dict):
+    """{category: position}; any other value is at position -1."""
+
+    def __missing__(self, key) -> int:
+        return -1

@@ -78,7 +78,7 @@ class CompiledPipeline:
         return self._finish(self._raw(self.encoder.encode_frame(frame)))[0]
 
     def predict_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
-        """Predict ``rows`` rows given as columns (float64 numbers, object texts), e.g. from ``FrameCleaner``."""
+        """Predict ``rows`` rows given as columns (float64 numbers, object texts), e.g. from ``ColumnCleaner``."""
         return self._finish(self._raw(self.encoder.encode_columns(columns, rows)))[0]
 
     def predict_proba_records(self, rows: list[dict]) -> np.ndarray:

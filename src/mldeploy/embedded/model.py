@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.bundle import Bundle, BundleRef
-from mldeploy.bundle.fast_frame import FrameCleaner
+from mldeploy.bundle.fast_columns import ColumnCleaner
 from mldeploy.bundle.fast_row import clean_row
 from mldeploy.bundle.validation import validate
 from mldeploy.embedded._compiled_path import load_compiled
@@ -26,10 +26,10 @@ from mldeploy.errors import BundleError
 
 __all__ = ["Model", "load"]
 
-# Up to these sizes, plain checks beat pandas' per-column costs (measured in benchmarks/):
-_ROW_PATH_MAX_ROWS = 256  # lists of dicts, checked row by row
-_ROW_PATH_MAX_FRAME_ROWS = 16  # DataFrames this small, too (a column costs more than a few rows)
-_FRAME_PATH_MAX_ROWS = 1024  # larger DataFrames, checked column by column
+# Batch sizes for the plain checks (measured in benchmarks/): up to a few rows, row by row;
+# then column by column with numpy; beyond, pandas' bulk validator costs no more.
+_ROW_PATH_MAX_ROWS = 16
+_COLUMN_PATH_MAX_ROWS = 1024
 
 
 class Model:
@@ -47,7 +47,7 @@ class Model:
         self.compiled, self._compiled_reason = load_compiled(bundle, self.pipeline) if use_compiled else (None, "use_compiled=False")
         self._names = bundle.schema.names
         self._row_frame = RowFrameBuilder(bundle.schema)
-        self._frame_cleaner = FrameCleaner(bundle.schema)
+        self._column_cleaner = ColumnCleaner(bundle.schema)
 
     @property
     def ref(self) -> BundleRef:
@@ -104,45 +104,65 @@ class Model:
         output = self.schema.output
         return list(output.classes) if output.classes is not None else None
 
-    def export_onnx(self) -> bytes:
+    def export_onnx(self, verify: bool = True) -> bytes:
         """Return the whole pipeline as one standalone, exact ONNX model (for a browser, a phone, any runtime).
 
         Inputs are one named column each; see :mod:`mldeploy.compiled.export` for the conventions.
+        With ``verify`` (the default) the model is first run by onnxruntime on the bundle's
+        sample and edge rows and compared with scikit-learn (see :meth:`verify_onnx`);
+        a difference raises BundleError instead of handing out a wrong model.
         """
         if self.compiled is None:
             raise BundleError(f"{self.ref} has no usable compiled form ({self._compiled_reason}); ONNX export needs one")
         from mldeploy.compiled import export_onnx
 
         nulls = {f.name: f.text_null for f in self.schema.fields if f.type in ("category", "string")}
-        return export_onnx(self.compiled, text_null=nulls)
+        data = export_onnx(self.compiled, text_null=nulls)
+        if verify:
+            self.verify_onnx(data)
+        return data
+
+    def verify_onnx(self, data: bytes):
+        """Check an exported model against ``pipeline.predict`` on the bundle's sample and edge rows.
+
+        Returns the :class:`~mldeploy.compiled.VerifyReport`; raises BundleError when any row differs.
+        """
+        from mldeploy.compiled import verify_export
+
+        report = verify_export(data, self.compiled, self.pipeline, self.bundle.sample())
+        if not report.ok:
+            raise BundleError(f"{self.ref}: the exported ONNX model does not match scikit-learn "
+                              f"({report.summary()}); keep using the bundle and report this")
+        return report
 
     def _predict_clean(self, data, extra: str, proba: bool) -> np.ndarray | None:
         """Predict with the compiled form when plain checks pass; None sends the input to the bulk validator.
 
-        The plain checks (numpy per typed column, Python per value elsewhere) skip
+        The plain checks (per row for a few rows, else per column with numpy) skip
         pandas' fixed per-column costs; any doubt goes to the bulk path, which words the error.
         """
-        if self.compiled is None or not isinstance(data, (pd.DataFrame, list, tuple)) or not len(data):
+        is_frame = isinstance(data, pd.DataFrame)
+        if self.compiled is None or not (is_frame or isinstance(data, (list, tuple))):
             return None
-        if isinstance(data, pd.DataFrame):
-            if len(data) > _FRAME_PATH_MAX_ROWS or not data.columns.is_unique:
+        if not 0 < len(data) <= _COLUMN_PATH_MAX_ROWS or (is_frame and not data.columns.is_unique):
+            return None
+        if extra != "reject" and not is_frame:
+            return None
+        if len(data) <= _ROW_PATH_MAX_ROWS:
+            rows = self._clean_rows(_frame_rows(data) if is_frame else data)
+            if rows is None:
                 return None
-            if len(data) > _ROW_PATH_MAX_FRAME_ROWS:
-                columns = self._frame_cleaner.clean(data, extra)
-                if columns is None:
-                    return None
-                predict = self.compiled.predict_proba_columns if proba else self.compiled.predict_columns
-                return predict(columns, len(data))
-            data = _frame_rows(data)
-        rows = self._clean_rows(data, extra)
-        if rows is None:
+            return self.compiled.predict_proba_records(rows) if proba else self.compiled.predict_records(rows)
+        if is_frame:
+            columns = self._column_cleaner.clean_frame(data, extra)
+        else:
+            columns = self._column_cleaner.clean_records(data)
+        if columns is None:
             return None
-        return self.compiled.predict_proba_records(rows) if proba else self.compiled.predict_records(rows)
+        predict = self.compiled.predict_proba_columns if proba else self.compiled.predict_columns
+        return predict(columns, len(data))
 
-    def _clean_rows(self, rows, extra: str) -> list[dict] | None:
-        # Up to a few hundred dicts, checking each in plain Python beats building a frame.
-        if extra != "reject" or len(rows) > _ROW_PATH_MAX_ROWS:
-            return None
+    def _clean_rows(self, rows) -> list[dict] | None:
         clean = []
         for row in rows:
             values = clean_row(self.schema, row) if isinstance(row, Mapping) else None

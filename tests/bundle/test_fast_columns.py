@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mldeploy.bundle.fast_frame import FrameCleaner
+from mldeploy.bundle.fast_columns import ColumnCleaner
 from mldeploy.bundle.validation import validate
 from mldeploy.errors import SchemaError
 
@@ -14,7 +14,7 @@ from test_validation import GOOD, SCHEMA
 
 pytestmark = pytest.mark.timeout(120)
 
-CLEANER = FrameCleaner(SCHEMA)
+CLEANER = ColumnCleaner(SCHEMA)
 TYPED = st.one_of(
     st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4).map(np.array),
     st.lists(st.integers(-2**63, 2**63 - 1), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="int64")),
@@ -30,20 +30,38 @@ TYPED = st.one_of(
 def test_plain_checks_agree_with_the_bulk_validator(field, column):
     frame = pd.DataFrame({name: [value] * len(column) for name, value in GOOD.items()})
     frame[field] = pd.Series(column, dtype=column.dtype)  # kept as generated: no dtype guessing
-    fast = CLEANER.clean(frame)
+    _assert_agree(CLEANER.clean_frame(frame), frame)
+
+
+@settings(max_examples=400, deadline=None)
+@given(field=st.sampled_from(list(GOOD)), values=st.lists(VALUES, min_size=1, max_size=4))
+def test_record_checks_agree_with_the_bulk_validator(field, values):
+    rows = [GOOD | {field: value} for value in values]
+    _assert_agree(CLEANER.clean_records(rows), rows)
+
+
+def _assert_agree(fast, data):
     try:
-        bulk = validate(SCHEMA, frame)
+        bulk = validate(SCHEMA, data)
     except SchemaError:
-        assert fast is None, f"plain checks accepted {column!r} in {field}, which the bulk validator refuses"
+        assert fast is None, f"plain checks accepted {data!r}, which the bulk validator refuses"
         return
     if fast is not None:
         for name in GOOD:
             assert [_norm(v) for v in fast[name]] == [_norm(v) for v in bulk[name]], name
 
 
+def test_records_with_missing_or_unknown_keys_are_a_no():
+    assert CLEANER.clean_records([GOOD, {k: v for k, v in GOOD.items() if k != "city"}]) is None
+    assert CLEANER.clean_records([GOOD, GOOD | {"extra": 1}]) is None
+    assert CLEANER.clean_records([GOOD, "not a row"]) is None
+    assert CLEANER.clean_records([GOOD, GOOD | {"count": 10**400}]) is None
+    assert CLEANER.clean_records([GOOD, GOOD | {"count": None}])["count"].tolist()[0] == 3.0
+
+
 def test_clean_columns_are_float_numbers_and_object_texts():
     frame = pd.DataFrame([GOOD, GOOD | {"count": None, "city": None, "remote": True}])
-    clean = CLEANER.clean(frame)
+    clean = CLEANER.clean_frame(frame)
     assert clean["years"].dtype == np.float64 and clean["count"].dtype == np.float64
     assert math.isnan(clean["count"][1]) and clean["remote"].tolist() == [0.0, 1.0]
     assert clean["city"].dtype == object and clean["city"].tolist()[0] == "austin" and math.isnan(clean["city"][1])
@@ -61,17 +79,33 @@ def test_clean_columns_are_float_numbers_and_object_texts():
 ])
 def test_anything_the_bulk_validator_refuses_is_a_no(change):
     frame = pd.DataFrame([GOOD, GOOD]).assign(**change)
-    assert CLEANER.clean(frame) is None
+    assert CLEANER.clean_frame(frame) is None
     with pytest.raises(SchemaError):
         validate(SCHEMA, frame)
 
 
+@pytest.mark.parametrize("text_null", ["none", "nan"])
+def test_empty_texts_reach_the_pipeline_as_in_training(text_null):
+    from dataclasses import replace
+
+    from mldeploy.bundle.schema import Schema
+
+    fields = tuple(replace(f, text_null=text_null) if f.name == "city" else f for f in SCHEMA.fields)
+    cleaner = ColumnCleaner(Schema(fields, SCHEMA.output))
+    for empty in ([None, None], [float("nan"), float("nan")], [None, float("nan")]):
+        frame = pd.DataFrame([GOOD] * 3).astype({"city": object})
+        frame.loc[1:, "city"] = pd.Series(empty, index=[1, 2], dtype=object)
+        city = cleaner.clean_frame(frame)["city"].tolist()
+        assert city[0] == "austin"
+        assert all(v is None for v in city[1:]) if text_null == "none" else all(math.isnan(v) for v in city[1:])
+
+
 def test_missing_extra_and_repeated_columns():
     frame = pd.DataFrame([GOOD])
-    assert CLEANER.clean(frame.drop(columns="city")) is None
-    assert CLEANER.clean(frame.assign(extra=1)) is None
-    assert CLEANER.clean(frame.assign(extra=1), extra="ignore")["city"].tolist() == ["austin"]
-    assert CLEANER.clean(pd.concat([frame, frame[["city"]]], axis=1), extra="ignore") is None
+    assert CLEANER.clean_frame(frame.drop(columns="city")) is None
+    assert CLEANER.clean_frame(frame.assign(extra=1)) is None
+    assert CLEANER.clean_frame(frame.assign(extra=1), extra="ignore")["city"].tolist() == ["austin"]
+    assert CLEANER.clean_frame(pd.concat([frame, frame[["city"]]], axis=1), extra="ignore") is None
 
 
 def _norm(value):
