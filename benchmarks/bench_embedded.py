@@ -84,7 +84,7 @@ def report(results: list[dict], train_rows: int) -> str:
         "",
         f"Pipelines trained on {train_rows:,} salary rows. {machine_line()}.",
         "Rows/s, and the ratio to raw `pipeline.predict` on the same rows as a DataFrame (higher is faster).",
-        "Each round runs raw and every path in turn for about 20 ms each (interleaved blocks), so all share the machine load; medians.",
+        "Each round runs raw and every path in turn for about 20 ms each (interleaved blocks, each after one untimed warm-up call), so all share the machine load; medians.",
         "",
         "| pipeline | case | raw | compiled | compiled, dicts | scikit-learn path | overhead of the scikit-learn path | floors |",
         "|---|---|---|---|---|---|---|---|",

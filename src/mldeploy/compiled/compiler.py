@@ -67,7 +67,11 @@ def compile_pipeline(pipeline, sample: pd.DataFrame, verify_rows: bool = True) -
     steps = list(pipeline.steps) if isinstance(pipeline, Pipeline) else [("model", pipeline)]
     names = getattr(pipeline, "feature_names_in_", None)
     if names is None:
-        return CompileResult(None, [StepPlan(n, "fallback", "fitted without column names") for n, _ in steps])
+        first, step = steps[0]
+        why = (f"{type(step).__name__} has no input column names (fitted on an array, or a step that does "
+               "not record feature_names_in_), so columns cannot be matched")
+        rest = [StepPlan(n, "fallback", "an earlier step is not compiled") for n, _ in steps[1:]]
+        return CompileResult(None, [StepPlan(first, "fallback", why), *rest])
     plan: list[StepPlan] = []
     try:
         compiled = _compile(steps, list(names), column_kinds(sample, names), plan)
