@@ -60,3 +60,25 @@ def test_verify_catches_a_tampered_walker_leaf(tmp_path, salary_compiled, salary
         report = verify(loaded, salary_pipeline, salary_data[0].iloc[:200])
     assert not report.ok
     assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")
+
+
+@pytest.mark.timeout(120)
+def test_both_tree_engines_are_proven_at_compile_time(salary_compiled) -> None:
+    assert salary_compiled.report.engines == ["numba", "onnxruntime"]
+    assert "(numba, onnxruntime)" in salary_compiled.report.summary()
+
+
+@pytest.mark.timeout(120)
+def test_a_tree_graph_that_differs_from_the_walker_is_caught(salary_compiled, salary_data) -> None:
+    import onnx
+
+    from mldeploy.compiled import VerifyReport, check_engines
+
+    compiled = salary_compiled.compiled
+    model = onnx.load_from_string(compiled.model_bytes)
+    weights = next(a for a in model.graph.node[0].attribute if a.name == "leaf_weights")
+    weights.t.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weights.t) + 1e-6))
+    tampered = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, model.SerializeToString(), "numba")
+    report = VerifyReport(engines=["numba"])
+    check_engines(tampered, salary_data[0].iloc[:200], report)
+    assert not report.ok and "the ONNX tree graph differs from the tree walker on 200 rows" in report.summary()

@@ -32,7 +32,7 @@ def _both_engines(pipeline, sample: pd.DataFrame) -> tuple[CompiledPipeline, Com
 def _assert_same_bits(walker: CompiledPipeline, onnx: CompiledPipeline, pipeline, rows: pd.DataFrame) -> None:
     assert (walker.engine, onnx.engine) == ("numba", "onnxruntime")
     bases = walker.encoder.encode_frame(rows)
-    assert np.array_equal(walker._raw(bases), onnx._raw(bases))
+    assert np.array_equal(walker.scores(bases), onnx.scores(bases))
     assert np.array_equal(walker.predict_frame(rows), pipeline.predict(rows))
     assert np.array_equal(walker.predict_records(rows.to_dict("records")), pipeline.predict(rows))
     if walker.is_classifier:

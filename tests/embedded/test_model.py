@@ -129,6 +129,19 @@ def test_compiled_form_is_verified_again_on_another_machine(registry, tmp_path):
     assert plan["path"] == "compiled" and "re-verified here because machine" in plan["reason"]
 
 
+def test_an_engine_not_proven_at_creation_is_verified_before_it_serves(registry, tmp_path):
+    import json
+
+    bundle = registry.get("salary@1")
+    assert bundle.manifest.compiled["engines"] == ["numba", "onnxruntime"]
+    moved = bundle.copy_to(tmp_path / "moved")
+    manifest = json.loads((moved.path / "manifest.json").read_text())
+    manifest["compiled"]["engines"] = ["onnxruntime"]  # as if made where numba was missing
+    (moved.path / "manifest.json").write_text(json.dumps(manifest))
+    plan = Model(Bundle.open(moved.path)).explain_plan()
+    assert plan["path"] == "compiled" and "re-verified here because the numba engine" in plan["reason"]
+
+
 def test_small_and_large_batches_agree_on_both_paths(registry):
     from mldeploy.examples import salary
 

@@ -35,4 +35,5 @@ def compile_into(target: Path, pipeline, sample: pd.DataFrame) -> dict:
         reasons = [p["reason"] for p in plan if p["status"] == "fallback"]
         return {"status": "fallback", "reason": reasons[0] if reasons else "not compiled", "plan": plan, "verified": verified}
     result.compiled.save(target)
-    return {"status": "compiled", "reason": "every step compiled and verified", "plan": plan, "verified": verified}
+    return {"status": "compiled", "reason": "every step compiled and verified", "plan": plan, "verified": verified,
+            "engines": result.report.engines}

@@ -19,7 +19,7 @@ from mldeploy.compiled.compiler import CompileResult, StepPlan, compile_pipeline
 from mldeploy.compiled.export import export_onnx, onnx_inputs
 from mldeploy.compiled.export_check import verify_export
 from mldeploy.compiled.predictor import CompiledPipeline
-from mldeploy.compiled.verify import VerifyReport, edge_rows, verify
+from mldeploy.compiled.verify import VerifyReport, check_engines, edge_rows, verify
 
-__all__ = ["CompileResult", "CompiledPipeline", "StepPlan", "VerifyReport", "compile_pipeline", "edge_rows",
+__all__ = ["CompileResult", "CompiledPipeline", "StepPlan", "VerifyReport", "check_engines", "compile_pipeline", "edge_rows",
            "export_onnx", "onnx_inputs", "verify", "verify_export"]

@@ -81,9 +81,11 @@ def compile_pipeline(pipeline, sample: pd.DataFrame, verify_rows: bool = True) -
         return CompileResult(None, plan)
     result = CompileResult(compiled, plan)
     if verify_rows:
-        from mldeploy.compiled.verify import verify
+        from mldeploy.compiled.verify import check_engines, verify
 
         result.report = verify(compiled, pipeline, sample)
+        if result.report.ok:
+            check_engines(compiled, sample, result.report)
         if not result.report.ok:
             result.plan = [StepPlan(p.step, "fallback", f"verification failed: {result.report.summary()}") for p in plan]
             result.compiled = None

@@ -71,34 +71,35 @@ class CompiledPipeline:
 
     def predict_records(self, rows: list[dict]) -> np.ndarray:
         """Predict rows given as dicts keyed by input column."""
-        return self._finish(self._raw(self.encoder.encode_records(rows)))[0]
+        return self._finish(self.scores(self.encoder.encode_records(rows)))[0]
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Predict the rows of a DataFrame."""
-        return self._finish(self._raw(self.encoder.encode_frame(frame)))[0]
+        return self._finish(self.scores(self.encoder.encode_frame(frame)))[0]
 
     def predict_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
         """Predict ``rows`` rows given as columns (float64 numbers, object texts), e.g. from ``ColumnCleaner``."""
-        return self._finish(self._raw(self.encoder.encode_columns(columns, rows)))[0]
+        return self._finish(self.scores(self.encoder.encode_columns(columns, rows)))[0]
 
     def predict_proba_records(self, rows: list[dict]) -> np.ndarray:
         """Return class probabilities for rows given as dicts."""
-        return self._proba(self._raw(self.encoder.encode_records(rows)))
+        return self._proba(self.scores(self.encoder.encode_records(rows)))
 
     def predict_proba_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Return class probabilities for the rows of a DataFrame."""
-        return self._proba(self._raw(self.encoder.encode_frame(frame)))
+        return self._proba(self.scores(self.encoder.encode_frame(frame)))
 
     def predict_proba_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
         """Return class probabilities for ``rows`` rows given as columns."""
-        return self._proba(self._raw(self.encoder.encode_columns(columns, rows)))
+        return self._proba(self.scores(self.encoder.encode_columns(columns, rows)))
 
     def _proba(self, raw: np.ndarray) -> np.ndarray:
         if not self.is_classifier:
             raise TypeError("predict_proba needs a classifier; this pipeline is a regressor")
         return self._finish(raw)[1]
 
-    def _raw(self, bases: np.ndarray) -> np.ndarray:
+    def scores(self, bases: np.ndarray) -> np.ndarray:
+        """Return the model's raw scores [rows, targets] for base values (from the encoder), before the post step."""
         if self._walker is not None:
             return self._walker.scores(bases)
         if self._session is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["VerifyReport", "edge_rows", "infinite_rows", "verify"]
+__all__ = ["VerifyReport", "check_engines", "edge_rows", "infinite_rows", "verify"]
 
 _UNSEEN = "\u2400unseen category"
 _SHOWN = 3
@@ -36,6 +36,8 @@ class VerifyReport:
     skipped_rows: int = 0
     """Non-finite edge rows scikit-learn scores and the compiled form refuses."""
     failures: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
+    """The engines proven to give these results ("numba", "onnxruntime" or "linear")."""
 
     def fail(self, reason: str) -> None:
         """Record a difference."""
@@ -45,6 +47,8 @@ class VerifyReport:
     def summary(self) -> str:
         """Say in one line what was checked and what, if anything, differed."""
         head = f"{self.rows} rows, {self.exact_rows} bit-identical, max relative error {self.max_relative_error:.3g}"
+        if self.engines:
+            head += f" ({', '.join(self.engines)})"
         if self.ok:
             return head
         more = f" (and {len(self.failures) - _SHOWN} more)" if len(self.failures) > _SHOWN else ""
@@ -89,8 +93,26 @@ def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9) -> Verif
         return _verify(compiled, pipeline, frame, rtol)
 
 
+def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
+    """Prove the ONNX tree graph gives the tree walker's bits on ``frame``, so either engine may serve.
+
+    The graph runs where numba is missing and is what an export builds on.
+    """
+    if compiled.engine != "numba":
+        return
+    from mldeploy.compiled.predictor import CompiledPipeline
+
+    graph = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, "onnxruntime")
+    bases = compiled.encoder.encode_frame(frame[compiled.columns])
+    differ = np.flatnonzero(~_equal(compiled.scores(bases), graph.scores(bases)).all(axis=1))
+    if differ.size:
+        report.fail(f"the ONNX tree graph differs from the tree walker on {differ.size} rows (first: row {int(differ[0])})")
+    else:
+        report.engines.append(graph.engine)
+
+
 def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyReport:
-    report = VerifyReport()
+    report = VerifyReport(engines=[compiled.engine] if hasattr(compiled, "engine") else [])
     frame = frame[compiled.columns]
     _compare_batch(report, compiled, pipeline, frame, rtol, "sample")
     _compare_rows(report, compiled, pipeline, edge_rows(frame), rtol)

@@ -26,6 +26,8 @@ def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
     except (ValueError, OSError, MissingExtraError) as exc:
         return _fallback(bundle, f"the compiled form cannot be loaded here: {exc}")
     changed = [name for name in _CHECKED if bundle.manifest.libraries.get(name) != library_versions().get(name)]
+    if compiled.engine not in info.get("engines", [compiled.engine]):
+        changed.append(f"the {compiled.engine} engine")  # e.g. numba is missing here: the graph serves
     if changed or force_verify:
         report = verify(compiled, pipeline, bundle.sample())
         if not report.ok:
