@@ -99,23 +99,25 @@ def _check_column(f: Field, column: pd.Series) -> tuple[np.ndarray, list[Issue]]
 
 def _check_numbers(f: Field, column: pd.Series):
     raw = column.to_numpy()
-    missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
-    if raw.dtype.kind in "iuf":
+    if raw.dtype.kind in "iuf":  # plain numpy numbers: no pandas call needed
         numbers, wrong = raw.astype("float64"), np.zeros(len(raw), bool)
+        missing = np.isnan(numbers) if raw.dtype.kind == "f" else wrong
     else:
+        missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
         numbers, wrong = to_numbers(raw)
+    expected = f.expected()
     problems = [
-        (wrong, f.expected()),
-        (~missing & np.isinf(numbers), f"a finite number ({f.expected()})"),
-        (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)"),
+        (wrong, expected),
+        (~missing & np.isinf(numbers), f"a finite number ({expected})"),
+        (missing & (not f.nullable), f"{expected} (this field cannot be empty)"),
     ]
     valid = ~missing & ~wrong & np.isfinite(numbers)
     if f.type == "integer":
-        problems.append((valid & (np.where(valid, numbers, 0.0) % 1 != 0), f.expected()))
+        problems.append((valid & (np.where(valid, numbers, 0.0) % 1 != 0), expected))
     if f.minimum is not None:
-        problems.append((valid & (numbers < f.minimum), f.expected()))
+        problems.append((valid & (numbers < f.minimum), expected))
     if f.maximum is not None:
-        problems.append((valid & (numbers > f.maximum), f.expected()))
+        problems.append((valid & (numbers > f.maximum), expected))
     issues = _issues(f, raw, problems)
     return _cast_numbers(f, numbers, missing, issues), issues
 
@@ -134,7 +136,8 @@ def _check_booleans(f: Field, column: pd.Series):
     missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
     mapped = to_booleans(raw)
     wrong = ~missing & pd.isna(mapped)
-    problems = [(wrong, f.expected()), (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)")]
+    expected = f.expected()
+    problems = [(wrong, expected), (missing & (not f.nullable), f"{expected} (this field cannot be empty)")]
     if missing.any():
         values = np.where(missing | wrong, np.nan, mapped).astype("float64")
     else:
@@ -147,12 +150,13 @@ def _check_text(f: Field, column: pd.Series):
     missing = pd.isna(raw)
     # infer_dtype scans in C; the Python-level check runs only for mixed columns.
     is_text = ~missing if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty") else _is_instance(raw, str)
+    expected = f.expected()
     problems = [
-        (~missing & ~is_text, f"text ({f.expected()})"),
-        (missing & (not f.nullable), f"{f.expected()} (this field cannot be empty)"),
+        (~missing & ~is_text, f"text ({expected})"),
+        (missing & (not f.nullable), f"{expected} (this field cannot be empty)"),
     ]
     if f.type == "category" and f.unseen == "reject" and f.categories is not None:
-        problems.append((is_text & ~pd.Series(raw, dtype=object).isin(f.categories).to_numpy(), f.expected()))
+        problems.append((is_text & ~pd.Series(raw, dtype=object).isin(f.categories).to_numpy(), expected))
     values = np.where(missing, None if f.text_null == "none" else np.nan, raw) if missing.any() else raw
     return values, _issues(f, raw, problems)
 
