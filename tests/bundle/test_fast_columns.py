@@ -21,6 +21,8 @@ TYPED = st.one_of(
     st.lists(st.integers(0, 255), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="uint8")),
     st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="float32")),
     st.lists(st.booleans(), min_size=1, max_size=4).map(np.array),
+    st.lists(st.integers(0, 60), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="datetime64[ns]")),
+    st.lists(st.integers(0, 60), min_size=1, max_size=4).map(lambda v: np.array(v, dtype="timedelta64[ns]")),
     st.lists(VALUES, min_size=1, max_size=4).map(lambda v: pd.array(v, dtype=object).to_numpy()),
 )
 

@@ -1,4 +1,5 @@
 import math
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.timeout(120)
 VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-100, 100), st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(["austin", "boston", "lisbon", "junior", "senior", "5", "2.5", "yes", "no", "ten", " 7 ", "",
-                     "1_0", "0x10", "1e1", "-0", b"5", 10**400, np.True_, np.float64(3.5), np.int64(4), pd.NA]),
+                     "1_0", "0x10", "1e1", "-0", b"5", 10**400, np.True_, np.float64(3.5), np.int64(4), pd.NA,
+                     Fraction(40), np.datetime64(4, "ns"), np.timedelta64(4, "ns"), "\u0664\u0660", "4\xa0", "\uff11"]),
 )
 
 

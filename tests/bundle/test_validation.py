@@ -136,3 +136,15 @@ def test_a_repeated_column_is_named_not_a_crash():
     with pytest.raises(SchemaError, match="drop or rename the repeated ones") as caught:
         validate(SCHEMA, frame)
     assert [(i.field, i.expected, i.got) for i in caught.value.issues] == [("city", "one column of that name", "2 columns")]
+
+
+def test_repeated_unknown_columns_are_ignored_when_asked():
+    frame = pd.DataFrame([GOOD])
+    frame = pd.concat([frame, pd.DataFrame({"note": ["a"]}), pd.DataFrame({"note": ["b"]})], axis=1)
+    assert validate(SCHEMA, frame, extra="ignore")["city"].tolist() == ["austin"]
+
+
+def test_complex_numbers_are_not_numbers():
+    for column in (np.array([4 + 7j]), np.array([4 + 7j], dtype=object)):
+        frame = pd.DataFrame([GOOD]).assign(years=column)
+        assert [issue[:3] for issue in issues_of(frame)] == [(0, "years", "a number in [0, 60]")]

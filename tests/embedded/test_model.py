@@ -202,3 +202,9 @@ def test_export_onnx_is_checked_before_it_is_handed_out(registry):
     model.pipeline = salary.default_pipeline(max_iter=3).fit(features, features["age"] * 1000.0)  # a real mismatch
     with pytest.raises(BundleError, match="exported ONNX model does not match scikit-learn"):
         model.export_onnx()
+
+
+@pytest.mark.parametrize("rows", [5, 40])
+def test_a_frame_of_rows_without_columns_gets_a_schema_error(registry, rows):
+    with pytest.raises(SchemaError, match="no such column"):
+        load("salary@1", registry=registry).predict(pd.DataFrame(index=range(rows)))

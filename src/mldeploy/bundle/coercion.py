@@ -15,17 +15,18 @@ import pandas as pd
 
 __all__ = ["BOOL_WORDS", "NUMBER_TEXT", "to_booleans", "to_numbers"]
 
-NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+"""ASCII digits and spaces only: float() would also read "٤٠" or a no-break space, pandas does not."""
 BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
 
 def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return (float64 values, mask of values that are not numbers) for an object or bool array."""
-    if raw.dtype.kind == "b":
+    if raw.dtype.kind in "bc":  # booleans and complex numbers are no numbers here
         return np.full(len(raw), np.nan), np.ones(len(raw), bool)
     series = pd.Series(raw, dtype=object)
     is_text = series.map(type).eq(str).to_numpy()
-    is_bool = series.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
+    is_bool = series.map(lambda v: isinstance(v, (bool, np.bool_, complex, np.complexfloating))).to_numpy()
     bad_text = is_text & ~series.where(is_text, "").str.fullmatch(NUMBER_TEXT).fillna(False).to_numpy(bool)
     usable = series.where(~(is_bool | bad_text), None)
     try:

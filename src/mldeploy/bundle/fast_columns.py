@@ -79,8 +79,10 @@ def _clean_column(f: Field, raw: np.ndarray) -> np.ndarray | None:
         return _clean_typed_numbers(f, raw)
     if f.type == "boolean" and raw.dtype.kind == "b":
         return raw.astype(np.float64)
+    if raw.dtype.kind != "O":
+        return None  # dates, durations, complex numbers...: the bulk path words it
     if f.type in ("category", "string"):
-        return _clean_texts(f, raw) if raw.dtype.kind == "O" else None  # numbers or dates: the bulk path words it
+        return _clean_texts(f, raw)
     values = [clean_value(f, value) for value in raw.tolist()]
     if any(value is BAD for value in values):
         return None

@@ -55,8 +55,11 @@ def clean_value(f: Field, value):
 
 def _clean_number(f: Field, value):
     kind = type(value)
-    if kind is bool or kind is np.bool_ or (kind is str and not NUMBER_TEXT.fullmatch(value)):
-        return BAD
+    if kind is str:
+        if not NUMBER_TEXT.fullmatch(value):
+            return BAD
+    elif not (kind is float or kind is int or _is_numpy_number(value)):
+        return BAD  # booleans, fractions, dates...: the bulk validator decides and words it
     try:
         value = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -66,6 +69,11 @@ def _clean_number(f: Field, value):
     if (f.minimum is not None and value < f.minimum) or (f.maximum is not None and value > f.maximum):
         return BAD
     return value
+
+
+def _is_numpy_number(value) -> bool:
+    # numpy counts a duration (timedelta64) as an integer; the bulk validator does not
+    return isinstance(value, (np.integer, np.floating)) and not isinstance(value, np.timedelta64)
 
 
 def _clean_bool(value):

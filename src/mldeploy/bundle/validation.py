@@ -65,7 +65,7 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> p
 def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -> pd.DataFrame:
     """Validate a DataFrame column by column; return it cast to the training dtypes, in order."""
     issues = [Issue(None, f.name, f"a column ({f.expected()})", "no such column") for f in schema.fields if f.name not in frame.columns]
-    repeated = frame.columns[frame.columns.duplicated()].unique()
+    repeated = [c for c in frame.columns[frame.columns.duplicated()].unique() if c in schema.by_name]
     issues += [Issue(None, str(c), _ONE_COLUMN, f"{(frame.columns == c).sum()} columns") for c in repeated]
     if extra == "reject":
         known = set(schema.names)

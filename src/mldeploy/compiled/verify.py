@@ -94,9 +94,10 @@ def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9) -> Verif
 
 
 def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
-    """Prove the ONNX tree graph gives the tree walker's bits on ``frame``, so either engine may serve.
+    """Add "onnxruntime" to ``report.engines`` when the ONNX tree graph gives the tree walker's bits on ``frame``.
 
-    The graph runs where numba is missing and is what an export builds on.
+    The graph serves where numba is missing; one not proven here is verified
+    against scikit-learn before it serves (and an export is checked on its own).
     """
     if compiled.engine != "numba":
         return
@@ -104,10 +105,7 @@ def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
 
     graph = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, "onnxruntime")
     bases = compiled.encoder.encode_frame(frame[compiled.columns])
-    differ = np.flatnonzero(~_equal(compiled.scores(bases), graph.scores(bases)).all(axis=1))
-    if differ.size:
-        report.fail(f"the ONNX tree graph differs from the tree walker on {differ.size} rows (first: row {int(differ[0])})")
-    else:
+    if _equal(compiled.scores(bases), graph.scores(bases)).all():
         report.engines.append(graph.engine)
 
 

@@ -149,6 +149,8 @@ class Model:
         if extra != "reject" and not is_frame:
             return None
         if len(data) <= _ROW_PATH_MAX_ROWS:
+            if is_frame and len(data.columns) != len(self._names):
+                return None  # also a frame of rows without columns, which would zip to no rows
             rows = self._clean_rows(_frame_rows(data) if is_frame else data)
             if rows is None:
                 return None
