@@ -21,8 +21,8 @@ def paired_medians(calls: dict[str, Callable[[], object]], min_rounds: int = 7, 
 
     Each round runs every call for about ``block_s``, one call after the other,
     so drifting machine load hits all alike. A block of short calls starts with
-    one untimed call: whichever call ran before evicted the caches, and a
-    service that only predicts runs warm.
+    a quarter block of untimed calls: whichever call ran before evicted the
+    caches, and a service that only predicts runs warm.
     """
     per_block = {name: _calls_per_block(call, block_s) for name, call in calls.items()}
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -30,8 +30,9 @@ def paired_medians(calls: dict[str, Callable[[], object]], min_rounds: int = 7, 
     while rounds < min_rounds or (time.perf_counter() - started < budget_s and rounds < 500):
         for name, call in calls.items():
             count = per_block[name]
-            if count > 1:
-                call()
+            if count > 1:  # warm up for a quarter of a block, untimed
+                for _ in range(max(1, count // 4)):
+                    call()
             begin = time.perf_counter()
             for _ in range(count):
                 call()
