@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 
+from mldeploy import errors
 from mldeploy.errors import (
     AliasConflictError,
     BackendError,
@@ -31,27 +32,6 @@ from mldeploy.errors import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AliasConflictError",
-    "BackendError",
-    "Bundle",
-    "BundleError",
-    "BundleRef",
-    "BundleVersionWarning",
-    "CompiledFallbackWarning",
-    "ConfigError",
-    "Issue",
-    "MissingExtraError",
-    "MldeployError",
-    "Model",
-    "NotFoundError",
-    "Registry",
-    "RegistryError",
-    "Schema",
-    "SchemaError",
-    "load",
-]
-
 _LAZY = {
     "Bundle": "mldeploy.bundle",
     "BundleRef": "mldeploy.bundle",
@@ -60,6 +40,8 @@ _LAZY = {
     "Model": "mldeploy.embedded",
     "load": "mldeploy.embedded",
 }
+
+__all__ = sorted([*errors.__all__, *_LAZY])
 
 
 def __getattr__(name: str):

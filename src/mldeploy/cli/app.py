@@ -7,11 +7,12 @@ line saying what to do; failures of a database or other system exit with 1.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from mldeploy.errors import BackendError, MissingExtraError, MldeployError
+from mldeploy.errors import BackendError, ConfigError, MissingExtraError, MldeployError
 
 __all__ = ["app", "main", "console", "state"]
 
@@ -67,7 +68,6 @@ def _options(
 
 def _read_key(path: str) -> bytes:
     from mldeploy.bundle.signing import load_public_key
-    from mldeploy.errors import ConfigError
 
     try:
         data = open(path, "rb").read()
@@ -75,6 +75,15 @@ def _read_key(path: str) -> bytes:
         raise ConfigError(f"cannot read --public-key {path}: {exc.strerror}") from exc
     load_public_key(data)  # fail now on a key that is not an Ed25519 public key
     return data
+
+
+def write_output(out: Path, data: bytes) -> None:
+    """Write a command's output file, creating its folder; a failure says which path and what to do."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path") from exc
 
 
 def main(argv: list[str] | None = None) -> None:

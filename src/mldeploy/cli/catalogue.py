@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, state
+from mldeploy.cli.app import app, console, state, write_output
 from mldeploy.cli.render import metrics_text, schema_table, table
 from mldeploy.errors import ConfigError
 
@@ -111,10 +111,7 @@ def export_bundle(
     with state.open_registry() as registry:
         resolved = registry.resolve(ref)
         data = registry.archive(resolved)
-    try:
-        out.write_bytes(data)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path") from exc
+    write_output(out, data)
     console.print(f"wrote {resolved} to {out} ({len(data) / 1024:,.0f} KiB)")
 
 

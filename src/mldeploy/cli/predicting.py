@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, state
+from mldeploy.cli.app import app, console, state, write_output
 
 
 @app.command()
@@ -88,16 +88,11 @@ def export_onnx(
     Example: `mldeploy export-onnx salary:production --out salary.onnx`
     """
     from mldeploy.embedded import load
-    from mldeploy.errors import ConfigError
 
     with state.open_registry() as registry:
         model = load(ref, registry=registry, public_key=state.public_key)
     data = model.export_onnx(verify=False)
     report = model.verify_onnx(data)  # raises before anything is written when it differs
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {out}: {exc.strerror}; choose a writable path") from exc
+    write_output(out, data)
     console.print(f"wrote {model.ref} as ONNX to {out} ({len(data) / 1024:,.0f} KiB)")
     console.print(f"checked with onnxruntime against scikit-learn: {report.summary()}")
