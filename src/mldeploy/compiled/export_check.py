@@ -42,6 +42,7 @@ class ExportedModel:
         self._kinds = dict(column_kinds)
         self.columns = list(column_kinds)
         self.classes_ = classes
+        self.engine = "onnxruntime"
 
     @property
     def is_classifier(self) -> bool:

@@ -110,7 +110,7 @@ def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
 
 
 def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyReport:
-    report = VerifyReport(engines=[compiled.engine] if hasattr(compiled, "engine") else [])
+    report = VerifyReport(engines=[compiled.engine])
     frame = frame[compiled.columns]
     _compare_batch(report, compiled, pipeline, frame, rtol, "sample")
     _compare_rows(report, compiled, pipeline, edge_rows(frame), rtol)
