@@ -11,7 +11,7 @@ import _models
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def registry(request, tmp_path):
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres_database")
     with Registry(url, root=tmp_path / "registry") as opened:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 
+from mldeploy.bundle.ref import NAME_PATTERN
 from mldeploy.errors import BundleError
 
 __all__ = ["FORMAT_VERSION", "Manifest", "library_versions"]
@@ -16,7 +17,7 @@ __all__ = ["FORMAT_VERSION", "Manifest", "library_versions"]
 FORMAT_VERSION = 1
 _LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "mldeploy")
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,99}$")  # as BundleRef: a name never becomes a path outside a folder
+_NAME = re.compile(rf"^{NAME_PATTERN}$")
 
 
 def library_versions() -> dict[str, str]:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 from mldeploy.errors import ConfigError
 
-__all__ = ["BundleRef"]
+__all__ = ["NAME_PATTERN", "BundleRef"]
 
-_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
+NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
+"""A model name: never a path outside a folder, whatever it is joined to."""
+_NAME = NAME_PATTERN
 _ALIAS = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
 _PATTERN = re.compile(rf"^(?P<name>{_NAME})(?:@(?P<version>[0-9]{{1,9}})|:(?P<alias>{_ALIAS}))?$")
 

@@ -63,17 +63,13 @@ class Registry:
 
     def resolve(self, ref: str | BundleRef) -> BundleRef:
         """Turn ``name``, ``name:alias`` or ``name@version`` into ``name@version``."""
-        ref = BundleRef.parse(ref) if isinstance(ref, str) else ref
-        if ref.alias is not None:
-            return BundleRef(ref.name, self._store.resolve_alias(ref.name, ref.alias))
-        if ref.version is None:
-            return BundleRef(ref.name, self._store.latest(ref.name).version)
-        return BundleRef(ref.name, self._store.get(ref.name, ref.version).version)
+        record = self.record(ref)
+        return BundleRef(record.name, record.version)
 
     def get(self, ref: str | BundleRef) -> Bundle:
         """Return the verified bundle for a reference, unpacked into the local cache."""
-        resolved = self.resolve(ref)
-        record = self._store.get(resolved.name, resolved.version)
+        record = self.record(ref)
+        resolved = BundleRef(record.name, record.version)
         target = self._cache_dir(record)
         if not target.is_dir():
             self._unpack_to_cache(record, target)
@@ -109,18 +105,20 @@ class Registry:
         return self._store.versions(name)
 
     def record(self, ref: str | BundleRef) -> VersionRecord:
-        """Return the registry's record (manifest, digest, size) of one version."""
-        resolved = self.resolve(ref)
-        return self._store.get(resolved.name, resolved.version)
+        """Return the registry's record (manifest, digest, size) of the version a reference names."""
+        ref = BundleRef.parse(ref) if isinstance(ref, str) else ref
+        if ref.version is None and ref.alias is None:
+            return self._store.latest(ref.name)
+        version = ref.version if ref.alias is None else self._store.resolve_alias(ref.name, ref.alias)
+        return self._store.get(ref.name, version)
 
     def lineage(self, ref: str | BundleRef) -> list[BundleRef]:
         """Return the version and its ancestors, newest first, following each manifest's parent."""
-        chain, current, seen = [], self.resolve(ref), set()
-        while current is not None and current not in seen:
-            seen.add(current)
-            chain.append(current)
-            parent = self._store.get(current.name, current.version).manifest.get("parent")
-            current = self._existing(parent)
+        chain, record, seen = [], self.record(ref), set()
+        while record is not None and (record.name, record.version) not in seen:
+            seen.add((record.name, record.version))
+            chain.append(BundleRef(record.name, record.version))
+            record = self._existing(record.manifest.get("parent"))
         return chain
 
     def delete(self, ref: str | BundleRef, force: bool = False) -> BundleRef:
@@ -150,11 +148,11 @@ class Registry:
         if on_disk.manifest != bundle.manifest:
             raise BundleError(f"the manifest of the bundle at {bundle.path} changed after it was opened; open it again")
 
-    def _existing(self, parent: str | None) -> BundleRef | None:
+    def _existing(self, parent: str | None) -> VersionRecord | None:
         if not parent:
             return None
         try:
-            return self.resolve(parent)
+            return self.record(parent)
         except RegistryError:
             return None  # the parent was deleted or lives in another registry
 

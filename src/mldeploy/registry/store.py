@@ -12,7 +12,6 @@ backends. Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -24,6 +23,7 @@ from sqlalchemy import Connection, delete, exists, func, insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
+from mldeploy.bundle.digest import bytes_digest
 from mldeploy.errors import AliasConflictError, NotFoundError, RegistryError
 from mldeploy.registry._connect import (
     WRITE,
@@ -43,6 +43,7 @@ T = TypeVar("T")
 Build = Callable[[int], tuple[dict, bytes]]
 
 _MAX_ATTEMPTS = 50
+_RETRY_BUDGET_S = 60  # each SQLite attempt may itself wait its 30 s busy timeout
 _SCHEMA_LOCK_KEY = 0x6D6C6470  # any constant: concurrent create_all on PostgreSQL queue on it
 _LISTED = 20  # names, versions or aliases shown in a not-found message
 
@@ -195,6 +196,7 @@ class Store:
 
     def _transact(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, retrying when it collides with another writer."""
+        deadline = time.monotonic() + _RETRY_BUDGET_S
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self._engine.connect() as conn:
@@ -204,7 +206,7 @@ class Store:
             except DBAPIError as exc:
                 if not is_conflict(exc):
                     raise error_for(self._url, exc) from exc
-                if attempt == _MAX_ATTEMPTS:
+                if attempt == _MAX_ATTEMPTS or time.monotonic() > deadline:
                     reason = error_for(self._url, exc)
                     raise RegistryError(
                         f"gave up after {attempt} attempts, each colliding with another writer: {reason}; try again"
@@ -245,7 +247,7 @@ class Store:
         return conn.execute(bump).scalar_one()
 
     def _store_archive(self, conn: Connection, data: bytes) -> str:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        digest = "sha256:" + bytes_digest(data)
         row = {"digest": digest, "data": data}
         conn.execute(self._upsert(archives).values(row).on_conflict_do_nothing(index_elements=["digest"]))
         return digest
