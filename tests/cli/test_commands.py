@@ -171,6 +171,20 @@ def test_a_bad_alias_stops_training_before_anything_is_registered(capsys, worksp
     assert "no models yet" in run(capsys, "--registry", registry, "models")[1]
 
 
+def test_a_missing_signing_key_stops_training_before_anything_is_registered(capsys, workspace, tmp_path):
+    registry = str(tmp_path / "fresh")
+    code, _, err = run(capsys, "--registry", registry, "train", "--data", str(workspace / "train.csv"),
+                       "--target", "salary", "--sign-key", str(tmp_path / "missing.pem"))
+    assert code == 2 and "cannot read key file" in err
+    assert "no models yet" in run(capsys, "--registry", registry, "models")[1]
+
+
+def test_embed_names_a_missing_public_key_file(capsys, trained, tmp_path):
+    code, _, err = run(capsys, "--registry", trained, "embed", "salary@1", "--out", str(tmp_path),
+                       "--public-key", str(tmp_path / "missing.pub"))
+    assert code == 2 and "cannot read --public-key" in err
+
+
 def test_predict_can_pass_through_an_id_column(capsys, trained, workspace, tmp_path):
     rows = pd.read_csv(workspace / "candidates.csv").assign(candidate_id=lambda f: [f"c{i}" for i in range(len(f))])
     rows.to_csv(tmp_path / "with_id.csv", index=False)

@@ -37,3 +37,12 @@ def test_bad_factory_and_free_text_are_explained():
     frame = pd.DataFrame({"text": [f"note {i}" for i in range(300)], "y": np.arange(300.0)})
     with pytest.raises(ConfigError, match='column "text" has 300 distinct text values'):
         train(frame, "y")
+
+
+def test_only_the_columns_asked_for_get_a_log_feature():
+    from mldeploy.ops.training import ColumnKinds, default_pipeline
+
+    pipeline = default_pipeline(ColumnKinds(numeric=("shoe_size", "age")), task="regression")
+    assert [name for name, _, _ in pipeline.named_steps["features"].transformers] == ["numeric"]
+    logged = default_pipeline(ColumnKinds(numeric=("shoe_size",), log_numeric=("shoe_size",)), task="regression")
+    assert "log" in [name for name, _, _ in logged.named_steps["features"].transformers]

@@ -63,16 +63,17 @@ def _options(
     ),
 ) -> None:
     state.registry = registry
-    state.public_key = _read_key(public_key) if public_key else None
+    state.public_key = read_public_key(public_key) if public_key else None
 
 
-def _read_key(path: str) -> bytes:
+def read_public_key(path: str | Path) -> bytes:
+    """Read and check an Ed25519 public key file for a ``--public-key`` option; return its PEM bytes."""
     from mldeploy.bundle.signing import load_public_key
 
     try:
         data = open(path, "rb").read()
     except OSError as exc:
-        raise ConfigError(f"cannot read --public-key {path}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read --public-key {path}: {exc.strerror}; give the .pub file from `mldeploy keygen`") from exc
     load_public_key(data)  # fail now on a key that is not an Ed25519 public key
     return data
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
@@ -33,8 +34,9 @@ def demo(
     with console.status("training the whole pipeline"):
         pipeline = salary.default_pipeline().fit(features, target)
         metrics = evaluate(pipeline, later.drop(columns=salary.TARGET), later[salary.TARGET], "regression")
-    bundle = Bundle.from_pipeline(pipeline, features, name="salary", metrics=metrics, description="salary demo")
-    with state.open_registry() as registry:
+    with tempfile.TemporaryDirectory(prefix="mldeploy-demo-") as scratch, state.open_registry() as registry:
+        bundle = Bundle.from_pipeline(pipeline, features, name="salary", metrics=metrics, description="salary demo",
+                                      directory=Path(scratch) / "bundle")
         ref = registry.register(bundle)
         registry.set_alias(ref, "production")
         model = load("salary:production", registry=registry)

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, state, write_output
+from mldeploy.cli.app import app, console, read_public_key, state, write_output
+from mldeploy.errors import ConfigError
+
+
+_TRUST = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class).")
+_FORCE = typer.Option(False, "--force", help="Load a bundle made with another major scikit-learn version.")
 
 
 @app.command()
@@ -14,8 +19,8 @@ def predict(
     ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS, NAME, a bundle folder or an archive file."),
     input: Path = typer.Option(..., "--input", help="Rows to score: CSV, Parquet, JSON or JSON Lines."),
     output: Path = typer.Option(None, "--output", help="Write rows with a prediction column here (else print them)."),
-    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
-    force: bool = typer.Option(False, "--force", help="Load a bundle made with another major scikit-learn version."),
+    trust: list[str] = _TRUST,
+    force: bool = _FORCE,
     ignore_extra: bool = typer.Option(False, "--ignore-extra", help="Pass through columns the model doesn't use (e.g. an id)."),
 ) -> None:
     """Predict for every row of a file with a registered version (validated against its schema).
@@ -46,7 +51,8 @@ def predict(
 def embed(
     ref: str = typer.Argument(..., help="NAME@VERSION or NAME:ALIAS to build into a wheel."),
     out: Path = typer.Option(Path("dist"), "--out", help="Folder for the wheel."),
-    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
+    trust: list[str] = _TRUST,
+    force: bool = _FORCE,
     public_key: Path = typer.Option(None, "--public-key", help="Make the wheel refuse a bundle not signed by this Ed25519 key."),
 ) -> None:
     """Build a wheel that carries the model, so an app lists it as an ordinary dependency.
@@ -59,15 +65,14 @@ def embed(
     from mldeploy.embedded import load
     from mldeploy.embedded.wheel import build_wheel
 
+    key = read_public_key(public_key) if public_key else None  # a bad key file fails here, not in the app
     with state.open_registry() as registry:
         bundle = registry.get(ref)
-    from mldeploy.bundle.signing import load_public_key
-
-    key = public_key.read_bytes() if public_key else None
-    if key:
-        load_public_key(key)  # a bad key file fails here, not in the app
-    load(bundle, trusted=tuple(trust), public_key=key)  # refuse to ship a bundle that would not load
-    path = build_wheel(bundle, out, trusted=tuple(trust), public_key=key)
+    load(bundle, trusted=tuple(trust), public_key=key, allow_version_mismatch=force)  # never ship one that won't load
+    try:
+        path = build_wheel(bundle, out, trusted=tuple(trust), public_key=key)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the wheel into {out}: {exc.strerror}; give --out a writable folder") from exc
     console.print(f"built {path} ({path.stat().st_size / 1024:,.0f} KiB) from {bundle.ref}")
 
 
@@ -75,6 +80,8 @@ def embed(
 def export_onnx(
     ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS, NAME, a bundle folder or an archive file."),
     out: Path = typer.Option(..., "--out", help="The .onnx file to write."),
+    trust: list[str] = _TRUST,
+    force: bool = _FORCE,
 ) -> None:
     """Write the whole pipeline as one exact ONNX model with a named input per column.
 
@@ -90,7 +97,8 @@ def export_onnx(
     from mldeploy.embedded import load
 
     with state.open_registry() as registry:
-        model = load(ref, registry=registry, public_key=state.public_key)
+        model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key,
+                     allow_version_mismatch=force)
     data = model.export_onnx(verify=False)
     report = model.verify_onnx(data)  # raises before anything is written when it differs
     write_output(out, data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
@@ -32,24 +33,27 @@ def train(
     Example: `mldeploy train --data salaries.csv --target salary --name salary --alias staging`
     """
     from mldeploy.bundle import Bundle, BundleRef
+    from mldeploy.bundle.signing import load_private_key
     from mldeploy.ops.training import load_factory, train as fit
     from mldeploy.tables import read_table
 
+    # Everything the user typed is checked before training, so a typo costs no training run.
     model_name = BundleRef.check_name(name or target)
     if alias:
-        BundleRef.check_alias(alias)  # before training, so a bad alias registers nothing
+        BundleRef.check_alias(alias)
+    key = load_private_key(sign_key) if sign_key else None
     factory = load_factory(pipeline) if pipeline else None
     with console.status(f"reading {data}"):
         frame = read_table(data)
     with console.status(f"training on {len(frame):,} rows"):
         result = fit(frame, target, factory=factory, test_size=test_size, seed=seed)
-    with console.status("bundling and verifying"):
+    with console.status("bundling and verifying"), tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
         bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
-                                      signing_key=sign_key)
-    with state.open_registry() as registry:
-        ref = registry.register(bundle)
-        if alias:
-            registry.set_alias(ref, alias)
+                                      signing_key=key, directory=Path(scratch) / "bundle")
+        with state.open_registry() as registry:
+            ref = registry.register(bundle)
+            if alias:
+                registry.set_alias(ref, alias)
     console.print(f"registered [bold]{ref}[/] ({result.task})  held-out: {metrics_text(result.metrics)}" + (f"  alias {alias}" if alias else ""))
 
 

@@ -27,6 +27,7 @@ COLUMNS = ColumnKinds(
     numeric=("years_experience", "age", "certifications", "performance_rating", "weekly_hours", "company_size"),
     categorical=("education", "job_family", "level", "city"),
     boolean=("remote",),
+    log_numeric=("company_size",),
 )
 
 # Rows are drawn in fixed blocks with their own seeds, so a table is the same

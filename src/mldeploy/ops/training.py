@@ -9,7 +9,7 @@ gradient boosting.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -40,13 +40,8 @@ class ColumnKinds:
     numeric: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
     boolean: tuple[str, ...] = ()
-    log_numeric: tuple[str, ...] = field(default=())
+    log_numeric: tuple[str, ...] = ()
     """Numeric columns that also get a derived log1p feature."""
-
-    @property
-    def all(self) -> tuple[str, ...]:
-        """Every input column, in a stable order."""
-        return self.numeric + self.categorical + self.boolean
 
 
 @dataclass(frozen=True)
@@ -91,7 +86,7 @@ def infer_task(target: pd.Series) -> str:
 
 def default_pipeline(kinds: ColumnKinds, task: str = "regression", max_iter: int = 200, select_k: int | None = None) -> Pipeline:
     """Return the unfitted default pipeline for columns of these kinds."""
-    logged = kinds.log_numeric or _salary_like_logs(kinds)
+    logged = kinds.log_numeric
     parts = [("numeric", _numeric_steps(), list(kinds.numeric))]
     if logged:
         log_steps = Pipeline([
@@ -186,11 +181,6 @@ def evaluate(pipeline, features: pd.DataFrame, labels: pd.Series, task: str) -> 
 
 def _numeric_steps() -> Pipeline:
     return Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)), ("scale", StandardScaler())])
-
-
-def _salary_like_logs(kinds: ColumnKinds) -> tuple[str, ...]:
-    # Without data to measure skew, sizes and counts of things are the usual skewed columns.
-    return tuple(name for name in kinds.numeric if name.endswith("_size"))
 
 
 def _select_k(features: pd.DataFrame) -> int | str:
