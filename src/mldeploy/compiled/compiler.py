@@ -54,7 +54,7 @@ def column_kinds(frame: pd.DataFrame, columns) -> dict[str, str]:
     return kinds
 
 
-def compile_pipeline(pipeline, sample: pd.DataFrame, verify_rows: bool = True) -> CompileResult:
+def compile_pipeline(pipeline, sample: pd.DataFrame) -> CompileResult:
     """Compile ``pipeline`` and check it against ``pipeline.predict`` on ``sample`` plus edge rows.
 
     Never raises for an unsupported step: the plan says which step falls back
@@ -79,16 +79,14 @@ def compile_pipeline(pipeline, sample: pd.DataFrame, verify_rows: bool = True) -
         plan.append(StepPlan(steps[len(plan)][0], "fallback", str(exc)))
         plan.extend(StepPlan(name, "fallback", "an earlier step is not compiled") for name, _ in steps[len(plan):])
         return CompileResult(None, plan)
-    result = CompileResult(compiled, plan)
-    if verify_rows:
-        from mldeploy.compiled.verify import check_engines, verify
+    from mldeploy.compiled.verify import check_engines, verify
 
-        result.report = verify(compiled, pipeline, sample)
-        if result.report.ok:
-            check_engines(compiled, sample, result.report)
-        if not result.report.ok:
-            result.plan = [StepPlan(p.step, "fallback", f"verification failed: {result.report.summary()}") for p in plan]
-            result.compiled = None
+    result = CompileResult(compiled, plan, verify(compiled, pipeline, sample))
+    if not result.report.ok:
+        result.plan = [StepPlan(p.step, "fallback", f"verification failed: {result.report.summary()}") for p in plan]
+        result.compiled = None
+    else:
+        check_engines(compiled, sample, result.report)
     return result
 
 

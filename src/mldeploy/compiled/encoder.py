@@ -43,6 +43,8 @@ class RowEncoder:
         self._numeric = list(dict.fromkeys(
             [*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))]))
         """Every column read as a number: each is checked finite once per batch."""
+        read = {plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER)}
+        self._unread_numbers = [column for column in self.number_columns if column not in read]
 
     def to_json(self) -> dict:
         """Describe the encoder as plain JSON data."""
@@ -56,9 +58,9 @@ class RowEncoder:
         guards = {int(item[0]): (float(item[1]), float(item[2]), bool(item[3])) for item in data.get("guards", [])}
         return cls([base_from_json(item) for item in data["bases"]], data.get("number_columns", []), guards)
 
-    def check_finite(self, row: dict) -> None:
-        """Raise ValueError when a number in ``row`` is infinite."""
-        for column in self.number_columns:
+    def _check_unread_finite(self, row: dict) -> None:
+        # Columns no base reads are checked here; the bases check the columns they read.
+        for column in self._unread_numbers:
             value = row[column]
             if value is not None and value - value != 0 and value == value:
                 raise ValueError(f'field "{column}": expected a finite number, got {value}')
@@ -80,7 +82,7 @@ class RowEncoder:
 
     def encode_row(self, row: dict) -> list:
         """Return the base values of one row as a list."""
-        self.check_finite(row)
+        self._check_unread_finite(row)
         out = []
         for kind, column, fill, extra in self._plan:
             value = row[column]

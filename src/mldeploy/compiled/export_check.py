@@ -19,8 +19,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from mldeploy._extras import require
 from mldeploy.compiled.export import onnx_inputs
+from mldeploy.compiled.graph import make_session
 from mldeploy.compiled.verify import VerifyReport, verify
 
 __all__ = ["ExportedModel", "verify_export"]
@@ -30,11 +30,7 @@ class ExportedModel:
     """Run an exported model with onnxruntime through the interface :func:`verify` checks."""
 
     def __init__(self, model_bytes: bytes, column_kinds: dict[str, str], classes=None) -> None:
-        ort = require("onnxruntime")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1  # trees summed in order: the same bits as scikit-learn
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        self._session = make_session(model_bytes)  # one thread: trees summed in order, scikit-learn's bits
         self._outputs = [output.name for output in self._session.get_outputs()]
         inputs = json.loads(self._session.get_modelmeta().custom_metadata_map["mldeploy.inputs"])
         self.text_null = {item["name"]: item["text_null"] for item in inputs if "text_null" in item}

@@ -64,14 +64,15 @@ def transform_features(step, features: list, guards: list) -> list:
     handler = _HANDLERS.get(type(step))
     if handler is None:
         raise Unsupported(f"{type(step).__name__} is not among the compiled steps")
+    expected = getattr(step, "n_features_in_", len(features))
+    if expected != len(features):  # before the handler, which pairs features with the step's fitted arrays
+        raise Unsupported(f"{type(step).__name__} expects {expected} inputs, the compiler saw {len(features)}")
     policy = input_policy(step)
     if policy is not None:
         guards.append((policy, list(features)))
-    out = handler(step, list(features), guards) if type(step) in (Pipeline, ColumnTransformer) else handler(step, list(features))
-    expected = getattr(step, "n_features_in_", len(features))
-    if expected != len(features):
-        raise Unsupported(f"{type(step).__name__} expects {expected} inputs, the compiler saw {len(features)}")
-    return out
+    if type(step) in (Pipeline, ColumnTransformer):
+        return handler(step, list(features), guards)
+    return handler(step, list(features))
 
 
 def _pipeline(step: Pipeline, features: list, guards: list) -> list:
@@ -185,8 +186,10 @@ def _robust(step: RobustScaler, features: list) -> list:
 
 
 def _onehot(step: OneHotEncoder, features: list) -> list:
-    if step.handle_unknown not in ("ignore", "error") or getattr(step, "_infrequent_enabled", False):
-        raise Unsupported(f"OneHotEncoder(handle_unknown={step.handle_unknown!r}) with infrequent categories")
+    if step.handle_unknown not in ("ignore", "error"):
+        raise Unsupported(f"OneHotEncoder(handle_unknown={step.handle_unknown!r})")
+    if getattr(step, "_infrequent_enabled", False):
+        raise Unsupported("OneHotEncoder with infrequent categories (min_frequency or max_categories)")
     if step.drop_idx_ is not None:
         raise Unsupported("OneHotEncoder(drop=...)")
     out = []
@@ -197,8 +200,10 @@ def _onehot(step: OneHotEncoder, features: list) -> list:
 
 
 def _ordinal(step: OrdinalEncoder, features: list) -> list:
-    if getattr(step, "_infrequent_enabled", False) or np.dtype(step.dtype) != np.float64:
-        raise Unsupported("OrdinalEncoder with infrequent categories or a dtype other than float64")
+    if getattr(step, "_infrequent_enabled", False):
+        raise Unsupported("OrdinalEncoder with infrequent categories (min_frequency or max_categories)")
+    if np.dtype(step.dtype) != np.float64:
+        raise Unsupported(f"OrdinalEncoder(dtype={np.dtype(step.dtype).name}): only float64 is compiled")
     unknown = float(step.unknown_value) if step.handle_unknown == "use_encoded_value" else None
     missing = getattr(step, "_missing_indices", {})
     out = []

@@ -114,8 +114,9 @@ def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyRepor
     frame = frame[compiled.columns]
     _compare_batch(report, compiled, pipeline, frame, rtol, "sample")
     _compare_rows(report, compiled, pipeline, edge_rows(frame), rtol)
-    for i in range(len(infinite_rows(frame))):
-        row = infinite_rows(frame).iloc[[i]]
+    infinite = infinite_rows(frame)
+    for i in range(len(infinite)):
+        row = infinite.iloc[[i]]
         sklearn_refuses = _refuses(lambda: pipeline.predict(row))
         if not _refuses(lambda: compiled.predict_frame(row)):
             report.fail(f"non-finite edge row {i} is scored by the compiled form")
