@@ -62,6 +62,10 @@ def test_log_of_a_negative_number_is_refused_like_scikit_learn(salary_compiled, 
         salary_compiled.compiled.predict_frame(frame)
     with pytest.raises(ValueError, match="scikit-learn refuses such rows"):
         salary_compiled.compiled.predict_records(frame.to_dict("records"))
+    with pytest.raises(ValueError, match='row 0, field "company_size": -5.0 turns NaN'):
+        salary_compiled.compiled.predict_frame(frame)
+    with pytest.raises(ValueError, match='field "company_size": -5.0 turns NaN'):
+        salary_compiled.compiled.predict_records(frame.to_dict("records"))
 
 
 @pytest.mark.timeout(60)

@@ -19,8 +19,6 @@ from mldeploy.compiled.features import (
 
 __all__ = ["COLUMNWISE_ROWS", "RowEncoder"]
 
-_REFUSED = ("Input contains NaN or infinity after a transform (e.g. the log of a number <= 0); "
-            "scikit-learn refuses such rows")
 COLUMNWISE_ROWS = 512
 """From this many dicts on, rows are encoded column by column through a DataFrame."""
 _INDEXER_ROWS = 1024
@@ -38,7 +36,7 @@ class RowEncoder:
         self.guards = {int(index): tuple(values) for index, values in (guards or {}).items()}
         """{base index: (lowest, highest, nan_allowed)}: values outside are rows scikit-learn refuses."""
         self._plan = [self._step(base) for base in self.bases]
-        self._checks = [(i, *self.guards[i]) for i in sorted(self.guards)]
+        self._checks = [(i, self.bases[i].column, *self.guards[i]) for i in sorted(self.guards)]
         self._onehot = _onehot_groups(self._plan)
         self._numeric = list(dict.fromkeys(
             [*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))]))
@@ -107,10 +105,10 @@ class RowEncoder:
             else:
                 value = 1.0 if value.__class__ is float and value != value else 0.0
             out.append(value)
-        for index, low, high, nan_ok in self._checks:
+        for index, column, low, high, nan_ok in self._checks:
             value = out[index]
             if not low <= value <= high and not (nan_ok and value != value):
-                raise ValueError(_REFUSED)
+                raise ValueError(_refused(column, row[column]))
         return out
 
     def encode_records(self, rows: list[dict]) -> np.ndarray:
@@ -145,12 +143,22 @@ class RowEncoder:
                 out[:, i] = _numbers(columns[column], fill, extra, kind == _MISSING_NUMBER)
             elif kind != _ONEHOT:
                 out[:, i] = _texts(columns[column], column, kind, fill, extra, looked_up)
-        for index, low, high, nan_ok in self._checks:
+        for index, column, low, high, nan_ok in self._checks:
             values = out[:, index]
-            inside = (values >= low) & (values <= high)
-            if not inside.all() and not (inside | (np.isnan(values) & nan_ok)).all():
-                raise ValueError(_REFUSED)
+            accepted = (values >= low) & (values <= high)
+            if not accepted.all():
+                accepted |= np.isnan(values) & nan_ok
+                if not accepted.all():
+                    row = int(np.flatnonzero(~accepted)[0])
+                    raise ValueError(_refused(column, columns[column][row], row))
         return out
+
+
+def _refused(column: str, value, row: int | None = None) -> str:
+    where = f'row {row}, field "{column}"' if row is not None else f'field "{column}"'
+    value = value.item() if isinstance(value, np.generic) else value
+    return (f"{where}: {value!r} turns NaN or infinite in a transform (e.g. the log of a number <= 0), "
+            "and scikit-learn refuses such rows; send a value inside the range the model was trained on")
 
 
 def _code(value, column: str, fill, index: dict, strict: bool) -> float:
