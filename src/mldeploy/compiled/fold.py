@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from mldeploy.compiled.features import (
-    CodeBase, Feature, MissingBase, NumBase, OneHotBase, OrdinalBase, Unsupported, apply_chain,
+    Feature, MissingBase, NumBase, OneHotBase, OrdinalBase, Unsupported, apply_chain,
 )
 
-__all__ = ["LEQ", "EQ", "NEQ", "fold_splits", "largest_left"]
+__all__ = ["LEQ", "fold_splits", "largest_left"]
 
-LEQ, EQ, NEQ = 0, 4, 5
+LEQ = 0
+"""The split mode ``x <= split``: the only one folding makes (one-hot codes arrive as 0/1 indicators)."""
 _MAX = np.finfo(np.float64).max
 _SIGN = np.uint64(1 << 63)
 
@@ -29,8 +30,6 @@ def fold_splits(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarr
     missing_left = np.asarray(missing_left, dtype=bool)
     nan_route = _route(feature.chain, np.nan, thresholds, missing_left)
     base = feature.base
-    if isinstance(base, CodeBase):
-        return _fold_onehot(feature, thresholds, missing_left)
     if isinstance(base, NumBase):
         lo = -_MAX if base.lo is None else base.lo
         splits = largest_left(feature.chain, lo, thresholds)
@@ -48,17 +47,6 @@ def _route(chain: tuple, value: float, thresholds: np.ndarray, missing_left: np.
     """Whether each split sends ``value`` left, NaN results following the tree's missing route."""
     out = apply_chain(chain, np.full(len(thresholds), value))
     return np.where(np.isnan(out), missing_left, out <= thresholds)
-
-
-def _fold_onehot(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarray):
-    zero_left = _route(feature.chain, 0.0, thresholds, missing_left)
-    one_left = _route(feature.chain, 1.0, thresholds, missing_left)
-    modes = np.full(len(thresholds), LEQ, dtype=np.uint8)
-    splits = np.where(zero_left, np.inf, -np.inf)  # constant routes, used where both agree
-    modes[zero_left & ~one_left] = NEQ
-    modes[~zero_left & one_left] = EQ
-    splits[modes != LEQ] = float(feature.category)
-    return modes, splits, zero_left & one_left
 
 
 def _fold_discrete(chain: tuple, values: list, thresholds: np.ndarray, missing_left: np.ndarray) -> np.ndarray:
