@@ -67,13 +67,7 @@ class Model:
         """
         if isinstance(data, Mapping):
             return _scalar(self._predict_one(data, extra, proba=False))
-        fast = self._predict_clean(data, extra, proba=False)
-        if fast is not None:
-            return fast
-        frame = validate(self.schema, data, extra)
-        if frame.empty:
-            return np.empty(0, dtype=object if self.task == "classification" else "float64")
-        return self.compiled.predict_frame(frame) if self.compiled is not None else np.asarray(self.pipeline.predict(frame))
+        return self._predict_many(data, extra, proba=False)
 
     def predict_proba(self, data, extra: str = "reject"):
         """Return class probabilities (columns in ``classes``) for a classifier."""
@@ -81,13 +75,7 @@ class Model:
             raise BundleError(f"{self.ref} is a {self.task} model; predict_proba needs a classifier")
         if isinstance(data, Mapping):
             return self._predict_one(data, extra, proba=True)
-        fast = self._predict_clean(data, extra, proba=True)
-        if fast is not None:
-            return fast
-        frame = validate(self.schema, data, extra)
-        if frame.empty:
-            return np.empty((0, len(self.classes or [])))
-        return self.compiled.predict_proba_frame(frame) if self.compiled is not None else self.pipeline.predict_proba(frame)
+        return self._predict_many(data, extra, proba=True)
 
     def explain_plan(self) -> dict:
         """Say which path predicts (compiled or scikit-learn), why, and how each step was compiled."""
@@ -173,6 +161,17 @@ class Model:
             clean.append(dict(zip(self._names, values)))
         return clean
 
+    def _predict_many(self, data, extra: str, proba: bool) -> np.ndarray:
+        fast = self._predict_clean(data, extra, proba)
+        if fast is not None:
+            return fast
+        frame = validate(self.schema, data, extra)
+        if frame.empty:
+            if proba:
+                return np.empty((0, len(self.classes or [])))
+            return np.empty(0, dtype=object if self.task == "classification" else "float64")
+        return self._predict_frame(frame, proba)
+
     def _predict_one(self, row: Mapping, extra: str, proba: bool):
         values = clean_row(self.schema, row) if extra == "reject" else None
         if values is not None and self.compiled is not None:
@@ -180,9 +179,12 @@ class Model:
             return (self.compiled.predict_proba_records(clean) if proba else self.compiled.predict_records(clean))[0]
         # The bulk path words any error, and serves rows with fields to ignore.
         frame = validate(self.schema, [row], extra) if values is None else self._row_frame.frame(values)
+        return self._predict_frame(frame, proba)[0]
+
+    def _predict_frame(self, frame: pd.DataFrame, proba: bool) -> np.ndarray:
         if self.compiled is not None:
-            return (self.compiled.predict_proba_frame(frame) if proba else self.compiled.predict_frame(frame))[0]
-        return (self.pipeline.predict_proba(frame) if proba else self.pipeline.predict(frame))[0]
+            return self.compiled.predict_proba_frame(frame) if proba else self.compiled.predict_frame(frame)
+        return self.pipeline.predict_proba(frame) if proba else np.asarray(self.pipeline.predict(frame))
 
     def __repr__(self) -> str:
         return f"Model({self.ref}, task={self.task!r})"
