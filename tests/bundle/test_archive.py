@@ -66,3 +66,11 @@ def test_links_are_refused(tmp_path):
 def test_garbage_is_refused(tmp_path):
     with pytest.raises(BundleError, match="truncated or not a bundle"):
         unpack(b"not an archive at all", tmp_path / "out")
+
+
+def test_a_destination_that_cannot_be_written_is_not_called_a_bad_archive(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    (tmp_path / "out" / "a.txt").mkdir(parents=True)  # a folder where the file must go
+    with pytest.raises(BundleError, match="cannot unpack the bundle into .*choose a writable folder"):
+        unpack(pack(tmp_path / "src"), tmp_path / "out")

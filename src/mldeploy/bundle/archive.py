@@ -7,6 +7,7 @@ is written, and a truncated archive is reported as such.
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
 import zlib
@@ -42,8 +43,11 @@ def unpack(data: bytes, destination: Path) -> Path:
             members = tar.getmembers()
             _check_members(members)
             tar.extractall(destination, members=members, filter="data")
-    except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
+    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise BundleError(f"bundle archive is truncated or not a bundle ({exc}); export or download it again") from exc
+    except OSError as exc:  # the archive read fine; writing its files did not
+        raise BundleError(f"cannot unpack the bundle into {destination}: {exc.strerror or exc}; "
+                          "choose a writable folder with free space") from exc
     return destination
 
 
