@@ -8,57 +8,23 @@ pipeline (HistGradientBoosting) and a random-forest classifier pipeline, with ra
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import warnings
+from pathlib import Path
 
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_name] = "1"  # one thread, set before numpy loads
+sys.path.insert(0, str(Path(__file__).parent))
+from _pipelines import pipelines  # noqa: E402
+from _timing import machine_line, paired_medians, pin_threads  # noqa: E402
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+pin_threads()
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from sklearn.ensemble import RandomForestClassifier  # noqa: E402
-
 from mldeploy.compiled import compile_pipeline  # noqa: E402
 from mldeploy.examples import salary  # noqa: E402
-from mldeploy.ops.training import default_pipeline  # noqa: E402
 
 BATCHES = (1, 64, 1_024, 65_536)
-
-
-def seconds_per_call(call, budget_s: float, max_calls: int = 100_000) -> float:
-    """Return the median seconds per call over repeated timing rounds within about ``budget_s``."""
-    call()
-    start = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - start, 1e-7)
-    per_round = max(1, min(max_calls, int(budget_s / 5 / once)))
-    rounds = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(per_round):
-            call()
-        rounds.append((time.perf_counter() - start) / per_round)
-    return float(np.median(rounds))
-
-
-def pipelines(train_rows: int):
-    """Return (name, fitted pipeline, sample) for the salary regressor and a random-forest classifier."""
-    train = salary.generate(train_rows, seed=7)
-    features, target = train.drop(columns=salary.TARGET), train[salary.TARGET]
-    regressor = salary.default_pipeline().fit(features, target)
-    labels = np.where(target > target.median(), "high", "low")
-    forest = default_pipeline(salary.COLUMNS, task="classification", select_k=28)
-    forest.set_params(model=RandomForestClassifier(n_estimators=100, min_samples_leaf=5, random_state=0, n_jobs=1))
-    forest.fit(features, labels)
-    return [("salary HGB regressor", regressor, features), ("random-forest classifier", forest, features)]
 
 
 def measure(name: str, pipeline, sample, budget_s: float) -> list[dict]:
@@ -77,13 +43,9 @@ def measure(name: str, pipeline, sample, budget_s: float) -> list[dict]:
         expected = pipeline.predict(frame)
         exact = bool(np.array_equal(compiled.predict_frame(frame), expected)
                      and np.array_equal(compiled.predict_records(records), expected))
-        budget = budget_s if batch < 65_536 else budget_s / 2
-        out.append({
-            "pipeline": name, "batch": batch, "exact": exact,
-            "sklearn": seconds_per_call(lambda: pipeline.predict(frame), budget, 2_000),
-            "frame": seconds_per_call(lambda: compiled.predict_frame(frame), budget),
-            "records": seconds_per_call(lambda: compiled.predict_records(records), budget),
-        })
+        timed = paired_medians({"sklearn": lambda: pipeline.predict(frame), "frame": lambda: compiled.predict_frame(frame),
+                                "records": lambda: compiled.predict_records(records)}, budget_s=budget_s)
+        out.append({"pipeline": name, "batch": batch, "exact": exact, **timed})
     return out
 
 
@@ -92,8 +54,7 @@ def report(results: list[dict]) -> str:
     lines = [
         "## Compiled predictor (`benchmarks/bench_compiled.py`)",
         "",
-        f"One process, one thread; Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs. Ratios are compiled / `pipeline.predict` on the same rows.",
+        f"{machine_line()}. Ratios are compiled / `pipeline.predict` on the same rows, timed in interleaved blocks.",
         "",
         "| pipeline | batch | sklearn rows/s | compiled DataFrame rows/s | ratio | compiled dicts rows/s | ratio | exact |",
         "|---|---:|---:|---:|---:|---:|---:|---|",

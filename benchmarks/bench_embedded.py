@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _pipelines import pipelines  # noqa: E402
 from _timing import machine_line, paired_medians, pin_threads  # noqa: E402
 
 pin_threads()
@@ -29,22 +30,6 @@ pin_threads()
 import numpy as np  # noqa: E402
 
 BATCHES = (1, 64, 1_024, 65_536)
-
-
-def pipelines(train_rows: int):
-    """Return [(name, fitted pipeline, training features)] for the salary regressor and a forest classifier."""
-    from sklearn.ensemble import RandomForestClassifier
-
-    from mldeploy.examples import salary
-    from mldeploy.ops.training import default_pipeline
-
-    train = salary.generate(train_rows, seed=7)
-    features, target = train.drop(columns=salary.TARGET), train[salary.TARGET]
-    regressor = salary.default_pipeline().fit(features, target)
-    forest = default_pipeline(salary.COLUMNS, task="classification", select_k=28)
-    forest.set_params(model=RandomForestClassifier(n_estimators=100, min_samples_leaf=5, random_state=0, n_jobs=1))
-    forest.fit(features, np.where(target > target.median(), "high", "low"))
-    return [("salary HGB regressor", regressor, features), ("random-forest classifier", forest, features)]
 
 
 def measure(name, pipeline, features, rows, batches) -> list[dict]:
