@@ -45,12 +45,8 @@ def health():
 def estimate():
     """Estimate the salary of one profile (a JSON object) or of each profile in a JSON list."""
     profiles = _read_json_body()
-    if isinstance(profiles, dict):
-        value = salary_model.predict(profiles)
-    elif isinstance(profiles, list) and not profiles:
-        value = []
-    else:
-        value = salary_model.predict(profiles).tolist()
+    value = salary_model.predict(profiles)  # one value for an object, an array for a list (empty included)
+    value = value.tolist() if hasattr(value, "tolist") else value
     return jsonify(estimate=value, model=salary_model.REF)
 
 
