@@ -35,19 +35,19 @@ BATCHES = (1, 64, 1_024, 65_536)
 def measure(name, pipeline, features, rows, batches) -> list[dict]:
     """Time raw predict and both Model paths on the same rows; return one result per case."""
     from mldeploy.bundle import Bundle
-    from mldeploy.embedded import Model
+    from mldeploy.serving.model import Model
 
     bundle = Bundle.from_pipeline(pipeline, features, name="bench")
     compiled, sklearn = Model(bundle), Model(bundle, use_compiled=False)
     if compiled.compiled is None:
-        raise SystemExit(f"{name}: the compiled form is off: {compiled.explain_plan()['reason']}")
+        raise SystemExit(f"{name}: the compiled form is off: {compiled.explain_plan().reason}")
     from mldeploy.bundle.fast_row import clean_row
     from mldeploy.bundle.validation import validate
 
     one_frame = rows.iloc[:1]
     one_dict = _records(one_frame)[0]
     # What the scikit-learn path adds around pipeline.predict, timed alone: the floors are about it.
-    one_dict_work = lambda: sklearn._row_frame.frame(clean_row(sklearn.schema, one_dict))  # noqa: E731
+    one_dict_work = lambda: sklearn._router._row_frame.frame(clean_row(sklearn.schema, one_dict))  # noqa: E731
     results = [_case(name, "1 dict", 1, lambda: pipeline.predict(one_frame), {
         "compiled": lambda: compiled.predict(one_dict), "sklearn": lambda: sklearn.predict(one_dict),
         "sklearn work": one_dict_work})]

@@ -20,7 +20,7 @@ def test_import_pulls_in_no_heavy_package():
 
 def test_loading_an_embedded_model_needs_no_database_driver_or_web_framework():
     code = (
-        "import sys, mldeploy.embedded.model; "
+        "import sys, mldeploy.serving.model; "
         "print(','.join(m for m in ['psycopg', 'starlette', 'confluent_kafka', 'pyspark', 'flask'] if m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == ""

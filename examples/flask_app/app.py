@@ -39,7 +39,7 @@ def create_app() -> Flask:
 
 def health():
     """Report that the app is up, which model version it serves, and on which path it predicts."""
-    return jsonify(status="ok", model=salary_model.REF, path=salary_model.model().explain_plan()["path"])
+    return jsonify(status="ok", model=salary_model.REF, path=salary_model.model().path.value)
 
 
 def estimate():

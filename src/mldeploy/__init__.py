@@ -18,6 +18,7 @@ from mldeploy import errors
 from mldeploy.errors import (
     AliasConflictError,
     BackendError,
+    BadReferenceError,
     BundleError,
     BundleVersionWarning,
     CompiledFallbackWarning,
@@ -26,8 +27,13 @@ from mldeploy.errors import (
     MissingExtraError,
     MldeployError,
     NotFoundError,
+    NotReadyError,
+    PredictionError,
     RegistryError,
     SchemaError,
+    UnsupportedError,
+    UntrustedTypesError,
+    VersionMismatchError,
 )
 
 __version__ = "0.1.0"
@@ -37,8 +43,10 @@ _LAZY = {
     "BundleRef": "mldeploy.bundle",
     "Schema": "mldeploy.bundle",
     "Registry": "mldeploy.registry",
-    "Model": "mldeploy.embedded",
-    "load": "mldeploy.embedded",
+    "Prediction": "mldeploy.serving.result",
+    "LiveModel": "mldeploy.serving.live_model",
+    "Model": "mldeploy.serving.model",
+    "load": "mldeploy.serving.loading",
 }
 
 __all__ = sorted([*errors.__all__, *_LAZY])

@@ -3,19 +3,26 @@
 ::
 
     MldeployError
-      BundleError          corrupt archive, digest mismatch, untrusted type, bad signature
-      SchemaError          bad input rows (also ValueError); keeps every issue
-      RegistryError        registry cannot be opened or changed
-        NotFoundError      unknown name, version or alias (also LookupError)
-        AliasConflictError a version an alias points to cannot be deleted
-      ConfigError          bad flag, environment variable or file value
-      MissingExtraError    optional dependency absent (also ImportError)
-      BackendError         database, broker or HTTP failure, cause chained
+      BundleError            corrupt archive, digest mismatch, bad signature
+        UntrustedTypesError  the pipeline holds types the loader does not trust; .types lists all
+        VersionMismatchError made with another major version of a library; .library, .made_with, .installed
+      SchemaError            bad input rows (also ValueError); keeps every issue
+      RegistryError          registry cannot be opened or changed
+        NotFoundError        unknown name, version or alias (also LookupError)
+        AliasConflictError   a version an alias points to cannot be deleted
+      ConfigError            bad option, flag, environment variable or file value
+        BadReferenceError    text that is not a model reference
+      UnsupportedError       the call does not apply to this model (predict_proba on a regressor)
+      PredictionError        the pipeline or its compiled form failed on valid input; cause chained
+      NotReadyError          a live model that has no good version yet
+      MissingExtraError      optional dependency absent (also ImportError)
+      BackendError           database, broker or HTTP failure, cause chained
 
     BundleVersionWarning   bundle made with another scikit-learn version
     CompiledFallbackWarning the compiled form is off for a bundle; scikit-learn predicts
 
-The core knows no HTTP status or exit code: adapters map these classes.
+The core knows no HTTP status or exit code: each edge maps these classes in
+one table (``cli/errors.py``, ``api/errors.py``) and adds its own hint.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from dataclasses import dataclass
 __all__ = [
     "AliasConflictError",
     "BackendError",
+    "BadReferenceError",
     "BundleError",
     "BundleVersionWarning",
     "CompiledFallbackWarning",
@@ -33,8 +41,13 @@ __all__ = [
     "MissingExtraError",
     "MldeployError",
     "NotFoundError",
+    "NotReadyError",
+    "PredictionError",
     "RegistryError",
     "SchemaError",
+    "UnsupportedError",
+    "UntrustedTypesError",
+    "VersionMismatchError",
 ]
 
 _SHOWN_ISSUES = 5
@@ -46,6 +59,28 @@ class MldeployError(Exception):
 
 class BundleError(MldeployError):
     """A bundle is corrupt, tampered with, untrusted or incompatible."""
+
+
+class UntrustedTypesError(BundleError):
+    """A pipeline holds types the loader does not trust; ``types`` lists every one of them."""
+
+    def __init__(self, message: str, types: list[str] | tuple[str, ...] = ()):
+        self.types = tuple(types)
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (UntrustedTypesError, (str(self), self.types))
+
+
+class VersionMismatchError(BundleError):
+    """A bundle was made with another major version of a library it needs."""
+
+    def __init__(self, message: str, library: str = "", made_with: str = "", installed: str = ""):
+        self.library, self.made_with, self.installed = library, made_with, installed
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (VersionMismatchError, (str(self), self.library, self.made_with, self.installed))
 
 
 class RegistryError(MldeployError):
@@ -62,6 +97,22 @@ class AliasConflictError(RegistryError):
 
 class ConfigError(MldeployError):
     """A configuration value (flag, environment variable, file) is invalid."""
+
+
+class BadReferenceError(ConfigError):
+    """Text that is not a model reference (``name``, ``name@version``, ``name:alias``)."""
+
+
+class UnsupportedError(MldeployError):
+    """A call that does not apply to this model, e.g. ``predict_proba`` on a regressor."""
+
+
+class PredictionError(MldeployError):
+    """The pipeline or its compiled form failed on input that passed validation; the cause is chained."""
+
+
+class NotReadyError(MldeployError):
+    """A live model asked to predict before any version passed its checks."""
 
 
 class MissingExtraError(MldeployError, ImportError):

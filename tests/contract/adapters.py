@@ -1,38 +1,104 @@
-"""The deployment adapters the contract suite runs against.
+"""The deployment adapters the conformance kit holds to one contract.
 
-An adapter turns (bundle, rows) into predictions, raising SchemaError for bad
-rows. Each architecture adds its adapters here when it lands, once per
-prediction path (the compiled form and scikit-learn); the suite in
-test_contract.py then holds every one to the answers of ``pipeline.predict``.
+An adapter deploys a registry reference and answers rows with predictions, the
+version that made them, and SchemaError for bad rows. Each architecture joins
+by adding one entry to ``ADAPTERS``: a factory that receives the test session's
+``request`` (so it can ask for the fixtures that own its server, broker or
+database) and returns an :class:`Adapter`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
-from mldeploy.embedded import Model
+from mldeploy.registry import Registry
+from mldeploy.serving.live_model import LiveModel
+from mldeploy.serving.model import Model
+from mldeploy.serving.source import RegistrySource
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a deployment answered for a list of rows."""
+
+    values: np.ndarray
+    probabilities: np.ndarray | None
+    versions: list[int]
+    """The version that produced each row's answer."""
+
+
+class Deployment(Protocol):
+    """A reference deployed by one adapter."""
+
+    def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
+        """Answer rows; raise SchemaError for bad rows, as the core does."""
+
+    def wait_for_version(self, version: int, timeout_s: float) -> bool:
+        """Wait until the deployment serves ``version`` (after an alias move)."""
+
+
+class Adapter(Protocol):
+    """Deploys a reference from a registry, in one architecture."""
+
+    def deploy(self, registry: Registry, ref: str):
+        """Return a context manager giving a Deployment of ``ref`` (follows it if it is an alias)."""
+
+
+class EmbeddedDeployment:
+    """The embedded architecture: a live model in this process, called with one input form."""
+
+    def __init__(self, live: LiveModel, call: str):
+        self._live = live
+        self._call = call
+
+    def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
+        if self._call == "one-by-one":
+            results = [self._live.infer(row, extra) for row in rows]
+            values = np.array([r.values[0] for r in results]) if results else np.empty(0)
+            proba = [r.probabilities[0] for r in results if r.probabilities is not None]
+            return Answer(values, np.array(proba) if proba else None, [r.version for r in results])
+        data = pd.DataFrame.from_records(rows) if self._call == "frame" else rows
+        if self._call == "frame" and not rows:
+            data = pd.DataFrame(columns=self._live.model.schema.names)
+        result = self._live.infer(data, extra)
+        return Answer(result.values, result.probabilities, [result.version] * len(result))
+
+    def wait_for_version(self, version: int, timeout_s: float) -> bool:
+        return self._live.wait_for_version(version, timeout_s)
+
+
+@dataclass(frozen=True)
+class EmbeddedAdapter:
+    """``mldeploy.load`` inside the app, on one prediction path, following the registry like every adapter."""
+
+    call: str
+    use_compiled: bool
+
+    @contextmanager
+    def deploy(self, registry: Registry, ref: str) -> Iterator[EmbeddedDeployment]:
+        registry.record(ref)  # an unknown model or version is NotFoundError now, not a model that never gets ready
+        live = LiveModel(RegistrySource(registry, ref, poll_interval_s=0.05), use_compiled=self.use_compiled, poll_timeout_s=0.1)
+        try:
+            if not live.wait_ready(60):
+                raise AssertionError(f"{ref} never became ready")
+            served: Model = live.model
+            assert (served.compiled is not None) == self.use_compiled, served.explain_plan()
+            yield EmbeddedDeployment(live, self.call)
+        finally:
+            live.close()
+
 
 PATHS = {"compiled": True, "sklearn": False}
 
-
-def _embedded(call: str, use_compiled: bool) -> Callable:
-    def predict(bundle, rows) -> np.ndarray:
-        model = Model(bundle, use_compiled=use_compiled)
-        assert (model.compiled is not None) == use_compiled, model.explain_plan()
-        if call == "frame":
-            return model.predict(pd.DataFrame.from_records(rows))
-        if call == "records":
-            return model.predict(rows)
-        return np.array([model.predict(row) for row in rows])
-
-    return predict
-
-
 ADAPTERS: dict[str, Callable] = {
-    f"embedded-{call}-{path}": _embedded(call, compiled)
+    f"embedded-{call}-{path}": (lambda request, call=call, compiled=compiled: EmbeddedAdapter(call, compiled))
     for call in ("frame", "records", "one-by-one")
     for path, compiled in PATHS.items()
 }
+"""Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""

@@ -1,40 +1,67 @@
 """One contract for every deployment architecture.
 
-The same rows give the same predictions as the pipeline's own ``predict``
-(to 1e-9 relative), and the same bad rows give the same SchemaError issues.
+The same rows give the same predictions as the pipeline's own ``predict`` (to
+1e-9 relative) and name the version that made them; the same bad rows give the
+same SchemaError issues; unknown references are NotFoundError; and an alias
+moved mid-run is followed.
 """
+
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mldeploy.bundle import Bundle
-from mldeploy.errors import SchemaError
-from mldeploy.examples import salary
-
 import _models
 from adapters import ADAPTERS
+from mldeploy.bundle import Bundle
+from mldeploy.errors import NotFoundError, SchemaError
+from mldeploy.examples import salary
+from mldeploy.registry import Registry
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def salary_case(tmp_path_factory):
+def case(tmp_path_factory):
+    """A registry with salary@1 and @2 (different fits), tiers@1 (a classifier), and drifted rows."""
+    folder = tmp_path_factory.mktemp("contract")
+    registry = Registry(root=folder / "registry")
     pipeline, features = _models.salary_pipeline()
-    bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=tmp_path_factory.mktemp("c") / "b")
+    data = _models.salary_data()
+    refit = salary.default_pipeline(max_iter=8).fit(features, data[salary.TARGET])
+    classifier, class_features = _models.iris_like_classifier()
+    for name, fitted, sample in (("salary", pipeline, features), ("salary", refit, features), ("tiers", classifier, class_features)):
+        registry.register(Bundle.from_pipeline(fitted, sample, name=name, directory=folder / f"{name}-{len(registry.models())}-{id(fitted)}"))
+    registry.set_alias("salary@1", "production")
+    registry.set_alias("tiers@1", "production")
     drifted = salary.generate(60, seed=11, drift=0.6).drop(columns=salary.TARGET)
-    return bundle, pipeline, drifted
+    yield {"registry": registry, "pipelines": {1: pipeline, 2: refit}, "classifier": (classifier, class_features), "rows": drifted}
+    registry.close()
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def adapter(request):
+    return ADAPTERS[request.param](request)
 
 
 def _records(frame):
     return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
-def test_same_predictions_as_the_pipeline(adapter, salary_case):
-    bundle, pipeline, drifted = salary_case
-    expected = pipeline.predict(drifted)
-    got = ADAPTERS[adapter](bundle, _records(drifted))
-    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=0)
+def test_same_predictions_as_the_pipeline_tagged_with_the_version(adapter, case):
+    with adapter.deploy(case["registry"], "salary:production") as deployed:
+        answer = deployed.predict(_records(case["rows"]))
+    np.testing.assert_allclose(answer.values, case["pipelines"][1].predict(case["rows"]), rtol=1e-9, atol=0)
+    assert answer.versions == [1] * len(case["rows"])
+
+
+def test_a_classifier_gives_labels_and_probabilities(adapter, case):
+    classifier, features = case["classifier"]
+    rows = features.sample(40, random_state=2)
+    with adapter.deploy(case["registry"], "tiers:production") as deployed:
+        answer = deployed.predict(_records(rows))
+    assert list(answer.values) == list(classifier.predict(rows))
+    np.testing.assert_allclose(answer.probabilities, classifier.predict_proba(rows), rtol=1e-9, atol=1e-15)
 
 
 BAD_ROWS_EDITS = [
@@ -44,29 +71,61 @@ BAD_ROWS_EDITS = [
     {"weekly_hours": float("inf")},
     {"remote": None},
 ]
+EXPECTED_ISSUES = [
+    (1, "years_experience", "a number in [0, 64.95]", '"ten"'),
+    (2, "age", "a whole number in [0, 93]", "12.5"),
+    (2, "remote", "true or false", '"perhaps"'),
+    (3, "certifications", "a whole number in [0, 11]", "-3"),
+    (4, "weekly_hours", "a finite number (a number in [10.05, 73.85])", "inf"),
+    (5, "remote", "true or false (this field cannot be empty)", "null"),
+]
 
 
-@pytest.mark.parametrize("adapter", ADAPTERS)
-def test_same_schema_errors_for_bad_rows(adapter, salary_case):
-    bundle, _, drifted = salary_case
-    good = _records(drifted.head(len(BAD_ROWS_EDITS) + 1))
+def test_same_schema_errors_for_bad_rows(adapter, case):
+    good = _records(case["rows"].head(len(BAD_ROWS_EDITS) + 1))
     rows = [good[0]] + [row | edit for row, edit in zip(good[1:], BAD_ROWS_EDITS)]
-    if "one-by-one" in adapter:
-        issues = []
-        for index, row in enumerate(rows):
-            try:
-                ADAPTERS[adapter](bundle, [row])
-            except SchemaError as error:
-                issues += [(index, i.field, i.expected, i.got) for i in error.issues]
-    else:
-        with pytest.raises(SchemaError) as caught:
-            ADAPTERS[adapter](bundle, rows)
-        issues = [(i.row, i.field, i.expected, i.got) for i in caught.value.issues]
-    assert issues == [
-        (1, "years_experience", "a number in [0, 64.95]", '"ten"'),
-        (2, "age", "a whole number in [0, 93]", "12.5"),
-        (2, "remote", "true or false", '"perhaps"'),
-        (3, "certifications", "a whole number in [0, 11]", "-3"),
-        (4, "weekly_hours", "a finite number (a number in [10.05, 73.85])", "inf"),
-        (5, "remote", "true or false (this field cannot be empty)", "null"),
-    ]
+    with adapter.deploy(case["registry"], "salary:production") as deployed:
+        issues = _issues(deployed, rows)
+    assert issues == EXPECTED_ISSUES
+
+
+def _issues(deployed, rows) -> list[tuple]:
+    with pytest.raises(SchemaError) as caught:
+        deployed.predict(rows)
+    return [(i.row, i.field, i.expected, i.got) for i in caught.value.issues]
+
+
+def test_unknown_fields_are_refused_or_ignored_as_asked(adapter, case):
+    rows = [row | {"employee_id": index} for index, row in enumerate(_records(case["rows"].head(20)))]
+    with adapter.deploy(case["registry"], "salary:production") as deployed:
+        ignored = deployed.predict(rows, extra="ignore")
+        with pytest.raises(SchemaError, match='field "employee_id": expected one of the known fields'):
+            deployed.predict(rows)
+    np.testing.assert_allclose(ignored.values, case["pipelines"][1].predict(case["rows"].head(20)), rtol=1e-9, atol=0)
+
+
+def test_no_rows_give_no_predictions(adapter, case):
+    with adapter.deploy(case["registry"], "salary:production") as deployed:
+        answer = deployed.predict([])
+    assert len(answer.values) == 0 and answer.versions == []
+
+
+def test_an_unknown_model_or_version_is_not_found(adapter, case):
+    for ref in ("nosuch:production", "salary@99"):
+        with pytest.raises(NotFoundError):
+            with adapter.deploy(case["registry"], ref):
+                pass
+
+
+def test_an_alias_moved_mid_run_is_followed(adapter, case):
+    registry, rows = case["registry"], _records(case["rows"].head(30))
+    with adapter.deploy(registry, "salary:production") as deployed:
+        before = deployed.predict(rows)
+        registry.set_alias("salary@2", "production")
+        try:
+            assert deployed.wait_for_version(2, timeout_s=60)
+            after = deployed.predict(rows)
+        finally:
+            registry.set_alias("salary@1", "production")
+    assert before.versions == [1] * 30 and after.versions == [2] * 30
+    np.testing.assert_allclose(after.values, case["pipelines"][2].predict(case["rows"].head(30)), rtol=1e-9, atol=0)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from mldeploy.bundle import storage
 from mldeploy.bundle.bundle import Bundle
+from mldeploy.bundle.compiled_info import CompiledInfo
 from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
@@ -55,11 +56,11 @@ def build_bundle(
     schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
     target = _target_directory(directory)
     _write_payload(target, pipeline, schema, sample)
-    compiled = compile_into(target, pipeline, sample) if compile else {"status": "fallback", "reason": "compile=False", "plan": []}
+    compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
     manifest = Manifest(
         name=name, task=task, files=storage.digest_files(target), metrics=dict(metrics or {}),
         data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
-        parent=parent, description=description, compiled=compiled,
+        parent=parent, description=description, compiled=compiled.to_dict(),
     )
     storage.write_manifest(target, manifest)
     bundle = Bundle(target, manifest, schema, None)

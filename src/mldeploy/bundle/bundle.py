@@ -22,7 +22,7 @@ from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Schema
 from mldeploy.bundle.trust import check_trusted
-from mldeploy.errors import BundleError, BundleVersionWarning
+from mldeploy.errors import BundleError, BundleVersionWarning, VersionMismatchError
 
 __all__ = ["Bundle"]
 
@@ -139,9 +139,10 @@ class Bundle:
         if made_with in ("unknown", installed):
             return
         if made_with.split(".")[0] != installed.split(".")[0] and not allow_mismatch:
-            raise BundleError(
+            raise VersionMismatchError(
                 f"{self.ref} was made with scikit-learn {made_with} but {installed} is installed; "
-                "retrain it, install the matching version, or load with allow_version_mismatch=True (CLI: --force)"
+                "retrain it, install the matching version, or load with allow_version_mismatch=True",
+                "scikit-learn", made_with, installed,
             )
         warnings.warn(
             f"{self.ref} was made with scikit-learn {made_with} and is loaded with {installed}; "

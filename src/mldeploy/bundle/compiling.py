@@ -7,11 +7,11 @@ a bundle that predicts with scikit-learn, and the plan says why.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
+from mldeploy.bundle.compiled_info import CompiledInfo
 from mldeploy.errors import MissingExtraError
 
 __all__ = ["compile_into"]
@@ -20,20 +20,19 @@ __all__ = ["compile_into"]
 _VERIFY_ROWS = 5_000
 
 
-def compile_into(target: Path, pipeline, sample: pd.DataFrame) -> dict:
-    """Compile ``pipeline`` into ``target/compiled`` if it is exact; return the manifest's ``compiled`` entry."""
+def compile_into(target: Path, pipeline, sample: pd.DataFrame) -> CompiledInfo:
+    """Compile ``pipeline`` into ``target/compiled`` if it is exact; return what the manifest records of it."""
     try:
         from mldeploy.compiled import compile_pipeline
 
         rows = sample if len(sample) <= _VERIFY_ROWS else sample.sample(n=_VERIFY_ROWS, random_state=0)
         result = compile_pipeline(pipeline, rows)
     except MissingExtraError as exc:
-        return {"status": "fallback", "reason": str(exc), "plan": []}
-    plan = [asdict(step) for step in result.plan]
+        return CompiledInfo("fallback", str(exc))
+    plan = tuple(result.plan)
     verified = result.report.summary() if result.report is not None else None
     if result.compiled is None:
-        reasons = [p["reason"] for p in plan if p["status"] == "fallback"]
-        return {"status": "fallback", "reason": reasons[0] if reasons else "not compiled", "plan": plan, "verified": verified}
+        reasons = [p.reason for p in plan if p.status == "fallback"]
+        return CompiledInfo("fallback", reasons[0] if reasons else "not compiled", plan, verified)
     result.compiled.save(target)
-    return {"status": "compiled", "reason": "every step compiled and verified", "plan": plan, "verified": verified,
-            "engines": result.report.engines}
+    return CompiledInfo("compiled", "every step compiled and verified", plan, verified, tuple(result.report.engines))

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 
+from mldeploy.bundle.compiled_info import CompiledInfo
 from mldeploy.bundle.ref import NAME_PATTERN
 from mldeploy.errors import BundleError
 
@@ -51,6 +52,11 @@ class Manifest:
     compiled: dict = field(default_factory=dict)
     """The compiled form's plan: which steps are compiled and why others fall back."""
     format_version: int = FORMAT_VERSION
+
+    @property
+    def compiled_info(self) -> CompiledInfo:
+        """The compiled form's record as a typed value."""
+        return CompiledInfo.from_dict(self.compiled)
 
     def to_bytes(self) -> bytes:
         """Return the canonical JSON the signature covers."""

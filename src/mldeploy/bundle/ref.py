@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mldeploy.errors import ConfigError
+from mldeploy.errors import BadReferenceError, ConfigError
 
 __all__ = ["NAME_PATTERN", "BundleRef"]
 
@@ -29,7 +29,7 @@ class BundleRef:
         """Parse ``salary@3``, ``salary:production`` or ``salary`` (the latest version)."""
         match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
         if not match:
-            raise ConfigError(
+            raise BadReferenceError(
                 f'"{text}" is not a model reference: expected NAME@VERSION (salary@3), '
                 "NAME:ALIAS (salary:production) or NAME; names start with a letter"
             )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from mldeploy.errors import BundleError
+from mldeploy.errors import UntrustedTypesError
 
 __all__ = ["SAFE_DEFAULT_TYPES", "check_trusted"]
 
@@ -28,14 +28,15 @@ SAFE_DEFAULT_TYPES = frozenset({
 
 
 def check_trusted(untrusted: Iterable[str], trusted: Iterable[str] = ()) -> list[str]:
-    """Return the exact list to hand to skops, or raise BundleError naming what is not trusted."""
+    """Return the exact list to hand to skops, or raise UntrustedTypesError naming every type not trusted."""
     allowed = SAFE_DEFAULT_TYPES | set(trusted)
     found = sorted(set(untrusted))
     refused = [name for name in found if name not in allowed]
     if refused:
         names = ", ".join(refused)
-        raise BundleError(
-            f"bundle contains types that are not trusted: {names}; if you know this code, "
-            f"load with trusted=[{', '.join(repr(n) for n in refused)}] (CLI: --trust {refused[0]})"
+        raise UntrustedTypesError(
+            f"bundle contains {len(refused)} type(s) that are not trusted: {names}; if you know this code, "
+            f"load with trusted=[{', '.join(repr(n) for n in refused)}]",
+            refused,
         )
     return found

@@ -183,7 +183,7 @@ def _hint(issues: list[Issue]) -> str:
     if any(issue.expected == _ONE_COLUMN for issue in issues):
         return "give each field one column: drop or rename the repeated ones"
     if any(issue.expected.startswith(_KNOWN) for issue in issues):
-        return 'fix the values; drop unknown fields or pass extra="ignore" (CLI: --ignore-extra)'
+        return 'fix the values; drop unknown fields or pass extra="ignore"'
     return "fix the values or retrain with data like them"
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from mldeploy.errors import BackendError, ConfigError, MissingExtraError, MldeployError
+from mldeploy.cli.errors import exit_code, hint_for
+from mldeploy.errors import ConfigError, MldeployError
 
 __all__ = ["app", "main", "console", "state"]
 
@@ -94,11 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="mldeploy")  # usage errors: typer prints them and exits 2
     except MldeployError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        hint = hint_for(exc)
+        errors.print(f"error: {exc}" + (f"; {hint}" if hint else ""), markup=False, highlight=False)
         sys.exit(exit_code(exc))
-
-
-def exit_code(exc: MldeployError) -> int:
-    """Return 1 for failures of other systems or missing packages, 2 for the user's input."""
-    return 1 if isinstance(exc, (BackendError, MissingExtraError)) else 2
 

@@ -63,10 +63,10 @@ def show(ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS or NAME (
     console.print(f"training data fingerprint: {m.data_fingerprint}")
     console.print(f"signed: {'yes' if bundle.signature else 'no'}")
     console.print(schema_table(bundle.schema))
-    compiled = m.compiled or {}
-    console.print(f"compiled form: {compiled.get('status', 'none')} ({compiled.get('reason', 'made before compilation existed')})")
-    if compiled.get("plan"):
-        steps = [[p["step"], p["status"], p["reason"]] for p in compiled["plan"]]
+    compiled = m.compiled_info
+    console.print(f"compiled form: {compiled.status} ({compiled.reason})")
+    if compiled.plan:
+        steps = [[p.step, p.status, p.reason] for p in compiled.plan]
         console.print(table("Compiled plan", ["step", "status", "how / why not"], steps))
     console.print(table("Files", ["file", "sha256"], [[name, digest] for name, digest in sorted(m.files.items())]))
 

@@ -63,7 +63,7 @@ def _show_speed(model, later) -> None:
     same = model.predict(row) == model.pipeline.predict(frame)[0]
     plan = model.explain_plan()
     console.print(
-        f"[bold]3. one estimate[/] {compiled_s * 1e6:,.0f} µs on the {plan['path']} path "
+        f"[bold]3. one estimate[/] {compiled_s * 1e6:,.0f} µs on the {plan.path} path "
         f"(scikit-learn's own predict: {sklearn_s * 1e3:,.1f} ms, {sklearn_s / compiled_s:,.0f}x slower); "
         + ("same answer to the bit" if same else "[red]answers differ[/]")
     )

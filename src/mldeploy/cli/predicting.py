@@ -27,19 +27,18 @@ def predict(
 
     Example: `mldeploy predict salary:production --input candidates.csv --output estimates.parquet`
     """
-    from mldeploy.embedded import load
+    from mldeploy.serving.loading import load
     from mldeploy.tables import read_table, write_table
 
     frame = read_table(input)
     with state.open_registry() as registry:
         model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key, allow_version_mismatch=force)
-    extra = "ignore" if ignore_extra else "reject"
+    prediction = model.infer(frame, extra="ignore" if ignore_extra else "reject", missing="as-trained")
     result = frame.copy()
-    result["prediction"] = model.predict(frame, extra=extra)
-    if model.classes is not None:
-        probabilities = model.predict_proba(frame, extra=extra)
-        for index, label in enumerate(model.classes):
-            result[f"probability_{label}"] = probabilities[:, index]
+    result["prediction"] = prediction.values
+    if prediction.probabilities is not None:
+        for index, label in enumerate(prediction.classes):
+            result[f"probability_{label}"] = prediction.probabilities[:, index]
     if output is None:
         console.print(result.to_string(index=False, max_rows=50))
     else:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from mldeploy.bundle.compiled_info import StepPlan
 from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import CodeBase, Feature, OneHotBase, Unsupported
 from mldeploy.compiled.guard import base_guards, nan_free_bases
@@ -19,15 +20,6 @@ from mldeploy.compiled.trees import extract_trees, is_tree_model
 from mldeploy.compiled.walker import walker_layout
 
 __all__ = ["CompileResult", "StepPlan", "column_kinds", "compile_pipeline"]
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    """How one pipeline step runs: "compiled" or "fallback", and why."""
-
-    step: str
-    status: str
-    reason: str
 
 
 @dataclass

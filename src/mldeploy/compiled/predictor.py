@@ -71,15 +71,15 @@ class CompiledPipeline:
 
     def predict_records(self, rows: list[dict]) -> np.ndarray:
         """Predict rows given as dicts keyed by input column."""
-        return self._finish(self.scores(self.encoder.encode_records(rows)))[0]
+        return self.finish(self.scores(self.encoder.encode_records(rows)))[0]
 
     def predict_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Predict the rows of a DataFrame."""
-        return self._finish(self.scores(self.encoder.encode_frame(frame)))[0]
+        return self.finish(self.scores(self.encoder.encode_frame(frame)))[0]
 
     def predict_columns(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
         """Predict ``rows`` rows given as columns (float64 numbers, object texts), e.g. from ``ColumnCleaner``."""
-        return self._finish(self.scores(self.encoder.encode_columns(columns, rows)))[0]
+        return self.finish(self.scores(self.encoder.encode_columns(columns, rows)))[0]
 
     def predict_proba_records(self, rows: list[dict]) -> np.ndarray:
         """Return class probabilities for rows given as dicts."""
@@ -96,7 +96,7 @@ class CompiledPipeline:
     def _proba(self, raw: np.ndarray) -> np.ndarray:
         if not self.is_classifier:
             raise TypeError("predict_proba needs a classifier; this pipeline is a regressor")
-        return self._finish(raw)[1]
+        return self.finish(raw)[1]
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return the model's raw scores [rows, targets] for base values (from the encoder), before the post step."""
@@ -106,7 +106,8 @@ class CompiledPipeline:
             return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
         return self._session.run(None, {"X": bases})[0]
 
-    def _finish(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def finish(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Turn raw scores into (predictions, class probabilities or None), as the pipeline's last step would."""
         post = self._post
         if post == "sum":
             return raw[:, 0], None

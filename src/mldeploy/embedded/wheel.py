@@ -110,7 +110,7 @@ def _metadata(bundle: Bundle, module: str) -> str:
     sklearn = bundle.manifest.libraries.get("scikit-learn", "")
     minor = ".".join(sklearn.split(".")[:2])
     # A compiled bundle needs the runtime of its compiled form, or it falls back to scikit-learn's speed.
-    compiled = (bundle.manifest.compiled or {}).get("status") == "compiled"
+    compiled = bundle.manifest.compiled_info.is_compiled
     requires = ["Requires-Python: >=3.10", f"Requires-Dist: mldeploy{'[onnx]' if compiled else ''}>=0.1"]
     if minor and sklearn != "unknown":
         requires.append(f"Requires-Dist: scikit-learn=={minor}.*")

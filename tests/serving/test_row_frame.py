@@ -5,8 +5,8 @@ import pytest
 
 from mldeploy.bundle.fast_row import clean_row
 from mldeploy.bundle.validation import validate
-from mldeploy.embedded import _row_frame
-from mldeploy.embedded._row_frame import RowFrameBuilder
+from mldeploy.serving import _row_frame
+from mldeploy.serving._row_frame import RowFrameBuilder
 
 from mldeploy.bundle.schema import Field, Output, Schema
 

@@ -16,9 +16,9 @@ _CHECKED = ("scikit-learn", "numpy", "machine", "mldeploy")
 
 def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
     """Return (compiled pipeline or None, why) for a bundle whose pipeline is already loaded."""
-    info = bundle.manifest.compiled or {}
-    if info.get("status") != "compiled":
-        return None, info.get("reason", "the bundle has no compiled form")
+    info = bundle.manifest.compiled_info
+    if not info.is_compiled:
+        return None, info.reason or "the bundle has no compiled form"
     try:
         from mldeploy.compiled import CompiledPipeline, verify
 
@@ -26,14 +26,14 @@ def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
     except (ValueError, OSError, MissingExtraError) as exc:
         return _fallback(bundle, f"the compiled form cannot be loaded here: {exc}")
     changed = [name for name in _CHECKED if bundle.manifest.libraries.get(name) != library_versions().get(name)]
-    if compiled.engine not in info.get("engines", [compiled.engine]):
+    if info.engines and compiled.engine not in info.engines:
         changed.append(f"the {compiled.engine} engine")  # e.g. numba is missing here: the graph serves
     if changed or force_verify:
         report = verify(compiled, pipeline, bundle.sample())
         if not report.ok:
             return _fallback(bundle, f"re-verification failed ({', '.join(changed) or 'forced'} changed): {report.summary()}")
         return compiled, f"compiled; re-verified here because {', '.join(changed) or 'asked'}: {report.summary()}"
-    return compiled, "compiled and verified when the bundle was made: " + str(info.get("verified"))
+    return compiled, f"compiled and verified when the bundle was made: {info.verified}"
 
 
 def _fallback(bundle: Bundle, reason: str):

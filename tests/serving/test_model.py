@@ -4,8 +4,9 @@ import pytest
 
 import mldeploy
 from mldeploy.bundle import Bundle
-from mldeploy.embedded import Model, load
-from mldeploy.errors import BundleError, NotFoundError, SchemaError
+from mldeploy.serving.loading import load
+from mldeploy.serving.model import Model
+from mldeploy.errors import BundleError, NotFoundError, SchemaError, UnsupportedError
 
 import _models
 
@@ -76,7 +77,7 @@ def test_classifier_gives_labels_and_probabilities(tmp_path):
 
 
 def test_predict_proba_on_a_regressor_says_why(registry):
-    with pytest.raises(BundleError, match="predict_proba needs a classifier"):
+    with pytest.raises(UnsupportedError, match="predict_proba needs a probabilistic classifier"):
         load("salary@1", registry=registry).predict_proba({})
 
 
@@ -98,8 +99,8 @@ def test_empty_text_reaches_the_pipeline_as_in_training(tmp_path):
 
 def test_explain_plan_names_the_compiled_path(registry):
     plan = load("salary@1", registry=registry).explain_plan()
-    assert plan["path"] == "compiled" and "bit-identical" in plan["reason"]
-    assert [s["status"] for s in plan["steps"]] == ["compiled"] * 3
+    assert plan.path == "compiled" and "bit-identical" in plan.reason
+    assert [s.status for s in plan.steps] == ["compiled"] * 3
 
 
 def test_a_pipeline_that_does_not_compile_falls_back_and_says_why(tmp_path):
@@ -113,8 +114,8 @@ def test_a_pipeline_that_does_not_compile_falls_back_and_says_why(tmp_path):
     bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b")
     model = Model(bundle, trusted=["custom_features.ExperienceRatio"])
     plan = model.explain_plan()
-    assert plan["path"] == "scikit-learn" and plan["reason"]
-    assert plan["steps"] and all(step["status"] == "fallback" for step in plan["steps"])
+    assert plan.path == "scikit-learn" and plan.reason
+    assert plan.steps and all(step.status == "fallback" for step in plan.steps)
     np.testing.assert_array_equal(model.predict(features.head(20)), pipeline.predict(features.head(20)))
 
 
@@ -126,7 +127,7 @@ def test_compiled_form_is_verified_again_on_another_machine(registry, tmp_path):
     manifest["libraries"]["machine"] = "aarch64"
     (moved.path / "manifest.json").write_text(json.dumps(manifest))
     plan = Model(Bundle.open(moved.path)).explain_plan()
-    assert plan["path"] == "compiled" and "re-verified here because machine" in plan["reason"]
+    assert plan.path == "compiled" and "re-verified here because machine" in plan.reason
 
 
 def test_an_engine_not_proven_at_creation_is_verified_before_it_serves(registry, tmp_path):
@@ -139,7 +140,7 @@ def test_an_engine_not_proven_at_creation_is_verified_before_it_serves(registry,
     manifest["compiled"]["engines"] = ["onnxruntime"]  # as if made where numba was missing
     (moved.path / "manifest.json").write_text(json.dumps(manifest))
     plan = Model(Bundle.open(moved.path)).explain_plan()
-    assert plan["path"] == "compiled" and "re-verified here because the numba engine" in plan["reason"]
+    assert plan.path == "compiled" and "re-verified here because the numba engine" in plan.reason
 
 
 def test_small_and_large_batches_agree_on_both_paths(registry):

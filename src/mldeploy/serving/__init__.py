@@ -1,0 +1,36 @@
+"""The serving core: the one prediction engine every adapter calls.
+
+It turns a reference into a verified :class:`Model`, validates input once,
+predicts on the fastest exact path and returns one :class:`Prediction`;
+:mod:`mldeploy.serving.codecs` translates that result to the forms adapters
+speak, and :class:`LiveModel` follows a source (a registry alias, a topic) and
+swaps verified versions in at run time. It imports no adapter.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["Candidate", "LiveModel", "Model", "Prediction", "RegistrySource", "ServingPath", "ServingPlan",
+           "Source", "SwapEvent", "load"]
+
+_WHERE = {
+    "Model": "mldeploy.serving.model",
+    "ServingPlan": "mldeploy.serving.model",
+    "load": "mldeploy.serving.loading",
+    "Prediction": "mldeploy.serving.result",
+    "ServingPath": "mldeploy.serving.result",
+    "LiveModel": "mldeploy.serving.live_model",
+    "SwapEvent": "mldeploy.serving.live_model",
+    "Candidate": "mldeploy.serving.source",
+    "Source": "mldeploy.serving.source",
+    "RegistrySource": "mldeploy.serving.source",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mldeploy.serving' has no attribute {name!r}")

@@ -1,0 +1,154 @@
+"""Model: a loaded bundle that validates input once and predicts on the fastest exact path.
+
+Every adapter predicts through :meth:`Model.infer`, which returns one
+:class:`~mldeploy.serving.result.Prediction`.
+
+Example::
+
+    import mldeploy
+    model = mldeploy.load("salary:production")
+    model.predict({"years_experience": 4, "age": 29, ...})   # one dict -> one value
+    result = model.infer(frame)                              # DataFrame or list of dicts -> Prediction
+    result.values, result.ref                                # the estimates, and salary@3 that made them
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from mldeploy.bundle import Bundle, BundleRef
+from mldeploy.bundle.compiled_info import StepPlan
+from mldeploy.bundle.options import Extra, Missing, Task, check_extra, check_missing
+from mldeploy.errors import BundleError, PredictionError, SchemaError, UnsupportedError
+from mldeploy.serving._compiled_path import load_compiled
+from mldeploy.serving._inputs import InputRouter
+from mldeploy.serving.result import Prediction, ServingPath
+
+__all__ = ["Model", "ServingPlan"]
+
+
+@dataclass(frozen=True)
+class ServingPlan:
+    """Which path serves a model (compiled or scikit-learn), why, and how each step was compiled."""
+
+    path: ServingPath
+    reason: str
+    steps: tuple[StepPlan, ...]
+
+
+class Model:
+    """A bundle's pipeline, ready to predict; input is validated against the bundle's schema.
+
+    Predictions come from the bundle's compiled form (exact, microseconds per
+    row) when it has one that verifies here, else from the scikit-learn
+    pipeline; :meth:`explain_plan` says which and why.
+    """
+
+    def __init__(self, bundle: Bundle, trusted=(), allow_version_mismatch: bool = False, use_compiled: bool = True):
+        self.bundle = bundle
+        self.schema = bundle.schema
+        self.pipeline = bundle.load_pipeline(trusted=trusted, allow_version_mismatch=allow_version_mismatch)
+        self.compiled, self._compiled_reason = load_compiled(bundle, self.pipeline) if use_compiled else (None, "use_compiled=False")
+        self.path = ServingPath.COMPILED if self.compiled is not None else ServingPath.SCIKIT_LEARN
+        self.ref: BundleRef = bundle.ref
+        self.task = Task(bundle.manifest.task)
+        classes = bundle.schema.output.classes
+        self.classes: list | None = list(classes) if classes is not None else None
+        self._classes = tuple(classes) if classes is not None else None
+        self._router = InputRouter(bundle.schema, self.compiled is not None)
+        self._has_proba = self.task is Task.CLASSIFICATION and hasattr(self.pipeline, "predict_proba")
+
+    def infer(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prediction:
+        """Validate ``data`` once and predict it: the one call every adapter makes.
+
+        ``data`` is one dict, a list of dicts or a DataFrame. A classifier's
+        result has labels and class probabilities from the same pass. Raises
+        SchemaError naming every bad field of every bad row, and PredictionError
+        when the pipeline fails on input that passed validation.
+        ``extra="ignore"`` accepts fields the schema does not know; ``missing``
+        says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
+        """
+        check_extra(extra)
+        check_missing(missing)
+        routed = self._router.route(data, extra, missing)
+        try:
+            values, proba = self._compute(routed)
+        except (SchemaError, UnsupportedError):
+            raise
+        except Exception as exc:  # anything from inside scikit-learn or the compiled form
+            raise PredictionError(f"{self.ref}: the {self.path.value} path failed on valid input: {exc}") from exc
+        return Prediction(self.ref, self.path, values, proba, self._classes)
+
+    def predict(self, data, extra: Extra = "reject", missing: Missing = "as-given"):
+        """Predict for one dict (returns one value) or a DataFrame / list of dicts (returns an array)."""
+        values = self.infer(data, extra, missing).values
+        return _scalar(values[0]) if isinstance(data, Mapping) else values
+
+    def predict_proba(self, data, extra: Extra = "reject", missing: Missing = "as-given"):
+        """Return class probabilities (columns in ``classes``) for a classifier."""
+        if not self._has_proba:
+            raise UnsupportedError(f"{self.ref} is a {self.task.value} model without class probabilities; "
+                                   "predict_proba needs a probabilistic classifier")
+        proba = self.infer(data, extra, missing).probabilities
+        return proba[0] if isinstance(data, Mapping) else proba
+
+    def explain_plan(self) -> ServingPlan:
+        """Say which path predicts (compiled or scikit-learn), why, and how each step was compiled."""
+        return ServingPlan(self.path, self._compiled_reason, self.bundle.manifest.compiled_info.plan)
+
+    def export_onnx(self, verify: bool = True) -> bytes:
+        """Return the whole pipeline as one standalone, exact ONNX model (for a browser, a phone, any runtime).
+
+        Inputs are one named column each; see :mod:`mldeploy.compiled.export` for the conventions.
+        With ``verify`` (the default) the model is first run by onnxruntime on the bundle's
+        sample and edge rows and compared with scikit-learn (see :meth:`verify_onnx`);
+        a difference raises BundleError instead of handing out a wrong model.
+        """
+        if self.compiled is None:
+            raise UnsupportedError(f"{self.ref} has no usable compiled form ({self._compiled_reason}); ONNX export needs one")
+        from mldeploy.compiled import export_onnx
+
+        nulls = {f.name: f.text_null for f in self.schema.fields if f.type in ("category", "string")}
+        data = export_onnx(self.compiled, text_null=nulls)
+        if verify:
+            self.verify_onnx(data)
+        return data
+
+    def verify_onnx(self, data: bytes):
+        """Check an exported model against ``pipeline.predict`` on the bundle's sample and edge rows.
+
+        Returns the :class:`~mldeploy.compiled.VerifyReport`; raises BundleError when any row differs.
+        """
+        from mldeploy.compiled import verify_export
+
+        report = verify_export(data, self.compiled, self.pipeline, self.bundle.sample())
+        if not report.ok:
+            raise BundleError(f"{self.ref}: the exported ONNX model does not match scikit-learn "
+                              f"({report.summary()}); keep using the bundle and report this")
+        return report
+
+    def _compute(self, routed) -> tuple[np.ndarray, np.ndarray | None]:
+        if routed.rows == 0:
+            return self._empty()
+        if self.compiled is not None:
+            values, proba = self.compiled.finish(self.compiled.scores(routed.bases(self.compiled.encoder)))
+            return values, proba if self._has_proba else None
+        frame = routed.payload  # without a compiled form the router always gives a frame
+        values = np.asarray(self.pipeline.predict(frame))
+        return values, self.pipeline.predict_proba(frame) if self._has_proba else None
+
+    def _empty(self) -> tuple[np.ndarray, np.ndarray | None]:
+        if self.task is Task.CLASSIFICATION:
+            proba = np.empty((0, len(self._classes or ()))) if self._has_proba else None
+            return np.empty(0, dtype=object), proba
+        return np.empty(0, dtype="float64"), None
+
+    def __repr__(self) -> str:
+        return f"Model({self.ref}, task={self.task.value!r}, path={self.path.value!r})"
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, np.generic) else value

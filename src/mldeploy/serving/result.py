@@ -1,0 +1,80 @@
+"""Prediction: the one result every prediction of the serving core returns.
+
+Adapters translate it (see :mod:`mldeploy.serving.codecs`); it names the
+version that produced it and the path that served it, so an answer can always
+be traced to a bundle even while versions swap underneath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from mldeploy.bundle import BundleRef
+
+__all__ = ["Prediction", "ServingPath"]
+
+
+class ServingPath(str, Enum):
+    """Which engine computed a prediction."""
+
+    COMPILED = "compiled"
+    """The bundle's exact compiled form (microseconds per row)."""
+    SCIKIT_LEARN = "scikit-learn"
+    """The scikit-learn pipeline itself."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Predictions for a batch of rows, with the version and path that produced them.
+
+    ``values`` holds one value per row: a number for a regressor, a class label
+    for a classifier. ``probabilities`` has one column per class (in
+    ``classes`` order) for a classifier that gives them, else None.
+    """
+
+    ref: BundleRef
+    path: ServingPath
+    values: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: tuple | None = None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def version(self) -> int | None:
+        """The version number that produced these predictions."""
+        return self.ref.version
+
+    def slice(self, start: int, stop: int) -> "Prediction":
+        """Return the predictions of rows ``start`` to ``stop`` (e.g. one request of a micro-batch)."""
+        proba = self.probabilities[start:stop] if self.probabilities is not None else None
+        return Prediction(self.ref, self.path, self.values[start:stop], proba, self.classes)
+
+    def to_json(self) -> dict:
+        """Return plain JSON-ready data: model name and version, path, predictions (and classes, probabilities)."""
+        data = {
+            "model_name": self.ref.name,
+            "model_version": self.ref.version,
+            "path": self.path.value,
+            "predictions": self.values.tolist(),
+        }
+        if self.classes is not None:
+            data["classes"] = [_plain(label) for label in self.classes]
+        if self.probabilities is not None:
+            data["probabilities"] = self.probabilities.tolist()
+        return data
+
+    def __repr__(self) -> str:
+        return f"Prediction({self.ref}, {self.path.value}, rows={len(self)})"
+
+
+def _plain(value):
+    # numpy scalars (np.int64 labels) are not JSON; item() turns them into Python numbers.
+    return value.item() if isinstance(value, np.generic) else value

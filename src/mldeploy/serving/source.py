@@ -1,0 +1,112 @@
+"""Where a LiveModel learns of versions: the Source protocol, and a source that follows a registry.
+
+A source only names versions and fetches them; every check before a swap is
+the LiveModel's, so a registry alias, a Kafka topic and a local log are
+verified alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from mldeploy.bundle import Bundle, BundleRef
+
+__all__ = ["Candidate", "RegistrySource", "Source"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A version a source offers; ``fetch`` does the I/O, off the request path."""
+
+    ref: BundleRef
+    """``name@version`` offered."""
+    digest: str | None
+    """The bundle's manifest digest if the source knows it (the LiveModel skips what it already serves)."""
+    fetch: Callable[[], Bundle]
+    """Return the opened bundle; raise BundleError when it is damaged, BackendError when it can't be reached."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Names the version a LiveModel should serve, as it changes."""
+
+    name: str
+    """The model name the source follows."""
+
+    def describe(self) -> str:
+        """Say what is followed, for logs and errors (``registry alias salary:production``)."""
+
+    def next_candidate(self, timeout_s: float) -> Candidate | None:
+        """Wait up to ``timeout_s`` for the version the source names now; None when nothing new came.
+
+        The first call returns the current version at once, if there is one.
+        """
+
+    def close(self) -> None:
+        """Release connections; ``next_candidate`` is not called after this."""
+
+
+class RegistrySource:
+    """Follow ``name:alias`` (or ``name``, the latest version, or a fixed ``name@version``) in a registry.
+
+    Polls the registry's change feed, one cheap query every ``poll_interval_s``,
+    so any number of processes can follow one shared registry.
+
+    Example::
+
+        live = LiveModel(RegistrySource("postgresql://db/registry", "salary:production"))
+    """
+
+    def __init__(self, registry, ref: str | BundleRef, poll_interval_s: float = 0.5):
+        from mldeploy.registry import Registry, open_registry
+
+        self.ref = BundleRef.parse(ref) if isinstance(ref, str) else ref
+        self.name = self.ref.name
+        self._owned = not isinstance(registry, Registry)
+        self._registry = open_registry(registry) if self._owned else registry
+        self._poll_interval_s = poll_interval_s
+        self._cursor: int | None = None
+        self._offered: tuple[int, str] | None = None
+
+    def describe(self) -> str:
+        """Say which reference in which registry is followed."""
+        return f"registry reference {self.ref} in {self._registry.url}"
+
+    def next_candidate(self, timeout_s: float) -> Candidate | None:
+        """Return the version the reference names now, when it differs from the last one offered."""
+        deadline = time.monotonic() + timeout_s
+        if self._cursor is None:
+            self._cursor = self._registry.changes().cursor
+            return self._offer()
+        while True:
+            feed = self._registry.changes(since=self._cursor, name=self.name)
+            self._cursor = feed.cursor
+            if feed.changes:
+                candidate = self._offer()
+                if candidate is not None:
+                    return candidate
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            time.sleep(min(self._poll_interval_s, remaining))
+
+    def close(self) -> None:
+        """Close the registry if this source opened it."""
+        if self._owned:
+            self._registry.close()
+
+    def _offer(self) -> Candidate | None:
+        from mldeploy.errors import NotFoundError
+
+        try:
+            record = self._registry.record(self.ref)
+        except NotFoundError:
+            return None  # the alias does not exist (yet): keep serving what serves
+        if self._offered == (record.version, record.digest):
+            return None
+        self._offered = (record.version, record.digest)
+        ref = BundleRef(record.name, record.version)
+        return Candidate(ref, record.digest, lambda: self._registry.get(ref))
