@@ -116,7 +116,7 @@ def test_signed_versions_stay_readable_after_the_registry_numbers_them(tmp_path,
     private, public = generate_keypair()
     signed = bundle.copy_to(tmp_path / "signed").sign(private)
     with Registry(root=tmp_path / "r", public_key=public) as registry:
-        refs = [registry.register(signed) for _ in range(3)]
+        refs = [registry.register(signed, sign_with=private) for _ in range(3)]
         assert [registry.get(ref).manifest.parent for ref in refs] == [None, "salary@1", "salary@2"]
 
 
