@@ -75,7 +75,7 @@ def create_engine_for(url: URL, create: bool = True) -> tuple[Engine, bool]:
     if not _is_file(url):
         # One shared connection, or every pooled connection would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-        _install_sqlite_transactions(engine, read_only=False)
+        _install_sqlite_transactions(engine, set_wal=True)
         return engine, False
     path = Path(url.database).expanduser()
     if not path.is_file():
@@ -87,7 +87,8 @@ def create_engine_for(url: URL, create: bool = True) -> tuple[Engine, bool]:
         _prepare_folder(path.parent)
     read_only = not is_writable(path.parent)
     engine = create_engine(_read_only_url(path) if read_only else url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
-    _install_sqlite_transactions(engine, read_only)
+    # WAL is a lasting property of the file, set when it is made: a reader must not write an empty file's header.
+    _install_sqlite_transactions(engine, set_wal=create and not read_only)
     return engine, read_only
 
 
@@ -119,13 +120,13 @@ def _prepare_folder(folder: Path) -> None:
         raise RegistryError(f"the registry folder {folder} is not writable; choose a writable registry folder")
 
 
-def _install_sqlite_transactions(engine: Engine, read_only: bool) -> None:
+def _install_sqlite_transactions(engine: Engine, set_wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # the driver must not emit BEGIN: _on_begin does
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        if not read_only:  # switching the journal writes to the file
+        if set_wal:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
