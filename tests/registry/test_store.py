@@ -94,6 +94,25 @@ def test_failed_build_stores_nothing(store: Store, store_url: str):
     assert store.add_version("salary", bundle()) == 1
 
 
+def test_a_build_blocks_no_writer_and_a_number_taken_meanwhile_is_built_again(store: Store, store_url: str):
+    built = []
+
+    def slow_build(version: int):
+        built.append(version)
+        if len(built) == 1:
+            # While this build runs, another writer registers the same name and moves an alias. Inside
+            # the write transaction this would wait for the build (SQLite: for its whole busy timeout).
+            with Store(store_url) as other:
+                assert other.add_version("salary", bundle(b"other")) == 1
+                other.set_alias("salary", "production", 1)
+        return bundle(f"mine {version}".encode())(version)
+
+    assert store.add_version("salary", slow_build) == 2
+    assert built == [1, 2]  # version 1 was taken meanwhile: built again as 2
+    assert store.archive("salary", 1) == b"other" and store.archive("salary", 2) == b"mine 2"
+    assert store.get("salary", 2).manifest["version"] == 2
+
+
 def test_deleted_versions_are_never_reused(store: Store):
     store.add_version("salary", bundle(b"1"))
     store.add_version("salary", bundle(b"2"))
@@ -273,3 +292,6 @@ def test_concurrent_processes_get_distinct_versions(store_url: str):
     assert [r.version for r in records] == allocated
     assert count_rows(store_url, versions) == WORKERS * VERSIONS_EACH
     assert count_rows(store_url, archives) == 1 + WORKERS * (VERSIONS_EACH - 1)
+    with Store(store_url) as store:
+        feed = store.changes(since=0)
+    assert sorted(c.version for c in feed.changes) == allocated and {c.kind for c in feed.changes} == {"version"}

@@ -40,13 +40,11 @@ class State:
     registry: str | None = None
     public_key: bytes | None = None
 
-    def open_registry(self):
-        """Open the registry named by --registry (a folder or a database URL)."""
-        from mldeploy.registry import Registry
+    def open_registry(self, create: bool = False):
+        """Open the registry named by --registry (a folder or a database URL); only writers pass ``create``."""
+        from mldeploy.registry import open_registry
 
-        if self.registry and "://" in self.registry:
-            return Registry(self.registry, public_key=self.public_key)
-        return Registry(root=self.registry, public_key=self.public_key) if self.registry else Registry(public_key=self.public_key)
+        return open_registry(self.registry, public_key=self.public_key, create=create)
 
 
 state = State()

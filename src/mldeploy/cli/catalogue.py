@@ -96,7 +96,8 @@ def delete(
     """
     with state.open_registry() as registry:
         deleted = registry.delete(ref, force=force)
-    console.print(f"deleted {deleted}")
+    removed = f" and its alias(es) {', '.join(deleted.removed_aliases)}" if deleted.removed_aliases else ""
+    console.print(f"deleted {deleted.ref}{removed}")
 
 
 @app.command("export")
@@ -129,6 +130,6 @@ def import_bundle(
     if not file.is_file():
         raise ConfigError(f"archive {file} does not exist; check the path")
     bundle = Bundle.from_archive(file.read_bytes(), public_key=public_key or state.public_key)
-    with state.open_registry() as registry:
+    with state.open_registry(create=True) as registry:
         ref = registry.register(bundle)
     console.print(f"imported {file} as {ref}")

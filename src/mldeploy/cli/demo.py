@@ -34,7 +34,7 @@ def demo(
     with console.status("training the whole pipeline"):
         pipeline = salary.default_pipeline().fit(features, target)
         metrics = evaluate(pipeline, later.drop(columns=salary.TARGET), later[salary.TARGET], "regression")
-    with tempfile.TemporaryDirectory(prefix="mldeploy-demo-") as scratch, state.open_registry() as registry:
+    with tempfile.TemporaryDirectory(prefix="mldeploy-demo-") as scratch, state.open_registry(create=True) as registry:
         bundle = Bundle.from_pipeline(pipeline, features, name="salary", metrics=metrics, description="salary demo",
                                       directory=Path(scratch) / "bundle")
         ref = registry.register(bundle)

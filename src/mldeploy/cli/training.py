@@ -50,8 +50,8 @@ def train(
     with console.status("bundling and verifying"), tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
         bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
                                       signing_key=key, directory=Path(scratch) / "bundle")
-        with state.open_registry() as registry:
-            ref = registry.register(bundle)
+        with state.open_registry(create=True) as registry:
+            ref = registry.register(bundle, sign_with=key)
             if alias:
                 registry.set_alias(ref, alias)
     console.print(f"registered [bold]{ref}[/] ({result.task})  held-out: {metrics_text(result.metrics)}" + (f"  alias {alias}" if alias else ""))

@@ -5,6 +5,10 @@ for write transactions (the documented pysqlite event recipe), so a writer takes
 the database's write lock before it reads anything, and the 30 s busy timeout
 makes the others wait for it instead of failing. WAL mode keeps readers and the
 writer out of each other's way.
+
+A SQLite registry whose folder this process cannot write is opened read-only
+(``mode=ro``; ``immutable=1`` too when no write-ahead log is pending, since a
+read-only WAL database needs its ``-shm`` file), so it can be listed and read.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -22,7 +27,9 @@ from sqlalchemy.pool import StaticPool
 from mldeploy._extras import require
 from mldeploy.errors import BackendError, ConfigError, MldeployError, RegistryError
 
-__all__ = ["WRITE", "create_engine_for", "describe", "error_for", "is_conflict", "normalise_url", "translate_errors"]
+__all__ = [
+    "WRITE", "create_engine_for", "describe", "error_for", "is_conflict", "is_writable", "normalise_url", "translate_errors",
+]
 
 WRITE = "mldeploy_write"
 """Execution option that marks a connection's transactions as writes."""
@@ -55,20 +62,47 @@ def describe(url: URL) -> str:
     return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
 
 
-def create_engine_for(url: URL) -> Engine:
-    """Create the engine for a normalised URL; raise RegistryError if a SQLite folder is unusable."""
+def create_engine_for(url: URL, create: bool = True) -> tuple[Engine, bool]:
+    """Create the engine for a normalised URL; return it and whether it may only read.
+
+    A SQLite file that is missing is created only with ``create``; otherwise, or
+    when its folder cannot be made, RegistryError says so and nothing is created.
+    """
     if url.get_backend_name() != "sqlite":
         require("psycopg")
         timeout = {} if "connect_timeout" in url.query else {"connect_timeout": _PG_CONNECT_TIMEOUT_S}
-        return create_engine(url, pool_pre_ping=True, connect_args=timeout)
-    if _is_file(url):
-        _prepare_folder(Path(url.database).expanduser().parent)
-        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
-    else:
+        return create_engine(url, pool_pre_ping=True, connect_args=timeout), False
+    if not _is_file(url):
         # One shared connection, or every pooled connection would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
-    _install_sqlite_transactions(engine)
-    return engine
+        _install_sqlite_transactions(engine, set_wal=True)
+        return engine, False
+    path = Path(url.database).expanduser()
+    if not path.is_file():
+        if not create:
+            raise RegistryError(
+                f"there is no registry at {path.parent} (no {path.name} there); "
+                "register a model there first, or check the registry location"
+            )
+        _prepare_folder(path.parent)
+    read_only = not is_writable(path.parent)
+    engine = create_engine(_read_only_url(path) if read_only else url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
+    # WAL is a lasting property of the file, set when it is made: a reader must not write an empty file's header.
+    _install_sqlite_transactions(engine, set_wal=create and not read_only)
+    return engine, read_only
+
+
+def is_writable(folder: Path) -> bool:
+    """Tell whether this process (its effective user) may create files in ``folder``."""
+    return os.access(folder, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _read_only_url(path: Path) -> URL:
+    query = {"mode": "ro", "uri": "true"}
+    wal = path.with_name(path.name + "-wal")
+    if not (wal.is_file() and wal.stat().st_size > 0):
+        query["immutable"] = "1"  # nothing pending in the log: read the file as it is, without locks
+    return URL.create("sqlite", database="file:" + quote(str(path.resolve())), query=query)
 
 
 def _is_file(url: URL) -> bool:
@@ -82,17 +116,18 @@ def _prepare_folder(folder: Path) -> None:
         raise RegistryError(
             f"cannot create the registry folder {folder} ({exc.strerror or exc}); choose a writable registry folder"
         ) from exc
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not is_writable(folder):
         raise RegistryError(f"the registry folder {folder} is not writable; choose a writable registry folder")
 
 
-def _install_sqlite_transactions(engine: Engine) -> None:
+def _install_sqlite_transactions(engine: Engine, set_wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # the driver must not emit BEGIN: _on_begin does
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if set_wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -1,4 +1,4 @@
-"""Registry: numbered versions of named bundles, aliases and lineage.
+"""Registry: numbered versions of named bundles, aliases, lineage and a change feed.
 
 Metadata and archives live in one database (sqlite by default, PostgreSQL by
 URL), so registering is one transaction and a shared PostgreSQL registry
@@ -7,19 +7,27 @@ serves every machine. Unpacked bundles are cached per machine under ``root``.
 
 from __future__ import annotations
 
-import os
-import shutil
+import copy
+import json
 import tempfile
 from pathlib import Path
 
-from mldeploy.bundle import Bundle, BundleRef
-from mldeploy.errors import BundleError, RegistryError
-from mldeploy.registry.records import AliasChange, ModelSummary, VersionRecord
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from mldeploy.bundle import Bundle, BundleRef, signing
+from mldeploy.errors import BundleError, ConfigError, RegistryError
+from mldeploy.registry.cache import BundleCache
+from mldeploy.registry.records import AliasChange, ChangeFeed, DeletedVersion, ModelSummary, VersionRecord
+from mldeploy.registry.signed_records import public_key_object, sign_record, verify_record
 from mldeploy.registry.store import Store
 
-__all__ = ["DEFAULT_ROOT", "Registry"]
+__all__ = ["DEFAULT_ROOT", "RESERVED_ALIASES", "Registry"]
 
 DEFAULT_ROOT = Path(".mldeploy")
+
+RESERVED_ALIASES = frozenset({"latest"})
+"""Aliases nobody may set: ``NAME`` alone already means the latest version."""
 
 
 class Registry:
@@ -27,7 +35,10 @@ class Registry:
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://user@host/db``);
     by default a sqlite file in ``root`` (``./.mldeploy``). ``public_key``
-    makes every bundle read from the registry need a valid signature.
+    makes every version read from the registry need a valid signature, of
+    its bundle and of the registry's record of it. Without ``create`` a
+    missing registry is a RegistryError instead of a new, empty one;
+    :func:`mldeploy.registry.open_registry` is the usual way to open one.
 
     Example::
 
@@ -37,20 +48,47 @@ class Registry:
         bundle = registry.get("salary:production")
     """
 
-    def __init__(self, url: str | None = None, root: str | Path | None = None, public_key=None):
-        self.root = Path(root) if root is not None else DEFAULT_ROOT
+    def __init__(self, url: str | None = None, root: str | Path | None = None, public_key=None, create: bool = True):
+        self.root = Path(root) if root is not None else _default_root(url)
         self.url = url or f"sqlite:///{self.root / 'registry.db'}"
         self.public_key = public_key
-        self._store = Store(self.url)
+        self._keys = (public_key_object(public_key),) if public_key is not None else ()
+        self._store = Store(self.url, create=create)
+        self._cache = BundleCache(self.root)
+        self._owns_store = True
 
-    def register(self, bundle: Bundle, parent: str | BundleRef | None = None) -> BundleRef:
+    @property
+    def location(self) -> str:
+        """The database, for messages (a SQLite path, or PostgreSQL host:port/database without the password)."""
+        return self._store.location
+
+    @property
+    def read_only(self) -> bool:
+        """Tell whether this process can only read the registry (a SQLite folder it cannot write)."""
+        return self._store.read_only
+
+    def requiring(self, public_key) -> Registry:
+        """Return a view of this registry that also requires signatures by ``public_key``.
+
+        The view shares the database connections; closing it leaves this registry open.
+        """
+        view = copy.copy(self)
+        view._keys = self._keys + (public_key_object(public_key),)
+        view.public_key = self.public_key if self.public_key is not None else public_key
+        view._owns_store = False
+        return view
+
+    def register(self, bundle: Bundle, parent: str | BundleRef | None = None, sign_with=None) -> BundleRef:
         """Store ``bundle`` as the next version of its name and return its reference.
 
         The parent (lineage) defaults to the bundle's own, else the latest
-        version registered before it.
+        version registered before it. ``sign_with`` (an Ed25519 private key:
+        object, PEM bytes or path) signs the registry's record of the version,
+        which readers with a public key require.
         """
         self._check_before_register(bundle)
         parent_text = str(parent) if parent is not None else bundle.manifest.parent
+        key = signing.load_private_key(sign_with) if isinstance(sign_with, (bytes, str, Path)) else sign_with
 
         def build(version: int) -> tuple[dict, bytes]:
             with tempfile.TemporaryDirectory(prefix="mldeploy-register-") as scratch:
@@ -58,7 +96,8 @@ class Registry:
                 numbered = bundle.copy_to(Path(scratch) / "bundle", version=version, parent=lineage)
                 return _manifest_dict(numbered), numbered.to_archive()
 
-        version = self._store.add_version(bundle.name, build)
+        sign = (lambda name, version, digest: sign_record(name, version, digest, key)) if key is not None else None
+        version = self._store.add_version(bundle.name, build, sign=sign)
         return BundleRef(bundle.name, version)
 
     def resolve(self, ref: str | BundleRef) -> BundleRef:
@@ -67,19 +106,25 @@ class Registry:
         return BundleRef(record.name, record.version)
 
     def get(self, ref: str | BundleRef) -> Bundle:
-        """Return the verified bundle for a reference, unpacked into the local cache."""
+        """Return the verified bundle for a reference, unpacked into the local cache.
+
+        The stored archive is checked against its recorded digest before it is
+        unpacked, and the bundle against the record (name, version, digest) and,
+        with a public key, the signatures of both.
+        """
         record = self.record(ref)
-        resolved = BundleRef(record.name, record.version)
-        target = self._cache_dir(record)
-        if not target.is_dir():
-            self._unpack_to_cache(record, target)
-        bundle = Bundle.open(target, public_key=self.public_key)
-        if bundle.digest != record.digest:
-            raise BundleError(f"{resolved} in the cache differs from the registry; delete {target} and retry")
+        for key in self._keys:
+            verify_record(record, key)  # before any unpacking: a refused record costs nothing
+        bundle = self._cache.open(record, lambda: self._store.archive(record.name, record.version))
+        _check_matches(bundle, record)
+        for key in self._keys:
+            signing.verify_signature(bundle.manifest.signed_bytes(), bundle.signature, key)
         return bundle
 
     def set_alias(self, ref: str | BundleRef, alias: str) -> BundleRef:
         """Point ``alias`` at a version (moving it if it pointed elsewhere); history is kept."""
+        if alias in RESERVED_ALIASES:
+            raise ConfigError(f'"{alias}" is reserved: a name alone already means its latest version; choose another alias')
         resolved = self.resolve(ref)
         self._store.set_alias(resolved.name, BundleRef.check_alias(alias), resolved.version)
         return resolved
@@ -121,30 +166,60 @@ class Registry:
             record = self._existing(record.manifest.get("parent"))
         return chain
 
-    def delete(self, ref: str | BundleRef, force: bool = False) -> BundleRef:
-        """Delete a version; refused while an alias points at it unless ``force``."""
+    def delete(self, ref: str | BundleRef, force: bool = False) -> DeletedVersion:
+        """Delete a version; refused while an alias points at it unless ``force``, which removes those aliases.
+
+        Returns the version deleted and every alias removed with it.
+        """
         resolved = self.resolve(ref)
-        self._store.delete_version(resolved.name, resolved.version, force=force)
-        return resolved
+        removed = self._store.delete_version(resolved.name, resolved.version, force=force)
+        return DeletedVersion(resolved, tuple(removed))
 
     def archive(self, ref: str | BundleRef) -> bytes:
-        """Return a version as one archive, e.g. to publish or hand to another team."""
+        """Return a version as one archive (checked against its recorded digest), e.g. to hand to another team."""
         resolved = self.resolve(ref)
         return self._store.archive(resolved.name, resolved.version)
 
-    def close(self) -> None:
-        """Release the database connections."""
-        self._store.close()
+    def changes(self, since: int | None = None, name: str | None = None, limit: int = 1000) -> ChangeFeed:
+        """Return what changed after cursor ``since``: new versions, alias moves and removals, deletions.
 
-    def __enter__(self) -> "Registry":
+        ``since=None`` returns no history, only the current cursor. Pass each
+        feed's ``cursor`` to the next call to follow the registry by polling::
+
+            feed = registry.changes()
+            while True:
+                registry.wait_for_change(5.0, since=feed.cursor)
+                feed = registry.changes(since=feed.cursor, name="salary")
+                for change in feed.changes: ...
+        """
+        return self._store.changes(since, name, limit)
+
+    def wait_for_change(self, timeout_s: float, since: int | None = None) -> bool:
+        """Block up to ``timeout_s`` until the registry may have changed; False means it surely did not.
+
+        PostgreSQL wakes the caller by ``LISTEN``; SQLite polls every half second.
+        """
+        return self._store.wait_for_change(timeout_s, since)
+
+    def close(self) -> None:
+        """Release the database connections (a view from :meth:`requiring` leaves them to its registry)."""
+        if self._owns_store:
+            self._store.close()
+
+    def __enter__(self) -> Registry:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def __repr__(self) -> str:
+        return f"Registry({self.location})"
+
     def _check_before_register(self, bundle: Bundle) -> None:
         # Never store what could not be served: digests (and the signature, with a key) first.
-        on_disk = Bundle.open(bundle.path, public_key=self.public_key)
+        on_disk = Bundle.open(bundle.path)
+        for key in self._keys:
+            signing.verify_signature(on_disk.manifest.signed_bytes(), on_disk.signature, key)
         if on_disk.manifest != bundle.manifest:
             raise BundleError(f"the manifest of the bundle at {bundle.path} changed after it was opened; open it again")
 
@@ -156,31 +231,35 @@ class Registry:
         except RegistryError:
             return None  # the parent was deleted or lives in another registry
 
-    def _cache_dir(self, record: VersionRecord) -> Path:
-        return self.root / "cache" / record.name / f"{record.version}-{record.digest[:16]}"
 
-    def _unpack_to_cache(self, record: VersionRecord, target: Path) -> None:
-        data = self._store.archive(record.name, record.version)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent))
-        except OSError as exc:
-            raise RegistryError(f"cannot write the bundle cache under {self.root}: {exc.strerror}; choose a writable --registry folder") from exc
-        try:
-            Bundle.from_archive(data, scratch / "bundle", public_key=self.public_key)
-            os.replace(scratch / "bundle", target)  # atomic: readers never see half a bundle
-        except BundleError as exc:
-            raise BundleError(f"{record.name}@{record.version} in the registry: {exc}") from exc
-        except OSError:
-            if not target.is_dir():
-                raise
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+def _default_root(url: str | None) -> Path:
+    """Cache next to a SQLite file, else in ./.mldeploy."""
+    if url is None:
+        return DEFAULT_ROOT
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return DEFAULT_ROOT  # the store words the error
+    if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database.removeprefix("file:")).expanduser().parent
+    return DEFAULT_ROOT
+
+
+def _check_matches(bundle: Bundle, record: VersionRecord) -> None:
+    ref = f"{record.name}@{record.version}"
+    if (bundle.name, bundle.version) != (record.name, record.version):
+        raise BundleError(
+            f"the registry's copy of {ref} is {bundle.ref}: the version was renumbered or swapped "
+            "in the database; refusing it"
+        )
+    if bundle.digest != record.digest:
+        raise BundleError(
+            f"the registry's record of {ref} does not match its archive (manifest digest {bundle.digest[:16]}…, "
+            f"recorded {record.digest[:16]}…); the registry is damaged: restore it or register the bundle again"
+        )
 
 
 def _manifest_dict(bundle: Bundle) -> dict:
-    import json
-
     manifest = json.loads(bundle.manifest.to_bytes())
     manifest["digest"] = bundle.digest
     parent = BundleRef.parse(manifest["parent"]) if manifest.get("parent") else None

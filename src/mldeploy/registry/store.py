@@ -13,65 +13,46 @@ backends. Example::
 from __future__ import annotations
 
 import json
-import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TypeVar
+from collections.abc import Callable
 
-from sqlalchemy import Connection, delete, exists, func, insert, inspect, select, text, update
+from sqlalchemy import Connection, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
 
 from mldeploy.bundle.digest import bytes_digest
-from mldeploy.errors import AliasConflictError, NotFoundError, RegistryError
-from mldeploy.registry._connect import (
-    WRITE,
-    create_engine_for,
-    describe,
-    error_for,
-    is_conflict,
-    normalise_url,
-    translate_errors,
-)
-from mldeploy.registry.records import AliasChange, ModelSummary, VersionRecord
-from mldeploy.registry.tables import alias_history, aliases, archives, metadata, models, utc_now, versions
+from mldeploy.errors import AliasConflictError, BundleError, NotFoundError, RegistryError
+from mldeploy.registry import _lookup as lookup
+from mldeploy.registry._database import Database
+from mldeploy.registry._listen import ChangeListener
+from mldeploy.registry.feed import head, read_changes, record_change
+from mldeploy.registry.records import AliasChange, ChangeFeed, ModelSummary, VersionRecord
+from mldeploy.registry.tables import alias_history, aliases, archives, models, record_signatures, utc_now, versions
 
 __all__ = ["AliasChange", "ModelSummary", "Store", "VersionRecord"]
 
-T = TypeVar("T")
 Build = Callable[[int], tuple[dict, bytes]]
+Sign = Callable[[str, int, str], bytes]
 
-_MAX_ATTEMPTS = 50
-_RETRY_BUDGET_S = 60  # each SQLite attempt may itself wait its 30 s busy timeout
-_SCHEMA_LOCK_KEY = 0x6D6C6470  # any constant: concurrent create_all on PostgreSQL queue on it
-_LISTED = 20  # names, versions or aliases shown in a not-found message
+_MAX_BUILDS = 50  # numbers taken by other writers while this one built, before giving up
+_POLL_INTERVAL_S = 0.5  # how often a SQLite follower looks for changes
 
 
 class Store:
-    """The registry's storage: versions, content-addressed archives, aliases and their history.
+    """The registry's storage: versions, content-addressed archives, aliases, their history and the change feed."""
 
-    ``location`` names the database for messages (a SQLite path, or PostgreSQL
-    host:port/database without the password).
-    """
+    def __init__(self, url: str, create: bool = True):
+        """Open the registry at ``url``, creating it only with ``create``.
 
-    def __init__(self, url: str):
-        """Open (and create if missing) the registry at ``url``.
-
-        Raises RegistryError when a SQLite folder is not writable and
-        BackendError when PostgreSQL cannot be reached.
+        Raises RegistryError when there is no registry there (and ``create`` is
+        false) or a SQLite folder is unusable, BackendError when PostgreSQL
+        cannot be reached. A SQLite folder this user cannot write is opened read-only.
         """
-        self._url = normalise_url(url)
-        self.location = describe(self._url)
-        self._engine = create_engine_for(self._url)
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        self._db = Database(url, create)
+        self.location = self._db.location
+        self.read_only = self._db.read_only
+        dialect = postgresql if self._db.is_postgres else sqlite
         self._upsert = dialect.insert  # both dialects offer INSERT ... ON CONFLICT DO NOTHING
-        try:
-            if not self._tables_exist():  # a read first: opening must not wait for another's write lock
-                self._transact(self._create_tables)
-        except BaseException:
-            self._engine.dispose()
-            raise
+        self._listener = ChangeListener(self._db.url) if self._db.is_postgres else None
 
     def __repr__(self) -> str:
         return f"Store({self.location})"
@@ -83,53 +64,79 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        """Close every pooled connection; the store can't be used afterwards."""
-        self._engine.dispose()
+        """Close every pooled connection and the change listener."""
+        if self._listener is not None:
+            self._listener.close()
+        self._db.close()
 
     # -- versions ----------------------------------------------------------
 
-    def add_version(self, name: str, build: Build) -> int:
-        """Allocate the next version of ``name``, store what ``build(version)`` returns, return the version.
+    def add_version(self, name: str, build: Build, sign: Sign | None = None) -> int:
+        """Store what ``build(version)`` returns as the next version of ``name``; return the version.
 
         ``build`` gets the version number and returns ``(manifest, archive_bytes)``;
         the manifest must hold ``task`` and may hold ``parent_version`` and
-        ``digest``. Everything happens in one transaction: if ``build`` raises,
-        nothing is stored. Versions are never reused, even after a delete.
+        ``digest``. It runs outside any transaction, so other writers are not
+        blocked while it compresses. The number is claimed afterwards in one short
+        transaction; if another writer took it meanwhile, ``build`` runs again with
+        the next one. ``sign(name, version, digest)``, if given, signs the record.
+        If ``build`` raises, nothing is stored. Versions are never reused, even after a delete.
         """
-        return self._transact(lambda conn: self._add_version(conn, name, build))
+        version = self._next_version(name)
+        for _ in range(_MAX_BUILDS):
+            manifest, data = build(version)
+            row = _version_values(name, version, manifest, data)
+            signature = sign(name, version, row["digest"]) if sign is not None else None
+            taken = self._db.transact(lambda conn: self._insert_version(conn, row, data, signature))
+            if taken is None:
+                return version
+            version = taken
+        raise RegistryError(f'other writers took {_MAX_BUILDS} version numbers of "{name}" while this one was built; try again')
 
     def versions(self, name: str) -> list[VersionRecord]:
         """Return every version of ``name``, oldest first."""
-        with self._read() as conn:
-            self._require_model(conn, name)
-            rows = conn.execute(select(versions).where(versions.c.name == name).order_by(versions.c.version))
-            return [_record(row) for row in rows]
+        query = self._versions_query().where(versions.c.name == name).order_by(versions.c.version)
+        with self._db.read() as conn:
+            lookup.require_model(conn, name, self.location)
+            return [lookup.record_of(row) for row in conn.execute(query)]
 
     def get(self, name: str, version: int) -> VersionRecord:
         """Return one version of ``name``."""
-        with self._read() as conn:
-            return _record(self._version_row(conn, name, version))
+        with self._db.read() as conn:
+            return lookup.record_of(lookup.version_row(conn, name, version, self.location, self._has_signatures))
 
     def latest(self, name: str) -> VersionRecord:
         """Return the highest version of ``name``."""
-        with self._read() as conn:
-            self._require_model(conn, name)
-            query = select(versions).where(versions.c.name == name).order_by(versions.c.version.desc()).limit(1)
+        query = self._versions_query().where(versions.c.name == name).order_by(versions.c.version.desc()).limit(1)
+        with self._db.read() as conn:
+            lookup.require_model(conn, name, self.location)
             row = conn.execute(query).first()
             if row is None:
                 raise NotFoundError(f'"{name}" has no versions; register one first')
-            return _record(row)
+            return lookup.record_of(row)
 
     def archive(self, name: str, version: int) -> bytes:
-        """Return the archive bytes of one version."""
-        with self._read() as conn:
-            digest = self._version_row(conn, name, version).archive_digest
-            return bytes(conn.execute(select(archives.c.data).where(archives.c.digest == digest)).scalar_one())
+        """Return the archive bytes of one version, checked against the digest recorded for them.
+
+        Raises BundleError saying the registry's copy is damaged when they differ.
+        """
+        with self._db.read() as conn:
+            expected = lookup.version_row(conn, name, version, self.location).archive_digest
+            stored = conn.execute(select(archives.c.data).where(archives.c.digest == expected)).scalar_one_or_none()
+        if stored is None:
+            raise BundleError(f"the registry's copy of {name}@{version} is missing (no archive {expected[:23]}…); "
+                              "register the bundle again")
+        data = bytes(stored)
+        actual = "sha256:" + bytes_digest(data)
+        if actual != expected:
+            raise BundleError(f"the registry's copy of {name}@{version} is damaged (digest {actual[:23]}…, expected "
+                              f"{expected[:23]}…); restore the database from a backup or register the bundle again")
+        return data
 
     def names(self) -> list[str]:
         """Return the names that have at least one version, sorted."""
-        with self._read() as conn:
-            return _names(conn)
+        with self._db.read() as conn:
+            return lookup.names(conn)
 
     def models(self) -> list[ModelSummary]:
         """Return each model with its latest version and version count, sorted by name."""
@@ -139,7 +146,7 @@ class Store:
             .group_by(models.c.name, models.c.created_at)
             .order_by(models.c.name)
         )
-        with self._read() as conn:
+        with self._db.read() as conn:
             return [ModelSummary(*row) for row in conn.execute(query)]
 
     def delete_version(self, name: str, version: int, force: bool = False) -> list[str]:
@@ -148,128 +155,152 @@ class Store:
         Raises AliasConflictError if aliases point at the version, unless
         ``force`` is true, which removes them (recorded in their history).
         """
-        return self._transact(lambda conn: self._delete_version(conn, name, version, force))
+        return self._db.transact(lambda conn: self._delete_version(conn, name, version, force))
 
     # -- aliases -----------------------------------------------------------
 
     def set_alias(self, name: str, alias: str, version: int) -> int | None:
         """Point ``alias`` at ``version`` and record the move; return the version it pointed at before."""
-        return self._transact(lambda conn: self._set_alias(conn, name, alias, version))
+        return self._db.transact(lambda conn: self._set_alias(conn, name, alias, version))
 
     def remove_alias(self, name: str, alias: str) -> int:
         """Remove ``alias`` and record it; return the version it pointed at."""
-        return self._transact(lambda conn: self._remove_alias(conn, name, alias))
+        return self._db.transact(lambda conn: self._remove_alias(conn, name, alias))
 
     def resolve_alias(self, name: str, alias: str) -> int:
         """Return the version ``alias`` points at."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             query = select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias)
             version = conn.execute(query).scalar_one_or_none()
             if version is None:
-                raise self._missing_alias(conn, name, alias)
+                raise lookup.missing_alias(conn, name, alias, self.location)
             return version
 
     def aliases(self, name: str) -> dict[str, int]:
         """Return ``{alias: version}`` for ``name``, sorted by alias."""
-        with self._read() as conn:
-            self._require_model(conn, name)
-            return _current_aliases(conn, name)
+        with self._db.read() as conn:
+            lookup.require_model(conn, name, self.location)
+            return lookup.current_aliases(conn, name)
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Return every change of ``name``'s aliases (or of one alias), oldest first."""
         query = select(alias_history).where(alias_history.c.name == name).order_by(alias_history.c.id)
         if alias is not None:
             query = query.where(alias_history.c.alias == alias)
-        with self._read() as conn:
-            self._require_model(conn, name)
+        with self._db.read() as conn:
+            lookup.require_model(conn, name, self.location)
             return [
                 AliasChange(row.name, row.alias, row.version, row.previous_version, row.changed_at)
                 for row in conn.execute(query)
             ]
 
-    # -- transactions ------------------------------------------------------
+    # -- change feed -------------------------------------------------------
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with translate_errors(self._url), self._engine.connect() as conn:
-            yield conn
+    def changes(self, since: int | None = None, name: str | None = None, limit: int = 1000) -> ChangeFeed:
+        """Return the changes after cursor ``since`` (see :func:`mldeploy.registry.feed.read_changes`)."""
+        self._require_feed()
+        with self._db.read() as conn:
+            return read_changes(conn, since, name, limit)
 
-    def _transact(self, work: Callable[[Connection], T]) -> T:
-        """Run ``work`` in one write transaction, retrying when it collides with another writer."""
-        deadline = time.monotonic() + _RETRY_BUDGET_S
-        for attempt in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                with self._engine.connect() as conn:
-                    conn.execution_options(**{WRITE: True})
-                    with conn.begin():
-                        return work(conn)
-            except DBAPIError as exc:
-                if not is_conflict(exc):
-                    raise error_for(self._url, exc) from exc
-                if attempt == _MAX_ATTEMPTS or time.monotonic() > deadline:
-                    reason = error_for(self._url, exc)
-                    raise RegistryError(
-                        f"gave up after {attempt} attempts, each colliding with another writer: {reason}; try again"
-                    ) from exc
-            # Jitter keeps processes that collided once from colliding again in lockstep.
-            time.sleep(random.uniform(0.5, 1.5) * min(0.2, 0.005 * attempt))
-        raise AssertionError("unreachable")
+    def wait_for_change(self, timeout_s: float, since: int | None = None) -> bool:
+        """Block up to ``timeout_s`` until the registry may have changed; False means it surely did not.
 
-    def _tables_exist(self) -> bool:
-        with self._read() as conn:
-            present = set(inspect(conn).get_table_names())
-        return {table.name for table in metadata.sorted_tables} <= present
+        On PostgreSQL this LISTENs (and keeps listening between calls). With
+        ``since``, a change already past that cursor returns True at once. On
+        SQLite it polls the feed every half second, or, without ``since``,
+        sleeps one poll interval and returns True.
+        """
+        self._require_feed()
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        if self._listener is not None:
+            self._listener.start()  # listen before looking, so nothing falls between the two
+            return self._changed_since(since) or self._listener.wait(max(0.0, deadline - time.monotonic()))
+        if since is None:
+            time.sleep(min(_POLL_INTERVAL_S, max(0.0, timeout_s)))
+            return True
+        while not self._changed_since(since):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(_POLL_INTERVAL_S, left))
+        return True
 
-    def _create_tables(self, conn: Connection) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-        metadata.create_all(conn)
+    def _changed_since(self, since: int | None) -> bool:
+        if since is None:
+            return False
+        with self._db.read() as conn:
+            return head(conn) > since
+
+    def _require_feed(self) -> None:
+        if "changes" not in self._db.tables:
+            raise RegistryError(f"{self.location} was made before the change feed; open it once with write access to add it")
 
     # -- write steps -------------------------------------------------------
 
-    def _add_version(self, conn: Connection, name: str, build: Build) -> int:
-        version = self._allocate_version(conn, name)
-        manifest, data = build(version)
-        archive_digest = self._store_archive(conn, data)
-        conn.execute(insert(versions).values(_version_values(name, version, manifest, data, archive_digest)))
-        return version
+    @property
+    def _has_signatures(self) -> bool:
+        return "record_signatures" in self._db.tables
 
-    def _allocate_version(self, conn: Connection, name: str) -> int:
+    def _versions_query(self):
+        return lookup.versions_query(self._has_signatures)
+
+    def _next_version(self, name: str) -> int:
+        with self._db.read() as conn:
+            last = conn.execute(select(models.c.last_version).where(models.c.name == name)).scalar_one_or_none()
+        return (last or 0) + 1
+
+    def _insert_version(self, conn: Connection, row: dict, data: bytes, signature: bytes | None) -> int | None:
+        """Claim ``row``'s version and store it; return None, or the next free number if it was taken."""
+        name, version = row["name"], row["version"]
         first = {"name": name, "created_at": utc_now(), "last_version": 0}
         conn.execute(self._upsert(models).values(first).on_conflict_do_nothing(index_elements=["name"]))
-        # The UPDATE locks the model's row, so on PostgreSQL registrations of one name queue here.
-        bump = (
+        # Compare and set: the UPDATE locks the model's row, so registrations of one name queue here briefly.
+        claim = (
             update(models)
-            .where(models.c.name == name)
-            .values(last_version=models.c.last_version + 1)
+            .where(models.c.name == name, models.c.last_version == version - 1)
+            .values(last_version=version)
             .returning(models.c.last_version)
         )
-        return conn.execute(bump).scalar_one()
+        if conn.execute(claim).scalar_one_or_none() is None:
+            return conn.execute(select(models.c.last_version).where(models.c.name == name)).scalar_one() + 1
+        conn.execute(self._upsert(archives).values(digest=row["archive_digest"], data=data).on_conflict_do_nothing(
+            index_elements=["digest"]))
+        conn.execute(insert(versions).values(row))
+        if signature is not None:
+            self._require_signature_table()
+            conn.execute(insert(record_signatures).values(name=name, version=version, signature=signature))
+        record_change(conn, name, "version", version)
+        return None
 
-    def _store_archive(self, conn: Connection, data: bytes) -> str:
-        digest = "sha256:" + bytes_digest(data)
-        row = {"digest": digest, "data": data}
-        conn.execute(self._upsert(archives).values(row).on_conflict_do_nothing(index_elements=["digest"]))
-        return digest
+    def _require_signature_table(self) -> None:
+        if not self._has_signatures:
+            raise RegistryError(f"{self.location} cannot keep record signatures: it was made before them "
+                                "and its tables could not be added; open it once with write access")
 
     def _delete_version(self, conn: Connection, name: str, version: int, force: bool) -> list[str]:
-        digest = self._version_row(conn, name, version).archive_digest
-        pointing = sorted(alias for alias, target in _current_aliases(conn, name).items() if target == version)
+        digest = lookup.version_row(conn, name, version, self.location).archive_digest
+        pointing = sorted(a for a, target in lookup.current_aliases(conn, name).items() if target == version)
         if pointing and not force:
             raise AliasConflictError(
                 f'version {version} of "{name}" is what alias(es) {", ".join(pointing)} point to; '
                 "move them to another version first or pass --force"
             )
         for alias in pointing:
+            lookup.locked_alias(conn, name, alias)  # lock them all before the feed's lock (no lock-order cycle)
+        for alias in pointing:
             self._remove_alias(conn, name, alias)
         conn.execute(delete(versions).where(versions.c.name == name, versions.c.version == version))
+        if self._has_signatures:
+            where = (record_signatures.c.name == name) & (record_signatures.c.version == version)
+            conn.execute(delete(record_signatures).where(where))
         still_used = exists().where(versions.c.archive_digest == digest)
         conn.execute(delete(archives).where(archives.c.digest == digest, ~still_used))
+        record_change(conn, name, "deleted", version)
         return pointing
 
     def _set_alias(self, conn: Connection, name: str, alias: str, version: int) -> int | None:
-        self._version_row(conn, name, version)
-        previous = _locked_alias(conn, name, alias)
+        lookup.version_row(conn, name, version, self.location)
+        previous = lookup.locked_alias(conn, name, alias)
         if previous == version:
             return previous
         now = utc_now()
@@ -278,44 +309,25 @@ class Store:
         else:
             where = (aliases.c.name == name) & (aliases.c.alias == alias)
             conn.execute(update(aliases).where(where).values(version=version, updated_at=now))
-        _record_change(conn, name, alias, version, previous)
+        _record_alias_move(conn, name, alias, version, previous)
         return previous
 
     def _remove_alias(self, conn: Connection, name: str, alias: str) -> int:
-        previous = _locked_alias(conn, name, alias)
+        previous = lookup.locked_alias(conn, name, alias)
         if previous is None:
-            raise self._missing_alias(conn, name, alias)
+            raise lookup.missing_alias(conn, name, alias, self.location)
         conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
-        _record_change(conn, name, alias, None, previous)
+        _record_alias_move(conn, name, alias, None, previous)
         return previous
 
-    # -- lookups that explain what exists when something is missing --------
 
-    def _require_model(self, conn: Connection, name: str) -> None:
-        if conn.execute(select(models.c.name).where(models.c.name == name)).first() is None:
-            known = _names(conn)
-            listing = f"models are {_listing(known)}" if known else f"{self.location} holds no models yet"
-            raise NotFoundError(f'no model named "{name}"; {listing}')
-
-    def _version_row(self, conn: Connection, name: str, version: int):
-        query = select(versions).where(versions.c.name == name, versions.c.version == version)
-        row = conn.execute(query).first()
-        if row is not None:
-            return row
-        self._require_model(conn, name)
-        known = conn.execute(select(versions.c.version).where(versions.c.name == name).order_by(versions.c.version))
-        numbers = [str(v) for v in known.scalars()]
-        listing = f"versions are {_listing(numbers)}" if numbers else "it has no versions"
-        raise NotFoundError(f'no version {version} of "{name}"; {listing}')
-
-    def _missing_alias(self, conn: Connection, name: str, alias: str) -> NotFoundError:
-        self._require_model(conn, name)
-        known = list(_current_aliases(conn, name))
-        listing = f"aliases are {_listing(known)}" if known else "it has no aliases yet"
-        return NotFoundError(f'no alias "{alias}" of "{name}"; {listing}')
+def _record_alias_move(conn: Connection, name: str, alias: str, version: int | None, previous: int | None) -> None:
+    row = {"name": name, "alias": alias, "version": version, "previous_version": previous, "changed_at": utc_now()}
+    conn.execute(insert(alias_history).values(row))
+    record_change(conn, name, "alias" if version is not None else "alias-removed", version, alias)
 
 
-def _version_values(name: str, version: int, manifest: dict, data: bytes, archive_digest: str) -> dict:
+def _version_values(name: str, version: int, manifest: dict, data: bytes) -> dict:
     for key, expected in (("name", name), ("version", version)):
         if key in manifest and manifest[key] != expected:
             raise RegistryError(
@@ -328,43 +340,10 @@ def _version_values(name: str, version: int, manifest: dict, data: bytes, archiv
         manifest_json = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise RegistryError(f'the manifest of "{name}" version {version} is not JSON: {exc}') from exc
+    archive_digest = "sha256:" + bytes_digest(data)
     return {
         "name": name, "version": version, "created_at": utc_now(),
         "digest": manifest.get("digest") or archive_digest, "task": manifest["task"],
         "parent_version": manifest.get("parent_version"), "manifest": manifest_json,
         "archive_digest": archive_digest, "size_bytes": len(data),
     }
-
-
-def _record(row) -> VersionRecord:
-    return VersionRecord(
-        name=row.name, version=row.version, digest=row.digest, created_at=row.created_at, task=row.task,
-        parent_version=row.parent_version, manifest=json.loads(row.manifest), size_bytes=row.size_bytes,
-        archive_digest=row.archive_digest,
-    )
-
-
-def _names(conn: Connection) -> list[str]:
-    return list(conn.execute(select(versions.c.name).distinct().order_by(versions.c.name)).scalars())
-
-
-def _current_aliases(conn: Connection, name: str) -> dict[str, int]:
-    query = select(aliases.c.alias, aliases.c.version).where(aliases.c.name == name).order_by(aliases.c.alias)
-    return {alias: version for alias, version in conn.execute(query)}
-
-
-def _locked_alias(conn: Connection, name: str, alias: str) -> int | None:
-    # FOR UPDATE keeps two movers of one alias from both recording the same "previous" (no-op on SQLite).
-    query = select(aliases.c.version).where(aliases.c.name == name, aliases.c.alias == alias).with_for_update()
-    return conn.execute(query).scalar_one_or_none()
-
-
-def _record_change(conn: Connection, name: str, alias: str, version: int | None, previous: int | None) -> None:
-    row = {"name": name, "alias": alias, "version": version, "previous_version": previous, "changed_at": utc_now()}
-    conn.execute(insert(alias_history).values(row))
-
-
-def _listing(items: list[str]) -> str:
-    if len(items) <= _LISTED:
-        return ", ".join(items)
-    return f"{', '.join(items[-_LISTED:])} (the last {_LISTED} of {len(items)})"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -19,7 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["alias_history", "aliases", "archives", "metadata", "models", "versions"]
+__all__ = ["alias_history", "aliases", "archives", "changes", "metadata", "models", "record_signatures", "versions"]
 
 _NAME = 200
 
@@ -108,3 +109,28 @@ alias_history = Table(
     Column("previous_version", Integer, nullable=True),
     Column("changed_at", UtcDateTime, nullable=False),
 )
+
+# The change feed: one row per new version, alias move or removal, and deletion, written in the
+# transaction of the change itself. Followers poll "cursor > N", an index range on the primary key.
+changes = Table(
+    "changes",
+    metadata,
+    Column("cursor", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("alias", String(_NAME), nullable=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_changes_name_cursor", "name", "cursor"),
+)
+
+# Ed25519 signatures over the registry's record (name, version, manifest digest), so a signed
+# version cannot be renumbered. No foreign key: a renumbered row must leave its signature behind.
+record_signatures = Table(
+    "record_signatures",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+

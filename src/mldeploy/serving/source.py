@@ -52,8 +52,9 @@ class Source(Protocol):
 class RegistrySource:
     """Follow ``name:alias`` (or ``name``, the latest version, or a fixed ``name@version``) in a registry.
 
-    Polls the registry's change feed, one cheap query every ``poll_interval_s``,
-    so any number of processes can follow one shared registry.
+    Polls the registry's change feed, one cheap query every ``poll_interval_s``
+    (PostgreSQL also wakes it at once by ``LISTEN``), so any number of processes
+    can follow one shared registry.
 
     Example::
 
@@ -91,7 +92,7 @@ class RegistrySource:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            time.sleep(min(self._poll_interval_s, remaining))
+            self._registry.wait_for_change(min(self._poll_interval_s, remaining), since=self._cursor)
 
     def close(self) -> None:
         """Close the registry if this source opened it."""
