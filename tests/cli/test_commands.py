@@ -92,7 +92,7 @@ def test_predict_with_a_bad_row_names_row_and_field(capsys, trained, tmp_path):
         (["train", "--data", "{train}", "--target", "pay"], 'target column "pay" is not in the data'),
         (["predict", "salary@1", "--input", "{wrong_columns}"], 'field "age": expected a column (a whole number in'),
         (["import", "{malformed}"], "truncated or not a bundle"),
-        (["delete", "salary:staging"], "move them to another version first or pass --force"),
+        (["delete", "salary:staging"], "move them to another version first or delete with force=True; or rerun with --force"),
         (["--public-key", "{malformed}", "models"], "not a readable PEM public key"),
         (["predict", "salary@1", "--input", "{mixed_json}"], "item 0 is a int, expected an object of fields"),
         (["train", "--data", "{no_target}", "--target", "salary"], 'target column "salary" is empty in 1 row(s)'),

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from mldeploy.errors import SchemaError
 from mldeploy.registry import Registry
 from mldeploy.serving.live_model import LiveModel
 from mldeploy.serving.model import Model
@@ -59,7 +60,7 @@ class EmbeddedDeployment:
 
     def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
         if self._call == "one-by-one":
-            results = [self._live.infer(row, extra) for row in rows]
+            results = self._one_by_one(rows, extra)
             values = np.array([r.values[0] for r in results]) if results else np.empty(0)
             proba = [r.probabilities[0] for r in results if r.probabilities is not None]
             return Answer(values, np.array(proba) if proba else None, [r.version for r in results])
@@ -71,6 +72,18 @@ class EmbeddedDeployment:
 
     def wait_for_version(self, version: int, timeout_s: float) -> bool:
         return self._live.wait_for_version(version, timeout_s)
+
+    def _one_by_one(self, rows: list[dict], extra: str) -> list:
+        """Predict each row alone, as an app answering one request at a time; bad rows keep their position."""
+        results, issues = [], []
+        for index, row in enumerate(rows):
+            try:
+                results.append(self._live.infer(row, extra))
+            except SchemaError as error:
+                issues += [replace(issue, row=index) for issue in error.issues]
+        if issues:
+            raise SchemaError(issues)
+        return results
 
 
 @dataclass(frozen=True)

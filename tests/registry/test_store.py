@@ -146,7 +146,7 @@ def test_delete_is_refused_while_aliased_and_forced_removes_aliases(store: Store
         store.delete_version("salary", 2)
     assert str(refused.value) == (
         'version 2 of "salary" is what alias(es) canary, production point to; '
-        "move them to another version first or pass --force"
+        "move them to another version first or delete with force=True"
     )
     assert [r.version for r in store.versions("salary")] == [1, 2]
 

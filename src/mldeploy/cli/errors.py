@@ -45,6 +45,8 @@ def hint_for(exc: e.MldeployError) -> str | None:
         return "if you know this code, rerun with " + " ".join(f"--trust {name}" for name in exc.types)
     if isinstance(exc, e.VersionMismatchError):
         return "or rerun with --force to load it anyway"
+    if isinstance(exc, e.AliasConflictError):
+        return "or rerun with --force to delete it and its aliases"
     if isinstance(exc, e.SchemaError) and 'extra="ignore"' in exc.hint:
         return "on the command line, --ignore-extra ignores unknown fields"
     return None

@@ -283,7 +283,7 @@ class Store:
         if pointing and not force:
             raise AliasConflictError(
                 f'version {version} of "{name}" is what alias(es) {", ".join(pointing)} point to; '
-                "move them to another version first or pass --force"
+                "move them to another version first or delete with force=True"
             )
         for alias in pointing:
             lookup.locked_alias(conn, name, alias)  # lock them all before the feed's lock (no lock-order cycle)

@@ -105,7 +105,9 @@ class RegistrySource:
         try:
             record = self._registry.record(self.ref)
         except NotFoundError:
-            return None  # the alias does not exist (yet): keep serving what serves
+            if self.ref.alias is None or not self._registry.versions(self.name):
+                raise  # a version or a model that does not exist: there is nothing to wait for
+            return None  # the alias does not exist yet: keep serving what serves
         if self._offered == (record.version, record.digest):
             return None
         self._offered = (record.version, record.digest)
