@@ -19,7 +19,7 @@ from mldeploy.bundle.coercion import check_missing, empty_mask, to_booleans, to_
 from mldeploy.bundle.schema import Field, Schema
 from mldeploy.errors import ConfigError, Issue, SchemaError
 
-__all__ = ["EXTRA_RULES", "check_extra", "shown_name", "validate", "validate_frame", "validate_records"]
+__all__ = ["EXTRA_RULES", "check_extra", "show_value", "shown_name", "validate", "validate_frame", "validate_records"]
 
 EXTRA_RULES = ("reject", "ignore")
 _MAX_GOT_CHARS = 40
@@ -236,14 +236,14 @@ def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
         mask = np.asarray(mask, bool) & ~reported
         if mask.any():
             reported |= mask
-            issues.extend(Issue(int(i), f.name, expected, _show(raw[i])) for i in np.flatnonzero(mask))
+            issues.extend(Issue(int(i), f.name, expected, show_value(raw[i])) for i in np.flatnonzero(mask))
     return issues
 
 
 def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
     issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
     if extra == "reject":
-        issues += [Issue(index, shown_name(k), _known_fields(schema), _show(row[k])) for k in row if k not in schema.by_name]
+        issues += [Issue(index, shown_name(k), _known_fields(schema), show_value(row[k])) for k in row if k not in schema.by_name]
     return issues
 
 
@@ -277,7 +277,8 @@ def _is_instance(values: np.ndarray, types) -> np.ndarray:
     return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    """Return a value as error messages show it (JSON-like, text cut short)."""
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return "null"
     if isinstance(value, (bool, np.bool_)):
