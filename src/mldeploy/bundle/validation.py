@@ -17,13 +17,12 @@ import pandas as pd
 
 from mldeploy.bundle.coercion import check_missing, empty_mask, to_booleans, to_numbers
 from mldeploy.bundle.schema import Field, Schema
-from mldeploy.errors import ConfigError, Issue, SchemaError
+from mldeploy.errors import ConfigError, Issue, SchemaError, shorten
 
-__all__ = ["EXTRA_RULES", "check_extra", "show_value", "shown_name", "validate", "validate_frame", "validate_records"]
+__all__ = ["EXTRA_RULES", "check_extra", "show_value", "validate", "validate_frame", "validate_records"]
 
 EXTRA_RULES = ("reject", "ignore")
 _MAX_GOT_CHARS = 40
-_MAX_NAME_CHARS = 60
 _KNOWN = "one of the known fields"
 _ONE_COLUMN = "one column of that name"
 
@@ -53,12 +52,6 @@ def check_extra(extra: str) -> str:
     if extra not in EXTRA_RULES:
         raise ConfigError(f"extra: expected one of {', '.join(EXTRA_RULES)}, got {str(extra)[:40]!r}")
     return extra
-
-
-def shown_name(name) -> str:
-    """Return a field name as messages show it: text, cut short when it is long (a name can be 1 MB)."""
-    text = str(name)
-    return text if len(text) <= _MAX_NAME_CHARS else text[:_MAX_NAME_CHARS] + f"... ({len(text)} characters)"
 
 
 def validate_records(schema: Schema, rows: Sequence, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
@@ -95,7 +88,7 @@ def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject", m
     issues += [Issue(None, str(c), _ONE_COLUMN, f"{(frame.columns == c).sum()} columns") for c in repeated]
     if extra == "reject":
         known = set(schema.names)
-        issues += [Issue(None, shown_name(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
+        issues += [Issue(None, shorten(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
     clean = {}
     for f in schema.fields:
         if f.name in frame.columns and f.name not in repeated:
@@ -243,7 +236,7 @@ def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
 def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
     issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
     if extra == "reject":
-        issues += [Issue(index, shown_name(k), _known_fields(schema), show_value(row[k])) for k in row if k not in schema.by_name]
+        issues += [Issue(index, shorten(k), _known_fields(schema), show_value(row[k])) for k in row if k not in schema.by_name]
     return issues
 
 
