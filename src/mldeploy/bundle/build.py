@@ -60,7 +60,7 @@ def build_bundle(
     _write_payload(target, pipeline, schema, sample)
     compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
     manifest = Manifest(
-        name=name, task=task, files=storage.digest_files(target), metrics=dict(metrics or {}),
+        name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target), metrics=dict(metrics or {}),
         data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
         parent=parent, description=description, compiled=compiled.to_dict(),
     )

@@ -53,6 +53,8 @@ class Manifest:
     compiled: dict = field(default_factory=dict)
     """The compiled form's plan: which steps are compiled and why others fall back."""
     format_version: int = FORMAT_VERSION
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Relative file name -> size in bytes: an archive member may be no larger (empty in older bundles)."""
 
     @property
     def compiled_info(self) -> CompiledInfo:
@@ -60,8 +62,11 @@ class Manifest:
         return CompiledInfo.from_dict(self.compiled)
 
     def to_bytes(self) -> bytes:
-        """Return the canonical JSON the signature covers."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        """Return the canonical JSON the signature covers (older manifests without sizes: the same bytes as before)."""
+        data = asdict(self)
+        if not data["sizes"]:
+            del data["sizes"]
+        return json.dumps(data, indent=2, sort_keys=True).encode()
 
     def signed_bytes(self) -> bytes:
         """Return the bytes a signature covers: everything but what the registry assigns (version, parent)."""
@@ -106,7 +111,7 @@ _TYPES: dict[str, tuple[type, bool]] = {
     "name": (str, False), "task": (str, False), "files": (dict, False), "version": (int, True),
     "created": (str, False), "metrics": (dict, False), "data_fingerprint": (str, True),
     "training_rows": (int, True), "libraries": (dict, False), "parent": (str, True),
-    "description": (str, False), "compiled": (dict, False), "format_version": (int, False),
+    "description": (str, False), "compiled": (dict, False), "format_version": (int, False), "sizes": (dict, False),
 }
 
 
@@ -121,6 +126,8 @@ def _check_types(manifest: Manifest) -> None:
             raise BundleError(f'manifest.json field "{name}" is {_shown(value)}; expected {expected}. The bundle is malformed')
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.libraries.items()):
         raise BundleError('manifest.json field "libraries" must map names to version text; the bundle is malformed')
+    if not all(k in manifest.files and type(v) is int and v >= 0 for k, v in manifest.sizes.items()):
+        raise BundleError('manifest.json field "sizes" must map listed files to byte counts; the bundle is malformed')
 
 
 def _shown(value) -> str:
