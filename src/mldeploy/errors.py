@@ -48,9 +48,18 @@ __all__ = [
     "UnsupportedError",
     "UntrustedTypesError",
     "VersionMismatchError",
+    "shorten",
 ]
 
 _SHOWN_ISSUES = 5
+_SHORT_CHARS = 60
+_FIELD_CHARS = 200
+
+
+def shorten(text, limit: int = _SHORT_CHARS) -> str:
+    """Return ``text`` as a message may show it: cut short when long (a name from the input can be 1 MB)."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class MldeployError(Exception):
@@ -146,7 +155,8 @@ class Issue:
 
     def describe(self) -> str:
         """Return the one-line wording shared by every entry point."""
-        where = f'field "{self.field}"' if self.row is None else f'row {self.row}, field "{self.field}"'
+        name = shorten(self.field, _FIELD_CHARS)  # validators cut names already; an Issue built elsewhere may not
+        where = f'field "{name}"' if self.row is None else f'row {self.row}, field "{name}"'
         return f"{where}: expected {self.expected}, got {self.got}"
 
     def to_dict(self) -> dict:

@@ -148,3 +148,78 @@ def test_complex_numbers_are_not_numbers():
     for column in (np.array([4 + 7j]), np.array([4 + 7j], dtype=object)):
         frame = pd.DataFrame([GOOD]).assign(years=column)
         assert [issue[:3] for issue in issues_of(frame)] == [(0, "years", "a number in [0, 60]")]
+
+
+# A text field whose pipeline takes NaN (imputed) and None (a category of its own), trained with NaN.
+BOTH = Schema((Field("city", "category", categories=("austin",), unseen="accept", nulls=("nan", "none")),), Output("regression"))
+NAN_ONLY = Schema((Field("city", "category", categories=("austin",), unseen="reject", nulls=("nan",)),), Output("regression"))
+
+
+def test_empty_texts_reach_the_pipeline_as_given_by_default():
+    city = validate(BOTH, pd.DataFrame({"city": pd.Series([None, np.nan, "austin"], dtype=object)}))["city"].tolist()
+    assert city[0] is None and isinstance(city[1], float) and math.isnan(city[1]) and city[2] == "austin"
+
+
+def test_as_trained_gives_every_empty_text_the_marker_training_had():
+    city = validate(BOTH, [{"city": None}, {"city": float("nan")}], missing="as-trained")["city"].tolist()
+    assert all(isinstance(v, float) and math.isnan(v) for v in city)
+    assert validate(NAN_ONLY, [{"city": None}], missing="as-trained")["city"].isna().all()
+
+
+def test_a_marker_the_pipeline_refuses_is_named():
+    assert issues_of_schema(NAN_ONLY, [{"city": float("nan")}, {"city": None}]) == [
+        (1, "city", "one of [austin] (empty only as NaN: the pipeline refuses None here)", "null")]
+
+
+def test_other_empty_markers_become_the_marker_training_had():
+    city = validate(BOTH, pd.DataFrame({"city": pd.array([pd.NA, "austin"], dtype="string")}))["city"].tolist()
+    assert isinstance(city[0], float) and math.isnan(city[0])
+
+
+def test_missing_and_extra_rules_are_checked():
+    from mldeploy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="missing: expected one of as-given, as-trained"):
+        validate(SCHEMA, [GOOD], missing="as-json")
+    with pytest.raises(ConfigError, match="extra: expected one of reject, ignore"):
+        validate(SCHEMA, [GOOD], extra="drop")
+
+
+def test_bytes_are_neither_numbers_nor_text_nor_booleans():
+    assert [issue[:2] for issue in issues_of([GOOD | {"years": b"5", "city": b"austin", "remote": b"1"}])] == [
+        (0, "city"), (0, "remote"), (0, "years")]
+
+
+def test_decimals_are_numbers_and_decimal_nan_is_an_empty_number():
+    from decimal import Decimal
+
+    clean = validate(SCHEMA, [GOOD | {"count": Decimal("NaN"), "years": Decimal("2.5")}])
+    assert math.isnan(clean["count"].iloc[0]) and clean["years"].iloc[0] == 2.5
+    assert [issue[:2] for issue in issues_of([GOOD | {"years": Decimal("sNaN"), "city": Decimal("NaN")}])] == [
+        (0, "city"), (0, "years")]
+
+
+def test_multiindex_columns_are_refused_whatever_the_size():
+    for rows in (1, 20, 2000):
+        frame = pd.DataFrame([GOOD] * rows)
+        frame.columns = pd.MultiIndex.from_arrays([frame.columns, ["x"] * len(frame.columns)])
+        assert issues_of(frame) == [(None, "(columns)", "one level of column names", "2 levels")]
+    repeated = pd.DataFrame([GOOD])
+    repeated.columns = pd.MultiIndex.from_arrays([["years"] * 5, list("abcde")])
+    assert issues_of(repeated) == [(None, "(columns)", "one level of column names", "2 levels")]
+
+
+def test_a_long_unknown_field_name_is_cut_short():
+    name = "x" * 1_000_000
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, [GOOD | {name: 1}])
+    assert len(str(caught.value)) < 1000 and "(1000000 characters)" in str(caught.value)
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, pd.DataFrame([GOOD]).assign(**{name: 1}))
+    assert len(str(caught.value)) < 1000
+
+
+def issues_of_schema(schema, data, **options) -> list[tuple]:
+    with pytest.raises(SchemaError) as caught:
+        validate(schema, data, **options)
+    return [(i.row, i.field, i.expected, i.got) for i in caught.value.issues]

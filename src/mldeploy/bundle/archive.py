@@ -1,30 +1,46 @@
 """Turn a bundle directory into one archive (bytes) and back, refusing unsafe archives.
 
-An archive may come from a network: members that are not plain files or
-folders, or whose path leaves the target folder, are refused before anything
-is written, and a truncated archive is reported as such.
+An archive may come from a network, so it is read as a stream and checked
+member by member before anything large is written: the manifest comes first
+and says what may follow. A member the manifest does not list, a second copy
+of one, a link or device, a member larger than the manifest declares (or than
+:data:`MAX_ARCHIVE_BYTES` in all) or whose bytes do not match their digest is
+refused as soon as it is met, so a size bomb or a flood of members costs
+little time and memory. A truncated archive is reported as such.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from mldeploy.errors import BundleError
+from mldeploy.bundle.manifest import Manifest
+from mldeploy.bundle.storage import MANIFEST, SIGNATURE, few
+from mldeploy.errors import BundleError, shorten
 
-__all__ = ["pack", "unpack", "MAX_ARCHIVE_BYTES"]
+__all__ = ["pack", "unpack", "MAX_ARCHIVE_BYTES", "MAX_MANIFEST_BYTES"]
 
 MAX_ARCHIVE_BYTES = 2 * 1024**3
+"""The most an archive may unpack to, whatever its manifest says."""
+MAX_MANIFEST_BYTES = 16 * 1024**2
+_MAX_SIGNATURE_BYTES = 1024
+_CHUNK_BYTES = 1 << 20
 
 
 def pack(directory: Path) -> bytes:
-    """Return a gzip-compressed tar of the files in ``directory`` (sorted, fixed metadata)."""
+    """Return a gzip-compressed tar of a bundle folder: the manifest (and signature) first, then its files, sorted."""
+    directory = Path(directory)
+    if not (directory / MANIFEST).is_file():
+        raise BundleError(f"{directory} has no {MANIFEST}; only a bundle folder can be archived")
+    first = [directory / name for name in (MANIFEST, SIGNATURE) if (directory / name).is_file()]
+    rest = sorted(p for p in directory.rglob("*") if p.is_file() and p not in first)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        for path in first + rest:
             info = tar.gettarinfo(str(path), arcname=path.relative_to(directory).as_posix())
             info.uid = info.gid = 0
             info.uname = info.gname = ""
@@ -36,13 +52,14 @@ def pack(directory: Path) -> bytes:
 
 
 def unpack(data: bytes, destination: Path) -> Path:
-    """Extract an archive made by :func:`pack` into ``destination`` (created, must be empty)."""
-    destination.mkdir(parents=True, exist_ok=True)
+    """Extract an archive made by :func:`pack` into ``destination`` (created; must be empty)."""
+    destination = Path(destination)
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            members = tar.getmembers()
-            _check_members(members)
-            tar.extractall(destination, members=members, filter="data")
+        destination.mkdir(parents=True, exist_ok=True)
+        if any(destination.iterdir()):
+            raise BundleError(f"cannot unpack the bundle into {destination}: the folder is not empty; give a new folder")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+            _Unpacker(tar, destination).run()
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise BundleError(f"bundle archive is truncated or not a bundle ({exc}); export or download it again") from exc
     except OSError as exc:  # the archive read fine; writing its files did not
@@ -51,14 +68,76 @@ def unpack(data: bytes, destination: Path) -> Path:
     return destination
 
 
-def _check_members(members: list[tarfile.TarInfo]) -> None:
-    total = 0
-    for member in members:
-        if not (member.isfile() or member.isdir()):
-            raise BundleError(f'bundle archive member "{member.name}" is a link or device; refusing the archive')
-        path = PurePosixPath(member.name)
-        if path.is_absolute() or ".." in path.parts or member.name.startswith("\\"):
-            raise BundleError(f'bundle archive member "{member.name}" escapes the bundle folder; refusing the archive')
-        total += member.size
-        if total > MAX_ARCHIVE_BYTES:
-            raise BundleError(f"bundle archive unpacks to more than {MAX_ARCHIVE_BYTES} bytes; refusing it")
+class _Unpacker:
+    """Read members one at a time, each checked against the manifest read first."""
+
+    def __init__(self, tar: tarfile.TarFile, destination: Path) -> None:
+        self._tar = tar
+        self._destination = destination
+        self._manifest: Manifest | None = None
+        self._written: set[str] = set()
+        self._total = 0
+
+    def run(self) -> None:
+        for member in self._tar:
+            _check_kind(member)
+            if self._manifest is None:
+                self._read_manifest(member)
+            else:
+                self._write(member)
+        if self._manifest is None:
+            raise BundleError("bundle archive is empty; export or download it again")
+        missing = sorted(set(self._manifest.files) - self._written)
+        if missing:
+            raise BundleError(f"bundle archive lacks {few(missing)} its manifest lists; it is incomplete, export it again")
+
+    def _read_manifest(self, member: tarfile.TarInfo) -> None:
+        if member.name != MANIFEST:
+            raise BundleError(f'bundle archive starts with "{shorten(member.name)}", not {MANIFEST}; '
+                              "it was not made by this mldeploy's export, or it was altered: export it again")
+        self._check_size(member, MAX_MANIFEST_BYTES)
+        data = self._tar.extractfile(member).read()
+        self._manifest = Manifest.from_bytes(data)
+        with open(self._destination / MANIFEST, "xb") as handle:
+            handle.write(data)
+
+    def _write(self, member: tarfile.TarInfo) -> None:
+        name = member.name
+        files = self._manifest.files
+        if name in self._written or name == MANIFEST:
+            raise BundleError(f'bundle archive holds "{shorten(name)}" twice; refusing it')
+        if name != SIGNATURE and name not in files:
+            raise BundleError(f'bundle archive holds "{shorten(name)}", which its manifest does not list '
+                              f"(it lists {len(files)} file(s)); refusing it")
+        limit = _MAX_SIGNATURE_BYTES if name == SIGNATURE else self._manifest.sizes.get(name, MAX_ARCHIVE_BYTES)
+        self._check_size(member, limit)
+        self._copy(member, files.get(name))
+        self._written.add(name)
+
+    def _check_size(self, member: tarfile.TarInfo, limit: int) -> None:
+        allowed = min(limit, MAX_ARCHIVE_BYTES - self._total)
+        if member.size > allowed:
+            raise BundleError(f'bundle archive member "{shorten(member.name)}" holds {member.size} bytes, more than '
+                              f"the {allowed} its manifest allows; refusing it")
+        self._total += member.size
+
+    def _copy(self, member: tarfile.TarInfo, digest: str | None) -> None:
+        """Write a member in chunks, hashing as it goes; a member unlike its digest is removed and refused."""
+        path = self._destination / member.name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        source = self._tar.extractfile(member)
+        hasher = hashlib.sha256()
+        with open(path, "xb") as target:  # never through a file or link already there
+            for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):
+                hasher.update(chunk)
+                target.write(chunk)
+        if digest is not None and hasher.hexdigest() != digest:
+            path.unlink()
+            raise BundleError(f'bundle archive member "{shorten(member.name)}" does not match its digest in the '
+                              "manifest; the archive was altered or damaged, export it again")
+
+
+def _check_kind(member: tarfile.TarInfo) -> None:
+    # Names are checked against the manifest, whose file names cannot leave the folder.
+    if not member.isfile() or member.issparse():
+        raise BundleError(f'bundle archive member "{shorten(member.name)}" is a link, device or folder; refusing the archive')

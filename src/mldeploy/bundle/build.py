@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import tempfile
 import shutil
 import weakref
@@ -20,7 +21,7 @@ from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.profile import profile_frame
 from mldeploy.bundle.ref import BundleRef
-from mldeploy.bundle.schema import Schema
+from mldeploy.bundle.schema import Field, Schema
 from mldeploy.bundle.validation import validate_frame
 from mldeploy.errors import BundleError
 
@@ -28,6 +29,7 @@ __all__ = ["build_bundle"]
 
 _SAMPLE_ROWS = 256
 _UNSEEN_PROBE = "__mldeploy_unseen_category__"
+_RANGE_PROBES = 40
 
 
 def build_bundle(
@@ -58,7 +60,7 @@ def build_bundle(
     _write_payload(target, pipeline, schema, sample)
     compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
     manifest = Manifest(
-        name=name, task=task, files=storage.digest_files(target), metrics=dict(metrics or {}),
+        name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target), metrics=dict(metrics or {}),
         data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
         parent=parent, description=description, compiled=compiled.to_dict(),
     )
@@ -92,15 +94,55 @@ def _task_of(pipeline) -> tuple[str, list | None]:
 
 
 def _probe(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
-    """Learn which fields may be empty and which accept unseen categories by asking the pipeline."""
-    base = validate_frame(schema, sample.iloc[:1])
+    """Learn what the pipeline accepts by asking it: empty values, unseen categories, the ends of each range."""
+    base = validate_frame(schema, sample.iloc[:1], missing="as-trained")
     fields = []
     for f in schema.fields:
-        empty = None if f.type in ("category", "string") and f.text_null == "none" else np.nan
-        nullable = _accepts(pipeline, base, f.name, empty)
-        unseen = "accept" if f.type == "category" and _accepts(pipeline, base, f.name, _UNSEEN_PROBE) else "reject"
-        fields.append(replace(f, nullable=nullable, unseen=unseen))
+        if f.type in ("category", "string"):
+            fields.append(_probe_text(pipeline, base, f, sample[f.name]))
+        else:
+            f = replace(f, nullable=_accepts(pipeline, base, f.name, np.nan))
+            fields.append(_probe_range(pipeline, base, f, sample[f.name]) if f.type != "boolean" else f)
     return Schema(tuple(fields), schema.output)
+
+
+def _probe_text(pipeline, base: pd.DataFrame, f: Field, column: pd.Series) -> Field:
+    """Probe None and NaN separately (scikit-learn treats them apart) and an unseen value."""
+    nulls = tuple(marker for marker, value in (("nan", np.nan), ("none", None)) if _accepts(pipeline, base, f.name, value))
+    unseen = "accept" if _accepts(pipeline, base, f.name, _UNSEEN_PROBE) else "reject"
+    if f.type == "string" and unseen == "reject":  # too many to list as a category, yet the pipeline knows them all
+        categories = tuple(sorted(column.dropna().unique().tolist()))
+        return replace(f, type="category", categories=categories, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
+    return replace(f, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
+
+
+def _probe_range(pipeline, base: pd.DataFrame, f: Field, column: pd.Series) -> Field:
+    """Narrow a widened bound the pipeline refuses (the log of 0) to the last value it accepts."""
+    seen = column.to_numpy(dtype="float64", na_value=np.nan)
+    seen = seen[np.isfinite(seen)]
+    if not seen.size:
+        return f
+    low = _accepted_bound(pipeline, base, f.name, f.minimum, float(seen.min()))
+    high = _accepted_bound(pipeline, base, f.name, f.maximum, float(seen.max()))
+    if f.type == "integer":
+        low = None if low is None else float(np.ceil(low))
+        high = None if high is None else float(np.floor(high))
+    return replace(f, minimum=low, maximum=high)
+
+
+def _accepted_bound(pipeline, base: pd.DataFrame, column: str, bound: float | None, seen: float) -> float | None:
+    if bound is None or _accepts(pipeline, base, column, bound) or not _accepts(pipeline, base, column, seen):
+        return bound
+    accepted, refused = seen, bound
+    for _ in range(_RANGE_PROBES):  # bisect: refusals start at one point (a domain's edge)
+        middle = (accepted + refused) / 2
+        if middle in (accepted, refused):
+            break
+        if _accepts(pipeline, base, column, middle):
+            accepted = middle
+        else:
+            refused = middle
+    return accepted
 
 
 def _accepts(pipeline, base: pd.DataFrame, column: str, value) -> bool:
@@ -108,7 +150,9 @@ def _accepts(pipeline, base: pd.DataFrame, column: str, value) -> bool:
     is_text = base[column].dtype == object
     row[column] = pd.Series([value], dtype=object if is_text else "float64")
     try:
-        result = np.asarray(pipeline.predict(row), dtype=object)
+        with warnings.catch_warnings():  # a probe outside a function's domain warns (log of 0): that is the question
+            warnings.simplefilter("ignore")
+            result = np.asarray(pipeline.predict(row), dtype=object)
     except Exception:  # any refusal by the user's pipeline means "not accepted"
         return False
     return all(v is not None and (not isinstance(v, float) or np.isfinite(v)) for v in result.ravel())

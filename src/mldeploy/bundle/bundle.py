@@ -44,7 +44,7 @@ class Bundle:
         if public_key is not None:
             key = public_key if not isinstance(public_key, (bytes, str, Path)) else signing.load_public_key(public_key)
             signing.verify_signature(manifest.signed_bytes(), signature, key)
-        schema = Schema.from_dict(storage.read_json(path, storage.SCHEMA))
+        schema = Schema.from_dict(storage.read_json(path, manifest, storage.SCHEMA))
         return cls(path, manifest, schema, signature)
 
     @classmethod
@@ -108,15 +108,22 @@ class Bundle:
         storage.write_manifest(self.path, self.manifest, self.signature)
         return self
 
+    def read_file(self, name: str) -> bytes:
+        """Return one of the bundle's files, checking the very bytes returned against the manifest's digest."""
+        return storage.read_checked(self.path, self.manifest, name)
+
     def load_pipeline(self, trusted=(), allow_version_mismatch: bool = False):
-        """Deserialise the pipeline with skops, trusting only safe defaults plus ``trusted``."""
+        """Deserialise the pipeline with skops, trusting only safe defaults plus ``trusted``.
+
+        The bytes deserialised are the bytes whose digest was checked, read once.
+        """
         import skops.io
 
         self._check_library_versions(allow_version_mismatch)
-        path = self.path / storage.PIPELINE
+        data = self.read_file(storage.PIPELINE)
         try:
-            allowed = check_trusted(skops.io.get_untrusted_types(file=path), trusted)
-            return skops.io.load(path, trusted=allowed)
+            allowed = check_trusted(skops.io.get_untrusted_types(data=data), trusted)
+            return skops.io.loads(data, trusted=allowed)
         except BundleError:
             raise
         except Exception as exc:  # skops raises many types on a bad file; all mean the same to the user
@@ -124,13 +131,15 @@ class Bundle:
 
     def sample(self) -> pd.DataFrame:
         """Return the rows of training data kept in the bundle, in training dtypes."""
-        rows = storage.read_json(self.path, storage.SAMPLE)["rows"]
+        rows = storage.read_json(self.path, self.manifest, storage.SAMPLE).get("rows")
+        if not isinstance(rows, list):
+            raise BundleError(f"{storage.SAMPLE} of {self.ref} holds no rows; the bundle is corrupt")
         frame = pd.DataFrame.from_records(rows, columns=self.schema.names)
         return frame.astype({f.name: f.dtype for f in self.schema.fields if not frame[f.name].isna().any()})
 
     def profile(self) -> dict:
         """Return the reference profile of the training data."""
-        return storage.read_json(self.path, storage.PROFILE)
+        return storage.read_json(self.path, self.manifest, storage.PROFILE)
 
     def _check_library_versions(self, allow_mismatch: bool) -> None:
         from sklearn import __version__ as installed

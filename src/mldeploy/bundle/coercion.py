@@ -2,18 +2,26 @@
 
 Both paths import their rules from here, so they accept exactly the same
 inputs: numeric text must look like a plain decimal number (no ``1_000``, no
-``0x10``), booleans never count as numbers, and ints too large for a float
-are wrong values, not crashes.
+``0x10``), booleans and bytes never count as numbers, and ints too large for a
+float are wrong values, not crashes. The rules for empty values (None vs NaN)
+are here too, see :mod:`mldeploy.bundle.schema`.
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["BOOL_WORDS", "NUMBER_TEXT", "to_booleans", "to_numbers"]
+from mldeploy.errors import ConfigError
+
+__all__ = ["BOOL_WORDS", "MISSING_RULES", "NUMBER_TEXT", "check_missing", "empty_mask", "to_booleans", "to_numbers"]
+
+MISSING_RULES = ("as-given", "as-trained")
+"""How an empty value reaches the pipeline: as given (None stays None, NaN stays NaN) or as training had it."""
+_NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, bytes, bytearray, memoryview)
 
 NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
 """ASCII digits and spaces only: float() would also read "٤٠" or a no-break space, pandas does not."""
@@ -26,15 +34,43 @@ def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.full(len(raw), np.nan), np.ones(len(raw), bool)
     series = pd.Series(raw, dtype=object)
     is_text = series.map(type).eq(str).to_numpy()
-    is_bool = series.map(lambda v: isinstance(v, (bool, np.bool_, complex, np.complexfloating))).to_numpy()
+    is_bool = series.map(lambda v: isinstance(v, _NOT_NUMBERS) or _is_signaling(v)).to_numpy()
     bad_text = is_text & ~series.where(is_text, "").str.fullmatch(NUMBER_TEXT).fillna(False).to_numpy(bool)
     usable = series.where(~(is_bool | bad_text), None)
     try:
         numbers = pd.to_numeric(usable, errors="coerce").to_numpy("float64")
     except (OverflowError, TypeError):
         numbers = np.array([_as_float(v) for v in usable], dtype="float64")
-    wrong = ~pd.isna(raw) & np.isnan(numbers)
+    wrong = ~empty_mask(raw) & np.isnan(numbers)
     return numbers, wrong
+
+
+def check_missing(missing: str) -> str:
+    """Return ``missing`` if it is one of :data:`MISSING_RULES`, else raise ConfigError."""
+    if missing not in MISSING_RULES:
+        raise ConfigError(f"missing: expected one of {', '.join(MISSING_RULES)}, got {str(missing)[:40]!r}")
+    return missing
+
+
+def empty_mask(raw: np.ndarray) -> np.ndarray:
+    """Mark the empty values of an object array: None, NaN, pd.NA, NaT and Decimal("NaN").
+
+    ``Decimal("sNaN")`` (which pandas cannot even test) is no empty value but a wrong one.
+    """
+    try:
+        return pd.isna(raw)
+    except ArithmeticError:  # decimal.InvalidOperation from a signaling NaN
+        return np.fromiter((_is_empty(v) for v in raw), dtype=bool, count=len(raw))
+
+
+def _is_empty(value) -> bool:
+    if isinstance(value, Decimal):
+        return value.is_qnan()
+    return bool(pd.isna(value)) if np.ndim(value) == 0 else False
+
+
+def _is_signaling(value) -> bool:
+    return isinstance(value, Decimal) and value.is_snan()
 
 
 def to_booleans(raw: np.ndarray) -> np.ndarray:

@@ -27,32 +27,35 @@ class ColumnCleaner:
         self._fields = schema.fields
         self._names = set(schema.names)
 
-    def clean_frame(self, frame: pd.DataFrame, extra: str = "reject") -> dict[str, np.ndarray] | None:
+    def clean_frame(self, frame: pd.DataFrame, extra: str = "reject", missing: str = "as-given") -> dict[str, np.ndarray] | None:
         """Return {field: values} with numbers as float64 (NaN when empty) and texts as objects, or None.
 
         ``extra="ignore"`` skips columns the schema does not know; otherwise they are a no.
+        ``missing`` says how empty texts reach the pipeline (see ``clean_row``).
         """
         columns = frame.columns
-        if not columns.is_unique or (extra == "reject" and len(columns) != len(self._fields)):
+        if isinstance(columns, pd.MultiIndex) or not columns.is_unique:
+            return None
+        if extra == "reject" and len(columns) != len(self._fields):
             return None
         clean = {}
         for f in self._fields:
             if f.name not in columns:
                 return None
-            values = _clean_column(f, frame[f.name].to_numpy())
+            values = _clean_column(f, frame[f.name].to_numpy(), missing)
             if values is None:
                 return None
             clean[f.name] = values
         return clean
 
-    def clean_records(self, rows: list) -> dict[str, np.ndarray] | None:
+    def clean_records(self, rows: list, missing: str = "as-given") -> dict[str, np.ndarray] | None:
         """Like :meth:`clean_frame` for a list of dicts that each have exactly the schema's fields."""
         names = self._names
         if not all(isinstance(row, dict) and row.keys() == names for row in rows):
             return None
         clean = {}
         for f in self._fields:
-            values = _clean_list(f, [row[f.name] for row in rows])
+            values = _clean_list(f, [row[f.name] for row in rows], missing)
             if values is None:
                 return None
             clean[f.name] = values
@@ -62,7 +65,7 @@ class ColumnCleaner:
 _PLAIN_NUMBERS = {float, int, type(None)}
 
 
-def _clean_list(f: Field, values: list) -> np.ndarray | None:
+def _clean_list(f: Field, values: list, missing: str) -> np.ndarray | None:
     if f.type in ("number", "integer") and set(map(type, values)) <= _PLAIN_NUMBERS:
         try:
             numbers = np.array(values, dtype=np.float64)  # None -> NaN
@@ -71,10 +74,10 @@ def _clean_list(f: Field, values: list) -> np.ndarray | None:
         return _clean_typed_numbers(f, numbers)
     array = np.empty(len(values), dtype=object)
     array[:] = values
-    return _clean_column(f, array)
+    return _clean_column(f, array, missing)
 
 
-def _clean_column(f: Field, raw: np.ndarray) -> np.ndarray | None:
+def _clean_column(f: Field, raw: np.ndarray, missing: str) -> np.ndarray | None:
     if f.type in ("number", "integer") and raw.dtype.kind in "iuf":
         return _clean_typed_numbers(f, raw)
     if f.type == "boolean" and raw.dtype.kind == "b":
@@ -82,14 +85,14 @@ def _clean_column(f: Field, raw: np.ndarray) -> np.ndarray | None:
     if raw.dtype.kind != "O":
         return None  # dates, durations, complex numbers...: the bulk path words it
     if f.type in ("category", "string"):
-        return _clean_texts(f, raw)
+        return _clean_texts(f, raw, missing)
     values = [clean_value(f, value) for value in raw.tolist()]
     if any(value is BAD for value in values):
         return None
     return np.array(values, dtype=np.float64)
 
 
-def _clean_texts(f: Field, raw: np.ndarray) -> np.ndarray | None:
+def _clean_texts(f: Field, raw: np.ndarray, missing: str) -> np.ndarray | None:
     # Each distinct value is checked once: a batch repeats a few categories many times.
     try:
         distinct = set(raw.tolist())
@@ -97,10 +100,10 @@ def _clean_texts(f: Field, raw: np.ndarray) -> np.ndarray | None:
         return None
     empty = BAD
     for value in distinct:
-        clean = clean_value(f, value)
+        clean = clean_value(f, value, missing)
         if clean is BAD:
             return None
-        if clean is not value:  # an empty value, to be given as training had it (None or NaN)
+        if clean is not value:  # an empty value, to be given as training had it (as-trained)
             empty = clean
     if empty is BAD:
         return raw

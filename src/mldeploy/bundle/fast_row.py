@@ -17,15 +17,19 @@ from mldeploy.bundle.schema import Field, Schema
 __all__ = ["BAD", "clean_row", "clean_value"]
 
 
-def clean_row(schema: Schema, row: Mapping) -> list | None:
-    """Return the row's values in field order, coerced, or None if anything is off."""
+def clean_row(schema: Schema, row: Mapping, missing: str = "as-given") -> list | None:
+    """Return the row's values in field order, coerced, or None if anything is off.
+
+    ``missing`` is ``as-given`` (None and NaN reach the pipeline as given) or
+    ``as-trained`` (an empty text value becomes the marker training had).
+    """
     if len(row) != len(schema.fields):
         return None
     values = []
     for f in schema.fields:
         if f.name not in row:
             return None
-        value = clean_value(f, row[f.name])
+        value = clean_value(f, row[f.name], missing)
         if value is BAD:
             return None
         values.append(value)
@@ -36,12 +40,14 @@ BAD = object()
 """What :func:`clean_value` returns for a value the field does not accept."""
 
 
-def clean_value(f: Field, value):
+def clean_value(f: Field, value, missing: str = "as-given"):
     """Return the value coerced as the pipeline expects it, or :data:`BAD`."""
     if value is None or (type(value) is float and value != value):
-        if not f.nullable:
-            return BAD
-        return None if f.type in ("category", "string") and f.text_null == "none" else math.nan
+        if f.type not in ("category", "string"):
+            return math.nan if f.nullable else BAD
+        if missing == "as-trained" or f.nulls is None:
+            return (None if f.text_null == "none" else math.nan) if f.nullable else BAD
+        return value if f.accepts_empty("none" if value is None else "nan") else BAD
     if f.type in ("number", "integer"):
         return _clean_number(f, value)
     if f.type == "boolean":

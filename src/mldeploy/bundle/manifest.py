@@ -11,14 +11,15 @@ from importlib import metadata
 
 from mldeploy.bundle.compiled_info import CompiledInfo
 from mldeploy.bundle.ref import NAME_PATTERN
-from mldeploy.errors import BundleError
+from mldeploy.errors import BundleError, shorten
 
 __all__ = ["FORMAT_VERSION", "Manifest", "library_versions"]
 
 FORMAT_VERSION = 1
 _LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "mldeploy")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
-_NAME = re.compile(rf"^{NAME_PATTERN}$")
+_FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_NAME = re.compile(NAME_PATTERN)
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def library_versions() -> dict[str, str]:
@@ -52,6 +53,8 @@ class Manifest:
     compiled: dict = field(default_factory=dict)
     """The compiled form's plan: which steps are compiled and why others fall back."""
     format_version: int = FORMAT_VERSION
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Relative file name -> size in bytes: an archive member may be no larger (empty in older bundles)."""
 
     @property
     def compiled_info(self) -> CompiledInfo:
@@ -59,8 +62,11 @@ class Manifest:
         return CompiledInfo.from_dict(self.compiled)
 
     def to_bytes(self) -> bytes:
-        """Return the canonical JSON the signature covers."""
-        return json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        """Return the canonical JSON the signature covers (older manifests without sizes: the same bytes as before)."""
+        data = asdict(self)
+        if not data["sizes"]:
+            del data["sizes"]
+        return json.dumps(data, indent=2, sort_keys=True).encode()
 
     def signed_bytes(self) -> bytes:
         """Return the bytes a signature covers: everything but what the registry assigns (version, parent)."""
@@ -82,18 +88,47 @@ class Manifest:
         return replace(self, version=version, parent=parent if parent is not None else self.parent)
 
     def _check(self) -> None:
-        if not isinstance(self.format_version, int) or not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise BundleError(f"manifest.json has a bad name or format ({self.name!r}, {self.format_version!r}); refusing the bundle")
+        _check_types(self)
+        if not _NAME.fullmatch(self.name):
+            raise BundleError(f"manifest.json has a bad name ({_shown(self.name)}); refusing the bundle")
         if self.task not in ("regression", "classification"):
-            raise BundleError(f"manifest.json has task {self.task!r}; expected regression or classification")
-        if self.version is not None and (not isinstance(self.version, int) or self.version < 1):
+            raise BundleError(f"manifest.json has task {_shown(self.task)}; expected regression or classification")
+        if self.version is not None and self.version < 1:
             raise BundleError(f"manifest.json has version {self.version!r}; expected a whole number >= 1")
         if self.format_version > FORMAT_VERSION:
             raise BundleError(
                 f"bundle format {self.format_version} is newer than this mldeploy reads ({FORMAT_VERSION}); upgrade mldeploy"
             )
-        if not isinstance(self.files, dict) or not all(isinstance(v, str) for v in self.files.values()):
-            raise BundleError("manifest.json lists files without digests; the bundle is corrupt")
+        if not all(isinstance(v, str) and _DIGEST.fullmatch(v) for v in self.files.values()):
+            raise BundleError("manifest.json lists files without SHA-256 digests; the bundle is corrupt")
         for name in self.files:
-            if not _FILE_NAME.match(name) or ".." in name.split("/"):
-                raise BundleError(f'manifest.json names a file outside the bundle: "{name}"; refusing the bundle')
+            if not _FILE_NAME.fullmatch(name) or ".." in name.split("/"):
+                raise BundleError(f"manifest.json names a file outside the bundle: {_shown(name)}; refusing the bundle")
+
+
+# Every field's JSON type: a manifest from a network is data to check, not to trust.
+_TYPES: dict[str, tuple[type, bool]] = {
+    "name": (str, False), "task": (str, False), "files": (dict, False), "version": (int, True),
+    "created": (str, False), "metrics": (dict, False), "data_fingerprint": (str, True),
+    "training_rows": (int, True), "libraries": (dict, False), "parent": (str, True),
+    "description": (str, False), "compiled": (dict, False), "format_version": (int, False), "sizes": (dict, False),
+}
+
+
+def _check_types(manifest: Manifest) -> None:
+    """Refuse a field of the wrong JSON type (``"version": true``, ``"compiled": null``), naming it."""
+    for name, (kind, optional) in _TYPES.items():
+        value = getattr(manifest, name)
+        if value is None and optional:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            expected = {str: "text", int: "a whole number", dict: "an object"}[kind] + (" or null" if optional else "")
+            raise BundleError(f'manifest.json field "{name}" is {_shown(value)}; expected {expected}. The bundle is malformed')
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.libraries.items()):
+        raise BundleError('manifest.json field "libraries" must map names to version text; the bundle is malformed')
+    if not all(k in manifest.files and type(v) is int and v >= 0 for k, v in manifest.sizes.items()):
+        raise BundleError('manifest.json field "sizes" must map listed files to byte counts; the bundle is malformed')
+
+
+def _shown(value) -> str:
+    return shorten(json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__)

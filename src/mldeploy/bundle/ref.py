@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mldeploy.errors import BadReferenceError, ConfigError
+from mldeploy.errors import BadReferenceError, ConfigError, shorten
 
 __all__ = ["NAME_PATTERN", "BundleRef"]
 
@@ -13,7 +13,7 @@ NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_.-]{0,99}"
 """A model name: never a path outside a folder, whatever it is joined to."""
 _NAME = NAME_PATTERN
 _ALIAS = r"[A-Za-z][A-Za-z0-9_-]{0,63}"
-_PATTERN = re.compile(rf"^(?P<name>{_NAME})(?:@(?P<version>[0-9]{{1,9}})|:(?P<alias>{_ALIAS}))?$")
+_PATTERN = re.compile(rf"(?P<name>{_NAME})(?:@(?P<version>[0-9]{{1,9}})|:(?P<alias>{_ALIAS}))?")
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class BundleRef:
     @classmethod
     def parse(cls, text: str) -> "BundleRef":
         """Parse ``salary@3``, ``salary:production`` or ``salary`` (the latest version)."""
-        match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
+        match = _PATTERN.fullmatch(text.strip()) if isinstance(text, str) else None
         if not match:
             raise BadReferenceError(
-                f'"{text}" is not a model reference: expected NAME@VERSION (salary@3), '
+                f'"{shorten(text)}" is not a model reference: expected NAME@VERSION (salary@3), '
                 "NAME:ALIAS (salary:production) or NAME; names start with a letter"
             )
         version = match["version"]
@@ -39,15 +39,15 @@ class BundleRef:
     @staticmethod
     def check_alias(alias: str) -> str:
         """Return ``alias`` if it is a valid alias name, else raise ConfigError."""
-        if not re.fullmatch(_ALIAS, alias or ""):
-            raise ConfigError(f'"{alias}" is not a valid alias: use a letter then letters, digits, "-" or "_" (e.g. production)')
+        if not isinstance(alias, str) or not re.fullmatch(_ALIAS, alias):
+            raise ConfigError(f'"{shorten(alias)}" is not a valid alias: use a letter then letters, digits, "-" or "_" (e.g. production)')
         return alias
 
     @staticmethod
     def check_name(name: str) -> str:
         """Return ``name`` if it is a valid model name, else raise ConfigError."""
-        if not re.fullmatch(_NAME, name or ""):
-            raise ConfigError(f'"{name}" is not a valid model name: use a letter then letters, digits, ".", "-" or "_"')
+        if not isinstance(name, str) or not re.fullmatch(_NAME, name):
+            raise ConfigError(f'"{shorten(name)}" is not a valid model name: use a letter then letters, digits, ".", "-" or "_"')
         return name
 
     def __str__(self) -> str:

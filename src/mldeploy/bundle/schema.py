@@ -12,7 +12,25 @@ categories of a text field, the range of a number. Accepted coercions:
   the pipeline when the bundle is made) and refused otherwise.
 - Numbers must lie in ``[minimum, maximum]``: by default the training range
   widened by half its span on each side (never below 0 for a field that was
-  never negative), so drift passes and nonsense does not.
+  never negative), so drift passes and nonsense does not. Bounds the pipeline
+  refuses (the log of 0) are narrowed when the bundle is made, by probing.
+- ``bytes`` are neither numbers nor text (they have no declared encoding):
+  decode them first. A ``Decimal`` is a number; ``Decimal("NaN")`` is an empty
+  number (scikit-learn reads it as NaN) but, like any Decimal, not text.
+
+Empty values. scikit-learn treats None and NaN in a text column differently
+(an imputer fills NaN and keeps None as a category of its own), so how an
+empty value reaches the pipeline is a rule, chosen by the caller:
+
+- ``missing="as-given"`` (the default for Python callers): None stays None and
+  NaN stays NaN, so a DataFrame or dicts get exactly ``pipeline.predict``'s
+  answer. Other empty markers (``pd.NA``, ``NaT``) become the marker training had.
+- ``missing="as-trained"`` (inputs that cannot tell None from NaN: a JSON
+  ``null``, a CSV's empty cell, an Arrow null): every empty value becomes the
+  marker training had in that column (``text_null``).
+
+``nullable`` says whether the marker training had is accepted; ``nulls`` lists
+the markers (``nan``, ``none``) the pipeline accepts as given, found by probing.
 """
 
 from __future__ import annotations
@@ -54,6 +72,17 @@ class Field:
 
     scikit-learn's imputers treat NaN as missing but None as a category of its
     own, so the pipeline only behaves as trained if it gets what training had."""
+    nulls: tuple[str, ...] | None = None
+    """The empty markers (``nan``, ``none``) the pipeline accepts as given, found by probing.
+
+    None (a schema made before both markers were probed): every empty text value is
+    given as training had it, whatever the ``missing`` rule."""
+
+    def accepts_empty(self, marker: str) -> bool:
+        """Say whether an empty value given as ``marker`` (``nan`` or ``none``) may reach the pipeline."""
+        if self.type not in ("category", "string"):
+            return self.nullable  # a number column holds NaN whatever was given
+        return self.nullable if self.nulls is None else marker in self.nulls
 
     def expected(self) -> str:
         """Describe a valid value in the words every error message uses."""
@@ -179,8 +208,9 @@ def _widened_range(column: pd.Series) -> tuple[float, float]:
 
 def _field_to_dict(f: Field) -> dict:
     data = asdict(f)
-    if f.categories is not None:
-        data["categories"] = list(f.categories)
+    for listed in ("categories", "nulls"):
+        if data[listed] is not None:
+            data[listed] = list(data[listed])
     for bound in ("minimum", "maximum"):
         if data[bound] is not None and not np.isfinite(data[bound]):
             data[bound] = None
@@ -191,11 +221,12 @@ def _field_from_dict(item: dict) -> Field:
     if item["type"] not in FIELD_TYPES:
         raise ValueError(f'field "{item.get("name")}" has unknown type {item["type"]!r}')
     categories = tuple(item["categories"]) if item.get("categories") is not None else None
+    nulls = tuple(item["nulls"]) if item.get("nulls") is not None else None
     return Field(
         name=item["name"], type=item["type"], nullable=bool(item.get("nullable", True)),
         categories=categories, unseen=item.get("unseen", "reject"),
         minimum=item.get("minimum"), maximum=item.get("maximum"), dtype=item.get("dtype", "object"),
-        text_null=item.get("text_null", "nan"),
+        text_null=item.get("text_null", "nan"), nulls=nulls,
     )
 
 

@@ -1,15 +1,22 @@
-"""Read and write a bundle directory, verifying every digest on the way in."""
+"""Read and write a bundle directory, verifying every digest on the way in.
+
+Opening checks every file; each later read checks again the very bytes it
+returns (:func:`read_checked`), so a file changed after opening is never used.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from mldeploy.bundle.digest import file_digest
+from mldeploy.bundle.digest import bytes_digest, file_digest
 from mldeploy.bundle.manifest import Manifest
-from mldeploy.errors import BundleError
+from mldeploy.errors import BundleError, shorten
 
-__all__ = ["MANIFEST", "PIPELINE", "PROFILE", "SAMPLE", "SCHEMA", "SIGNATURE", "digest_files", "read_json", "read_verified", "write_manifest"]
+__all__ = [
+    "MANIFEST", "PIPELINE", "PROFILE", "SAMPLE", "SCHEMA", "SIGNATURE",
+    "digest_files", "few", "file_sizes", "read_checked", "read_json", "read_verified", "write_manifest",
+]
 
 MANIFEST = "manifest.json"
 SIGNATURE = "signature.ed25519"
@@ -39,6 +46,29 @@ def digest_files(directory: Path) -> dict[str, str]:
     }
 
 
+def file_sizes(directory: Path) -> dict[str, int]:
+    """Return the size in bytes of every file :func:`digest_files` digests."""
+    return {
+        path.relative_to(directory).as_posix(): path.stat().st_size
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.relative_to(directory).as_posix() not in _UNDIGESTED
+    }
+
+
+def read_checked(directory: Path, manifest: Manifest, name: str) -> bytes:
+    """Return a bundle file's bytes after checking those very bytes against the manifest's digest."""
+    if name not in manifest.files:
+        raise BundleError(f"bundle {directory} does not list {name}; it is incomplete, export it again")
+    try:
+        data = (directory / name).read_bytes()
+    except OSError as exc:
+        raise BundleError(f"{name} in {directory} cannot be read ({exc.strerror or exc}); the bundle is corrupt") from exc
+    if bytes_digest(data) != manifest.files[name]:
+        raise BundleError(f"bundle {directory}: digest mismatch for {name}; the file was changed after the bundle "
+                          "was opened or made; refusing to use it")
+    return data
+
+
 def read_verified(directory: Path) -> tuple[Manifest, bytes | None]:
     """Read a bundle directory's manifest and signature; raise BundleError on any digest mismatch."""
     if not directory.is_dir():
@@ -52,22 +82,31 @@ def read_verified(directory: Path) -> tuple[Manifest, bytes | None]:
     return manifest, signature_path.read_bytes() if signature_path.is_file() else None
 
 
-def read_json(directory: Path, name: str) -> dict:
-    """Read one of the bundle's JSON files (already digest-checked)."""
+def read_json(directory: Path, manifest: Manifest, name: str) -> dict:
+    """Read one of the bundle's JSON files, checking its digest as it is read."""
     try:
-        return json.loads((directory / name).read_text())
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{name} in {directory} cannot be read ({exc}); the bundle is corrupt") from exc
+        data = json.loads(read_checked(directory, manifest, name))
+    except ValueError as exc:
+        raise BundleError(f"{name} in {directory} cannot be read ({shorten(exc, 200)}); the bundle is corrupt") from exc
+    if not isinstance(data, dict):
+        raise BundleError(f"{name} in {directory} is not a JSON object; the bundle is corrupt")
+    return data
 
 
 def _check_digests(directory: Path, manifest: Manifest) -> None:
     actual = digest_files(directory)
     missing = sorted(set(manifest.files) - set(actual))
     if missing:
-        raise BundleError(f"bundle {directory} is missing {', '.join(missing)}; it is incomplete, export it again")
+        raise BundleError(f"bundle {directory} is missing {few(missing)}; it is incomplete, export it again")
     unexpected = sorted(set(actual) - set(manifest.files))
     if unexpected:
-        raise BundleError(f"bundle {directory} holds files its manifest does not list: {', '.join(unexpected)}; refusing it")
+        raise BundleError(f"bundle {directory} holds files its manifest does not list: {few(unexpected)}; refusing it")
     changed = sorted(name for name, digest in manifest.files.items() if actual[name] != digest)
     if changed:
-        raise BundleError(f"bundle {directory}: digest mismatch for {', '.join(changed)}; the file was changed after the bundle was made")
+        raise BundleError(f"bundle {directory}: digest mismatch for {few(changed)}; the file was changed after the bundle was made")
+
+
+def few(names: list[str], shown: int = 3) -> str:
+    """Name a few of ``names`` and count the rest, so a message stays one line."""
+    head = ", ".join(shorten(n) for n in names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")

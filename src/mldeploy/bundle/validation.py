@@ -3,42 +3,58 @@
 Every entry point (Python, CLI, HTTP, stream, batch) goes through
 :func:`validate`, so a bad row gets the same words everywhere. Checks are
 vectorised per column; only object columns pay a Python-level type test.
+``missing`` says how empty text values reach the pipeline (see
+:mod:`mldeploy.bundle.schema`): ``as-given`` or ``as-trained``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.coercion import to_booleans, to_numbers
+from mldeploy.bundle.coercion import check_missing, empty_mask, to_booleans, to_numbers
 from mldeploy.bundle.schema import Field, Schema
-from mldeploy.errors import Issue, SchemaError
+from mldeploy.errors import ConfigError, Issue, SchemaError, shorten
 
-__all__ = ["validate", "validate_frame", "validate_records"]
+__all__ = ["EXTRA_RULES", "check_extra", "show_value", "validate", "validate_frame", "validate_records"]
 
+EXTRA_RULES = ("reject", "ignore")
 _MAX_GOT_CHARS = 40
 _KNOWN = "one of the known fields"
 _ONE_COLUMN = "one column of that name"
 
 
-def validate(schema: Schema, data, extra: str = "reject") -> pd.DataFrame:
+def validate(schema: Schema, data, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
     """Return a clean DataFrame for a DataFrame, a list of dicts or one dict.
 
     Raises SchemaError listing every bad field of every bad row. ``extra`` is
-    ``reject`` (unknown fields are errors) or ``ignore``.
+    ``reject`` (unknown fields are errors) or ``ignore``; ``missing`` is
+    ``as-given`` (None and NaN reach the pipeline as given) or ``as-trained``
+    (every empty text value becomes the marker training had). Any other
+    ``extra`` or ``missing`` raises ConfigError.
     """
+    check_extra(extra)
+    check_missing(missing)
     if isinstance(data, pd.DataFrame):
-        return validate_frame(schema, data, extra)
+        return validate_frame(schema, data, extra, missing)
     if isinstance(data, Mapping):
-        return validate_records(schema, [data], extra)
+        return validate_records(schema, [data], extra, missing)
     if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-        return validate_records(schema, data, extra)
+        return validate_records(schema, data, extra, missing)
     raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", _type_name(data))])
 
 
-def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> pd.DataFrame:
+def check_extra(extra: str) -> str:
+    """Return ``extra`` if it is one of :data:`EXTRA_RULES`, else raise ConfigError."""
+    if extra not in EXTRA_RULES:
+        raise ConfigError(f"extra: expected one of {', '.join(EXTRA_RULES)}, got {str(extra)[:40]!r}")
+    return extra
+
+
+def validate_records(schema: Schema, rows: Sequence, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
     """Validate a list of dicts: per-row missing and unknown keys, then the values in bulk."""
     issues = []
     names = schema.names
@@ -51,9 +67,9 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> p
         elif row.keys() != expected_keys:
             issues.extend(_key_issues(schema, index, row, extra))
         objects.append(row)
-    frame = _records_frame(objects, names)
+    frame = _records_frame(objects, names, [f.name for f in schema.fields if f.type in ("category", "string")])
     try:
-        clean = validate_frame(schema, frame, extra="ignore")
+        clean = validate_frame(schema, frame, "ignore", missing)
     except SchemaError as error:
         not_objects = {issue.row for issue in issues if issue.field == "(row)"}
         issues.extend(issue for issue in error.issues if issue.row not in not_objects)
@@ -62,39 +78,51 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject") -> p
     return clean
 
 
-def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject") -> pd.DataFrame:
+def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
     """Validate a DataFrame column by column; return it cast to the training dtypes, in order."""
+    if isinstance(frame.columns, pd.MultiIndex):  # scikit-learn reads no tuple names: one level, on every path
+        raise SchemaError([Issue(None, "(columns)", "one level of column names", f"{frame.columns.nlevels} levels")],
+                          hint="flatten the columns first, e.g. frame.columns = frame.columns.get_level_values(-1)")
     issues = [Issue(None, f.name, f"a column ({f.expected()})", "no such column") for f in schema.fields if f.name not in frame.columns]
     repeated = [c for c in frame.columns[frame.columns.duplicated()].unique() if c in schema.by_name]
     issues += [Issue(None, str(c), _ONE_COLUMN, f"{(frame.columns == c).sum()} columns") for c in repeated]
     if extra == "reject":
         known = set(schema.names)
-        issues += [Issue(None, str(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
+        issues += [Issue(None, shorten(c), _known_fields(schema), "an extra column") for c in frame.columns if c not in known]
     clean = {}
     for f in schema.fields:
         if f.name in frame.columns and f.name not in repeated:
-            clean[f.name], column_issues = _check_column(f, frame[f.name])
+            clean[f.name], column_issues = _check_column(f, frame[f.name], missing)
             issues.extend(column_issues)
     if issues:
         raise SchemaError(sorted(issues, key=_issue_order), hint=_hint(issues))
     return pd.DataFrame(clean, index=pd.RangeIndex(len(frame)), copy=False)
 
 
-def _records_frame(rows: list, names: list[str]) -> pd.DataFrame:
+def _records_frame(rows: list, names: list[str], texts: list[str]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame(columns=names)
     try:
-        return pd.DataFrame.from_records(rows, columns=names)
+        frame = pd.DataFrame.from_records(rows, columns=names)
     except OverflowError:  # an int too large for any dtype: keep raw objects, the checks name it
-        return pd.DataFrame({n: pd.Series([row.get(n) for row in rows], dtype=object) for n in names})
+        return pd.DataFrame({n: _objects([row.get(n) for row in rows]) for n in names})
+    for name in texts:  # pandas would read [NaN, None] as two NaN: keep each value as given
+        frame[name] = _objects([row.get(name) for row in rows])
+    return frame
 
 
-def _check_column(f: Field, column: pd.Series) -> tuple[np.ndarray, list[Issue]]:
+def _objects(values: list) -> pd.Series:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return pd.Series(array, dtype=object, copy=False)  # as given: no dtype guessing
+
+
+def _check_column(f: Field, column: pd.Series, missing: str) -> tuple[np.ndarray, list[Issue]]:
     if f.type in ("number", "integer"):
         return _check_numbers(f, column)
     if f.type == "boolean":
         return _check_booleans(f, column)
-    return _check_text(f, column)
+    return _check_text(f, column, missing)
 
 
 def _check_numbers(f: Field, column: pd.Series):
@@ -103,7 +131,7 @@ def _check_numbers(f: Field, column: pd.Series):
         numbers, wrong = raw.astype("float64"), np.zeros(len(raw), bool)
         missing = np.isnan(numbers) if raw.dtype.kind == "f" else wrong
     else:
-        missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
+        missing = empty_mask(raw) if raw.dtype == object else column.isna().to_numpy()
         numbers, wrong = to_numbers(raw)
     expected = f.expected()
     problems = [
@@ -133,7 +161,7 @@ def _check_booleans(f: Field, column: pd.Series):
     raw = column.to_numpy()
     if raw.dtype.kind == "b":
         return raw, []
-    missing = pd.isna(raw) if raw.dtype == object else column.isna().to_numpy()
+    missing = empty_mask(raw) if raw.dtype == object else column.isna().to_numpy()
     mapped = to_booleans(raw)
     wrong = ~missing & pd.isna(mapped)
     expected = f.expected()
@@ -145,20 +173,53 @@ def _check_booleans(f: Field, column: pd.Series):
     return values, _issues(f, raw, problems)
 
 
-def _check_text(f: Field, column: pd.Series):
+def _check_text(f: Field, column: pd.Series, missing_rule: str):
     raw = column.to_numpy(dtype=object)
-    missing = pd.isna(raw)
+    missing = empty_mask(raw)
+    if missing.any():  # Decimal("NaN") is an empty number, but no Decimal is text
+        missing[missing] = [not isinstance(v, Decimal) for v in raw[missing]]
     # infer_dtype scans in C; the Python-level check runs only for mixed columns.
     is_text = ~missing if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty") else _is_instance(raw, str)
     expected = f.expected()
-    problems = [
-        (~missing & ~is_text, f"text ({expected})"),
-        (missing & (not f.nullable), f"{expected} (this field cannot be empty)"),
-    ]
+    problems = [(~missing & ~is_text, f"text ({expected})")]
+    values = raw
+    if missing.any():
+        values, refused = _empty_texts(f, raw, missing, missing_rule)
+        problems += refused
     if f.type == "category" and f.unseen == "reject" and f.categories is not None:
         problems.append((is_text & ~pd.Series(raw, dtype=object).isin(f.categories).to_numpy(), expected))
-    values = np.where(missing, None if f.text_null == "none" else np.nan, raw) if missing.any() else raw
     return values, _issues(f, raw, problems)
+
+
+def _empty_texts(f: Field, raw: np.ndarray, missing: np.ndarray, rule: str) -> tuple[np.ndarray, list]:
+    """Give each empty text value the marker the rule says; return (values, refused empties with their wording)."""
+    markers = np.full(len(raw), "", dtype=object)  # "" for values that are not empty
+    markers[missing] = [_marker(v) for v in raw[missing]]  # none, nan, or other (pd.NA, NaT)
+    if rule == "as-trained" or f.nulls is None:
+        markers[missing] = f.text_null
+    else:
+        markers[markers == "other"] = f.text_null
+    values = raw.copy()
+    values[markers == "none"] = None
+    values[markers == "nan"] = np.nan
+    refused = [(markers == marker, _empty_expected(f, marker)) for marker in ("none", "nan") if not f.accepts_empty(marker)]
+    return values, refused
+
+
+def _empty_expected(f: Field, marker: str) -> str:
+    other = "nan" if marker == "none" else "none"
+    if not f.accepts_empty(other):
+        return f"{f.expected()} (this field cannot be empty)"
+    words = {"none": "None", "nan": "NaN"}
+    return f"{f.expected()} (empty only as {words[other]}: the pipeline refuses {words[marker]} here)"
+
+
+def _marker(value) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, (float, np.floating)):
+        return "nan"
+    return "other"
 
 
 def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
@@ -168,14 +229,14 @@ def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
         mask = np.asarray(mask, bool) & ~reported
         if mask.any():
             reported |= mask
-            issues.extend(Issue(int(i), f.name, expected, _show(raw[i])) for i in np.flatnonzero(mask))
+            issues.extend(Issue(int(i), f.name, expected, show_value(raw[i])) for i in np.flatnonzero(mask))
     return issues
 
 
 def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
     issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
     if extra == "reject":
-        issues += [Issue(index, str(k), _known_fields(schema), _show(row[k])) for k in row if k not in schema.by_name]
+        issues += [Issue(index, shorten(k), _known_fields(schema), show_value(row[k])) for k in row if k not in schema.by_name]
     return issues
 
 
@@ -209,7 +270,8 @@ def _is_instance(values: np.ndarray, types) -> np.ndarray:
     return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
 
 
-def _show(value) -> str:
+def show_value(value) -> str:
+    """Return a value as error messages show it (JSON-like, text cut short)."""
     if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return "null"
     if isinstance(value, (bool, np.bool_)):

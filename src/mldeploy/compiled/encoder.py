@@ -1,21 +1,25 @@
 """Turn input rows (dicts or a DataFrame) into the matrix of base values the compiled model reads.
 
 The encoder is data: a list of bases (see ``features``), saved as JSON. Non-finite
-numbers and, where the pipeline would refuse them, unseen categories raise
-ValueError, as scikit-learn does; the schema layer normally rejects them first.
+numbers, values a transform turns NaN and, where the pipeline would refuse them,
+unseen categories raise SchemaError (a ValueError, as scikit-learn raises) naming
+the row and field; the schema layer normally rejects them first.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
+from mldeploy.bundle.validation import show_value
 from mldeploy.compiled.features import (
     CodeBase, MissingBase, NumBase, OneHotBase, OrdinalBase, base_from_json, base_to_json,
 )
+from mldeploy.errors import Issue, SchemaError
 
 __all__ = ["COLUMNWISE_ROWS", "RowEncoder"]
 
@@ -61,7 +65,7 @@ class RowEncoder:
         for column in self._unread_numbers:
             value = row[column]
             if value is not None and value - value != 0 and value == value:
-                raise ValueError(f'field "{column}": expected a finite number, got {value}')
+                raise _refused(column, value, _FINITE)
 
     @staticmethod
     def _step(base) -> tuple:
@@ -88,7 +92,7 @@ class RowEncoder:
                 if value is None or value != value:
                     value = fill
                 elif value - value != 0:
-                    raise ValueError(f'field "{column}": expected a finite number, got {value}')
+                    raise _refused(column, value, _FINITE)
                 elif value < extra:
                     value = math.nan
             elif kind == _ONEHOT:
@@ -108,7 +112,7 @@ class RowEncoder:
         for index, column, low, high, nan_ok in self._checks:
             value = out[index]
             if not low <= value <= high and not (nan_ok and value != value):
-                raise ValueError(_refused(column, row[column]))
+                raise _refused(column, row[column], _DOMAIN)
         return out
 
     def encode_records(self, rows: list[dict]) -> np.ndarray:
@@ -118,7 +122,13 @@ class RowEncoder:
             data = {column: np.fromiter((row[column] for row in rows), dtype=object, count=len(rows))
                     for column in columns}  # object columns: no dtype guessing, same values as per row
             return self.encode_frame(pd.DataFrame(data, copy=False))
-        return np.array([self.encode_row(row) for row in rows], dtype=np.float64).reshape(len(rows), len(self._plan))
+        out = []
+        for index, row in enumerate(rows):
+            try:
+                out.append(self.encode_row(row))
+            except SchemaError as error:  # name the row it came from
+                raise SchemaError([replace(issue, row=index) for issue in error.issues], error.hint) from None
+        return np.array(out, dtype=np.float64).reshape(len(rows), len(self._plan))
 
     def encode_frame(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the base values of a DataFrame as an (n, bases) float64 array."""
@@ -136,7 +146,7 @@ class RowEncoder:
         for column, fill, lookup, strict, indices, codes in self._onehot:  # all indicators of a column at once
             values, positions = _looked_up(looked_up, columns[column], column, fill, lookup)
             if strict and (positions < 0).any():
-                raise ValueError(f'field "{column}": unknown category {values[positions < 0][0]!r}')
+                raise _refused_at(column, values, positions < 0, _KNOWN)
             out[:, indices] = positions[:, np.newaxis] == codes
         for i, (kind, column, fill, extra) in enumerate(self._plan):
             if kind in (_NUMBER, _MISSING_NUMBER):
@@ -149,16 +159,31 @@ class RowEncoder:
             if not accepted.all():
                 accepted |= np.isnan(values) & nan_ok
                 if not accepted.all():
-                    row = int(np.flatnonzero(~accepted)[0])
-                    raise ValueError(_refused(column, columns[column][row], row))
+                    raise _refused_at(column, columns[column], ~accepted, _DOMAIN)
         return out
 
 
-def _refused(column: str, value, row: int | None = None) -> str:
-    where = f'row {row}, field "{column}"' if row is not None else f'field "{column}"'
+_FINITE = "a finite number"
+_KNOWN = "a category the model was trained on"
+_DOMAIN = ("a value the pipeline's transforms keep finite (this one turns NaN or infinite, "
+           "e.g. the log of a number <= 0, and scikit-learn refuses such rows)")
+_HINT = "send a value inside the range the model was trained on"
+
+
+def _refused(column: str, value, expected: str, row: int | None = None) -> SchemaError:
+    """The refusal of one value, worded as the schema layer words it."""
     value = value.item() if isinstance(value, np.generic) else value
-    return (f"{where}: {value!r} turns NaN or infinite in a transform (e.g. the log of a number <= 0), "
-            "and scikit-learn refuses such rows; send a value inside the range the model was trained on")
+    return SchemaError([Issue(row, column, expected, show_value(value))], hint=_HINT)
+
+
+def _refused_at(column: str, values: np.ndarray, refused: np.ndarray, expected: str) -> SchemaError:
+    """The refusal of every refused value of a column, each with its row."""
+    issues = [Issue(int(row), column, expected, show_value(_item(values[row]))) for row in np.flatnonzero(refused)]
+    return SchemaError(issues, hint=_HINT)
+
+
+def _item(value):
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _code(value, column: str, fill, index: dict, strict: bool) -> float:
@@ -166,7 +191,7 @@ def _code(value, column: str, fill, index: dict, strict: bool) -> float:
         value = fill
     code = index.get(value, -1)
     if code < 0 and strict:
-        raise ValueError(f'field "{column}": unknown category {value!r}')
+        raise _refused(column, value, _KNOWN)
     return code
 
 
@@ -176,7 +201,7 @@ def _ordinal(value, column: str, fill, table: dict, unknown) -> float:
     code = table.get(value)
     if code is None:
         if unknown is None:
-            raise ValueError(f'field "{column}": unknown category {value!r}')
+            raise _refused(column, value, _KNOWN)
         return unknown
     return code
 
@@ -185,7 +210,7 @@ def _missing_number(value, column: str) -> float:
     if value is None or value != value:
         return 1.0
     if value - value != 0:
-        raise ValueError(f'field "{column}": expected a finite number, got {value}')
+        raise _refused(column, value, _FINITE)
     return 0.0
 
 
@@ -193,7 +218,7 @@ def _check_finite(values: np.ndarray, column: str) -> None:
     if values.size and not (math.isfinite(values.min()) and math.isfinite(values.max())):
         infinite = np.isinf(values)  # or only NaN, which is a missing value
         if infinite.any():
-            raise ValueError(f'field "{column}": expected finite numbers, got {values[infinite][0]}')
+            raise _refused_at(column, values, infinite, _FINITE)
 
 
 def _numbers(values: np.ndarray, fill: float, lo: float, flag: bool) -> np.ndarray:
@@ -212,11 +237,11 @@ def _texts(values: np.ndarray, column: str, kind: int, fill, extra, looked_up: d
     found = positions >= 0
     if kind == _CODE:
         if extra[1] and not found.all():
-            raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
+            raise _refused_at(column, values, ~found, _KNOWN)
         return positions.astype(np.float64)
     table = np.asarray(list(extra[0].values()) + [np.nan], dtype=np.float64)
     if not found.all() and extra[1] is None:
-        raise ValueError(f'field "{column}": unknown category {values[~found][0]!r}')
+        raise _refused_at(column, values, ~found, _KNOWN)
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
 
 

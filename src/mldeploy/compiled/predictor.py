@@ -8,7 +8,9 @@ layout; written and read without pickle).
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -140,19 +142,24 @@ class CompiledPipeline:
         return names
 
     @classmethod
-    def load(cls, directory: Path, engine: str = "auto") -> CompiledPipeline:
-        """Read files written by :meth:`save`; raise ValueError when they are not a compiled pipeline."""
+    def load(cls, directory: Path, engine: str = "auto", read: Callable[[str], bytes] | None = None) -> CompiledPipeline:
+        """Read files written by :meth:`save`; raise ValueError when they are not a compiled pipeline.
+
+        ``read(name)`` returns a file's bytes by its name in the bundle (``compiled/arrays.npz``);
+        a bundle passes its digest-checking reader so what is parsed is what was checked.
+        """
         folder = Path(directory) / _FOLDER
-        spec = json.loads((folder / "encoder.json").read_text())
-        if spec.get("format") != FORMAT or spec.get("kind") not in ("trees", "linear"):
+        read = read or (lambda name: (Path(directory) / name).read_bytes())
+        spec = json.loads(read(f"{_FOLDER}/encoder.json"))
+        if not isinstance(spec, dict) or spec.get("format") != FORMAT or spec.get("kind") not in ("trees", "linear"):
             raise ValueError(f"{folder}: not a compiled pipeline of format {FORMAT}")
-        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+        with np.load(io.BytesIO(read(f"{_FOLDER}/arrays.npz")), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         if spec.get("classes_object") and "classes" in arrays:
             arrays["classes"] = arrays["classes"].astype(object)
         model_bytes = None
         if spec["kind"] == "trees":
-            model_bytes = (folder / "model.onnx").read_bytes()
+            model_bytes = read(f"{_FOLDER}/model.onnx")
             _check_ops(model_bytes, folder)
         encoder = RowEncoder.from_json(spec.pop("encoder"))
         return cls(encoder, spec, arrays, model_bytes, engine)

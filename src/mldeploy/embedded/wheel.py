@@ -34,7 +34,7 @@ from pathlib import Path
 
 import mldeploy
 
-REF = "{ref}"
+REF = {ref!r}
 VERSION = {version}
 TRUSTED = {trusted!r}
 # When set, the bundle must carry a valid signature by this key.
@@ -96,7 +96,7 @@ def build_wheel(bundle: Bundle, out_dir: str | Path, trusted: tuple[str, ...] = 
 
 def _payload(bundle: Bundle, module: str, trusted: tuple[str, ...], public_key: str | None) -> dict[str, bytes]:
     source = _MODULE_TEMPLATE.format(
-        name=bundle.name, version=bundle.version, module=module, ref=bundle.ref, trusted=list(trusted), public_key=public_key
+        name=bundle.name, version=bundle.version, module=module, ref=str(bundle.ref), trusted=list(trusted), public_key=public_key
     )
     files = {f"{module}/__init__.py": source.encode()}
     # Only what the manifest vouches for: a stray file in the folder would make the bundle refuse to open.
