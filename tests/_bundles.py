@@ -65,7 +65,7 @@ def raising(bundle: Bundle, folder: Path, version: int) -> Bundle:
     skops.io.dump(pipeline, target / storage.PIPELINE)
     shutil.rmtree(target / "compiled", ignore_errors=True)  # the compiled form would answer without the pipeline
     manifest = replace(bundle.manifest, compiled={"status": "fallback", "reason": "made to fail", "plan": []})
-    manifest = replace(manifest, files=storage.digest_files(target)).with_version(version)
+    manifest = replace(manifest, files=storage.digest_files(target), sizes=storage.file_sizes(target)).with_version(version)
     storage.write_manifest(target, manifest)
     return Bundle.open(target)
 

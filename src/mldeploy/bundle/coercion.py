@@ -15,11 +15,9 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from mldeploy.errors import ConfigError
 
-__all__ = ["BOOL_WORDS", "MISSING_RULES", "NUMBER_TEXT", "check_missing", "empty_mask", "to_booleans", "to_numbers"]
+__all__ = ["BOOL_WORDS", "NUMBER_TEXT", "empty_mask", "to_booleans", "to_numbers"]
 
-MISSING_RULES = ("as-given", "as-trained")
 """How an empty value reaches the pipeline: as given (None stays None, NaN stays NaN) or as training had it."""
 _NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, bytes, bytearray, memoryview)
 
@@ -44,12 +42,6 @@ def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     wrong = ~empty_mask(raw) & np.isnan(numbers)
     return numbers, wrong
 
-
-def check_missing(missing: str) -> str:
-    """Return ``missing`` if it is one of :data:`MISSING_RULES`, else raise ConfigError."""
-    if missing not in MISSING_RULES:
-        raise ConfigError(f"missing: expected one of {', '.join(MISSING_RULES)}, got {str(missing)[:40]!r}")
-    return missing
 
 
 def empty_mask(raw: np.ndarray) -> np.ndarray:

@@ -58,4 +58,4 @@ def _check(option: str, value, choices: tuple[str, ...]):
     if isinstance(value, str) and value in choices:
         return value
     shown = ", ".join(f'"{c}"' for c in choices)
-    raise ConfigError(f"{option}={value!r} is not a valid choice; expected one of {shown}")
+    raise ConfigError(f"{option}={str(value)[:40]!r} is not a valid choice; expected one of {shown}")

@@ -15,13 +15,13 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.coercion import check_missing, empty_mask, to_booleans, to_numbers
+from mldeploy.bundle.coercion import empty_mask, to_booleans, to_numbers
+from mldeploy.bundle.options import check_extra, check_missing
 from mldeploy.bundle.schema import Field, Schema
-from mldeploy.errors import ConfigError, Issue, SchemaError, shorten
+from mldeploy.errors import Issue, SchemaError, shorten
 
-__all__ = ["EXTRA_RULES", "check_extra", "show_value", "validate", "validate_frame", "validate_records"]
+__all__ = ["show_value", "validate", "validate_frame", "validate_records"]
 
-EXTRA_RULES = ("reject", "ignore")
 _MAX_GOT_CHARS = 40
 _KNOWN = "one of the known fields"
 _ONE_COLUMN = "one column of that name"
@@ -45,13 +45,6 @@ def validate(schema: Schema, data, extra: str = "reject", missing: str = "as-giv
     if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
         return validate_records(schema, data, extra, missing)
     raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", _type_name(data))])
-
-
-def check_extra(extra: str) -> str:
-    """Return ``extra`` if it is one of :data:`EXTRA_RULES`, else raise ConfigError."""
-    if extra not in EXTRA_RULES:
-        raise ConfigError(f"extra: expected one of {', '.join(EXTRA_RULES)}, got {str(extra)[:40]!r}")
-    return extra
 
 
 def validate_records(schema: Schema, rows: Sequence, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:

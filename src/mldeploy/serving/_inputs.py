@@ -60,26 +60,26 @@ class InputRouter:
     def route(self, data, extra: str, missing: str) -> Routed:
         """Return the validated input; raise SchemaError naming every bad field of every bad row.
 
-        ``missing`` is accepted here for every path; how each path applies it is issue 9's work.
+        ``missing`` says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
         """
         if isinstance(data, Mapping):
-            return self._route_one(data, extra)
-        fast = self._route_clean(data, extra) if self._compiled else None
+            return self._route_one(data, extra, missing)
+        fast = self._route_clean(data, extra, missing) if self._compiled else None
         if fast is not None:
             return fast
-        frame = validate(self.schema, data, extra)
+        frame = validate(self.schema, data, extra, missing)
         return Routed("frame", len(frame), frame)
 
-    def _route_one(self, row: Mapping, extra: str) -> Routed:
-        values = clean_row(self.schema, row) if extra == "reject" else None
+    def _route_one(self, row: Mapping, extra: str, missing: str) -> Routed:
+        values = clean_row(self.schema, row, missing) if extra == "reject" else None
         if values is None:  # the bulk path words any error, and serves rows with fields to ignore
-            frame = validate(self.schema, [row], extra)
+            frame = validate(self.schema, [row], extra, missing)
             return Routed("frame", len(frame), frame)
         if self._compiled:
             return Routed("records", 1, [dict(zip(self._names, values))])
         return Routed("frame", 1, self._row_frame.frame(values))
 
-    def _route_clean(self, data, extra: str) -> Routed | None:
+    def _route_clean(self, data, extra: str, missing: str) -> Routed | None:
         """Check with plain Python or numpy; None sends the input to the bulk validator."""
         is_frame = isinstance(data, pd.DataFrame)
         if not (is_frame or isinstance(data, (list, tuple))):
@@ -91,15 +91,16 @@ class InputRouter:
         if len(data) <= _ROW_PATH_MAX_ROWS:
             if is_frame and len(data.columns) != len(self._names):
                 return None  # also a frame of rows without columns, which would zip to no rows
-            rows = self._clean_rows(_frame_rows(data) if is_frame else data)
+            rows = self._clean_rows(_frame_rows(data) if is_frame else data, missing)
             return Routed("records", len(rows), rows) if rows is not None else None
-        columns = self._column_cleaner.clean_frame(data, extra) if is_frame else self._column_cleaner.clean_records(data)
+        cleaner = self._column_cleaner
+        columns = cleaner.clean_frame(data, extra, missing) if is_frame else cleaner.clean_records(data, missing)
         return Routed("columns", len(data), columns) if columns is not None else None
 
-    def _clean_rows(self, rows) -> list[dict] | None:
+    def _clean_rows(self, rows, missing: str) -> list[dict] | None:
         clean = []
         for row in rows:
-            values = clean_row(self.schema, row) if isinstance(row, Mapping) else None
+            values = clean_row(self.schema, row, missing) if isinstance(row, Mapping) else None
             if values is None:
                 return None
             clean.append(dict(zip(self._names, values)))
