@@ -24,20 +24,9 @@ def run(capsys, *argv) -> tuple[int, str, str]:
     return done.value.code or 0, out.out, out.err
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    from sklearn.linear_model import LogisticRegression
-
-    from mldeploy import Bundle
-    from mldeploy.registry import Registry
-
-    rng = np.random.default_rng(0)
-    features = pd.DataFrame({"x": rng.normal(size=200), "y": rng.normal(size=200)})
-    pipeline = LogisticRegression().fit(features, np.where(features["x"] > 0, "hi", "lo"))
-    root = tmp_path_factory.mktemp("output") / "registry"
-    with Registry(root=root) as reg:
-        reg.register(Bundle.from_pipeline(pipeline, features, name="sign"))
-    return str(root)
+@pytest.fixture
+def registry(tiny_registry):
+    return tiny_registry
 
 
 def test_a_pipe_gets_csv_of_every_row_with_probabilities(capsys, registry, tmp_path):

@@ -76,18 +76,19 @@ def generate(
     rows: int = typer.Option(50_000, "--rows", min=1, help="How many rows (written in chunks, any size)."),
     seed: int = typer.Option(7, "--seed", help="Same seed, same table."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="0 = like training; 1 = shifted, with unseen categories."),
+    features_only: bool = typer.Option(False, "--features-only", help="Leave out the salary column: rows to predict, as an app sends them."),
 ) -> None:
     """Write the salary example table (synthetic, reproducible) to a file.
 
-    Example: `mldeploy generate --out salaries.csv --rows 50000`
+    Example: `mldeploy generate --out candidates.csv --rows 100 --seed 8 --features-only`
     """
     from mldeploy.examples import salary
 
     try:
-        salary.write(out, rows=rows, seed=seed, drift=drift)
+        salary.write(out, rows=rows, seed=seed, drift=drift, features_only=features_only)
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
-    console.print(f"wrote {rows:,} salary rows to {out}")
+    console.print(f"wrote {rows:,} salary rows to {out}" + (" (features only, no salary)" if features_only else ""))
 
 
 @app.command()
