@@ -75,11 +75,18 @@ def test_wrong_types_are_named():
 
 
 def test_missing_and_extra_fields_in_records():
-    row = {k: v for k, v in GOOD.items() if k != "city"} | {"colour": "red"}
+    row = {k: v for k, v in GOOD.items() if k != "level"} | {"colour": "red"}
     assert issues_of([row]) == [
-        (0, "city", "one of [austin, boston]", "nothing (field missing)"),
         (0, "colour", "one of the known fields (years, count, city, level, remote)", '"red"'),
+        (0, "level", "one of [junior, senior]", "nothing (field missing)"),
     ]
+
+
+def test_a_missing_key_of_a_field_that_may_be_empty_counts_as_empty():
+    row = {k: v for k, v in GOOD.items() if k not in ("city", "count")}
+    clean = validate(SCHEMA, [row, GOOD])
+    assert pd.isna(clean["city"].iloc[0]) and math.isnan(clean["count"].iloc[0]) and clean["city"].iloc[1] == "austin"
+    assert validate(SCHEMA, [row]).equals(validate(SCHEMA, [row | {"city": None, "count": None}]))
 
 
 def test_extra_fields_can_be_ignored():

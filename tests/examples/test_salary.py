@@ -51,3 +51,10 @@ def test_default_pipeline_learns_the_salary():
     pipeline = salary.default_pipeline(max_iter=60).fit(train.drop(columns="salary"), train["salary"])
     held_out = salary.generate(1_000, seed=8)
     assert evaluate(pipeline, held_out.drop(columns="salary"), held_out["salary"], "regression")["r2"] > 0.85
+
+
+def test_features_only_leaves_out_the_salary(tmp_path):
+    salary.write(tmp_path / "candidates.csv", rows=30, seed=8, features_only=True)
+    written = pd.read_csv(tmp_path / "candidates.csv")
+    assert len(written) == 30 and "salary" not in written.columns
+    assert list(written.columns) == [c for c in salary.generate(30, seed=8).columns if c != "salary"]

@@ -54,6 +54,7 @@ def build_bundle(
     """
     BundleRef.check_name(name)
     _check_fitted(pipeline, sample)
+    sample = _fitted_columns(pipeline, sample)
     task, classes = _task_of(pipeline)
     schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
     target = _target_directory(directory)
@@ -83,6 +84,28 @@ def _check_fitted(pipeline, sample: pd.DataFrame) -> None:
         raise BundleError("the pipeline is not fitted; call fit() before making a bundle") from exc
     if not isinstance(sample, pd.DataFrame) or sample.empty:
         raise BundleError("sample must be a non-empty DataFrame of the training features (without the target)")
+
+
+def _fitted_columns(pipeline, sample: pd.DataFrame) -> pd.DataFrame:
+    """Return ``sample`` in the pipeline's column order, refusing one with other columns than it was fitted on.
+
+    A sample that still holds the target or an id would become the schema, and
+    every later prediction would be refused for lacking those fields.
+    """
+    fitted = getattr(pipeline, "feature_names_in_", None)
+    if fitted is None:  # fitted on an array: there are no names to check against
+        return sample
+    fitted = [str(name) for name in fitted]
+    extra = [str(c) for c in sample.columns if str(c) not in fitted]
+    missing = [name for name in fitted if name not in sample.columns]
+    if extra or missing:
+        parts = ([f"not fitted on {', '.join(map(repr, extra))} (the target? an id?)"] if extra else []) + (
+            [f"missing {', '.join(map(repr, missing))}"] if missing else [])
+        raise BundleError(
+            f"the sample's columns differ from those the pipeline was fitted on: {'; '.join(parts)}; "
+            "pass the training features only, e.g. sample=train.drop(columns=[target, id])"
+        )
+    return sample[fitted]
 
 
 def _task_of(pipeline) -> tuple[str, list | None]:

@@ -227,7 +227,8 @@ def _issues(f: Field, raw: np.ndarray, problems) -> list[Issue]:
 
 
 def _key_issues(schema: Schema, index: int, row: Mapping, extra: str) -> list[Issue]:
-    issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row]
+    # A missing key of a field that may be empty counts as empty: JSON clients leave out nulls.
+    issues = [Issue(index, f.name, f.expected(), "nothing (field missing)") for f in schema.fields if f.name not in row and not f.nullable]
     if extra == "reject":
         issues += [Issue(index, shorten(k), _known_fields(schema), show_value(row[k])) for k in row if k not in schema.by_name]
     return issues

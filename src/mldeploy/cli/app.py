@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from mldeploy.cli.errors import exit_code, hint_for
+from mldeploy.cli.flags import FlagGroup
 from mldeploy.errors import ConfigError, MldeployError
 
 __all__ = ["app", "main", "console", "state"]
@@ -22,6 +23,7 @@ errors = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="mldeploy",
+    cls=FlagGroup,
     help=(
         "Deploy whole machine-learning pipelines (feature engineering, selection and model).\n\n"
         "Start with `mldeploy demo`, or: `mldeploy train --data salaries.csv --target salary --name salary`, "

@@ -80,6 +80,16 @@ def alias(
 
     Example: `mldeploy alias salary@3 production`
     """
+    from mldeploy.bundle import BundleRef
+    from mldeploy.registry import RESERVED_ALIASES
+
+    if name in RESERVED_ALIASES:  # the registry refuses it too; here the message can show the commands
+        model = BundleRef.parse(ref).name
+        raise ConfigError(
+            f'"{name}" cannot be an alias: `{model}` alone already means the newest version of {model}, and an alias '
+            f"named {name} would stop agreeing with it at the next version; choose another name, e.g. "
+            f"`mldeploy alias {ref} production`"
+        )
     with state.open_registry() as registry:
         resolved = registry.set_alias(ref, name)
     console.print(f"{resolved.name}:{name} → {resolved}")
@@ -96,8 +106,9 @@ def delete(
     """
     with state.open_registry() as registry:
         deleted = registry.delete(ref, force=force)
-    removed = f" and its alias(es) {', '.join(deleted.removed_aliases)}" if deleted.removed_aliases else ""
-    console.print(f"deleted {deleted.ref}{removed}")
+    console.print(f"deleted {deleted.ref}")
+    for removed in deleted.removed_aliases:
+        console.print(f"removed alias {deleted.ref.name}:{removed}, which pointed at {deleted.ref}")
 
 
 @app.command("export")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
+import os
+import shlex
 from pathlib import Path
 
 import typer
@@ -20,37 +21,52 @@ def demo(
 
     Example: `mldeploy demo --rows 20000`
     """
-    from mldeploy.bundle import Bundle
     from mldeploy.embedded import load
     from mldeploy.embedded.wheel import build_wheel
     from mldeploy.examples import salary
+    from mldeploy.ops import train_and_register
     from mldeploy.ops.training import evaluate
 
     workdir.mkdir(parents=True, exist_ok=True)
-    with console.status(f"generating {rows:,} training rows and 1,000 drifted rows"):
+    with console.status(f"generating {rows:,} training rows and 1,000 drifted rows") as status:
         train_rows = salary.generate(rows=rows, seed=7)
         later = salary.generate(rows=1_000, seed=8, drift=0.2)
-    features, target = train_rows.drop(columns=salary.TARGET), train_rows[salary.TARGET]
-    with console.status("training the whole pipeline"):
-        pipeline = salary.default_pipeline().fit(features, target)
-        metrics = evaluate(pipeline, later.drop(columns=salary.TARGET), later[salary.TARGET], "regression")
-    with tempfile.TemporaryDirectory(prefix="mldeploy-demo-") as scratch, state.open_registry(create=True) as registry:
-        bundle = Bundle.from_pipeline(pipeline, features, name="salary", metrics=metrics, description="salary demo",
-                                      directory=Path(scratch) / "bundle")
-        ref = registry.register(bundle)
-        registry.set_alias(ref, "production")
-        model = load("salary:production", registry=registry)
-        archive = workdir / f"salary-{ref.version}.mldeploy"
-        archive.write_bytes(registry.archive(ref))
+        with state.open_registry(create=True) as registry:
+            ref, _ = train_and_register(train_rows, salary.TARGET, name="salary", registry=registry, alias="production",
+                                        factory=salary.default_pipeline, description="salary demo", progress=status.update)
+            model = load("salary:production", registry=registry)
+            archive = workdir / f"salary-{ref.version}.mldeploy"
+            archive.write_bytes(registry.archive(ref))
+    metrics = evaluate(model.pipeline, later.drop(columns=salary.TARGET), later[salary.TARGET], "regression")
     console.print(f"[bold]1. registered[/] {ref} as salary:production  (on drifted rows: {metrics_text(metrics)})")
     _show_predictions(model, later)
     _show_speed(model, later)
     wheel = build_wheel(model.bundle, workdir)
-    console.print(f"[bold]4. embedded[/] archive {archive}, wheel {wheel.name}: `pip install {wheel}` then `import salary_model`")
+    console.print(f"[bold]4. embedded[/] archive {archive}, wheel {wheel.name}: `{install_command(wheel)}` then `import salary_model`")
     if model.compiled is not None:
         onnx_path = workdir / f"salary-{ref.version}.onnx"
         onnx_path.write_bytes(model.export_onnx())
         console.print(f"[bold]5. for a browser or phone[/] {onnx_path}: the whole pipeline as one exact ONNX model")
+
+
+def install_command(wheel: Path) -> str:
+    """Return the pip command that installs a model wheel, naming this checkout when mldeploy came from one.
+
+    The wheel requires mldeploy, which is not on PyPI: in a fresh environment it
+    must come from the same command, or pip finds no distribution for it.
+    """
+    import mldeploy
+
+    root = Path(mldeploy.__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():  # installed from an index: pip finds mldeploy there too
+        return f"pip install {_shown(wheel)}"
+    return f"pip install {_shown(root)} {_shown(wheel)}"
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it here: relative below the current folder, else absolute."""
+    relative = os.path.relpath(Path(path).resolve())
+    return shlex.quote(str(Path(path).resolve()) if relative.startswith("..") else relative)
 
 
 def _show_speed(model, later) -> None:

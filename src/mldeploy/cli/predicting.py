@@ -18,7 +18,9 @@ _FORCE = typer.Option(False, "--force", help="Load a bundle made with another ma
 def predict(
     ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS, NAME, a bundle folder or an archive file."),
     input: Path = typer.Option(..., "--input", help="Rows to score: CSV, Parquet, JSON or JSON Lines."),
-    output: Path = typer.Option(None, "--output", help="Write rows with a prediction column here (else print them)."),
+    output: Path = typer.Option(
+        None, "--output", help="Write rows with a prediction column here; without it, CSV of every row to a pipe, or the first 50 rows on a terminal.",
+    ),
     trust: list[str] = _TRUST,
     force: bool = _FORCE,
     ignore_extra: bool = typer.Option(False, "--ignore-extra", help="Pass through columns the model doesn't use (e.g. an id)."),
@@ -27,23 +29,22 @@ def predict(
 
     Example: `mldeploy predict salary:production --input candidates.csv --output estimates.parquet`
     """
+    from mldeploy.cli.output import prediction_table, report_predictions
     from mldeploy.serving.loading import load
-    from mldeploy.tables import read_table, write_table
+    from mldeploy.tables import read_table
 
+    _check_reference(ref)
     frame = read_table(input)
     with state.open_registry() as registry:
         model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key, allow_version_mismatch=force)
     prediction = model.infer(frame, extra="ignore" if ignore_extra else "reject", missing="as-trained")
-    result = frame.copy()
-    result["prediction"] = prediction.values
-    if prediction.probabilities is not None:
-        for index, label in enumerate(prediction.classes):
-            result[f"probability_{label}"] = prediction.probabilities[:, index]
-    if output is None:
-        console.print(result.to_string(index=False, max_rows=50))
-    else:
-        write_table(result, output)
-        console.print(f"wrote {len(result):,} predictions of {model.ref} to {output}")
+    table = prediction_table(frame, prediction.values, prediction.classes, prediction.probabilities)
+    report_predictions(table, output, input, model.ref)
+
+
+def _check_reference(ref: str) -> None:
+    if not ref.strip():
+        raise ConfigError("the model reference is empty; give NAME, NAME@VERSION, NAME:ALIAS, a bundle folder or an archive file")
 
 
 @app.command()
@@ -64,6 +65,7 @@ def embed(
     from mldeploy.embedded import load
     from mldeploy.embedded.wheel import build_wheel
 
+    _check_reference(ref)
     key = read_public_key(public_key) if public_key else None  # a bad key file fails here, not in the app
     with state.open_registry() as registry:
         bundle = registry.get(ref)
@@ -89,12 +91,15 @@ def export_onnx(
     [N, 1] (missing = ""); outputs are tensors (`prediction`, or `label` and
     `probabilities`) plus `refused` for rows scikit-learn would refuse.
     Before writing, the model is run by onnxruntime on the bundle's sample and
-    edge rows and compared with scikit-learn; nothing is written if a row differs.
+    edge rows and compared with scikit-learn: labels must be identical and
+    numbers (predictions, probabilities) within 1e-9 relative, or nothing is
+    written. The output says how many rows were bit-identical.
 
     Example: `mldeploy export-onnx salary:production --out salary.onnx`
     """
     from mldeploy.embedded import load
 
+    _check_reference(ref)
     with state.open_registry() as registry:
         model = load(ref, registry=registry, trusted=tuple(trust), public_key=state.public_key,
                      allow_version_mismatch=force)
@@ -102,4 +107,14 @@ def export_onnx(
     report = model.verify_onnx(data)  # raises before anything is written when it differs
     write_output(out, data)
     console.print(f"wrote {model.ref} as ONNX to {out} ({len(data) / 1024:,.0f} KiB)")
-    console.print(f"checked with onnxruntime against scikit-learn: {report.summary()}")
+    console.print(f"checked with onnxruntime against scikit-learn: {_export_check_text(report, model.classes is not None)}")
+
+
+def _export_check_text(report, is_classifier: bool) -> str:
+    """Say what the export check guarantees, in the README's terms: which rows are bit-identical, how close the rest are."""
+    labels = "every label identical; " if is_classifier else ""
+    numbers = "probabilities" if is_classifier else "predictions"
+    if report.exact_rows == report.rows:
+        return f"{report.rows:,} rows, {labels}{numbers} bit-identical in all of them"
+    return (f"{report.rows:,} rows, {labels}{numbers} bit-identical in {report.exact_rows:,}, the rest within "
+            f"{report.max_relative_error:.2g} relative (the limit is 1e-9)")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, state
+from mldeploy.cli.app import app, console, errors, state
 from mldeploy.cli.render import metrics_text
+from mldeploy.errors import ConfigError
 
 
 @app.command()
@@ -17,44 +17,57 @@ def train(
     target: str = typer.Option(..., "--target", help="The column to predict, e.g. salary."),
     name: str = typer.Option(None, "--name", help="Model name in the registry (default: the target column)."),
     pipeline: str = typer.Option(
-        None, "--pipeline", help="Your own pipeline factory as module:function (default: mldeploy's pipeline)."
+        None, "--pipeline",
+        help="Your own pipeline factory as module:function, found in the current folder or on PYTHONPATH (default: mldeploy's pipeline).",
     ),
+    task: str = typer.Option(None, "--task", help="regression or classification (default: from the target: text, or 20 or fewer whole numbers, is classification)."),
+    drop: list[str] = typer.Option([], "--drop", help="Leave this column out (an id, a leak); repeat for more."),
+    features: str = typer.Option(None, "--features", help="Use only these columns, comma-separated: --features age,city."),
     alias: str = typer.Option(None, "--alias", help="Also point this alias (e.g. staging) at the new version."),
     test_size: float = typer.Option(0.2, "--test-size", min=0.05, max=0.5, help="Share of rows held out for metrics."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split."),
     sign_key: Path = typer.Option(None, "--sign-key", help="Sign the bundle with this Ed25519 private key (from `mldeploy keygen`)."),
+    trust: list[str] = typer.Option([], "--trust", help="A type of your pipeline you will trust when loading (no warning for it)."),
 ) -> None:
     """Fit a whole pipeline, evaluate it on held-out rows and register the next version.
 
     The default pipeline imputes, adds log features for skewed sizes, scales,
     one-hot encodes, selects features and fits gradient boosting; the task
-    (regression or classification) follows the target column.
+    (regression or classification) follows the target column unless --task says.
+    The table is checked first: an id as target, a stray word in a numeric
+    column or an unknown column stops before training; a feature that alone
+    predicts the target, and types every later load must trust, are warned about.
 
-    Example: `mldeploy train --data salaries.csv --target salary --name salary --alias staging`
+    Example: `mldeploy train --data houses.csv --target price --drop listing_id --alias staging`
     """
-    from mldeploy.bundle import Bundle, BundleRef
+    import os
+
+    from mldeploy.bundle import BundleRef
     from mldeploy.bundle.signing import load_private_key
-    from mldeploy.ops.training import load_factory, train as fit
+    from mldeploy.ops import train_and_register
+    from mldeploy.ops.target import TASKS
+    from mldeploy.ops.training import load_factory
     from mldeploy.tables import read_table
 
     # Everything the user typed is checked before training, so a typo costs no training run.
-    model_name = BundleRef.check_name(name or target)
+    if task is not None and task not in TASKS:
+        raise ConfigError(f'--task "{task}": expected {" or ".join(TASKS)}')
+    BundleRef.check_name(name or target)
     if alias:
         BundleRef.check_alias(alias)
     key = load_private_key(sign_key) if sign_key else None
-    factory = load_factory(pipeline) if pipeline else None
-    with console.status(f"reading {data}"):
+    factory = load_factory(pipeline, search_from=os.getcwd()) if pipeline else None
+    columns = [c.strip() for c in features.split(",") if c.strip()] if features is not None else None
+    with console.status(f"reading {data}") as status:
         frame = read_table(data)
-    with console.status(f"training on {len(frame):,} rows"):
-        result = fit(frame, target, factory=factory, test_size=test_size, seed=seed)
-    with console.status("bundling and verifying"), tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
-        bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
-                                      signing_key=key, directory=Path(scratch) / "bundle")
         with state.open_registry(create=True) as registry:
-            ref = registry.register(bundle, sign_with=key)
-            if alias:
-                registry.set_alias(ref, alias)
+            ref, result = train_and_register(
+                frame, target, name=name, registry=registry, alias=alias, factory=factory, task=task, drop=drop,
+                features=columns, sign_key=key, test_size=test_size, seed=seed, trusted=trust, progress=status.update,
+            )
     console.print(f"registered [bold]{ref}[/] ({result.task})  held-out: {metrics_text(result.metrics)}" + (f"  alias {alias}" if alias else ""))
+    for warning in result.warnings:
+        errors.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 @app.command()
@@ -63,19 +76,19 @@ def generate(
     rows: int = typer.Option(50_000, "--rows", min=1, help="How many rows (written in chunks, any size)."),
     seed: int = typer.Option(7, "--seed", help="Same seed, same table."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="0 = like training; 1 = shifted, with unseen categories."),
+    features_only: bool = typer.Option(False, "--features-only", help="Leave out the salary column: rows to predict, as an app sends them."),
 ) -> None:
     """Write the salary example table (synthetic, reproducible) to a file.
 
-    Example: `mldeploy generate --out salaries.csv --rows 50000`
+    Example: `mldeploy generate --out candidates.csv --rows 100 --seed 8 --features-only`
     """
-    from mldeploy.errors import ConfigError
     from mldeploy.examples import salary
 
     try:
-        salary.write(out, rows=rows, seed=seed, drift=drift)
+        salary.write(out, rows=rows, seed=seed, drift=drift, features_only=features_only)
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
-    console.print(f"wrote {rows:,} salary rows to {out}")
+    console.print(f"wrote {rows:,} salary rows to {out}" + (" (features only, no salary)" if features_only else ""))
 
 
 @app.command()
@@ -91,7 +104,6 @@ def keygen(
     import os
 
     from mldeploy.bundle.signing import generate_keypair
-    from mldeploy.errors import ConfigError
 
     private, public = generate_keypair()
     key_path, pub_path = out.with_name(out.name + ".key"), out.with_name(out.name + ".pub")

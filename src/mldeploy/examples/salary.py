@@ -88,13 +88,17 @@ def iter_chunks(rows: int, seed: int = 0, drift: float = 0.0, chunk_rows: int = 
         yield pd.concat(buffer, ignore_index=True)
 
 
-def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0) -> Path:
-    """Write the table to a CSV or Parquet file chunk by chunk and return its path."""
+def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0, features_only: bool = False) -> Path:
+    """Write the table to a CSV or Parquet file chunk by chunk and return its path.
+
+    ``features_only`` leaves out the salary: rows to predict, as an app would send them.
+    """
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"cannot write {path}: expected a .csv or .parquet file name")
+    chunks = (chunk.drop(columns=TARGET) if features_only else chunk for chunk in iter_chunks(rows, seed, drift))
     if path.suffix == ".csv":
-        for index, chunk in enumerate(iter_chunks(rows, seed, drift)):
+        for index, chunk in enumerate(chunks):
             chunk.to_csv(path, mode="w" if index == 0 else "a", header=index == 0, index=False)
         return path
     from mldeploy._extras import require
@@ -102,7 +106,7 @@ def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0) -> Pat
     parquet = require("pyarrow.parquet")
     pa = require("pyarrow")
     writer = None
-    for chunk in iter_chunks(rows, seed, drift):
+    for chunk in chunks:
         table = pa.Table.from_pandas(chunk, preserve_index=False)
         writer = writer or parquet.ParquetWriter(path, table.schema)
         writer.write_table(table)

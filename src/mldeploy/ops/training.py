@@ -9,8 +9,10 @@ gradient boosting.
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,64 +26,25 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mldeploy.errors import ConfigError
+from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_features, infer_column_kinds
+from mldeploy.ops.leaks import find_leaks
+from mldeploy.ops.target import check_target, infer_task
 
 __all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "infer_column_kinds", "infer_task", "load_factory", "train"]
 
-# A numeric column this skewed (and never negative) also gets a log1p feature.
-_SKEW_FOR_LOG = 2.0
-_MAX_CATEGORIES = 200
 _MIN_ROWS = 10
 
 
 @dataclass(frozen=True)
-class ColumnKinds:
-    """Which input columns the default pipeline treats as numbers, categories and flags."""
-
-    numeric: tuple[str, ...] = ()
-    categorical: tuple[str, ...] = ()
-    boolean: tuple[str, ...] = ()
-    log_numeric: tuple[str, ...] = ()
-    """Numeric columns that also get a derived log1p feature."""
-
-
-@dataclass(frozen=True)
 class TrainResult:
-    """A fitted pipeline with its held-out metrics and training features."""
+    """A fitted pipeline with its held-out metrics, training features and what the user should know."""
 
     pipeline: Pipeline
     metrics: dict
     task: str
     features: pd.DataFrame
-
-
-def infer_column_kinds(frame: pd.DataFrame) -> ColumnKinds:
-    """Sort a frame's columns into numeric, categorical and boolean by dtype."""
-    numeric, categorical, boolean, logged = [], [], [], []
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_bool_dtype(column):
-            boolean.append(name)
-        elif pd.api.types.is_numeric_dtype(column):
-            numeric.append(name)
-            if column.min() >= 0 and column.skew() > _SKEW_FOR_LOG:
-                logged.append(name)
-        elif column.nunique() <= _MAX_CATEGORIES:
-            categorical.append(name)
-        else:
-            raise ConfigError(
-                f'column "{name}" has {column.nunique()} distinct text values; the default pipeline '
-                f"one-hot encodes at most {_MAX_CATEGORIES}: drop it or pass --pipeline module:factory"
-            )
-    return ColumnKinds(tuple(numeric), tuple(categorical), tuple(boolean), tuple(logged))
-
-
-def infer_task(target: pd.Series) -> str:
-    """Return "classification" for text, boolean or few-valued integer targets, else "regression"."""
-    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
-        return "classification"
-    if pd.api.types.is_integer_dtype(target) and target.nunique() <= 20:
-        return "classification"
-    return "regression"
+    warnings: tuple[str, ...] = ()
+    """Findings worth a look that did not stop training (a feature that leaks the target)."""
 
 
 def default_pipeline(kinds: ColumnKinds, task: str = "regression", max_iter: int = 200, select_k: int | None = None) -> Pipeline:
@@ -112,15 +75,23 @@ def default_pipeline(kinds: ColumnKinds, task: str = "regression", max_iter: int
     ])
 
 
-def load_factory(spec: str) -> Callable[[], Pipeline]:
-    """Import a ``module:function`` pipeline factory given on the command line."""
+def load_factory(spec: str, search_from: str | Path | None = None) -> Callable[[], Pipeline]:
+    """Import a ``module:function`` pipeline factory given on the command line.
+
+    ``search_from`` (the command line passes the current folder) is searched
+    first, as ``python -m`` does, so ``my_pipes.py`` next to the data just works.
+    """
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ConfigError(f'--pipeline "{spec}": expected module:function, e.g. my_project.pipelines:make_pipeline')
+    if search_from is not None and str(search_from) not in sys.path:
+        # Stays on the path: the pipeline's own classes are imported again when the bundle is checked.
+        sys.path.insert(0, str(search_from))
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f'--pipeline "{spec}": cannot import it ({exc}); check the module is on PYTHONPATH') from exc
+        where = "the current folder or PYTHONPATH" if search_from is not None else "PYTHONPATH"
+        raise ConfigError(f'--pipeline "{spec}": cannot import it ({exc}); check the module is in {where}') from exc
 
 
 def train(
@@ -129,30 +100,32 @@ def train(
     factory: Callable[[], Pipeline] | None = None,
     test_size: float = 0.2,
     seed: int = 0,
+    task: str | None = None,
+    drop: Iterable[str] = (),
+    features: Sequence[str] | None = None,
 ) -> TrainResult:
-    """Fit a pipeline on a training split of ``frame`` and evaluate it on the held-out rest."""
-    _check_training_data(frame, target)
-    features = frame.drop(columns=[target])
+    """Fit a pipeline on a training split of ``frame`` and evaluate it on the held-out rest.
+
+    ``features`` picks the input columns (default: all but the target) and
+    ``drop`` leaves some out; ``task`` overrides the task the target suggests.
+    Table mistakes (an id as the target, a typo in a numeric column) are
+    refused with a ConfigError before fitting; a feature that alone predicts
+    the target is fitted but reported in ``TrainResult.warnings``.
+    """
+    task = check_target(frame, target, task)
+    x = choose_features(frame, target, drop, features)
+    check_numeric_text(x)
+    if len(frame) < _MIN_ROWS:
+        raise ConfigError(f"the data has {len(frame)} row(s); training and a held-out check need at least {_MIN_ROWS}")
     labels = frame[target]
-    task = infer_task(labels)
-    pipeline = _make_pipeline(factory) if factory else default_pipeline(infer_column_kinds(features), task, select_k=_select_k(features))
-    x_train, x_test, y_train, y_test = train_test_split(features, labels, test_size=test_size, random_state=seed)
+    pipeline = _make_pipeline(factory) if factory else default_pipeline(infer_column_kinds(x), task, select_k=_select_k(x))
+    leaks = tuple(leak.describe() for leak in find_leaks(x, labels, task, seed))
+    x_train, x_test, y_train, y_test = train_test_split(x, labels, test_size=test_size, random_state=seed)
     try:
         pipeline.fit(x_train, y_train)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"training failed on this data: {exc}; check the column types and empty values") from exc
-    return TrainResult(pipeline, evaluate(pipeline, x_test, y_test, task), task, x_train)
-
-
-def _check_training_data(frame: pd.DataFrame, target: str) -> None:
-    if target not in frame.columns:
-        raise ConfigError(f'target column "{target}" is not in the data; columns are: {", ".join(map(str, frame.columns))}')
-    empty = frame.index[frame[target].isna()].tolist()
-    if empty:
-        rows = ", ".join(map(str, empty[:5])) + (", ..." if len(empty) > 5 else "")
-        raise ConfigError(f'target column "{target}" is empty in {len(empty)} row(s) ({rows}); drop or fill those rows')
-    if len(frame) < _MIN_ROWS:
-        raise ConfigError(f"the data has {len(frame)} row(s); training and a held-out check need at least {_MIN_ROWS}")
+    return TrainResult(pipeline, evaluate(pipeline, x_test, y_test, task), task, x_train, leaks)
 
 
 def _make_pipeline(factory: Callable[[], Pipeline]):
