@@ -15,7 +15,7 @@ chunks are raw archive bytes that :func:`mldeploy.bundle.archive.unpack` checks.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
 from mldeploy.bundle.digest import bytes_digest
@@ -77,6 +77,9 @@ class PublishedVersion:
         return f"{self.archive_sha256}/{index}".encode()
 
 
+_FIELD_TYPES = {f.name: {"str": str, "int": int, "bool": bool}[f.type] for f in fields(PublishedVersion)}
+
+
 def version_keys(ref: BundleRef) -> tuple[bytes, bytes]:
     """Return the (per-version, latest-pointer) keys of a version record."""
     return str(ref).encode(), ref.name.encode()
@@ -99,16 +102,23 @@ def encode_version(record: PublishedVersion) -> bytes:
 def decode_version(value: bytes) -> PublishedVersion:
     """Parse a version record; BundleError if it is not one this mldeploy can read."""
     try:
-        raw = json.loads(value)
-        record = PublishedVersion(**raw)
-        BundleRef(record.name, record.version)
-    except (ValueError, TypeError) as exc:
+        record = PublishedVersion(**json.loads(value))
+        _check_types(record)
+    except (ValueError, TypeError, ConfigError) as exc:
         raise BundleError(f"a record on the model topic is not a version record ({exc}); "
                           "only `mldeploy publish` should write to it") from exc
     if record.format > FORMAT:
         raise BundleError(f"{record.ref} was published in format {record.format}, newer than this mldeploy "
                           f"reads ({FORMAT}); upgrade mldeploy")
     return record
+
+
+def _check_types(record: PublishedVersion) -> None:
+    for name, kind in _FIELD_TYPES.items():
+        value = getattr(record, name)
+        if type(value) is not kind:
+            raise TypeError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+    BundleRef.parse(str(record.ref))  # a name or version that could not be a model's
 
 
 def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:

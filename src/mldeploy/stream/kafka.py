@@ -28,7 +28,6 @@ _TOPIC_CONFIG = {
     TopicKind.CHUNKS: {"cleanup.policy": "compact", "retention.ms": "-1"},
     TopicKind.EVENTS: {},
 }
-_DRAIN_MESSAGES = 1000
 
 
 def client_config(bootstrap: str, extra: Mapping[str, object] | None = None) -> dict:
@@ -96,8 +95,8 @@ class KafkaTransport:
             raise kafka_error(f"writing {len(records)} record(s) to {topic}", self.bootstrap, reason)
         return offsets
 
-    def read(self, topic: str, start: int, timeout_s: float) -> tuple[list[Record], int]:
-        """Return records from offset ``start`` on (waiting up to ``timeout_s`` for one) and the next offset.
+    def read(self, topic: str, start: int, timeout_s: float, limit: int = 1000) -> tuple[list[Record], int]:
+        """Return up to ``limit`` records from offset ``start`` (waiting up to ``timeout_s`` for one) and the next offset.
 
         At the end of the partition with nothing new, the cursor moves to the end offset, past any
         offsets compaction or transaction markers left empty.
@@ -106,7 +105,7 @@ class KafkaTransport:
         records: list[Record] = []
         cursor = start
         deadline = time.monotonic() + timeout_s
-        while len(records) < _DRAIN_MESSAGES:
+        while len(records) < limit:
             message = consumer.poll(max(0.0, deadline - time.monotonic()) if not records else 0.0)
             if message is None:
                 if records or time.monotonic() >= deadline:

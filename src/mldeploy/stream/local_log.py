@@ -74,11 +74,11 @@ class LocalLog:
             position += len(frame)
         return offsets
 
-    def read(self, topic: str, start: int, timeout_s: float) -> tuple[list[Record], int]:
-        """Return the whole frames from byte ``start`` on, waiting up to ``timeout_s`` for one."""
+    def read(self, topic: str, start: int, timeout_s: float, limit: int = 1000) -> tuple[list[Record], int]:
+        """Return up to ``limit`` whole frames from byte ``start``, waiting up to ``timeout_s`` for one."""
         deadline = time.monotonic() + timeout_s
         while True:
-            records, cursor = self._read_once(topic, start)
+            records, cursor = self._read_once(topic, start, limit)
             if records or time.monotonic() >= deadline:
                 return records, cursor
             time.sleep(_POLL_S)
@@ -96,7 +96,7 @@ class LocalLog:
     def _path(self, topic: str) -> Path:
         return self.folder / f"{topic}.log"
 
-    def _read_once(self, topic: str, start: int) -> tuple[list[Record], int]:
+    def _read_once(self, topic: str, start: int, limit: int) -> tuple[list[Record], int]:
         try:
             with open(self._path(topic), "rb") as handle:
                 handle.seek(start)
@@ -106,7 +106,7 @@ class LocalLog:
         except FileNotFoundError:
             return [], start
         records, position = [], 0
-        while len(data) - position >= _FRAME.size:
+        while len(data) - position >= _FRAME.size and len(records) < limit:
             magic, length, crc = _FRAME.unpack_from(data, position)
             body = data[position + _FRAME.size:position + _FRAME.size + length]
             if magic != _MAGIC:

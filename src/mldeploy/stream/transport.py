@@ -49,8 +49,8 @@ class Transport(Protocol):
     def append(self, topic: str, records: Sequence[Record]) -> list[int]:
         """Write records in order; return their offsets once they are durable; BackendError if not."""
 
-    def read(self, topic: str, start: int, timeout_s: float) -> tuple[list[Record], int]:
-        """Return the records from cursor ``start`` on (waiting up to ``timeout_s`` for one) and the next cursor."""
+    def read(self, topic: str, start: int, timeout_s: float, limit: int = 1000) -> tuple[list[Record], int]:
+        """Return up to ``limit`` records from cursor ``start`` (waiting up to ``timeout_s`` for one) and the next cursor."""
 
     def end(self, topic: str, timeout_s: float) -> int:
         """Return the cursor after the last record now in ``topic``; BackendError if it cannot be reached."""
