@@ -124,11 +124,13 @@ class KafkaTransport:
         return records, cursor
 
     def end(self, topic: str, timeout_s: float) -> int:
-        """Return the high watermark of partition 0 of ``topic``."""
+        """Return the high watermark of partition 0 of ``topic`` (0 for a topic not created yet)."""
         consumer = self._reader(topic, None)
         try:
             _, high = consumer.get_watermark_offsets(self.ck.TopicPartition(topic, 0), timeout=timeout_s)
         except self.ck.KafkaException as exc:
+            if exc.args[0].code() in (self.ck.KafkaError._UNKNOWN_PARTITION, self.ck.KafkaError.UNKNOWN_TOPIC_OR_PART):
+                return 0
             raise kafka_error(f"reading the end of {topic}", self.bootstrap, exc) from exc
         return high
 

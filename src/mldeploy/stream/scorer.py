@@ -73,6 +73,8 @@ class ScorerStats:
     dead_letters: int = 0
     batches: int = 0
     models: set = field(default_factory=set)
+    busy_s: float = 0.0
+    """Seconds from the first event read to the last batch committed."""
 
 
 class StreamScorer:
@@ -98,17 +100,20 @@ class StreamScorer:
         """Score until :meth:`stop` (or ``idle_exit_s`` without events); return the counts."""
         consumer, producer = self._consumer(), self._producer()
         consumer.subscribe([self.config.source.topic])
-        last_event = time.monotonic()
+        started = time.monotonic()
+        last_event = first_event = None
         try:
             while not self._stop.is_set():
                 messages = [m for m in consumer.consume(self.config.max_batch, self.config.linger_s) if self._usable(m)]
                 if messages:
+                    first_event = first_event or time.monotonic()
                     try:
                         self._process(consumer, producer, messages)
                     except _Rewound:
                         continue
                     last_event = time.monotonic()
-                elif idle_exit_s is not None and time.monotonic() - last_event > idle_exit_s:
+                    self.stats.busy_s = last_event - first_event
+                elif idle_exit_s is not None and time.monotonic() - (last_event or started) > idle_exit_s:
                     break
         finally:
             consumer.close()
