@@ -134,6 +134,17 @@ class KafkaTransport:
             raise kafka_error(f"reading the end of {topic}", self.bootstrap, exc) from exc
         return high
 
+    def metadata(self, topic: str):
+        """Return the broker's metadata of ``topic``; BackendError when it does not exist or cannot be reached."""
+        consumer = self._reader(topic, None)
+        try:
+            found = consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
+        except self.ck.KafkaException as exc:
+            raise kafka_error(f"reading the metadata of {topic}", self.bootstrap, exc) from exc
+        if found is None or found.error is not None:
+            raise kafka_error(f"finding topic {topic}", self.bootstrap, found.error if found else "no such topic")
+        return found
+
     def close(self) -> None:
         """Flush the producer and close the readers."""
         if self._producer is not None:

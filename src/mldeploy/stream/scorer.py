@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 from mldeploy.errors import ConfigError
 from mldeploy.stream import codec
-from mldeploy.stream.kafka import client_config, kafka_error
+from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
 from mldeploy.stream.scoring import Scored, score_batch
-from mldeploy.stream.transport import Location
+from mldeploy.stream.transport import Location, TopicKind
 
 __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
 
@@ -98,6 +98,7 @@ class StreamScorer:
 
     def run(self, idle_exit_s: float | None = None) -> ScorerStats:
         """Score until :meth:`stop` (or ``idle_exit_s`` without events); return the counts."""
+        self._ensure_outputs()
         consumer, producer = self._consumer(), self._producer()
         consumer.subscribe([self.config.source.topic])
         started = time.monotonic()
@@ -119,6 +120,16 @@ class StreamScorer:
             consumer.close()
             producer.flush(10)
         return self.stats
+
+    def _ensure_outputs(self) -> None:
+        """Create the prediction and dead-letter topics (as many partitions as the input) unless they exist."""
+        transport = KafkaTransport(self.config.source.where)
+        try:
+            metadata = transport.metadata(self.config.source.topic)
+            for topic in (self.config.output.topic, self._dead_topic):
+                transport.ensure_topic(topic, TopicKind.EVENTS, partitions=max(1, len(metadata.partitions)))
+        finally:
+            transport.close()
 
     def _process(self, consumer, producer, messages: list) -> None:
         scored = score_batch(self.model, [m.value() or b"" for m in messages])
