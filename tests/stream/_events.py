@@ -39,11 +39,13 @@ class Reader:
                                    "isolation.level": "read_committed", "enable.auto.commit": False})
         self._consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
 
-    def until(self, condition, timeout_s: float) -> list:
-        """Read until ``condition(messages)`` holds; AssertionError with the count at the deadline."""
+    def until(self, condition, timeout_s: float, processes=()) -> list:
+        """Read until ``condition(messages)`` holds; AssertionError at the deadline or when a process has died."""
         deadline = time.monotonic() + timeout_s
         while not condition(self.messages):
             assert time.monotonic() < deadline, f"only {len(self.messages)} messages after {timeout_s:.0f} s"
+            for process in processes:
+                assert process.poll() is None, f"a scorer exited with {process.returncode}: {process.stderr.read()[-3000:]}"
             self.messages += [m for m in self._consumer.consume(500, 0.2) if m.error() is None]
         return self.messages
 

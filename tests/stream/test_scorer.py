@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 
@@ -79,32 +80,46 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
 
 
 def _scorer(kafka_broker, model_url, topic: str, instance: str) -> subprocess.Popen:
+    """Start `mldeploy stream-score` in its own process; its output lines collect in ``process.lines``."""
     command = ["stream-score", "--models", model_url, "--name", "salary", "--in", kafka_broker.url(topic),
                "--out", kafka_broker.url(f"{topic}-out"), "--group", f"g-{topic}", "--instance", instance,
                "--max-batch", "25", "--idle-exit", "6"]
-    return subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", *command],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "200"})
+    process = subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", *command],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "200"})
+    process.lines = []
+    threading.Thread(target=lambda: process.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    return process
+
+
+def _wait_for_line(process: subprocess.Popen, start: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while not any(line.startswith(start) for line in process.lines):
+        assert process.poll() is None, f"the scorer exited with {process.returncode}: {process.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, f"no line starting {start!r} in {timeout_s:.0f} s: {process.lines}"
+        time.sleep(0.05)
+    return next(line for line in process.lines if line.startswith(start))
 
 
 def _scored(process: subprocess.Popen) -> int:
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err[-2000:]
-    return int(out.split("scored ")[-1].split(" events")[0].replace(",", ""))
+    assert process.wait(120) == 0, process.stderr.read()[-3000:]
+    return int(_wait_for_line(process, "scored ", 10).split()[1].replace(",", ""))
 
 
 def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_prediction(kafka_broker, model_url):
     topic = f"events-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker.bootstrap, 2, topic, f"{topic}-out")
-    events = rows_as_events(ROWS)
-    produce(kafka_broker.bootstrap, topic, events)
     first, other = _scorer(kafka_broker, model_url, topic, "a"), _scorer(kafka_broker, model_url, topic, "b")
     predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 2)
     try:
-        predictions.until(lambda m: len(m) >= 300, 120)
+        for process in (first, other):  # the group has given each one of the two partitions
+            assert "none" not in _wait_for_line(process, "assigned partitions: events", 120)
+        events = rows_as_events(ROWS)
+        produce(kafka_broker.bootstrap, topic, events)
+        predictions.until(lambda m: len(m) >= 300, 120, processes=(first, other))
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         restarted = _scorer(kafka_broker, model_url, topic, "a")
-        predictions.until(lambda m: {x.key() for x in m} >= set(events), 150)
+        predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(restarted,))
         by_restarted, by_other = _scored(restarted), _scored(other)
     finally:
         for process in (first, other):
@@ -116,4 +131,4 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
           f"scored by the killed scorer: {len(events) - by_restarted - by_other}, its restart: {by_restarted}, "
           f"the other: {by_other}")
     assert set(counts) == set(events) and duplicates == {}
-    assert by_other > 0 and len(events) - by_other > 0  # the group shared the two partitions
+    assert 0 < by_other < len(events)  # the group shared the two partitions

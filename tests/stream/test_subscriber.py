@@ -49,7 +49,8 @@ def test_a_subscriber_serves_the_latest_and_swaps_in_each_new_version(stream_url
         assert live.infer(ROW).ref.version == 2
         publish(salary_registry.get("salary@1"), stream_url)  # a rollback
         assert live.wait_for_version(1, 60)
-    assert [(e.ref.version, e.accepted) for e in swaps.events] == [(2, True), (1, True)]
+    # The first version may be swapped in before or after on_swap is registered.
+    assert [(e.ref.version, e.accepted) for e in swaps.events][-2:] == [(2, True), (1, True)]
 
 
 def test_a_pinned_subscriber_holds_its_version(tmp_path, salary_registry):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import tempfile
 from pathlib import Path
 
 import typer
@@ -91,7 +92,8 @@ def stream_score(
     with subscribe(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                    cache_dir=cache_dir, trusted=tuple(trust)) as live:
         live.on_swap(lambda event: console.print(f"model: {_swap_text(event)}"))
-        scorer = StreamScorer(live, config)
+        scorer = StreamScorer(live, config, on_assign=lambda parts: console.print(
+            "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")))
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: scorer.stop())
         console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
@@ -103,3 +105,35 @@ def _swap_text(event) -> str:
     if event.accepted:
         return f"now serving {event.ref}" + (f" (was {event.previous})" if event.previous else "")
     return f"refused {event.ref} at the {event.check} check: {event.reason}"
+
+
+def demo_step(registry, ref, train_rows, later, workdir: Path, step: int) -> None:
+    """The demo's model-as-data step: publish a version to a local log, subscribe, publish a retrained one, swap."""
+    import pandas as pd
+
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import salary
+    from mldeploy.stream import publish as publish_bundle
+    from mldeploy.stream import subscribe
+
+    url = f"local://{workdir.resolve()}/stream/models"
+    publish_bundle(registry.get(ref), url)
+    row = {k: (None if v != v else v) for k, v in later.drop(columns=salary.TARGET).iloc[0].to_dict().items()}
+    with subscribe(url, "salary") as live:
+        live.wait_ready(120)
+        before = live.infer(row)
+        events = []
+        live.on_swap(events.append)
+        with console.status("retraining with the newer rows, registering and publishing the new version"), \
+                tempfile.TemporaryDirectory(prefix="mldeploy-demo-") as scratch:
+            rows = pd.concat([train_rows, later], ignore_index=True)
+            features = rows.drop(columns=salary.TARGET)
+            retrained = salary.default_pipeline().fit(features, rows[salary.TARGET])
+            bundle = Bundle.from_pipeline(retrained, features, name="salary", directory=Path(scratch) / "bundle")
+            new_ref = registry.register(bundle, parent=ref)
+            publish_bundle(registry.get(new_ref), url)
+        live.wait_for_version(new_ref.version, 120)
+        after = live.infer(row)
+    console.print(f"[bold]{step}. model as data[/] published {ref}, then {new_ref}, to {url}: a subscribed app "
+                  f"served {before.ref} (${before.values[0]:,.0f} for the first candidate), then "
+                  + "; ".join(_swap_text(e) for e in events) + f" (${after.values[0]:,.0f}) without a restart")

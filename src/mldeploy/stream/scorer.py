@@ -19,9 +19,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mldeploy.errors import ConfigError
+from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
 from mldeploy.stream.scoring import Scored, score_batch
@@ -78,15 +79,16 @@ class ScorerStats:
 
 
 class StreamScorer:
-    """Score a Kafka topic of JSON events with ``model`` (a LiveModel, or any object with ``infer``)."""
+    """Score a Kafka topic of JSON events with ``model``, a LiveModel (``infer`` and ``wait_ready``)."""
 
-    def __init__(self, model, config: ScorerConfig):
+    def __init__(self, model, config: ScorerConfig, on_assign: Callable[[list[tuple[str, int]]], None] | None = None):
         from mldeploy._extras import require
 
         self.ck = require("confluent_kafka")
         self.model = model
         self.config = config
         self.stats = ScorerStats()
+        self._on_assign = on_assign
         self._stop = threading.Event()
         self._instance = config.instance or uuid.uuid4().hex[:12]
         self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
@@ -99,9 +101,16 @@ class StreamScorer:
     def run(self, idle_exit_s: float | None = None) -> ScorerStats:
         """Score until :meth:`stop` (or ``idle_exit_s`` without events); return the counts."""
         self._ensure_outputs()
+        self._wait_for_model()
         consumer, producer = self._consumer(), self._producer()
-        consumer.subscribe([self.config.source.topic])
-        started = time.monotonic()
+        assigned: list[float] = []  # when the group first gave this scorer partitions: the idle clock starts then
+
+        def note_assignment(_consumer, partitions) -> None:
+            assigned.append(time.monotonic())
+            if self._on_assign is not None:
+                self._on_assign([(p.topic, p.partition) for p in partitions])
+
+        consumer.subscribe([self.config.source.topic], on_assign=note_assignment)
         last_event = first_event = None
         try:
             while not self._stop.is_set():
@@ -112,9 +121,13 @@ class StreamScorer:
                         self._process(consumer, producer, messages)
                     except _Rewound:
                         continue
+                    except NotReadyError:
+                        self._rewind(consumer, messages)
+                        self._wait_for_model()
+                        continue
                     last_event = time.monotonic()
                     self.stats.busy_s = last_event - first_event
-                elif idle_exit_s is not None and time.monotonic() - (last_event or started) > idle_exit_s:
+                elif idle_exit_s is not None and assigned and time.monotonic() - (last_event or assigned[-1]) > idle_exit_s:
                     break
         finally:
             consumer.close()
@@ -157,9 +170,18 @@ class StreamScorer:
                 raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
             log.warning("aborting a batch of %d events and reading it again: %s", len(messages), error)
             producer.abort_transaction()
-            for partition in _first_offsets(self.ck, messages):
-                consumer.seek(partition)
+            self._rewind(consumer, messages)
             raise _Rewound() from exc
+
+    def _rewind(self, consumer, messages: list) -> None:
+        """Move the consumer back to the first message of a batch that was not written."""
+        for partition in _first_offsets(self.ck, messages):
+            consumer.seek(partition)
+
+    def _wait_for_model(self) -> None:
+        """Block until the live model serves a version (or stop() is called)."""
+        while not self._stop.is_set() and not self.model.wait_ready(1.0):
+            log.info("waiting for a version of the model to pass its checks before scoring")
 
     def _write(self, producer, messages: list, scored: Scored) -> None:
         out, dead = self.config.output.topic, self._dead_topic

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from mldeploy import errors
-from mldeploy.errors import MldeployError, SchemaError
+from mldeploy.errors import MldeployError, NotReadyError, SchemaError
 from mldeploy.stream import codec
 
 __all__ = ["DEAD_LETTER_REASONS", "Scored", "dead_letter_reason", "score_batch"]
@@ -17,15 +17,15 @@ __all__ = ["DEAD_LETTER_REASONS", "Scored", "dead_letter_reason", "score_batch"]
 DEAD_LETTER_REASONS: dict[type, str] = {
     errors.SchemaError: "invalid-event",
     errors.ConfigError: "invalid-event",
+    errors.UnsupportedError: "model-refused",
     errors.BundleError: "model-refused",
+    errors.PredictionError: "prediction-failed",
     errors.MldeployError: "scoring-failed",
 }
-"""Exception class -> the ``error`` a dead letter carries, looked up along the MRO (nearest class wins)."""
-for _name in ("PredictionError", "UnsupportedError", "NotReadyError"):  # core classes of the serving core
-    if hasattr(errors, _name):
-        DEAD_LETTER_REASONS[getattr(errors, _name)] = {
-            "PredictionError": "prediction-failed", "UnsupportedError": "model-refused", "NotReadyError": "no-model",
-        }[_name]
+"""Exception class -> the ``error`` a dead letter carries, looked up along the MRO (nearest class wins).
+
+NotReadyError is never a dead letter: the event is fine, the scorer waits for a model and reads it again.
+"""
 
 
 def dead_letter_reason(error: BaseException) -> str:
@@ -49,7 +49,10 @@ class Scored:
 
 
 def score_batch(model, values: Sequence[bytes]) -> Scored:
-    """Decode and score ``values``; an event's bad fields send it, and only it, to the dead letters."""
+    """Decode and score ``values``; an event's bad fields send it, and only it, to the dead letters.
+
+    NotReadyError (no model serving yet) propagates: no event of the batch is at fault.
+    """
     rows, bad = codec.decode_events(list(values))
     scored = Scored(dead={position: ("invalid-event", [reason]) for position, reason in bad.items()})
     positions = [i for i, row in enumerate(rows) if row is not None]
@@ -60,6 +63,8 @@ def score_batch(model, values: Sequence[bytes]) -> Scored:
         for batch_row, issues in grouped.items():
             scored.dead[positions[batch_row]] = ("invalid-event", [replace(i, row=None).describe() for i in issues])
         _predict_each(model, rows, [p for i, p in enumerate(positions) if i not in grouped], scored)
+    except NotReadyError:
+        raise
     except MldeployError:
         _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
     return scored
@@ -83,5 +88,7 @@ def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> No
             _predict(model, rows, [position], scored)
         except SchemaError as error:
             scored.dead[position] = ("invalid-event", [replace(i, row=None).describe() for i in error.issues])
+        except NotReadyError:
+            raise
         except MldeployError as error:
             scored.dead[position] = (dead_letter_reason(error), [str(error)])
