@@ -91,7 +91,7 @@ def stream_score(
                           max_batch, exactly_once=not at_least_once)
     with subscribe(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                    cache_dir=cache_dir, trusted=tuple(trust)) as live:
-        live.on_swap(lambda event: console.print(f"model: {_swap_text(event)}"))
+        live.on_swap(lambda event: console.print(f"model: {event.describe()}"))
         scorer = StreamScorer(live, config, on_assign=lambda parts: console.print(
             "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")))
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -99,12 +99,6 @@ def stream_score(
         console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
         stats = scorer.run(idle_exit_s=idle_exit_s)
     console.print(f"scored {stats.events:,} events: {stats.predictions:,} predictions, {stats.dead_letters:,} dead letters")
-
-
-def _swap_text(event) -> str:
-    if event.accepted:
-        return f"now serving {event.ref}" + (f" (was {event.previous})" if event.previous else "")
-    return f"refused {event.ref} at the {event.check} check: {event.reason}"
 
 
 def demo_step(registry, ref, train_rows, later, workdir: Path, step: int) -> None:
@@ -134,6 +128,7 @@ def demo_step(registry, ref, train_rows, later, workdir: Path, step: int) -> Non
             publish_bundle(registry.get(new_ref), url)
         live.wait_for_version(new_ref.version, 120)
         after = live.infer(row)
-    console.print(f"[bold]{step}. model as data[/] published {ref}, then {new_ref}, to {url}: a subscribed app "
-                  f"served {before.ref} (${before.values[0]:,.0f} for the first candidate), then "
-                  + "; ".join(_swap_text(e) for e in events) + f" (${after.values[0]:,.0f}) without a restart")
+    swaps = "; ".join(event.describe() for event in events)
+    console.print(f"[bold]{step}. model as data[/] published {ref} to {url}; a subscribed app estimated "
+                  f"${before.values[0]:,.0f} for the first candidate with {before.ref}. Retrained with the newer rows "
+                  f"and published {new_ref}: {swaps}; it now estimates ${after.values[0]:,.0f}, with no restart")
