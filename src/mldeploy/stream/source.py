@@ -25,6 +25,8 @@ __all__ = ["TopicSource"]
 
 log = logging.getLogger(__name__)
 
+_FIRST_CONTACT_S = 5.0
+
 
 class TopicSource:
     """Offer the latest version of ``name`` on a model topic (or version ``pin``)."""
@@ -40,6 +42,7 @@ class TopicSource:
         self._transport = transport or open_transport(self.location)
         self._index: TopicIndex | None = None
         self._offered: tuple | None = None
+        self._unreachable = False
 
     def describe(self) -> str:
         """Say which topic this follows."""
@@ -50,9 +53,13 @@ class TopicSource:
         try:
             self._catch_up(timeout_s)
         except BackendError as exc:
-            log.warning("%s cannot be read now (%s); retrying", self.describe(), exc)
+            (log.debug if self._unreachable else log.warning)("%s cannot be read now (%s); retrying", self.describe(), exc)
+            self._unreachable = True
             time.sleep(min(timeout_s, 0.2))  # the transport already waited; don't spin on a down broker
             return None
+        if self._unreachable:
+            log.info("%s can be read again", self.describe())
+            self._unreachable = False
         wanted = self._wanted()
         if wanted is None:
             return None
@@ -67,8 +74,8 @@ class TopicSource:
         self._transport.close()
 
     def _catch_up(self, timeout_s: float) -> None:
-        if self._index is None:
-            self._index = read_index(self._transport, self.location.topic, timeout_s)
+        if self._index is None:  # a first contact (connection, metadata) takes longer than a poll
+            self._index = read_index(self._transport, self.location.topic, max(timeout_s, _FIRST_CONTACT_S))
             return
         records, self._index.cursor = self._transport.read(self.location.topic, self._index.cursor, timeout_s)
         for record in records:
