@@ -13,9 +13,10 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/mldeploy demo
 
-## The whole test suite against real services (PostgreSQL is installed and started by the tests' fixtures).
+## The whole test suite against real services (PostgreSQL and Kafka are installed here and started by the tests' fixtures).
 test: setup
 	scripts/postgres.sh install
+	scripts/kafka.sh install
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
@@ -27,4 +28,4 @@ bench: setup
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf .mldeploy .pytest_cache
+	rm -rf .mldeploy .pytest_cache .cache

@@ -22,6 +22,7 @@ from psycopg import sql
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_SH = REPO / "scripts" / "postgres.sh"
+KAFKA_SH = REPO / "scripts" / "kafka.sh"
 READY_TIMEOUT_S = 30.0
 
 
@@ -115,3 +116,53 @@ def temporary_database(server: PostgresServer) -> Iterator[str]:
         with server.connect() as conn:
             # FORCE ends sessions a test left open (a pool not disposed, a killed worker).
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    """A single-node KRaft broker run by scripts/kafka.sh; stop() and start() keep its data."""
+
+    data_dir: Path
+    port: int
+
+    @property
+    def bootstrap(self) -> str:
+        """The ``host:port`` clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, topic: str) -> str:
+        """An mldeploy ``kafka://`` URL for one topic on this broker."""
+        return f"kafka://{self.bootstrap}/{topic}"
+
+    def start(self) -> None:
+        """Start the broker (again) and wait until it answers a metadata request."""
+        run_script(str(KAFKA_SH), "start", str(self.data_dir), str(self.port), timeout_s=120)
+        wait_until(self._answers, READY_TIMEOUT_S * 2, f"Kafka on {self.bootstrap}")
+
+    def stop(self) -> None:
+        """Stop the broker cleanly; its topics stay in data_dir."""
+        run_script(str(KAFKA_SH), "stop", str(self.data_dir), timeout_s=60)
+
+    def _answers(self) -> None:
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        metadata = admin.list_topics(timeout=5)
+        if not metadata.brokers:
+            raise ServiceError("the broker answered without listing itself")
+
+
+@contextmanager
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """Install if needed, start one broker on a free port, and stop it at the end."""
+    data_dir = Path(tempfile.mkdtemp(prefix="mldeploy-kafka-"))
+    broker = KafkaBroker(data_dir, free_port())
+    try:
+        run_script(str(KAFKA_SH), "install", timeout_s=600)
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)

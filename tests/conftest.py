@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import _services
-from _services import PostgresServer
+from _services import KafkaBroker, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,13 @@ def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
     """SQLAlchemy URL of a fresh database that only this test uses."""
     with _services.temporary_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[KafkaBroker]:
+    """Run one KRaft Kafka broker for the whole session; fail (never skip) if it cannot start."""
+    try:
+        with _services.kafka_broker() as broker:
+            yield broker
+    except _services.ServiceError as exc:
+        pytest.fail(f"Kafka could not be started: {exc}", pytrace=False)

@@ -47,6 +47,7 @@ _LAZY = {
     "LiveModel": "mldeploy.serving.live_model",
     "Model": "mldeploy.serving.model",
     "load": "mldeploy.serving.loading",
+    "subscribe": "mldeploy.stream.subscriber",
 }
 
 __all__ = sorted([*errors.__all__, *_LAZY])

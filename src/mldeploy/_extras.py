@@ -14,6 +14,7 @@ _EXTRAS = {
     "onnx": ("onnx", "the compiled predictor and ONNX export"),
     "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
     "numba": ("onnx", "the compiled predictor's fast tree walker"),
+    "confluent_kafka": ("kafka", "the Kafka transport of the stream adapter"),
 }
 
 

@@ -9,6 +9,8 @@ database) and returns an :class:`Adapter`.
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -17,11 +19,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from mldeploy.bundle import BundleRef
 from mldeploy.errors import SchemaError
 from mldeploy.registry import Registry
 from mldeploy.serving.live_model import LiveModel
 from mldeploy.serving.model import Model
 from mldeploy.serving.source import RegistrySource
+from mldeploy.stream import publish, subscribe
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,64 @@ class EmbeddedAdapter:
             live.close()
 
 
+class _Relay:
+    """Continuous deployment to a topic: publish every version a registry reference names, as it moves."""
+
+    def __init__(self, registry: Registry, ref: str, url: str):
+        self._source = RegistrySource(registry, ref, poll_interval_s=0.05)
+        self._url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            candidate = self._source.next_candidate(0.1)
+            if candidate is not None:
+                publish(candidate.fetch(), self._url)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self._source.close()
+
+
+@dataclass(frozen=True)
+class StreamAdapter:
+    """Model as data: a relay publishes what the reference names to a topic; the app holds a subscribed live model."""
+
+    request: object
+    transport: str
+
+    @contextmanager
+    def deploy(self, registry: Registry, ref: str) -> Iterator[EmbeddedDeployment]:
+        registry.record(ref)  # an unknown model or version is NotFoundError now
+        url = self._url()
+        relay = _Relay(registry, ref, url)
+        live = subscribe(url, BundleRef.parse(ref).name)
+        try:
+            if not live.wait_ready(60):
+                raise AssertionError(f"{ref} never became ready on {url}")
+            yield EmbeddedDeployment(live, "records")
+        finally:
+            live.close()
+            relay.stop()
+
+    def _url(self) -> str:
+        topic = f"contract-{uuid.uuid4().hex[:10]}"
+        if self.transport == "local":
+            return f"local://{self.request.getfixturevalue('tmp_path')}/log/{topic}"
+        return self.request.getfixturevalue("kafka_broker").url(topic)
+
+
 PATHS = {"compiled": True, "sklearn": False}
 
 ADAPTERS: dict[str, Callable] = {
     f"embedded-{call}-{path}": (lambda request, call=call, compiled=compiled: EmbeddedAdapter(call, compiled))
     for call in ("frame", "records", "one-by-one")
     for path, compiled in PATHS.items()
+} | {
+    f"stream-{transport}": (lambda request, transport=transport: StreamAdapter(request, transport))
+    for transport in ("local", "kafka")
 }
 """Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""

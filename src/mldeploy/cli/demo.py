@@ -17,10 +17,11 @@ def demo(
     rows: int = typer.Option(50_000, "--rows", min=1_000, help="Training rows to generate."),
     workdir: Path = typer.Option(Path(".mldeploy/demo"), "--workdir", help="Where data, archive and wheel go."),
 ) -> None:
-    """Generate salary data, train the whole pipeline, register it, alias it and predict embedded.
+    """Generate salary data, train the whole pipeline, register it, alias it, predict embedded, publish as data.
 
     Example: `mldeploy demo --rows 20000`
     """
+    from mldeploy.cli.streaming import demo_step
     from mldeploy.embedded import load
     from mldeploy.embedded.wheel import build_wheel
     from mldeploy.examples import salary
@@ -47,6 +48,8 @@ def demo(
         onnx_path = workdir / f"salary-{ref.version}.onnx"
         onnx_path.write_bytes(model.export_onnx())
         console.print(f"[bold]5. for a browser or phone[/] {onnx_path}: the whole pipeline as one exact ONNX model")
+    with state.open_registry(create=True) as registry:
+        demo_step(registry, ref, train_rows, later, workdir, step=6)
 
 
 def install_command(wheel: Path) -> str:

@@ -1,0 +1,296 @@
+"""The stream adapter on a real Kafka broker (started here with scripts/kafka.sh).
+
+1. Update propagation: the time from `publish` returning to every one of 5
+   subscriber processes serving the new version, for 1 MB and 50 MB bundles
+   (floor: p50 under 2 s for 50 MB).
+2. Streaming scoring throughput, one scorer, in events/s, against the in-process
+   limit measured in the same run: `LiveModel.infer` on the same rows in batches
+   of the same size (floor: at least 70%).
+3. End-to-end latency (event produced -> prediction readable) at p50 and p99 at
+   a steady rate of half the measured maximum.
+
+Run: `.venv/bin/python benchmarks/bench_stream.py [--quick]` (prints a markdown section).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+HERE = Path(__file__).parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from _timing import machine_line, pin_threads  # noqa: E402
+
+pin_threads()
+
+SUBSCRIBERS = 5
+MAX_BATCH = 500
+
+
+# ---------------------------------------------------------------- broker
+@contextmanager
+def kafka_broker():
+    """Install and start a broker on a free port with the project's script; stop it at the end."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = Path(tempfile.mkdtemp(prefix="mldeploy-bench-kafka-"))
+    script = str(REPO / "scripts" / "kafka.sh")
+    subprocess.run([script, "install"], check=True)
+    subprocess.run([script, "start", str(data), str(port)], check=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([script, "stop", str(data)], check=False)
+        subprocess.run(["rm", "-rf", str(data)], check=False)
+
+
+# ---------------------------------------------------------------- 1. propagation
+def subscriber_main(url: str, name: str) -> None:
+    """Child process: follow ``name`` on ``url`` and print `version wall-clock-time` at each swap."""
+    import mldeploy
+
+    live = mldeploy.subscribe(url, name)
+    live.on_swap(lambda event: print(f"{event.ref.version if event.accepted else -1} {time.time()!r}", flush=True))
+    sys.stdin.read()  # until the parent closes our stdin
+    live.close()
+
+
+def propagation(bootstrap: str, megabytes: float, rounds: int) -> list[float]:
+    """Publish ``rounds`` new versions of a bundle of ``megabytes``; return the seconds until all subscribers serve each."""
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import large
+    from mldeploy.registry import Registry
+    from mldeploy.stream import publish
+
+    url = f"kafka://{bootstrap}/bench-models-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="mldeploy-bench-") as scratch:
+        pipeline, features = large.pipeline(megabytes)
+        bundle = Bundle.from_pipeline(pipeline, features, name="big", directory=Path(scratch) / "b")
+        registry = Registry(root=Path(scratch) / "registry")
+        refs = [registry.register(bundle) for _ in range(rounds + 1)]
+        publish(registry.get(refs[0]), url)
+        children = [_start_subscriber(url) for _ in range(SUBSCRIBERS)]
+        try:
+            _wait_all(children, refs[0].version, timeout_s=600)
+            times = []
+            for ref in refs[1:]:
+                published = registry.get(ref)
+                publish(published, url)
+                returned = time.time()
+                times.append(max(_wait_all(children, ref.version, timeout_s=600)) - returned)
+            return times
+        finally:
+            for child in children:
+                child.stdin.close()
+                child.wait(60)
+
+
+def _start_subscriber(url: str) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, __file__, "--subscriber", url, "big"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    child.swaps = {}
+    threading.Thread(target=_read_swaps, args=(child,), daemon=True).start()
+    return child
+
+
+def _read_swaps(child: subprocess.Popen) -> None:
+    for line in child.stdout:
+        version, at = line.split()
+        child.swaps[int(version)] = float(at)
+
+
+def _wait_all(children, version: int, timeout_s: float) -> list[float]:
+    deadline = time.monotonic() + timeout_s
+    while not all(version in child.swaps for child in children):
+        if time.monotonic() > deadline or any(child.poll() is not None for child in children):
+            raise SystemExit(f"subscribers did not all serve version {version}")
+        time.sleep(0.005)
+    return [child.swaps[version] for child in children]
+
+
+# ---------------------------------------------------------------- 2. throughput
+def salary_setup(bootstrap: str, scratch: Path):
+    """Register and publish the salary model; return (model url, live model, event rows)."""
+    import mldeploy
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import salary
+    from mldeploy.registry import Registry
+    from mldeploy.stream import publish
+
+    train = salary.generate(20_000, seed=7)
+    features = train.drop(columns=salary.TARGET)
+    pipeline = salary.default_pipeline().fit(features, train[salary.TARGET])
+    registry = Registry(root=scratch / "registry")
+    ref = registry.register(Bundle.from_pipeline(pipeline, features, name="salary", directory=scratch / "b"))
+    url = f"kafka://{bootstrap}/bench-salary-{uuid.uuid4().hex[:8]}"
+    publish(registry.get(ref), url)
+    live = mldeploy.subscribe(url, "salary")
+    live.wait_ready(120)
+    events = salary.generate(200_000, seed=8).drop(columns=salary.TARGET)
+    rows = [{k: (None if v != v else v) for k, v in row.items()} for row in events.to_dict(orient="records")]
+    return url, live, rows
+
+
+def produce(bootstrap: str, topic: str, rows: list[dict], partitions: int = 4) -> None:
+    """Create ``topic`` and write one JSON event per row, keyed by its index."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all"})
+    for index, row in enumerate(rows):
+        while True:
+            try:
+                producer.produce(topic, json.dumps(row).encode(), str(index).encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+
+
+def in_process_limit(live, rows: list[dict]) -> float:
+    """Rows/s of live.infer on the same rows as dicts, in batches of MAX_BATCH (best of 3 passes)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for start in range(0, len(rows), MAX_BATCH):
+            live.infer(rows[start:start + MAX_BATCH], missing="as-trained")
+        best = min(best, time.perf_counter() - started)
+    return len(rows) / best
+
+
+def scorer_throughput(bootstrap: str, live, rows: list[dict], exactly_once: bool) -> float:
+    """Events/s of one in-process scorer over ``rows`` already on the input topic."""
+    from mldeploy.stream.scorer import ScorerConfig, StreamScorer
+    from mldeploy.stream.transport import parse_url
+
+    topic = f"bench-events-{uuid.uuid4().hex[:8]}"
+    produce(bootstrap, topic, rows)
+    config = ScorerConfig(parse_url(f"kafka://{bootstrap}/{topic}"), parse_url(f"kafka://{bootstrap}/{topic}-out"),
+                          max_batch=MAX_BATCH, exactly_once=exactly_once, group=f"bench-{topic}")
+    stats = StreamScorer(live, config).run(idle_exit_s=3.0)
+    if stats.events != len(rows):
+        raise SystemExit(f"the scorer read {stats.events} events of {len(rows)}")
+    return stats.events / stats.busy_s
+
+
+# ---------------------------------------------------------------- 3. latency
+def latency(bootstrap: str, model_url: str, rows: list[dict], rate: float, seconds: float) -> list[float]:
+    """Produce at ``rate`` events/s to a scorer process; return each event's produce -> readable seconds."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"bench-latency-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for name in (topic, f"{topic}-out"):
+        admin.create_topics([NewTopic(name, 4, 1)])[name].result(30)
+    scorer = subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", "stream-score", "--models", model_url,
+                               "--name", "salary", "--in", f"kafka://{bootstrap}/{topic}",
+                               "--out", f"kafka://{bootstrap}/{topic}-out", "--max-batch", str(MAX_BATCH),
+                               "--group", f"bench-{topic}", "--idle-exit", "5"], stdout=subprocess.DEVNULL)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "isolation.level": "read_committed",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.wait.max.ms": 5})
+    consumer.assign([TopicPartition(f"{topic}-out", p, 0) for p in range(4)])
+    sent: dict[bytes, float] = {}
+    received: dict[bytes, float] = {}
+    reader = threading.Thread(target=_receive, args=(consumer, received, lambda: len(received) >= len(sent) > 0 and done.is_set()))
+    done = threading.Event()
+    reader.start()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all"})
+    _warm_up(producer, topic, rows, received, sent)
+    count = int(rate * seconds)
+    started = time.perf_counter()
+    for index in range(count):
+        target = started + index / rate
+        while time.perf_counter() < target:
+            producer.poll(0)
+        key = f"e{index}".encode()
+        sent[key] = time.time()
+        producer.produce(topic, json.dumps(rows[index % len(rows)]).encode(), key)
+    producer.flush(60)
+    done.set()
+    reader.join(120)
+    scorer.terminate()
+    scorer.wait(60)
+    return [received[k] - sent[k] for k in sent if k in received and k.startswith(b"e")]
+
+
+def _warm_up(producer, topic, rows, received, sent) -> None:
+    """Send one event and wait for its prediction: the scorer has joined its group and loaded the model."""
+    sent[b"warm"] = time.time()
+    producer.produce(topic, json.dumps(rows[0]).encode(), b"warm")
+    producer.flush(30)
+    deadline = time.monotonic() + 180
+    while b"warm" not in received:
+        if time.monotonic() > deadline:
+            raise SystemExit("the scorer answered no event in 180 s")
+        time.sleep(0.01)
+
+
+def _receive(consumer, received: dict, finished) -> None:
+    while not finished():
+        for message in consumer.consume(1000, 0.05):
+            if message.error() is None:
+                received[message.key()] = time.time()
+    consumer.close()
+
+
+# ---------------------------------------------------------------- report
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--subscriber", nargs=2)
+    args = parser.parse_args()
+    if args.subscriber:
+        return subscriber_main(*args.subscriber)
+    rounds = 3 if args.quick else 7
+    lines = ["## Stream adapter on a real Kafka broker (`benchmarks/bench_stream.py`)", "", machine_line() + "; "
+             "one KRaft broker on 127.0.0.1 (scripts/kafka.sh), Kafka 4.4.0, confluent-kafka.", ""]
+    with kafka_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mldeploy-bench-") as scratch:
+        lines += ["### Update propagation: `publish` returned -> all 5 subscriber processes serve the version", "",
+                  "| bundle | rounds | p50 | max | floor |", "|---|---:|---:|---:|---|"]
+        for megabytes in (1, 50):
+            times = propagation(bootstrap, megabytes, rounds)
+            floor = ("p50 < 2 s: " + ("met" if statistics.median(times) < 2 else "NOT met")) if megabytes == 50 else "—"
+            lines.append(f"| {megabytes} MB | {len(times)} | {statistics.median(times):.2f} s | {max(times):.2f} s | {floor} |")
+        model_url, live, rows = salary_setup(bootstrap, Path(scratch))
+        rows = rows[:40_000] if args.quick else rows
+        limit = in_process_limit(live, rows)
+        lines += ["", f"### Streaming scoring, one scorer, micro-batches of {MAX_BATCH} (salary model, {len(rows):,} events)", "",
+                  "| mode | events/s | in-process limit (`LiveModel.infer`, same rows and batches) | ratio | floor |",
+                  "|---|---:|---:|---:|---|"]
+        best = 0.0
+        for label, exactly_once in (("exactly once (transactions)", True), ("at least once", False)):
+            rate = scorer_throughput(bootstrap, live, rows, exactly_once)
+            best = max(best, rate) if exactly_once else best
+            ratio = rate / limit
+            lines.append(f"| {label} | {rate:,.0f} | {limit:,.0f} | {ratio:.0%} | >= 70%: {'met' if ratio >= 0.7 else 'NOT met'} |")
+        delays = latency(bootstrap, model_url, rows, best / 2, 5 if args.quick else 15)
+        lines += ["", f"### End-to-end latency at {best / 2:,.0f} events/s (half the exactly-once maximum), scorer in its own process", "",
+                  "| events | p50 | p99 |", "|---:|---:|---:|",
+                  f"| {len(delays):,} | {pct(delays, 0.5) * 1e3:,.0f} ms | {pct(delays, 0.99) * 1e3:,.0f} ms |"]
+        live.close()
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

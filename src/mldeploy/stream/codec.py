@@ -1,0 +1,180 @@
+"""Translate bundles and events to transport records and back; pure, no I/O.
+
+A published version is two kinds of record:
+
+- **chunks** of the bundle archive on the chunk topic, keyed ``<sha256>/<index>``
+  so compaction can never merge two of them, and
+- one small **version record** (JSON) on the compacted model topic, written twice:
+  keyed ``name@version`` (every version stays listed) and keyed ``name``
+  (the latest pointer; compaction keeps only its newest value).
+
+Nothing decoded here is ever unpickled: version records and events are JSON,
+chunks are raw archive bytes that :func:`mldeploy.bundle.archive.unpack` checks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+
+from mldeploy.bundle.digest import bytes_digest
+from mldeploy.bundle.ref import BundleRef
+from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
+
+__all__ = [
+    "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
+    "chunk_records", "decode_events", "decode_version", "encode_version", "join_chunks",
+    "issues_by_row", "prediction_values", "version_keys",
+]
+
+FORMAT = 1
+CHUNK_BYTES = 512 * 1024
+"""Chunk size: well under Kafka's default 1 MB message limit, with room for key and headers."""
+MODEL_HEADER = "mldeploy-model"
+"""Header naming the ``name@version`` that produced a prediction."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message of a topic, as every transport reads and writes it."""
+
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    offset: int | None = None
+    """Position in its topic (partition 0); set by the transport on append and read."""
+    partition: int = 0
+
+
+@dataclass(frozen=True)
+class PublishedVersion:
+    """What a subscriber needs to find, fetch and check one published version."""
+
+    name: str
+    version: int
+    digest: str
+    """SHA-256 of the bundle's manifest (pins every file)."""
+    archive_sha256: str
+    archive_bytes: int
+    chunk_count: int
+    chunk_topic: str
+    first_offset: int
+    last_offset: int
+    """Chunks lie between these offsets of ``chunk_topic``, possibly interleaved with others."""
+    signed: bool
+    task: str
+    published_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+    format: int = FORMAT
+
+    @property
+    def ref(self) -> BundleRef:
+        """``name@version`` of the published bundle."""
+        return BundleRef(self.name, self.version)
+
+    def chunk_key(self, index: int) -> bytes:
+        """Key of chunk ``index`` of this archive."""
+        return f"{self.archive_sha256}/{index}".encode()
+
+
+_FIELD_TYPES = {f.name: {"str": str, "int": int, "bool": bool}[f.type] for f in fields(PublishedVersion)}
+
+
+def version_keys(ref: BundleRef) -> tuple[bytes, bytes]:
+    """Return the (per-version, latest-pointer) keys of a version record."""
+    return str(ref).encode(), ref.name.encode()
+
+
+def chunk_records(archive: bytes, chunk_bytes: int = CHUNK_BYTES) -> list[Record]:
+    """Split an archive into chunk records keyed ``<sha256>/<index>``."""
+    if chunk_bytes < 1:
+        raise ConfigError(f"chunk size must be at least 1 byte, got {chunk_bytes}")
+    sha = bytes_digest(archive)
+    starts = range(0, max(len(archive), 1), chunk_bytes)
+    return [Record(f"{sha}/{i}".encode(), archive[start:start + chunk_bytes]) for i, start in enumerate(starts)]
+
+
+def encode_version(record: PublishedVersion) -> bytes:
+    """Return the JSON value of a version record."""
+    return json.dumps(asdict(record), sort_keys=True).encode()
+
+
+def decode_version(value: bytes) -> PublishedVersion:
+    """Parse a version record; BundleError if it is not one this mldeploy can read."""
+    try:
+        record = PublishedVersion(**json.loads(value))
+        _check_types(record)
+    except (ValueError, TypeError, ConfigError) as exc:
+        raise BundleError(f"a record on the model topic is not a version record ({exc}); "
+                          "only `mldeploy publish` should write to it") from exc
+    if record.format > FORMAT:
+        raise BundleError(f"{record.ref} was published in format {record.format}, newer than this mldeploy "
+                          f"reads ({FORMAT}); upgrade mldeploy")
+    return record
+
+
+def _check_types(record: PublishedVersion) -> None:
+    for name, kind in _FIELD_TYPES.items():
+        value = getattr(record, name)
+        if type(value) is not kind:
+            raise TypeError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+    BundleRef.parse(str(record.ref))  # a name or version that could not be a model's
+
+
+def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:
+    """Reassemble the archive from chunk records read between its offsets, checking count and SHA-256."""
+    prefix = f"{record.archive_sha256}/".encode()
+    parts: dict[int, bytes] = {}
+    for chunk in chunks:
+        if chunk.key.startswith(prefix):
+            parts[int(chunk.key[len(prefix):])] = chunk.value
+    missing = [i for i in range(record.chunk_count) if i not in parts]
+    if missing:
+        raise BundleError(f"{record.ref} is truncated: {len(missing)} of {record.chunk_count} chunks are missing "
+                          f"from {record.chunk_topic} (first missing: {missing[0]}); publish it again")
+    archive = b"".join(parts[i] for i in range(record.chunk_count))
+    if len(archive) != record.archive_bytes or bytes_digest(archive) != record.archive_sha256:
+        raise BundleError(f"{record.ref} is corrupt: its chunks join to {len(archive)} bytes that do not match "
+                          f"the published {record.archive_bytes} bytes and SHA-256; publish it again")
+    return archive
+
+
+def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str]]:
+    """Parse event messages (JSON objects): rows by position (None where invalid) and why each invalid one is."""
+    try:  # one C-level parse for the whole batch; only a batch with a bad message pays per message
+        rows = json.loads(b"[" + b",".join(values) + b"]")
+        if len(rows) == len(values) and all(type(row) is dict for row in rows):
+            return rows, {}
+    except ValueError:
+        pass
+    rows, bad = [], {}
+    for position, value in enumerate(values):
+        rows.append(None)
+        try:
+            row = json.loads(value)
+        except ValueError as exc:
+            bad[position] = f"the message is not JSON ({exc}); send one JSON object per event"
+            continue
+        if type(row) is not dict:
+            bad[position] = f"expected one JSON object of fields, got {type(row).__name__}"
+            continue
+        rows[position] = row
+    return rows, bad
+
+
+def prediction_values(values: list, probabilities: list | None = None, classes=None) -> list[bytes]:
+    """Encode one prediction message (JSON) per row, from plain Python values (``ndarray.tolist()``)."""
+    if probabilities is None:
+        return [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]
+    names = [str(c) for c in classes]
+    return [json.dumps({"label": label, "probabilities": dict(zip(names, row))}).encode()
+            for label, row in zip(values, probabilities)]
+
+
+def issues_by_row(error: SchemaError, rows: int) -> dict[int, list[Issue]]:
+    """Group a SchemaError's issues by row; an issue about the whole input applies to every row."""
+    grouped: dict[int, list[Issue]] = {}
+    for issue in error.issues:
+        for row in range(rows) if issue.row is None else (issue.row,):
+            grouped.setdefault(row, []).append(issue)
+    return grouped

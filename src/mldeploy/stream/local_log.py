@@ -1,0 +1,135 @@
+"""A local transport: append-only logs in one folder that processes on one machine share.
+
+Each topic is one file ``FOLDER/TOPIC.log`` of frames::
+
+    b"MLDL" | body length (u32) | CRC-32 of body (u32) | body
+    body = key length (u32) | key | headers length (u32) | headers (JSON) | value
+
+A record's offset is its byte position. Writers append whole frames in one
+``write`` under an exclusive ``flock``, so concurrent publishers never
+interleave; readers need no lock and stop at a frame still being written.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+from typing import Sequence
+
+from mldeploy.errors import BackendError, ConfigError
+from mldeploy.stream.codec import Record
+from mldeploy.stream.transport import TopicKind
+
+__all__ = ["LocalLog"]
+
+_MAGIC = b"MLDL"
+_FRAME = struct.Struct(">4sII")
+_LENGTH = struct.Struct(">I")
+_READ_BYTES = 16 * 1024 * 1024
+"""Bytes one read takes at most (more when a single frame is larger)."""
+_POLL_S = 0.02
+"""How often a waiting reader looks at the file again (no portable file-change notification)."""
+
+
+class LocalLog:
+    """Topics as append-only files in ``folder`` (the embedded default transport)."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError(f"local log folder {self.folder} is a file; choose a folder")
+
+    def describe(self) -> str:
+        """Say where the logs are."""
+        return f"local log in {self.folder}"
+
+    def ensure_topic(self, topic: str, kind: TopicKind) -> None:
+        """Create the topic's file; every local topic keeps every record (no compaction needed)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._path(topic).touch(exist_ok=True)
+        except OSError as exc:
+            raise BackendError(f"cannot create {self._path(topic)}: {exc.strerror or exc}") from exc
+
+    def append(self, topic: str, records: Sequence[Record]) -> list[int]:
+        """Append frames in one locked write and fsync; return their byte offsets."""
+        frames = [_encode(record) for record in records]
+        try:
+            with open(self._path(topic), "ab") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                start = handle.seek(0, os.SEEK_END)
+                handle.write(b"".join(frames))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise BackendError(f"cannot append to {self._path(topic)}: {exc.strerror or exc}") from exc
+        offsets, position = [], start
+        for frame in frames:
+            offsets.append(position)
+            position += len(frame)
+        return offsets
+
+    def read(self, topic: str, start: int, timeout_s: float, limit: int = 1000) -> tuple[list[Record], int]:
+        """Return up to ``limit`` whole frames from byte ``start``, waiting up to ``timeout_s`` for one."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            records, cursor = self._read_once(topic, start, limit)
+            if records or time.monotonic() >= deadline:
+                return records, cursor
+            time.sleep(_POLL_S)
+
+    def end(self, topic: str, timeout_s: float = 0.0) -> int:
+        """Return the file's size: the cursor after the last frame."""
+        try:
+            return self._path(topic).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def close(self) -> None:
+        """Nothing stays open between calls."""
+
+    def _path(self, topic: str) -> Path:
+        return self.folder / f"{topic}.log"
+
+    def _read_once(self, topic: str, start: int, limit: int) -> tuple[list[Record], int]:
+        try:
+            with open(self._path(topic), "rb") as handle:
+                handle.seek(start)
+                data = handle.read(_READ_BYTES)
+                if len(data) >= _FRAME.size and _FRAME.size + _FRAME.unpack_from(data)[1] > len(data):
+                    data += handle.read(_FRAME.size + _FRAME.unpack_from(data)[1] - len(data))
+        except FileNotFoundError:
+            return [], start
+        records, position = [], 0
+        while len(data) - position >= _FRAME.size and len(records) < limit:
+            magic, length, crc = _FRAME.unpack_from(data, position)
+            body = data[position + _FRAME.size:position + _FRAME.size + length]
+            if magic != _MAGIC:
+                raise BackendError(f"{self._path(topic)} is damaged at byte {start + position}: no frame starts there")
+            if len(body) < length:
+                break  # a writer is still appending this frame
+            if zlib.crc32(body) != crc:
+                raise BackendError(f"{self._path(topic)} is damaged at byte {start + position}: the frame's CRC does not match")
+            records.append(_decode(body, start + position))
+            position += _FRAME.size + length
+        return records, start + position
+
+
+def _encode(record: Record) -> bytes:
+    headers = json.dumps([[name, value.hex()] for name, value in record.headers]).encode()
+    body = b"".join((_LENGTH.pack(len(record.key)), record.key, _LENGTH.pack(len(headers)), headers, record.value))
+    return _FRAME.pack(_MAGIC, len(body), zlib.crc32(body)) + body
+
+
+def _decode(body: bytes, offset: int) -> Record:
+    (key_length,) = _LENGTH.unpack_from(body, 0)
+    key = body[4:4 + key_length]
+    (headers_length,) = _LENGTH.unpack_from(body, 4 + key_length)
+    headers_at = 8 + key_length
+    headers = tuple((name, bytes.fromhex(value)) for name, value in json.loads(body[headers_at:headers_at + headers_length]))
+    return Record(key, body[headers_at + headers_length:], headers, offset)

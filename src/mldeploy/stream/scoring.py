@@ -1,0 +1,94 @@
+"""Score one micro-batch of event messages with a model: predictions, or dead letters with every reason.
+
+No I/O: the scorer hands in message values and writes what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from mldeploy import errors
+from mldeploy.errors import MldeployError, NotReadyError, SchemaError
+from mldeploy.stream import codec
+
+__all__ = ["DEAD_LETTER_REASONS", "Scored", "dead_letter_reason", "score_batch"]
+
+DEAD_LETTER_REASONS: dict[type, str] = {
+    errors.SchemaError: "invalid-event",
+    errors.ConfigError: "invalid-event",
+    errors.UnsupportedError: "model-refused",
+    errors.BundleError: "model-refused",
+    errors.PredictionError: "prediction-failed",
+    errors.MldeployError: "scoring-failed",
+}
+"""Exception class -> the ``error`` a dead letter carries, looked up along the MRO (nearest class wins).
+
+NotReadyError is never a dead letter: the event is fine, the scorer waits for a model and reads it again.
+"""
+
+
+def dead_letter_reason(error: BaseException) -> str:
+    """Return the dead-letter ``error`` code of an exception by its nearest class in the table."""
+    for cls in type(error).__mro__:
+        if cls in DEAD_LETTER_REASONS:
+            return DEAD_LETTER_REASONS[cls]
+    raise TypeError(f"{type(error).__name__} is not an mldeploy error; it is a bug, not a bad event") from error
+
+
+@dataclass
+class Scored:
+    """A micro-batch's outcome, by position in the batch."""
+
+    predictions: dict[int, bytes] = field(default_factory=dict)
+    """Prediction message values."""
+    models: dict[int, str] = field(default_factory=dict)
+    """``name@version`` that made each prediction."""
+    dead: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    """(error code, every reason) of each event that got no prediction."""
+
+
+def score_batch(model, values: Sequence[bytes]) -> Scored:
+    """Decode and score ``values``; an event's bad fields send it, and only it, to the dead letters.
+
+    NotReadyError (no model serving yet) propagates: no event of the batch is at fault.
+    """
+    rows, bad = codec.decode_events(list(values))
+    scored = Scored(dead={position: ("invalid-event", [reason]) for position, reason in bad.items()})
+    positions = [i for i, row in enumerate(rows) if row is not None]
+    try:
+        _predict(model, rows, positions, scored)
+    except SchemaError as error:
+        grouped = codec.issues_by_row(error, len(positions))
+        for batch_row, issues in grouped.items():
+            scored.dead[positions[batch_row]] = ("invalid-event", [replace(i, row=None).describe() for i in issues])
+        _predict_each(model, rows, [p for i, p in enumerate(positions) if i not in grouped], scored)
+    except NotReadyError:
+        raise
+    except MldeployError:
+        _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
+    return scored
+
+
+def _predict(model, rows: list, positions: list[int], scored: Scored) -> None:
+    if not positions:
+        return
+    prediction = model.infer([rows[p] for p in positions], missing="as-trained")
+    probabilities = prediction.probabilities.tolist() if prediction.probabilities is not None else None
+    encoded = codec.prediction_values(prediction.values.tolist(), probabilities, prediction.classes)
+    ref = str(prediction.ref)
+    for position, value in zip(positions, encoded):
+        scored.predictions[position] = value
+        scored.models[position] = ref
+
+
+def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> None:
+    for position in positions:
+        try:
+            _predict(model, rows, [position], scored)
+        except SchemaError as error:
+            scored.dead[position] = ("invalid-event", [replace(i, row=None).describe() for i in error.issues])
+        except NotReadyError:
+            raise
+        except MldeployError as error:
+            scored.dead[position] = (dead_letter_reason(error), [str(error)])

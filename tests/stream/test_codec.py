@@ -1,0 +1,97 @@
+import json
+
+import pytest
+
+from mldeploy.bundle.digest import bytes_digest
+from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
+from mldeploy.stream import codec
+from mldeploy.stream.codec import PublishedVersion
+
+
+def _published(archive: bytes, chunks: list) -> PublishedVersion:
+    return PublishedVersion(
+        name="salary", version=3, digest="d" * 64, archive_sha256=bytes_digest(archive), archive_bytes=len(archive),
+        chunk_count=len(chunks), chunk_topic="models.chunks", first_offset=0, last_offset=len(chunks) - 1,
+        signed=False, task="regression",
+    )
+
+
+def _with_offsets(chunks):
+    return [codec.Record(c.key, c.value, offset=i) for i, c in enumerate(chunks)]
+
+
+def test_chunks_join_back_to_the_archive_whatever_their_order_and_company():
+    archive = bytes(range(256)) * 1000
+    chunks = codec.chunk_records(archive, chunk_bytes=10_000)
+    assert len(chunks) == 26 and all(len(c.value) <= 10_000 for c in chunks)
+    assert len({c.key for c in chunks}) == len(chunks)  # unique keys: compaction keeps every chunk
+    stranger = codec.Record(b"0" * 64 + b"/0", b"another bundle's chunk")
+    mixed = [stranger, *reversed(chunks)]
+    assert codec.join_chunks(_published(archive, chunks), mixed) == archive
+
+
+def test_a_missing_chunk_is_reported_as_truncation():
+    archive = b"x" * 50_000
+    chunks = codec.chunk_records(archive, chunk_bytes=10_000)
+    with pytest.raises(BundleError, match=r"salary@3 is truncated: 1 of 5 chunks are missing .*first missing: 2"):
+        codec.join_chunks(_published(archive, chunks), chunks[:2] + chunks[3:])
+
+
+def test_a_changed_byte_is_reported_as_corruption():
+    archive = b"x" * 50_000
+    chunks = codec.chunk_records(archive, chunk_bytes=10_000)
+    chunks[1] = codec.Record(chunks[1].key, b"y" + chunks[1].value[1:])
+    with pytest.raises(BundleError, match="salary@3 is corrupt"):
+        codec.join_chunks(_published(archive, chunks), chunks)
+
+
+def test_an_empty_archive_is_one_empty_chunk():
+    assert [c.value for c in codec.chunk_records(b"")] == [b""]
+
+
+def test_chunk_size_must_be_positive():
+    with pytest.raises(ConfigError, match="at least 1 byte"):
+        codec.chunk_records(b"abc", chunk_bytes=0)
+
+
+def test_version_records_round_trip_and_refuse_what_is_not_one():
+    archive = b"abc"
+    record = _published(archive, codec.chunk_records(archive))
+    assert codec.decode_version(codec.encode_version(record)) == record
+    with pytest.raises(BundleError, match="not a version record"):
+        codec.decode_version(b'{"name": "salary"}')
+    with pytest.raises(BundleError, match="not a version record"):
+        codec.decode_version(b"\x80\x04pickle")
+    wrong_type = json.loads(codec.encode_version(record)) | {"chunk_count": "7"}
+    with pytest.raises(BundleError, match="chunk_count: expected int, got str"):
+        codec.decode_version(json.dumps(wrong_type).encode())
+    newer = json.loads(codec.encode_version(record)) | {"format": codec.FORMAT + 1}
+    with pytest.raises(BundleError, match=r"format 2, newer than this mldeploy reads \(1\); upgrade mldeploy"):
+        codec.decode_version(json.dumps(newer).encode())
+
+
+def test_version_keys_are_the_version_and_the_name():
+    assert codec.version_keys(_published(b"a", [None]).ref) == (b"salary@3", b"salary")
+
+
+def test_events_decode_in_one_pass_when_all_are_objects():
+    rows, bad = codec.decode_events([b'{"a": 1}', b'{"a": null}'])
+    assert rows == [{"a": 1}, {"a": None}] and bad == {}
+
+
+def test_each_bad_event_gets_its_own_reason_and_the_others_still_decode():
+    rows, bad = codec.decode_events([b'{"a": 1}', b"not json", b"[1, 2]", b'{"a": 2}'])
+    assert rows == [{"a": 1}, None, None, {"a": 2}]
+    assert bad[1].startswith("the message is not JSON") and bad[2] == "expected one JSON object of fields, got list"
+
+
+def test_predictions_encode_as_json_per_row():
+    assert codec.prediction_values([1.5, 2.0]) == [b'{"prediction":1.5}', b'{"prediction":2.0}']
+    (value,) = codec.prediction_values(["high"], [[0.25, 0.75]], ("low", "high"))
+    assert json.loads(value) == {"label": "high", "probabilities": {"low": 0.25, "high": 0.75}}
+
+
+def test_issues_group_by_row_and_whole_input_issues_apply_to_every_row():
+    error = SchemaError([Issue(1, "age", "a number", '"x"'), Issue(None, "city", "a column", "none")])
+    grouped = codec.issues_by_row(error, 3)
+    assert sorted(grouped) == [0, 1, 2] and [i.field for i in grouped[1]] == ["age", "city"]

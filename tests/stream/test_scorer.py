@@ -1,0 +1,134 @@
+"""The streaming scorer against the real broker: predictions, dead letters, crashes, a shared group."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+
+import pytest
+
+import mldeploy
+from mldeploy import errors
+from mldeploy.stream import publish
+from mldeploy.stream.scorer import ScorerConfig, StreamScorer
+from mldeploy.stream.scoring import DEAD_LETTER_REASONS, dead_letter_reason
+from mldeploy.stream.transport import parse_url
+
+import _models
+from _events import Reader, create_topics, produce, rows_as_events
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+
+ROWS = [{k: (None if v != v else v) for k, v in row.items()}
+        for row in _models.salary_data().drop(columns="salary").head(2000).to_dict(orient="records")]
+
+
+@pytest.fixture
+def model_url(tmp_path, salary_registry) -> str:
+    """A local model topic holding salary@1 (scorers here follow it; Kafka carries the events)."""
+    url = f"local://{tmp_path}/log/models"
+    publish(salary_registry.get("salary@1"), url)
+    return url
+
+
+def test_every_mldeploy_error_has_a_dead_letter_reason():
+    classes = [getattr(errors, name) for name in errors.__all__]
+    for cls in (c for c in classes if isinstance(c, type) and issubclass(c, errors.MldeployError)):
+        assert dead_letter_reason(cls.__new__(cls)) in set(DEAD_LETTER_REASONS.values())
+    with pytest.raises(TypeError, match="is not an mldeploy error; it is a bug"):
+        dead_letter_reason(KeyError("x"))
+
+
+@pytest.mark.parametrize("exactly_once", [True, False], ids=["transactions", "at-least-once"])
+def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once):
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 2, topic)
+    good = rows_as_events(ROWS[:40])
+    bad = {b"two-bad-fields": json.dumps(ROWS[0] | {"age": "old", "remote": "perhaps"}).encode(),
+           b"not-json": b"{years: 3", b"a-list": b"[1, 2]"}
+    produce(kafka_broker.bootstrap, topic, good | bad)
+    with mldeploy.subscribe(model_url, "salary") as live:
+        config = ScorerConfig(parse_url(kafka_broker.url(topic)), parse_url(kafka_broker.url(f"{topic}-out")),
+                              max_batch=16, exactly_once=exactly_once, group=f"g-{topic}")
+        scorer = StreamScorer(live, config)
+        thread = threading.Thread(target=scorer.run)
+        thread.start()
+        predictions, dead = Reader(kafka_broker.bootstrap, f"{topic}-out", 2), Reader(kafka_broker.bootstrap, f"{topic}.dead-letter", 2)
+        try:
+            predictions.until(lambda m: len(m) >= len(good), 90)
+            dead.until(lambda m: len(m) >= len(bad), 30)
+        finally:
+            scorer.stop()
+            thread.join(30)
+            predictions.close()
+            dead.close()
+        expected = dict(zip(good, live.predict(ROWS[:40])))
+    assert {m.key(): json.loads(m.value())["prediction"] for m in predictions.messages} == pytest.approx(expected)
+    assert {dict(m.headers())["mldeploy-model"] for m in predictions.messages} == {b"salary@1"}
+    letters = {m.key(): json.loads(m.value()) for m in dead.messages}
+    assert set(letters) == set(bad)
+    reasons = letters[b"two-bad-fields"]["reasons"]
+    assert letters[b"two-bad-fields"]["error"] == "invalid-event" and len(reasons) == 2
+    assert reasons[0].startswith('field "age": expected') and reasons[1].startswith('field "remote": expected')
+    assert letters[b"not-json"]["reasons"][0].startswith("the message is not JSON")
+    assert letters[b"a-list"]["event"] == "[1, 2]" and letters[b"a-list"]["source"]["topic"] == topic
+
+
+def _scorer(kafka_broker, model_url, topic: str, instance: str) -> subprocess.Popen:
+    """Start `mldeploy stream-score` in its own process; its output lines collect in ``process.lines``."""
+    command = ["stream-score", "--models", model_url, "--name", "salary", "--in", kafka_broker.url(topic),
+               "--out", kafka_broker.url(f"{topic}-out"), "--group", f"g-{topic}", "--instance", instance,
+               "--max-batch", "25", "--idle-exit", "6"]
+    process = subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", *command],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "200"})
+    process.lines = []
+    threading.Thread(target=lambda: process.lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    return process
+
+
+def _wait_for_line(process: subprocess.Popen, start: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while not any(line.startswith(start) for line in process.lines):
+        assert process.poll() is None, f"the scorer exited with {process.returncode}: {process.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, f"no line starting {start!r} in {timeout_s:.0f} s: {process.lines}"
+        time.sleep(0.05)
+    return next(line for line in process.lines if line.startswith(start))
+
+
+def _scored(process: subprocess.Popen) -> int:
+    assert process.wait(120) == 0, process.stderr.read()[-3000:]
+    return int(_wait_for_line(process, "scored ", 10).split()[1].replace(",", ""))
+
+
+def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_prediction(kafka_broker, model_url):
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 2, topic, f"{topic}-out")
+    first, other = _scorer(kafka_broker, model_url, topic, "a"), _scorer(kafka_broker, model_url, topic, "b")
+    predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 2)
+    try:
+        for process in (first, other):  # the group has given each one of the two partitions
+            assert "none" not in _wait_for_line(process, "assigned partitions: events", 120)
+        events = rows_as_events(ROWS)
+        produce(kafka_broker.bootstrap, topic, events)
+        predictions.until(lambda m: len(m) >= 300, 120, processes=(first, other))
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        restarted = _scorer(kafka_broker, model_url, topic, "a")
+        predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(restarted,))
+        by_restarted, by_other = _scored(restarted), _scored(other)
+    finally:
+        for process in (first, other):
+            process.kill()
+        predictions.close()
+    counts = Counter(m.key() for m in predictions.messages)
+    duplicates = {key: n for key, n in counts.items() if n > 1}
+    print(f"\n{len(events)} events in, {len(counts)} keys out, {len(duplicates)} duplicated; "
+          f"scored by the killed scorer: {len(events) - by_restarted - by_other}, its restart: {by_restarted}, "
+          f"the other: {by_other}")
+    assert set(counts) == set(events) and duplicates == {}
+    assert 0 < by_other < len(events)  # the group shared the two partitions

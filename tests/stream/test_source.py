@@ -1,0 +1,84 @@
+import pytest
+
+from mldeploy.errors import BundleError
+from mldeploy.examples import large
+from mldeploy.bundle import Bundle
+from mldeploy.registry import Registry
+from mldeploy.stream import TopicSource, publish
+
+from _damage import drop_the_last, flip_a_byte, publish_damaged
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_the_first_call_offers_the_latest_and_then_only_what_changes(stream_url, salary_registry):
+    publish(salary_registry.get("salary@1"), stream_url)
+    source = TopicSource(stream_url, "salary")
+    try:
+        first = source.next_candidate(timeout_s=10)
+        assert first.ref.version == 1 and first.digest == salary_registry.get("salary@1").digest
+        assert source.next_candidate(timeout_s=0.2) is None
+        publish(salary_registry.get("salary@2"), stream_url)
+        second = _next(source)
+        assert second.ref.version == 2 and second.fetch().ref == second.ref
+    finally:
+        source.close()
+
+
+def test_a_late_subscriber_reads_only_the_chunks_of_the_version_it_is_offered(stream_url, salary_registry):
+    for ref in ("salary@1", "salary@2", "salary@1", "salary@2"):
+        latest = publish(salary_registry.get(ref), stream_url, chunk_bytes=8_192).version
+    source = TopicSource(stream_url, "salary")
+    try:
+        bundle = source.next_candidate(timeout_s=10).fetch()
+        assert bundle.ref == latest.ref and bundle.digest == latest.digest
+        assert source.chunks_read == latest.chunk_count  # not the 3 publications before it
+    finally:
+        source.close()
+
+
+def test_a_pinned_source_offers_that_version_whatever_is_latest(stream_url, salary_registry):
+    publish(salary_registry.get("salary@1"), stream_url)
+    publish(salary_registry.get("salary@2"), stream_url)
+    source = TopicSource(stream_url, "salary", pin=1)
+    try:
+        assert source.next_candidate(timeout_s=10).ref.version == 1
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (flip_a_byte, r"salary@2 is corrupt: its chunks join to \d+ bytes that do not match"),
+    (drop_the_last, r"salary@2 is truncated: 1 of \d+ chunks are missing"),
+])
+def test_damaged_versions_fail_to_fetch_with_what_is_wrong(stream_url, salary_registry, damage, message):
+    publish_damaged(stream_url, salary_registry.get("salary@2"), damage)
+    source = TopicSource(stream_url, "salary", fetch_timeout_s=3)
+    try:
+        with pytest.raises(BundleError, match=message):
+            source.next_candidate(timeout_s=10).fetch()
+    finally:
+        source.close()
+
+
+@pytest.mark.kafka
+def test_a_bundle_larger_than_the_broker_message_limit_travels_intact(kafka_broker, tmp_path, topic_name):
+    pipeline, features = large.pipeline(megabytes=22)
+    registry = Registry(root=tmp_path / "registry")
+    ref = registry.register(Bundle.from_pipeline(pipeline, features, name="big", directory=tmp_path / "b"))
+    published = publish(registry.get(ref), kafka_broker.url(topic_name)).version
+    assert published.archive_bytes >= 20 * 1024 * 1024 > 1_048_588  # the broker's default message.max.bytes
+    source = TopicSource(kafka_broker.url(topic_name), "big")
+    try:
+        bundle = source.next_candidate(timeout_s=10).fetch()
+    finally:
+        source.close()
+    assert bundle.digest == registry.get(ref).digest  # and every file matched its digest when it was opened
+
+
+def _next(source, attempts: int = 50):
+    for _ in range(attempts):
+        candidate = source.next_candidate(timeout_s=0.5)
+        if candidate is not None:
+            return candidate
+    raise AssertionError("no new candidate in 25 s")
