@@ -1,0 +1,61 @@
+"""What the stages of a batch run hand each other: a scored chunk and its rejected rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Reject", "ScoredChunk"]
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One input row that was not scored: its 0-based row number in the input, its key and every reason."""
+
+    row: int
+    key: str | None
+    reasons: tuple[str, ...]
+
+    def reasons_json(self) -> str:
+        """Return the reasons as a JSON list, the form the rejects table keeps."""
+        return json.dumps(list(self.reasons))
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """The predictions for one chunk of input rows, in input order.
+
+    ``start_row`` and ``rows`` say which input rows the chunk covers (scored
+    and rejected together), so a run's progress is the end of its last chunk.
+    ``values`` holds one value per scored row: a float for a regressor, a
+    class label for a classifier; ``probabilities`` (rows x classes) is set
+    for classifiers only.
+    """
+
+    start_row: int
+    rows: int
+    keys: np.ndarray
+    values: np.ndarray
+    probabilities: np.ndarray | None = None
+    classes: tuple | None = None
+    rejects: tuple[Reject, ...] = field(default=())
+
+    @property
+    def end_row(self) -> int:
+        """The input row number just past this chunk."""
+        return self.start_row + self.rows
+
+    @property
+    def is_classification(self) -> bool:
+        """Tell whether the values are class labels."""
+        return self.classes is not None
+
+    def probabilities_json(self) -> list[str] | None:
+        """Return each scored row's probabilities as a JSON object ``{"class": p}``, or None for a regressor."""
+        if self.probabilities is None:
+            return None
+        names = [json.dumps(str(c)) for c in self.classes]
+        # repr keeps every bit of each float; one format string per row is the cheap way.
+        return ["{" + ", ".join(f"{n}: {p!r}" for n, p in zip(names, row)) + "}" for row in self.probabilities.tolist()]
