@@ -182,7 +182,7 @@ class CsvSource:
             return list(reader.schema.names)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{self._path} is not a readable CSV file: {_first_line(exc)}; "
-                              "give a CSV file with a header row") from exc
+                              "give a CSV file with a header row and as many fields on every line") from exc
 
 
 def _hash_file(digest, path: Path) -> None:
