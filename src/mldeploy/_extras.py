@@ -14,6 +14,8 @@ _EXTRAS = {
     "onnx": ("onnx", "the compiled predictor and ONNX export"),
     "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
     "numba": ("onnx", "the compiled predictor's fast tree walker"),
+    "pyspark": ("spark", "the Spark batch engine (--engine spark)"),
+    "matplotlib": ("plot", "validation plots (mldeploy validate --plot)"),
 }
 
 

@@ -44,8 +44,8 @@ def _sqlite_time(at: datetime) -> str:
 
 
 def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: ScoredChunk,
-                 progress: Progress, at: datetime) -> None:
-    """Upsert a chunk on SQLite inside the caller's transaction."""
+                 progress: Progress | None, at: datetime) -> None:
+    """Upsert a chunk on SQLite inside the caller's transaction (and the run's progress, if given)."""
     when = _sqlite_time(at)
     values, labels, probabilities = _columns(chunk)
     rows = [(name, version, key, run_id, when, value, label, proba)
@@ -56,14 +56,15 @@ def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: 
         conn.exec_driver_sql(
             f"INSERT INTO prediction_rejects (run_id, row_number, key, reasons) VALUES (?, ?, ?, ?) {_REJECT_UPSERT}",
             [(run_id, r.row, r.key, r.reasons_json()) for r in chunk.rejects])
-    conn.exec_driver_sql(
-        "UPDATE prediction_runs SET rows_done = ?, rows_written = ?, rows_rejected = ?, updated_at = ? WHERE run_id = ?",
-        (progress.rows_done, progress.rows_written, progress.rows_rejected, when, run_id))
+    if progress is not None:
+        conn.exec_driver_sql(
+            "UPDATE prediction_runs SET rows_done = ?, rows_written = ?, rows_rejected = ?, updated_at = ? WHERE run_id = ?",
+            (progress.rows_done, progress.rows_written, progress.rows_rejected, when, run_id))
 
 
 def write_postgres(conn: Connection, run_id: str, name: str, version: int, chunk: ScoredChunk,
-                   progress: Progress, at: datetime) -> None:
-    """COPY a chunk into staging and upsert it on PostgreSQL inside the caller's transaction."""
+                   progress: Progress | None, at: datetime) -> None:
+    """COPY a chunk into staging and upsert it on PostgreSQL inside the caller's transaction (progress too, if given)."""
     cursor = conn.connection.driver_connection.cursor()
     try:
         if len(chunk.keys):
@@ -77,9 +78,10 @@ def write_postgres(conn: Connection, run_id: str, name: str, version: int, chunk
             cursor.executemany(
                 f"INSERT INTO prediction_rejects (run_id, row_number, key, reasons) VALUES (%s, %s, %s, %s) {_REJECT_UPSERT}",
                 [(run_id, r.row, r.key, r.reasons_json()) for r in chunk.rejects])
-        cursor.execute(
-            "UPDATE prediction_runs SET rows_done = %s, rows_written = %s, rows_rejected = %s, updated_at = %s "
-            "WHERE run_id = %s", (progress.rows_done, progress.rows_written, progress.rows_rejected, at, run_id))
+        if progress is not None:
+            cursor.execute(
+                "UPDATE prediction_runs SET rows_done = %s, rows_written = %s, rows_rejected = %s, updated_at = %s "
+                "WHERE run_id = %s", (progress.rows_done, progress.rows_written, progress.rows_rejected, at, run_id))
     finally:
         cursor.close()
 

@@ -56,6 +56,11 @@ class PredictionStore:
             raise
 
     @property
+    def url(self) -> str:
+        """The store's URL, password included (what another process needs to open it)."""
+        return self._url.render_as_string(hide_password=False)
+
+    @property
     def is_postgres(self) -> bool:
         """Tell whether the store is a PostgreSQL database (else SQLite)."""
         return self._url.get_backend_name() == "postgresql"
@@ -141,10 +146,19 @@ class PredictionStore:
         self._set_run(run_id, status="running", error=None)
         return self.run(run_id)
 
-    def write(self, run: RunRecord, chunk: ScoredChunk, progress: Progress) -> None:
-        """Store a scored chunk, its rejects and the run's progress in one transaction."""
+    def write(self, run: RunRecord, chunk: ScoredChunk, progress: Progress | None) -> None:
+        """Store a scored chunk, its rejects and the run's progress in one transaction.
+
+        ``progress`` None leaves the run's counts alone: writers working in
+        parallel (Spark executors) report them with :meth:`set_progress` at the end.
+        """
         with self._write() as conn:
             self._write_chunk(conn, run.run_id, run.model_name, run.model_version, chunk, progress, _now())
+
+    def set_progress(self, run_id: str, progress: Progress) -> None:
+        """Set a run's counts."""
+        self._set_run(run_id, rows_done=progress.rows_done, rows_written=progress.rows_written,
+                      rows_rejected=progress.rows_rejected, updated_at=_now())
 
     def finish_run(self, run_id: str) -> RunRecord:
         """Mark a run finished."""

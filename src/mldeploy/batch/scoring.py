@@ -27,8 +27,11 @@ class ChunkScorer:
         self.model = model
         self._classes = tuple(model.classes) if model.classes is not None else None
 
-    def score(self, start_row: int, keys: np.ndarray, frame: pd.DataFrame) -> ScoredChunk:
-        """Return the chunk's predictions and rejects; ``keys`` and ``frame`` are aligned, in input order."""
+    def score(self, start_row: int, keys: np.ndarray, frame: pd.DataFrame, row_numbers: np.ndarray | None = None) -> ScoredChunk:
+        """Return the chunk's predictions and rejects; ``keys`` and ``frame`` are aligned, in input order.
+
+        A reject's row number is ``start_row`` plus its position, or its entry in ``row_numbers`` when given.
+        """
         reasons: dict[int, list[str]] = defaultdict(list)
         for position in np.flatnonzero(pd.isna(keys)):
             reasons[int(position)].append(_MISSING_KEY)
@@ -41,7 +44,8 @@ class ChunkScorer:
                 break
             except SchemaError as error:
                 self._set_aside(error, rows, reasons, keep)
-        rejects = tuple(Reject(start_row + row, keys[row], tuple(reasons[row])) for row in sorted(reasons))
+        numbers = row_numbers if row_numbers is not None else start_row + np.arange(len(frame))
+        rejects = tuple(Reject(int(numbers[row]), keys[row], tuple(reasons[row])) for row in sorted(reasons))
         return ScoredChunk(start_row, len(frame), keys[keep], values, probabilities, self._classes, rejects)
 
     def _predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:

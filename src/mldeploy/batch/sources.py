@@ -86,6 +86,11 @@ class ParquetSource:
             raise ConfigError(f"{odd} has columns {names[files.index(odd)]}, unlike {files[0]} ({names[0]}); "
                               "a folder's files must share their columns")
 
+    @property
+    def files(self) -> list[Path]:
+        """The Parquet files, in the order they are read."""
+        return list(self._files)
+
     def columns(self) -> list[str]:
         return list(self._opened[0].schema_arrow.names)
 
@@ -130,6 +135,11 @@ class CsvSource:
         self._path = path
         self._csv = require("pyarrow.csv")
         self._names = self._header()
+
+    @property
+    def files(self) -> list[Path]:
+        """The one CSV file."""
+        return [self._path]
 
     def columns(self) -> list[str]:
         return list(self._names)
