@@ -8,7 +8,7 @@ from mldeploy.batch.job import run_batch
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.errors import ConfigError
 
-from conftest import people
+from _batch_inputs import people
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 
 from mldeploy.batch.prediction_store import PredictionStore
 
-from conftest import people
+from _batch_inputs import people
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -8,7 +8,7 @@ import pytest
 from mldeploy.batch.sources import open_source
 from mldeploy.errors import ConfigError
 
-from conftest import people
+from _batch_inputs import people
 
 pytestmark = pytest.mark.timeout(60)
 

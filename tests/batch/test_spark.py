@@ -9,7 +9,7 @@ import pytest
 from mldeploy.batch.job import run_batch
 from mldeploy.batch.prediction_store import PredictionStore
 
-from conftest import people
+from _batch_inputs import people
 
 pytestmark = pytest.mark.timeout(240)
 
