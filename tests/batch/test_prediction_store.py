@@ -82,3 +82,35 @@ def test_a_store_url_that_is_no_database_is_a_config_error(tmp_path):
         PredictionStore("not a url")
     with pytest.raises(ConfigError, match="scheme 'mysql' is not supported"):
         PredictionStore("mysql://localhost/x")
+
+
+@pytest.mark.postgres
+def test_a_key_inserted_concurrently_is_updated_not_an_error(postgres_database):
+    """MERGE raises a unique violation when another transaction inserts the key first; the chunk falls back to ON CONFLICT."""
+    import threading
+    import time
+
+    import psycopg
+
+    with PredictionStore(postgres_database) as store:
+        run = store.start_run("salary", 1, "local", "x", "f" * 64, "id", 1)
+        other = psycopg.connect(postgres_database.replace("postgresql+psycopg", "postgresql"))
+        other.execute("INSERT INTO predictions (model_name, key, model_version, run_id, predicted_at, value) "
+                      "VALUES ('salary', 'k', 1, 'other', now(), 1.0)")  # not committed yet: holds the key
+        writer = threading.Thread(target=store.write, args=(run, _chunk(["k", "m"], [2.0, 3.0]), Progress(2, 2, 0)))
+        writer.start()
+        deadline = time.monotonic() + 30
+        while not _waits_on_a_lock(other) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        other.commit()
+        writer.join(timeout=30)
+        other.close()
+        assert not writer.is_alive()
+        assert (store.get("salary", "k").value, store.get("salary", "k").run_id) == (2.0, run.run_id)
+        assert store.count("salary") == 2
+
+
+def _waits_on_a_lock(conn) -> bool:
+    with conn.cursor() as cursor:  # a second connection would see the same rows: ask the server, no sleep-and-hope
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0] > 0

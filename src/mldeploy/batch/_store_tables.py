@@ -26,19 +26,19 @@ LATEST_VIEW = "latest_predictions"
 
 metadata = MetaData()
 
+# Primary key in lookup order (model, key, version): the one index serves `get`, the view and the
+# upsert's conflict check, so each write maintains a single index.
 predictions = Table(
     "predictions", metadata,
     Column("model_name", String(_NAME), primary_key=True),
-    Column("model_version", Integer, primary_key=True),
     Column("key", Text, primary_key=True),
+    Column("model_version", Integer, primary_key=True),
     Column("run_id", String(32), nullable=False),
     Column("predicted_at", UtcDateTime, nullable=False),
     Column("value", Double),
     Column("label", Text),
     Column("probabilities", Text),
 )
-# Lookups ask for one key of one model across versions.
-Index("ix_predictions_model_key", predictions.c.model_name, predictions.c.key, predictions.c.predicted_at)
 
 runs = Table(
     "prediction_runs", metadata,
