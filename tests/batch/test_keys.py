@@ -29,6 +29,11 @@ def test_repeated_keys_are_named_with_their_rows(tmp_path):
     assert "nothing was written" in str(caught.value)
 
 
+def test_repeated_integer_keys_in_parquet(tmp_path):
+    with pytest.raises(ConfigError, match='"8" at rows 1, 3'):
+        check_keys(_source(tmp_path, [1, 8, 2, 8]), "id")
+
+
 def test_whole_float_keys_read_as_integers(tmp_path):
     with pytest.raises(ConfigError, match='"3" at rows 0, 1'):
         check_keys(_source(tmp_path, [3.0, 3.0, None]), "id")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mldeploy._extras import require
 from mldeploy.batch.columns import key_strings
 from mldeploy.batch.sources import Source
 from mldeploy.errors import ConfigError
@@ -20,7 +21,7 @@ from mldeploy.errors import ConfigError
 __all__ = ["KeyCheck", "check_keys"]
 
 _SHOWN = 5
-_CHUNK_ROWS = 1 << 20
+_CHUNK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -40,10 +41,9 @@ def check_keys(source: Source, key: str) -> KeyCheck:
     hashes = _Growing(source.count_rows())
     missing = 0
     for table in source.iter_tables([key], _CHUNK_ROWS):
-        keys = key_strings(table.column(0))
-        present = keys[~pd.isna(keys)]
-        missing += len(keys) - len(present)
-        hashes.extend(pd.util.hash_array(present.astype(object), categorize=False))
+        present = _hashable(table.column(0))
+        missing += table.num_rows - len(present)
+        hashes.extend(pd.util.hash_array(present, categorize=False))
     rows = hashes.size + missing
     repeated = _repeated_hashes(hashes.values())
     if len(repeated):
@@ -56,6 +56,15 @@ def check_keys(source: Source, key: str) -> KeyCheck:
     return KeyCheck(rows=rows, missing_keys=missing)
 
 
+def _hashable(column) -> np.ndarray:
+    """Return the present keys as numpy values that hash alike exactly when their key strings are equal."""
+    pa, pc = require("pyarrow"), require("pyarrow.compute")
+    column = pc.drop_null(column)
+    if pa.types.is_integer(column.type):  # whole numbers hash as int64: no text made for them
+        return column.to_numpy().astype("int64", copy=False)
+    return key_strings(column).astype(object)
+
+
 def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
     hashes.sort()
     return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
@@ -65,12 +74,13 @@ def _duplicates(source: Source, key: str, repeated: np.ndarray) -> dict[str, lis
     rows_of: dict[str, list[int]] = defaultdict(list)
     offset = 0
     for table in source.iter_tables([key], _CHUNK_ROWS):
-        keys = key_strings(table.column(0))
-        present = ~pd.isna(keys)
-        hashed = pd.util.hash_array(np.where(present, keys, "").astype(object), categorize=False)
-        for position in np.flatnonzero(np.isin(hashed, repeated) & present):
+        column = table.column(0)
+        present = np.flatnonzero(~pd.isna(key_strings(column)))
+        hashed = pd.util.hash_array(_hashable(column), categorize=False)  # aligned with ``present``
+        keys = key_strings(column)
+        for position in present[np.isin(hashed, repeated)]:
             rows_of[keys[position]].append(offset + int(position))
-        offset += len(keys)
+        offset += table.num_rows
     return {k: rows for k, rows in rows_of.items() if len(rows) > 1}
 
 
