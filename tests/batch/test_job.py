@@ -129,9 +129,9 @@ def test_a_classifier_stores_labels_and_probabilities(salary_registry, tmp_path)
     assert found.label == pipeline.predict(row)[0]
     assert list(found.probabilities.values()) == pipeline.predict_proba(row)[0].tolist()
     written = pd.read_parquet(tmp_path / "out.parquet")
-    assert list(written.columns) == ["key", "model_name", "model_version", "run_id", "label",
-                                     "probability_high", "probability_low", "probability_mid"]
-    assert len(written) == 200 and written.loc[7, "label"] == found.label
+    assert list(written.columns) == ["key", "prediction", "probability_high", "probability_low", "probability_mid",
+                                     "model_name", "model_version", "run_id"]
+    assert len(written) == 200 and written.loc[7, "prediction"] == found.label
 
 
 @pytest.mark.postgres

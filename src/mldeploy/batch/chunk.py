@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mldeploy.serving.result import Prediction
+
 __all__ = ["Reject", "ScoredChunk"]
 
 
@@ -31,7 +33,8 @@ class ScoredChunk:
     and rejected together), so a run's progress is the end of its last chunk.
     ``values`` holds one value per scored row: a float for a regressor, a
     class label for a classifier; ``probabilities`` (rows x classes) is set
-    for classifiers only.
+    for classifiers only. ``prediction`` is the serving core's result they
+    came from (None when every row was rejected, or for chunks built by hand).
     """
 
     start_row: int
@@ -41,6 +44,14 @@ class ScoredChunk:
     probabilities: np.ndarray | None = None
     classes: tuple | None = None
     rejects: tuple[Reject, ...] = field(default=())
+    prediction: Prediction | None = None
+
+    @classmethod
+    def scored(cls, start_row: int, rows: int, keys: np.ndarray, prediction: Prediction,
+               rejects: tuple[Reject, ...]) -> "ScoredChunk":
+        """Build a chunk from the serving core's result for its kept rows."""
+        return cls(start_row, rows, keys, prediction.values, prediction.probabilities, prediction.classes, rejects,
+                   prediction)
 
     @property
     def end_row(self) -> int:

@@ -39,6 +39,8 @@ class RunPlan:
     text_columns: bool
     """The input was read as text (CSV): type it by the model's schema."""
     parquet_out: Path | None = None
+    trusted: tuple = ()
+    """Types the pipeline may hold beyond the defaults (the Spark workers load the bundle with them too)."""
 
 
 class Engine(Protocol):

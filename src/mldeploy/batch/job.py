@@ -20,7 +20,7 @@ from mldeploy.batch.prediction_store import DEFAULT_URL, PredictionStore
 from mldeploy.batch.records import RunRecord
 from mldeploy.batch.sources import CsvSource, Source, open_source
 from mldeploy.bundle import BundleRef
-from mldeploy.errors import ConfigError
+from mldeploy.errors import BadReferenceError, ConfigError
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "run_batch"]
 
@@ -62,7 +62,7 @@ def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resum
         run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint, key,
                               keys.rows)
     plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, chunk_rows,
-                   isinstance(source, CsvSource), parquet_out)
+                   isinstance(source, CsvSource), parquet_out, tuple(trusted))
     try:
         engine.execute(plan, on_progress)
     except BaseException as exc:
@@ -74,7 +74,7 @@ def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resum
 def _resumable(ref: str, store: PredictionStore, fingerprint: str, key: str) -> RunRecord:
     try:
         name = BundleRef.parse(str(ref)).name
-    except (ConfigError, ValueError) as exc:
+    except BadReferenceError as exc:
         raise ConfigError(f"--resume needs a registry reference such as salary:production, got {ref!r}") from exc
     run = store.resumable(name, fingerprint, key)
     if run is None:
@@ -84,7 +84,7 @@ def _resumable(ref: str, store: PredictionStore, fingerprint: str, key: str) -> 
 
 
 def _load(ref: str, registry, trusted, public_key):
-    from mldeploy.embedded import load
+    from mldeploy.serving import load
 
     return load(ref, registry=registry, trusted=tuple(trusted), public_key=public_key)
 

@@ -8,16 +8,18 @@ from mldeploy._extras import require
 from mldeploy.batch.chunk import ScoredChunk
 from mldeploy.batch.records import RunRecord
 from mldeploy.errors import ConfigError
+from mldeploy.serving import codecs
 
 __all__ = ["ParquetOutput"]
 
 
 class ParquetOutput:
-    """A Parquet file of key, model_name, model_version, run_id and the prediction columns.
+    """A Parquet file in the serving core's prediction layout, plus the run id.
 
-    Regressors give ``prediction``; classifiers ``label`` and one
-    ``probability_<class>`` column per class. A resumed run writes the rows
-    it scores after the resume.
+    Columns: ``key``, ``prediction`` (a value, or a classifier's label), one
+    ``probability_<class>`` per class for classifiers, ``model_name``,
+    ``model_version`` and ``run_id``. A resumed run writes the rows it scores
+    after the resume.
     """
 
     def __init__(self, path: Path, run: RunRecord):
@@ -27,20 +29,10 @@ class ParquetOutput:
     def write(self, chunk: ScoredChunk) -> None:
         """Append one chunk's scored rows."""
         pa, parquet = require("pyarrow"), require("pyarrow.parquet")
-        count = len(chunk.keys)
-        columns = {
-            "key": pa.array(chunk.keys, pa.string()),
-            "model_name": pa.array([self._run.model_name] * count, pa.string()),
-            "model_version": pa.array([self._run.model_version] * count, pa.int64()),
-            "run_id": pa.array([self._run.run_id] * count, pa.string()),
-        }
-        if chunk.is_classification:
-            columns["label"] = pa.array([str(v) for v in chunk.values.tolist()], pa.string())
-            for index, label in enumerate(chunk.classes):
-                columns[f"probability_{label}"] = pa.array(chunk.probabilities[:, index], pa.float64())
-        else:
-            columns["prediction"] = pa.array(chunk.values, pa.float64())
-        table = pa.table(columns)
+        if chunk.prediction is None:
+            return  # every row of the chunk was rejected
+        table = codecs.prediction_arrow(chunk.prediction, keys=chunk.keys)
+        table = table.append_column("run_id", pa.array([self._run.run_id] * table.num_rows, pa.string()))
         try:
             if self._writer is None:
                 self._path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,10 +47,11 @@ class PredictionStore:
         self.location = _describe(self._url)
         if self._url.get_backend_name() == "sqlite" and self._url.database not in (None, "", ":memory:"):
             _prepare_folder(Path(self._url.database).expanduser().parent)
-        self._engine = create_engine_for(self._url)
+        self._engine, read_only = create_engine_for(self._url, create=True)
         self._write_chunk = write_postgres if self.is_postgres else write_sqlite
         try:
-            self._create_schema()
+            if not read_only:  # a store in a folder we may only read can still be looked up
+                self._create_schema()
         except BaseException:
             self._engine.dispose()
             raise

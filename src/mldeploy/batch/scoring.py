@@ -21,11 +21,10 @@ _MISSING_KEY = "the key is empty; every row needs a key"
 
 
 class ChunkScorer:
-    """Score chunks with one loaded model (the version a run resolved at its start)."""
+    """Score chunks with one serving-core Model (the version a run resolved at its start)."""
 
     def __init__(self, model):
         self.model = model
-        self._classes = tuple(model.classes) if model.classes is not None else None
 
     def score(self, start_row: int, keys: np.ndarray, frame: pd.DataFrame, row_numbers: np.ndarray | None = None) -> ScoredChunk:
         """Return the chunk's predictions and rejects; ``keys`` and ``frame`` are aligned, in input order.
@@ -40,19 +39,15 @@ class ChunkScorer:
         while True:  # a second pass only when the first found bad rows
             rows = np.flatnonzero(keep)
             try:
-                values, probabilities = self._predict(frame.iloc[rows] if len(rows) < len(frame) else frame)
+                # Arrow nulls and empty CSV cells cannot tell None from NaN: missing values as in training.
+                prediction = self.model.infer(frame.iloc[rows] if len(rows) < len(frame) else frame,
+                                              extra="reject", missing="as-trained")
                 break
             except SchemaError as error:
                 self._set_aside(error, rows, reasons, keep)
         numbers = row_numbers if row_numbers is not None else start_row + np.arange(len(frame))
         rejects = tuple(Reject(int(numbers[row]), keys[row], tuple(reasons[row])) for row in sorted(reasons))
-        return ScoredChunk(start_row, len(frame), keys[keep], values, probabilities, self._classes, rejects)
-
-    def _predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
-        model = self.model
-        values = np.asarray(model.predict(frame))
-        probabilities = model.predict_proba(frame) if self._classes is not None else None
-        return values, probabilities
+        return ScoredChunk.scored(start_row, len(frame), keys[keep], prediction, rejects)
 
     @staticmethod
     def _set_aside(error: SchemaError, rows: np.ndarray, reasons: dict, keep: np.ndarray) -> None:

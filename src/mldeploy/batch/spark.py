@@ -50,7 +50,7 @@ class SparkEngine:
         try:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(plan.chunk_rows))
             archive = spark.sparkContext.broadcast(plan.bundle_archive())
-            task = _PartitionTask(archive, plan.store.url, plan.run, plan.key, plan.text_columns)
+            task = _PartitionTask(archive, plan.trusted, plan.store.url, plan.run, plan.key, plan.text_columns)
             rows = _read(spark, plan).withColumn(_ROW, functions.monotonically_increasing_id())
             totals = rows.mapInArrow(task, _SUMMARY).agg(
                 *(functions.coalesce(functions.sum(c), functions.lit(0)).alias(c) for c in ("rows", "written", "rejected"))
@@ -67,12 +67,13 @@ class SparkEngine:
 class _PartitionTask:
     """What each worker runs over its Arrow batches: type, score, write, and report counts."""
 
-    def __init__(self, archive, store_url: str, run, key: str, text_columns: bool):
-        self.archive, self.store_url, self.run, self.key, self.text_columns = archive, store_url, run, key, text_columns
+    def __init__(self, archive, trusted: tuple, store_url: str, run, key: str, text_columns: bool):
+        self.archive, self.trusted, self.store_url = archive, trusted, store_url
+        self.run, self.key, self.text_columns = run, key, text_columns
 
     def __call__(self, batches):
         pa = require("pyarrow")
-        scorer = _scorer(self.archive.value)
+        scorer = _scorer(self.archive.value, self.trusted)
         store = _STORES.get(self.store_url) or _STORES.setdefault(self.store_url, PredictionStore(self.store_url))
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -84,14 +85,15 @@ class _PartitionTask:
                                               "rejected": [len(chunk.rejects)]})
 
 
-def _scorer(archive: bytes) -> ChunkScorer:
+def _scorer(archive: bytes, trusted: tuple) -> ChunkScorer:
     digest = hashlib.sha256(archive).hexdigest()
     if digest not in _SCORERS:
         from mldeploy.bundle import Bundle
-        from mldeploy.embedded import load
+        from mldeploy.serving import Model
 
         folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
-        _SCORERS[digest] = ChunkScorer(load(Bundle.from_archive(archive, directory=f"{folder}/bundle")))
+        _SCORERS[digest] = ChunkScorer(Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"),
+                                                trusted=trusted))
     return _SCORERS[digest]
 
 
