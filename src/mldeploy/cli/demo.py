@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from mldeploy.cli._demo_batch import batch_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
 
@@ -51,6 +52,8 @@ def demo(
         onnx_path = workdir / f"salary-{ref.version}.onnx"
         onnx_path.write_bytes(model.export_onnx())
         console.print(f"[bold]5. for a browser or phone[/] {onnx_path}: the whole pipeline as one exact ONNX model")
+    with state.open_registry() as registry:
+        batch_step(registry, workdir, step=6)
 
 
 def _show_speed(model, later) -> None:
