@@ -69,7 +69,7 @@ def stage_limits(path: Path, model, pipeline, store_url: str) -> dict[str, float
     chunks = [(key_strings(t.column("employee_id")), feature_frame(t, model.schema, False))
               for t in source.iter_tables(columns, CHUNK_ROWS)]
     read_s = time.perf_counter() - started
-    scorer, start, scored = ChunkScorer(model), 0, []
+    scorer, start, scored = ChunkScorer(model, "employee_id"), 0, []
     started = time.perf_counter()
     for keys, frame in chunks:
         scored.append(scorer.score(start, keys, frame))

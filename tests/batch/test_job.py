@@ -62,7 +62,8 @@ def test_bad_rows_go_to_rejects_and_the_run_finishes(salary_registry, tmp_path):
         assert rejects[0].reasons == ('field "years_experience": expected a number in [0, 64.95], got "ten"',)
         assert rejects[1].reasons == ('field "age": expected a whole number in [0, 93], got 12.5',
                                       'field "remote": expected true or false (this field cannot be empty), got null')
-        assert rejects[2].reasons == ("the key is empty; every row needs a key",)
+        assert rejects[2].reasons == ('field "employee_id": expected a key (every row needs one), got null',)
+        assert rejects[1].issues[0].row == 7  # numbered in the input, not in its chunk
         assert store.get("salary", "10004") is not None and store.get("salary", "10003") is None
 
 

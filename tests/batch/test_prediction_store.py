@@ -7,7 +7,7 @@ from sqlalchemy import create_engine, text
 from mldeploy.batch._store_writes import Progress
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.prediction_store import PredictionStore
-from mldeploy.errors import ConfigError
+from mldeploy.errors import ConfigError, Issue
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +26,7 @@ def _chunk(keys, values, start=0, rejects=()):
 def test_a_chunk_is_stored_with_its_run_and_rejects(store_url):
     with PredictionStore(store_url) as store:
         run = store.start_run("salary", 1, "local", "people.csv", "f" * 64, "employee_id", 4)
-        bad = Reject(2, "c", ('field "age": expected a whole number, got "x"', 'field "remote": expected true or false, got null'))
+        bad = Reject(2, "c", (Issue(2, "age", "a whole number", '"x"'), Issue(2, "remote", "true or false", "null")))
         # Every bit of a float survives the trip (COPY's CSV included).
         value = 0.1 + 0.2
         store.write(run, _chunk(["a", "b", "d"], [value, 2.5, -1e-300], rejects=(bad,)), Progress(4, 3, 1))
@@ -35,6 +35,7 @@ def test_a_chunk_is_stored_with_its_run_and_rejects(store_url):
         assert store.get("salary", "d").value == -1e-300
         assert store.get("salary", "c") is None
         assert store.rejects(run.run_id) == [bad]
+        assert bad.reasons == ('field "age": expected a whole number, got "x"', 'field "remote": expected true or false, got null')
         after = store.run(run.run_id)
         assert (after.status, after.rows_done, after.rows_written, after.rows_rejected) == ("running", 4, 3, 1)
         assert store.finish_run(run.run_id).status == "finished"

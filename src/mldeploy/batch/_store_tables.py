@@ -66,7 +66,7 @@ rejects = Table(
     Column("run_id", String(32), primary_key=True),
     Column("row_number", BigInteger, primary_key=True),  # 0-based position in the input
     Column("key", Text),
-    Column("reasons", Text, nullable=False),  # JSON list of every reason
+    Column("reasons", Text, nullable=False),  # JSON list of every issue: {field, expected, got, reason}
 )
 
 metrics = Table(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mldeploy.errors import Issue
 from mldeploy.serving.result import Prediction
 
 __all__ = ["Reject", "ScoredChunk"]
@@ -14,15 +15,27 @@ __all__ = ["Reject", "ScoredChunk"]
 
 @dataclass(frozen=True)
 class Reject:
-    """One input row that was not scored: its 0-based row number in the input, its key and every reason."""
+    """One input row that was not scored: its 0-based row number in the input, its key and every issue."""
 
     row: int
     key: str | None
-    reasons: tuple[str, ...]
+    issues: tuple[Issue, ...]
+    """Every bad field of the row, numbered with the row's position in the input."""
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Each issue in the words every entry point uses, without the row number."""
+        return tuple(Issue(None, i.field, i.expected, i.got).describe() for i in self.issues)
 
     def reasons_json(self) -> str:
-        """Return the reasons as a JSON list, the form the rejects table keeps."""
-        return json.dumps(list(self.reasons))
+        """Return the issues as the rejects table keeps them: a JSON list of {field, expected, got, reason}."""
+        return json.dumps([{"field": i.field, "expected": i.expected, "got": i.got, "reason": reason}
+                           for i, reason in zip(self.issues, self.reasons)])
+
+    @classmethod
+    def from_json(cls, row: int, key: str | None, text: str) -> "Reject":
+        """Rebuild a reject from a row of the rejects table."""
+        return cls(row, key, tuple(Issue(row, i["field"], i["expected"], i["got"]) for i in json.loads(text)))
 
 
 @dataclass(frozen=True)

@@ -32,22 +32,22 @@ def key_strings(column) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
-def feature_frame(table, schema, text_columns: bool) -> pd.DataFrame:
-    """Return the schema's fields of an Arrow table as a DataFrame for ``infer``.
+def feature_frame(table, schema, text_columns: bool, columns: list[str] | None = None) -> pd.DataFrame:
+    """Return the feature columns (default: the schema's fields) of an Arrow table as a DataFrame for ``infer``.
 
     ``text_columns`` says the input was read as text (CSV): numbers and
     booleans are then converted, each column all at once, where they can be.
     """
     if text_columns:
         table = _typed(table, schema)
-    return table.select(schema.names).to_pandas(split_blocks=True, self_destruct=True)
+    return table.select(columns or schema.names).to_pandas(split_blocks=True, self_destruct=True)
 
 
 def _typed(table, schema):
     pa, pc = require("pyarrow"), require("pyarrow.compute")
     for field in schema.fields:
         target = _ARROW_TYPES.get(field.type)
-        if target is None:
+        if target is None or field.name not in table.column_names:
             continue
         index = table.schema.get_field_index(field.name)
         column = table.column(index)

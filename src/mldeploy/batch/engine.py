@@ -41,6 +41,17 @@ class RunPlan:
     parquet_out: Path | None = None
     trusted: tuple = ()
     """Types the pipeline may hold beyond the defaults (the Spark workers load the bundle with them too)."""
+    extra: str = "ignore"
+    """``ignore`` columns the model does not know (the usual case: ids, targets), or ``reject`` them."""
+
+    def columns(self, available: list[str]) -> tuple[list[str], list[str]]:
+        """Return (columns to read, the feature columns among them) for an input with ``available`` columns."""
+        names = self.model.schema.names
+        if self.extra == "reject":  # unknown columns go to the serving core, which names them
+            features = [c for c in available if c != self.key or c in names]
+        else:
+            features = list(names)
+        return list(dict.fromkeys([self.key, *features])), features
 
 
 class Engine(Protocol):

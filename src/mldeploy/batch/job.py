@@ -20,6 +20,7 @@ from mldeploy.batch.prediction_store import DEFAULT_URL, PredictionStore
 from mldeploy.batch.records import RunRecord
 from mldeploy.batch.sources import CsvSource, Source, open_source
 from mldeploy.bundle import BundleRef
+from mldeploy.bundle.options import check_extra
 from mldeploy.errors import BadReferenceError, ConfigError
 
 __all__ = ["DEFAULT_CHUNK_ROWS", "run_batch"]
@@ -30,7 +31,8 @@ DEFAULT_CHUNK_ROWS = 65_536
 def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStore = DEFAULT_URL, *,
               engine: str | Engine = "local", resume: bool = False, registry=None, table: str | None = None,
               query: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS, parquet_out: Path | None = None,
-              on_progress: OnProgress | None = None, trusted=(), public_key=None, spark_master: str | None = None) -> RunRecord:
+              on_progress: OnProgress | None = None, trusted=(), public_key=None, spark_master: str | None = None,
+              extra: str = "ignore") -> RunRecord:
     """Score every row of ``input`` with ``ref`` into the prediction store and return the finished run.
 
     ``resume`` continues the latest unfinished run of the same model over
@@ -39,21 +41,24 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
     """
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows: expected a count >= 1, got {chunk_rows}")
+    check_extra(extra)
     source = open_source(input, table=table, query=query, key=key)
     opened = PredictionStore(store) if isinstance(store, str) else store
     try:
-        return _run(ref, source, key, opened, _engine(engine, spark_master), resume, registry, chunk_rows,
-                    parquet_out, on_progress, trusted, public_key)
+        options = dict(chunk_rows=chunk_rows, parquet_out=parquet_out, trusted=tuple(trusted), extra=extra)
+        return _run(ref, source, key, opened, _engine(engine, spark_master), resume, registry, public_key, options,
+                    on_progress)
     finally:
         if opened is not store:
             opened.close()
 
 
-def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resume, registry, chunk_rows,
-         parquet_out, on_progress, trusted, public_key) -> RunRecord:
+def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resume, registry, public_key, options,
+         on_progress) -> RunRecord:
     fingerprint = source.fingerprint()
     previous = _resumable(ref, store, fingerprint, key) if resume else None
-    model = _load(f"{previous.model_name}@{previous.model_version}" if previous else ref, registry, trusted, public_key)
+    model = _load(f"{previous.model_name}@{previous.model_version}" if previous else ref, registry,
+                  options["trusted"], public_key)
     _check_columns(source, model.schema, key)
     keys = check_keys(source, key)
     if previous is not None:
@@ -61,8 +66,8 @@ def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resum
     else:
         run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint, key,
                               keys.rows)
-    plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, chunk_rows,
-                   isinstance(source, CsvSource), parquet_out, tuple(trusted))
+    plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, text_columns=isinstance(source, CsvSource),
+                   **options)
     try:
         engine.execute(plan, on_progress)
     except BaseException as exc:

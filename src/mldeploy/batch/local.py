@@ -63,12 +63,12 @@ class LocalEngine:
     @staticmethod
     def _read(plan: RunPlan, decoded: queue.Queue, stop: threading.Event) -> None:
         schema = plan.model.schema
-        columns = list(dict.fromkeys([plan.key, *schema.names]))
         start = plan.run.rows_done
         try:
+            columns, features = plan.columns(plan.source.columns())
             for table in plan.source.iter_tables(columns, plan.chunk_rows, skip_rows=start):
                 keys = key_strings(table.column(plan.key))
-                frame = feature_frame(table, schema, plan.text_columns)
+                frame = feature_frame(table, schema, plan.text_columns, features)
                 if not _put(decoded, (start, keys, frame), stop):
                     return
                 start += len(keys)
@@ -78,7 +78,7 @@ class LocalEngine:
 
     @staticmethod
     def _score(plan: RunPlan, decoded: queue.Queue, scored: queue.Queue, stop: threading.Event) -> None:
-        scorer = ChunkScorer(plan.model)
+        scorer = ChunkScorer(plan.model, plan.key, plan.extra)
         while True:
             item = _get(decoded, stop)
             if item is _DONE:

@@ -113,12 +113,10 @@ class PredictionStore:
         return RunRecord.from_row(row) if row is not None else None
 
     def rejects(self, run_id: str) -> list[Reject]:
-        """Return a run's rejected rows in input order, each with every reason."""
-        import json
-
+        """Return a run's rejected rows in input order, each with every issue."""
         query = select(tables.rejects).where(tables.rejects.c.run_id == run_id).order_by(tables.rejects.c.row_number)
         with self._read() as conn:
-            return [Reject(row.row_number, row.key, tuple(json.loads(row.reasons))) for row in conn.execute(query)]
+            return [Reject.from_json(row.row_number, row.key, row.reasons) for row in conn.execute(query)]
 
     def iter_predictions(self, name: str, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """Yield every stored prediction of a model (all versions) in frames of at most ``chunk_rows``."""

@@ -30,8 +30,8 @@ __all__ = ["SparkEngine"]
 
 _ROW = "_mldeploy_row"
 _SUMMARY = "rows long, written long, rejected long"
-# Per Python worker (workers are reused across tasks): bundle digest -> scorer, store URL -> store.
-_SCORERS: dict[str, ChunkScorer] = {}
+# Per Python worker (workers are reused across tasks): bundle digest -> model, store URL -> store.
+_MODELS: dict[str, object] = {}
 _STORES: dict[str, PredictionStore] = {}
 
 
@@ -50,8 +50,9 @@ class SparkEngine:
         try:
             spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(plan.chunk_rows))
             archive = spark.sparkContext.broadcast(plan.bundle_archive())
-            task = _PartitionTask(archive, plan.trusted, plan.store.url, plan.run, plan.key, plan.text_columns)
-            rows = _read(spark, plan).withColumn(_ROW, functions.monotonically_increasing_id())
+            columns, features = plan.columns(plan.source.columns())
+            task = _PartitionTask(archive, plan, features)
+            rows = _read(spark, plan, columns).withColumn(_ROW, functions.monotonically_increasing_id())
             totals = rows.mapInArrow(task, _SUMMARY).agg(
                 *(functions.coalesce(functions.sum(c), functions.lit(0)).alias(c) for c in ("rows", "written", "rejected"))
             ).collect()[0]
@@ -67,39 +68,38 @@ class SparkEngine:
 class _PartitionTask:
     """What each worker runs over its Arrow batches: type, score, write, and report counts."""
 
-    def __init__(self, archive, trusted: tuple, store_url: str, run, key: str, text_columns: bool):
-        self.archive, self.trusted, self.store_url = archive, trusted, store_url
-        self.run, self.key, self.text_columns = run, key, text_columns
+    def __init__(self, archive, plan: RunPlan, features: list[str]):
+        # Only what the workers need travels: not the plan's model, store or source.
+        self.archive, self.trusted, self.store_url, self.features = archive, plan.trusted, plan.store.url, features
+        self.run, self.key, self.text_columns, self.extra = plan.run, plan.key, plan.text_columns, plan.extra
 
     def __call__(self, batches):
         pa = require("pyarrow")
-        scorer = _scorer(self.archive.value, self.trusted)
+        scorer = ChunkScorer(_model(self.archive.value, self.trusted), self.key, self.extra)
         store = _STORES.get(self.store_url) or _STORES.setdefault(self.store_url, PredictionStore(self.store_url))
         for batch in batches:
             table = pa.Table.from_batches([batch])
             keys = key_strings(table.column(self.key))
-            frame = feature_frame(table, scorer.model.schema, self.text_columns)
+            frame = feature_frame(table, scorer.model.schema, self.text_columns, self.features)
             chunk = scorer.score(0, keys, frame, row_numbers=table.column(_ROW).to_numpy())
             store.write(self.run, chunk, None)
             yield pa.RecordBatch.from_pydict({"rows": [chunk.rows], "written": [len(chunk.keys)],
                                               "rejected": [len(chunk.rejects)]})
 
 
-def _scorer(archive: bytes, trusted: tuple) -> ChunkScorer:
+def _model(archive: bytes, trusted: tuple):
     digest = hashlib.sha256(archive).hexdigest()
-    if digest not in _SCORERS:
+    if digest not in _MODELS:
         from mldeploy.bundle import Bundle
         from mldeploy.serving import Model
 
         folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
-        _SCORERS[digest] = ChunkScorer(Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"),
-                                                trusted=trusted))
-    return _SCORERS[digest]
+        _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted)
+    return _MODELS[digest]
 
 
-def _read(spark, plan: RunPlan):
+def _read(spark, plan: RunPlan, columns: list[str]):
     source = plan.source
-    columns = list(dict.fromkeys([plan.key, *plan.model.schema.names]))
     if isinstance(source, ParquetSource):
         frame = spark.read.parquet(*(str(f) for f in source.files))
     elif isinstance(source, CsvSource):  # text, like the local engine: typed by the schema on the workers
