@@ -46,6 +46,7 @@ _LAZY = {
     "Prediction": "mldeploy.serving.result",
     "LiveModel": "mldeploy.serving.live_model",
     "Model": "mldeploy.serving.model",
+    "PredictionStore": "mldeploy.batch.prediction_store",
     "load": "mldeploy.serving.loading",
     "subscribe": "mldeploy.stream.subscriber",
 }

@@ -15,6 +15,8 @@ _EXTRAS = {
     "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
     "numba": ("onnx", "the compiled predictor's fast tree walker"),
     "confluent_kafka": ("kafka", "the Kafka transport of the stream adapter"),
+    "pyspark": ("spark", "the Spark batch engine (--engine spark)"),
+    "matplotlib": ("plot", "validation plots (mldeploy validate --plot)"),
 }
 
 

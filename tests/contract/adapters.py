@@ -9,16 +9,22 @@ database) and returns an :class:`Adapter`.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
+from mldeploy.batch.job import run_batch
+from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import SchemaError
 from mldeploy.registry import Registry
@@ -159,6 +165,66 @@ class StreamAdapter:
         if self.transport == "local":
             return f"local://{self.request.getfixturevalue('tmp_path')}/log/{topic}"
         return self.request.getfixturevalue("kafka_broker").url(topic)
+class BatchDeployment:
+    """The batch architecture: each call is a batch run (CSV in, its own database out) answered by key lookups.
+
+    The reference is resolved when each run starts, so an alias moved between
+    runs reaches the next run; a rejected row comes back as the SchemaError
+    issues the run stored for it.
+    """
+
+    KEY = "_contract_row"
+
+    def __init__(self, registry: Registry, ref: str, folder: Path, store_url: str):
+        self._registry, self._ref, self._folder, self._url = registry, ref, folder, store_url
+        self._runs = 0
+
+    def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
+        names = self._registry.get(self._ref).schema.names
+        frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame(columns=names)
+        frame.insert(0, self.KEY, range(len(frame)))
+        self._runs += 1
+        path = self._folder / f"rows-{self._runs}.csv"
+        frame.to_csv(path, index=False)
+        run = run_batch(self._ref, path, self.KEY, self._url, registry=self._registry, extra=extra)
+        with PredictionStore(self._url) as store:
+            rejects = store.rejects(run.run_id)
+            if rejects:
+                raise SchemaError([issue for reject in rejects for issue in reject.issues])
+            found = [store.get(run.model_name, str(row), version=run.model_version) for row in range(len(frame))]
+        values = np.array([f.value if f.label is None else f.label for f in found])
+        proba = [list(f.probabilities.values()) for f in found if f.probabilities is not None]
+        return Answer(values, np.array(proba) if proba else None, [f.model_version for f in found])
+
+    def wait_for_version(self, version: int, timeout_s: float) -> bool:
+        """The next run resolves the reference afresh: ready once the registry names ``version``."""
+        deadline = time.monotonic() + timeout_s
+        while self._registry.resolve(self._ref).version != version:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+@dataclass(frozen=True)
+class BatchAdapter:
+    """Batch runs into a prediction database the adapter owns: a SQLite file, or a fresh PostgreSQL database."""
+
+    request: object
+    backend: str
+
+    @contextmanager
+    def deploy(self, registry: Registry, ref: str) -> Iterator[BatchDeployment]:
+        registry.record(ref)  # an unknown model or version is NotFoundError at deploy time, as for every adapter
+        folder = Path(tempfile.mkdtemp(prefix="mldeploy-contract-batch-"))
+        try:
+            if self.backend == "postgres":
+                url = self.request.getfixturevalue("postgres_database")
+            else:
+                url = f"sqlite:///{folder / 'predictions.db'}"
+            yield BatchDeployment(registry, ref, folder, url)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 PATHS = {"compiled": True, "sklearn": False}
@@ -172,3 +238,5 @@ ADAPTERS: dict[str, Callable] = {
     for transport in ("local", "kafka")
 }
 """Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""
+ADAPTERS.update({f"batch-{backend}": (lambda request, backend=backend: BatchAdapter(request, backend))
+                 for backend in ("sqlite", "postgres")})

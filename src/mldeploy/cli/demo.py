@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from mldeploy.cli._demo_batch import batch_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
 
@@ -50,6 +51,8 @@ def demo(
         console.print(f"[bold]5. for a browser or phone[/] {onnx_path}: the whole pipeline as one exact ONNX model")
     with state.open_registry(create=True) as registry:
         demo_step(registry, ref, train_rows, later, workdir, step=6)
+    with state.open_registry() as registry:
+        batch_step(registry, workdir, step=7)
 
 
 def install_command(wheel: Path) -> str:

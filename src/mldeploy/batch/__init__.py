@@ -1,0 +1,28 @@
+"""Offline prediction: score a table into a prediction database, look keys up, validate against the truth.
+
+Example::
+
+    from mldeploy.batch import PredictionStore, run_batch
+    summary = run_batch("salary:production", "people.parquet", key="employee_id", store="sqlite:///predictions.db")
+    PredictionStore("sqlite:///predictions.db").get("salary", "10042")
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["PredictionStore", "run_batch", "validate"]
+
+_LAZY = {
+    "PredictionStore": "mldeploy.batch.prediction_store",
+    "run_batch": "mldeploy.batch.job",
+    "validate": "mldeploy.batch.validation",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mldeploy.batch' has no attribute {name!r}")

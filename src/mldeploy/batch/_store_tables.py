@@ -1,0 +1,93 @@
+"""The prediction database's tables and its documented view, the same on SQLite and PostgreSQL.
+
+An app in any language reads predictions with one query on the view::
+
+    SELECT value, label, probabilities, model_version, predicted_at
+    FROM latest_predictions WHERE model_name = 'salary' AND key = '10042';
+
+``latest_predictions`` holds one row per (model_name, key): the prediction
+written last (ties: the higher version). ``predictions`` keeps one row per
+(model_name, model_version, key), so every version's predictions stay
+available for validation. ``probabilities`` is a JSON object ``{"class": p}``
+(classifiers only); ``value`` is set for regressors, ``label`` for
+classifiers. Times are UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Double, Index, Integer, MetaData, String, Table, Text
+
+from mldeploy.registry.tables import UtcDateTime
+
+__all__ = ["LATEST_VIEW", "metadata", "metrics", "predictions", "rejects", "runs", "view_sql"]
+
+_NAME = 200
+LATEST_VIEW = "latest_predictions"
+
+metadata = MetaData()
+
+# Primary key in lookup order (model, key, version): the one index serves `get`, the view and the
+# upsert's conflict check, so each write maintains a single index.
+predictions = Table(
+    "predictions", metadata,
+    Column("model_name", String(_NAME), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("model_version", Integer, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("predicted_at", UtcDateTime, nullable=False),
+    Column("value", Double),
+    Column("label", Text),
+    Column("probabilities", Text),
+)
+
+runs = Table(
+    "prediction_runs", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("model_name", String(_NAME), nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("engine", String(20), nullable=False),
+    Column("input", Text, nullable=False),
+    Column("input_fingerprint", String(64), nullable=False),
+    Column("key_column", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # running | finished | failed
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("rows_total", BigInteger),
+    Column("rows_done", BigInteger, nullable=False),  # input rows committed, scored or rejected, from the start
+    Column("rows_written", BigInteger, nullable=False),
+    Column("rows_rejected", BigInteger, nullable=False),
+    Column("error", Text),
+)
+Index("ix_prediction_runs_fingerprint", runs.c.model_name, runs.c.input_fingerprint)
+
+rejects = Table(
+    "prediction_rejects", metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("row_number", BigInteger, primary_key=True),  # 0-based position in the input
+    Column("key", Text),
+    Column("reasons", Text, nullable=False),  # JSON list of every issue: {field, expected, got, reason}
+)
+
+metrics = Table(
+    "prediction_metrics", metadata,
+    Column("validation_id", String(32), primary_key=True),
+    Column("model_name", String(_NAME), primary_key=True),
+    Column("model_version", Integer, primary_key=True),
+    Column("window_start", String(40), primary_key=True),  # ISO time, or "overall"
+    Column("metric", String(20), primary_key=True),
+    Column("value", Double),
+    Column("rows", BigInteger, nullable=False),
+    Column("validated_at", UtcDateTime, nullable=False),
+)
+
+
+def view_sql() -> str:
+    """Return the CREATE VIEW statement of the latest prediction per key (valid on SQLite and PostgreSQL)."""
+    return (
+        f"CREATE VIEW {LATEST_VIEW} AS "
+        "SELECT model_name, key, model_version, run_id, predicted_at, value, label, probabilities FROM ("
+        "SELECT p.*, ROW_NUMBER() OVER (PARTITION BY model_name, key "
+        "ORDER BY predicted_at DESC, model_version DESC) AS position FROM predictions p"
+        ") ranked WHERE position = 1"
+    )

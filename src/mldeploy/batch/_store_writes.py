@@ -1,0 +1,137 @@
+"""Write one scored chunk, its rejects and the run's progress in one transaction.
+
+SQLite: one ``executemany`` upsert per chunk. PostgreSQL: the chunk is sent
+with COPY (CSV made by Arrow, which keeps every bit of each float) into a
+temporary staging table, then one upsert moves it into ``predictions``:
+``MERGE`` on PostgreSQL 15+ (measured about 1.5x faster than ``INSERT ... ON
+CONFLICT`` for new keys), falling back to ``ON CONFLICT`` for that chunk when
+a concurrent writer inserted one of its keys first (MERGE raises a unique
+violation there, ON CONFLICT waits and updates). Either way the progress
+update commits with the rows it counts, so after a crash the runs table says
+exactly what is stored.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection
+
+from mldeploy._extras import require
+from mldeploy.batch.chunk import ScoredChunk
+
+__all__ = ["Progress", "write_postgres", "write_sqlite"]
+
+_COLUMNS = "model_name, model_version, key, run_id, predicted_at, value, label, probabilities"
+_UPDATE = ("ON CONFLICT (model_name, key, model_version) DO UPDATE SET run_id = excluded.run_id, "
+           "predicted_at = excluded.predicted_at, value = excluded.value, label = excluded.label, "
+           "probabilities = excluded.probabilities")
+_REJECT_UPSERT = ("ON CONFLICT (run_id, row_number) DO UPDATE SET key = excluded.key, reasons = excluded.reasons")
+_MERGE = ("MERGE INTO predictions p USING prediction_staging s "
+          "ON p.model_name = %(name)s AND p.key = s.key AND p.model_version = %(version)s "
+          "WHEN MATCHED THEN UPDATE SET run_id = %(run)s, predicted_at = %(at)s, value = s.value, label = s.label, "
+          "probabilities = s.probabilities "
+          f"WHEN NOT MATCHED THEN INSERT ({_COLUMNS}) "
+          "VALUES (%(name)s, %(version)s, s.key, %(run)s, %(at)s, s.value, s.label, s.probabilities)")
+_INSERT = (f"INSERT INTO predictions ({_COLUMNS}) SELECT %(name)s, %(version)s, key, %(run)s, %(at)s, value, label, "
+           f"probabilities FROM prediction_staging {_UPDATE}")
+_MERGE_SINCE = 150_000  # server_version_num of PostgreSQL 15
+_UNIQUE_VIOLATION = "23505"
+_STAGING = ("CREATE TEMP TABLE IF NOT EXISTS prediction_staging "
+            "(key text, value double precision, label text, probabilities text) ON COMMIT DELETE ROWS")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A run's absolute counts after a chunk (absolute, so writing a chunk twice changes nothing)."""
+
+    rows_done: int
+    rows_written: int
+    rows_rejected: int
+
+
+def _sqlite_time(at: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime reads back (UTC, no offset).
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: ScoredChunk,
+                 progress: Progress | None, at: datetime) -> None:
+    """Upsert a chunk on SQLite inside the caller's transaction (and the run's progress, if given)."""
+    when = _sqlite_time(at)
+    values, labels, probabilities = _columns(chunk)
+    rows = [(name, version, key, run_id, when, value, label, proba)
+            for key, value, label, proba in zip(chunk.keys.tolist(), values, labels, probabilities)]
+    if rows:
+        conn.exec_driver_sql(f"INSERT INTO predictions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) {_UPDATE}", rows)
+    if chunk.rejects:
+        conn.exec_driver_sql(
+            f"INSERT INTO prediction_rejects (run_id, row_number, key, reasons) VALUES (?, ?, ?, ?) {_REJECT_UPSERT}",
+            [(run_id, r.row, r.key, r.reasons_json()) for r in chunk.rejects])
+    if progress is not None:
+        conn.exec_driver_sql(
+            "UPDATE prediction_runs SET rows_done = ?, rows_written = ?, rows_rejected = ?, updated_at = ? WHERE run_id = ?",
+            (progress.rows_done, progress.rows_written, progress.rows_rejected, when, run_id))
+
+
+def write_postgres(conn: Connection, run_id: str, name: str, version: int, chunk: ScoredChunk,
+                   progress: Progress | None, at: datetime) -> None:
+    """COPY a chunk into staging and upsert it on PostgreSQL inside the caller's transaction (progress too, if given)."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        if len(chunk.keys):
+            cursor.execute(_STAGING)
+            with cursor.copy("COPY prediction_staging (key, value, label, probabilities) FROM STDIN (FORMAT csv)") as copy:
+                copy.write(_csv(chunk))
+            _upsert_staged(cursor, dict(name=name, version=version, run=run_id, at=at))
+        if chunk.rejects:
+            cursor.executemany(
+                f"INSERT INTO prediction_rejects (run_id, row_number, key, reasons) VALUES (%s, %s, %s, %s) {_REJECT_UPSERT}",
+                [(run_id, r.row, r.key, r.reasons_json()) for r in chunk.rejects])
+        if progress is not None:
+            cursor.execute(
+                "UPDATE prediction_runs SET rows_done = %s, rows_written = %s, rows_rejected = %s, updated_at = %s "
+                "WHERE run_id = %s", (progress.rows_done, progress.rows_written, progress.rows_rejected, at, run_id))
+    finally:
+        cursor.close()
+
+
+def _upsert_staged(cursor, params: dict) -> None:
+    if cursor.connection.info.server_version < _MERGE_SINCE:
+        cursor.execute(_INSERT, params)
+        return
+    cursor.execute("SAVEPOINT mldeploy_merge")
+    try:
+        cursor.execute(_MERGE, params)
+    except Exception as exc:  # only a unique violation is expected; anything else goes up unchanged
+        if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT mldeploy_merge")
+        cursor.execute(_INSERT, params)
+    else:
+        cursor.execute("RELEASE SAVEPOINT mldeploy_merge")
+
+
+def _columns(chunk: ScoredChunk) -> tuple[list, list, list]:
+    count = len(chunk.keys)
+    if not chunk.is_classification:
+        return chunk.values.astype("float64").tolist(), [None] * count, [None] * count
+    return [None] * count, [str(label) for label in chunk.values.tolist()], chunk.probabilities_json()
+
+
+def _csv(chunk: ScoredChunk) -> bytes:
+    pa = require("pyarrow")
+    csv = require("pyarrow.csv")
+    values, labels, probabilities = _columns(chunk) if chunk.is_classification else (chunk.values, None, None)
+    count = len(chunk.keys)
+    table = pa.table({
+        "key": pa.array(chunk.keys, type=pa.string()),
+        "value": pa.array(values, type=pa.float64()) if labels is None else pa.nulls(count, pa.float64()),
+        "label": pa.nulls(count, pa.string()) if labels is None else pa.array(labels, type=pa.string()),
+        "probabilities": pa.nulls(count, pa.string()) if probabilities is None else pa.array(probabilities, pa.string()),
+    })
+    buffer = io.BytesIO()
+    csv.write_csv(table, buffer, csv.WriteOptions(include_header=False))
+    return buffer.getvalue()

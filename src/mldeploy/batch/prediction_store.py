@@ -1,0 +1,257 @@
+"""PredictionStore: the prediction database an app reads, sqlite by default or PostgreSQL by URL.
+
+Example::
+
+    store = PredictionStore("sqlite:///predictions.db")       # or "postgresql://user@host:5432/hr"
+    store.get("salary", "10042")   # StoredPrediction(value=..., model_version=3, run_id=..., predicted_at=...)
+
+The tables and the ``latest_predictions`` view are described in
+:mod:`mldeploy.batch._store_tables`; any language can read them with SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Connection, inspect, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from mldeploy.batch import _store_tables as tables
+from mldeploy.batch._store_writes import Progress, write_postgres, write_sqlite
+from mldeploy.batch.chunk import Reject, ScoredChunk
+from mldeploy.batch.records import RunRecord, StoredPrediction
+from mldeploy.errors import BackendError, ConfigError
+from mldeploy.registry._connect import WRITE, create_engine_for
+
+__all__ = ["PredictionStore", "Progress"]
+
+DEFAULT_URL = "sqlite:///predictions.db"
+_URL_HINT = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+
+
+class PredictionStore:
+    """Keyed predictions tagged with model version and run, the runs that wrote them, and rejected rows.
+
+    ``url`` is ``sqlite:///path.db`` (the default, ``predictions.db`` here) or
+    ``postgresql://user@host:port/db``; tables and the view are created if missing.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL):
+        self._url = _parse(url)
+        self.location = _describe(self._url)
+        if self._url.get_backend_name() == "sqlite" and self._url.database not in (None, "", ":memory:"):
+            _prepare_folder(Path(self._url.database).expanduser().parent)
+        self._engine, read_only = create_engine_for(self._url, create=True)
+        self._write_chunk = write_postgres if self.is_postgres else write_sqlite
+        try:
+            if not read_only:  # a store in a folder we may only read can still be looked up
+                self._create_schema()
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password included (what another process needs to open it)."""
+        return self._url.render_as_string(hide_password=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        """Tell whether the store is a PostgreSQL database (else SQLite)."""
+        return self._url.get_backend_name() == "postgresql"
+
+    # -- reading -------------------------------------------------------------
+
+    def get(self, name: str, key, version: int | None = None) -> StoredPrediction | None:
+        """Return the latest prediction for ``key`` of model ``name`` (or of one version), None if there is none."""
+        source = tables.predictions if version is not None else _latest_view()
+        query = select(source).where(source.c.model_name == name, source.c.key == str(key))
+        if version is not None:
+            query = query.where(source.c.model_version == version)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return StoredPrediction.from_row(row) if row is not None else None
+
+    def count(self, name: str, version: int | None = None) -> int:
+        """Return how many predictions are stored for a model (or one version)."""
+        query = select(text("count(*)")).select_from(tables.predictions).where(tables.predictions.c.model_name == name)
+        if version is not None:
+            query = query.where(tables.predictions.c.model_version == version)
+        with self._read() as conn:
+            return conn.execute(query).scalar_one()
+
+    def run(self, run_id: str) -> RunRecord:
+        """Return one run; ConfigError if the store has no run with that id."""
+        with self._read() as conn:
+            row = conn.execute(select(tables.runs).where(tables.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise ConfigError(f"{self.location} has no batch run {run_id!r}; list runs with `mldeploy runs`")
+        return RunRecord.from_row(row)
+
+    def runs(self, name: str | None = None) -> list[RunRecord]:
+        """Return every run (of one model), oldest first."""
+        query = select(tables.runs).order_by(tables.runs.c.started_at, tables.runs.c.run_id)
+        if name is not None:
+            query = query.where(tables.runs.c.model_name == name)
+        with self._read() as conn:
+            return [RunRecord.from_row(row) for row in conn.execute(query)]
+
+    def resumable(self, name: str, fingerprint: str, key_column: str) -> RunRecord | None:
+        """Return the latest unfinished run of ``name`` over the same input and key, if any."""
+        c = tables.runs.c
+        query = (select(tables.runs).where(c.model_name == name, c.input_fingerprint == fingerprint,
+                                           c.key_column == key_column, c.status != "finished")
+                 .order_by(c.started_at.desc()).limit(1))
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return RunRecord.from_row(row) if row is not None else None
+
+    def rejects(self, run_id: str) -> list[Reject]:
+        """Return a run's rejected rows in input order, each with every issue."""
+        query = select(tables.rejects).where(tables.rejects.c.run_id == run_id).order_by(tables.rejects.c.row_number)
+        with self._read() as conn:
+            return [Reject.from_json(row.row_number, row.key, row.reasons) for row in conn.execute(query)]
+
+    def iter_predictions(self, name: str, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """Yield every stored prediction of a model (all versions) in frames of at most ``chunk_rows``."""
+        query = select(tables.predictions).where(tables.predictions.c.model_name == name)
+        with self._read() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(query)
+            for rows in result.partitions():
+                yield pd.DataFrame(rows, columns=list(result.keys()))
+
+    # -- writing -------------------------------------------------------------
+
+    def start_run(self, name: str, version: int, engine: str, input: str, fingerprint: str, key_column: str,
+                  rows_total: int | None) -> RunRecord:
+        """Record a new run as running and return it."""
+        now = _now()
+        values = dict(run_id=uuid.uuid4().hex, model_name=name, model_version=version, engine=engine, input=input,
+                      input_fingerprint=fingerprint, key_column=key_column, status="running", started_at=now,
+                      updated_at=now, finished_at=None, rows_total=rows_total, rows_done=0, rows_written=0,
+                      rows_rejected=0, error=None)
+        with self._write() as conn:
+            conn.execute(insert(tables.runs).values(**values))
+        return RunRecord(**values)
+
+    def reopen_run(self, run_id: str) -> RunRecord:
+        """Mark an unfinished run running again (for ``--resume``) and return it."""
+        self._set_run(run_id, status="running", error=None)
+        return self.run(run_id)
+
+    def write(self, run: RunRecord, chunk: ScoredChunk, progress: Progress | None) -> None:
+        """Store a scored chunk, its rejects and the run's progress in one transaction.
+
+        ``progress`` None leaves the run's counts alone: writers working in
+        parallel (Spark executors) report them with :meth:`set_progress` at the end.
+        """
+        with self._write() as conn:
+            self._write_chunk(conn, run.run_id, run.model_name, run.model_version, chunk, progress, _now())
+
+    def set_progress(self, run_id: str, progress: Progress) -> None:
+        """Set a run's counts."""
+        self._set_run(run_id, rows_done=progress.rows_done, rows_written=progress.rows_written,
+                      rows_rejected=progress.rows_rejected, updated_at=_now())
+
+    def finish_run(self, run_id: str) -> RunRecord:
+        """Mark a run finished."""
+        now = _now()
+        self._set_run(run_id, status="finished", finished_at=now, updated_at=now)
+        return self.run(run_id)
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        """Mark a run failed with the reason; ``--resume`` picks it up."""
+        self._set_run(run_id, status="failed", error=error[:2000], updated_at=_now())
+
+    def record_metrics(self, rows: list[dict]) -> None:
+        """Store validation metrics (rows of the prediction_metrics table) in one transaction."""
+        if rows:
+            with self._write() as conn:
+                conn.execute(insert(tables.metrics), rows)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> "PredictionStore":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PredictionStore({self.location})"
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _set_run(self, run_id: str, **values) -> None:
+        with self._write() as conn:
+            conn.execute(update(tables.runs).where(tables.runs.c.run_id == run_id).values(**values))
+
+    def _create_schema(self) -> None:
+        with self._write() as conn:
+            if self.is_postgres:  # concurrent first runs on one PostgreSQL queue here instead of colliding
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7091853)")
+            tables.metadata.create_all(conn)
+            if tables.LATEST_VIEW not in inspect(conn).get_view_names():
+                conn.exec_driver_sql(tables.view_sql())
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._translate(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._translate(), self._engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+            raise BackendError(f"prediction store {self.location}: {reason}") from exc
+
+
+def _latest_view():
+    from sqlalchemy import table, column
+
+    return table(tables.LATEST_VIEW, *(column(c.name, c.type) for c in tables.predictions.columns))
+
+
+def _parse(url: str):
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"prediction store {url!r} is not a database URL; {_URL_HINT}") from exc
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed
+    raise ConfigError(f"prediction store scheme {parsed.drivername!r} is not supported; {_URL_HINT}")
+
+
+def _describe(url) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}" if url.database not in (None, "", ":memory:") else "in-memory SQLite"
+    return f"PostgreSQL at {url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def _prepare_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {folder} for the prediction store ({exc.strerror}); "
+                          "choose a writable path") from exc
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,62 @@
+"""Score one chunk with the serving core, setting aside the rows it refuses.
+
+A row with a missing key, or one that fails schema validation, becomes a
+:class:`Reject` carrying every issue; the rest of the chunk is scored in
+one call. Input that is wrong as a whole (an unknown column with
+``extra="reject"``) raises the serving core's SchemaError.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.batch.chunk import Reject, ScoredChunk
+from mldeploy.errors import Issue, SchemaError
+
+__all__ = ["ChunkScorer"]
+
+_KEY_EXPECTED = "a key (every row needs one)"
+
+
+class ChunkScorer:
+    """Score chunks with one serving-core Model (the version a run resolved at its start)."""
+
+    def __init__(self, model, key: str, extra: str = "ignore"):
+        self.model, self.key, self.extra = model, key, extra
+
+    def score(self, start_row: int, keys: np.ndarray, frame: pd.DataFrame, row_numbers: np.ndarray | None = None) -> ScoredChunk:
+        """Return the chunk's predictions and rejects; ``keys`` and ``frame`` are aligned, in input order.
+
+        A reject's row number is ``start_row`` plus its position, or its entry in ``row_numbers`` when given.
+        """
+        numbers = row_numbers if row_numbers is not None else start_row + np.arange(len(frame))
+        reasons: dict[int, list[Issue]] = defaultdict(list)
+        for position in np.flatnonzero(pd.isna(keys)):
+            reasons[int(position)].append(Issue(int(numbers[position]), self.key, _KEY_EXPECTED, "null"))
+        keep = np.ones(len(frame), dtype=bool)
+        keep[list(reasons)] = False
+        while True:  # a second pass only when the first found bad rows
+            rows = np.flatnonzero(keep)
+            try:
+                # Arrow nulls and empty CSV cells cannot tell None from NaN: missing values as in training.
+                prediction = self.model.infer(frame.iloc[rows] if len(rows) < len(frame) else frame,
+                                              extra=self.extra, missing="as-trained")
+                break
+            except SchemaError as error:
+                _set_aside(error, rows, numbers, reasons, keep)
+        rejects = tuple(Reject(int(numbers[row]), keys[row], tuple(reasons[row])) for row in sorted(reasons))
+        return ScoredChunk.scored(start_row, len(frame), keys[keep], prediction, rejects)
+
+
+def _set_aside(error: SchemaError, rows: np.ndarray, numbers: np.ndarray, reasons: dict, keep: np.ndarray) -> None:
+    """Mark the rows an error names as rejected, their issues renumbered to input rows."""
+    if not error.issues or any(issue.row is None for issue in error.issues):
+        raise error  # wrong for every row alike (a column missing or unknown): no row could be scored
+    for issue in error.issues:
+        row = int(rows[issue.row])
+        reasons[row].append(replace(issue, row=int(numbers[row])))
+        keep[row] = False

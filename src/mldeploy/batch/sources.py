@@ -1,0 +1,209 @@
+"""Read a batch job's input in chunks: a CSV file, Parquet (a file or a folder of files), or a database table or query.
+
+Every source yields Arrow tables of at most ``chunk_rows`` rows, in a fixed
+order (a query is ordered by its key column), so a resumed run can skip
+exactly the rows a crashed run committed. Example::
+
+    source = open_source("people.parquet")
+    for table in source.iter_tables(["employee_id", "age"], chunk_rows=65_536, skip_rows=0):
+        ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from mldeploy._extras import require
+from mldeploy.errors import ConfigError
+
+__all__ = ["Source", "open_source"]
+
+_HASH_BLOCK = 1 << 20
+_CSV_BLOCK_BYTES = 4 << 20
+
+
+class Source(Protocol):
+    """Where a batch run reads its rows."""
+
+    description: str
+
+    def columns(self) -> list[str]:
+        """Return the input's column names."""
+
+    def fingerprint(self) -> str:
+        """Return a SHA-256 that changes when the input does (a resumed run must read the same rows)."""
+
+    def count_rows(self) -> int | None:
+        """Return the number of rows when it is cheap to know, else None."""
+
+    def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
+        """Yield ``pyarrow.Table`` chunks of the given columns, skipping the first ``skip_rows`` rows."""
+
+
+def open_source(input: str | Path, table: str | None = None, query: str | None = None, key: str | None = None) -> Source:
+    """Open a CSV or Parquet path, or a database URL with ``table`` or ``query`` (read in ``key`` order)."""
+    text = str(input)
+    if "://" in text:
+        from mldeploy.batch.database_source import DatabaseSource
+
+        return DatabaseSource(text, table=table, query=query, order_by=key)
+    if table or query:
+        raise ConfigError(f"--table and --query need a database URL as input, got the path {text}")
+    path = Path(text)
+    if not path.exists():
+        raise ConfigError(f"input {path} does not exist; check the path")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
+        if not files:
+            raise ConfigError(f"input folder {path} holds no .parquet files; give a CSV or Parquet file or such a folder")
+        return ParquetSource(path, files)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return ParquetSource(path, [path])
+    if suffix == ".csv":
+        return CsvSource(path)
+    raise ConfigError(f"input {path}: unknown file type {suffix or '(none)'}; use .csv, .parquet or a folder of .parquet files")
+
+
+class ParquetSource:
+    """One Parquet file or a folder of them (read in sorted path order)."""
+
+    def __init__(self, path: Path, files: list[Path]):
+        self.description = str(path)
+        self._root = path
+        self._files = files
+        self._pq = require("pyarrow.parquet")
+        try:
+            self._opened = [self._pq.ParquetFile(f) for f in files]
+        except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
+            raise ConfigError(f"{path} is not a readable Parquet input: {_first_line(exc)}") from exc
+        names = [f.schema_arrow.names for f in self._opened]
+        if any(n != names[0] for n in names):
+            odd = next(f for f, n in zip(files, names) if n != names[0])
+            raise ConfigError(f"{odd} has columns {names[files.index(odd)]}, unlike {files[0]} ({names[0]}); "
+                              "a folder's files must share their columns")
+
+    @property
+    def files(self) -> list[Path]:
+        """The Parquet files, in the order they are read."""
+        return list(self._files)
+
+    def columns(self) -> list[str]:
+        return list(self._opened[0].schema_arrow.names)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for file in self._files:
+            digest.update(str(file.relative_to(self._root) if file != self._root else file.name).encode() + b"\0")
+            _hash_file(digest, file)
+        return digest.hexdigest()
+
+    def count_rows(self) -> int:
+        return sum(f.metadata.num_rows for f in self._opened)
+
+    def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
+        pa = require("pyarrow")
+        for file, opened in zip(self._files, self._opened):
+            rows = opened.metadata.num_rows
+            if skip_rows >= rows:  # a whole file already done
+                skip_rows -= rows
+                continue
+            try:
+                for batch in opened.iter_batches(batch_size=chunk_rows, columns=columns):
+                    if skip_rows >= batch.num_rows:
+                        skip_rows -= batch.num_rows
+                        continue
+                    yield pa.Table.from_batches([batch.slice(skip_rows)])
+                    skip_rows = 0
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read {file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
+
+
+class CsvSource:
+    """A CSV file with a header row; an empty cell is a missing value.
+
+    Every column is read as text and then typed as the model expects
+    (see :func:`mldeploy.batch.typing.type_columns`), so one bad value makes
+    one rejected row instead of an unreadable file.
+    """
+
+    def __init__(self, path: Path):
+        self.description = str(path)
+        self._path = path
+        self._csv = require("pyarrow.csv")
+        self._names = self._header()
+
+    @property
+    def files(self) -> list[Path]:
+        """The one CSV file."""
+        return [self._path]
+
+    def columns(self) -> list[str]:
+        return list(self._names)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        _hash_file(digest, self._path)
+        return digest.hexdigest()
+
+    def count_rows(self) -> None:
+        return None  # counting would read the whole file once more
+
+    def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
+        pa = require("pyarrow")
+        reader = self._open(columns)
+        pending, pending_rows = [], 0
+        try:
+            for batch in reader:
+                if skip_rows >= batch.num_rows:
+                    skip_rows -= batch.num_rows
+                    continue
+                batch, skip_rows = batch.slice(skip_rows), 0
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                while pending_rows >= chunk_rows:  # CSV blocks are sized in bytes: re-cut them into chunks of rows
+                    joined = pa.Table.from_batches(pending)
+                    yield joined.slice(0, chunk_rows)
+                    rest = joined.slice(chunk_rows)
+                    pending, pending_rows = rest.to_batches(), rest.num_rows
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {self._path}: {_first_line(exc)}; fix the file (every line needs "
+                              f"{len(self._names)} fields)") from exc
+        if pending_rows:
+            yield pa.Table.from_batches(pending)
+
+    def _open(self, columns: list[str]):
+        pa = require("pyarrow")
+        csv = self._csv
+        convert = csv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in columns},
+                                     strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False)
+        try:
+            return csv.open_csv(self._path, read_options=csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
+                                convert_options=convert)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {self._path}: {_first_line(exc)}") from exc
+
+    def _header(self) -> list[str]:
+        try:
+            reader = self._csv.open_csv(self._path, read_options=self._csv.ReadOptions(block_size=1 << 16))
+            return list(reader.schema.names)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self._path} is not a readable CSV file: {_first_line(exc)}; "
+                              "give a CSV file with a header row and as many fields on every line") from exc
+
+
+def _hash_file(digest, path: Path) -> None:
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(_HASH_BLOCK):
+                digest.update(block)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,124 @@
+"""The Spark engine: the same job spread over a cluster (``--engine spark``, ``local[*]`` by default).
+
+The bundle is broadcast once; each Python worker opens it once and keeps
+it. Rows reach the workers as Arrow batches (``mapInArrow``) and go through
+the same typing and scoring code as the local engine, so both give the same
+predictions; each worker writes its batches straight into the prediction
+store, partition by partition, and the driver adds up the counts. The store
+must be reachable from the workers (PostgreSQL on a cluster; a SQLite file
+works on one machine). ``--resume`` re-scores the whole input under the same
+run: upserts keep one prediction per key. Reject row numbers are Spark's
+row ids (unique and increasing, not contiguous).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+
+from mldeploy._extras import require
+from mldeploy.batch._store_writes import Progress
+from mldeploy.batch.columns import feature_frame, key_strings
+from mldeploy.batch.engine import OnProgress, RunPlan
+from mldeploy.batch.prediction_store import PredictionStore
+from mldeploy.batch.scoring import ChunkScorer
+from mldeploy.batch.sources import CsvSource, ParquetSource
+from mldeploy.errors import ConfigError
+
+__all__ = ["SparkEngine"]
+
+_ROW = "_mldeploy_row"
+_SUMMARY = "rows long, written long, rejected long"
+# Per Python worker (workers are reused across tasks): bundle digest -> model, store URL -> store.
+_MODELS: dict[str, object] = {}
+_STORES: dict[str, PredictionStore] = {}
+
+
+class SparkEngine:
+    """Score a run with PySpark on ``master`` (``local[*]``, ``spark://host:7077``, ``yarn``, ...)."""
+
+    name = "spark"
+
+    def __init__(self, master: str | None = None):
+        self.master = master or "local[*]"
+
+    def execute(self, plan: RunPlan, on_progress: OnProgress | None = None) -> None:
+        """Score every row of the input on the cluster; the run's counts are set when all partitions are written."""
+        functions = require("pyspark.sql.functions")
+        spark, owned = _session(self.master)
+        try:
+            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(plan.chunk_rows))
+            archive = spark.sparkContext.broadcast(plan.bundle_archive())
+            columns, features = plan.columns(plan.source.columns())
+            task = _PartitionTask(archive, plan, features)
+            rows = _read(spark, plan, columns).withColumn(_ROW, functions.monotonically_increasing_id())
+            totals = rows.mapInArrow(task, _SUMMARY).agg(
+                *(functions.coalesce(functions.sum(c), functions.lit(0)).alias(c) for c in ("rows", "written", "rejected"))
+            ).collect()[0]
+            archive.unpersist()
+        finally:
+            if owned:
+                spark.stop()
+        plan.store.set_progress(plan.run.run_id, Progress(totals["rows"], totals["written"], totals["rejected"]))
+        if on_progress is not None:
+            on_progress(totals["rows"], plan.run.rows_total)
+
+
+class _PartitionTask:
+    """What each worker runs over its Arrow batches: type, score, write, and report counts."""
+
+    def __init__(self, archive, plan: RunPlan, features: list[str]):
+        # Only what the workers need travels: not the plan's model, store or source.
+        self.archive, self.trusted, self.store_url, self.features = archive, plan.trusted, plan.store.url, features
+        self.run, self.key, self.text_columns, self.extra = plan.run, plan.key, plan.text_columns, plan.extra
+
+    def __call__(self, batches):
+        pa = require("pyarrow")
+        scorer = ChunkScorer(_model(self.archive.value, self.trusted), self.key, self.extra)
+        store = _STORES.get(self.store_url) or _STORES.setdefault(self.store_url, PredictionStore(self.store_url))
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            keys = key_strings(table.column(self.key))
+            frame = feature_frame(table, scorer.model.schema, self.text_columns, self.features)
+            chunk = scorer.score(0, keys, frame, row_numbers=table.column(_ROW).to_numpy())
+            store.write(self.run, chunk, None)
+            yield pa.RecordBatch.from_pydict({"rows": [chunk.rows], "written": [len(chunk.keys)],
+                                              "rejected": [len(chunk.rejects)]})
+
+
+def _model(archive: bytes, trusted: tuple):
+    digest = hashlib.sha256(archive).hexdigest()
+    if digest not in _MODELS:
+        from mldeploy.bundle import Bundle
+        from mldeploy.serving import Model
+
+        folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
+        _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted)
+    return _MODELS[digest]
+
+
+def _read(spark, plan: RunPlan, columns: list[str]):
+    source = plan.source
+    if isinstance(source, ParquetSource):
+        frame = spark.read.parquet(*(str(f) for f in source.files))
+    elif isinstance(source, CsvSource):  # text, like the local engine: typed by the schema on the workers
+        frame = spark.read.csv(str(source.files[0]), header=True, inferSchema=False)
+    else:
+        raise ConfigError(f"--engine spark reads CSV or Parquet files, not {source.description}; "
+                          "use --engine local for a database input")
+    return frame.select(*columns)
+
+
+def _session(master: str):
+    """Return (session, whether this call created it): an active session (e.g. a notebook's) is reused."""
+    sql = require("pyspark.sql")
+    active = sql.SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    builder = (sql.SparkSession.builder.master(master).appName("mldeploy-batch")
+               .config("spark.pyspark.python", sys.executable)  # workers run this Python, with mldeploy installed
+               .config("spark.ui.enabled", "false"))
+    if master.startswith("local"):  # one machine: bind the loopback only
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    return builder.getOrCreate(), True

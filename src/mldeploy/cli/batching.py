@@ -1,0 +1,150 @@
+"""Offline prediction commands: score a table into a prediction database, look a key up, validate."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from mldeploy.cli.app import app, console, state
+from mldeploy.cli.render import table
+
+_DB_HELP = "Prediction database URL: sqlite:///PATH (default sqlite:///predictions.db) or postgresql://USER@HOST:PORT/DB."
+
+
+@app.command()
+def batch(
+    ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS or NAME; resolved once, at the start."),
+    input: str = typer.Option(..., "--input", help="CSV file, Parquet file or folder, or a database URL with --table/--query."),
+    key: str = typer.Option(..., "--key", help="The column that identifies each row, e.g. employee_id."),
+    to: str = typer.Option("sqlite:///predictions.db", "--to", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    engine: str = typer.Option("local", "--engine", help="local (this machine, both cores) or spark."),
+    spark_master: str = typer.Option(None, "--spark-master", envvar="MLDEPLOY_SPARK_MASTER",
+                                     help="Spark master URL for --engine spark (default local[*])."),
+    table_name: str = typer.Option(None, "--table", help="Table to read when --input is a database URL."),
+    query: str = typer.Option(None, "--query", help="SELECT to read when --input is a database URL."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run over this input."),
+    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read, scored and committed at a time."),
+    parquet_out: Path = typer.Option(None, "--parquet-out", help="Also write the predictions to this Parquet file."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Score every row of a table into the prediction database, keyed, tagged with model version and run.
+
+    Rows that fail validation go to the rejects table and the run goes on.
+    Running the same job twice leaves one prediction per key and version;
+    a run that was stopped continues with --resume.
+
+    Example: `mldeploy batch salary:production --input people.parquet --key employee_id --to sqlite:///predictions.db`
+    """
+    from mldeploy.batch.job import run_batch
+
+    with state.open_registry() as registry, _progress(quiet) as on_progress:
+        run = run_batch(ref, input, key, to, engine=engine, resume=resume, registry=registry, table=table_name,
+                        query=query, chunk_rows=chunk_rows, parquet_out=parquet_out, on_progress=on_progress,
+                        public_key=state.public_key, spark_master=spark_master)
+    rejected = f", {run.rows_rejected:,} rejected (see table prediction_rejects)" if run.rows_rejected else ", none rejected"
+    console.print(f"run {run.run_id}: {run.rows_written:,} predictions of {run.ref} written to {to}{rejected}")
+
+
+@app.command()
+def lookup(
+    name: str = typer.Argument(..., help="Model name, e.g. salary."),
+    key: str = typer.Argument(..., help="The key of the row, e.g. 10042."),
+    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    version: int = typer.Option(None, "--version", help="A given version's prediction (default: the latest)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Print the stored prediction for one key: value (or label and probabilities), version, run and time.
+
+    Example: `mldeploy lookup --db sqlite:///predictions.db salary 10042`
+    """
+    from mldeploy.batch.prediction_store import PredictionStore
+    from mldeploy.errors import NotFoundError
+
+    with PredictionStore(db) as store:
+        found = store.get(name, key, version=version)
+    if found is None:
+        which = f"version {version} of {name}" if version else name
+        raise NotFoundError(f"no prediction of {which} for key {key!r} in {db}; run `mldeploy batch` on rows with that key")
+    if as_json:
+        console.print_json(json.dumps(found.to_json()))
+        return
+    what = f"{found.value:,.2f}" if found.label is None else f"{found.label}  {found.probabilities}"
+    console.print(f"{found.model_name} key {found.key}: [bold]{what}[/]  (version {found.model_version}, "
+                  f"run {found.run_id}, {found.predicted_at:%Y-%m-%d %H:%M:%S} UTC)")
+
+
+@app.command()
+def validate(
+    truth: Path = typer.Option(..., "--truth", help="What really happened: CSV, Parquet, JSON with the key and target."),
+    key: str = typer.Option(..., "--key", help="The key column, as given to `mldeploy batch`."),
+    target: str = typer.Option(..., "--target", help="The true value's column, e.g. salary."),
+    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    model: str = typer.Option(None, "--model", help="Model name (default: the only model in the database)."),
+    window: str = typer.Option("D", "--window", help="Time window for metrics over time: h, D, W (pandas frequency)."),
+    plot: Path = typer.Option(None, "--plot", help="Write predicted vs actual and error over time to this PNG."),
+) -> None:
+    """Join the truth to the stored predictions; record and print metrics per model version and time window.
+
+    Example: `mldeploy validate --db sqlite:///predictions.db --truth paid.csv --key employee_id --target salary --plot report.png`
+    """
+    from mldeploy.batch.prediction_store import PredictionStore
+    from mldeploy.batch.validation import OVERALL, validate as run_validation
+    from mldeploy.tables import read_table
+
+    frame = read_table(truth)
+    with PredictionStore(db) as store:
+        report = run_validation(store, frame, key, target, model_name=model, window=window)
+    overall = report.table(OVERALL)
+    rows = [[v, f"{int(r.rows):,}", *(_metric(m, r[m]) for m in overall.columns[1:])] for v, r in overall.iterrows()]
+    console.print(table(f"{report.model_name}: {report.matched_rows:,} of {report.truth_rows:,} true values matched a prediction",
+                        ["version", "rows", *overall.columns[1:]], rows))
+    windows = report.metrics[report.metrics.window_start != OVERALL]
+    main_metric = "mae" if report.task == "regression" else "accuracy"
+    by_time = windows[windows.metric == main_metric].sort_values(["window_start", "model_version"])
+    console.print(table(f"{main_metric} per {window} window", ["window start (UTC)", "version", "rows", main_metric],
+                        [[w, v, f"{n:,}", _metric(main_metric, x)] for v, w, _, x, n in by_time.itertuples(index=False)]))
+    console.print(f"recorded as validation {report.validation_id} in table prediction_metrics")
+    if plot is not None:
+        from mldeploy.batch.validation_plot import plot_report
+
+        console.print(f"wrote {plot_report(report, plot)}")
+
+
+def _metric(name: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if name in ("mae", "rmse"):
+        return f"{value:,.0f}"
+    return f"{value:.1%}" if name in ("mape", "accuracy") else f"{value:.4f}"
+
+
+class _progress:
+    """A rich progress bar (rows done, rate, time left) fed by the engine's callback; nothing with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self._quiet = quiet
+        self._bar = None
+
+    def __enter__(self):
+        if self._quiet:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                             TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(), console=console,
+                             transient=False)
+        self._bar.start()
+        self._task = self._bar.add_task("rows", total=None, rate="—")
+        return self._update
+
+    def _update(self, done: int, total: int | None) -> None:
+        task = self._bar.tasks[0]
+        speed = task.speed
+        self._bar.update(self._task, completed=done, total=total, rate=f"{speed:,.0f}" if speed else "—")
+
+    def __exit__(self, *exc_info) -> None:
+        if self._bar is not None:
+            self._bar.stop()

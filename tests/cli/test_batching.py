@@ -1,0 +1,49 @@
+"""`mldeploy batch`, `lookup` and `validate` run in-process as a user would call them."""
+
+import json
+
+import pytest
+
+from mldeploy.cli import main
+from mldeploy.examples import salary
+
+from _batch_inputs import people, registry_root
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(argv))
+    out = capsys.readouterr()
+    return done.value.code or 0, out.out, out.err
+
+
+def test_batch_lookup_validate(capsys, tmp_path):
+    registry = str(registry_root())
+    people(500).to_parquet(tmp_path / "people.parquet")
+    truth = salary.generate(500, seed=3, drift=0.1)[[salary.TARGET]].assign(employee_id=range(10_000, 10_500))
+    truth.to_csv(tmp_path / "paid.csv", index=False)
+    db = f"sqlite:///{tmp_path / 'predictions.db'}"
+    code, out, err = run(capsys, "--registry", registry, "batch", "salary:production", "--input",
+                         str(tmp_path / "people.parquet"), "--key", "employee_id", "--to", db)
+    assert code == 0, err
+    assert "500 predictions of salary@1 written" in out and "none rejected" in out and "scoring" in out
+    code, out, _ = run(capsys, "lookup", "--db", db, "salary", "10042", "--json")
+    found = json.loads(out)
+    assert code == 0 and found["model_version"] == 1 and found["key"] == "10042" and found["value"] > 10_000
+    code, out, err = run(capsys, "validate", "--db", db, "--truth", str(tmp_path / "paid.csv"), "--key", "employee_id",
+                         "--target", "salary", "--plot", str(tmp_path / "report.png"))
+    assert code == 0, err
+    assert "500 of 500 true values matched a prediction" in out and "mape" in out and "recorded as validation" in out
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_errors_exit_2_with_one_line(capsys, tmp_path):
+    db = f"sqlite:///{tmp_path / 'predictions.db'}"
+    code, _, err = run(capsys, "lookup", "--db", db, "salary", "404")
+    assert code == 2 and "no prediction of salary for key '404'" in err
+    people(5).assign(employee_id=[1, 2, 2, 3, 4]).to_csv(tmp_path / "twice.csv", index=False)
+    code, out, err = run(capsys, "--registry", str(registry_root()), "batch", "salary@1", "--input",
+                         str(tmp_path / "twice.csv"), "--key", "employee_id", "--to", db, "--quiet")
+    assert code == 2 and 'repeats 1 key(s): "2" at rows 1, 2' in err and "scoring" not in out
