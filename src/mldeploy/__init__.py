@@ -12,7 +12,7 @@ Names are imported on first use, so ``import mldeploy`` stays light.
 
 from __future__ import annotations
 
-import importlib
+from mldeploy._lazy import lazy_names
 
 from mldeploy import errors
 from mldeploy.errors import (
@@ -54,12 +54,7 @@ _LAZY = {
 __all__ = sorted([*errors.__all__, *_LAZY])
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mldeploy' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

@@ -48,7 +48,6 @@ __all__ = [
     "UnsupportedError",
     "UntrustedTypesError",
     "VersionMismatchError",
-    "shorten",
 ]
 
 _SHOWN_ISSUES = 5

@@ -9,7 +9,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from mldeploy._lazy import lazy_names
 
 __all__ = ["PredictionStore", "run_batch", "validate"]
 
@@ -20,9 +20,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mldeploy.batch' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)

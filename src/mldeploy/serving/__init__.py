@@ -9,7 +9,7 @@ swaps verified versions in at run time. It imports no adapter.
 
 from __future__ import annotations
 
-import importlib
+from mldeploy._lazy import lazy_names
 
 __all__ = ["Candidate", "LiveModel", "Model", "Prediction", "RegistrySource", "ServingPath", "ServingPlan",
            "Source", "SwapEvent", "load"]
@@ -28,9 +28,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'mldeploy.serving' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _WHERE)

@@ -10,7 +10,7 @@ imported only when a Kafka URL is used, and the serving core only by
 
 from __future__ import annotations
 
-import importlib
+from mldeploy._lazy import lazy_names
 
 __all__ = ["Published", "TopicSource", "publish", "subscribe"]
 
@@ -22,7 +22,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'mldeploy.stream' has no attribute {name!r}")
+__getattr__ = lazy_names(__name__, _LAZY)
