@@ -135,7 +135,17 @@ def test_signed_training_and_verified_loading(capsys, workspace, tmp_path):
     other = tmp_path / "other"
     run(capsys, "keygen", "--out", str(other))
     code, _, err = run(capsys, "--registry", registry, "--public-key", str(other) + ".pub", "show", "salary@1")
-    assert code == 2 and "does not match its signature" in err
+    assert code == 2 and "signature does not match" in err
+    # Imported elsewhere, the version's registry record needs signing too before a key-holding reader takes it.
+    archive, elsewhere = str(tmp_path / "salary.mldeploy"), str(tmp_path / "elsewhere")
+    assert run(capsys, "--registry", registry, "export", "salary@1", "--out", archive)[0] == 0
+    signed_import = ["--registry", elsewhere, "--public-key", str(keys) + ".pub"]
+    assert run(capsys, *signed_import, "import", archive)[0] == 0
+    code, _, err = run(capsys, *signed_import, "show", "salary@1")
+    assert code == 2 and "record of salary@1 is not signed" in err
+    assert run(capsys, *signed_import, "import", archive, "--sign-key", str(keys) + ".key")[0] == 0
+    code, out, err = run(capsys, *signed_import, "show", "salary@2")
+    assert code == 0 and "signed: yes" in out, err
 
 
 def test_keygen_refuses_to_overwrite_a_key(capsys, tmp_path):
@@ -168,7 +178,8 @@ def test_a_bad_alias_stops_training_before_anything_is_registered(capsys, worksp
     registry = str(tmp_path / "fresh")
     code, _, err = run(capsys, "--registry", registry, "train", "--data", str(workspace / "train.csv"), "--target", "salary", "--alias", "bad alias")
     assert code == 2 and "not a valid alias" in err
-    assert "there is no registry at" in run(capsys, "--registry", registry, "models")[2]  # nothing was created
+    code, _, err = run(capsys, "--registry", registry, "models")  # reading it creates no registry either
+    assert code == 2 and "there is no registry at" in err
 
 
 def test_a_missing_signing_key_stops_training_before_anything_is_registered(capsys, workspace, tmp_path):
@@ -176,7 +187,8 @@ def test_a_missing_signing_key_stops_training_before_anything_is_registered(caps
     code, _, err = run(capsys, "--registry", registry, "train", "--data", str(workspace / "train.csv"),
                        "--target", "salary", "--sign-key", str(tmp_path / "missing.pem"))
     assert code == 2 and "cannot read key file" in err
-    assert "there is no registry at" in run(capsys, "--registry", registry, "models")[2]  # nothing was created
+    code, _, err = run(capsys, "--registry", registry, "models")  # reading it creates no registry either
+    assert code == 2 and "there is no registry at" in err
 
 
 def test_embed_names_a_missing_public_key_file(capsys, trained, tmp_path):

@@ -136,3 +136,38 @@ def test_latest_is_not_an_alias(any_registry: Registry, small_bundle):
     with pytest.raises(ConfigError, match='"latest" is reserved: a name alone already means its latest version'):
         any_registry.set_alias("salary@1", "latest")
     assert any_registry.aliases("salary") == {}
+
+
+@pytest.mark.postgres
+def test_a_follower_polling_during_concurrent_writes_misses_nothing(postgres_database: str):
+    # Cursors must become visible in order, or a follower past cursor N would never see a later-committed N-1.
+    with Store(postgres_database) as setup:
+        for name in ("a", "b", "c"):
+            setup.add_version(name, build(name.encode()))
+            setup.add_version(name, build(name.encode() * 2))
+    seen, done = [], threading.Event()
+
+    def follow():
+        with Store(postgres_database) as follower:
+            cursor = 0
+            while not done.is_set() or follower.changes(since=cursor).changes:
+                feed = follower.changes(since=cursor)
+                seen.extend(c.cursor for c in feed.changes)
+                cursor = feed.cursor
+
+    def move(name: str):
+        with Store(postgres_database) as writer:
+            for i in range(20):
+                writer.set_alias(name, "production", 1 + i % 2)
+
+    follower = threading.Thread(target=follow)
+    writers = [threading.Thread(target=move, args=(name,)) for name in ("a", "b", "c")]
+    for thread in [follower, *writers]:
+        thread.start()
+    for thread in writers:
+        thread.join(timeout=50)
+    done.set()
+    follower.join(timeout=10)
+    with Store(postgres_database) as store:
+        everything = [c.cursor for c in store.changes(since=0).changes]
+    assert len(everything) == 6 + 60 and seen == everything

@@ -19,9 +19,10 @@ def registry(request, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bundle():
-    pipeline, features = _models.salary_pipeline()
-    return Bundle.from_pipeline(pipeline, features, name="salary", metrics={"mae": 2.0})
+def bundle(tmp_path_factory):
+    pipeline, features = _models.strict_pipeline()  # quick to fit and compile; the registry sees only its files
+    directory = tmp_path_factory.mktemp("bundle") / "salary"
+    return Bundle.from_pipeline(pipeline, features, name="salary", metrics={"mae": 2.0}, directory=directory)
 
 
 def test_register_numbers_versions_and_records_lineage(registry, bundle):
@@ -33,7 +34,7 @@ def test_register_numbers_versions_and_records_lineage(registry, bundle):
 
 
 def test_get_returns_a_verified_numbered_bundle_that_predicts(registry, bundle):
-    pipeline, features = _models.salary_pipeline()
+    pipeline, features = _models.strict_pipeline()
     registry.register(bundle)
     loaded = registry.get("salary@1")
     assert loaded.version == 1 and loaded.manifest.parent is None
@@ -87,17 +88,16 @@ def test_registry_under_a_file_is_refused_and_creates_nothing(tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-def _register_many(root: str, count: int) -> list[int]:
-    pipeline, features = _models.strict_pipeline()
-    bundle = Bundle.from_pipeline(pipeline, features, name="strict")
+def _register_many(root: str, bundle_folder: str, count: int) -> list[int]:
+    bundle = Bundle.open(bundle_folder)
     with Registry(root=root) as registry:
         return [registry.register(bundle).version for _ in range(count)]
 
 
-def test_processes_registering_at_once_get_distinct_versions(tmp_path):
+def test_processes_registering_at_once_get_distinct_versions(tmp_path, bundle):
     context = multiprocessing.get_context("spawn")
     with context.Pool(3) as pool:
-        results = pool.starmap(_register_many, [(str(tmp_path / "shared"), 4)] * 3)
+        results = pool.starmap(_register_many, [(str(tmp_path / "shared"), str(bundle.path), 4)] * 3)
     assert sorted(v for versions in results for v in versions) == list(range(1, 13))
 
 

@@ -131,16 +131,22 @@ def export_bundle(
 def import_bundle(
     file: Path = typer.Argument(..., help="An archive written by `mldeploy export`."),
     public_key: Path = typer.Option(None, "--public-key", help="Refuse the archive unless signed by this Ed25519 key."),
+    sign_key: Path = typer.Option(
+        None, "--sign-key", help="Sign the registry's record of the new version with this Ed25519 private key "
+        "(readers with --public-key require it).",
+    ),
 ) -> None:
     """Register an exported archive as the next version of its name (digests are checked).
 
-    Example: `mldeploy import salary.mldeploy`
+    Example: `mldeploy import salary.mldeploy --public-key release.pub --sign-key release.key`
     """
     from mldeploy.bundle import Bundle
+    from mldeploy.bundle.signing import load_private_key
 
     if not file.is_file():
         raise ConfigError(f"archive {file} does not exist; check the path")
+    key = load_private_key(sign_key) if sign_key else None  # a bad key file fails before anything is unpacked
     bundle = Bundle.from_archive(file.read_bytes(), public_key=public_key or state.public_key)
     with state.open_registry(create=True) as registry:
-        ref = registry.register(bundle)
+        ref = registry.register(bundle, sign_with=key)
     console.print(f"imported {file} as {ref}")

@@ -34,7 +34,9 @@ class Registry:
     """Register, find and alias bundle versions.
 
     ``url`` is a SQLAlchemy URL (``sqlite:///path.db``, ``postgresql://user@host/db``);
-    by default a sqlite file in ``root`` (``./.mldeploy``). ``public_key``
+    by default a sqlite file in ``root`` (``./.mldeploy``). Unpacked bundles are
+    cached in ``root/cache``; ``root`` defaults to the SQLite file's folder, else
+    ``./.mldeploy``. ``public_key``
     makes every version read from the registry need a valid signature, of
     its bundle and of the registry's record of it. Without ``create`` a
     missing registry is a RegistryError instead of a new, empty one;

@@ -52,6 +52,6 @@ def verify_record(record: VersionRecord, public_key) -> None:
         public_key.verify(record.record_signature, record_bytes(record.name, record.version, record.digest))
     except InvalidSignature as exc:
         raise BundleError(
-            f"the registry's record of {ref} does not match its signature: its name, version or digest was "
-            "changed in the database after it was signed (or another key signed it); refusing it"
+            f"the registry's record signature does not match {ref}: another key signed it, or its name, "
+            "version or digest was changed in the database after signing; refusing it"
         ) from exc

@@ -286,15 +286,16 @@ class Store:
                 "move them to another version first or delete with force=True"
             )
         for alias in pointing:
-            lookup.locked_alias(conn, name, alias)  # lock them all before the feed's lock (no lock-order cycle)
-        for alias in pointing:
-            self._remove_alias(conn, name, alias)
+            self._remove_alias(conn, name, alias, to_feed=False)
         conn.execute(delete(versions).where(versions.c.name == name, versions.c.version == version))
         if self._has_signatures:
             where = (record_signatures.c.name == name) & (record_signatures.c.version == version)
             conn.execute(delete(record_signatures).where(where))
         still_used = exists().where(versions.c.archive_digest == digest)
         conn.execute(delete(archives).where(archives.c.digest == digest, ~still_used))
+        # The feed's lock is taken last in every transaction, after all row locks: no lock-order cycle.
+        for alias in pointing:
+            record_change(conn, name, "alias-removed", None, alias)
         record_change(conn, name, "deleted", version)
         return pointing
 
@@ -310,21 +311,23 @@ class Store:
             where = (aliases.c.name == name) & (aliases.c.alias == alias)
             conn.execute(update(aliases).where(where).values(version=version, updated_at=now))
         _record_alias_move(conn, name, alias, version, previous)
+        record_change(conn, name, "alias", version, alias)
         return previous
 
-    def _remove_alias(self, conn: Connection, name: str, alias: str) -> int:
+    def _remove_alias(self, conn: Connection, name: str, alias: str, to_feed: bool = True) -> int:
         previous = lookup.locked_alias(conn, name, alias)
         if previous is None:
             raise lookup.missing_alias(conn, name, alias, self.location)
         conn.execute(delete(aliases).where(aliases.c.name == name, aliases.c.alias == alias))
         _record_alias_move(conn, name, alias, None, previous)
+        if to_feed:
+            record_change(conn, name, "alias-removed", None, alias)
         return previous
 
 
 def _record_alias_move(conn: Connection, name: str, alias: str, version: int | None, previous: int | None) -> None:
     row = {"name": name, "alias": alias, "version": version, "previous_version": previous, "changed_at": utc_now()}
     conn.execute(insert(alias_history).values(row))
-    record_change(conn, name, "alias" if version is not None else "alias-removed", version, alias)
 
 
 def _version_values(name: str, version: int, manifest: dict, data: bytes) -> dict:
