@@ -10,6 +10,8 @@ from mldeploy.cli import main
 
 pytestmark = pytest.mark.timeout(120)
 
+_LINEAR = "sklearn.linear_model:LinearRegression"  # a quick fit: these tests are about the table checks
+
 
 def run(capsys, *argv) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as done:
@@ -39,7 +41,7 @@ def test_an_id_as_target_is_refused_in_one_line(capsys, houses, tmp_path):
 def test_drop_features_and_task_choose_what_is_trained(capsys, houses, tmp_path):
     registry = str(tmp_path / "r")
     code, out, err = run(capsys, "--registry", registry, "train", "--data", str(houses), "--target", "bedrooms",
-                         "--features", "area,price", "--task", "regression", "--name", "rooms")
+                         "--features", "area,price", "--task", "regression", "--name", "rooms", "--pipeline", _LINEAR)
     assert code == 0, err
     assert "registered rooms@1 (regression)" in out and "r2=" in out
     code, out, _ = run(capsys, "--registry", registry, "show", "rooms@1")
@@ -56,7 +58,7 @@ def test_a_leaking_feature_is_warned_about(capsys, houses, tmp_path):
     frame["sold_price"] = frame["price"].round(-3)
     frame.to_csv(tmp_path / "leaky.csv", index=False)
     code, out, err = run(capsys, "--registry", str(tmp_path / "r"), "train", "--data", str(tmp_path / "leaky.csv"), "--target", "price",
-                         "--drop", "listing_id")
+                         "--drop", "listing_id", "--pipeline", _LINEAR)
     assert code == 0 and "registered price@1" in out
     assert 'warning: feature "sold_price" alone predicts the target' in err and "--drop sold_price" in err
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LinearRegression
 
 from mldeploy import load
 from mldeploy.errors import ConfigError
@@ -23,7 +24,7 @@ def test_train_and_register_sets_the_alias_and_leaves_out_dropped_columns(tmp_pa
     phrases = []
     with Registry(root=tmp_path / "registry") as registry:
         ref, result = train_and_register(_houses(), "price", name="houses", registry=registry, alias="staging",
-                                         drop=["listing_id"], progress=phrases.append)
+                                         drop=["listing_id"], factory=LinearRegression, progress=phrases.append)
         assert (str(ref), registry.resolve("houses:staging")) == ("houses@1", ref)
         model = load("houses:staging", registry=registry)
     assert [f.name for f in model.schema.fields] == ["area", "rooms"]

@@ -6,6 +6,7 @@ terminal shows the first rows with the count and how to get the rest.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -39,7 +40,7 @@ def report_predictions(result: pd.DataFrame, output: Path | None, source: Path, 
         write_table(result, output)
         console.print(f"wrote {len(result):,} predictions of {ref} to {output}")
     elif not stdout.isatty():
-        result.to_csv(stdout, index=False)
+        _write_csv(result, stdout)
         if result.empty:
             errors.print(f"0 rows in {source}: nothing to predict", markup=False, highlight=False)
     elif result.empty:
@@ -49,3 +50,13 @@ def report_predictions(result: pd.DataFrame, output: Path | None, source: Path, 
         if len(result) > SHOWN_ROWS:
             console.print(f"showing {SHOWN_ROWS} of {len(result):,} rows; use --output FILE (or redirect stdout) for all of them",
                           markup=False, highlight=False)
+
+
+def _write_csv(result: pd.DataFrame, stdout: TextIO) -> None:
+    try:
+        result.to_csv(stdout, index=False)
+        stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): that is its choice, not an error. Python would
+        # report the broken pipe again when it flushes stdout at exit, so point stdout at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())
