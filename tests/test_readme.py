@@ -20,7 +20,7 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 TOUR_HEADING = "## A five-minute tour"
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def tour_blocks() -> list[tuple[str, str]]:

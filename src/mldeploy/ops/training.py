@@ -1,9 +1,11 @@
-"""Build, fit and evaluate the default whole pipeline for any table.
+"""Check a training table, then build, fit and evaluate a whole pipeline on it.
 
-The default pipeline is what ``mldeploy train`` fits when the user gives no
-factory: imputation, a derived log feature for skewed non-negative numbers,
-scaling, one-hot encoding, univariate feature selection and histogram
-gradient boosting.
+:func:`train` runs the table checks first (target, chosen columns, typos in
+numeric columns; see ``target.py`` and ``columns.py``), so an ordinary mistake
+costs no training run. The default pipeline is what ``mldeploy train`` fits
+when the user gives no factory: imputation, a derived log feature for skewed
+non-negative numbers, scaling, one-hot encoding, univariate feature selection
+and histogram gradient boosting.
 """
 
 from __future__ import annotations
