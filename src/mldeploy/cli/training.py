@@ -45,13 +45,12 @@ def train(
     from mldeploy.bundle import BundleRef
     from mldeploy.bundle.signing import load_private_key
     from mldeploy.ops import train_and_register
-    from mldeploy.ops.target import TASKS
+    from mldeploy.ops.target import check_task
     from mldeploy.ops.training import load_factory
     from mldeploy.tables import read_table
 
     # Everything the user typed is checked before training, so a typo costs no training run.
-    if task is not None and task not in TASKS:
-        raise ConfigError(f'--task "{task}": expected {" or ".join(TASKS)}')
+    check_task(task)
     BundleRef.check_name(name or target)
     if alias:
         BundleRef.check_alias(alias)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from mldeploy.errors import ConfigError
 
-__all__ = ["TASKS", "Task", "check_target", "infer_task"]
+__all__ = ["TASKS", "Task", "check_target", "check_task", "infer_task"]
 
 Task = Literal["regression", "classification"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -29,6 +29,12 @@ def infer_task(target: pd.Series) -> Task:
     return "regression"
 
 
+def check_task(task: str | None) -> None:
+    """Refuse a task that is neither None (infer it) nor one of :data:`TASKS`."""
+    if task is not None and task not in TASKS:
+        raise ConfigError(f'task "{task}": expected {" or ".join(TASKS)}')
+
+
 def check_target(frame: pd.DataFrame, target: str, task: str | None = None) -> Task:
     """Return the task for ``target`` (``task`` if given, else inferred), refusing a target that cannot work.
 
@@ -36,8 +42,7 @@ def check_target(frame: pd.DataFrame, target: str, task: str | None = None) -> T
     to be a regression, and a classification target with more classes than the
     rows can teach (an id column, usually), before any training starts.
     """
-    if task is not None and task not in TASKS:
-        raise ConfigError(f'task "{task}": expected one of {", ".join(TASKS)}')
+    check_task(task)
     if target not in frame.columns:
         raise ConfigError(f'target column "{target}" is not in the data; columns are: {", ".join(map(str, frame.columns))}')
     labels = frame[target]
