@@ -36,6 +36,7 @@ def test_an_id_as_target_is_refused_in_one_line(capsys, houses, tmp_path):
     code, _, err = run(capsys, "--registry", str(tmp_path / "r"), "train", "--data", str(houses), "--target", "listing_id")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith('error: target "listing_id" has 600 distinct values in 600 rows, too many classes to learn')
+    assert not (tmp_path / "r").exists()  # refused before any registry was made
 
 
 def test_drop_features_and_task_choose_what_is_trained(capsys, houses, tmp_path):

@@ -59,11 +59,12 @@ def train(
     columns = [c.strip() for c in features.split(",") if c.strip()] if features is not None else None
     with console.status(f"reading {data}") as status:
         frame = read_table(data)
-        with state.open_registry(create=True) as registry:
-            ref, result = train_and_register(
-                frame, target, name=name, registry=registry, alias=alias, factory=factory, task=task, drop=drop,
-                features=columns, sign_key=key, test_size=test_size, seed=seed, trusted=trust, progress=status.update,
-            )
+        # The registry is opened (and made) only once a version exists: a refused table leaves none behind.
+        ref, result = train_and_register(
+            frame, target, name=name, registry=state.registry, alias=alias, factory=factory, task=task, drop=drop,
+            features=columns, sign_key=key, test_size=test_size, seed=seed, trusted=trust,
+            public_key=state.public_key, progress=status.update,
+        )
     console.print(f"registered [bold]{ref}[/] ({result.task})  held-out: {metrics_text(result.metrics)}" + (f"  alias {alias}" if alias else ""))
     for warning in result.warnings:
         errors.print(f"warning: {warning}", markup=False, highlight=False)

@@ -37,6 +37,7 @@ def train_and_register(
     seed: int = 0,
     trusted: Iterable[str] = (),
     description: str = "",
+    public_key=None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[BundleRef, TrainResult]:
     """Fit a pipeline on ``frame``, bundle it, register it as the next version of ``name`` and set ``alias``.
@@ -44,7 +45,8 @@ def train_and_register(
     ``name`` defaults to the target column; ``registry`` is a
     :class:`~mldeploy.registry.Registry` or a location for
     :func:`~mldeploy.registry.open_registry` (default: ``$MLDEPLOY_REGISTRY``,
-    else ``./.mldeploy``), created if missing.
+    else ``./.mldeploy``), opened with ``public_key`` and created only once
+    there is a version to register, so a refused table leaves nothing behind.
     ``factory``, ``task``, ``drop``, ``features``, ``test_size`` and ``seed``
     go to :func:`mldeploy.ops.training.train`; ``sign_key`` signs the bundle.
     ``progress`` is called with a short phrase before each slow step.
@@ -67,7 +69,7 @@ def train_and_register(
     result = train(frame, target, factory=factory, test_size=test_size, seed=seed, task=task, drop=drop, features=features)
     report("bundling and verifying")
     owned = not isinstance(registry, Registry)  # a location we open is ours to close
-    store = open_registry(registry, create=True) if owned else registry
+    store = open_registry(registry, public_key=public_key, create=True) if owned else registry
     try:
         with tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
             bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
