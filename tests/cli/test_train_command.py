@@ -51,7 +51,7 @@ def test_drop_features_and_task_choose_what_is_trained(capsys, houses, tmp_path)
 
 def test_an_unknown_task_is_refused_before_reading(capsys, houses, tmp_path):
     code, _, err = run(capsys, "--registry", str(tmp_path / "r"), "train", "--data", str(houses), "--target", "price", "--task", "regress")
-    assert (code, err.strip()) == (2, 'error: task "regress": expected regression or classification')
+    assert (code, err.strip()) == (2, 'error: task=\'regress\' is not a valid choice; expected one of "regression", "classification"')
 
 
 def test_a_leaking_feature_is_warned_about(capsys, houses, tmp_path):

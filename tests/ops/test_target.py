@@ -34,5 +34,5 @@ def test_text_cannot_be_a_regression_target_and_a_task_must_be_known():
     frame = pd.DataFrame({"grade": ["a", "b"] * 10})
     with pytest.raises(ConfigError, match="""target "grade" is not numeric \\(row 0 is 'a'\\); regression needs numbers"""):
         check_target(frame, "grade", task="regression")
-    with pytest.raises(ConfigError, match='task "regresion": expected regression or classification'):
+    with pytest.raises(ConfigError, match='task=.regresion. is not a valid choice; expected one of "regression", "classification"'):
         check_target(frame, "grade", task="regresion")

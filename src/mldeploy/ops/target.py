@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import pandas as pd
 
+from mldeploy.bundle.options import check_task as _task_choice
 from mldeploy.errors import ConfigError
 
-__all__ = ["TASKS", "Task", "check_target", "check_task", "infer_task"]
-
-Task = Literal["regression", "classification"]
-TASKS: tuple[str, ...] = get_args(Task)
+__all__ = ["check_target", "check_task", "infer_task"]
 
 # Gradient boosting fits one tree per class per round, so thousands of classes run for hours;
 # and a class needs several rows to be learned at all.
@@ -20,7 +16,7 @@ _MIN_ROWS_PER_CLASS = 5
 _FEW_INTEGERS = 20
 
 
-def infer_task(target: pd.Series) -> Task:
+def infer_task(target: pd.Series) -> str:
     """Return "classification" for text, boolean or few-valued integer targets, else "regression"."""
     if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
         return "classification"
@@ -30,12 +26,12 @@ def infer_task(target: pd.Series) -> Task:
 
 
 def check_task(task: str | None) -> None:
-    """Refuse a task that is neither None (infer it) nor one of :data:`TASKS`."""
-    if task is not None and task not in TASKS:
-        raise ConfigError(f'task "{task}": expected {" or ".join(TASKS)}')
+    """Refuse a task that is neither None (infer it) nor a :class:`~mldeploy.bundle.options.Task`."""
+    if task is not None:
+        _task_choice(task)
 
 
-def check_target(frame: pd.DataFrame, target: str, task: str | None = None) -> Task:
+def check_target(frame: pd.DataFrame, target: str, task: str | None = None) -> str:
     """Return the task for ``target`` (``task`` if given, else inferred), refusing a target that cannot work.
 
     Raises ConfigError for a missing or partly empty target, a text target asked
