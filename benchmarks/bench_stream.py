@@ -250,6 +250,10 @@ def _receive(consumer, received: dict, finished) -> None:
 
 
 # ---------------------------------------------------------------- report
+def progress(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -269,9 +273,11 @@ def main() -> None:
         lines += ["### Update propagation: `publish` returned -> all 5 subscriber processes serve the version", "",
                   "| bundle | rounds | p50 | max | floor |", "|---|---:|---:|---:|---|"]
         for megabytes in (1, 50):
+            progress(f"propagation of {megabytes} MB bundles to {SUBSCRIBERS} subscribers, {rounds} rounds")
             times = propagation(bootstrap, megabytes, rounds)
             floor = ("p50 < 2 s: " + ("met" if statistics.median(times) < 2 else "NOT met")) if megabytes == 50 else "—"
             lines.append(f"| {megabytes} MB | {len(times)} | {statistics.median(times):.2f} s | {max(times):.2f} s | {floor} |")
+        progress("scoring throughput")
         model_url, live, rows = salary_setup(bootstrap, Path(scratch))
         rows = rows[:40_000] if args.quick else rows
         limit = in_process_limit(live, rows)
@@ -284,6 +290,7 @@ def main() -> None:
             best = max(best, rate) if exactly_once else best
             ratio = rate / limit
             lines.append(f"| {label} | {rate:,.0f} | {limit:,.0f} | {ratio:.0%} | >= 70%: {'met' if ratio >= 0.7 else 'NOT met'} |")
+        progress(f"latency at {best / 2:,.0f} events/s")
         delays = latency(bootstrap, model_url, rows, best / 2, 5 if args.quick else 15)
         lines += ["", f"### End-to-end latency at {best / 2:,.0f} events/s (half the exactly-once maximum), scorer in its own process", "",
                   "| events | p50 | p99 |", "|---:|---:|---:|",

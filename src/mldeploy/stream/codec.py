@@ -15,6 +15,7 @@ chunks are raw archive bytes that :func:`mldeploy.bundle.archive.unpack` checks.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
@@ -165,6 +166,8 @@ def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str
 def prediction_values(values: list, probabilities: list | None = None, classes=None) -> list[bytes]:
     """Encode one prediction message (JSON) per row, from plain Python values (``ndarray.tolist()``)."""
     if probabilities is None:
+        if all(type(v) is float and math.isfinite(v) for v in values):
+            return [b'{"prediction":%r}' % v for v in values]  # repr of a finite float is its JSON
         return [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]
     names = [str(c) for c in classes]
     return [json.dumps({"label": label, "probabilities": dict(zip(names, row))}).encode()

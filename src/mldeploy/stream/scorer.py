@@ -185,10 +185,10 @@ class StreamScorer:
 
     def _write(self, producer, messages: list, scored: Scored) -> None:
         out, dead = self.config.output.topic, self._dead_topic
+        headers = {ref: [(codec.MODEL_HEADER, ref.encode())] for ref in set(scored.models.values())}
         for position, message in enumerate(messages):
             if position in scored.predictions:
-                headers = [(codec.MODEL_HEADER, scored.models[position].encode())]
-                self._produce(producer, out, scored.predictions[position], message.key(), headers)
+                self._produce(producer, out, scored.predictions[position], message.key(), headers[scored.models[position]])
             else:
                 error, reasons = scored.dead[position]
                 self._produce(producer, dead, _dead_letter(message, error, reasons), message.key(), None)
