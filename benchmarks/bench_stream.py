@@ -263,6 +263,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--subscriber", nargs=2)
+    parser.add_argument("--scoring-only", action="store_true", help="skip the propagation measurements")
     args = parser.parse_args()
     if args.subscriber:
         return subscriber_main(*args.subscriber)
@@ -272,7 +273,7 @@ def main() -> None:
     with kafka_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mldeploy-bench-") as scratch:
         lines += ["### Update propagation: `publish` returned -> all 5 subscriber processes serve the version", "",
                   "| bundle archive | rounds | p50 | max | floor |", "|---|---:|---:|---:|---|"]
-        for megabytes in (1, 52):  # a little over: the archive is a few percent smaller than the weights
+        for megabytes in () if args.scoring_only else (1, 52):  # 52: the archive is a little smaller than the weights
             progress(f"propagation of {megabytes} MB bundles to {SUBSCRIBERS} subscribers, {rounds} rounds")
             size_mb, times = propagation(bootstrap, megabytes, rounds)
             floor = ("p50 < 2 s: " + ("met" if statistics.median(times) < 2 else "NOT met")) if megabytes > 50 else "—"
