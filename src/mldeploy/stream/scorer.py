@@ -271,7 +271,8 @@ class StreamScorer:
         }))
 
     def _producer(self):
-        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+        # Delivery reports only for failures: a Python callback per prediction costs more than scoring it.
+        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True}
         if self.config.exactly_once:
             settings["transactional.id"] = f"mldeploy-scorer.{self.config.group}.{self._instance}"
             settings["transaction.timeout.ms"] = int(self.config.transaction_timeout_s * 1000)
