@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+import _models
 import _services
+from mldeploy.bundle import Bundle
+from mldeploy.registry import Registry
 from _services import KafkaBroker, PostgresServer
 
 
@@ -41,3 +44,15 @@ def kafka_broker() -> Iterator[KafkaBroker]:
             yield broker
     except _services.ServiceError as exc:
         pytest.fail(f"Kafka could not be started: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def salary_registry(tmp_path_factory) -> Registry:
+    """A registry holding salary@1 and salary@2 (the same pipeline, so always compatible)."""
+    root = tmp_path_factory.mktemp("stream-registry")
+    pipeline, features = _models.salary_pipeline()
+    bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=root / "bundle")
+    registry = Registry(root=root / "registry")
+    registry.register(bundle)
+    registry.register(bundle)
+    return registry

@@ -1,27 +1,10 @@
-"""Fixtures of the stream adapter's tests: registered versions and topics on both transports."""
+"""Fixtures of the stream adapter's tests: topics on both transports."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-
-from mldeploy.bundle import Bundle
-from mldeploy.registry import Registry
-
-import _models
-
-
-@pytest.fixture(scope="session")
-def salary_registry(tmp_path_factory) -> Registry:
-    """A registry holding salary@1 and salary@2 (the same pipeline, so always compatible)."""
-    root = tmp_path_factory.mktemp("stream-registry")
-    pipeline, features = _models.salary_pipeline()
-    bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=root / "bundle")
-    registry = Registry(root=root / "registry")
-    registry.register(bundle)
-    registry.register(bundle)
-    return registry
 
 
 @pytest.fixture

@@ -77,13 +77,11 @@ def test_a_damaged_version_is_refused_and_the_old_one_keeps_serving(kafka_broker
 
 
 @pytest.mark.kafka
-def test_an_unsigned_version_is_refused_when_signatures_are_required(kafka_broker, topic_name, tmp_path):
+def test_an_unsigned_version_is_refused_when_signatures_are_required(kafka_broker, topic_name, tmp_path, salary_registry):
     private, public = generate_keypair()
-    pipeline, features = _models.salary_pipeline()
     registry = mldeploy.Registry(root=tmp_path / "registry")
-    signed = Bundle.from_pipeline(pipeline, features, name="salary", directory=tmp_path / "signed").sign(private)
-    registry.register(signed)
-    registry.register(Bundle.from_pipeline(pipeline, features, name="salary", directory=tmp_path / "unsigned"))
+    registry.register(salary_registry.get("salary@1").copy_to(tmp_path / "signed").sign(private))
+    registry.register(salary_registry.get("salary@2"))
     url = kafka_broker.url(topic_name)
     publish(registry.get("salary@1"), url)
     with mldeploy.subscribe(url, "salary", public_key=public, require_signed=True) as live:

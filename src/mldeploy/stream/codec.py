@@ -15,6 +15,7 @@ chunks are raw archive bytes that :func:`mldeploy.bundle.archive.unpack` checks.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 
@@ -113,6 +114,18 @@ def decode_version(value: bytes) -> PublishedVersion:
     return record
 
 
+def _fast_loads():
+    """orjson's parser when installed (the ``kafka`` extra brings it; several times faster), else json's."""
+    try:
+        import orjson
+    except ImportError:
+        return json.loads
+    return orjson.loads
+
+
+_loads = _fast_loads()
+
+
 def _check_types(record: PublishedVersion) -> None:
     for name, kind in _FIELD_TYPES.items():
         value = getattr(record, name)
@@ -142,7 +155,7 @@ def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:
 def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str]]:
     """Parse event messages (JSON objects): rows by position (None where invalid) and why each invalid one is."""
     try:  # one C-level parse for the whole batch; only a batch with a bad message pays per message
-        rows = json.loads(b"[" + b",".join(values) + b"]")
+        rows = _loads(b"[" + b",".join(values) + b"]")
         if len(rows) == len(values) and all(type(row) is dict for row in rows):
             return rows, {}
     except ValueError:
@@ -165,6 +178,8 @@ def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str
 def prediction_values(values: list, probabilities: list | None = None, classes=None) -> list[bytes]:
     """Encode one prediction message (JSON) per row, from plain Python values (``ndarray.tolist()``)."""
     if probabilities is None:
+        if all(type(v) is float and math.isfinite(v) for v in values):
+            return [b'{"prediction":%r}' % v for v in values]  # repr of a finite float is its JSON
         return [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]
     names = [str(c) for c in classes]
     return [json.dumps({"label": label, "probabilities": dict(zip(names, row))}).encode()

@@ -55,6 +55,8 @@ class ScorerConfig:
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
     transaction_timeout_s: float = 10.0
     """The broker aborts a dead scorer's open transaction after this long."""
+    commit_interval_s: float = 0.1
+    """Exactly once: a transaction takes in micro-batches for this long, so its commit's round trips are shared."""
 
     def __post_init__(self) -> None:
         if self.source.scheme != "kafka" or self.output.scheme != "kafka":
@@ -93,6 +95,8 @@ class StreamScorer:
         self._instance = config.instance or uuid.uuid4().hex[:12]
         self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
         self._failed_deliveries: list[str] = []
+        self._open: _OpenTransaction | None = None
+        self._first_event_at: float | None = None
 
     def stop(self) -> None:
         """Ask the loop to finish its batch and return (safe from signal handlers and threads)."""
@@ -103,36 +107,49 @@ class StreamScorer:
         self._ensure_outputs()
         self._wait_for_model()
         consumer, producer = self._consumer(), self._producer()
-        assigned: list[float] = []  # when the group first gave this scorer partitions: the idle clock starts then
+        assigned = self._subscribe(consumer, producer)
+        last_event = None
+        try:
+            while not self._stop.is_set():
+                if self._step(consumer, producer):
+                    last_event = time.monotonic()
+                elif idle_exit_s is not None and assigned and time.monotonic() - (last_event or assigned[-1]) > idle_exit_s:
+                    break
+            self._commit_open(consumer, producer)
+        finally:
+            consumer.close()
+            producer.flush(10)
+        return self.stats
+
+    def _subscribe(self, consumer, producer) -> list[float]:
+        """Join the group; return the list of times partitions were assigned (the idle clock starts then)."""
+        assigned: list[float] = []
 
         def note_assignment(_consumer, partitions) -> None:
             assigned.append(time.monotonic())
             if self._on_assign is not None:
                 self._on_assign([(p.topic, p.partition) for p in partitions])
 
-        consumer.subscribe([self.config.source.topic], on_assign=note_assignment)
-        last_event = first_event = None
+        def before_revoke(_consumer, _partitions) -> None:
+            self._commit_open(consumer, producer)  # the next owner must find these offsets committed
+
+        consumer.subscribe([self.config.source.topic], on_assign=note_assignment, on_revoke=before_revoke)
+        return assigned
+
+    def _step(self, consumer, producer) -> bool:
+        """Score one micro-batch if events came (return True), else commit what is open."""
+        messages = [m for m in consumer.consume(self.config.max_batch, self.config.linger_s) if self._usable(m)]
+        if not messages:
+            self._commit_open(consumer, producer)  # nothing more came: don't hold predictions back
+            return False
+        self._first_event_at = self._first_event_at or time.monotonic()
         try:
-            while not self._stop.is_set():
-                messages = [m for m in consumer.consume(self.config.max_batch, self.config.linger_s) if self._usable(m)]
-                if messages:
-                    first_event = first_event or time.monotonic()
-                    try:
-                        self._process(consumer, producer, messages)
-                    except _Rewound:
-                        continue
-                    except NotReadyError:
-                        self._rewind(consumer, messages)
-                        self._wait_for_model()
-                        continue
-                    last_event = time.monotonic()
-                    self.stats.busy_s = last_event - first_event
-                elif idle_exit_s is not None and assigned and time.monotonic() - (last_event or assigned[-1]) > idle_exit_s:
-                    break
-        finally:
-            consumer.close()
-            producer.flush(10)
-        return self.stats
+            self._process(consumer, producer, messages)
+        except NotReadyError:
+            self._rewind(consumer, messages)
+            self._commit_open(consumer, producer)
+            self._wait_for_model()
+        return True
 
     def _ensure_outputs(self) -> None:
         """Create the prediction and dead-letter topics (as many partitions as the input) unless they exist."""
@@ -148,30 +165,54 @@ class StreamScorer:
         scored = score_batch(self.model, [m.value() or b"" for m in messages])
         self._failed_deliveries.clear()
         if self.config.exactly_once:
-            self._commit_transaction(consumer, producer, messages, scored)
-        else:
-            self._write(producer, messages, scored)
-            if producer.flush(30) > 0 or self._failed_deliveries:
-                reason = self._failed_deliveries[0] if self._failed_deliveries else "not acknowledged in 30 s"
-                raise kafka_error("writing predictions", self.config.source.where, reason)
-            consumer.commit(offsets=_next_offsets(self.ck, messages), asynchronous=False)
+            self._add_to_transaction(consumer, producer, messages, scored)
+            return
+        self._write(producer, messages, scored)
+        if producer.flush(30) > 0 or self._failed_deliveries:
+            reason = self._failed_deliveries[0] if self._failed_deliveries else "not acknowledged in 30 s"
+            raise kafka_error("writing predictions", self.config.source.where, reason)
+        consumer.commit(offsets=_next_offsets(self.ck, messages), asynchronous=False)
         self._count(messages, scored)
 
-    def _commit_transaction(self, consumer, producer, messages: list, scored: Scored) -> None:
-        """Write a batch and its offsets in one transaction; an abortable failure rewinds and rescores it."""
+    def _add_to_transaction(self, consumer, producer, messages: list, scored: Scored) -> None:
+        """Write a batch inside the open transaction (begun if needed); commit it once it is old enough."""
         try:
-            producer.begin_transaction()
+            if self._open is None:
+                producer.begin_transaction()
+                self._open = _OpenTransaction(time.monotonic())
+            self._open.add(messages, scored)  # before writing: an abort rewinds to this batch too
             self._write(producer, messages, scored)
-            producer.send_offsets_to_transaction(_next_offsets(self.ck, messages), consumer.consumer_group_metadata())
+        except self.ck.KafkaException as exc:
+            self._abort(consumer, producer, exc)
+            return
+        if time.monotonic() - self._open.started_at >= self.config.commit_interval_s:
+            self._commit_open(consumer, producer)
+
+    def _commit_open(self, consumer, producer) -> None:
+        """Commit the open transaction: its predictions, dead letters and offsets become visible together."""
+        if self._open is None:
+            return
+        try:
+            producer.send_offsets_to_transaction(self._open.offsets(self.ck), consumer.consumer_group_metadata())
             producer.commit_transaction()
         except self.ck.KafkaException as exc:
-            error = exc.args[0]
-            if not error.txn_requires_abort():
-                raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
-            log.warning("aborting a batch of %d events and reading it again: %s", len(messages), error)
-            producer.abort_transaction()
-            self._rewind(consumer, messages)
-            raise _Rewound() from exc
+            self._abort(consumer, producer, exc)
+            return
+        for messages, scored in self._open.batches:
+            self._count(messages, scored)
+        self._open = None
+
+    def _abort(self, consumer, producer, exc) -> None:
+        """Abort the open transaction and rewind to its first events (abortable errors), or fail."""
+        error = exc.args[0]
+        if not error.txn_requires_abort():
+            raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
+        log.warning("aborting a transaction and reading its events again: %s", error)
+        producer.abort_transaction()
+        if self._open is not None:
+            for partition in self._open.first_offsets(self.ck):
+                consumer.seek(partition)  # partitions revoked meanwhile are re-read by their new owner
+        self._open = None
 
     def _rewind(self, consumer, messages: list) -> None:
         """Move the consumer back to the first message of a batch that was not written."""
@@ -185,10 +226,10 @@ class StreamScorer:
 
     def _write(self, producer, messages: list, scored: Scored) -> None:
         out, dead = self.config.output.topic, self._dead_topic
+        headers = {ref: [(codec.MODEL_HEADER, ref.encode())] for ref in set(scored.models.values())}
         for position, message in enumerate(messages):
             if position in scored.predictions:
-                headers = [(codec.MODEL_HEADER, scored.models[position].encode())]
-                self._produce(producer, out, scored.predictions[position], message.key(), headers)
+                self._produce(producer, out, scored.predictions[position], message.key(), headers[scored.models[position]])
             else:
                 error, reasons = scored.dead[position]
                 self._produce(producer, dead, _dead_letter(message, error, reasons), message.key(), None)
@@ -206,6 +247,7 @@ class StreamScorer:
             self._failed_deliveries.append(str(err))
 
     def _count(self, messages: list, scored: Scored) -> None:
+        self.stats.busy_s = time.monotonic() - self._first_event_at
         self.stats.events += len(messages)
         self.stats.predictions += len(scored.predictions)
         self.stats.dead_letters += len(scored.dead)
@@ -229,7 +271,8 @@ class StreamScorer:
         }))
 
     def _producer(self):
-        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+        # Delivery reports only for failures: a Python callback per prediction costs more than scoring it.
+        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True}
         if self.config.exactly_once:
             settings["transactional.id"] = f"mldeploy-scorer.{self.config.group}.{self._instance}"
             settings["transaction.timeout.ms"] = int(self.config.transaction_timeout_s * 1000)
@@ -242,8 +285,21 @@ class StreamScorer:
         return producer
 
 
-class _Rewound(Exception):
-    """A batch was aborted and the consumer rewound to read it again."""
+class _OpenTransaction:
+    """Micro-batches written in one open transaction, and the offsets it will commit."""
+
+    def __init__(self, started_at: float):
+        self.started_at = started_at
+        self.batches: list[tuple[list, Scored]] = []
+
+    def add(self, messages: list, scored: Scored) -> None:
+        self.batches.append((messages, scored))
+
+    def offsets(self, ck) -> list:
+        return _next_offsets(ck, [m for messages, _ in self.batches for m in messages])
+
+    def first_offsets(self, ck) -> list:
+        return _first_offsets(ck, [m for messages, _ in self.batches for m in messages])
 
 
 def _first_offsets(ck, messages: list) -> list:
