@@ -15,10 +15,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-
 __all__ = ["BOOL_WORDS", "NUMBER_TEXT", "empty_mask", "to_booleans", "to_numbers"]
 
-"""How an empty value reaches the pipeline: as given (None stays None, NaN stays NaN) or as training had it."""
 _NOT_NUMBERS = (bool, np.bool_, complex, np.complexfloating, bytes, bytearray, memoryview)
 
 NUMBER_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
@@ -41,7 +39,6 @@ def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         numbers = np.array([_as_float(v) for v in usable], dtype="float64")
     wrong = ~empty_mask(raw) & np.isnan(numbers)
     return numbers, wrong
-
 
 
 def empty_mask(raw: np.ndarray) -> np.ndarray:

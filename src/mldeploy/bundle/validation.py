@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.bundle.coercion import empty_mask, to_booleans, to_numbers
-from mldeploy.bundle.options import check_extra, check_missing
+from mldeploy.bundle.options import Extra, Missing, check_extra, check_missing
 from mldeploy.bundle.schema import Field, Schema
 from mldeploy.errors import Issue, SchemaError, shorten
 
@@ -27,7 +27,7 @@ _KNOWN = "one of the known fields"
 _ONE_COLUMN = "one column of that name"
 
 
-def validate(schema: Schema, data, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
+def validate(schema: Schema, data, extra: Extra = "reject", missing: Missing = "as-given") -> pd.DataFrame:
     """Return a clean DataFrame for a DataFrame, a list of dicts or one dict.
 
     Raises SchemaError listing every bad field of every bad row. ``extra`` is
@@ -47,7 +47,7 @@ def validate(schema: Schema, data, extra: str = "reject", missing: str = "as-giv
     raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", _type_name(data))])
 
 
-def validate_records(schema: Schema, rows: Sequence, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
+def validate_records(schema: Schema, rows: Sequence, extra: Extra = "reject", missing: Missing = "as-given") -> pd.DataFrame:
     """Validate a list of dicts: per-row missing and unknown keys, then the values in bulk."""
     issues = []
     names = schema.names
@@ -71,7 +71,7 @@ def validate_records(schema: Schema, rows: Sequence, extra: str = "reject", miss
     return clean
 
 
-def validate_frame(schema: Schema, frame: pd.DataFrame, extra: str = "reject", missing: str = "as-given") -> pd.DataFrame:
+def validate_frame(schema: Schema, frame: pd.DataFrame, extra: Extra = "reject", missing: Missing = "as-given") -> pd.DataFrame:
     """Validate a DataFrame column by column; return it cast to the training dtypes, in order."""
     if isinstance(frame.columns, pd.MultiIndex):  # scikit-learn reads no tuple names: one level, on every path
         raise SchemaError([Issue(None, "(columns)", "one level of column names", f"{frame.columns.nlevels} levels")],

@@ -22,7 +22,7 @@ def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
     try:
         from mldeploy.compiled import CompiledPipeline, verify
 
-        compiled = CompiledPipeline.load(bundle.path)
+        compiled = CompiledPipeline.load(bundle.path, read=bundle.read_file)  # digest-checked bytes, as read
     except (ValueError, OSError, MissingExtraError) as exc:
         return _fallback(bundle, f"the compiled form cannot be loaded here: {exc}")
     changed = [name for name in _CHECKED if bundle.manifest.libraries.get(name) != library_versions().get(name)]

@@ -60,7 +60,8 @@ class InputRouter:
     def route(self, data, extra: str, missing: str) -> Routed:
         """Return the validated input; raise SchemaError naming every bad field of every bad row.
 
-        ``missing`` says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
+        ``missing`` (``as-given`` or ``as-trained``) says how empty text values reach the
+        pipeline; every path applies it the same way (see :mod:`mldeploy.bundle.schema`).
         """
         if isinstance(data, Mapping):
             return self._route_one(data, extra, missing)
