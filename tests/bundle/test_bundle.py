@@ -164,3 +164,13 @@ def test_classifier_bundle_records_classes(tmp_path):
     bundle = Bundle.from_pipeline(pipeline, features, name="tiers", directory=tmp_path / "b")
     assert bundle.manifest.task == "classification"
     assert bundle.schema.output.classes == ("high", "low", "mid")
+
+
+def test_every_file_is_checked_as_it_is_read_not_only_when_opened(salary_bundle, tmp_path):
+    opened = Bundle.open(copy(salary_bundle, tmp_path).path)
+    for name in ("sample.json", "profile.json"):
+        (opened.path / name).write_text('{"rows": []}')
+    with pytest.raises(BundleError, match="digest mismatch for sample.json"):
+        opened.sample()
+    with pytest.raises(BundleError, match="digest mismatch for profile.json"):
+        opened.profile()

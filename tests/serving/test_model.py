@@ -209,3 +209,19 @@ def test_export_onnx_is_checked_before_it_is_handed_out(registry):
 def test_a_frame_of_rows_without_columns_gets_a_schema_error(registry, rows):
     with pytest.raises(SchemaError, match="no such column"):
         load("salary@1", registry=registry).predict(pd.DataFrame(index=range(rows)))
+
+
+@pytest.mark.parametrize("name", ["compiled/arrays.npz", "pipeline.skops"])
+def test_a_file_changed_after_the_bundle_was_opened_is_refused_when_read(registry, tmp_path, name):
+    bundle = registry.get("salary@1").copy_to(tmp_path / "copy")
+    opened = Bundle.open(bundle.path)
+    if name == "compiled/arrays.npz":  # the case: every array set to 1 gave 181.0 for 111,001.8
+        with np.load(opened.path / name) as data:
+            arrays = {key: np.ones_like(data[key]) for key in data.files}
+        np.savez(opened.path / name, **arrays)
+    else:
+        (opened.path / name).write_bytes((opened.path / name).read_bytes() + b" ")
+    with pytest.raises(BundleError, match=f"digest mismatch for {name}"):
+        Model(opened)
+    with pytest.raises(BundleError, match=f"digest mismatch for {name}"):
+        load(opened)
