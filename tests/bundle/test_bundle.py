@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from mldeploy.bundle import Bundle
 from mldeploy.bundle import storage
 from mldeploy.bundle.signing import generate_keypair
-from mldeploy.errors import BundleError, BundleVersionWarning
+from mldeploy.errors import BundleError, BundleVersionWarning, UntrustedTypesError
 
 import _models
 from custom_features import ExperienceRatio
@@ -121,7 +121,11 @@ def test_changed_manifest_of_a_signed_bundle_is_refused(salary_bundle, tmp_path)
 def test_custom_transformer_needs_to_be_trusted_by_name(tmp_path):
     base, features = _models.salary_pipeline()
     pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
-    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b")
+    with pytest.raises(UntrustedTypesError, match="make the bundle with trusted=\\['custom_features.ExperienceRatio'\\]") as made:
+        Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "refused")
+    assert made.value.types == ("custom_features.ExperienceRatio",) and not (tmp_path / "refused").exists()
+    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b",
+                                  trusted=("custom_features.ExperienceRatio",))
     with pytest.raises(BundleError, match="not trusted: custom_features.ExperienceRatio") as caught:
         bundle.load_pipeline()
     assert "trusted=['custom_features.ExperienceRatio']" in str(caught.value)
@@ -174,3 +178,23 @@ def test_every_file_is_checked_as_it_is_read_not_only_when_opened(salary_bundle,
         opened.sample()
     with pytest.raises(BundleError, match="digest mismatch for profile.json"):
         opened.profile()
+
+
+def test_ordinary_scikit_learn_pipelines_load_under_the_default_trust(tmp_path):
+    import numpy as np
+    from sklearn.compose import make_column_selector, make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
+
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.normal(size=200), "c": rng.choice(["x", "y"], 200)})
+    target = features["a"] + (features["c"] == "x")
+    categorical = make_pipeline(make_column_transformer((OrdinalEncoder(), ["c"]), remainder="passthrough"),
+                                HistGradientBoostingRegressor(categorical_features=[0], max_iter=10))
+    selected = make_pipeline(make_column_transformer((OneHotEncoder(), make_column_selector(dtype_include=object)),
+                                                     (StandardScaler(), make_column_selector(dtype_include=np.number))),
+                             Ridge())
+    for index, pipeline in enumerate((categorical, selected)):
+        pipeline.fit(features, target)
+        bundle = Bundle.from_pipeline(pipeline, features, name="t", directory=tmp_path / str(index), compile=False)
+        assert (bundle.load_pipeline().predict(features) == pipeline.predict(features)).all()

@@ -111,7 +111,8 @@ def test_a_pipeline_that_does_not_compile_falls_back_and_says_why(tmp_path):
 
     base, features = _models.salary_pipeline()
     pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
-    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b")
+    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b",
+                                  trusted=("custom_features.ExperienceRatio",))
     model = Model(bundle, trusted=["custom_features.ExperienceRatio"])
     plan = model.explain_plan()
     assert plan.path == "scikit-learn" and plan.reason

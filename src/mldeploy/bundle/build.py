@@ -22,6 +22,7 @@ from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.profile import profile_frame
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Field, Schema
+from mldeploy.bundle.trust import check_loads
 from mldeploy.bundle.validation import validate_frame
 from mldeploy.errors import BundleError
 
@@ -43,6 +44,7 @@ def build_bundle(
     signing_key=None,
     directory: str | Path | None = None,
     compile: bool = True,
+    trusted: tuple[str, ...] = (),
 ) -> Bundle:
     """Write a new, unnumbered bundle of ``pipeline`` and return it.
 
@@ -51,25 +53,42 @@ def build_bundle(
     the allowed range of numeric fields. Without ``directory`` the bundle lives
     in a temporary folder until it is registered or copied. ``compile=False``
     skips the compiled form (predictions then always come from scikit-learn).
+    ``trusted`` names the types (your own transformers) beyond the safe defaults
+    that the pipeline holds; loaders must name them too. A pipeline that would
+    not load under them raises UntrustedTypesError naming every such type.
     """
     BundleRef.check_name(name)
     _check_fitted(pipeline, sample)
     sample = _fitted_columns(pipeline, sample)
     task, classes = _task_of(pipeline)
     schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
+    saved = _saved_pipeline(pipeline, tuple(trusted))
     target = _target_directory(directory)
-    _write_payload(target, pipeline, schema, sample)
-    compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
-    manifest = Manifest(
-        name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target), metrics=dict(metrics or {}),
-        data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
-        parent=parent, description=description, compiled=compiled.to_dict(),
-    )
-    storage.write_manifest(target, manifest)
+    try:
+        _write_payload(target, saved, schema, sample)
+        compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
+        manifest = Manifest(
+            name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target),
+            metrics=dict(metrics or {}), data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
+            parent=parent, description=description, compiled=compiled.to_dict(),
+        )
+        storage.write_manifest(target, manifest)
+    except BaseException:  # a half-written bundle is no bundle: leave nothing behind
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     bundle = Bundle(target, manifest, schema, None)
     if directory is None:
         weakref.finalize(bundle, shutil.rmtree, target, True)
     return bundle.sign(signing_key) if signing_key is not None else bundle
+
+
+def _saved_pipeline(pipeline, trusted: tuple[str, ...]) -> bytes:
+    """Return the pipeline as skops bytes, checked to load again under the trust a loader will give."""
+    import skops.io
+
+    data = skops.io.dumps(pipeline)
+    check_loads(data, trusted)
+    return data
 
 
 def _check_fitted(pipeline, sample: pd.DataFrame) -> None:
@@ -191,10 +210,8 @@ def _target_directory(directory) -> Path:
     return target
 
 
-def _write_payload(target: Path, pipeline, schema: Schema, sample: pd.DataFrame) -> None:
-    import skops.io
-
-    skops.io.dump(pipeline, target / storage.PIPELINE)
+def _write_payload(target: Path, saved: bytes, schema: Schema, sample: pd.DataFrame) -> None:
+    (target / storage.PIPELINE).write_bytes(saved)
     (target / storage.SCHEMA).write_text(json.dumps(schema.to_dict(), indent=2))
     kept = sample.sample(n=min(_SAMPLE_ROWS, len(sample)), random_state=0).sort_index()
     (target / storage.SAMPLE).write_text(json.dumps({"rows": _records(kept)}, allow_nan=False))

@@ -10,12 +10,25 @@ from collections.abc import Iterable
 
 from mldeploy.errors import UntrustedTypesError
 
-__all__ = ["SAFE_DEFAULT_TYPES", "check_trusted"]
+__all__ = ["SAFE_DEFAULT_TYPES", "check_loads", "check_trusted"]
 
 # Types skops does not trust by default but which hold only data: fitted
 # tree structures and the scoring functions feature selection refers to.
+# The last group is what ordinary scikit-learn pipelines need (checked at bundle
+# creation, so a bundle that builds also loads): functools.partial, because skops
+# rebuilds it from its function and arguments, each of which must be trusted on
+# its own; check_array, the pure input check HistGradientBoosting's
+# categorical_features keeps in such a partial; make_column_selector, which only
+# holds a pattern and dtypes and picks columns by them; and builtins.object and
+# numpy.number, which such a selector holds as dtypes to match (type references,
+# never called).
 SAFE_DEFAULT_TYPES = frozenset({
     "numpy.dtype",
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
+    "sklearn.compose._column_transformer.make_column_selector",
+    "builtins.object",
+    "numpy.number",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
     "sklearn.feature_selection._univariate_selection.f_regression",
@@ -40,3 +53,23 @@ def check_trusted(untrusted: Iterable[str], trusted: Iterable[str] = ()) -> list
             refused,
         )
     return found
+
+
+def check_loads(data: bytes, trusted: Iterable[str] = ()) -> None:
+    """Check, as a bundle is made, that its saved pipeline loads under the default trust plus ``trusted``.
+
+    Raises UntrustedTypesError naming every type a loader would have to trust, so the
+    maker learns it now, not the first time another machine loads the bundle.
+    """
+    import skops.io
+
+    untrusted = skops.io.get_untrusted_types(data=data)
+    refused = sorted(set(untrusted) - SAFE_DEFAULT_TYPES - set(trusted))
+    if refused:
+        listed = ", ".join(repr(n) for n in refused)
+        raise UntrustedTypesError(
+            f"the pipeline holds {len(refused)} type(s) a loader does not trust by default: {', '.join(refused)}; "
+            f"if you know this code, make the bundle with trusted=[{listed}] and load it with the same",
+            refused,
+        )
+    skops.io.loads(data, trusted=sorted(set(untrusted)))  # and it really loads
