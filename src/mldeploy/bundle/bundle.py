@@ -40,23 +40,26 @@ class Bundle:
     def open(cls, path: str | Path, public_key=None) -> "Bundle":
         """Open a bundle folder, verifying digests and, with ``public_key``, the signature."""
         path = Path(path)
+        key = _public_key(public_key)
         manifest, signature = storage.read_verified(path)
-        if public_key is not None:
-            key = public_key if not isinstance(public_key, (bytes, str, Path)) else signing.load_public_key(public_key)
+        if key is not None:
             signing.verify_signature(manifest.signed_bytes(), signature, key)
         schema = Schema.from_dict(storage.read_json(path, manifest, storage.SCHEMA))
         return cls(path, manifest, schema, signature)
 
     @classmethod
     def from_archive(cls, data: bytes, directory: str | Path | None = None, public_key=None) -> "Bundle":
-        """Unpack and open an archive made by :meth:`to_archive` (into a temporary folder by default)."""
+        """Unpack and open an archive made by :meth:`to_archive` (into a temporary folder by default).
+
+        On any failure nothing unpacked is left behind.
+        """
+        key = _public_key(public_key)  # a bad key fails before anything is written
         target = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="mldeploy-bundle-"))
         try:
             archive.unpack(data, target)
-            bundle = cls.open(target, public_key=public_key)
-        except BundleError:
-            if directory is None:
-                shutil.rmtree(target, ignore_errors=True)
+            bundle = cls.open(target, public_key=key)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
             raise
         if directory is None:
             weakref.finalize(bundle, shutil.rmtree, target, True)
@@ -162,3 +165,10 @@ class Bundle:
 
     def __repr__(self) -> str:
         return f"Bundle({self.ref}, task={self.manifest.task!r}, path={str(self.path)!r})"
+
+
+def _public_key(public_key):
+    """Return a loaded public key (from an object, PEM bytes or a path), or None."""
+    if public_key is None or not isinstance(public_key, (bytes, str, Path)):
+        return public_key
+    return signing.load_public_key(public_key)

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from mldeploy.cli.errors import exit_code, hint_for
 from mldeploy.cli.flags import FlagGroup
-from mldeploy.errors import ConfigError, MldeployError
+from mldeploy.errors import ConfigError, MldeployError, shorten
 
 __all__ = ["app", "main", "console", "state"]
 
@@ -96,6 +96,18 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="mldeploy")  # usage errors: typer prints them and exits 2
     except MldeployError as exc:
         hint = hint_for(exc)
-        errors.print(f"error: {exc}" + (f"; {hint}" if hint else ""), markup=False, highlight=False)
+        _say(f"error: {exc}" + (f"; {hint}" if hint else ""))
         sys.exit(exit_code(exc))
+    except KeyboardInterrupt:
+        _say("error: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # the outermost loop: a bug still gets one line, never a traceback
+        _say(f"error: unexpected {type(exc).__name__}: {shorten(exc, 500)}; this is a bug in mldeploy, "
+             "please report it with the command you ran")
+        sys.exit(1)
+
+
+def _say(message: str) -> None:
+    """Print one line on stderr: a message that quotes the user's input may hold line breaks."""
+    errors.print(" ".join(message.splitlines()), markup=False, highlight=False)
 

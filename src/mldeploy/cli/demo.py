@@ -11,6 +11,7 @@ import typer
 from mldeploy.cli._demo_batch import batch_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
+from mldeploy.errors import ConfigError
 
 
 @app.command()
@@ -29,7 +30,10 @@ def demo(
     from mldeploy.ops import train_and_register
     from mldeploy.ops.training import evaluate
 
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --workdir {workdir}: {exc.strerror or exc}; choose a writable folder") from exc
     with console.status(f"generating {rows:,} training rows and 1,000 drifted rows") as status:
         train_rows = salary.generate(rows=rows, seed=7)
         later = salary.generate(rows=1_000, seed=8, drift=0.2)

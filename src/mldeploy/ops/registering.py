@@ -73,7 +73,8 @@ def train_and_register(
     try:
         with tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
             bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
-                                          signing_key=sign_key, description=description, directory=Path(scratch) / "bundle")
+                                          signing_key=sign_key, description=description, directory=Path(scratch) / "bundle",
+                                          trusted=tuple(trusted))
             needed = untrusted_types(bundle, trusted)
             ref = store.register(bundle, sign_with=sign_key)
             if alias:

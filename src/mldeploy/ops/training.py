@@ -27,7 +27,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from mldeploy.errors import ConfigError
+from mldeploy.errors import ConfigError, shorten
 from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_features, infer_column_kinds
 from mldeploy.ops.leaks import find_leaks
 from mldeploy.ops.target import check_target, infer_task
@@ -125,13 +125,20 @@ def train(
     x_train, x_test, y_train, y_test = train_test_split(x, labels, test_size=test_size, random_state=seed)
     try:
         pipeline.fit(x_train, y_train)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"training failed on this data: {exc}; check the column types and empty values") from exc
+    except Exception as exc:  # the user's pipeline, or data it cannot take: whatever it raises is the input's fault
+        raise ConfigError(f"training failed on this data: {type(exc).__name__}: {shorten(exc, 300)}; "
+                          "check the column types and empty values") from exc
     return TrainResult(pipeline, evaluate(pipeline, x_test, y_test, task), task, x_train, leaks)
 
 
 def _make_pipeline(factory: Callable[[], Pipeline]):
-    pipeline = factory()
+    if not callable(factory):
+        raise ConfigError(f"--pipeline names a {type(factory).__name__}, not a function that returns a pipeline")
+    try:
+        pipeline = factory()
+    except Exception as exc:  # the user's code: any failure is theirs to fix, said in one line
+        raise ConfigError(f"--pipeline factory failed when called: {type(exc).__name__}: {shorten(exc, 300)}; "
+                          "give a function that takes no arguments and returns an unfitted pipeline") from exc
     if not (hasattr(pipeline, "fit") and hasattr(pipeline, "predict")):
         raise ConfigError(f"--pipeline returned a {type(pipeline).__name__}, not an estimator with fit() and predict()")
     return pipeline
