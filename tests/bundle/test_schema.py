@@ -64,3 +64,16 @@ def test_with_field_names_unknown_fields():
     schema = Schema.infer(_frame(), "regression")
     with pytest.raises(KeyError, match="no field"):
         schema.with_field("nope", nullable=False)
+
+
+@pytest.mark.parametrize("change", [
+    {"name": 5}, {"nullable": "yes"}, {"categories": "abc"}, {"categories": [1, 2]}, {"unseen": "maybe"},
+    {"minimum": True}, {"maximum": "9"}, {"dtype": None}, {"text_null": "null"}, {"nulls": ["nan", "NA"]},
+])
+def test_a_malformed_field_in_schema_json_is_refused(change):
+    good = {"name": "city", "type": "category", "categories": ["a"], "nulls": ["nan"]}
+    assert Schema.from_dict({"fields": [good], "output": {"task": "regression"}}).by_name["city"].nulls == ("nan",)
+    with pytest.raises(BundleError, match="schema.json is malformed"):
+        Schema.from_dict({"fields": [good | change], "output": {"task": "regression"}})
+    with pytest.raises(BundleError, match="schema.json is malformed"):
+        Schema.from_dict({"fields": [good], "output": []})

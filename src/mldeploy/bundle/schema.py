@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mldeploy.errors import BundleError
+from mldeploy.errors import BundleError, shorten
 
 __all__ = ["Field", "Output", "Schema", "FIELD_TYPES"]
 
@@ -145,8 +145,8 @@ class Schema:
             output = data["output"]
             classes = tuple(output["classes"]) if output.get("classes") is not None else None
             return cls(fields, Output(output["task"], classes))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BundleError(f"schema.json is malformed ({exc!r}); re-create the bundle") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BundleError(f"schema.json is malformed ({shorten(repr(exc), 200)}); re-create the bundle") from exc
 
     @classmethod
     def infer(cls, sample: pd.DataFrame, task: str, classes=None, ranges: dict | None = None) -> "Schema":
@@ -218,16 +218,42 @@ def _field_to_dict(f: Field) -> dict:
 
 
 def _field_from_dict(item: dict) -> Field:
+    """Read one field, refusing every value of the wrong type (a schema may come from a hostile archive)."""
     if item["type"] not in FIELD_TYPES:
-        raise ValueError(f'field "{item.get("name")}" has unknown type {item["type"]!r}')
-    categories = tuple(item["categories"]) if item.get("categories") is not None else None
-    nulls = tuple(item["nulls"]) if item.get("nulls") is not None else None
-    return Field(
-        name=item["name"], type=item["type"], nullable=bool(item.get("nullable", True)),
+        raise ValueError(f'field "{shorten(item.get("name"))}" has unknown type {shorten(item["type"])!r}')
+    categories = _texts(item, "categories")
+    nulls = _texts(item, "nulls")
+    field = Field(
+        name=item["name"], type=item["type"], nullable=item.get("nullable", True),
         categories=categories, unseen=item.get("unseen", "reject"),
         minimum=item.get("minimum"), maximum=item.get("maximum"), dtype=item.get("dtype", "object"),
         text_null=item.get("text_null", "nan"), nulls=nulls,
     )
+    _check_field(field)
+    return field
+
+
+def _texts(item: dict, key: str) -> tuple[str, ...] | None:
+    values = item.get(key)
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f'field "{shorten(item.get("name"))}": {key} must be a list of text')
+    return tuple(values)
+
+
+def _check_field(f: Field) -> None:
+    def is_number(value) -> bool:
+        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+    wrong = [name for name, ok in (
+        ("name", isinstance(f.name, str)), ("nullable", isinstance(f.nullable, bool)),
+        ("unseen", f.unseen in ("accept", "reject")), ("minimum", is_number(f.minimum)),
+        ("maximum", is_number(f.maximum)), ("dtype", isinstance(f.dtype, str)),
+        ("text_null", f.text_null in ("nan", "none")), ("nulls", f.nulls is None or set(f.nulls) <= {"nan", "none"}),
+    ) if not ok]
+    if wrong:
+        raise ValueError(f'field "{shorten(f.name)}" has a malformed {", ".join(wrong)}')
 
 
 def _num(value: float) -> str:
