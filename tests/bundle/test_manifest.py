@@ -25,6 +25,8 @@ def test_a_good_manifest_reads_back():
     ("version", True), ("version", "3"), ("compiled", None), ("libraries", None), ("libraries", {"numpy": 2}),
     ("metrics", []), ("files", None), ("training_rows", False), ("format_version", True), ("name", None),
     ("created", 5), ("parent", 3), ("description", None), ("data_fingerprint", {}),
+    ("compiled", {"status": "compiled", "plan": 5}), ("compiled", {"plan": [{"step": "x"}]}), ("sizes", {"schema.json": -1}),
+    ("sizes", {"other.json": 5}),
 ])
 def test_a_field_of_the_wrong_type_is_refused_by_name(field, value):
     with pytest.raises(BundleError, match=f'"{field}"'):

@@ -126,6 +126,10 @@ def _check_types(manifest: Manifest) -> None:
             raise BundleError(f'manifest.json field "{name}" is {_shown(value)}; expected {expected}. The bundle is malformed')
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in manifest.libraries.items()):
         raise BundleError('manifest.json field "libraries" must map names to version text; the bundle is malformed')
+    try:  # the compiled entry is read when a model loads: a malformed one must fail here, as a bundle error
+        CompiledInfo.from_dict(manifest.compiled)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f'manifest.json field "compiled" is malformed ({shorten(repr(exc))}); the bundle is malformed') from exc
     if not all(k in manifest.files and type(v) is int and v >= 0 for k, v in manifest.sizes.items()):
         raise BundleError('manifest.json field "sizes" must map listed files to byte counts; the bundle is malformed')
 
