@@ -6,7 +6,7 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from mldeploy import load
-from mldeploy.errors import ConfigError
+from mldeploy.errors import ConfigError, UntrustedTypesError
 from mldeploy.ops import train_and_register
 from mldeploy.registry import Registry
 
@@ -42,7 +42,11 @@ def test_a_bad_alias_costs_no_training_and_registers_nothing(tmp_path):
 def test_every_type_a_load_must_trust_is_listed_at_once(tmp_path):
     from sklearn.neighbors import KNeighborsRegressor
 
+    needed = ("sklearn.metrics._dist_metrics.EuclideanDistance64", "sklearn.neighbors._kd_tree.KDTree")
     with Registry(root=tmp_path / "registry") as registry:
-        _, result = train_and_register(_houses(), "price", registry=registry, features=["area", "rooms"], factory=KNeighborsRegressor)
-    (warning,) = result.warnings
-    assert "--trust sklearn.metrics._dist_metrics.EuclideanDistance64 --trust sklearn.neighbors._kd_tree.KDTree" in warning
+        with pytest.raises(UntrustedTypesError) as caught:  # at creation, not at the first load elsewhere
+            train_and_register(_houses(), "price", registry=registry, features=["area", "rooms"], factory=KNeighborsRegressor)
+        assert caught.value.types == needed and registry.models() == []
+        ref, result = train_and_register(_houses(), "price", registry=registry, features=["area", "rooms"],
+                                         factory=KNeighborsRegressor, trusted=needed)
+        assert result.warnings == () and load(str(ref), registry=registry, trusted=needed).predict({"area": 80.0, "rooms": 3})

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from mldeploy.bundle import Bundle, BundleRef
-from mldeploy.errors import UntrustedTypesError
 from mldeploy.ops.training import TrainResult, train
 
-__all__ = ["train_and_register", "untrusted_types"]
+__all__ = ["train_and_register"]
 
 
 def train_and_register(
@@ -52,8 +50,10 @@ def train_and_register(
     ``progress`` is called with a short phrase before each slow step.
 
     The returned result's ``warnings`` lists what the caller should see: a
-    feature that alone predicts the target, and every type outside ``trusted``
-    that each later load of this version must trust.
+    feature that alone predicts the target. ``trusted`` names the types beyond
+    the safe defaults the pipeline may hold (each later load must trust them
+    too); any other such type stops the bundle being made (UntrustedTypesError
+    names every one), before anything is registered.
 
     Example::
 
@@ -75,36 +75,10 @@ def train_and_register(
             bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
                                           signing_key=sign_key, description=description, directory=Path(scratch) / "bundle",
                                           trusted=tuple(trusted))
-            needed = untrusted_types(bundle, trusted)
             ref = store.register(bundle, sign_with=sign_key)
             if alias:
                 store.set_alias(ref, alias)
     finally:
         if owned:
             store.close()
-    return ref, replace(result, warnings=result.warnings + _trust_warnings(needed))
-
-
-def untrusted_types(bundle: Bundle, trusted: Iterable[str] = ()) -> tuple[str, ...]:
-    """Return every type in the bundle's pipeline that a loader must trust beyond the safe defaults and ``trusted``."""
-    import skops.io
-
-    from mldeploy.bundle.storage import PIPELINE
-    from mldeploy.bundle.trust import check_trusted
-
-    try:
-        check_trusted(skops.io.get_untrusted_types(file=bundle.path / PIPELINE), trusted)
-    except UntrustedTypesError as exc:
-        return exc.types
-    return ()
-
-
-def _trust_warnings(types: Sequence[str]) -> tuple[str, ...]:
-    if not types:
-        return ()
-    options = " ".join(f"--trust {t}" for t in types)
-    listed = ", ".join(repr(t) for t in types)
-    return (
-        f"the pipeline holds {len(types)} type(s) outside mldeploy's trusted defaults; every load of this version "
-        f"must trust all of them: {options} (Python: trusted=[{listed}])",
-    )
+    return ref, result
