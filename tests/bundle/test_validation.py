@@ -230,3 +230,8 @@ def issues_of_schema(schema, data, **options) -> list[tuple]:
     with pytest.raises(SchemaError) as caught:
         validate(schema, data, **options)
     return [(i.row, i.field, i.expected, i.got) for i in caught.value.issues]
+
+
+def test_a_text_key_left_out_gets_the_marker_training_had_not_none():
+    city = validate(NAN_ONLY, [{}, {"city": "austin"}])["city"].tolist()
+    assert isinstance(city[0], float) and math.isnan(city[0]) and city[1] == "austin"

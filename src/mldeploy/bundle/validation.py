@@ -98,9 +98,9 @@ def _records_frame(rows: list, names: list[str], texts: list[str]) -> pd.DataFra
     try:
         frame = pd.DataFrame.from_records(rows, columns=names)
     except OverflowError:  # an int too large for any dtype: keep raw objects, the checks name it
-        return pd.DataFrame({n: _objects([row.get(n) for row in rows]) for n in names})
+        return pd.DataFrame({n: _objects([row.get(n, pd.NA) for row in rows]) for n in names})
     for name in texts:  # pandas would read [NaN, None] as two NaN: keep each value as given
-        frame[name] = _objects([row.get(name) for row in rows])
+        frame[name] = _objects([row.get(name, pd.NA) for row in rows])  # a key left out: the marker training had
     return frame
 
 
