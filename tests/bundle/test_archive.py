@@ -71,11 +71,28 @@ def test_garbage_is_refused(tmp_path):
         unpack(b"not an archive at all", tmp_path / "out")
 
 
-def test_an_archive_not_starting_with_its_manifest_is_refused_before_writing(tmp_path):
+def test_an_archive_without_a_manifest_is_refused_before_writing(tmp_path):
     data = _tar(lambda tar: (_file(tar, "ok.txt"), _file(tar, "../evil.txt")))
-    with pytest.raises(BundleError, match='starts with "ok.txt", not manifest.json'):
+    with pytest.raises(BundleError, match="has no manifest.json"):
         unpack(data, tmp_path / "out")
     assert not list((tmp_path / "out").iterdir()) and not (tmp_path / "evil.txt").exists()
+
+
+def test_an_archive_made_before_the_manifest_came_first_still_opens(tmp_path):
+    files = {"compiled/arrays.npz": b"n" * 3000, "compiled/encoder.json": b"{}", "pipeline.skops": b"p"}
+    folder = bundle_folder(tmp_path / "src", files)
+    data = _tar(lambda tar: [tar.add(folder / name, arcname=name) for name in sorted([*files, "manifest.json"])])
+    unpack(data, tmp_path / "out")
+    assert {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()} == {
+        *files, "manifest.json"}
+
+
+def test_an_unlisted_member_before_the_manifest_is_refused_once_the_manifest_is_read(tmp_path):
+    files = {"pipeline.skops": b"p"}
+    manifest = manifest_for(files).to_bytes()
+    data = _tar(lambda tar: (_file(tar, "aaa.bin"), _file(tar, "manifest.json", manifest), _file(tar, "pipeline.skops", b"p")))
+    with pytest.raises(BundleError, match='holds "aaa.bin", which its manifest does not list'):
+        unpack(data, tmp_path / "out")
 
 
 def test_members_the_manifest_does_not_list_are_refused(tmp_path):
@@ -186,7 +203,7 @@ def test_a_zero_bomb_member_is_refused_at_its_header(tmp_path, bomb_head, member
 def test_a_zero_bomb_before_the_manifest_is_refused_at_its_header(tmp_path):
     path = tmp_path / "bomb.tar.gz"
     zero_bomb(path, [], "pipeline.skops", 1900 * _MIB)
-    refused_in_bounds(path.read_bytes(), tmp_path / "out", "not manifest.json")
+    refused_in_bounds(path.read_bytes(), tmp_path / "out", "before manifest.json, more than an export ever puts there")
 
 
 def flood(head: list[tuple[str, bytes]], count: int) -> bytes:

@@ -29,6 +29,9 @@ MAX_ARCHIVE_BYTES = 2 * 1024**3
 MAX_MANIFEST_BYTES = 16 * 1024**2
 _MAX_SIGNATURE_BYTES = 1024
 _CHUNK_BYTES = 1 << 20
+# Archives made before the manifest came first hold the compiled files ahead of it: a few, never large.
+_MAX_EARLY_MEMBERS = 16
+_MAX_EARLY_BYTES = 128 * 1024**2
 
 
 def pack(directory: Path) -> bytes:
@@ -79,29 +82,40 @@ class _Unpacker:
         self._total = 0
 
     def run(self) -> None:
+        early: list[tuple[tarfile.TarInfo, bytes]] = []
         for member in self._tar:
             _check_kind(member)
-            if self._manifest is None:
+            if self._manifest is not None:
+                self._write(member, self._tar.extractfile(member))
+            elif member.name == MANIFEST:
                 self._read_manifest(member)
+                for held, data in early:
+                    self._write(held, io.BytesIO(data))
             else:
-                self._write(member)
+                early.append((member, self._hold_early(member, early)))
         if self._manifest is None:
-            raise BundleError("bundle archive is empty; export or download it again")
+            what = f"has no {MANIFEST}" if early else "is empty"
+            raise BundleError(f"bundle archive {what}; it is not a bundle, or it is incomplete: export or download it again")
         missing = sorted(set(self._manifest.files) - self._written)
         if missing:
             raise BundleError(f"bundle archive lacks {few(missing)} its manifest lists; it is incomplete, export it again")
 
+    def _hold_early(self, member: tarfile.TarInfo, early: list) -> bytes:
+        """Keep a member that comes before the manifest (archives made before it came first), within tight bounds."""
+        held = sum(len(data) for _, data in early) + member.size
+        if len(early) >= _MAX_EARLY_MEMBERS or held > _MAX_EARLY_BYTES:
+            raise BundleError(f'bundle archive holds {len(early) + 1} member(s) ({held} bytes) before {MANIFEST}, more '
+                              "than an export ever puts there; it was not made by mldeploy's export, or it was altered")
+        return self._tar.extractfile(member).read()
+
     def _read_manifest(self, member: tarfile.TarInfo) -> None:
-        if member.name != MANIFEST:
-            raise BundleError(f'bundle archive starts with "{shorten(member.name)}", not {MANIFEST}; '
-                              "it was not made by this mldeploy's export, or it was altered: export it again")
         self._check_size(member, MAX_MANIFEST_BYTES)
         data = self._tar.extractfile(member).read()
         self._manifest = Manifest.from_bytes(data)
         with open(self._destination / MANIFEST, "xb") as handle:
             handle.write(data)
 
-    def _write(self, member: tarfile.TarInfo) -> None:
+    def _write(self, member: tarfile.TarInfo, source) -> None:
         name = member.name
         files = self._manifest.files
         if name in self._written or name == MANIFEST:
@@ -111,7 +125,7 @@ class _Unpacker:
                               f"(it lists {len(files)} file(s)); refusing it")
         limit = _MAX_SIGNATURE_BYTES if name == SIGNATURE else self._manifest.sizes.get(name, MAX_ARCHIVE_BYTES)
         self._check_size(member, limit)
-        self._copy(member, files.get(name))
+        self._copy(member, files.get(name), source)
         self._written.add(name)
 
     def _check_size(self, member: tarfile.TarInfo, limit: int) -> None:
@@ -121,11 +135,10 @@ class _Unpacker:
                               f"the {allowed} its manifest allows; refusing it")
         self._total += member.size
 
-    def _copy(self, member: tarfile.TarInfo, digest: str | None) -> None:
+    def _copy(self, member: tarfile.TarInfo, digest: str | None, source) -> None:
         """Write a member in chunks, hashing as it goes; a member unlike its digest is removed and refused."""
         path = self._destination / member.name
         path.parent.mkdir(parents=True, exist_ok=True)
-        source = self._tar.extractfile(member)
         hasher = hashlib.sha256()
         with open(path, "xb") as target:  # never through a file or link already there
             for chunk in iter(lambda: source.read(_CHUNK_BYTES), b""):
