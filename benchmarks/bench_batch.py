@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,19 +119,27 @@ def peak_rss_mb(path: Path, registry_root: Path, store_url: str) -> tuple[float,
 
 def main() -> None:
     """Measure and print the markdown section."""
-    import _services
-
-    from mldeploy.bundle import Bundle
-    from mldeploy.embedded import load
-    from mldeploy.examples import salary
-    from mldeploy.registry import Registry
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100 k and 1 M rows instead of 1 M and 10 M; no Spark")
     parser.add_argument("--no-spark", action="store_true")
     args = parser.parse_args()
     rows, big_rows = (100_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
     scratch = Path(tempfile.mkdtemp(prefix="mldeploy-bench-batch-"))
+    try:
+        print(measure(scratch, rows, big_rows, spark=not (args.quick or args.no_spark)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(scratch: Path, rows: int, big_rows: int, spark: bool) -> str:
+    """Train, register, generate the inputs, start PostgreSQL, measure; return the markdown section."""
+    import _services
+
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import salary
+    from mldeploy.registry import Registry
+    from mldeploy.serving import load
+
     train = salary.generate(50_000, seed=7)
     pipeline = salary.default_pipeline().fit(train.drop(columns=salary.TARGET), train[salary.TARGET])
     registry = Registry(root=scratch / "registry")
@@ -150,11 +158,11 @@ def main() -> None:
 
         stages = stage_limits(path, model, pipeline, fresh())
         local_wall, local_engine = engine_run(path, registry, fresh(), "local")
-        spark = None if args.quick or args.no_spark else engine_run(path, registry, fresh(), "spark")
+        spark_times = engine_run(path, registry, fresh(), "spark") if spark else None
         rss_small, _ = peak_rss_mb(path, registry.root, fresh())
         big = write_people(scratch / "people-big.parquet", big_rows)
         rss_big, big_wall = peak_rss_mb(big, registry.root, fresh())
-    print(report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, rss_big, big_wall))
+    return report(rows, big_rows, stages, local_wall, local_engine, spark_times, rss_small, rss_big, big_wall)
 
 
 def report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, rss_big, big_wall) -> str:
