@@ -156,13 +156,18 @@ def measure(scratch: Path, rows: int, big_rows: int, spark: bool) -> str:
                 conn.execute(f"CREATE DATABASE {name}")
             return server.database_url(name)
 
-        stages = stage_limits(path, model, pipeline, fresh())
-        local_wall, local_engine = engine_run(path, registry, fresh(), "local")
-        spark_times = engine_run(path, registry, fresh(), "spark") if spark else None
-        rss_small, _ = peak_rss_mb(path, registry.root, fresh())
+        stages = _noted("stage limits", stage_limits(path, model, pipeline, fresh()))
+        local_wall, local_engine = _noted("local engine (wall, run)", engine_run(path, registry, fresh(), "local"))
+        spark_times = _noted("spark (wall, run)", engine_run(path, registry, fresh(), "spark")) if spark else None
+        rss_small, _ = _noted("peak RSS small", peak_rss_mb(path, registry.root, fresh()))
         big = write_people(scratch / "people-big.parquet", big_rows)
-        rss_big, big_wall = peak_rss_mb(big, registry.root, fresh())
+        rss_big, big_wall = _noted("peak RSS big", peak_rss_mb(big, registry.root, fresh()))
     return report(rows, big_rows, stages, local_wall, local_engine, spark_times, rss_small, rss_big, big_wall)
+
+
+def _noted(what: str, value):
+    print(f"{what}: {value}", file=sys.stderr, flush=True)  # a long run shows its figures as they come
+    return value
 
 
 def report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, rss_big, big_wall) -> str:
