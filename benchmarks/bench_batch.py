@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -119,19 +119,28 @@ def peak_rss_mb(path: Path, registry_root: Path, store_url: str) -> tuple[float,
 
 def main() -> None:
     """Measure and print the markdown section."""
-    import _services
-
-    from mldeploy.bundle import Bundle
-    from mldeploy.embedded import load
-    from mldeploy.examples import salary
-    from mldeploy.registry import Registry
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100 k and 1 M rows instead of 1 M and 10 M; no Spark")
-    parser.add_argument("--no-spark", action="store_true")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark engine (minutes on a busy machine)")
+    parser.add_argument("--no-rss", action="store_true", help="skip the two peak-RSS processes (the big one is long)")
     args = parser.parse_args()
     rows, big_rows = (100_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
     scratch = Path(tempfile.mkdtemp(prefix="mldeploy-bench-batch-"))
+    try:
+        print(measure(scratch, rows, big_rows, spark=not (args.quick or args.no_spark), rss=not args.no_rss))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def measure(scratch: Path, rows: int, big_rows: int, spark: bool, rss: bool) -> str:
+    """Train, register, generate the inputs, start PostgreSQL, measure; return the markdown section."""
+    import _services
+
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import salary
+    from mldeploy.registry import Registry
+    from mldeploy.serving import load
+
     train = salary.generate(50_000, seed=7)
     pipeline = salary.default_pipeline().fit(train.drop(columns=salary.TARGET), train[salary.TARGET])
     registry = Registry(root=scratch / "registry")
@@ -148,16 +157,26 @@ def main() -> None:
                 conn.execute(f"CREATE DATABASE {name}")
             return server.database_url(name)
 
-        stages = stage_limits(path, model, pipeline, fresh())
-        local_wall, local_engine = engine_run(path, registry, fresh(), "local")
-        spark = None if args.quick or args.no_spark else engine_run(path, registry, fresh(), "spark")
-        rss_small, _ = peak_rss_mb(path, registry.root, fresh())
-        big = write_people(scratch / "people-big.parquet", big_rows)
-        rss_big, big_wall = peak_rss_mb(big, registry.root, fresh())
-    print(report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, rss_big, big_wall))
+        stages = _noted("stage limits", stage_limits(path, model, pipeline, fresh()))
+        local_wall, local_engine = _noted("local engine (wall, run)", engine_run(path, registry, fresh(), "local"))
+        spark_times = _noted("spark (wall, run)", engine_run(path, registry, fresh(), "spark")) if spark else None
+        sizes = _noted("peak RSS", _peak_rss_both(scratch, path, big_rows, registry.root, fresh)) if rss else None
+    return report(rows, big_rows, stages, local_wall, local_engine, spark_times, sizes)
 
 
-def report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, rss_big, big_wall) -> str:
+def _peak_rss_both(scratch: Path, path: Path, big_rows: int, registry_root: Path, fresh) -> tuple:
+    """Return (peak RSS MB of the small job, of the big job, the big job's wall seconds)."""
+    small, _ = peak_rss_mb(path, registry_root, fresh())
+    big, big_wall = peak_rss_mb(write_people(scratch / "people-big.parquet", big_rows), registry_root, fresh())
+    return small, big, big_wall
+
+
+def _noted(what: str, value):
+    print(f"{what}: {value}", file=sys.stderr, flush=True)  # a long run shows its figures as they come
+    return value
+
+
+def report(rows, big_rows, stages, local_wall, local_engine, spark, sizes) -> str:
     """Return the markdown section."""
     serial_s = stages["read"] + stages["predict"] + stages["write"]
     ratio = serial_s / local_engine
@@ -182,8 +201,12 @@ def report(rows, big_rows, stages, local_wall, local_engine, spark, rss_small, r
     if spark is not None:
         lines.append(f"| Spark engine, local[2] (whole job; run start to finish {spark[1]:.2f} s) | {spark[0]:.2f} | "
                      f"{rows / spark[0]:,.0f} | {serial_s / spark[0]:.0%} |")
+    lines.append(f"| reference: scikit-learn `pipeline.predict` on the same chunks | {stages['sklearn']:.2f} | "
+                 f"{rows / stages['sklearn']:,.0f} | |")
+    if sizes is None:
+        return "\n".join(lines)
+    rss_small, rss_big, big_wall = sizes
     lines += [
-        f"| reference: scikit-learn `pipeline.predict` on the same chunks | {stages['sklearn']:.2f} | {rows / stages['sklearn']:,.0f} | |",
         "",
         f"Peak RSS of a whole `mldeploy batch` process (model, Arrow, queues of two chunks each side): "
         f"{rss_small:,.0f} MB for {rows:,} rows, {rss_big:,.0f} MB for {big_rows:,} rows "

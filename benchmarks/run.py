@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["bench_embedded.py", "bench_compiled.py", "bench_serving.py", "bench_stream.py"]
+BENCHMARKS = ["bench_embedded.py", "bench_compiled.py", "bench_serving.py", "bench_stream.py", "bench_batch.py"]
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from mldeploy.errors import ConfigError
 
 from _batch_inputs import people
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)  # the first test also builds the shared registry (compiles two bundles)
 
 
 def _stored(store, name="salary", version=1):

@@ -37,7 +37,10 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
 
     ``resume`` continues the latest unfinished run of the same model over
     the same input (same fingerprint and key) with the version it started
-    with. Raises ConfigError for bad input, before anything is written.
+    with. Columns the model does not know are ignored (ids, targets), or
+    refused with ``extra="reject"``. ``registry`` is a Registry, a folder or
+    a database URL (see :func:`mldeploy.serving.load`). Raises ConfigError
+    for bad input, before anything is written.
     """
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows: expected a count >= 1, got {chunk_rows}")

@@ -91,7 +91,7 @@ class PredictionStore:
         with self._read() as conn:
             row = conn.execute(select(tables.runs).where(tables.runs.c.run_id == run_id)).first()
         if row is None:
-            raise ConfigError(f"{self.location} has no batch run {run_id!r}; list runs with `mldeploy runs`")
+            raise ConfigError(f"{self.location} has no batch run {run_id!r}; the table prediction_runs lists every run")
         return RunRecord.from_row(row)
 
     def runs(self, name: str | None = None) -> list[RunRecord]:

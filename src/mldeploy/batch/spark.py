@@ -14,6 +14,7 @@ row ids (unique and increasing, not contiguous).
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import tempfile
 
@@ -116,6 +117,11 @@ def _session(master: str):
     active = sql.SparkSession.getActiveSession()
     if active is not None:
         return active, False
+    # Spark's local workers take their Python from the environment only (spark.pyspark.python is not
+    # honoured for them): without this they run `python3` from PATH, which may lack mldeploy.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # bind the loopback, not the first interface
     builder = (sql.SparkSession.builder.master(master).appName("mldeploy-batch")
                .config("spark.pyspark.python", sys.executable)  # workers run this Python, with mldeploy installed
                .config("spark.ui.enabled", "false"))
