@@ -17,6 +17,11 @@ _EXTRAS = {
     "confluent_kafka": ("kafka", "the Kafka transport of the stream adapter"),
     "pyspark": ("spark", "the Spark batch engine (--engine spark)"),
     "matplotlib": ("plot", "validation plots (mldeploy validate --plot)"),
+    "starlette": ("api", "the model API server"),
+    "uvicorn": ("api", "the model API server"),
+    "orjson": ("api", "the model API server and client"),
+    "prometheus_client": ("api", "the model API's metrics"),
+    "httpx": ("api", "the model API client"),
 }
 
 

@@ -1,0 +1,214 @@
+"""The ASGI application: Open Inference Protocol REST, plain JSON predictions, docs, health and metrics.
+
+Example::
+
+    from mldeploy.api import ApiConfig, create_app
+    app = create_app(ApiConfig(models=("salary:production",)))   # run it with any ASGI server
+
+Every error becomes ``{"error": ..., "type": ...}`` with the status from
+:mod:`mldeploy.api.errors`; bad input is always a 4xx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from mldeploy import __version__
+from mldeploy.api import protocol
+from mldeploy.api.auth import BearerTokenMiddleware
+from mldeploy.api.body import INFER_TYPES, JSON_TYPES, read_body
+from mldeploy.api.catalog import Catalog, ServedModel
+from mldeploy.api.config import ApiConfig
+from mldeploy.api.errors import MalformedRequestError, error_body, status_for
+from mldeploy.api.metrics import ApiMetrics
+from mldeploy.api.openapi import docs_page, openapi_document
+from mldeploy.errors import MldeployError, NotReadyError
+from mldeploy.serving import codecs
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("mldeploy.api")
+_JSON = "application/json"
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
+    """Answer with ``data`` as JSON (numpy values allowed)."""
+    return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers, _JSON)
+
+
+def error_response(exc: BaseException) -> Response:
+    """Answer with the status and JSON body the error table gives ``exc``."""
+    return json_response(error_body(exc), status_for(exc))
+
+
+class Api:
+    """The request handlers over one catalog of served models."""
+
+    def __init__(self, config: ApiConfig, metrics: ApiMetrics):
+        self.config = config
+        self.metrics = metrics
+        self.catalog: Catalog | None = None
+
+    # -- health and metadata --------------------------------------------------------------------
+
+    async def server_metadata(self, request: Request) -> Response:
+        return json_response(protocol.server_metadata(__version__))
+
+    async def live(self, request: Request) -> Response:
+        return json_response({"live": True})
+
+    async def ready(self, request: Request) -> Response:
+        is_ready = self.catalog is not None and self.catalog.is_ready
+        return json_response({"ready": is_ready}, 200 if is_ready else 503)
+
+    async def model_ready(self, request: Request) -> Response:
+        served, version = await self._target(request)
+        is_ready = served.is_ready if version is None else served.is_loaded(version)
+        return json_response({"name": served.name, "ready": is_ready}, 200 if is_ready else 503)
+
+    async def model_metadata(self, request: Request) -> Response:
+        served, version = await self._target(request)
+        model = served.model if version is None else (await served.pinned(version))[0]
+        versions = await run_in_threadpool(served.versions)
+        return json_response(protocol.model_metadata(served.name, versions, model.schema))
+
+    # -- predictions ----------------------------------------------------------------------------
+
+    async def infer(self, request: Request) -> Response:
+        started = time.perf_counter()
+        name = request.path_params["name"]
+        try:
+            served, version = await self._target(request)
+            body = await read_body(request, INFER_TYPES, self.config.max_body_bytes)
+            decoded = protocol.parse_infer_request(body, request.headers.get(protocol.HEADER_LENGTH))
+            model, batcher = (served.model, served.batcher) if version is None else await served.pinned(version)
+            rows = decoded.records() if decoded.rows <= batcher.max_batch_rows else codecs.columns_to_frame(decoded.columns, model.schema)
+            pred = await batcher.submit(rows)
+            content, header_length = protocol.encode_infer_response(pred, decoded)
+        except Exception as exc:
+            return self._failed(exc, name, "infer", started)
+        self.metrics.answered(name, pred.version, "infer", 200, time.perf_counter() - started)
+        if header_length is None:
+            return Response(content, 200, media_type=_JSON)
+        return Response(content, 200, {"Inference-Header-Content-Length": str(header_length)}, "application/octet-stream")
+
+    async def predict(self, request: Request) -> Response:
+        started = time.perf_counter()
+        name = request.path_params["name"]
+        try:
+            served = self._served(name)
+            extra = _extra(request)
+            body = await read_body(request, JSON_TYPES, self.config.max_body_bytes)
+            pred = await served.batcher.submit(protocol.parse_records(body), extra)
+            content = orjson.dumps(pred.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
+        except Exception as exc:
+            return self._failed(exc, name, "predict", started)
+        self.metrics.answered(name, pred.version, "predict", 200, time.perf_counter() - started)
+        return Response(content, 200, media_type=_JSON)
+
+    def _failed(self, exc: Exception, name: str, endpoint: str, started: float) -> Response:
+        status = status_for(exc)
+        if not isinstance(exc, MldeployError):
+            log.exception("unexpected failure answering %s for %s", endpoint, name)
+            exc = MldeployError(f"the server failed unexpectedly ({type(exc).__name__}); see its log")
+        elif status >= 500:
+            log.error("%s for %s failed: %s", endpoint, name, exc)
+        self.metrics.failed(name, endpoint, exc)
+        self.metrics.answered(name, None, endpoint, status, time.perf_counter() - started)
+        return error_response(exc)
+
+    def _served(self, name: str) -> ServedModel:
+        if self.catalog is None:
+            raise NotReadyError("the server is starting; retry in a moment")
+        return self.catalog.get(name)
+
+    async def _target(self, request: Request) -> tuple[ServedModel, int | None]:
+        served = self._served(request.path_params["name"])
+        version = request.path_params.get("version")
+        if version is not None and not served.is_loaded(version):
+            await served.pinned(version)  # NotFoundError (404) for a version the registry does not have
+        return served, version
+
+    # -- documents ------------------------------------------------------------------------------
+
+    async def openapi(self, request: Request) -> Response:
+        models = await run_in_threadpool(self._current_models)
+        return json_response(openapi_document(models, __version__, self.config.token is not None))
+
+    async def docs(self, request: Request) -> Response:
+        models = await run_in_threadpool(self._current_models)
+        return HTMLResponse(docs_page(models))
+
+    async def prometheus(self, request: Request) -> Response:
+        content, media_type = self.metrics.render()
+        return Response(content, 200, media_type=media_type)
+
+    def _current_models(self) -> dict:
+        models = {}
+        for name, served in (self.catalog.models.items() if self.catalog else ()):
+            models[name] = served.model if served.is_ready else None
+        return models
+
+
+def _extra(request: Request) -> str:
+    extra = request.query_params.get("extra", "reject")
+    if extra not in ("reject", "ignore"):
+        raise MalformedRequestError(f"extra must be reject or ignore, got {extra!r}")
+    return extra
+
+
+def _routes(api: Api) -> list[Route]:
+    model = "/v2/models/{name}"
+    versioned = "/v2/models/{name}/versions/{version:int}"
+    return [
+        Route("/v2", api.server_metadata), Route("/v2/health/live", api.live), Route("/v2/health/ready", api.ready),
+        Route(model, api.model_metadata), Route(versioned, api.model_metadata),
+        Route(f"{model}/ready", api.model_ready), Route(f"{versioned}/ready", api.model_ready),
+        Route(f"{model}/infer", api.infer, methods=["POST"]), Route(f"{versioned}/infer", api.infer, methods=["POST"]),
+        Route("/predict/{name}", api.predict, methods=["POST"]),
+        Route("/openapi.json", api.openapi), Route("/docs", api.docs), Route("/metrics", api.prometheus),
+    ]
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    text = {404: f"no endpoint {request.url.path}; see /docs", 405: f"{request.method} is not allowed on {request.url.path}"}
+    return json_response({"error": text.get(exc.status_code, exc.detail), "type": "HTTPException"}, exc.status_code, exc.headers)
+
+
+async def _mldeploy_error(request: Request, exc: MldeployError) -> Response:
+    return error_response(exc)
+
+
+def create_app(config: ApiConfig):
+    """Build the ASGI app; models start loading when the server starts (readiness says when they are in)."""
+    metrics = ApiMetrics()
+    api = Api(config, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mldeploy-predict")
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mldeploy-load")
+        api.catalog = await run_in_threadpool(Catalog, config, executor, loader, metrics)
+        try:
+            yield
+        finally:
+            catalog, api.catalog = api.catalog, None
+            catalog.close()
+            executor.shutdown(wait=True)
+            loader.shutdown(wait=True)
+
+    app = Starlette(routes=_routes(api), lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error})
+    return BearerTokenMiddleware(app, config.token) if config.token else app
+

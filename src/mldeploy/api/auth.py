@@ -1,0 +1,39 @@
+"""Optional bearer-token auth as ASGI middleware: every path but the health checks needs the token."""
+
+from __future__ import annotations
+
+import hmac
+
+import orjson
+
+from mldeploy.api.errors import UnauthorizedError, error_body
+
+__all__ = ["BearerTokenMiddleware", "OPEN_PATHS"]
+
+OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+"""Load balancers check these without credentials."""
+
+
+class BearerTokenMiddleware:
+    """Answer 401 to any HTTP request outside :data:`OPEN_PATHS` without ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        body = orjson.dumps(error_body(UnauthorizedError(
+            "this server needs a bearer token: send the header 'Authorization: Bearer <token>'")))
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Bearer realm="mldeploy"')]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorised(self, scope) -> bool:
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                return hmac.compare_digest(value, self._expected)  # constant time: no token by timing
+        return False

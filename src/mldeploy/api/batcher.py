@@ -1,0 +1,175 @@
+"""Adaptive micro-batching: concurrent requests for one model become one call of the serving core.
+
+Nothing waits for company: a request that finds the model idle is dispatched
+at the end of the current event-loop turn, so a lone client pays no delay and
+requests that arrived in the same turn (or queued behind a running batch)
+share one call. A batch is split back into requests with
+:meth:`Prediction.slice`; a bad row fails only its own request.
+
+Small batches on the compiled path cost tens of microseconds and run on the
+event loop (a thread hop would cost more than the prediction); larger ones,
+and any batch on the scikit-learn path (milliseconds), run in a thread so the
+loop keeps accepting requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mldeploy.errors import Issue, PredictionError, SchemaError
+from mldeploy.serving import Prediction
+
+__all__ = ["MicroBatcher"]
+
+Infer = Callable[[object, str], Prediction]
+"""(rows, extra) -> Prediction: one call of the serving core (records or a DataFrame)."""
+
+
+@dataclass(eq=False)
+class _Job:
+    rows: list | pd.DataFrame
+    extra: str
+    future: asyncio.Future
+    arrived: float = field(default_factory=time.monotonic)
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+
+class MicroBatcher:
+    """Queue requests for one model and run them in batches of at most ``max_batch_rows`` rows.
+
+    ``runs_inline(rows)`` says whether a batch of that many rows may run on the
+    event loop (the model's compiled path, small batch); ``on_batch(rows, pred)``
+    is told of every batch that succeeded (metrics).
+    """
+
+    def __init__(self, infer: Infer, executor: Executor, *, max_batch_rows: int = 256, max_wait_s: float = 0.0,
+                 runs_inline: Callable[[int], bool] = lambda rows: False,
+                 on_batch: Callable[[int, Prediction], None] = lambda rows, pred: None):
+        self._infer = infer
+        self._executor = executor
+        self.max_batch_rows = max_batch_rows
+        self.max_wait_s = max_wait_s
+        self._runs_inline = runs_inline
+        self._on_batch = on_batch
+        self._queue: deque[_Job] = deque()
+        self._queued_rows = 0
+        self._busy = False           # a batch is running in a thread
+        self._scheduled = False      # a dispatch is already due on the loop
+        self._last_jobs = 0          # jobs in the previous batch: >1 means requests are arriving together
+
+    async def submit(self, rows: list | pd.DataFrame, extra: str = "reject") -> Prediction:
+        """Queue ``rows`` (records, or a DataFrame that runs alone) and return their predictions."""
+        loop = asyncio.get_running_loop()
+        job = _Job(rows, extra, loop.create_future())
+        self._queue.append(job)
+        self._queued_rows += job.size
+        if not self._busy:
+            self._schedule(loop)
+        return await job.future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._scheduled or not self._queue:
+            return
+        self._scheduled = True
+        full = self._queued_rows >= self.max_batch_rows
+        if self.max_wait_s <= 0 or full or self._last_jobs <= 1:
+            loop.call_soon(self._dispatch, loop)
+        else:  # requests come in groups: let the batch fill, but no longer than max_wait_s
+            loop.call_at(loop.time() + max(0.0, self._queue[0].arrived + self.max_wait_s - time.monotonic()),
+                         self._dispatch, loop)
+
+    def _dispatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._scheduled = False
+        while self._queue and not self._busy:
+            jobs = self._take()
+            rows = sum(job.size for job in jobs)
+            self._last_jobs = len(jobs)
+            if self._runs_inline(rows):
+                _deliver(jobs, self._run(jobs))
+                continue
+            self._busy = True
+            running = loop.run_in_executor(self._executor, self._run, jobs)
+            running.add_done_callback(lambda done, jobs=jobs: self._finish(loop, jobs, done))
+
+    def _take(self) -> list[_Job]:
+        """Take the next batch: jobs with the same options, up to max_batch_rows rows (a DataFrame alone)."""
+        first = self._queue.popleft()
+        jobs, rows = [first], first.size
+        while isinstance(first.rows, list) and self._queue:
+            job = self._queue[0]
+            if job.extra != first.extra or not isinstance(job.rows, list) or rows + job.size > self.max_batch_rows:
+                break
+            jobs.append(self._queue.popleft())
+            rows += job.size
+        self._queued_rows -= rows
+        return jobs
+
+    def _finish(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], done: asyncio.Future) -> None:
+        self._busy = False
+        try:
+            _deliver(jobs, done.result())
+        except BaseException as exc:  # a failure of the batch itself: every request in it hears of it
+            _deliver(jobs, [exc] * len(jobs))
+        self._schedule(loop)
+
+    def _run(self, jobs: list[_Job]) -> list[Prediction | Exception]:
+        """Predict for a batch; return one result or error per job (runs in a thread or inline)."""
+        extra = jobs[0].extra
+        rows = jobs[0].rows if len(jobs) == 1 else [row for job in jobs for row in job.rows]
+        try:
+            pred = self._infer(rows, extra)
+        except SchemaError as exc:
+            return self._split_schema_error(jobs, exc) if len(jobs) > 1 else [exc]
+        except PredictionError as exc:
+            return [self._run([job])[0] for job in jobs] if len(jobs) > 1 else [exc]
+        except Exception as exc:
+            return [exc] * len(jobs)
+        self._on_batch(len(pred), pred)
+        return _slices(jobs, pred)
+
+    def _split_schema_error(self, jobs: list[_Job], exc: SchemaError) -> list[Prediction | Exception]:
+        """Give each request its own rows' issues (re-numbered) and predict again for the clean ones."""
+        if any(issue.row is None for issue in exc.issues):
+            return [self._run([job])[0] for job in jobs]  # an issue of the whole input: ask each request alone
+        per_job: list[list[Issue]] = [[] for _ in jobs]
+        bounds = _offsets(jobs)
+        for issue in exc.issues:
+            index = next(i for i, (start, stop) in enumerate(bounds) if start <= issue.row < stop)
+            per_job[index].append(Issue(issue.row - bounds[index][0], issue.field, issue.expected, issue.got))
+        clean = [job for job, issues in zip(jobs, per_job) if not issues]
+        results = iter(self._run(clean) if clean else ())  # ends: each level drops the jobs with issues
+        return [SchemaError(issues, exc.hint) if issues else next(results) for issues in per_job]
+
+
+def _offsets(jobs: list[_Job]) -> list[tuple[int, int]]:
+    bounds, start = [], 0
+    for job in jobs:
+        bounds.append((start, start + job.size))
+        start += job.size
+    return bounds
+
+
+def _slices(jobs: list[_Job], pred: Prediction) -> list[Prediction]:
+    if len(jobs) == 1:
+        return [pred]
+    return [pred.slice(start, stop) for start, stop in _offsets(jobs)]
+
+
+def _deliver(jobs: list[_Job], results: list) -> None:
+    for job, result in zip(jobs, results):
+        if job.future.done():  # the client went away and its request was cancelled
+            continue
+        if isinstance(result, BaseException):
+            job.future.set_exception(result)
+        else:
+            job.future.set_result(result)

@@ -1,0 +1,60 @@
+"""Read a request body within the size limit, in a content type and encoding the endpoint reads."""
+
+from __future__ import annotations
+
+import zlib
+
+from starlette.requests import Request
+
+from mldeploy.api.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+
+__all__ = ["JSON_TYPES", "INFER_TYPES", "read_body"]
+
+JSON_TYPES = frozenset({"", "application/json"})
+"""Plain JSON endpoints: JSON, or no content type at all."""
+INFER_TYPES = JSON_TYPES | {"application/octet-stream"}
+"""V2 infer: JSON, or JSON followed by binary tensors (the binary extension)."""
+_DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+async def read_body(request: Request, content_types: frozenset[str], limit_bytes: int) -> bytes:
+    """Return the body; 415 for another content type or encoding, 413 past ``limit_bytes`` (also once inflated)."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in content_types and not content_type.endswith("+json"):
+        allowed = ", ".join(sorted(t for t in content_types if t))
+        raise UnsupportedMediaTypeError(f"content type {content_type!r} is not read here; send {allowed}")
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", *_DECODERS):
+        raise UnsupportedMediaTypeError(f"content encoding {encoding!r} is not read here; send gzip, deflate or none")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        raise PayloadTooLargeError(_too_large(int(declared), limit_bytes))
+    body = await _read_limited(request, limit_bytes)
+    return body if encoding == "identity" else _inflate(body, encoding, limit_bytes)
+
+
+async def _read_limited(request: Request, limit_bytes: int) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLargeError(_too_large(size, limit_bytes, at_least=True))
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:
+    inflater = zlib.decompressobj(_DECODERS[encoding])
+    try:
+        data = inflater.decompress(body, limit_bytes + 1)
+    except zlib.error as exc:
+        raise MalformedRequestError(f"the body is not valid {encoding} data ({exc})") from exc
+    if len(data) > limit_bytes:
+        raise PayloadTooLargeError(_too_large(len(data), limit_bytes, at_least=True, inflated=True))
+    return data
+
+
+def _too_large(size: int, limit_bytes: int, at_least: bool = False, inflated: bool = False) -> str:
+    what = "inflated body" if inflated else "body"
+    return (f"the {what} has {'more than ' if at_least else ''}{size:,} bytes; this server accepts at most "
+            f"{limit_bytes:,} (split the rows into several requests, or start it with a larger --max-body-bytes)")

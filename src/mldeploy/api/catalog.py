@@ -1,0 +1,136 @@
+"""The models one server process serves: a live model and a micro-batcher per name, pinned versions on demand.
+
+``name:alias`` follows its alias through the core's :class:`LiveModel` (new
+versions load, verify and swap off the request path). A pinned version
+(``/versions/{v}``) is loaded from the registry on first use, off the event
+loop, and kept (a few at most) with a batcher of its own, so its answers
+always name that version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from mldeploy.api.batcher import MicroBatcher
+from mldeploy.api.config import ApiConfig
+from mldeploy.api.metrics import ApiMetrics
+from mldeploy.bundle import BundleRef
+from mldeploy.errors import NotFoundError, NotReadyError
+from mldeploy.registry import open_registry
+from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, load
+
+__all__ = ["Catalog", "ServedModel"]
+
+_PINNED_KEPT = 4
+
+
+class ServedModel:
+    """One served name: its live model, its batcher, and the pinned versions asked for so far."""
+
+    def __init__(self, ref: BundleRef, catalog: "Catalog"):
+        self.name = ref.name
+        self._catalog = catalog
+        config = catalog.config
+        self.live = LiveModel(RegistrySource(catalog.registry, str(ref), poll_interval_s=config.poll_interval_s),
+                              trusted=config.trusted, public_key=config.public_key,
+                              require_signed=config.public_key is not None, use_compiled=config.use_compiled)
+        self.live.on_swap(lambda event: catalog.metrics.serving(self.name, self.live.version if self.live.is_ready else None))
+        self.batcher = catalog.batcher_for(self.name, self.live.infer, lambda: self.live.model)
+        self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
+        self._pinned_lock = threading.Lock()
+
+    @property
+    def is_ready(self) -> bool:
+        """True once a version has loaded and passed its smoke prediction."""
+        return self.live.is_ready
+
+    @property
+    def model(self) -> Model:
+        """The version serving now (NotReadyError before the first)."""
+        return self.live.model
+
+    async def pinned(self, version: int) -> tuple[Model, MicroBatcher]:
+        """Return version ``version`` of this model and its batcher, loading it off the loop the first time."""
+        found = self._pinned.get(version)
+        if found is not None:
+            self._pinned.move_to_end(version)
+            return found
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._catalog.loader, self._load_pinned, version)
+
+    def is_loaded(self, version: int) -> bool:
+        """True if ``version`` is serving (live or pinned) and so answers without a load."""
+        return version in self._pinned or (self.live.is_ready and self.live.version == version)
+
+    def versions(self) -> list[int]:
+        """Every version of this model in the registry (reads the registry: call off the loop)."""
+        return [record.version for record in self._catalog.registry.versions(self.name)]
+
+    def _load_pinned(self, version: int) -> tuple[Model, MicroBatcher]:
+        with self._pinned_lock:
+            found = self._pinned.get(version)
+            if found is not None:
+                return found
+            config = self._catalog.config
+            model = load(BundleRef(self.name, version), registry=self._catalog.registry, trusted=config.trusted,
+                         public_key=config.public_key, use_compiled=config.use_compiled)
+            batcher = self._catalog.batcher_for(self.name, model.infer, lambda: model)
+            self._pinned[version] = (model, batcher)
+            while len(self._pinned) > _PINNED_KEPT:
+                self._pinned.popitem(last=False)
+            return model, batcher
+
+
+class Catalog:
+    """Every model this process serves, the registry they come from, and the threads that predict."""
+
+    def __init__(self, config: ApiConfig, executor: Executor, loader: Executor, metrics: ApiMetrics):
+        self.config = config
+        self.executor = executor
+        self.loader = loader
+        self.metrics = metrics
+        self.registry = open_registry(config.registry, public_key=config.public_key)
+        self.models: dict[str, ServedModel] = {}
+        try:
+            for ref in config.refs:
+                self.models[ref.name] = ServedModel(ref, self)
+        except BaseException:
+            self.close()
+            raise
+
+    def get(self, name: str) -> ServedModel:
+        """Return the served model called ``name``; NotFoundError names the ones served."""
+        served = self.models.get(name)
+        if served is None:
+            raise NotFoundError(f'this server does not serve a model "{name}"; it serves: {", ".join(self.models)}')
+        return served
+
+    @property
+    def is_ready(self) -> bool:
+        """True when every served model is ready."""
+        return all(served.is_ready for served in self.models.values())
+
+    def batcher_for(self, name: str, infer: Callable, current: Callable[[], Model]) -> MicroBatcher:
+        """Make a batcher over ``infer`` whose small batches run inline while ``current()`` is on the compiled path."""
+        config = self.config
+
+        def runs_inline(rows: int) -> bool:
+            try:
+                return rows <= config.inline_max_rows and current().path is ServingPath.COMPILED
+            except NotReadyError:
+                return True  # answers at once with the NotReadyError
+
+        return MicroBatcher(lambda rows, extra: infer(rows, extra=extra, missing="as-trained"), self.executor,
+                            max_batch_rows=config.max_batch_rows, max_wait_s=config.max_wait_ms / 1000,
+                            runs_inline=runs_inline,
+                            on_batch=lambda rows, pred: self.metrics.batch(name, pred.version, rows))
+
+    def close(self) -> None:
+        """Stop following aliases and close the registry."""
+        for served in self.models.values():
+            served.live.close()
+        self.registry.close()

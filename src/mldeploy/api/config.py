@@ -1,0 +1,80 @@
+"""ApiConfig: everything the server is told, built once at the edge (CLI flags and environment).
+
+Library code never reads the environment: ``mldeploy serve`` builds this and
+passes it down, also to worker processes (it is a frozen, picklable value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mldeploy.bundle import BundleRef
+from mldeploy.errors import ConfigError
+
+__all__ = ["ApiConfig"]
+
+_MAX_PORT = 65535
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """How to run the API server; every field has a sensible default except the models."""
+
+    models: tuple[str, ...]
+    """References to serve: ``name:alias`` (follows the alias), ``name@version`` (fixed) or ``name``."""
+    registry: str | None = None
+    """Registry folder or database URL (None: ./.mldeploy)."""
+    host: str = "127.0.0.1"
+    """Interface to bind; loopback unless told otherwise."""
+    port: int = 8080
+    """TCP port; 0 lets the OS choose (the server prints the one it got)."""
+    workers: int = 1
+    """Worker processes sharing the port, each serving every model."""
+    token: str | None = field(default=None, repr=False)
+    """Bearer token every request but health checks must carry; None: no auth."""
+    max_body_bytes: int = 64 * 1024 * 1024
+    """Largest request body accepted; larger answers 413."""
+    max_batch_rows: int = 256
+    """Most rows the micro-batcher puts in one call of the serving core."""
+    max_wait_ms: float = 0.0
+    """How long a request may wait for others to join its batch while the model is busy; 0: never wait."""
+    inline_max_rows: int = 64
+    """Batches up to this many rows on the compiled path run on the event loop (tens of µs); others in a thread."""
+    poll_interval_s: float = 0.5
+    """How often an alias is checked for a move."""
+    public_key: bytes | None = field(default=None, repr=False)
+    """Ed25519 public key (PEM): refuse bundles not signed by it."""
+    trusted: tuple[str, ...] = ()
+    """Extra types the pipelines may hold (your own transformers)."""
+    use_compiled: bool = True
+    """Predict with the compiled form when a bundle has one."""
+    graceful_timeout_s: float = 30.0
+    """On SIGTERM, how long in-flight requests may take to finish."""
+    log_level: str = "warning"
+    """uvicorn's log level."""
+
+    def __post_init__(self):
+        if not self.models:
+            raise ConfigError("give at least one model to serve, e.g. salary:production")
+        refs = [BundleRef.parse(text) for text in self.models]
+        names = [ref.name for ref in refs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"each model name may be served once; got {', '.join(self.models)}")
+        _check_range("port", self.port, 0, _MAX_PORT)
+        _check_range("workers", self.workers, 1, 64)
+        _check_range("max_body_bytes", self.max_body_bytes, 1024, 2**40)
+        _check_range("max_batch_rows", self.max_batch_rows, 1, 1_000_000)
+        _check_range("inline_max_rows", self.inline_max_rows, 0, 1_000_000)
+        _check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("the API token is empty; give a non-empty --token or leave it out")
+
+    @property
+    def refs(self) -> tuple[BundleRef, ...]:
+        """The parsed model references."""
+        return tuple(BundleRef.parse(text) for text in self.models)
+
+
+def _check_range(name: str, value, low, high) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")

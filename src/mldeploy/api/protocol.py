@@ -1,0 +1,312 @@
+"""Open Inference Protocol (KServe V2) REST with the binary tensor data extension: wire <-> core values.
+
+Pure translation, no I/O: the app hands in body bytes and headers, gets back
+columns for the serving core, and turns a :class:`Prediction` into a body.
+Anything that does not match what it declares (shape, datatype, byte length)
+is a :class:`MalformedRequestError` (HTTP 400) naming the tensor; values that
+are well-formed but wrong for the model are left to the core's SchemaError.
+
+Example request (JSON, one row)::
+
+    {"id": "42", "inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": [29]}, ...],
+     "outputs": [{"name": "prediction"}]}
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from mldeploy.api.errors import MalformedRequestError
+from mldeploy.bundle import Schema
+from mldeploy.errors import UnsupportedError
+from mldeploy.serving import Prediction, codecs
+
+__all__ = [
+    "HEADER_LENGTH",
+    "InferRequest",
+    "RequestedOutput",
+    "encode_infer_response",
+    "model_metadata",
+    "output_tensors",
+    "parse_infer_request",
+    "parse_records",
+    "server_metadata",
+]
+
+HEADER_LENGTH = "inference-header-content-length"
+"""The binary extension's header: how many leading body bytes are the JSON part."""
+
+_FIXED = {
+    "BOOL": np.dtype("?"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+}
+_JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in _FIXED if "INT" in k}}
+_LENGTH = struct.Struct("<I")
+
+
+@dataclass(frozen=True)
+class RequestedOutput:
+    """One output a request asks for, and whether it wants it as binary data."""
+
+    name: str
+    binary: bool
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A decoded V2 inference request: one column per input tensor, all of one length."""
+
+    id: str | None
+    columns: dict[str, list | np.ndarray]
+    rows: int
+    outputs: tuple[RequestedOutput, ...] | None
+    """The outputs asked for, in order; None: every output."""
+    binary_output: bool
+    """Whether outputs not asked for by name come back as binary data."""
+
+    def records(self) -> list[dict]:
+        """Return the rows as dicts of plain Python values (for small requests that join a micro-batch)."""
+        names = list(self.columns)
+        lists = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.columns.values()]
+        return [dict(zip(names, values)) for values in zip(*lists)]
+
+
+def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
+    """Decode a V2 infer body; ``header_length`` is the binary extension's header value, if sent."""
+    json_part, binary = _split(body, header_length)
+    request = _load_json(json_part)
+    if not isinstance(request, dict):
+        raise MalformedRequestError("the inference request must be a JSON object with an \"inputs\" list")
+    inputs = request.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise MalformedRequestError('the inference request needs an "inputs" list with one tensor per feature')
+    columns, offset = {}, 0
+    for position, tensor in enumerate(inputs):
+        name, values, offset = _decode_input(tensor, position, binary, offset)
+        if name in columns:
+            raise MalformedRequestError(f'input "{name}" is given twice; send each feature once')
+        columns[name] = values
+    if offset != len(binary):
+        raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
+    rows = {len(values) for values in columns.values()}
+    if len(rows) > 1:
+        raise MalformedRequestError("every input tensor must have the same number of rows; "
+                                    + ", ".join(f"{n}: {len(v)}" for n, v in columns.items()))
+    return InferRequest(_request_id(request), columns, rows.pop(), *_requested_outputs(request))
+
+
+def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    if header_length is None:
+        return body, b""
+    try:
+        length = int(header_length)
+    except ValueError:
+        length = -1
+    if not 0 < length <= len(body):
+        raise MalformedRequestError(f"Inference-Header-Content-Length is {header_length!r} but the body has "
+                                    f"{len(body)} bytes; it must be the length of the JSON part")
+    return body[:length], body[length:]
+
+
+def _load_json(data: bytes):
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequestError(f"the body is not valid JSON ({exc}); send a JSON object") from exc
+
+
+def _request_id(request: dict) -> str | None:
+    value = request.get("id")
+    if value is None or isinstance(value, str):
+        return value
+    raise MalformedRequestError(f'"id" must be a string, got {type(value).__name__}')
+
+
+def _requested_outputs(request: dict) -> tuple[tuple[RequestedOutput, ...] | None, bool]:
+    binary = bool(_parameters(request, "request").get("binary_data_output", False))
+    outputs = request.get("outputs")
+    if outputs is None:
+        return None, binary
+    if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+        raise MalformedRequestError('"outputs" must be a list of objects with a "name"')
+    return tuple(RequestedOutput(o["name"], bool(_parameters(o, o["name"]).get("binary_data", binary))) for o in outputs), binary
+
+
+def _parameters(obj: dict, where: str) -> dict:
+    parameters = obj.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise MalformedRequestError(f'"parameters" of {where} must be an object')
+    return parameters
+
+
+def _decode_input(tensor, position: int, binary: bytes, offset: int):
+    if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
+        raise MalformedRequestError(f'input {position} must be an object with a "name", "datatype", "shape" and data')
+    name, datatype = tensor["name"], tensor.get("datatype")
+    if datatype != "BYTES" and datatype not in _FIXED:
+        raise MalformedRequestError(f'input "{name}": datatype {datatype!r} is not one of BOOL, INT8-64, UINT8-64, FP16-64, BYTES')
+    count = _rows_of(name, tensor.get("shape"))
+    size = _parameters(tensor, f'input "{name}"').get("binary_data_size")
+    if size is None:
+        return name, _json_data(name, datatype, tensor.get("data"), count), offset
+    if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+        raise MalformedRequestError(f'input "{name}": binary_data_size {size!r} runs past the {len(binary)} bytes of binary data')
+    return name, _binary_data(name, datatype, binary[offset:offset + size], count), offset + size
+
+
+def _rows_of(name: str, shape) -> int:
+    """Check the shape is one column ([n] or [n, 1]); return n."""
+    valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    if not valid or len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+        raise MalformedRequestError(f'input "{name}": shape {shape!r} is not one column; use [rows] or [rows, 1]')
+    return shape[0]
+
+
+def _json_data(name: str, datatype: str, data, count: int) -> list:
+    if not isinstance(data, list):
+        raise MalformedRequestError(f'input "{name}" has no "data" list and no binary_data_size parameter')
+    flat = _flatten(data) if any(isinstance(v, list) for v in data) else data
+    if len(flat) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but "data" holds {len(flat)}')
+    kinds = _JSON_KINDS.get(datatype, (int, float))
+    for index, value in enumerate(flat):
+        if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and datatype != "BOOL")):
+            raise MalformedRequestError(f'input "{name}", element {index}: {orjson.dumps(value).decode()} is not a '
+                                        f"{datatype} value (null marks a missing one)")
+    return flat
+
+
+def _flatten(data: list) -> list:
+    flat = []
+    for value in data:
+        if isinstance(value, list):
+            flat.extend(_flatten(value))
+        else:
+            flat.append(value)
+    return flat
+
+
+def _binary_data(name: str, datatype: str, raw: bytes, count: int):
+    if datatype == "BYTES":
+        return _bytes_elements(name, raw, count)
+    dtype = _FIXED[datatype]
+    if len(raw) != count * dtype.itemsize:
+        raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
+                                    f"binary_data_size gives {len(raw)}")
+    return np.frombuffer(raw, dtype=dtype)
+
+
+def _bytes_elements(name: str, raw: bytes, count: int) -> list[str]:
+    """Decode length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes)."""
+    values, offset = [], 0
+    for index in range(count):
+        if offset + 4 > len(raw):
+            raise MalformedRequestError(f'input "{name}": the BYTES data ends before element {index} of {count}')
+        (length,) = _LENGTH.unpack_from(raw, offset)
+        chunk = raw[offset + 4:offset + 4 + length]
+        if len(chunk) != length:
+            raise MalformedRequestError(f'input "{name}", element {index}: declares {length} bytes, {len(chunk)} remain')
+        try:
+            values.append(chunk.decode())
+        except UnicodeDecodeError as exc:
+            raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
+        offset += 4 + length
+    if offset != len(raw):
+        raise MalformedRequestError(f'input "{name}": {len(raw) - offset} byte(s) left after {count} BYTES element(s)')
+    return values
+
+
+def output_tensors(schema: Schema) -> list[dict]:
+    """Describe the outputs a model gives: ``prediction``, or ``label`` and ``probabilities``."""
+    classes = schema.output.classes
+    if classes is None:
+        return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+    return [{"name": "label", "datatype": _label_datatype(classes), "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]}]
+
+
+def _label_datatype(classes) -> str:
+    if all(isinstance(c, (bool, np.bool_)) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
+        return "INT64"
+    if all(isinstance(c, (float, np.floating)) for c in classes):
+        return "FP64"
+    return "BYTES"
+
+
+def model_metadata(name: str, versions: list[int], schema: Schema) -> dict:
+    """Return the V2 model metadata: one named, typed input per feature column, and the outputs."""
+    return {
+        "name": name,
+        "versions": [str(v) for v in versions],
+        "platform": "mldeploy_sklearn_pipeline",
+        "inputs": [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [-1]} for f in schema.fields],
+        "outputs": output_tensors(schema),
+    }
+
+
+def server_metadata(version: str) -> dict:
+    """Return the V2 server metadata (``GET /v2``)."""
+    return {"name": "mldeploy", "version": version, "extensions": ["binary_tensor_data"]}
+
+
+def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[bytes, int | None]:
+    """Return the response body and, when any output is binary, the length of its JSON part."""
+    columns = _output_columns(pred)
+    wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output) for name in columns)
+    outputs, chunks = [], []
+    for output in wanted:
+        if output.name not in columns:
+            raise UnsupportedError(f'{pred.ref} has no output "{output.name}"; its outputs are: {", ".join(columns)}')
+        datatype, values = columns[output.name]
+        tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
+        if output.binary:
+            chunk = _to_binary(datatype, values)
+            tensor["parameters"] = {"binary_data_size": len(chunk)}
+            chunks.append(chunk)
+        else:
+            tensor["data"] = values.ravel().tolist()
+        outputs.append(tensor)
+    head = {"model_name": pred.ref.name, "model_version": str(pred.ref.version), "outputs": outputs,
+            "parameters": {"path": str(pred.path)}}
+    if request.id is not None:
+        head["id"] = request.id
+    header = orjson.dumps(head)
+    return (header + b"".join(chunks), len(header)) if chunks else (header, None)
+
+
+def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
+    columns = codecs.prediction_columns(pred)
+    if pred.classes is None:
+        return {"prediction": ("FP64", np.asarray(columns["prediction"], dtype="<f8"))}
+    datatype = _label_datatype(pred.classes)
+    labels = columns["label"]
+    if datatype != "BYTES":
+        labels = np.asarray(labels, dtype=np.dtype("?") if datatype == "BOOL" else _FIXED[datatype])
+    result = {"label": (datatype, labels)}
+    if columns.get("probabilities") is not None:
+        result["probabilities"] = ("FP64", np.asarray(columns["probabilities"], dtype="<f8"))
+    return result
+
+
+def _to_binary(datatype: str, values: np.ndarray) -> bytes:
+    if datatype != "BYTES":
+        return np.ascontiguousarray(values, dtype=_FIXED[datatype]).tobytes()
+    parts = []
+    for value in values.ravel():
+        data = str(value).encode()
+        parts.append(_LENGTH.pack(len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+
+def parse_records(body: bytes) -> list[dict]:
+    """Decode a plain JSON ``/predict`` body: one record or a list of records."""
+    return codecs.records_from_json(_load_json(body))

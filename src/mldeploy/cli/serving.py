@@ -1,0 +1,45 @@
+"""The ``serve`` command: run the model API server (Open Inference Protocol and plain JSON)."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from mldeploy.cli.app import app, console, state
+
+_TOKEN_ENV = "MLDEPLOY_API_TOKEN"
+
+
+@app.command()
+def serve(
+    models: list[str] = typer.Argument(..., help="NAME:ALIAS (follows the alias), NAME@VERSION or NAME; one or more."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8080, "--port", help="TCP port; 0 picks a free one (printed)."),
+    workers: int = typer.Option(1, "--workers", help="Worker processes on the one port, each serving every model."),
+    token: str = typer.Option(None, "--token", help=f"Require 'Authorization: Bearer TOKEN' (or set {_TOKEN_ENV}); health checks stay open.",
+                              show_default=False),
+    max_body_bytes: int = typer.Option(64 * 1024 * 1024, "--max-body-bytes", help="Largest request body; larger answers 413."),
+    max_batch_rows: int = typer.Option(256, "--max-batch-rows", help="Most rows per micro-batch (one call of the model)."),
+    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="How long a request may wait for a batch to fill while requests arrive together; 0 never waits."),
+    poll_interval_s: float = typer.Option(0.5, "--poll-interval", help="Seconds between checks of an alias for a move."),
+    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipelines (your own transformer class)."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn's log level (info shows each start and stop)."),
+) -> None:
+    """Serve models over HTTP; a NAME:ALIAS swaps to each version the alias moves to, with no failed request.
+
+    Endpoints: `/v2/...` (Open Inference Protocol, with binary tensors), `POST /predict/NAME`
+    (JSON records), `/docs`, `/openapi.json`, `/metrics`, `/v2/health/ready`.
+
+    Example: `mldeploy serve salary:production --port 8080 --workers 2`
+    """
+    from mldeploy.api.config import ApiConfig
+    from mldeploy.api.server import serve as run
+
+    config = ApiConfig(
+        models=tuple(models), registry=state.registry, host=host, port=port, workers=workers,
+        token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
+        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s,
+        public_key=state.public_key, trusted=tuple(trust), log_level=log_level,
+    )
+    run(config, on_listening=lambda url: console.print(f"serving {', '.join(models)} on {url} (docs: {url}/docs)", highlight=False))
