@@ -166,3 +166,74 @@ def kafka_broker() -> Iterator[KafkaBroker]:
             broker.stop()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@dataclass
+class ApiServer:
+    """A running ``mldeploy serve`` process and the URL it listens on."""
+
+    process: subprocess.Popen
+    url: str
+
+    def get(self, path: str, **kwargs):
+        """GET ``path`` with httpx (a fresh connection)."""
+        import httpx
+
+        return httpx.get(self.url + path, timeout=10, **kwargs)
+
+
+def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
+    """Read the server's stdout until it prints the URL it listens on."""
+    import re
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline, seen = time.monotonic() + timeout_s, ""
+    while time.monotonic() < deadline:
+        if selector.select(timeout=0.2):
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            seen += line
+            match = re.search(r"on (http://\S+) ", line)
+            if match:
+                return match.group(1)
+        elif process.poll() is not None:
+            break
+    raise ServiceError(f"mldeploy serve printed no URL (exit {process.poll()}): {seen}{process.stderr.read() if process.poll() is not None else ''}")
+
+
+@contextmanager
+def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_s: float = READY_TIMEOUT_S) -> Iterator[ApiServer]:
+    """Run ``mldeploy serve ARGS --port 0`` on 127.0.0.1; yield once /v2/health/ready answers 200 (or /live)."""
+    import os
+    import sys
+
+    import httpx
+
+    command = [sys.executable, "-c", "from mldeploy.cli import main; main()", *args, "--port", "0"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1", "COLUMNS": "300", **(env or {})}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        server = ApiServer(process, _read_url(process, timeout_s))
+        path = "/v2/health/ready" if ready else "/v2/health/live"
+        wait_until(lambda: httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s, f"mldeploy serve at {server.url}")
+        yield server
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> int:
+    """SIGTERM the process, wait for it (SIGKILL past ``timeout_s``), return its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
+    return process.returncode

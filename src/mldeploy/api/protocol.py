@@ -174,6 +174,8 @@ def _json_data(name: str, datatype: str, data, count: int) -> list:
     if len(flat) != count:
         raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but "data" holds {len(flat)}')
     kinds = _JSON_KINDS.get(datatype, (int, float))
+    if datatype == "BYTES":
+        flat = [None if value == "" else value for value in flat]  # empty text is missing, as in binary tensors
     for index, value in enumerate(flat):
         if value is not None and (not isinstance(value, kinds) or (isinstance(value, bool) and datatype != "BOOL")):
             raise MalformedRequestError(f'input "{name}", element {index}: {orjson.dumps(value).decode()} is not a '
@@ -212,7 +214,7 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> list[str]:
         if len(chunk) != length:
             raise MalformedRequestError(f'input "{name}", element {index}: declares {length} bytes, {len(chunk)} remain')
         try:
-            values.append(chunk.decode())
+            values.append(chunk.decode() or None)  # binary BYTES has no null: empty text is a missing value
         except UnicodeDecodeError as exc:
             raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
         offset += 4 + length

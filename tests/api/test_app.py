@@ -1,0 +1,161 @@
+"""The API over real HTTP: a real uvicorn on 127.0.0.1, called with httpx and tritonclient."""
+
+import gzip
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from mldeploy.serving import Model, codecs
+
+import _services
+from conftest import records
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def registry_path(tmp_path_factory, salary_bundle) -> str:
+    from mldeploy.registry import Registry
+
+    root = tmp_path_factory.mktemp("app") / "registry"
+    with Registry(root=root) as registry:
+        registry.set_alias(registry.register(salary_bundle), "production")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def server(registry_path):
+    with _services.api_server("--registry", registry_path, "serve", "salary:production", "--max-body-bytes", "200000") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def model(salary_bundle):
+    return Model(salary_bundle)
+
+
+def _v2_json(rows: list[dict], model, **extra) -> dict:
+    inputs = [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [len(rows)], "data": [r[f.name] for r in rows]}
+              for f in model.schema.fields]
+    return {"inputs": inputs, **extra}
+
+
+def test_health_and_server_metadata(server):
+    assert server.get("/v2/health/live").json() == {"live": True}
+    assert server.get("/v2/health/ready").json() == {"ready": True}
+    assert server.get("/v2/models/salary/ready").json() == {"name": "salary", "ready": True}
+    assert server.get("/v2").json()["extensions"] == ["binary_tensor_data"]
+
+
+def test_model_metadata_has_one_typed_input_per_feature(server, model):
+    metadata = server.get("/v2/models/salary").json()
+    assert metadata["versions"] == ["1"]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [(f.name, codecs.tensor_datatype(f)) for f in model.schema.fields]
+    assert metadata["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+
+
+def test_plain_json_predictions_match_the_embedded_model(server, model, new_rows):
+    rows = records(new_rows.head(7))
+    answer = httpx.post(server.url + "/predict/salary", json=rows).json()
+    assert answer["model_name"] == "salary" and answer["model_version"] == 1 and answer["path"] == "compiled"
+    np.testing.assert_array_equal(answer["predictions"], model.predict(rows, missing="as-trained"))
+    one = httpx.post(server.url + "/predict/salary", json=rows[0]).json()
+    assert one["predictions"] == [answer["predictions"][0]]
+
+
+def test_v2_json_infer_echoes_the_id_and_returns_the_outputs_asked_for(server, model, new_rows):
+    rows = records(new_rows.head(3))
+    body = _v2_json(rows, model, id="abc", outputs=[{"name": "prediction"}])
+    answer = httpx.post(server.url + "/v2/models/salary/infer", json=body).json()
+    assert answer["id"] == "abc" and answer["model_version"] == "1"
+    assert answer["outputs"][0]["shape"] == [3]
+    np.testing.assert_array_equal(answer["outputs"][0]["data"], model.predict(rows, missing="as-trained"))
+
+
+def test_tritonclient_with_its_defaults_gets_binary_tensors(server, model, new_rows):
+    import tritonclient.http as triton
+
+    frame = new_rows.head(25)
+    client = triton.InferenceServerClient(server.url.removeprefix("http://"))
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("salary")
+    assert client.get_model_metadata("salary")["name"] == "salary"
+    inputs = []
+    for f in model.schema.fields:
+        column = frame[f.name]
+        datatype = codecs.tensor_datatype(f)
+        values = (column.astype(object).where(column.notna(), "").to_numpy(dtype=object) if datatype == "BYTES"
+                  else column.to_numpy(dtype={"FP64": "float64", "INT64": "int64", "BOOL": "bool"}[datatype]))
+        tensor = triton.InferInput(f.name, [len(frame)], datatype)
+        tensor.set_data_from_numpy(values)
+        inputs.append(tensor)
+    result = client.infer("salary", inputs, request_id="t-1")
+    assert result.get_response()["id"] == "t-1"
+    got = result.as_numpy("prediction")
+    np.testing.assert_array_equal(got, model.predict(frame, missing="as-trained"))  # "" and NaN: missing, as trained
+    versioned = client.infer("salary", inputs, model_version="1").as_numpy("prediction")
+    np.testing.assert_array_equal(versioned, got)
+    client.close()
+
+
+def test_pinned_versions_and_unknown_names_answer_404(server, new_rows):
+    rows = records(new_rows.head(1))
+    assert httpx.post(server.url + "/predict/nope", json=rows).status_code == 404
+    missing = httpx.post(server.url + "/v2/models/salary/versions/9/infer", json={"inputs": []})
+    assert missing.status_code == 404 and "salary@9" in missing.json()["error"]
+    assert server.get("/v2/models/salary/versions/1/ready").json()["ready"] is True
+
+
+def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
+    rows = records(new_rows.head(3))
+    rows[0]["years_experience"] = "ten"
+    rows[2]["remote"] = "perhaps"
+    answer = httpx.post(server.url + "/predict/salary", json=rows)
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["type"] == "SchemaError"
+    assert [(i["row"], i["field"], i["got"]) for i in body["issues"]] == [(0, "years_experience", '"ten"'), (2, "remote", '"perhaps"')]
+    assert body["error"].startswith('2 bad field(s) in 2 row(s): row 0, field "years_experience": expected a number')
+
+
+@pytest.mark.parametrize(("path", "kwargs", "status", "words"), [
+    ("/predict/salary", {"content": b"{nope", "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+    ("/predict/salary", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415, "content type 'text/plain'"),
+    ("/predict/salary", {"content": b"x" * 300_000}, 413, "at most 200,000"),
+    ("/predict/salary", {"content": gzip.compress(b" " * 300_000), "headers": {"content-encoding": "gzip"}}, 413, "inflated body"),
+    ("/predict/salary", {"content": b"[1, 2]"}, 422, 'row 0, field "(row)": expected a JSON object'),
+    ("/predict/salary?extra=maybe", {"content": b"{}"}, 400, "extra must be reject or ignore"),
+    ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [2], "data": [1]}]}'},
+     400, 'shape declares 2 value'),
+    ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": [1]}]}'},
+     422, "years_experience"),
+])
+def test_bad_requests_get_a_4xx_saying_what_is_wrong(server, path, kwargs, status, words):
+    answer = httpx.post(server.url + path, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(server):
+    assert server.get("/nowhere").json()["error"] == "no endpoint /nowhere; see /docs"
+    assert server.get("/predict/salary").status_code == 405
+
+
+def test_metrics_count_requests_and_show_the_version_served(server, new_rows):
+    httpx.post(server.url + "/predict/salary", json=records(new_rows.head(2)))
+    text = server.get("/metrics").text
+    assert 'mldeploy_api_model_version{model="salary"} 1.0' in text
+    assert 'mldeploy_api_requests_total{endpoint="predict",model="salary",status="200",version="1"}' in text
+    assert "mldeploy_api_batch_rows_bucket" in text and "mldeploy_api_request_seconds_bucket" in text
+
+
+def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):
+    document = server.get("/openapi.json").json()
+    record = document["components"]["schemas"]["salary_record"]
+    assert list(record["properties"]) == model.schema.names
+    assert set(record["example"]) == set(model.schema.names)
+    assert "/v2/models/salary/versions/{version}/infer" in document["paths"]
+    page = server.get("/docs").text
+    assert all(f"<code>{name}</code>" in page for name in model.schema.names)
+    assert "curl -s http://HOST:PORT/predict/salary" in page
