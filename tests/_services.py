@@ -205,15 +205,18 @@ def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
 
 
 @contextmanager
-def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_s: float = READY_TIMEOUT_S) -> Iterator[ApiServer]:
-    """Run ``mldeploy serve ARGS --port 0`` on 127.0.0.1; yield once /v2/health/ready answers 200 (or /live)."""
+def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_s: float = 120.0) -> Iterator[ApiServer]:
+    """Run ``mldeploy serve ARGS --port 0`` on 127.0.0.1; yield once /v2/health/ready answers 200 (or /live).
+
+    Loading a model imports skops and scikit-learn and checks the compiled form: tens of seconds on a busy machine.
+    """
     import os
     import sys
 
     import httpx
 
     command = [sys.executable, "-c", "from mldeploy.cli import main; main()", *args, "--port", "0"]
-    environment = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONUNBUFFERED": "1", "COLUMNS": "300", **(env or {})}
+    environment = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "PYTHONUNBUFFERED": "1", "COLUMNS": "300", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
         server = ApiServer(process, _read_url(process, timeout_s))

@@ -1,5 +1,6 @@
 """V2 requests and responses, JSON and binary, translated without I/O."""
 
+import re
 import struct
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_binary_tensors_decode_by_declared_size():
 ])
 def test_binary_tensors_that_do_not_match_their_declaration_are_malformed(tensors, header, message):
     body, length = _binary_request(tensors, header_length=header)
-    with pytest.raises(MalformedRequestError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(MalformedRequestError, match=re.escape(message)):
         protocol.parse_infer_request(body, length)
 
 
@@ -78,7 +79,7 @@ def test_binary_tensors_that_do_not_match_their_declaration_are_malformed(tensor
     (b"[1, 2]", 'must be a JSON object with an "inputs" list'),
     (b'{"inputs": []}', 'needs an "inputs" list'),
     (b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [2], "data": [1]}]}', 'input "age": shape declares 2 value(s) but "data" holds 1'),
-    (b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1, 2], "data": [1, 2]}]}', 'input "age": shape \\[1, 2\\] is not one column'),
+    (b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1, 2], "data": [1, 2]}]}', 'input "age": shape [1, 2] is not one column'),
     (b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": ["x"]}]}', 'input "age", element 0: "x" is not a INT64 value'),
     (b'{"inputs": [{"name": "age", "datatype": "FP64", "shape": [1], "data": [true]}]}', 'input "age", element 0: true is not a FP64 value'),
     (b'{"inputs": [{"name": "age", "datatype": "TEXT", "shape": [1], "data": [1]}]}', "datatype 'TEXT' is not one of"),
@@ -89,7 +90,7 @@ def test_binary_tensors_that_do_not_match_their_declaration_are_malformed(tensor
     (b'{"id": 7, "inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1]}]}', '"id" must be a string'),
 ])
 def test_malformed_json_requests_say_what_is_wrong(body, message):
-    with pytest.raises(MalformedRequestError, match=message):
+    with pytest.raises(MalformedRequestError, match=re.escape(message)):
         protocol.parse_infer_request(body, None)
 
 
