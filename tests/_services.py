@@ -174,12 +174,24 @@ class ApiServer:
 
     process: subprocess.Popen
     url: str
+    token: str | None = None
+
+    @property
+    def headers(self) -> dict:
+        """The Authorization header when the server has a token."""
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
 
     def get(self, path: str, **kwargs):
-        """GET ``path`` with httpx (a fresh connection)."""
+        """GET ``path`` with httpx (a fresh connection), with the token if any."""
         import httpx
 
-        return httpx.get(self.url + path, timeout=10, **kwargs)
+        return httpx.get(self.url + path, timeout=10, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
+
+    def post(self, path: str, **kwargs):
+        """POST to ``path`` with httpx, with the token if any."""
+        import httpx
+
+        return httpx.post(self.url + path, timeout=30, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
 
 
 def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
@@ -219,7 +231,7 @@ def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_
     environment = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "PYTHONUNBUFFERED": "1", "COLUMNS": "300", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
-        server = ApiServer(process, _read_url(process, timeout_s))
+        server = ApiServer(process, _read_url(process, timeout_s), (env or {}).get("MLDEPLOY_API_TOKEN"))
         path = "/v2/health/ready" if ready else "/v2/health/live"
         wait_until(lambda: httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s, f"mldeploy serve at {server.url}")
         yield server

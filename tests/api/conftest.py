@@ -9,6 +9,9 @@ from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
 import _models
+import _services
+
+TOKEN = "s3cret-token"
 
 
 def records(frame) -> list[dict]:
@@ -34,3 +37,20 @@ def registry_dir(tmp_path, salary_bundle) -> str:
     with Registry(root=tmp_path / "registry") as registry:
         registry.set_alias(registry.register(salary_bundle), "production")
     return str(tmp_path / "registry")
+
+
+@pytest.fixture(scope="session")
+def served_registry(tmp_path_factory, salary_bundle) -> str:
+    """A sqlite registry with salary@1 aliased production, for the shared server (never changed)."""
+    root = tmp_path_factory.mktemp("served") / "registry"
+    with Registry(root=root) as registry:
+        registry.set_alias(registry.register(salary_bundle), "production")
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def server(served_registry):
+    """One real server for the tests that do not change its registry: token required, 200 kB body limit."""
+    with _services.api_server("--registry", served_registry, "serve", "salary:production", "--max-body-bytes", "200000",
+                              env={"MLDEPLOY_API_TOKEN": TOKEN}) as running:
+        yield running

@@ -9,26 +9,9 @@ import pytest
 
 from mldeploy.serving import Model, codecs
 
-import _services
 from conftest import records
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def registry_path(tmp_path_factory, salary_bundle) -> str:
-    from mldeploy.registry import Registry
-
-    root = tmp_path_factory.mktemp("app") / "registry"
-    with Registry(root=root) as registry:
-        registry.set_alias(registry.register(salary_bundle), "production")
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def server(registry_path):
-    with _services.api_server("--registry", registry_path, "serve", "salary:production", "--max-body-bytes", "200000") as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -58,17 +41,17 @@ def test_model_metadata_has_one_typed_input_per_feature(server, model):
 
 def test_plain_json_predictions_match_the_embedded_model(server, model, new_rows):
     rows = records(new_rows.head(7))
-    answer = httpx.post(server.url + "/predict/salary", json=rows).json()
+    answer = server.post("/predict/salary", json=rows).json()
     assert answer["model_name"] == "salary" and answer["model_version"] == 1 and answer["path"] == "compiled"
     np.testing.assert_array_equal(answer["predictions"], model.predict(rows, missing="as-trained"))
-    one = httpx.post(server.url + "/predict/salary", json=rows[0]).json()
+    one = server.post("/predict/salary", json=rows[0]).json()
     assert one["predictions"] == [answer["predictions"][0]]
 
 
 def test_v2_json_infer_echoes_the_id_and_returns_the_outputs_asked_for(server, model, new_rows):
     rows = records(new_rows.head(3))
     body = _v2_json(rows, model, id="abc", outputs=[{"name": "prediction"}])
-    answer = httpx.post(server.url + "/v2/models/salary/infer", json=body).json()
+    answer = server.post("/v2/models/salary/infer", json=body).json()
     assert answer["id"] == "abc" and answer["model_version"] == "1"
     assert answer["outputs"][0]["shape"] == [3]
     np.testing.assert_array_equal(answer["outputs"][0]["data"], model.predict(rows, missing="as-trained"))
@@ -80,7 +63,7 @@ def test_tritonclient_with_its_defaults_gets_binary_tensors(server, model, new_r
     frame = new_rows.head(25)
     client = triton.InferenceServerClient(server.url.removeprefix("http://"))
     assert client.is_server_live() and client.is_server_ready() and client.is_model_ready("salary")
-    assert client.get_model_metadata("salary")["name"] == "salary"
+    assert client.get_model_metadata("salary", headers=server.headers)["name"] == "salary"
     inputs = []
     for f in model.schema.fields:
         column = frame[f.name]
@@ -90,19 +73,19 @@ def test_tritonclient_with_its_defaults_gets_binary_tensors(server, model, new_r
         tensor = triton.InferInput(f.name, [len(frame)], datatype)
         tensor.set_data_from_numpy(values)
         inputs.append(tensor)
-    result = client.infer("salary", inputs, request_id="t-1")
+    result = client.infer("salary", inputs, request_id="t-1", headers=server.headers)
     assert result.get_response()["id"] == "t-1"
     got = result.as_numpy("prediction")
     np.testing.assert_array_equal(got, model.predict(frame, missing="as-trained"))  # "" and NaN: missing, as trained
-    versioned = client.infer("salary", inputs, model_version="1").as_numpy("prediction")
+    versioned = client.infer("salary", inputs, model_version="1", headers=server.headers).as_numpy("prediction")
     np.testing.assert_array_equal(versioned, got)
     client.close()
 
 
 def test_pinned_versions_and_unknown_names_answer_404(server, new_rows):
     rows = records(new_rows.head(1))
-    assert httpx.post(server.url + "/predict/nope", json=rows).status_code == 404
-    missing = httpx.post(server.url + "/v2/models/salary/versions/9/infer", json={"inputs": []})
+    assert server.post("/predict/nope", json=rows).status_code == 404
+    missing = server.post("/v2/models/salary/versions/9/infer", json={"inputs": []})
     assert missing.status_code == 404 and 'no version 9 of "salary"' in missing.json()["error"]
     assert server.get("/v2/models/salary/versions/1/ready").json()["ready"] is True
 
@@ -111,7 +94,7 @@ def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
     rows = records(new_rows.head(3))
     rows[0]["years_experience"] = "ten"
     rows[2]["remote"] = "perhaps"
-    answer = httpx.post(server.url + "/predict/salary", json=rows)
+    answer = server.post("/predict/salary", json=rows)
     assert answer.status_code == 422
     body = answer.json()
     assert body["type"] == "SchemaError"
@@ -132,7 +115,7 @@ def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
      422, 'field "certifications": expected a whole number in [0, 11], got nothing (field missing)'),
 ])
 def test_bad_requests_get_a_4xx_saying_what_is_wrong(server, path, kwargs, status, words):
-    answer = httpx.post(server.url + path, **kwargs)
+    answer = server.post(path, **kwargs)
     assert answer.status_code == status, answer.text
     assert words in answer.json()["error"]
 
@@ -143,7 +126,7 @@ def test_unknown_routes_and_methods_answer_json(server):
 
 
 def test_metrics_count_requests_and_show_the_version_served(server, new_rows):
-    httpx.post(server.url + "/predict/salary", json=records(new_rows.head(2)))
+    server.post("/predict/salary", json=records(new_rows.head(2)))
     text = server.get("/metrics").text
     assert 'mldeploy_api_model_version{model="salary"} 1.0' in text
     assert 'mldeploy_api_requests_total{endpoint="predict",model="salary",status="200",version="1"}' in text
@@ -159,3 +142,12 @@ def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):
     page = server.get("/docs").text
     assert all(f"<code>{name}</code>" in page for name in model.schema.names)
     assert "curl -s http://HOST:PORT/predict/salary" in page
+
+
+def test_without_the_token_only_health_checks_answer(server):
+    for path in ("/v2/health/live", "/v2/health/ready", "/v2/models/salary/ready"):
+        assert httpx.get(server.url + path).status_code == 200
+    refused = httpx.post(server.url + "/predict/salary", json={})
+    assert refused.status_code == 401 and "Authorization: Bearer <token>" in refused.json()["error"]
+    wrong = httpx.get(server.url + "/v2/models/salary", headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 401

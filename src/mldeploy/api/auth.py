@@ -8,21 +8,25 @@ import orjson
 
 from mldeploy.api.errors import UnauthorizedError, error_body
 
-__all__ = ["BearerTokenMiddleware", "OPEN_PATHS"]
+__all__ = ["BearerTokenMiddleware", "is_health_check"]
 
-OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
-"""Load balancers check these without credentials."""
+_OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
+
+
+def is_health_check(path: str) -> bool:
+    """True for the server's and each model's health checks, which load balancers call without credentials."""
+    return path in _OPEN_PATHS or (path.startswith("/v2/models/") and path.endswith("/ready"))
 
 
 class BearerTokenMiddleware:
-    """Answer 401 to any HTTP request outside :data:`OPEN_PATHS` without ``Authorization: Bearer <token>``."""
+    """Answer 401 to any HTTP request but a health check without ``Authorization: Bearer <token>``."""
 
     def __init__(self, app, token: str):
         self.app = app
         self._expected = f"Bearer {token}".encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._authorised(scope):
+        if scope["type"] != "http" or is_health_check(scope["path"]) or self._authorised(scope):
             await self.app(scope, receive, send)
             return
         body = orjson.dumps(error_body(UnauthorizedError(
