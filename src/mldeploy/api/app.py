@@ -33,13 +33,14 @@ from mldeploy.api.config import ApiConfig
 from mldeploy.api.errors import MalformedRequestError, error_body, status_for
 from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
-from mldeploy.errors import MldeployError, NotReadyError
+from mldeploy.errors import MldeployError, NotFoundError, NotReadyError
 from mldeploy.serving import codecs
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("mldeploy.api")
 _JSON = "application/json"
+_MAX_VERSION = 999_999_999  # as many digits as a reference may carry
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
@@ -136,6 +137,8 @@ class Api:
     async def _target(self, request: Request) -> tuple[ServedModel, int | None]:
         served = self._served(request.path_params["name"])
         version = request.path_params.get("version")
+        if version is not None and not 0 < version <= _MAX_VERSION:
+            raise NotFoundError(f'no version {version} of "{served.name}": versions are numbered from 1')
         if version is not None and not served.is_loaded(version):
             await served.pinned(version)  # NotFoundError (404) for a version the registry does not have
         return served, version
@@ -190,6 +193,12 @@ async def _mldeploy_error(request: Request, exc: MldeployError) -> Response:
     return error_response(exc)
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # The outermost catch: log the context, answer JSON, keep serving.
+    log.error("unexpected failure answering %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response({"error": f"the server failed unexpectedly ({type(exc).__name__}); see its log", "type": "ServerError"}, 500)
+
+
 def create_app(config: ApiConfig):
     """Build the ASGI app; models start loading when the server starts (readiness says when they are in)."""
     metrics = ApiMetrics()
@@ -209,6 +218,7 @@ def create_app(config: ApiConfig):
             loader.shutdown(wait=True)
 
     app = Starlette(routes=_routes(api), lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error})
+                    exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error,
+                                        Exception: _unexpected_error})
     return BearerTokenMiddleware(app, config.token) if config.token else app
 
