@@ -10,6 +10,7 @@ always name that version.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, load
 __all__ = ["Catalog", "ServedModel"]
 
 _PINNED_KEPT = 4
+log = logging.getLogger("mldeploy.api")
 
 
 class ServedModel:
@@ -38,10 +40,17 @@ class ServedModel:
         self.live = LiveModel(RegistrySource(catalog.registry, str(ref), poll_interval_s=config.poll_interval_s),
                               trusted=config.trusted, public_key=config.public_key,
                               require_signed=config.public_key is not None, use_compiled=config.use_compiled)
-        self.live.on_swap(lambda event: catalog.metrics.serving(self.name, self.live.version if self.live.is_ready else None))
+        self.live.on_swap(self._swapped)
         self.batcher = catalog.batcher_for(self.name, self.live.infer, lambda: self.live.model)
         self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
         self._pinned_lock = threading.Lock()
+
+    def _swapped(self, event) -> None:
+        # Called from the live model's thread; prometheus-client is thread-safe.
+        metrics = self._catalog.metrics
+        metrics.swapped(self.name, event.ref.version, event.accepted, event.check)
+        metrics.serving(self.name, self.live.version)
+        log.log(logging.INFO if event.accepted else logging.WARNING, "%s", event.describe())
 
     @property
     def is_ready(self) -> bool:

@@ -1,8 +1,7 @@
 """Prometheus metrics of one server process: requests, errors, latency, batch sizes, versions served.
 
-Each worker process keeps its own counters (a scrape reaches one worker;
-the ``pid`` of :data:`process_collector` tells them apart). Labelled children
-are cached so a request costs a dict lookup and two increments.
+Each worker process keeps its own counters (a scrape reaches one worker).
+Labelled children are cached so a request costs a dict lookup and two increments.
 """
 
 from __future__ import annotations
@@ -31,6 +30,8 @@ class ApiMetrics:
                                 ["model", "version"], buckets=_BATCH_BUCKETS, registry=self.registry)
         self._version = Gauge("mldeploy_api_model_version", "The version each model serves now (0: none yet).",
                               ["model"], registry=self.registry)
+        self._swaps = Counter("mldeploy_api_swaps", "Versions offered by a followed alias: accepted, or refused at a check.",
+                              ["model", "version", "outcome"], registry=self.registry)
         self._children: dict[tuple, object] = {}
 
     def _child(self, metric, *labels):
@@ -56,6 +57,10 @@ class ApiMetrics:
     def serving(self, model: str, version: int | None) -> None:
         """Set the version a model serves now."""
         self._child(self._version, model).set(version or 0)
+
+    def swapped(self, model: str, version: int | None, accepted: bool, check: str | None) -> None:
+        """Count one version offered to a live model: ``outcome`` is accepted or the check that refused it."""
+        self._child(self._swaps, model, str(version), "accepted" if accepted else f"refused:{check}").inc()
 
     def render(self) -> tuple[bytes, str]:
         """Return the metrics in Prometheus' text format and its content type."""
