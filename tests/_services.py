@@ -47,14 +47,19 @@ def run_script(*args: str, timeout_s: float) -> None:
         raise ServiceError(f"{' '.join(args)} exited with {done.returncode}:\n{done.stderr.strip()}")
 
 
-def wait_until(check: Callable[[], object], timeout_s: float, what: str) -> None:
-    """Call ``check`` until it returns without raising; ServiceError with the last error at the deadline."""
+def wait_until(check: Callable[[], object], timeout_s: float, what: str, fatal: type[Exception] | tuple = ()) -> None:
+    """Call ``check`` until it returns without raising; ServiceError with the last error at the deadline.
+
+    An exception of a ``fatal`` class ends the wait at once (the service died).
+    """
     deadline = time.monotonic() + timeout_s
     delay_s = 0.02
     while True:
         try:
             check()
             return
+        except fatal:
+            raise
         except Exception as exc:  # any failure means "not ready yet" until the deadline
             if time.monotonic() >= deadline:
                 raise ServiceError(f"{what} not ready after {timeout_s:.0f} s: {exc}") from exc
@@ -233,10 +238,16 @@ def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_
     try:
         server = ApiServer(process, _read_url(process, timeout_s), (env or {}).get("MLDEPLOY_API_TOKEN"))
         path = "/v2/health/ready" if ready else "/v2/health/live"
-        wait_until(lambda: httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s, f"mldeploy serve at {server.url}")
+        wait_until(lambda: _exited(process) or httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s,
+                   f"mldeploy serve at {server.url}", fatal=ServiceError)
         yield server
     finally:
         stop_process(process)
+
+
+def _exited(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        raise ServiceError(f"mldeploy serve exited with {process.returncode}: {process.stderr.read()[-3000:]}")
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> int:

@@ -51,8 +51,17 @@ def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> Non
         if config.workers == 1:
             uvicorn.Server(uconfig).run(sockets=[sock])
         else:
-            from uvicorn.supervisors import Multiprocess
-
-            Multiprocess(uconfig, target=uvicorn.Server(uconfig).run, sockets=[sock]).run()
+            _supervisor(uvicorn, uconfig, sock).run()
     finally:
         sock.close()
+
+
+def _supervisor(uvicorn, uconfig, sock: socket.socket):
+    """uvicorn's multi-process supervisor (its constructor lost ``target`` in later releases)."""
+    import inspect
+
+    from uvicorn.supervisors import Multiprocess
+
+    if "target" in inspect.signature(Multiprocess.__init__).parameters:
+        return Multiprocess(uconfig, target=uvicorn.Server(uconfig).run, sockets=[sock])
+    return Multiprocess(uconfig, sockets=[sock])

@@ -1,0 +1,91 @@
+"""Several worker processes on one port, and a graceful SIGTERM that lets in-flight requests finish."""
+
+import threading
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+import _services
+from conftest import records
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _workers(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
+
+
+def _rss_mib(pid: int) -> float:
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def _all_workers_ready(server) -> bool:
+    # Each fresh connection may reach either worker: ten 200s in a row mean both have loaded.
+    return all(httpx.get(server.url + "/v2/health/ready", timeout=5).status_code == 200 for _ in range(10))
+
+
+def test_two_workers_serve_one_port_and_sigterm_lets_an_in_flight_request_finish(served_registry, new_rows, capsys):
+    with _services.api_server("--registry", served_registry, "serve", "salary:production", "--workers", "2",
+                              "--log-level", "info") as server:
+        workers = _workers(server.process.pid)
+        assert len(workers) == 2
+        _services.wait_until(lambda: _all_workers_ready(server) or 1 / 0, 120, "both workers")
+        with capsys.disabled():
+            print(f"\nworker memory (RSS): {', '.join(f'{_rss_mib(pid):.0f} MiB' for pid in workers)}")
+        body = orjson.dumps(records(new_rows.head(5)))
+        release, answer = threading.Event(), {}
+
+        def slow_body():
+            yield body[:10]
+            release.wait(60)  # the request is in flight, its body half sent, while SIGTERM arrives
+            yield body[10:]
+
+        def send():
+            answer["response"] = httpx.post(server.url + "/predict/salary", content=slow_body(),
+                                            headers={"content-type": "application/json", "content-length": str(len(body))}, timeout=60)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        _services.wait_until(lambda: _open_connections(workers) or 1 / 0, 30, "the request's connection")
+        server.process.terminate()
+        _services.wait_until(lambda: "Waiting for connections to close" in _read_stderr(server) or 1 / 0, 30, "graceful shutdown")
+        release.set()
+        sender.join(60)
+        assert answer["response"].status_code == 200
+        assert answer["response"].json()["model_version"] == 1
+        assert server.process.wait(60) == 0
+
+
+_SEEN: list[str] = []
+
+
+def _read_stderr(server) -> str:
+    import selectors
+
+    selector = selectors.DefaultSelector()
+    selector.register(server.process.stderr, selectors.EVENT_READ)
+    while selector.select(timeout=0.05):
+        line = server.process.stderr.readline()
+        if not line:
+            break
+        _SEEN.append(line)
+    return "".join(_SEEN)
+
+
+def _open_connections(workers: list[int]) -> bool:
+    """True once a worker holds an established TCP connection (the request reached the server)."""
+    inodes = set()
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = fd.readlink().name
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    established = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    return any(fields[3] == "01" and fields[9] in inodes for fields in established)
