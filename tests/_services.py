@@ -221,28 +221,42 @@ def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
     raise ServiceError(f"mldeploy serve printed no URL (exit {process.poll()}): {seen}{process.stderr.read() if process.poll() is not None else ''}")
 
 
-@contextmanager
-def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_s: float = 120.0) -> Iterator[ApiServer]:
-    """Run ``mldeploy serve ARGS --port 0`` on 127.0.0.1; yield once /v2/health/ready answers 200 (or /live).
-
-    Loading a model imports skops and scikit-learn and checks the compiled form: tens of seconds on a busy machine.
-    """
+def start_api_server(*args: str, env: dict | None = None) -> ApiServer:
+    """Start ``mldeploy serve ARGS --port 0`` on 127.0.0.1 and return once it prints its URL (not yet ready)."""
     import os
     import sys
 
-    import httpx
-
     command = [sys.executable, "-c", "from mldeploy.cli import main; main()", *args, "--port", "0"]
-    environment = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "PYTHONUNBUFFERED": "1", "COLUMNS": "300", **(env or {})}
+    environment = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "PYTHONUNBUFFERED": "1",
+                   "COLUMNS": "300", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
-        server = ApiServer(process, _read_url(process, timeout_s), (env or {}).get("MLDEPLOY_API_TOKEN"))
-        path = "/v2/health/ready" if ready else "/v2/health/live"
-        wait_until(lambda: _exited(process) or httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s,
-                   f"mldeploy serve at {server.url}", fatal=ServiceError)
+        return ApiServer(process, _read_url(process, READY_TIMEOUT_S), (env or {}).get("MLDEPLOY_API_TOKEN"))
+    except BaseException:
+        stop_process(process)
+        raise
+
+
+def wait_ready(server: ApiServer, path: str = "/v2/health/ready", timeout_s: float = 120.0) -> None:
+    """Wait until ``path`` answers 200; fail at once if the server exits.
+
+    Loading a model imports skops and scikit-learn and checks the compiled form: tens of seconds on a busy machine.
+    """
+    import httpx
+
+    wait_until(lambda: _exited(server.process) or httpx.get(server.url + path, timeout=2).raise_for_status(), timeout_s,
+               f"mldeploy serve at {server.url}", fatal=ServiceError)
+
+
+@contextmanager
+def api_server(*args: str, env: dict | None = None, ready: bool = True, timeout_s: float = 120.0) -> Iterator[ApiServer]:
+    """Run ``mldeploy serve ARGS --port 0``; yield once /v2/health/ready (or /live) answers 200; SIGTERM it afterwards."""
+    server = start_api_server(*args, env=env)
+    try:
+        wait_ready(server, "/v2/health/ready" if ready else "/v2/health/live", timeout_s)
         yield server
     finally:
-        stop_process(process)
+        stop_process(server.process)
 
 
 def _exited(process: subprocess.Popen) -> None:

@@ -14,6 +14,14 @@ import _services
 TOKEN = "s3cret-token"
 
 
+def retrained_bundle(seed: int, directory) -> Bundle:
+    """A salary version trained on other rows, without a compiled form (so it builds and loads in seconds)."""
+    data = salary.generate(1500, seed=seed)
+    features = data.drop(columns=salary.TARGET)
+    pipeline = salary.default_pipeline(max_iter=10).fit(features, data[salary.TARGET])
+    return Bundle.from_pipeline(pipeline, features, name="salary", directory=directory, compile=False)
+
+
 def records(frame) -> list[dict]:
     """Rows as JSON-ready dicts (NaN as None)."""
     return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

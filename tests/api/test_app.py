@@ -4,7 +4,6 @@ import gzip
 
 import httpx
 import numpy as np
-import orjson
 import pytest
 
 from mldeploy.serving import Model, codecs

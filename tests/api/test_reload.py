@@ -6,31 +6,21 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
 from mldeploy.bundle import Bundle
-from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
 import _models
 import _services
-from conftest import TOKEN, records
+from conftest import TOKEN, records, retrained_bundle
 from custom_features import ExperienceRatio
 
 pytestmark = pytest.mark.timeout(300)
 
 LOAD = Path(__file__).with_name("_load.py")
-
-
-def _retrained(seed: int, directory: Path) -> Bundle:
-    """A salary version trained on other rows, without a compiled form (so it loads in seconds)."""
-    data = salary.generate(1500, seed=seed)
-    features = data.drop(columns=salary.TARGET)
-    pipeline = salary.default_pipeline(max_iter=10).fit(features, data[salary.TARGET])
-    return Bundle.from_pipeline(pipeline, features, name="salary", directory=directory, compile=False)
 
 
 def _broken(directory: Path) -> Bundle:
@@ -66,9 +56,9 @@ def test_alias_moves_under_load_fail_no_request(tmp_path, salary_bundle, new_row
     with Registry(root=tmp_path / "registry") as registry:
         first = registry.register(salary_bundle)
         registry.set_alias(first, "production")
-        second = registry.register(_retrained(3, tmp_path / "v2"))
+        second = registry.register(retrained_bundle(3, tmp_path / "v2"))
         broken = registry.register(_broken(tmp_path / "v3"))
-        fourth = registry.register(_retrained(4, tmp_path / "v4"))
+        fourth = registry.register(retrained_bundle(4, tmp_path / "v4"))
         rows = tmp_path / "rows.json"
         rows.write_text(json.dumps(records(new_rows.head(20))))
         stop, out = tmp_path / "stop", tmp_path / "answers.txt"
