@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.applications import Starlette
@@ -30,6 +31,7 @@ from mldeploy.api.auth import BearerTokenMiddleware
 from mldeploy.api.body import INFER_TYPES, JSON_TYPES, read_body
 from mldeploy.api.catalog import Catalog, ServedModel
 from mldeploy.api.config import ApiConfig
+from mldeploy.api.endpoints import Call, PredictionEndpoints
 from mldeploy.api.errors import MalformedRequestError, error_body, status_for
 from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
@@ -40,6 +42,9 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("mldeploy.api")
 _JSON = "application/json"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
+"""(status, body, headers) of a prediction endpoint."""
 _MAX_VERSION = 999_999_999  # as many digits as a reference may carry
 
 
@@ -74,74 +79,81 @@ class Api:
         return json_response({"ready": is_ready}, 200 if is_ready else 503)
 
     async def model_ready(self, request: Request) -> Response:
-        served, version = await self._target(request)
+        version = request.path_params.get("version")
+        served = await self._target(request.path_params["name"], version)
         is_ready = served.is_ready if version is None else served.is_loaded(version)
         return json_response({"name": served.name, "ready": is_ready}, 200 if is_ready else 503)
 
     async def model_metadata(self, request: Request) -> Response:
-        served, version = await self._target(request)
+        version = request.path_params.get("version")
+        served = await self._target(request.path_params["name"], version)
         model = served.model if version is None else (await served.pinned(version))[0]
         versions = await run_in_threadpool(served.versions)
         return json_response(protocol.model_metadata(served.name, versions, model.schema))
 
     # -- predictions ----------------------------------------------------------------------------
 
-    async def infer(self, request: Request) -> Response:
+    async def infer(self, call: Call) -> Answer:
+        """``POST /v2/models/{name}[/versions/{v}]/infer``: V2 tensors in and out (JSON or binary)."""
         started = time.perf_counter()
-        name = request.path_params["name"]
         try:
-            served, version = await self._target(request)
-            body = await read_body(request, INFER_TYPES, self.config.max_body_bytes)
-            decoded = protocol.parse_infer_request(body, request.headers.get(protocol.HEADER_LENGTH))
-            model, batcher = (served.model, served.batcher) if version is None else await served.pinned(version)
-            rows = decoded.records() if decoded.rows <= batcher.max_batch_rows else codecs.columns_to_frame(decoded.columns, model.schema)
-            pred = await batcher.submit(rows)
+            served = await self._target(call.name, call.version)
+            body = await read_body(call.headers, call.receive, INFER_TYPES, self.config.max_body_bytes)
+            decoded = protocol.parse_infer_request(body, call.headers.get(protocol.HEADER_LENGTH))
+            model, batcher = (served.model, served.batcher) if call.version is None else await served.pinned(call.version)
+            small = decoded.rows <= batcher.max_batch_rows
+            pred = await batcher.submit(decoded.records() if small else codecs.columns_to_frame(decoded.columns, model.schema))
             content, header_length = protocol.encode_infer_response(pred, decoded)
         except Exception as exc:
-            return self._failed(exc, name, "infer", started)
-        self.metrics.answered(name, pred.version, "infer", 200, time.perf_counter() - started)
+            return self._failed(exc, call.name, "infer", started)
+        self.metrics.answered(call.name, pred.version, "infer", 200, time.perf_counter() - started)
         if header_length is None:
-            return Response(content, 200, media_type=_JSON)
-        return Response(content, 200, {"Inference-Header-Content-Length": str(header_length)}, "application/octet-stream")
+            return 200, content, _JSON_HEADERS
+        return 200, content, [(b"content-type", b"application/octet-stream"),
+                              (b"inference-header-content-length", str(header_length).encode())]
 
-    async def predict(self, request: Request) -> Response:
+    async def predict(self, call: Call) -> Answer:
+        """``POST /predict/{name}``: one record or a list of records in, predictions and the version out."""
         started = time.perf_counter()
-        name = request.path_params["name"]
         try:
-            served = self._served(name)
-            extra = _extra(request)
-            body = await read_body(request, JSON_TYPES, self.config.max_body_bytes)
+            served = self._served(call.name)
+            extra = _extra(call.query)
+            body = await read_body(call.headers, call.receive, JSON_TYPES, self.config.max_body_bytes)
             pred = await served.batcher.submit(protocol.parse_records(body), extra)
             content = orjson.dumps(pred.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
         except Exception as exc:
-            return self._failed(exc, name, "predict", started)
-        self.metrics.answered(name, pred.version, "predict", 200, time.perf_counter() - started)
-        return Response(content, 200, media_type=_JSON)
+            return self._failed(exc, call.name, "predict", started)
+        self.metrics.answered(call.name, pred.version, "predict", 200, time.perf_counter() - started)
+        return 200, content, _JSON_HEADERS
 
-    def _failed(self, exc: Exception, name: str, endpoint: str, started: float) -> Response:
+    def method_not_allowed(self, method: str, path: str) -> Answer:
+        """Answer 405 for another method on a prediction path."""
+        body = orjson.dumps({"error": f"{method} is not allowed on {path}; use POST", "type": "HTTPException"})
+        return 405, body, [*_JSON_HEADERS, (b"allow", b"POST")]
+
+    def _failed(self, exc: Exception, name: str, endpoint: str, started: float) -> Answer:
         status = status_for(exc)
         if not isinstance(exc, MldeployError):
             log.exception("unexpected failure answering %s for %s", endpoint, name)
             exc = MldeployError(f"the server failed unexpectedly ({type(exc).__name__}); see its log")
-        elif status >= 500:
+        elif status == 500:  # 503s (loading, registry down) are the state of things, not failures to log
             log.error("%s for %s failed: %s", endpoint, name, exc)
         self.metrics.failed(name, endpoint, exc)
         self.metrics.answered(name, None, endpoint, status, time.perf_counter() - started)
-        return error_response(exc)
+        return status, orjson.dumps(error_body(exc)), _JSON_HEADERS
 
     def _served(self, name: str) -> ServedModel:
         if self.catalog is None:
             raise NotReadyError("the server is starting; retry in a moment")
         return self.catalog.get(name)
 
-    async def _target(self, request: Request) -> tuple[ServedModel, int | None]:
-        served = self._served(request.path_params["name"])
-        version = request.path_params.get("version")
+    async def _target(self, name: str, version: int | None) -> ServedModel:
+        served = self._served(name)
         if version is not None and not 0 < version <= _MAX_VERSION:
             raise NotFoundError(f'no version {version} of "{served.name}": versions are numbered from 1')
         if version is not None and not served.is_loaded(version):
             await served.pinned(version)  # NotFoundError (404) for a version the registry does not have
-        return served, version
+        return served
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -164,8 +176,10 @@ class Api:
         return models
 
 
-def _extra(request: Request) -> str:
-    extra = request.query_params.get("extra", "reject")
+def _extra(query: bytes) -> str:
+    if not query:
+        return "reject"
+    extra = dict(parse_qsl(query.decode("latin-1"))).get("extra", "reject")
     if extra not in ("reject", "ignore"):
         raise MalformedRequestError(f"extra must be reject or ignore, got {extra!r}")
     return extra
@@ -178,8 +192,6 @@ def _routes(api: Api) -> list[Route]:
         Route("/v2", api.server_metadata), Route("/v2/health/live", api.live), Route("/v2/health/ready", api.ready),
         Route(model, api.model_metadata), Route(versioned, api.model_metadata),
         Route(f"{model}/ready", api.model_ready), Route(f"{versioned}/ready", api.model_ready),
-        Route(f"{model}/infer", api.infer, methods=["POST"]), Route(f"{versioned}/infer", api.infer, methods=["POST"]),
-        Route("/predict/{name}", api.predict, methods=["POST"]),
         Route("/openapi.json", api.openapi), Route("/docs", api.docs), Route("/metrics", api.prometheus),
     ]
 
@@ -220,5 +232,6 @@ def create_app(config: ApiConfig):
     app = Starlette(routes=_routes(api), lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error,
                                         Exception: _unexpected_error})
+    app = PredictionEndpoints(app, api)
     return BearerTokenMiddleware(app, config.token) if config.token else app
 

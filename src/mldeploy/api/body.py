@@ -1,46 +1,56 @@
-"""Read a request body within the size limit, in a content type and encoding the endpoint reads."""
+"""Read a request body straight from ASGI within the size limit, in a content type and encoding the endpoint reads."""
 
 from __future__ import annotations
 
 import zlib
-
-from starlette.requests import Request
+from collections.abc import Mapping
 
 from mldeploy.api.errors import MalformedRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
-__all__ = ["JSON_TYPES", "INFER_TYPES", "read_body"]
+__all__ = ["INFER_TYPES", "JSON_TYPES", "read_body", "request_headers"]
 
 JSON_TYPES = frozenset({"", "application/json"})
 """Plain JSON endpoints: JSON, or no content type at all."""
 INFER_TYPES = JSON_TYPES | {"application/octet-stream"}
 """V2 infer: JSON, or JSON followed by binary tensors (the binary extension)."""
 _DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+_READ = frozenset({b"content-type", b"content-encoding", b"content-length", b"inference-header-content-length"})
 
 
-async def read_body(request: Request, content_types: frozenset[str], limit_bytes: int) -> bytes:
+def request_headers(scope) -> dict[str, str]:
+    """Return the few request headers the prediction endpoints read, in one pass over the ASGI scope."""
+    return {key.decode(): value.decode("latin-1") for key, value in scope["headers"] if key in _READ}
+
+
+async def read_body(headers: Mapping[str, str], receive, content_types: frozenset[str], limit_bytes: int) -> bytes:
     """Return the body; 415 for another content type or encoding, 413 past ``limit_bytes`` (also once inflated)."""
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type not in content_types and not content_type.endswith("+json"):
         allowed = ", ".join(sorted(t for t in content_types if t))
         raise UnsupportedMediaTypeError(f"content type {content_type!r} is not read here; send {allowed}")
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", *_DECODERS):
         raise UnsupportedMediaTypeError(f"content encoding {encoding!r} is not read here; send gzip, deflate or none")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit_bytes:
         raise PayloadTooLargeError(_too_large(int(declared), limit_bytes))
-    body = await _read_limited(request, limit_bytes)
+    body = await _read_limited(receive, limit_bytes)
     return body if encoding == "identity" else _inflate(body, encoding, limit_bytes)
 
 
-async def _read_limited(request: Request, limit_bytes: int) -> bytes:
+async def _read_limited(receive, limit_bytes: int) -> bytes:
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise MalformedRequestError("the client went away before sending the whole body")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit_bytes:
             raise PayloadTooLargeError(_too_large(size, limit_bytes, at_least=True))
         chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:

@@ -1,0 +1,56 @@
+"""The two reference servers bench_api.py measures the model API against, each run by uvicorn.
+
+- ``naive``: a hand-written FastAPI endpoint: parse JSON, build a DataFrame, call ``pipeline.predict``.
+- ``bare``: the HTTP ceiling: a Starlette route that parses the same JSON with orjson and answers a constant.
+
+Usage: python _api_references.py naive|bare PORT [BUNDLE_DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def naive_app(bundle_dir: str):
+    """FastAPI the way a tutorial writes it, over the same pipeline (loaded securely from the bundle)."""
+    import pandas as pd
+    from fastapi import FastAPI
+
+    from mldeploy.bundle import Bundle
+
+    pipeline = Bundle.open(bundle_dir).load_pipeline()
+    app = FastAPI()
+
+    @app.post("/predict")
+    def predict(row: dict) -> dict:
+        return {"prediction": float(pipeline.predict(pd.DataFrame([row]))[0])}
+
+    return app
+
+
+def bare_app():
+    """The HTTP ceiling: parse the body with orjson, answer a constant."""
+    import orjson
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    answer = orjson.dumps({"prediction": 1.0})
+
+    async def predict(request):
+        orjson.loads(await request.body())
+        return Response(answer, media_type="application/json")
+
+    return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+
+
+def main() -> None:
+    import uvicorn
+
+    kind, port = sys.argv[1], int(sys.argv[2])
+    app = naive_app(sys.argv[3]) if kind == "naive" else bare_app()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

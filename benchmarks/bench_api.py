@@ -1,0 +1,277 @@
+"""The model API under load: wrk against `mldeploy serve`, a naive FastAPI endpoint and the bare HTTP ceiling.
+
+Run: `make bench-api` (or `.venv/bin/python benchmarks/bench_api.py [--quick] [--write]`). Needs wrk
+(`apt-get install wrk`), taskset and py-spy. Every server runs one worker pinned to core 0; wrk (one
+thread) is pinned to core 1. Single-row JSON requests for the salary pipeline at concurrency 1, 8 and 64,
+then one 10,000-row request through the V2 binary tensor extension against the in-process serving core on
+the same rows, and a py-spy flame graph of the server at concurrency 64 (benchmarks/api-flamegraph.svg).
+Prints a markdown section; ``--write`` also puts it into RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from _timing import machine_line, pin_threads  # noqa: E402
+
+REPO = HERE.parent
+LEVELS = (1, 8, 64)
+SERVER_CORE, LOAD_CORE = "0", "1"
+FLAME = HERE / "api-flamegraph.svg"
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build(workdir: Path, train_rows: int):
+    """Train the salary pipeline, register it as salary:production; return (bundle, one row, 10,000 rows)."""
+    from mldeploy.bundle import Bundle
+    from mldeploy.examples import salary
+    from mldeploy.registry import Registry
+
+    train = salary.generate(train_rows, seed=7)
+    features = train.drop(columns=salary.TARGET)
+    pipeline = salary.default_pipeline().fit(features, train[salary.TARGET])
+    with Registry(root=workdir / "registry") as registry:
+        ref = registry.register(Bundle.from_pipeline(pipeline, features, name="salary", directory=workdir / "build"))
+        registry.set_alias(ref, "production")
+        bundle = registry.get(ref)
+    rows = salary.generate(10_000, seed=9).drop(columns=salary.TARGET)
+    one = {k: (None if v != v else v) for k, v in rows.iloc[0].to_dict().items()}
+    return bundle, one, rows
+
+
+def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, str]:
+    """Start one server pinned to SERVER_CORE; return (process, predict URL) once it answers."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    if kind == "mldeploy":
+        command = ["-c", "from mldeploy.cli import main; main()", "--registry", str(workdir / "registry"), "serve",
+                   "salary:production", "--port", str(port)]
+        url, ready = f"http://127.0.0.1:{port}/predict/salary", f"http://127.0.0.1:{port}/v2/health/ready"
+    else:
+        command = [str(HERE / "_api_references.py"), kind, str(port), bundle_dir]
+        url = ready = f"http://127.0.0.1:{port}/predict"
+    process = subprocess.Popen(["taskset", "-c", SERVER_CORE, sys.executable, *command], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{kind} server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            answer = httpx.get(ready) if kind == "mldeploy" else httpx.post(ready, json={})
+            if kind != "mldeploy" or answer.status_code == 200:  # the references are ready once they answer at all
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{kind} server not ready after 300 s")
+
+
+def wrk(url: str, body: str, connections: int, duration_s: int, script_dir: Path) -> dict:
+    """Run wrk pinned to LOAD_CORE; return req/s, p50 and p99 in seconds, and errors."""
+    script = script_dir / "post.lua"
+    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                      f"wrk.body = [[{body}]]\n")
+    done = subprocess.run(["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency",
+                           "-s", str(script), url], capture_output=True, text=True, check=True)
+    return parse_wrk(done.stdout)
+
+
+def parse_wrk(text: str) -> dict:
+    """Read req/s, p50, p99 and errors (non-2xx plus socket errors) from wrk's output."""
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
+        return float(value) * _UNITS[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)), "p50": latency("50"),
+            "p99": latency("99"), "errors": errors, "requests": int(re.search(r"(\d+) requests in", text).group(1))}
+
+
+def flamegraph(pid: int, url: str, body: str, duration_s: int, script_dir: Path) -> None:
+    """Record a py-spy flame graph of the server while wrk holds concurrency 64."""
+    spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, "py-spy", "record", "--pid", str(pid), "--duration", str(duration_s),
+                            "--rate", "200", "--nonblocking", "--format", "flamegraph", "-o", str(FLAME)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wrk(url, body, 64, duration_s + 1, script_dir)
+    if spy.wait(60) != 0:
+        print(f"py-spy failed: {spy.stderr.read().decode()[-500:]}", file=sys.stderr)
+
+
+def binary_request(rows, schema) -> tuple[bytes, str]:
+    """A V2 request carrying ``rows`` as binary tensors (empty text and NaN mark missing values)."""
+    import numpy as np
+    import orjson
+
+    from mldeploy.serving import codecs
+
+    inputs, blobs = [], []
+    for field in schema.fields:
+        column = rows[field.name]
+        datatype = codecs.tensor_datatype(field)
+        if datatype == "BYTES":
+            texts = [b"" if v is None or v != v else str(v).encode() for v in column.tolist()]
+            blob = b"".join(struct.pack("<I", len(t)) + t for t in texts)
+        else:
+            if datatype != "FP64" and column.isna().any():
+                datatype = "FP64"  # no null in INT64/BOOL tensors: NaN in FP64 marks missing
+            dtype = {"FP64": "<f8", "INT64": "<i8", "BOOL": "?"}[datatype]
+            blob = np.ascontiguousarray(column.to_numpy(dtype=dtype)).tobytes()
+        inputs.append({"name": field.name, "datatype": datatype, "shape": [len(rows)],
+                       "parameters": {"binary_data_size": len(blob)}})
+        blobs.append(blob)
+    head = orjson.dumps({"inputs": inputs, "parameters": {"binary_data_output": True}})
+    return head + b"".join(blobs), str(len(head))
+
+
+def large_request(base: str, bundle, rows, repeats: int) -> dict:
+    """Rows/s of one 10,000-row binary V2 request (client on LOAD_CORE) and of the in-process core (on SERVER_CORE)."""
+    import httpx
+
+    from mldeploy.serving import Model
+
+    model = Model(bundle)
+    os.sched_setaffinity(0, {int(SERVER_CORE)})
+    model.infer(rows, missing="as-trained")
+    local = statistics.median(_timed(lambda: model.infer(rows, missing="as-trained")) for _ in range(repeats))
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    body, header = binary_request(rows, model.schema)
+    headers = {"inference-header-content-length": header, "content-type": "application/octet-stream"}
+    with httpx.Client(timeout=60) as client:
+        def call():
+            answer = client.post(f"{base}/v2/models/salary/infer", content=body, headers=headers)
+            if answer.status_code != 200:
+                raise SystemExit(f"10,000-row request failed: {answer.status_code} {answer.text[:300]}")
+
+        call()
+        remote = statistics.median(_timed(call) for _ in range(repeats))
+    return {"rows": len(rows), "local": len(rows) / local, "remote": len(rows) / remote, "bytes": len(body)}
+
+
+def _timed(call) -> float:
+    began = time.perf_counter()
+    call()
+    return time.perf_counter() - began
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of the server's python process (the child of taskset's exec: same pid)."""
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def measure(args, workdir: Path) -> dict:
+    """Start each server in turn, load it with wrk at every level, and measure the large request and flame graph."""
+    import orjson
+
+    bundle, one, rows = build(workdir, args.train_rows)
+    body = orjson.dumps(one).decode()
+    results = {"load": {}, "rss": {}}
+    for kind in ("bare", "naive", "mldeploy"):
+        process, url = start(kind, workdir, str(bundle.path))
+        try:
+            wrk(url, body, 8, 2, workdir)  # warm up: first requests pay lazy imports and caches
+            results["load"][kind] = {c: wrk(url, body, c, args.duration, workdir) for c in LEVELS}
+            results["rss"][kind] = rss_mib(process.pid)
+            if kind == "mldeploy":
+                flamegraph(process.pid, url, body, args.duration, workdir)
+                results["large"] = large_request(url.rsplit("/predict", 1)[0], bundle, rows, args.repeats)
+        finally:
+            process.terminate()
+            process.wait(30)
+    return results
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def report(results: dict, args) -> str:
+    """Return the markdown section: the table, the floors as ratios, the large request and memory."""
+    load, names = results["load"], {"mldeploy": "`mldeploy serve`", "naive": "naive FastAPI", "bare": "bare Starlette+orjson"}
+    lines = ["## Model API (`benchmarks/bench_api.py`)", "",
+             f"{machine_line()}. Salary pipeline trained on {args.train_rows:,} rows; single-row JSON requests "
+             f"(`POST /predict/salary`, references `POST /predict`). Each server: one uvicorn worker pinned to core "
+             f"{SERVER_CORE}; wrk (1 thread) pinned to core {LOAD_CORE}; {args.duration} s per level. The machine is "
+             "shared with other developers' work, so absolute figures move from run to run; the ratios come from one run.",
+             "", "| server | concurrency | req/s | p50 | p99 | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for kind in ("mldeploy", "naive", "bare"):
+        for c in LEVELS:
+            r = load[kind][c]
+            lines.append(f"| {names[kind]} | {c} | {r['rps']:,.0f} | {_ms(r['p50'])} | {_ms(r['p99'])} | {r['errors']} |")
+    ours, bare, naive = load["mldeploy"], load["bare"], load["naive"]
+    p50_ratio = ours[1]["p50"] / bare[1]["p50"]
+    rps_share = ours[64]["rps"] / bare[64]["rps"]
+    errors = sum(r["errors"] for kind in load.values() for r in kind.values() if kind is ours)
+    large = results["large"]
+    share = large["remote"] / large["local"]
+    floors = [
+        ("c=1 p50 ≤ 2.5× bare route's", f"{p50_ratio:.2f}×", p50_ratio <= 2.5),
+        ("c=64 req/s ≥ 40% of bare route's", f"{rps_share:.0%}", rps_share >= 0.4),
+        ("c=64 p99 < 10 ms", _ms(ours[64]["p99"]), ours[64]["p99"] < 0.010),
+        ("zero errors (mldeploy, every level)", str(errors), errors == 0),
+        ("10,000-row binary V2 request ≥ 50% of the in-process core's rows/s", f"{share:.0%}", share >= 0.5),
+    ]
+    lines += ["", "| floor | this run | met |", "|---|---:|---|"]
+    lines += [f"| {what} | {value} | {'met' if ok else '**not met**'} |" for what, value, ok in floors]
+    lines += ["", f"Against the naive endpoint: {ours[64]['rps'] / naive[64]['rps']:,.0f}× the req/s at c=64, "
+              f"p50 at c=1 {_ms(ours[1]['p50'])} vs {_ms(naive[1]['p50'])}.",
+              f"10,000 rows in one binary V2 request ({large['bytes'] / 1e6:.1f} MB): {large['remote']:,.0f} rows/s over HTTP "
+              f"vs {large['local']:,.0f} rows/s for `Model.infer` on the same DataFrame in-process (medians of {args.repeats}).",
+              "Memory of one worker after the run (RSS): " + ", ".join(f"{names[k]} {v:,.0f} MiB" for k, v in results["rss"].items()) + ".",
+              f"Flame graph of the server at c=64: `benchmarks/{FLAME.name}` (py-spy, {args.duration} s)."]
+    return "\n".join(lines)
+
+
+def write_results(section: str) -> None:
+    """Put the section into RESULTS.md, replacing an earlier one."""
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    start = text.find("## Model API")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
+    path.write_text(text.rstrip() + "\n\n" + section + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer training rows and shorter runs")
+    parser.add_argument("--write", action="store_true", help="also write the section into RESULTS.md")
+    args = parser.parse_args()
+    args.train_rows, args.duration, args.repeats = (10_000, 4, 5) if args.quick else (50_000, 10, 15)
+    for tool in ("wrk", "taskset", "py-spy"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is needed: apt-get install wrk (taskset: util-linux); pip install py-spy")
+    pin_threads()
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as workdir:
+        section = report(measure(args, Path(workdir)), args)
+    print(section)
+    if args.write:
+        write_results(section)
+
+
+if __name__ == "__main__":
+    main()
