@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-api clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -26,6 +26,11 @@ lint: setup
 ## Measurements against the in-process limit; results go to benchmarks/RESULTS.md.
 bench: setup
 	$(PY) benchmarks/run.py
+
+## The model API under load (wrk from Debian's packages; server and load generator pinned to one core each).
+bench-api: setup
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) benchmarks/bench_api.py --write
 
 clean:
 	rm -rf .mldeploy .pytest_cache .cache

@@ -112,7 +112,7 @@ def parse_wrk(text: str) -> dict:
 
 def flamegraph(pid: int, url: str, body: str, duration_s: int, script_dir: Path) -> None:
     """Record a py-spy flame graph of the server while wrk holds concurrency 64."""
-    spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, "py-spy", "record", "--pid", str(pid), "--duration", str(duration_s),
+    spy = subprocess.Popen(["taskset", "-c", LOAD_CORE, _tool("py-spy"), "record", "--pid", str(pid), "--duration", str(duration_s),
                             "--rate", "200", "--nonblocking", "--format", "flamegraph", "-o", str(FLAME)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wrk(url, body, 64, duration_s + 1, script_dir)
@@ -168,6 +168,11 @@ def large_request(base: str, bundle, rows, repeats: int) -> dict:
         call()
         remote = statistics.median(_timed(call) for _ in range(repeats))
     return {"rows": len(rows), "local": len(rows) / local, "remote": len(rows) / remote, "bytes": len(body)}
+
+
+def _tool(name: str) -> str:
+    """A command on PATH, or installed next to this Python (py-spy from PyPI lands in the venv's bin)."""
+    return shutil.which(name) or str(Path(sys.executable).with_name(name))
 
 
 def _timed(call) -> float:
@@ -263,7 +268,7 @@ def main() -> None:
     args = parser.parse_args()
     args.train_rows, args.duration, args.repeats = (10_000, 4, 5) if args.quick else (50_000, 10, 15)
     for tool in ("wrk", "taskset", "py-spy"):
-        if shutil.which(tool) is None:
+        if not Path(_tool(tool)).exists():
             raise SystemExit(f"{tool} is needed: apt-get install wrk (taskset: util-linux); pip install py-spy")
     pin_threads()
     with tempfile.TemporaryDirectory(prefix="bench-api-") as workdir:

@@ -1,6 +1,7 @@
 """Run every benchmark and write benchmarks/RESULTS.md.
 
-Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--quick]`). Each
+Run: `make bench` (or `.venv/bin/python benchmarks/run.py [--quick]`). The model
+API's load test has its own target, `make bench-api` (it needs wrk). Each
 benchmark runs in its own process, so one's threads and caches don't touch
 another's. Speed is reported as ratios against the in-process limit: the
 pipeline's own `predict` on the same rows in the same process.

@@ -57,7 +57,7 @@ def test_binary_tensors_decode_by_declared_size():
     })
     request = protocol.parse_infer_request(body, length)
     assert request.binary_output
-    assert request.columns["city"] == ["Oslo", "Rome"]
+    assert list(request.columns["city"]) == ["Oslo", "Rome"]
     np.testing.assert_array_equal(request.columns["age"], [30, 41])
     assert np.isnan(request.columns["hours"][1])
 

@@ -203,23 +203,33 @@ def _binary_data(name: str, datatype: str, raw: bytes, count: int):
     return np.frombuffer(raw, dtype=dtype)
 
 
-def _bytes_elements(name: str, raw: bytes, count: int) -> list[str]:
-    """Decode length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes)."""
-    values, offset = [], 0
-    for index in range(count):
-        if offset + 4 > len(raw):
-            raise MalformedRequestError(f'input "{name}": the BYTES data ends before element {index} of {count}')
-        (length,) = _LENGTH.unpack_from(raw, offset)
-        chunk = raw[offset + 4:offset + 4 + length]
-        if len(chunk) != length:
-            raise MalformedRequestError(f'input "{name}", element {index}: declares {length} bytes, {len(chunk)} remain')
-        try:
-            values.append(chunk.decode() or None)  # binary BYTES has no null: empty text is a missing value
-        except UnicodeDecodeError as exc:
-            raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
-        offset += 4 + length
-    if offset != len(raw):
-        raise MalformedRequestError(f'input "{name}": {len(raw) - offset} byte(s) left after {count} BYTES element(s)')
+def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
+    """Decode length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes) into an object array.
+
+    Binary BYTES has no null: an empty element is a missing value. Repeated texts (categories) are
+    decoded once; this loop is most of the cost of a large request, so it stays tight.
+    """
+    values = np.empty(count, dtype=object)
+    unpack, decoded, offset, end = _LENGTH.unpack_from, {}, 0, len(raw)
+    try:
+        for index in range(count):
+            (length,) = unpack(raw, offset)
+            offset += 4
+            stop = offset + length
+            if stop > end:
+                raise MalformedRequestError(f'input "{name}", element {index}: declares {length} bytes, {end - offset} remain')
+            chunk = raw[offset:stop]
+            text = decoded.get(chunk)
+            if text is None:
+                text = decoded[chunk] = chunk.decode() if length else None
+            values[index] = text
+            offset = stop
+    except struct.error as exc:
+        raise MalformedRequestError(f'input "{name}": the BYTES data ends before element {index} of {count}') from exc
+    except UnicodeDecodeError as exc:
+        raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
+    if offset != end:
+        raise MalformedRequestError(f'input "{name}": {end - offset} byte(s) left after {count} BYTES element(s)')
     return values
 
 
