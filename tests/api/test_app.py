@@ -27,7 +27,7 @@ def _v2_json(rows: list[dict], model, **extra) -> dict:
 def test_health_and_server_metadata(server):
     assert server.get("/v2/health/live").json() == {"live": True}
     assert server.get("/v2/health/ready").json() == {"ready": True}
-    assert server.get("/v2/models/salary/ready").json() == {"name": "salary", "ready": True}
+    assert server.get("/v2/models/salary/ready").json() == {"name": "salary", "ready": True, "version": 1}
     assert server.get("/v2").json()["extensions"] == ["binary_tensor_data"]
 
 
@@ -111,7 +111,7 @@ def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
     ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [2], "data": [1]}]}'},
      400, 'shape declares 2 value'),
     ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": [1]}]}'},
-     422, 'field "certifications": expected a whole number in [0, 11], got nothing (field missing)'),
+     422, "got nothing (field missing)"),
 ])
 def test_bad_requests_get_a_4xx_saying_what_is_wrong(server, path, kwargs, status, words):
     answer = server.post(path, **kwargs)

@@ -227,6 +227,52 @@ class BatchAdapter:
             shutil.rmtree(folder, ignore_errors=True)
 
 
+class ApiDeployment:
+    """The dedicated model API: a real server on 127.0.0.1, called over HTTP with :class:`mldeploy.api.Client`."""
+
+    def __init__(self, server, name: str):
+        from mldeploy.api import Client
+
+        self._server, self._name = server, name
+        self._client = Client(server.url, name)
+
+    def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
+        result = self._client.infer(rows, extra)
+        return Answer(result.values, result.probabilities, [result.version] * len(result))
+
+    def wait_for_version(self, version: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while self._server.get(f"/v2/models/{self._name}/ready").json().get("version") != version:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@dataclass(frozen=True)
+class ApiAdapter:
+    """``mldeploy serve`` following the reference; one server per registry serves every model the kit uses."""
+
+    request: object
+    SHARED = ("salary:production", "tiers:production")
+
+    @contextmanager
+    def deploy(self, registry: Registry, ref: str) -> Iterator[ApiDeployment]:
+        registry.record(ref)  # an unknown model or version is NotFoundError at deploy time, as for every adapter
+        refs = self.SHARED if ref in self.SHARED else (ref,)
+        server = self.request.getfixturevalue("api_servers").get(registry.url, refs)
+        deployed = ApiDeployment(server, BundleRef.parse(ref).name)
+        try:
+            if not deployed.wait_for_version(registry.resolve(ref).version, 60):
+                raise AssertionError(f"the server never served {registry.resolve(ref)}")
+            yield deployed
+        finally:
+            deployed.close()
+
+
 PATHS = {"compiled": True, "sklearn": False}
 
 ADAPTERS: dict[str, Callable] = {
@@ -240,3 +286,4 @@ ADAPTERS: dict[str, Callable] = {
 """Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""
 ADAPTERS.update({f"batch-{backend}": (lambda request, backend=backend: BatchAdapter(request, backend))
                  for backend in ("sqlite", "postgres")})
+ADAPTERS["api"] = ApiAdapter

@@ -82,7 +82,8 @@ class Api:
         version = request.path_params.get("version")
         served = await self._target(request.path_params["name"], version)
         is_ready = served.is_ready if version is None else served.is_loaded(version)
-        return json_response({"name": served.name, "ready": is_ready}, 200 if is_ready else 503)
+        serving = served.live.version  # which version a load balancer's check, or a test after an alias move, reaches
+        return json_response({"name": served.name, "ready": is_ready, "version": serving}, 200 if is_ready else 503)
 
     async def model_metadata(self, request: Request) -> Response:
         version = request.path_params.get("version")

@@ -9,6 +9,7 @@ lifespan closes the live models.
 
 from __future__ import annotations
 
+import inspect
 import socket
 from collections.abc import Callable
 from functools import partial
@@ -18,6 +19,8 @@ from mldeploy.api.config import ApiConfig
 from mldeploy.errors import ConfigError
 
 __all__ = ["bind", "serve"]
+
+_WORKER_PING_TIMEOUT_S = 120
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -43,9 +46,13 @@ def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> Non
     sock = bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    uconfig = uvicorn.Config(partial(create_app, config), factory=True, workers=config.workers,
-                             log_level=config.log_level, access_log=False, lifespan="on",
-                             timeout_graceful_shutdown=config.graceful_timeout_s, server_header=False)
+    options = dict(factory=True, workers=config.workers, log_level=config.log_level, access_log=False, lifespan="on",
+                   timeout_graceful_shutdown=config.graceful_timeout_s, server_header=False)
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        # A worker importing scikit-learn and loading models can miss uvicorn's 5 s ping on a busy
+        # machine; the supervisor would then kill and restart it, over and over.
+        options["timeout_worker_healthcheck"] = _WORKER_PING_TIMEOUT_S
+    uconfig = uvicorn.Config(partial(create_app, config), **options)
     on_listening(f"http://{shown}:{port}")
     try:
         if config.workers == 1:
@@ -58,8 +65,6 @@ def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> Non
 
 def _supervisor(uvicorn, uconfig, sock: socket.socket):
     """uvicorn's multi-process supervisor (its constructor lost ``target`` in later releases)."""
-    import inspect
-
     from uvicorn.supervisors import Multiprocess
 
     if "target" in inspect.signature(Multiprocess.__init__).parameters:

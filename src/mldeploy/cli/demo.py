@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from mldeploy.cli._demo_api import api_step
 from mldeploy.cli._demo_batch import batch_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
@@ -19,7 +20,7 @@ def demo(
     rows: int = typer.Option(50_000, "--rows", min=1_000, help="Training rows to generate."),
     workdir: Path = typer.Option(Path(".mldeploy/demo"), "--workdir", help="Where data, archive and wheel go."),
 ) -> None:
-    """Generate salary data, train the whole pipeline, register it, alias it, predict embedded, publish as data.
+    """Generate salary data, train the whole pipeline, register it, alias it, predict embedded, publish as data, serve.
 
     Example: `mldeploy demo --rows 20000`
     """
@@ -56,7 +57,9 @@ def demo(
     with state.open_registry(create=True) as registry:
         demo_step(registry, ref, train_rows, later, workdir, step=6)
     with state.open_registry() as registry:
-        batch_step(registry, workdir, step=7)
+        api_step(registry, later, step=7)
+    with state.open_registry() as registry:
+        batch_step(registry, workdir, step=8)
 
 
 def install_command(wheel: Path) -> str:
