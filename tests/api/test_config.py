@@ -1,0 +1,31 @@
+"""ApiConfig refuses bad values with a message naming the value, and survives pickling (worker processes)."""
+
+import pickle
+
+import pytest
+
+from mldeploy.api.config import ApiConfig
+from mldeploy.errors import ConfigError
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"models": ()}, "give at least one model to serve"),
+    ({"models": ("salary:production", "salary@2")}, "each model name may be served once"),
+    ({"models": ("no such!",)}, "is not a model reference"),
+    ({"port": 70000}, "port must be in [0, 65535], got 70000"),
+    ({"workers": 0}, "workers must be in [1, 64], got 0"),
+    ({"max_batch_rows": 0}, "max_batch_rows must be in"),
+    ({"token": "  "}, "the API token is empty"),
+])
+def test_bad_values_are_refused(changes, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        ApiConfig(**{"models": ("salary:production",), **changes})
+
+
+def test_defaults_bind_loopback_and_the_config_pickles_without_showing_its_token():
+    config = ApiConfig(models=("salary:production",), token="secret")
+    assert config.host == "127.0.0.1" and config.max_wait_ms == 0
+    assert pickle.loads(pickle.dumps(config)) == config
+    assert "secret" not in repr(config)
