@@ -8,7 +8,7 @@ import pytest
 
 from mldeploy.serving import Model, codecs
 
-from conftest import records
+from _api_data import records
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,7 +11,7 @@ from mldeploy.api.batcher import MicroBatcher
 from mldeploy.errors import SchemaError
 from mldeploy.serving import Model
 
-from conftest import records
+from _api_data import records
 
 pytestmark = pytest.mark.timeout(60)
 

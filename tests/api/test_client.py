@@ -9,7 +9,7 @@ from mldeploy.api import AsyncClient, Client
 from mldeploy.errors import BackendError, NotFoundError, SchemaError
 from mldeploy.serving import Model
 
-from conftest import TOKEN, records
+from _api_data import TOKEN, records
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -138,3 +138,10 @@ def test_metadata_has_one_typed_input_per_feature():
     assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
         ("age", "INT64"), ("city", "BYTES"), ("remote", "BOOL"), ("hours", "FP64")]
     assert metadata["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+
+
+def test_infinity_and_nan_written_by_python_clients_are_read_as_numbers():
+    rows = protocol.parse_records(b'[{"x": Infinity, "y": NaN, "z": null}]')
+    assert rows[0]["x"] == float("inf") and rows[0]["y"] != rows[0]["y"] and rows[0]["z"] is None
+    with pytest.raises(MalformedRequestError, match="the body is not valid JSON"):
+        protocol.parse_records(b'[{"x": Infinit}]')

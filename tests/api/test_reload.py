@@ -15,7 +15,7 @@ from mldeploy.registry import Registry
 
 import _models
 import _services
-from conftest import TOKEN, records, retrained_bundle
+from _api_data import TOKEN, records, retrained_bundle
 from custom_features import ExperienceRatio
 
 pytestmark = pytest.mark.timeout(300)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 import _services
-from conftest import records
+from _api_data import records
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -64,15 +64,16 @@ _SEEN: list[str] = []
 
 
 def _read_stderr(server) -> str:
-    import selectors
+    """Everything the server wrote to stderr so far (raw reads: a text wrapper would hold lines back from select)."""
+    import os
+    import select
 
-    selector = selectors.DefaultSelector()
-    selector.register(server.process.stderr, selectors.EVENT_READ)
-    while selector.select(timeout=0.05):
-        line = server.process.stderr.readline()
-        if not line:
+    fd = server.process.stderr.fileno()
+    while select.select([fd], [], [], 0.05)[0]:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break
-        _SEEN.append(line)
+        _SEEN.append(chunk.decode(errors="replace"))
     return "".join(_SEEN)
 
 

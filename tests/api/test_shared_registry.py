@@ -7,7 +7,7 @@ import pytest
 from mldeploy.registry import Registry
 
 import _services
-from conftest import records, retrained_bundle
+from _api_data import records, retrained_bundle
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.postgres]
 

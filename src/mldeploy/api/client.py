@@ -14,6 +14,7 @@ NotFoundError for an unknown model; a failed connection is a BackendError.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import numpy as np
@@ -44,9 +45,14 @@ class _Remote:
 
     def _request(self, data, extra: str) -> tuple[str, bytes]:
         if hasattr(data, "to_dict") and hasattr(data, "columns"):
-            data = data.to_dict(orient="records")  # NaN becomes null (orjson), like a missing value
+            data = data.to_dict(orient="records")
+        if isinstance(data, list):  # NaN travels as null, a missing value, so the server reads strict JSON
+            data = [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+                    if isinstance(row, Mapping) else row for row in data]
         path = f"{self.url}/predict/{self.name}" + ("?extra=ignore" if extra == "ignore" else "")
-        return path, orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+        # Python's json, not orjson: orjson writes an infinity as null (a missing value), json writes
+        # Infinity, which the server reads, so an infinite value is refused as it is embedded.
+        return path, json.dumps(data, allow_nan=True, default=_plain).encode()
 
     def _answer(self, status: int, content: bytes) -> Prediction:
         try:
@@ -130,6 +136,17 @@ class AsyncClient(_Remote):
 
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
+
+
+def _plain(value):
+    """Turn numpy and pandas values into what json writes (NaT and NA as null)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or value != value:
+        return None
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def _prediction(body: dict) -> Prediction:

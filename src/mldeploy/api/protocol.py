@@ -14,6 +14,7 @@ Example request (JSON, one row)::
 
 from __future__ import annotations
 
+import json
 import struct
 from dataclasses import dataclass
 
@@ -117,7 +118,13 @@ def _load_json(data: bytes):
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise MalformedRequestError(f"the body is not valid JSON ({exc}); send a JSON object") from exc
+        error = exc
+    try:
+        # Python's json (and many clients) write Infinity and NaN, which strict JSON lacks: read them
+        # so that an infinite value gets the core's own answer instead of a parse error.
+        return json.loads(data)
+    except ValueError:
+        raise MalformedRequestError(f"the body is not valid JSON ({error}); send a JSON object") from error
 
 
 def _request_id(request: dict) -> str | None:

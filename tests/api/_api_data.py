@@ -1,0 +1,25 @@
+"""Data the API tests share: the test server's token, rows as JSON records, retrained salary versions.
+
+Kept out of conftest.py: tests import these by name, and two conftest modules (tests/api, tests/contract)
+cannot both be imported as ``conftest`` in one session.
+"""
+
+from __future__ import annotations
+
+from mldeploy.bundle import Bundle
+from mldeploy.examples import salary
+
+TOKEN = "s3cret-token"
+
+
+def retrained_bundle(seed: int, directory) -> Bundle:
+    """A salary version trained on other rows, without a compiled form (so it builds and loads in seconds)."""
+    data = salary.generate(1500, seed=seed)
+    features = data.drop(columns=salary.TARGET)
+    pipeline = salary.default_pipeline(max_iter=10).fit(features, data[salary.TARGET])
+    return Bundle.from_pipeline(pipeline, features, name="salary", directory=directory, compile=False)
+
+
+def records(frame) -> list[dict]:
+    """Rows as JSON-ready dicts (NaN as None)."""
+    return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
