@@ -29,6 +29,7 @@ from _timing import machine_line, pin_threads  # noqa: E402
 
 REPO = HERE.parent
 LEVELS = (1, 8, 64)
+KINDS = ("mldeploy", "naive", "bare")
 SERVER_CORE, LOAD_CORE = "0", "1"
 FLAME = HERE / "api-flamegraph.svg"
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -188,25 +189,41 @@ def rss_mib(pid: int) -> float:
 
 
 def measure(args, workdir: Path) -> dict:
-    """Start each server in turn, load it with wrk at every level, and measure the large request and flame graph."""
+    """Start the three servers (idle ones cost nothing), load them with wrk in interleaved rounds, then the extras.
+
+    Each round runs every level against every server in turn, so drifting load from other work on
+    the machine hits all three alike; each cell is the median over the rounds (errors are summed).
+    """
     import orjson
 
     bundle, one, rows = build(workdir, args.train_rows)
     body = orjson.dumps(one).decode()
-    results = {"load": {}, "rss": {}}
-    for kind in ("bare", "naive", "mldeploy"):
-        process, url = start(kind, workdir, str(bundle.path))
-        try:
+    servers = {}
+    try:
+        for kind in KINDS:
+            servers[kind] = start(kind, workdir, str(bundle.path))
+        rounds: dict = {kind: {c: [] for c in LEVELS} for kind in KINDS}
+        for kind, (_, url) in servers.items():
             wrk(url, body, 8, 2, workdir)  # warm up: first requests pay lazy imports and caches
-            results["load"][kind] = {c: wrk(url, body, c, args.duration, workdir) for c in LEVELS}
-            results["rss"][kind] = rss_mib(process.pid)
-            if kind == "mldeploy":
-                flamegraph(process.pid, url, body, args.duration, workdir)
-                results["large"] = large_request(url.rsplit("/predict", 1)[0], bundle, rows, args.repeats)
-        finally:
+        for _ in range(args.rounds):
+            for c in LEVELS:
+                for kind, (_, url) in servers.items():
+                    rounds[kind][c].append(wrk(url, body, c, args.duration, workdir))
+        results = {"load": {kind: {c: _median(runs) for c, runs in levels.items()} for kind, levels in rounds.items()},
+                   "rss": {kind: rss_mib(process.pid) for kind, (process, _) in servers.items()}}
+        process, url = servers["mldeploy"]
+        flamegraph(process.pid, url, body, args.duration, workdir)
+        results["large"] = large_request(url.rsplit("/predict", 1)[0], bundle, rows, args.repeats)
+        return results
+    finally:
+        for process, _ in servers.values():
             process.terminate()
             process.wait(30)
-    return results
+
+
+def _median(runs: list[dict]) -> dict:
+    merged = {key: statistics.median(run[key] for run in runs) for key in ("rps", "p50", "p99")}
+    return merged | {"errors": sum(run["errors"] for run in runs)}
 
 
 def _ms(seconds: float) -> str:
@@ -219,8 +236,9 @@ def report(results: dict, args) -> str:
     lines = ["## Model API (`benchmarks/bench_api.py`)", "",
              f"{machine_line()}. Salary pipeline trained on {args.train_rows:,} rows; single-row JSON requests "
              f"(`POST /predict/salary`, references `POST /predict`). Each server: one uvicorn worker pinned to core "
-             f"{SERVER_CORE}; wrk (1 thread) pinned to core {LOAD_CORE}; {args.duration} s per level. The machine is "
-             "shared with other developers' work, so absolute figures move from run to run; the ratios come from one run.",
+             f"{SERVER_CORE}; wrk (1 thread) pinned to core {LOAD_CORE}; {args.rounds} interleaved rounds of {args.duration} s "
+             "per server and level, medians. The machine is shared with other developers' work, so absolute figures "
+             "move from run to run; the ratios come from one run.",
              "", "| server | concurrency | req/s | p50 | p99 | errors |", "|---|---:|---:|---:|---:|---:|"]
     for kind in ("mldeploy", "naive", "bare"):
         for c in LEVELS:
@@ -266,7 +284,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer training rows and shorter runs")
     parser.add_argument("--write", action="store_true", help="also write the section into RESULTS.md")
     args = parser.parse_args()
-    args.train_rows, args.duration, args.repeats = (10_000, 4, 5) if args.quick else (50_000, 10, 15)
+    args.train_rows, args.duration, args.repeats, args.rounds = (10_000, 3, 5, 1) if args.quick else (50_000, 6, 15, 3)
     for tool in ("wrk", "taskset", "py-spy"):
         if not Path(_tool(tool)).exists():
             raise SystemExit(f"{tool} is needed: apt-get install wrk (taskset: util-linux); pip install py-spy")
