@@ -104,6 +104,8 @@ def prediction_arrow(prediction: Prediction, keys: Sequence | None = None, key_n
 
 
 def _decoded(values) -> tuple[list, list]:
+    if not any(kind in (bytes, bytearray) for kind in set(map(type, values))):
+        return values, []  # already text (and empties): nothing to decode, no Python loop per value
     out, bad = [], []
     for row, value in enumerate(values):
         if isinstance(value, (bytes, bytearray)):
