@@ -21,7 +21,7 @@ import numpy as np
 
 from mldeploy.bundle import Bundle, BundleRef
 from mldeploy.bundle.compiled_info import StepPlan
-from mldeploy.bundle.options import Extra, Missing, Task, check_extra, check_missing
+from mldeploy.bundle.options import EXTRA_CHOICES, MISSING_CHOICES, Extra, Missing, Task, check_extra, check_missing
 from mldeploy.errors import BundleError, PredictionError, SchemaError, UnsupportedError
 from mldeploy.serving._compiled_path import load_compiled
 from mldeploy.serving._inputs import InputRouter
@@ -71,8 +71,9 @@ class Model:
         ``extra="ignore"`` accepts fields the schema does not know; ``missing``
         says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
         """
-        check_extra(extra)
-        check_missing(missing)
+        if extra not in EXTRA_CHOICES or missing not in MISSING_CHOICES:  # checked inline: this is the hot path
+            check_extra(extra)
+            check_missing(missing)
         routed = self._router.route(data, extra, missing)
         try:
             values, proba = self._compute(routed)

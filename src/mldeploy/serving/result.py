@@ -29,7 +29,7 @@ class ServingPath(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Prediction:
     """Predictions for a batch of rows, with the version and path that produced them.
 
