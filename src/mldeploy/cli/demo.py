@@ -10,6 +10,7 @@ import typer
 
 from mldeploy.cli._demo_api import api_step
 from mldeploy.cli._demo_batch import batch_step
+from mldeploy.cli._demo_stream import stream_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
 from mldeploy.errors import ConfigError
@@ -24,7 +25,6 @@ def demo(
 
     Example: `mldeploy demo --rows 20000`
     """
-    from mldeploy.cli.streaming import demo_step
     from mldeploy.embedded import load
     from mldeploy.embedded.wheel import build_wheel
     from mldeploy.examples import salary
@@ -55,7 +55,7 @@ def demo(
         onnx_path.write_bytes(model.export_onnx())
         console.print(f"[bold]5. for a browser or phone[/] {onnx_path}: the whole pipeline as one exact ONNX model")
     with state.open_registry(create=True) as registry:
-        demo_step(registry, ref, train_rows, later, workdir, step=6)
+        stream_step(registry, ref, train_rows, later, workdir, step=6)  # publish, subscribe, swap
     with state.open_registry() as registry:
         api_step(registry, later, step=7)
     with state.open_registry() as registry:
