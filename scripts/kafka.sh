@@ -89,7 +89,13 @@ cmd_start() {
               "-Dlog4j2.configurationFile=$here/kafka/log4j2.properties" -cp "$libs/*")
   if [[ ! -f $dir/kafka/meta.properties ]]; then
     # A cluster id is a url-safe base64 UUID; made here to spare a JVM start (StorageTool random-uuid).
-    local cid; cid=$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+    # Like Kafka's own Uuid.randomUuid, never one starting with "-": the format tool would read it as an option.
+    local cid; cid=$(python3 -c '
+import base64, uuid
+cid = "-"
+while cid.startswith("-"):
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+print(cid)')
     "${java[@]}" kafka.tools.StorageTool format -t "$cid" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
       || { tail -n 20 "$dir/format.log" >&2; die "formatting $dir/kafka failed"; }
   fi
