@@ -4,19 +4,12 @@ import json
 
 import pytest
 
-from mldeploy.cli import main
 from mldeploy.examples import salary
 
 from _batch_inputs import people, registry_root
+from _cli import run
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 def test_batch_lookup_validate(capsys, tmp_path):

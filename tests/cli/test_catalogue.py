@@ -1,17 +1,10 @@
 """Alias and delete say exactly what they changed, and refuse an alias that would lie."""
 
 import pytest
+from _cli import run
 
-from mldeploy.cli import main
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 def test_latest_is_refused_as_an_alias_with_the_command_to_use(capsys, tiny_registry):

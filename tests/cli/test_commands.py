@@ -5,17 +5,11 @@ import json
 import pandas as pd
 import pytest
 
+from _cli import run
 from mldeploy.cli import main
 from mldeploy.examples import salary
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mldeploy.cli import main
 from mldeploy.cli.output import prediction_table, report_predictions
+from _cli import run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -15,13 +15,6 @@ pytestmark = pytest.mark.timeout(120)
 class Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 @pytest.fixture

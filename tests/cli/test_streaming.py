@@ -4,16 +4,10 @@ import json
 
 import pytest
 
+from _cli import run
 from mldeploy.cli import main
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 def test_publish_then_list_the_topic(capsys, salary_registry, tmp_path):

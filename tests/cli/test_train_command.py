@@ -5,19 +5,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import run
 
-from mldeploy.cli import main
 
 pytestmark = pytest.mark.timeout(120)
 
 _LINEAR = "sklearn.linear_model:LinearRegression"  # a quick fit: these tests are about the table checks
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(argv))
-    out = capsys.readouterr()
-    return done.value.code or 0, out.out, out.err
 
 
 @pytest.fixture(scope="module")

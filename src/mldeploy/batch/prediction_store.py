@@ -19,20 +19,18 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Connection, inspect, insert, select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 
 from mldeploy.batch import _store_tables as tables
 from mldeploy.batch._store_writes import Progress, write_postgres, write_sqlite
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.records import RunRecord, StoredPrediction
 from mldeploy.errors import BackendError, ConfigError
-from mldeploy.registry._connect import WRITE, create_engine_for
+from mldeploy.registry._connect import WRITE, create_engine_for, normalise_url
 
 __all__ = ["PredictionStore", "Progress"]
 
 DEFAULT_URL = "sqlite:///predictions.db"
-_URL_HINT = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
 
 
 class PredictionStore:
@@ -228,15 +226,7 @@ def _latest_view():
 
 
 def _parse(url: str):
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"prediction store {url!r} is not a database URL; {_URL_HINT}") from exc
-    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
-        return parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
-        return parsed
-    raise ConfigError(f"prediction store scheme {parsed.drivername!r} is not supported; {_URL_HINT}")
+    return normalise_url(url, what="prediction store")
 
 
 def _describe(url) -> str:

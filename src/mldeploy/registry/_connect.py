@@ -42,17 +42,17 @@ _PG_CONFLICTS = {"23505", "40001", "40P01", "55P03"}
 _SQLITE_CONFLICTS = ("unique constraint failed", "database is locked", "database table is locked")
 
 
-def normalise_url(url: str) -> URL:
-    """Parse a registry URL; plain ``postgresql://`` means the psycopg 3 driver."""
+def normalise_url(url: str, what: str = "registry URL") -> URL:
+    """Parse a database URL (the registry's, or ``what`` else); plain ``postgresql://`` means the psycopg 3 driver."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"registry URL {url!r} is not a database URL; {_URL_HINT}") from exc
+        raise ConfigError(f"{what} {url!r} is not a database URL; {_URL_HINT}") from exc
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
         return parsed
-    raise ConfigError(f"registry URL scheme {parsed.drivername!r} is not supported; {_URL_HINT}")
+    raise ConfigError(f"{what} scheme {parsed.drivername!r} is not supported; {_URL_HINT}")
 
 
 def describe(url: URL) -> str:
