@@ -1,5 +1,7 @@
 """The models one server process serves: a live model and a micro-batcher per name, pinned versions on demand.
 
+With ``ApiConfig.source`` set, every model follows that topic (through the
+core's source table, :mod:`mldeploy.serving.sources`) instead of a registry.
 ``name:alias`` follows its alias through the core's :class:`LiveModel` (new
 versions load, verify and swap off the request path). A pinned version
 (``/versions/{v}``) is loaded from the registry on first use, off the event
@@ -22,7 +24,7 @@ from mldeploy.api.metrics import ApiMetrics
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError, NotReadyError
 from mldeploy.registry import open_registry
-from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, load
+from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, Source, load, open_source
 
 __all__ = ["Catalog", "ServedModel"]
 
@@ -37,7 +39,7 @@ class ServedModel:
         self.name = ref.name
         self._catalog = catalog
         config = catalog.config
-        self.live = LiveModel(RegistrySource(catalog.registry, str(ref), poll_interval_s=config.poll_interval_s),
+        self.live = LiveModel(catalog.source_for(ref), pin=ref.version if config.source else None,
                               trusted=config.trusted, public_key=config.public_key,
                               require_signed=config.public_key is not None, use_compiled=config.use_compiled)
         self.live.on_swap(self._swapped)
@@ -77,9 +79,13 @@ class ServedModel:
 
     def versions(self) -> list[int]:
         """Every version of this model in the registry (reads the registry: call off the loop)."""
+        if self._catalog.registry is None:  # following a topic: only the version it names is at hand
+            return [self.live.version] if self.live.is_ready else []
         return [record.version for record in self._catalog.registry.versions(self.name)]
 
     def _load_pinned(self, version: int) -> tuple[Model, MicroBatcher]:
+        if self._catalog.registry is None:
+            return self._live_as_pinned(version)
         with self._pinned_lock:
             found = self._pinned.get(version)
             if found is not None:
@@ -93,6 +99,14 @@ class ServedModel:
                 self._pinned.popitem(last=False)
             return model, batcher
 
+    def _live_as_pinned(self, version: int) -> tuple[Model, MicroBatcher]:
+        """Following a topic, a version can be asked for by number only while it is the one serving."""
+        model = self.live.model
+        if model.ref.version != version:
+            raise NotFoundError(f"{self.name}@{version} is not at hand: this server follows {self._catalog.config.source}, "
+                                f"which names {model.ref}; ask for that version, or for the model without one")
+        return model, self.batcher
+
 
 class Catalog:
     """Every model this process serves, the registry they come from, and the threads that predict."""
@@ -102,7 +116,8 @@ class Catalog:
         self.executor = executor
         self.loader = loader
         self.metrics = metrics
-        self.registry = open_registry(config.registry, public_key=config.public_key)
+        # Following a topic needs no registry: the topic carries the versions themselves.
+        self.registry = open_registry(config.registry, public_key=config.public_key) if config.source is None else None
         self.models: dict[str, ServedModel] = {}
         try:
             for ref in config.refs:
@@ -117,6 +132,12 @@ class Catalog:
         if served is None:
             raise NotFoundError(f'this server does not serve a model "{name}"; it serves: {", ".join(self.models)}')
         return served
+
+    def source_for(self, ref: BundleRef) -> Source:
+        """Where ``ref``'s versions come from: the topic the server follows, else the registry."""
+        if self.config.source is not None:
+            return open_source(self.config.source, ref.name, pin=ref.version)
+        return RegistrySource(self.registry, str(ref), poll_interval_s=self.config.poll_interval_s)
 
     @property
     def is_ready(self) -> bool:
@@ -142,4 +163,5 @@ class Catalog:
         """Stop following aliases and close the registry."""
         for served in self.models.values():
             served.live.close()
-        self.registry.close()
+        if self.registry is not None:
+            self.registry.close()

@@ -24,6 +24,8 @@ class ApiConfig:
     """References to serve: ``name:alias`` (follows the alias), ``name@version`` (fixed) or ``name``."""
     registry: str | None = None
     """Registry folder or database URL (None: ./.mldeploy)."""
+    source: str | None = None
+    """Follow the versions published at this URL (``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``) instead of a registry."""
     host: str = "127.0.0.1"
     """Interface to bind; loopback unless told otherwise."""
     port: int = 8080
@@ -60,6 +62,9 @@ class ApiConfig:
         names = [ref.name for ref in refs]
         if len(set(names)) != len(names):
             raise ConfigError(f"each model name may be served once; got {', '.join(self.models)}")
+        if self.source is not None and any(ref.alias for ref in refs):
+            raise ConfigError(f"a model that follows {self.source} is named by its name (salary), or pinned (salary@3): "
+                              f"the topic says which version is latest, so {', '.join(self.models)} names an alias too many")
         _check_range("port", self.port, 0, _MAX_PORT)
         _check_range("workers", self.workers, 1, 64)
         _check_range("max_body_bytes", self.max_body_bytes, 1024, 2**40)

@@ -14,6 +14,9 @@ _TOKEN_ENV = "MLDEPLOY_API_TOKEN"
 @app.command()
 def serve(
     models: list[str] = typer.Argument(..., help="NAME:ALIAS (follows the alias), NAME@VERSION or NAME; one or more."),
+    source: str = typer.Option(None, "--from", help="Follow the versions published to this topic (kafka://HOST:PORT/TOPIC or "
+                               "local:///FOLDER/TOPIC, see `mldeploy publish`) instead of the registry; give model NAMEs.",
+                               show_default=False),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8080, "--port", help="TCP port; 0 picks a free one (printed)."),
     workers: int = typer.Option(1, "--workers", help="Worker processes on the one port, each serving every model."),
@@ -32,12 +35,14 @@ def serve(
     (JSON records), `/docs`, `/openapi.json`, `/metrics`, `/v2/health/ready`.
 
     Example: `mldeploy serve salary:production --port 8080 --workers 2`
+
+    Following a topic instead: `mldeploy serve salary --from kafka://127.0.0.1:9092/models`
     """
     from mldeploy.api.config import ApiConfig
     from mldeploy.api.server import serve as run
 
     config = ApiConfig(
-        models=tuple(models), registry=state.registry, host=host, port=port, workers=workers,
+        models=tuple(models), registry=state.registry, source=source, host=host, port=port, workers=workers,
         token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s,
         public_key=state.public_key, trusted=tuple(trust), log_level=log_level,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from mldeploy._lazy import lazy_names
 
 __all__ = ["Candidate", "LiveModel", "Model", "Prediction", "RegistrySource", "ServingPath", "ServingPlan",
-           "Source", "SwapEvent", "load"]
+           "Source", "SwapEvent", "load", "open_source"]
 
 _WHERE = {
     "Model": "mldeploy.serving.model",
@@ -25,6 +25,7 @@ _WHERE = {
     "Candidate": "mldeploy.serving.source",
     "Source": "mldeploy.serving.source",
     "RegistrySource": "mldeploy.serving.source",
+    "open_source": "mldeploy.serving.sources",
 }
 
 

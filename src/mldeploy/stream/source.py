@@ -21,7 +21,7 @@ from mldeploy.stream.codec import PublishedVersion
 from mldeploy.stream.index import TopicIndex, read_index
 from mldeploy.stream.transport import Location, Transport, open_transport, parse_url
 
-__all__ = ["TopicSource"]
+__all__ = ["TopicSource", "open_topic_source"]
 
 log = logging.getLogger(__name__)
 
@@ -107,3 +107,8 @@ class TopicSource:
             cursor = after
         self.chunks_read += len(chunks)
         return chunks
+
+
+def open_topic_source(url: str, name: str, *, pin: int | None = None) -> TopicSource:
+    """The ``kafka://`` and ``local://`` entries of the core's source table (``mldeploy.serving.sources``)."""
+    return TopicSource(url, name, pin=pin)
