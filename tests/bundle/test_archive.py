@@ -59,6 +59,23 @@ def test_pack_puts_the_manifest_first_is_deterministic_and_round_trips(tmp_path)
     assert (out / "sub" / "b.bin").read_bytes() == b"\x00\x01"
 
 
+def test_an_uncompressed_archive_round_trips_and_is_checked_alike(tmp_path):
+    files = {"a.txt": bytes(range(256)) * 400, "sub/b.bin": b"\x00\x01"}
+    folder = bundle_folder(tmp_path / "src", files)
+    plain = pack(folder, compress=False)
+    assert plain[:2] != b"\x1f\x8b" and len(plain) > len(files["a.txt"])
+    out = unpack(plain, tmp_path / "out")
+    assert (out / "a.txt").read_bytes() == files["a.txt"]
+    for index, compressed in enumerate((plain, pack(folder))):  # a stream is read like bytes, either form
+        streamed = unpack(io.BufferedReader(io.BytesIO(compressed)), tmp_path / f"streamed{index}")
+        assert (streamed / "sub" / "b.bin").read_bytes() == files["sub/b.bin"]
+    altered = plain.replace(bytes(range(256)), bytes(reversed(range(256))), 1)
+    with pytest.raises(BundleError, match="does not match its digest"):
+        unpack(altered, tmp_path / "altered")
+    with pytest.raises(BundleError, match="truncated or not a bundle"):
+        unpack(plain[: len(plain) // 2], tmp_path / "cut")
+
+
 def test_truncated_archive_is_refused(tmp_path):
     folder = bundle_folder(tmp_path / "src", {"a.txt": bytes(range(256)) * 400})
     data = pack(folder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -134,6 +135,28 @@ def test_unsigned_versions_are_refused_when_a_key_is_set(base, tmp_path):
     assert not event.accepted and event.check == "signature" and "not signed" in event.reason
     with pytest.raises(ConfigError, match="needs public_key"):
         LiveModel(_bundles.QueueSource(), require_signed=True, start=False)
+
+
+def test_a_version_signed_by_the_key_serves_and_one_signed_by_another_key_is_refused(base, tmp_path):
+    from mldeploy.bundle import signing
+
+    private, public = signing.generate_keypair()
+    other, _ = signing.generate_keypair()
+    with LiveModel(_bundles.QueueSource(), start=False, public_key=public, require_signed=True) as live:
+        assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 1).sign(private).path, 1)).accepted
+        event = live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 2).sign(other).path, 2))
+        assert not event.accepted and event.check == "signature" and "another key" in event.reason
+        assert live.version == 1
+
+
+def test_a_cache_written_in_the_gzip_layout_still_serves_after_an_upgrade(base, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    bundle = _bundles.numbered(base, tmp_path, 5)
+    (cache / "salary.bundle.tar.gz").write_bytes(bundle.to_archive())
+    (cache / "salary.bundle.json").write_text(json.dumps({"ref": "salary@5", "digest": bundle.digest}))
+    with LiveModel(_bundles.QueueSource(), start=False, cache_dir=cache) as restarted:
+        assert restarted.version == 5
 
 
 def test_a_restart_serves_the_cached_version_before_the_source_answers(base, tmp_path):

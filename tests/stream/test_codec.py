@@ -30,6 +30,25 @@ def test_chunks_join_back_to_the_archive_whatever_their_order_and_company():
     assert codec.join_chunks(_published(archive, chunks), mixed) == archive
 
 
+@pytest.mark.parametrize("read_size", [1, 7_777, 10_000, 1 << 20])
+def test_the_archive_reader_streams_the_same_bytes_the_join_gives(read_size):
+    archive = bytes(range(256)) * 1000
+    chunks = codec.chunk_records(archive, chunk_bytes=10_000)
+    reader = codec.archive_reader(_published(archive, chunks), list(reversed(chunks)))
+    assert reader.peek(2)[:2] == archive[:2]
+    assert b"".join(iter(lambda: reader.read(read_size), b"")) == archive
+
+
+def test_the_archive_reader_refuses_what_the_join_refuses():
+    archive = b"x" * 50_000
+    chunks = codec.chunk_records(archive, chunk_bytes=10_000)
+    with pytest.raises(BundleError, match="salary@3 is truncated"):
+        codec.archive_reader(_published(archive, chunks), chunks[:4])
+    chunks[4] = codec.Record(chunks[4].key, chunks[4].value[:-1] + b"y")
+    with pytest.raises(BundleError, match="salary@3 is corrupt"):
+        codec.archive_reader(_published(archive, chunks), chunks)
+
+
 def test_a_missing_chunk_is_reported_as_truncation():
     archive = b"x" * 50_000
     chunks = codec.chunk_records(archive, chunk_bytes=10_000)
@@ -66,7 +85,7 @@ def test_version_records_round_trip_and_refuse_what_is_not_one():
     with pytest.raises(BundleError, match="chunk_count: expected int, got str"):
         codec.decode_version(json.dumps(wrong_type).encode())
     newer = json.loads(codec.encode_version(record)) | {"format": codec.FORMAT + 1}
-    with pytest.raises(BundleError, match=r"format 2, newer than this mldeploy reads \(1\); upgrade mldeploy"):
+    with pytest.raises(BundleError, match=r"format 3, newer than this mldeploy reads \(2\); upgrade mldeploy"):
         codec.decode_version(json.dumps(newer).encode())
 
 

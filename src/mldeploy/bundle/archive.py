@@ -17,6 +17,7 @@ import io
 import tarfile
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.storage import MANIFEST, SIGNATURE, few
@@ -29,20 +30,25 @@ MAX_ARCHIVE_BYTES = 2 * 1024**3
 MAX_MANIFEST_BYTES = 16 * 1024**2
 _MAX_SIGNATURE_BYTES = 1024
 _CHUNK_BYTES = 1 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
 # Archives made before the manifest came first hold the compiled files ahead of it: a few, never large.
 _MAX_EARLY_MEMBERS = 16
 _MAX_EARLY_BYTES = 128 * 1024**2
 
 
-def pack(directory: Path) -> bytes:
-    """Return a gzip-compressed tar of a bundle folder: the manifest (and signature) first, then its files, sorted."""
+def pack(directory: Path, compress: bool = True) -> bytes:
+    """Return a tar of a bundle folder: the manifest (and signature) first, then its files, sorted.
+
+    Compressed with gzip unless ``compress`` is False: a transport that compresses
+    by itself (Kafka's lz4, outside Python) then spares every reader the gunzip.
+    """
     directory = Path(directory)
     if not (directory / MANIFEST).is_file():
         raise BundleError(f"{directory} has no {MANIFEST}; only a bundle folder can be archived")
     first = [directory / name for name in (MANIFEST, SIGNATURE) if (directory / name).is_file()]
     rest = sorted(p for p in directory.rglob("*") if p.is_file() and p not in first)
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=6) as tar:
+    with tarfile.open(fileobj=buffer, **({"mode": "w:gz", "compresslevel": 6} if compress else {"mode": "w"})) as tar:
         for path in first + rest:
             info = tar.gettarinfo(str(path), arcname=path.relative_to(directory).as_posix())
             info.uid = info.gid = 0
@@ -54,14 +60,16 @@ def pack(directory: Path) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes, destination: Path) -> Path:
-    """Extract an archive made by :func:`pack` into ``destination`` (created; must be empty)."""
+def unpack(data: bytes | BinaryIO, destination: Path) -> Path:
+    """Extract an archive made by :func:`pack` (its bytes, or a binary stream) into ``destination`` (created; must be empty)."""
     destination = Path(destination)
     try:
         destination.mkdir(parents=True, exist_ok=True)
         if any(destination.iterdir()):
             raise BundleError(f"cannot unpack the bundle into {destination}: the folder is not empty; give a new folder")
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r|gz") as tar:
+        stream, magic = _stream(data)
+        # Only the two forms pack() writes: gzip (by its magic bytes) or plain tar.
+        with tarfile.open(fileobj=stream, mode="r|gz" if magic == _GZIP_MAGIC else "r|") as tar:
             _Unpacker(tar, destination).run()
     except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise BundleError(f"bundle archive is truncated or not a bundle ({exc}); export or download it again") from exc
@@ -69,6 +77,14 @@ def unpack(data: bytes, destination: Path) -> Path:
         raise BundleError(f"cannot unpack the bundle into {destination}: {exc.strerror or exc}; "
                           "choose a writable folder with free space") from exc
     return destination
+
+
+def _stream(data: bytes | BinaryIO) -> tuple[BinaryIO, bytes]:
+    """Return a stream over the archive and its first two bytes."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return io.BytesIO(data), bytes(data[:2])
+    stream = data if hasattr(data, "peek") else io.BufferedReader(data)
+    return stream, stream.peek(2)[:2]
 
 
 class _Unpacker:

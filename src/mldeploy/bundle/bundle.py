@@ -13,6 +13,7 @@ import tempfile
 import warnings
 import weakref
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
@@ -39,17 +40,19 @@ class Bundle:
     @classmethod
     def open(cls, path: str | Path, public_key=None) -> "Bundle":
         """Open a bundle folder, verifying digests and, with ``public_key``, the signature."""
-        path = Path(path)
-        key = _public_key(public_key)
-        manifest, signature = storage.read_verified(path)
+        return cls._open(Path(path), _public_key(public_key), check_digests=True)
+
+    @classmethod
+    def _open(cls, path: Path, key, check_digests: bool) -> "Bundle":
+        manifest, signature = storage.read_verified(path, check_digests)
         if key is not None:
             signing.verify_signature(manifest.signed_bytes(), signature, key)
         schema = Schema.from_dict(storage.read_json(path, manifest, storage.SCHEMA))
         return cls(path, manifest, schema, signature)
 
     @classmethod
-    def from_archive(cls, data: bytes, directory: str | Path | None = None, public_key=None) -> "Bundle":
-        """Unpack and open an archive made by :meth:`to_archive` (into a temporary folder by default).
+    def from_archive(cls, data: bytes | BinaryIO, directory: str | Path | None = None, public_key=None) -> "Bundle":
+        """Unpack and open an archive made by :meth:`to_archive`, bytes or a stream (into a temporary folder by default).
 
         On any failure nothing unpacked is left behind.
         """
@@ -57,7 +60,9 @@ class Bundle:
         target = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="mldeploy-bundle-"))
         try:
             archive.unpack(data, target)
-            bundle = cls.open(target, public_key=key)
+            # unpack() checked every file against the manifest as it wrote it; a folder of our own
+            # making holds nothing else, so hashing it all again (50 MB: 0.1 s) would prove nothing.
+            bundle = cls._open(target, key, check_digests=directory is not None)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
@@ -92,9 +97,9 @@ class Bundle:
         """SHA-256 of the manifest, which pins every file's digest."""
         return bytes_digest(self.manifest.to_bytes())
 
-    def to_archive(self) -> bytes:
-        """Return the bundle as one archive, for a file, a message or a database row."""
-        return archive.pack(self.path)
+    def to_archive(self, compress: bool = True) -> bytes:
+        """Return the bundle as one archive, for a file, a message or a database row (gzip unless ``compress=False``)."""
+        return archive.pack(self.path, compress)
 
     def copy_to(self, directory: str | Path, version: int | None = None, parent: str | None = None) -> "Bundle":
         """Copy the bundle into ``directory``, optionally numbering it (the registry does)."""
@@ -110,6 +115,10 @@ class Bundle:
         self.signature = signing.sign(self.manifest.signed_bytes(), key)
         storage.write_manifest(self.path, self.manifest, self.signature)
         return self
+
+    def verify_signature(self, public_key) -> None:
+        """Check the signature over the manifest, which pins every file's digest; BundleError if it fails."""
+        signing.verify_signature(self.manifest.signed_bytes(), self.signature, _public_key(public_key))
 
     def read_file(self, name: str) -> bytes:
         """Return one of the bundle's files, checking the very bytes returned against the manifest's digest."""

@@ -69,15 +69,19 @@ def read_checked(directory: Path, manifest: Manifest, name: str) -> bytes:
     return data
 
 
-def read_verified(directory: Path) -> tuple[Manifest, bytes | None]:
-    """Read a bundle directory's manifest and signature; raise BundleError on any digest mismatch."""
+def read_verified(directory: Path, check_digests: bool = True) -> tuple[Manifest, bytes | None]:
+    """Read a bundle directory's manifest and signature; raise BundleError on any digest mismatch.
+
+    ``check_digests=False`` is for a folder just unpacked by :func:`mldeploy.bundle.archive.unpack`, which checked them.
+    """
     if not directory.is_dir():
         raise BundleError(f"{directory} is not a bundle folder; give a bundle folder, an archive, or NAME@VERSION")
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"{directory} has no {MANIFEST}; it is not a bundle or it is incomplete")
     manifest = Manifest.from_bytes(manifest_path.read_bytes())
-    _check_digests(directory, manifest)
+    if check_digests:
+        _check_digests(directory, manifest)
     signature_path = directory / SIGNATURE
     return manifest, signature_path.read_bytes() if signature_path.is_file() else None
 

@@ -14,10 +14,13 @@ chunks are raw archive bytes that :func:`mldeploy.bundle.archive.unpack` checks.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 from mldeploy.bundle.digest import bytes_digest
 from mldeploy.bundle.ref import BundleRef
@@ -25,11 +28,12 @@ from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
 
 __all__ = [
     "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
-    "chunk_records", "decode_events", "decode_version", "encode_version", "join_chunks",
+    "archive_reader", "chunk_records", "decode_events", "decode_version", "encode_version", "join_chunks",
     "issues_by_row", "prediction_values", "version_keys",
 ]
 
-FORMAT = 1
+FORMAT = 2
+"""Version-record format: 2 carries a plain tar (the transport compresses); 1, still read, a gzip tar."""
 CHUNK_BYTES = 512 * 1024
 """Chunk size: well under Kafka's default 1 MB message limit, with room for key and headers."""
 MODEL_HEADER = "mldeploy-model"
@@ -136,6 +140,15 @@ def _check_types(record: PublishedVersion) -> None:
 
 def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:
     """Reassemble the archive from chunk records read between its offsets, checking count and SHA-256."""
+    return b"".join(_checked_parts(record, chunks))
+
+
+def archive_reader(record: PublishedVersion, chunks: list[Record]) -> BinaryIO:
+    """Like :func:`join_chunks`, as a stream over the chunks: a 50 MB archive is not copied once more to be read."""
+    return io.BufferedReader(_PartsReader(_checked_parts(record, chunks)), buffer_size=1 << 20)
+
+
+def _checked_parts(record: PublishedVersion, chunks: list[Record]) -> list[bytes]:
     prefix = f"{record.archive_sha256}/".encode()
     parts: dict[int, bytes] = {}
     for chunk in chunks:
@@ -145,11 +158,38 @@ def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:
     if missing:
         raise BundleError(f"{record.ref} is truncated: {len(missing)} of {record.chunk_count} chunks are missing "
                           f"from {record.chunk_topic} (first missing: {missing[0]}); publish it again")
-    archive = b"".join(parts[i] for i in range(record.chunk_count))
-    if len(archive) != record.archive_bytes or bytes_digest(archive) != record.archive_sha256:
-        raise BundleError(f"{record.ref} is corrupt: its chunks join to {len(archive)} bytes that do not match "
+    ordered = [parts[i] for i in range(record.chunk_count)]
+    hasher = hashlib.sha256()
+    for part in ordered:
+        hasher.update(part)
+    size = sum(len(part) for part in ordered)
+    if size != record.archive_bytes or hasher.hexdigest() != record.archive_sha256:
+        raise BundleError(f"{record.ref} is corrupt: its chunks join to {size} bytes that do not match "
                           f"the published {record.archive_bytes} bytes and SHA-256; publish it again")
-    return archive
+    return ordered
+
+
+class _PartsReader(io.RawIOBase):
+    """Read a list of byte strings as one stream."""
+
+    def __init__(self, parts: list[bytes]):
+        self._parts = [memoryview(part) for part in parts]
+        self._index = 0
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._index < len(self._parts):
+            part = self._parts[self._index]
+            if self._offset < len(part):
+                size = min(len(buffer), len(part) - self._offset)
+                buffer[:size] = part[self._offset:self._offset + size]
+                self._offset += size
+                return size
+            self._index, self._offset = self._index + 1, 0
+        return 0
 
 
 def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str]]:

@@ -88,8 +88,7 @@ class TopicSource:
 
     def _fetch(self, published: PublishedVersion) -> Bundle:
         """Read the version's chunks, join and check them, and open the bundle (no unpickling)."""
-        archive = codec.join_chunks(published, self._read_chunks(published))
-        bundle = Bundle.from_archive(archive)
+        bundle = Bundle.from_archive(codec.archive_reader(published, self._read_chunks(published)))
         if bundle.digest != published.digest or bundle.version != published.version:
             raise BundleError(f"{published.ref} on {self.describe()} holds {bundle.ref} with another manifest digest; "
                               "the topic was written by something other than `mldeploy publish`, publish it again")
