@@ -56,9 +56,55 @@ def test_a_pinned_name_holds_its_version_while_newer_ones_arrive(tmp_path, salar
         assert _served_version(server, row) == 1
 
 
+def test_a_version_asked_for_by_number_is_answered_by_that_version_after_a_swap(tmp_path, salary_registry, new_rows):
+    """The answer to /versions/1 never comes from the version a swap put in between finding the model and predicting."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mldeploy.api.catalog import Catalog
+    from mldeploy.api.config import ApiConfig
+    from mldeploy.api.metrics import ApiMetrics
+
+    url = f"local://{tmp_path}/log/models"
+    publish(salary_registry.get("salary@1"), url)
+    config = ApiConfig(models=("salary",), source=url, poll_interval_s=0.1)
+    with ThreadPoolExecutor(2) as executor, ThreadPoolExecutor(1) as loader:
+        catalog = Catalog(config, executor, loader, ApiMetrics())
+        try:
+            served = catalog.get("salary")
+            assert served.live.wait_ready(60)
+
+            async def ask_for_version_1_across_a_swap():
+                _, batcher = await served.pinned(1)
+                publish(salary_registry.get("salary@2"), url)
+                assert await asyncio.to_thread(served.live.wait_for_version, 2, 60)
+                return await batcher.submit(records(new_rows.head(3)))
+
+            assert asyncio.run(ask_for_version_1_across_a_swap()).version == 1
+        finally:
+            catalog.close()
+
+
 def test_serving_an_alias_from_a_topic_is_refused_in_one_line(tmp_path, capsys):
     code, _, err = run(capsys, "serve", "salary:production", "--from", f"local://{tmp_path}/log/models")
     assert code == 2 and "names an alias too many" in err and "Traceback" not in err
+
+
+def test_serving_from_a_scheme_nobody_offers_is_refused_in_one_line(capsys):
+    code, _, err = run(capsys, "serve", "salary", "--from", "s3://bucket/models")
+    assert code == 2 and "schemes on offer: kafka://, local://" in err and "Traceback" not in err
+
+
+def test_with_a_cache_dir_a_restarted_server_serves_its_last_version_while_the_topic_is_gone(tmp_path, salary_registry, new_rows):
+    import shutil
+
+    url, cache, row = f"local://{tmp_path}/log/models", str(tmp_path / "cache"), records(new_rows.head(1))[0]
+    publish(salary_registry.get("salary@2"), url)
+    with _services.api_server("serve", "salary", "--from", url, "--cache-dir", cache) as server:
+        assert _served_version(server, row) == 2
+    shutil.rmtree(tmp_path / "log")
+    with _services.api_server("serve", "salary", "--from", url, "--cache-dir", cache) as restarted:
+        assert _served_version(restarted, row) == 2
 
 
 def test_an_unknown_scheme_names_the_ones_on_offer():

@@ -44,6 +44,14 @@ def test_file_names_and_digests_must_match_whole():
         parse(files={"schema.json\n": "a" * 64})
     with pytest.raises(BundleError, match="SHA-256"):
         parse(files={"schema.json": "a" * 64 + "\n"})
+    with pytest.raises(BundleError, match="outside the bundle"):
+        parse(files={"./schema.json": "a" * 64})
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "signature.ed25519"])
+def test_the_manifest_cannot_list_the_bundles_own_files(name):
+    with pytest.raises(BundleError, match=f"lists {name} among the bundle's files"):
+        parse(files={name: "a" * 64})
 
 
 def test_a_long_bad_value_is_shown_short():

@@ -37,6 +37,50 @@ def test_a_late_subscriber_reads_only_the_chunks_of_the_version_it_is_offered(st
         source.close()
 
 
+def test_the_archive_is_a_plain_tar_where_the_transport_compresses_and_gzip_where_it_does_not(stream_url, salary_registry):
+    from mldeploy.stream import codec
+
+    published = publish(salary_registry.get("salary@1"), stream_url, chunk_bytes=1 << 30).version
+    source = TopicSource(stream_url, "salary")
+    try:
+        source.next_candidate(timeout_s=10)
+        head = source._read_chunks(published)[0].value[:2]
+    finally:
+        source.close()
+    assert (head == b"\x1f\x8b") == stream_url.startswith("local:") and published.format == codec.FORMAT
+
+
+def test_a_version_published_in_format_1_is_still_served(stream_url, salary_registry):
+    """Format 1 (before plain tars): a gzip archive, record format 1. Topics keep such versions for ever."""
+    from dataclasses import replace
+
+    from mldeploy.bundle.digest import bytes_digest
+    from mldeploy.stream import codec
+    from mldeploy.stream.transport import TopicKind, chunk_topic, open_transport, parse_url
+
+    bundle = salary_registry.get("salary@2")
+    archive = bundle.to_archive(compress=True)
+    location = parse_url(stream_url)
+    transport = open_transport(location)
+    try:
+        transport.ensure_topic(chunk_topic(location.topic), TopicKind.CHUNKS)
+        transport.ensure_topic(location.topic, TopicKind.MODELS)
+        offsets = transport.append(chunk_topic(location.topic), codec.chunk_records(archive))
+        record = codec.PublishedVersion(
+            name="salary", version=2, digest=bundle.digest, archive_sha256=bytes_digest(archive), archive_bytes=len(archive),
+            chunk_count=len(offsets), chunk_topic=chunk_topic(location.topic), first_offset=offsets[0],
+            last_offset=offsets[-1], signed=False, task="regression")
+        value = codec.encode_version(replace(record, format=1))
+        transport.append(location.topic, [codec.Record(key, value) for key in codec.version_keys(record.ref)])
+    finally:
+        transport.close()
+    source = TopicSource(stream_url, "salary")
+    try:
+        assert source.next_candidate(timeout_s=10).fetch().digest == bundle.digest
+    finally:
+        source.close()
+
+
 def test_a_pinned_source_offers_that_version_whatever_is_latest(stream_url, salary_registry):
     publish(salary_registry.get("salary@1"), stream_url)
     publish(salary_registry.get("salary@2"), stream_url)

@@ -40,7 +40,7 @@ class ServedModel:
         self._catalog = catalog
         config = catalog.config
         self.live = LiveModel(catalog.source_for(ref), pin=ref.version if config.source else None,
-                              trusted=config.trusted, public_key=config.public_key,
+                              trusted=config.trusted, public_key=config.public_key, cache_dir=config.cache_dir,
                               require_signed=config.public_key is not None, use_compiled=config.use_compiled)
         self.live.on_swap(self._swapped)
         self.batcher = catalog.batcher_for(self.name, self.live.infer, lambda: self.live.model)
@@ -100,12 +100,22 @@ class ServedModel:
             return model, batcher
 
     def _live_as_pinned(self, version: int) -> tuple[Model, MicroBatcher]:
-        """Following a topic, a version can be asked for by number only while it is the one serving."""
+        """Following a topic, a version can be asked for by number once it has served (the topic holds no other).
+
+        It gets a batcher of its own and stays at hand like a registry's pinned version: the live
+        batcher would answer with whichever version a swap put in meanwhile.
+        """
         model = self.live.model
         if model.ref.version != version:
             raise NotFoundError(f"{self.name}@{version} is not at hand: this server follows {self._catalog.config.source}, "
                                 f"which names {model.ref}; ask for that version, or for the model without one")
-        return model, self.batcher
+        with self._pinned_lock:
+            found = self._pinned.get(version)
+            if found is None or found[0] is not model:
+                found = self._pinned[version] = (model, self._catalog.batcher_for(self.name, model.infer, lambda: model))
+            while len(self._pinned) > _PINNED_KEPT:
+                self._pinned.popitem(last=False)
+            return found
 
 
 class Catalog:

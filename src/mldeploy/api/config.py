@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
+from mldeploy.serving.sources import check_source_url
 
 __all__ = ["ApiConfig"]
 
@@ -42,6 +43,8 @@ class ApiConfig:
     """How long a request may wait for others to join its batch while the model is busy; 0: never wait."""
     inline_max_rows: int = 64
     """Batches up to this many rows on the compiled path run on the event loop (tens of µs); others in a thread."""
+    cache_dir: str | None = None
+    """Keep each model's last good version here; a restart serves it while the registry or broker is down."""
     poll_interval_s: float = 0.5
     """How often an alias is checked for a move."""
     public_key: bytes | None = field(default=None, repr=False)
@@ -62,6 +65,8 @@ class ApiConfig:
         names = [ref.name for ref in refs]
         if len(set(names)) != len(names):
             raise ConfigError(f"each model name may be served once; got {', '.join(self.models)}")
+        if self.source is not None:
+            check_source_url(self.source)
         if self.source is not None and any(ref.alias for ref in refs):
             raise ConfigError(f"a model that follows {self.source} is named by its name (salary), or pinned (salary@3): "
                               f"the topic says which version is latest, so {', '.join(self.models)} names an alias too many")

@@ -71,7 +71,7 @@ def unpack(data: bytes | BinaryIO, destination: Path) -> Path:
         # Only the two forms pack() writes: gzip (by its magic bytes) or plain tar.
         with tarfile.open(fileobj=stream, mode="r|gz" if magic == _GZIP_MAGIC else "r|") as tar:
             _Unpacker(tar, destination).run()
-    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise BundleError(f"bundle archive is truncated or not a bundle ({exc}); export or download it again") from exc
     except OSError as exc:  # the archive read fine; writing its files did not
         raise BundleError(f"cannot unpack the bundle into {destination}: {exc.strerror or exc}; "
@@ -80,11 +80,32 @@ def unpack(data: bytes | BinaryIO, destination: Path) -> Path:
 
 
 def _stream(data: bytes | BinaryIO) -> tuple[BinaryIO, bytes]:
-    """Return a stream over the archive and its first two bytes."""
+    """Return a stream over the whole archive and its first two bytes."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return io.BytesIO(data), bytes(data[:2])
-    stream = data if hasattr(data, "peek") else io.BufferedReader(data)
-    return stream, stream.peek(2)[:2]
+    head = b""
+    while len(head) < 2:  # a raw stream may hand over fewer bytes than asked
+        more = data.read(2 - len(head))
+        if not more:
+            break
+        head += more
+    return _Prefixed(head, data), head
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read: give them back first (tarfile's stream mode only calls read)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head, self._rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._rest.read(size)
+        if size < 0:
+            data, self._head = self._head + self._rest.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data + self._rest.read(size - len(data)) if len(data) < size else data
 
 
 class _Unpacker:

@@ -23,7 +23,7 @@ from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Schema
 from mldeploy.bundle.trust import check_trusted
-from mldeploy.errors import BundleError, BundleVersionWarning, VersionMismatchError
+from mldeploy.errors import BundleError, BundleVersionWarning, ConfigError, VersionMismatchError
 
 __all__ = ["Bundle"]
 
@@ -118,7 +118,10 @@ class Bundle:
 
     def verify_signature(self, public_key) -> None:
         """Check the signature over the manifest, which pins every file's digest; BundleError if it fails."""
-        signing.verify_signature(self.manifest.signed_bytes(), self.signature, _public_key(public_key))
+        key = _public_key(public_key)
+        if key is None:
+            raise ConfigError("checking a signature needs a public key (an Ed25519 key object, PEM bytes or a .pem path)")
+        signing.verify_signature(self.manifest.signed_bytes(), self.signature, key)
 
     def read_file(self, name: str) -> bytes:
         """Return one of the bundle's files, checking the very bytes returned against the manifest's digest."""

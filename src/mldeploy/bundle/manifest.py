@@ -20,6 +20,8 @@ _LIBRARIES = ("scikit-learn", "numpy", "pandas", "skops", "mldeploy")
 _FILE_NAME = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
 _NAME = re.compile(NAME_PATTERN)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+# The manifest and the signature sit beside the files the manifest lists, never among them (storage.py names them).
+_RESERVED_NAMES = frozenset({"manifest.json", "signature.ed25519"})
 
 
 def library_versions() -> dict[str, str]:
@@ -102,8 +104,11 @@ class Manifest:
         if not all(isinstance(v, str) and _DIGEST.fullmatch(v) for v in self.files.values()):
             raise BundleError("manifest.json lists files without SHA-256 digests; the bundle is corrupt")
         for name in self.files:
-            if not _FILE_NAME.fullmatch(name) or ".." in name.split("/"):
+            if not _FILE_NAME.fullmatch(name) or {".", ".."} & set(name.split("/")):
                 raise BundleError(f"manifest.json names a file outside the bundle: {_shown(name)}; refusing the bundle")
+            if name in _RESERVED_NAMES:
+                raise BundleError(f"manifest.json lists {name} among the bundle's files; that name is the bundle's own, "
+                                  "refusing the bundle")
 
 
 # Every field's JSON type: a manifest from a network is data to check, not to trust.

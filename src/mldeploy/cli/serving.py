@@ -26,6 +26,8 @@ def serve(
     max_batch_rows: int = typer.Option(256, "--max-batch-rows", help="Most rows per micro-batch (one call of the model)."),
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="How long a request may wait for a batch to fill while requests arrive together; 0 never waits."),
     poll_interval_s: float = typer.Option(0.5, "--poll-interval", help="Seconds between checks of an alias for a move."),
+    cache_dir: str = typer.Option(None, "--cache-dir", help="Keep each model's last good version here, so a restart serves "
+                                  "it while the registry or the broker is down.", show_default=False),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipelines (your own transformer class)."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn's log level (info shows each start and stop)."),
 ) -> None:
@@ -44,7 +46,7 @@ def serve(
     config = ApiConfig(
         models=tuple(models), registry=state.registry, source=source, host=host, port=port, workers=workers,
         token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
-        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s,
+        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s, cache_dir=cache_dir,
         public_key=state.public_key, trusted=tuple(trust), log_level=log_level,
     )
     run(config, on_listening=lambda url: console.print(f"serving {', '.join(models)} on {url} (docs: {url}/docs)", highlight=False))

@@ -99,7 +99,9 @@ class LiveModel:
         """The version serving now; NotReadyError before one has passed its checks."""
         model = self._model
         if model is None:
-            raise NotReadyError(f"{self.source.name} has no version that passed its checks yet (following {self.source.describe()})")
+            pinned = f", pinned to version {self.pin}" if self.pin is not None else ""
+            raise NotReadyError(f"{self.source.name} has no version that passed its checks yet (following "
+                                f"{self.source.describe()}{pinned})")
         return model
 
     @property

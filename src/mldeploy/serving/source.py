@@ -26,7 +26,9 @@ class Candidate:
     digest: str | None
     """The bundle's manifest digest if the source knows it (the LiveModel skips what it already serves)."""
     fetch: Callable[[], Bundle]
-    """Return the opened bundle; raise BundleError when it is damaged, BackendError when it can't be reached."""
+    """Return the bundle opened by ``Bundle.open``, ``Bundle.from_archive`` or ``Registry.get`` (which check every
+    file against the manifest; the LiveModel then checks the manifest's signature); raise BundleError when it is
+    damaged, BackendError when it can't be reached."""
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from mldeploy.errors import ConfigError
 from mldeploy.serving.source import Source
 
-__all__ = ["SOURCE_GROUP", "open_source", "source_schemes"]
+__all__ = ["SOURCE_GROUP", "check_source_url", "open_source", "source_schemes"]
 
 SOURCE_GROUP = "mldeploy.sources"
 
@@ -26,17 +26,27 @@ def source_schemes() -> list[str]:
     return sorted({entry.name for entry in entry_points(group=SOURCE_GROUP)})
 
 
+def check_source_url(url: str) -> None:
+    """Raise ConfigError naming the schemes on offer unless an installed package offers a source for ``url``."""
+    _entry(url)
+
+
 def open_source(url: str, name: str, *, pin: int | None = None) -> Source:
     """Return a Source following model ``name`` at ``url`` (``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``, …).
 
     ConfigError names the schemes on offer when none matches.
     """
+    entry = _entry(url)
+    source = entry.load()(url, name, pin=pin)
+    if not isinstance(source, Source):
+        raise ConfigError(f"the {entry.name}:// source ({entry.value}) returned {type(source).__name__}, not a Source")
+    return source
+
+
+def _entry(url: str):
     scheme = urlsplit(url).scheme if isinstance(url, str) else ""
     found = [entry for entry in entry_points(group=SOURCE_GROUP) if entry.name == scheme]
     if not found:
         offered = ", ".join(f"{known}://" for known in source_schemes()) or "none (is mldeploy installed?)"
         raise ConfigError(f'"{url}" names no source of model versions mldeploy knows; schemes on offer: {offered}')
-    source = found[0].load()(url, name, pin=pin)
-    if not isinstance(source, Source):
-        raise ConfigError(f"the {scheme}:// source ({found[0].value}) returned {type(source).__name__}, not a Source")
-    return source
+    return found[0]

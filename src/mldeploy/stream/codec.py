@@ -33,7 +33,10 @@ __all__ = [
 ]
 
 FORMAT = 2
-"""Version-record format: 2 carries a plain tar (the transport compresses); 1, still read, a gzip tar."""
+"""Version-record format: 2's archive is a plain tar (where the transport compresses) or a gzip tar; 1's, still read, gzip only.
+
+Subscribers read older formats; upgrade subscribers before publishers (an older subscriber refuses a
+newer format, says so, and keeps serving what it serves)."""
 CHUNK_BYTES = 512 * 1024
 """Chunk size: well under Kafka's default 1 MB message limit, with room for key and headers."""
 MODEL_HEADER = "mldeploy-model"

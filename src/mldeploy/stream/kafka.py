@@ -49,6 +49,9 @@ def kafka_error(what: str, bootstrap: str, exc: BaseException | object) -> Backe
 class KafkaTransport:
     """Topics on a Kafka cluster, one partition each for model and chunk topics."""
 
+    compresses = True
+    """Every producer mldeploy makes compresses with lz4 (in librdkafka's threads, outside Python)."""
+
     def __init__(self, bootstrap: str, config: Mapping[str, object] | None = None, timeout_s: float = 30.0):
         self.ck = require("confluent_kafka")
         self.bootstrap = bootstrap
@@ -175,9 +178,8 @@ class KafkaTransport:
         if consumer is None:
             consumer = self.ck.Consumer(client_config(self.bootstrap, {
                 "group.id": f"mldeploy-reader-{uuid.uuid4().hex}", "enable.auto.commit": False,
-                "enable.partition.eof": True, "fetch.message.max.bytes": 8 * 1024 * 1024,
-                # A version's chunks are read in one go: 16 MB a fetch, not the default 1 MB (50 round trips for 50 MB).
-                "max.partition.fetch.bytes": 16 * 1024 * 1024, **self.config}))
+                # A version's chunks are read 16 MB a fetch (librdkafka's max.partition.fetch.bytes is the same setting).
+                "enable.partition.eof": True, "fetch.message.max.bytes": 16 * 1024 * 1024, **self.config}))
         if start is not None and start != position:
             consumer.assign([self.ck.TopicPartition(topic, 0, start)])
             position = start

@@ -39,6 +39,8 @@ _POLL_S = 0.02
 class LocalLog:
     """Topics as append-only files in ``folder`` (the embedded default transport)."""
 
+    compresses = False
+
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():

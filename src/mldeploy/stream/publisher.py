@@ -44,9 +44,9 @@ def publish_to(transport: Transport, topic: str, bundle: Bundle, chunk_bytes: in
     """
     if bundle.version is None:
         raise ConfigError(f"{bundle.name} has no version: register it first (`mldeploy train`, Registry.register)")
-    # Uncompressed: Kafka compresses the chunks (lz4, in librdkafka's threads), so no subscriber spends
-    # half a second of Python time in gunzip for every 50 MB version.
-    archive = bundle.to_archive(compress=False)
+    # A plain tar where the transport compresses (Kafka: lz4, in librdkafka's threads), so no subscriber
+    # spends half a second of Python time in gunzip for every 50 MB version; gzip on a local log.
+    archive = bundle.to_archive(compress=not transport.compresses)
     chunks = codec.chunk_records(archive, chunk_bytes)
     chunks_at = chunk_topic(topic)
     transport.ensure_topic(chunks_at, TopicKind.CHUNKS)

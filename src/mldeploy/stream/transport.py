@@ -40,6 +40,9 @@ class TopicKind(str, Enum):
 class Transport(Protocol):
     """Where topics live: a Kafka cluster or a folder of local logs."""
 
+    compresses: bool
+    """Whether the transport compresses what it stores (so archives are sent as plain tars)."""
+
     def describe(self) -> str:
         """Say where the topics are, for messages and logs."""
 
