@@ -27,26 +27,35 @@ from mldeploy.errors import UnsupportedError
 from mldeploy.serving import Prediction, codecs
 
 __all__ = [
+    "FIXED",
     "HEADER_LENGTH",
     "InferRequest",
     "RequestedOutput",
+    "assemble_request",
+    "check_datatype",
     "encode_infer_response",
     "model_metadata",
     "output_tensors",
     "parse_infer_request",
     "parse_records",
+    "raw_column",
+    "rows_of",
+    "selected_outputs",
     "server_metadata",
+    "text_column",
+    "to_binary",
 ]
 
 HEADER_LENGTH = "inference-header-content-length"
 """The binary extension's header: how many leading body bytes are the JSON part."""
 
-_FIXED = {
+FIXED = {
     "BOOL": np.dtype("?"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
     "INT64": np.dtype("<i8"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
     "UINT64": np.dtype("<u8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
 }
-_JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in _FIXED if "INT" in k}}
+"""Datatypes of a fixed width: V2 name -> little-endian numpy dtype (raw contents, binary extension)."""
+_JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
 _LENGTH = struct.Struct("<I")
 
 
@@ -86,19 +95,30 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise MalformedRequestError('the inference request needs an "inputs" list with one tensor per feature')
-    columns, offset = {}, 0
+    tensors, offset = [], 0
     for position, tensor in enumerate(inputs):
         name, values, offset = _decode_input(tensor, position, binary, offset)
+        tensors.append((name, values))
+    if offset != len(binary):
+        raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
+    return assemble_request(_request_id(request), tensors, *_requested_outputs(request))
+
+
+def assemble_request(request_id: str | None, tensors, outputs: tuple[RequestedOutput, ...] | None,
+                     binary_output: bool) -> InferRequest:
+    """Build a request from decoded (name, values) input tensors: each named once, all of one length."""
+    columns = {}
+    for name, values in tensors:
         if name in columns:
             raise MalformedRequestError(f'input "{name}" is given twice; send each feature once')
         columns[name] = values
-    if offset != len(binary):
-        raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
+    if not columns:
+        raise MalformedRequestError('the inference request needs "inputs": one tensor per feature')
     rows = {len(values) for values in columns.values()}
     if len(rows) > 1:
         raise MalformedRequestError("every input tensor must have the same number of rows; "
                                     + ", ".join(f"{n}: {len(v)}" for n, v in columns.items()))
-    return InferRequest(_request_id(request), columns, rows.pop(), *_requested_outputs(request))
+    return InferRequest(request_id, columns, rows.pop(), outputs, binary_output)
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -155,18 +175,23 @@ def _decode_input(tensor, position: int, binary: bytes, offset: int):
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise MalformedRequestError(f'input {position} must be an object with a "name", "datatype", "shape" and data')
     name, datatype = tensor["name"], tensor.get("datatype")
-    if datatype != "BYTES" and datatype not in _FIXED:
-        raise MalformedRequestError(f'input "{name}": datatype {datatype!r} is not one of BOOL, INT8-64, UINT8-64, FP16-64, BYTES')
-    count = _rows_of(name, tensor.get("shape"))
+    check_datatype(name, datatype)
+    count = rows_of(name, tensor.get("shape"))
     size = _parameters(tensor, f'input "{name}"').get("binary_data_size")
     if size is None:
         return name, _json_data(name, datatype, tensor.get("data"), count), offset
     if not isinstance(size, int) or size < 0 or offset + size > len(binary):
         raise MalformedRequestError(f'input "{name}": binary_data_size {size!r} runs past the {len(binary)} bytes of binary data')
-    return name, _binary_data(name, datatype, binary[offset:offset + size], count), offset + size
+    return name, raw_column(name, datatype, binary[offset:offset + size], count), offset + size
 
 
-def _rows_of(name: str, shape) -> int:
+def check_datatype(name: str, datatype) -> None:
+    """Refuse a datatype the protocol does not have (MalformedRequestError naming the input)."""
+    if datatype != "BYTES" and datatype not in FIXED:
+        raise MalformedRequestError(f'input "{name}": datatype {datatype!r} is not one of BOOL, INT8-64, UINT8-64, FP16-64, BYTES')
+
+
+def rows_of(name: str, shape) -> int:
     """Check the shape is one column ([n] or [n, 1]); return n."""
     valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     if not valid or len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
@@ -200,10 +225,11 @@ def _flatten(data: list) -> list:
     return flat
 
 
-def _binary_data(name: str, datatype: str, raw: bytes, count: int):
+def raw_column(name: str, datatype: str, raw: bytes, count: int):
+    """Decode one input's raw bytes (binary extension, gRPC raw contents) into ``count`` values."""
     if datatype == "BYTES":
         return _bytes_elements(name, raw, count)
-    dtype = _FIXED[datatype]
+    dtype = FIXED[datatype]
     if len(raw) != count * dtype.itemsize:
         raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
                                     f"binary_data_size gives {len(raw)}")
@@ -238,6 +264,19 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
     if offset != end:
         raise MalformedRequestError(f'input "{name}": {end - offset} byte(s) left after {count} BYTES element(s)')
     return values
+
+
+def text_column(name: str, elements, count: int) -> list:
+    """Decode BYTES elements given one by one (gRPC typed contents) as UTF-8; an empty one is missing."""
+    if len(elements) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but the contents hold {len(elements)}')
+    texts = []
+    for index, element in enumerate(elements):
+        try:
+            texts.append(element.decode() if element else None)
+        except UnicodeDecodeError as exc:
+            raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
+    return texts
 
 
 def output_tensors(schema: Schema) -> list[dict]:
@@ -277,16 +316,11 @@ def server_metadata(version: str) -> dict:
 
 def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[bytes, int | None]:
     """Return the response body and, when any output is binary, the length of its JSON part."""
-    columns = _output_columns(pred)
-    wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output) for name in columns)
     outputs, chunks = [], []
-    for output in wanted:
-        if output.name not in columns:
-            raise UnsupportedError(f'{pred.ref} has no output "{output.name}"; its outputs are: {", ".join(columns)}')
-        datatype, values = columns[output.name]
+    for output, datatype, values in selected_outputs(pred, request):
         tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
         if output.binary:
-            chunk = _to_binary(datatype, values)
+            chunk = to_binary(datatype, values)
             tensor["parameters"] = {"binary_data_size": len(chunk)}
             chunks.append(chunk)
         else:
@@ -300,6 +334,18 @@ def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[byte
     return (header + b"".join(chunks), len(header)) if chunks else (header, None)
 
 
+def selected_outputs(pred: Prediction, request: InferRequest) -> list[tuple[RequestedOutput, str, np.ndarray]]:
+    """Return (requested output, datatype, values) for each output the request asks for (all by default)."""
+    columns = _output_columns(pred)
+    wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output) for name in columns)
+    selected = []
+    for output in wanted:
+        if output.name not in columns:
+            raise UnsupportedError(f'{pred.ref} has no output "{output.name}"; its outputs are: {", ".join(columns)}')
+        selected.append((output, *columns[output.name]))
+    return selected
+
+
 def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
     columns = codecs.prediction_columns(pred)
     if pred.classes is None:
@@ -307,23 +353,23 @@ def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
     datatype = _label_datatype(pred.classes)
     labels = columns["label"]
     if datatype != "BYTES":
-        labels = np.asarray(labels, dtype=np.dtype("?") if datatype == "BOOL" else _FIXED[datatype])
+        labels = np.asarray(labels, dtype=np.dtype("?") if datatype == "BOOL" else FIXED[datatype])
     result = {"label": (datatype, labels)}
     if columns.get("probabilities") is not None:
         result["probabilities"] = ("FP64", np.asarray(columns["probabilities"], dtype="<f8"))
     return result
 
 
-def _to_binary(datatype: str, values: np.ndarray) -> bytes:
+def to_binary(datatype: str, values: np.ndarray) -> bytes:
+    """Lay out values as raw bytes: little-endian fixed width, or length-prefixed UTF-8 for BYTES."""
     if datatype != "BYTES":
-        return np.ascontiguousarray(values, dtype=_FIXED[datatype]).tobytes()
+        return np.ascontiguousarray(values, dtype=FIXED[datatype]).tobytes()
     parts = []
     for value in values.ravel():
         data = str(value).encode()
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
-
 
 
 def parse_records(body: bytes) -> list[dict]:

@@ -1,0 +1,111 @@
+"""Open Inference Protocol gRPC messages <-> the data plane's requests and predictions. Pure: no I/O.
+
+Every check that REST makes is the same function here (:mod:`mldeploy.api.protocol`):
+datatypes, shapes, raw byte lengths, BYTES layout, one tensor per name, equal
+row counts, the outputs a request may ask for. What is gRPC's own is where the
+values sit: ``raw_input_contents`` (one entry per input, the layout of the
+binary extension) or typed ``contents`` (one repeated field per datatype family).
+
+Outputs come back raw (``raw_output_contents``, what tritonclient reads) when
+the request sent raw inputs or asks for binary data (``binary_data_output`` on
+the request, ``binary_data`` on an output); otherwise typed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mldeploy.api import protocol
+from mldeploy.api.errors import MalformedRequestError
+from mldeploy.api.protocol import InferRequest, RequestedOutput
+from mldeploy.errors import NotFoundError
+from mldeploy.serving import Prediction
+
+__all__ = ["CONTENTS_FIELD", "decode_infer_request", "encode_infer_response", "parameter", "version_of"]
+
+CONTENTS_FIELD = {
+    "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+    "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT64": "uint64_contents", "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
+}
+"""Datatype -> the InferTensorContents field that carries it (FP16 has none: raw contents only)."""
+
+
+def version_of(name: str, text: str) -> int | None:
+    """Read a request's model_version: empty is the version serving now; else a whole number (NotFoundError)."""
+    if not text:
+        return None
+    if not text.isdigit():
+        raise NotFoundError(f'no version {text!r} of "{name}": versions are whole numbers from 1')
+    return int(text)
+
+
+def parameter(parameters, key: str, default=None):
+    """Return the value of one InferParameter in a parameters map, whichever kind it holds."""
+    if key not in parameters:
+        return default
+    value = parameters[key]
+    kind = value.WhichOneof("parameter_choice")
+    return getattr(value, kind) if kind else default
+
+
+def decode_infer_request(message) -> InferRequest:
+    """Decode a ModelInferRequest into the request the data plane predicts for."""
+    raw = message.raw_input_contents
+    if raw and len(raw) != len(message.inputs):
+        raise MalformedRequestError(f"raw_input_contents has {len(raw)} entries for {len(message.inputs)} inputs; "
+                                    "give one per input, in the order of inputs")
+    tensors = (_decode_input(tensor, raw[index] if raw else None) for index, tensor in enumerate(message.inputs))
+    binary = bool(raw) or bool(parameter(message.parameters, "binary_data_output", False))
+    return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
+
+
+def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
+    name, datatype = tensor.name, tensor.datatype
+    protocol.check_datatype(name, datatype)
+    count = protocol.rows_of(name, list(tensor.shape))
+    given = [field.name for field, _ in tensor.contents.ListFields()]
+    if raw is not None:
+        if given:
+            raise MalformedRequestError(f'input "{name}" has typed contents ({", ".join(given)}) and raw_input_contents; '
+                                        "send one or the other for every input")
+        return name, protocol.raw_column(name, datatype, raw, count)
+    expected = CONTENTS_FIELD.get(datatype)
+    if expected is None:
+        raise MalformedRequestError(f'input "{name}": {datatype} travels only as raw_input_contents')
+    if any(field != expected for field in given):
+        raise MalformedRequestError(f'input "{name}": a {datatype} tensor carries its values in contents.{expected}, '
+                                    f'not in {", ".join(given)}')
+    values = getattr(tensor.contents, expected)
+    if datatype == "BYTES":
+        return name, protocol.text_column(name, values, count)
+    if len(values) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but contents.{expected} holds {len(values)}')
+    return name, list(values)
+
+
+def _requested_outputs(message, binary: bool) -> tuple[RequestedOutput, ...] | None:
+    if not message.outputs:
+        return None
+    return tuple(RequestedOutput(output.name, bool(parameter(output.parameters, "binary_data", binary)))
+                 for output in message.outputs)
+
+
+def encode_infer_response(pred: Prediction, request: InferRequest, response):
+    """Fill ``response`` (an empty ModelInferResponse) with the prediction, as the request asked; return it."""
+    response.model_name = pred.ref.name
+    response.model_version = str(pred.ref.version)
+    if request.id is not None:
+        response.id = request.id
+    response.parameters["path"].string_param = str(pred.path)
+    selected = protocol.selected_outputs(pred, request)
+    raw = any(output.binary for output, _, _ in selected)  # raw for one output means raw for all (the protocol's rule)
+    for output, datatype, values in selected:
+        tensor = response.outputs.add(name=output.name, datatype=datatype, shape=values.shape)
+        if raw:
+            response.raw_output_contents.append(protocol.to_binary(datatype, values))
+        elif datatype == "BYTES":
+            tensor.contents.bytes_contents.extend(str(value).encode() for value in values.ravel())
+        else:
+            getattr(tensor.contents, CONTENTS_FIELD[datatype]).extend(values.ravel().tolist())
+    return response
