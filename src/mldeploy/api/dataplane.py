@@ -57,13 +57,13 @@ class DataPlane:
         is_ready = served.is_ready if version is None else served.is_loaded(version)
         return is_ready, served.live.version
 
-    async def infer(self, name: str, version: int | None, request: InferRequest) -> Prediction:
+    async def infer(self, name: str, version: int | None, request: InferRequest, extra: str = "reject") -> Prediction:
         """Predict for a decoded V2 request; small ones join a micro-batch, large ones run as one frame."""
         served = await self.target(name, version)
         model, batcher = (served.model, served.batcher) if version is None else await served.pinned(version)
         if request.rows <= batcher.max_batch_rows:
-            return await batcher.submit(request.records())
-        return await batcher.submit(codecs.columns_to_frame(request.columns, model.schema))
+            return await batcher.submit(request.records(), extra)
+        return await batcher.submit(codecs.columns_to_frame(request.columns, model.schema), extra)
 
     def failed(self, exc: Exception, name: str, endpoint: str) -> MldeployError:
         """Count and log a failed call; return the error to answer with (an unexpected one, reworded)."""

@@ -29,10 +29,13 @@ from mldeploy.serving import Prediction, codecs
 __all__ = [
     "FIXED",
     "HEADER_LENGTH",
+    "JSON_ELEMENTS",
     "InferRequest",
     "RequestedOutput",
     "assemble_request",
     "check_datatype",
+    "json_column",
+    "json_default",
     "encode_infer_response",
     "model_metadata",
     "output_tensors",
@@ -41,6 +44,7 @@ __all__ = [
     "raw_column",
     "rows_of",
     "selected_outputs",
+    "split_bytes",
     "server_metadata",
     "text_column",
     "to_binary",
@@ -57,6 +61,9 @@ FIXED = {
 """Datatypes of a fixed width: V2 name -> little-endian numpy dtype (raw contents, binary extension)."""
 _JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
 _LENGTH = struct.Struct("<I")
+JSON_ELEMENTS = "json_elements"
+"""An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
+"ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,34 @@ def text_column(name: str, elements, count: int) -> list:
     return texts
 
 
+def json_column(name: str, elements, count: int) -> list:
+    """Decode BYTES elements that each hold one JSON value (a number, text, true/false or null)."""
+    if len(elements) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but the contents hold {len(elements)}')
+    values = []
+    for index, element in enumerate(elements):
+        value = _load_json(element)
+        if isinstance(value, (list, dict)):
+            raise MalformedRequestError(f'input "{name}", element {index}: a JSON element must be one value, not a '
+                                        f"{type(value).__name__}")
+        values.append(value)
+    return values
+
+
+def split_bytes(name: str, raw: bytes, count: int) -> list[bytes]:
+    """Split raw BYTES contents into their ``count`` elements (each a 4-byte little-endian length, then the bytes)."""
+    elements, offset = [], 0
+    for index in range(count):
+        length = int.from_bytes(raw[offset:offset + 4], "little") if offset + 4 <= len(raw) else -1
+        if length < 0 or offset + 4 + length > len(raw):
+            raise MalformedRequestError(f'input "{name}": the BYTES data ends inside element {index} of {count}')
+        elements.append(raw[offset + 4:offset + 4 + length])
+        offset += 4 + length
+    if offset != len(raw):
+        raise MalformedRequestError(f'input "{name}": {len(raw) - offset} byte(s) left after {count} BYTES element(s)')
+    return elements
+
+
 def output_tensors(schema: Schema) -> list[dict]:
     """Describe the outputs a model gives: ``prediction``, or ``label`` and ``probabilities``."""
     classes = schema.output.classes
@@ -370,6 +405,17 @@ def to_binary(datatype: str, values: np.ndarray) -> bytes:
         parts.append(_LENGTH.pack(len(data)))
         parts.append(data)
     return b"".join(parts)
+
+
+def json_default(value):
+    """Turn numpy and pandas values into what JSON writes (NaT and NA as null); for ``json.dumps(default=)``."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or value != value:
+        return None
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def parse_records(body: bytes) -> list[dict]:

@@ -20,7 +20,7 @@ from mldeploy.api import protocol
 from mldeploy.api.dataplane import DataPlane
 from mldeploy.api.errors import error_body, grpc_code_for
 from mldeploy.api.grpc import messages
-from mldeploy.api.grpc.translate import decode_infer_request, encode_infer_response, version_of
+from mldeploy.api.grpc.translate import decode_infer_request, encode_infer_response, extra_of, version_of
 
 __all__ = ["ERROR_METADATA", "InferenceService"]
 
@@ -84,7 +84,7 @@ class InferenceService:
         started, name = time.perf_counter(), request.model_name
         try:
             decoded = decode_infer_request(request)
-            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded)
+            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request))
             response = encode_infer_response(pred, decoded, self._responses["ModelInfer"]())
         except Exception as exc:
             await self._abort(context, exc, name, "grpc.ModelInfer", started)

@@ -9,11 +9,17 @@ binary extension) or typed ``contents`` (one repeated field per datatype family)
 Outputs come back raw (``raw_output_contents``, what tritonclient reads) when
 the request sent raw inputs or asks for binary data (``binary_data_output`` on
 the request, ``binary_data`` on an output); otherwise typed.
+
+mldeploy's own parameters: ``extra`` on the request (``reject`` or ``ignore``
+unknown fields, as ``/predict?extra=``), ``json_elements`` on a BYTES input
+(each element one JSON value: how the client sends a column that mixes kinds),
+and on the response ``path`` and, for a classifier, ``classes`` (JSON text).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 from mldeploy.api import protocol
 from mldeploy.api.errors import MalformedRequestError
@@ -21,7 +27,7 @@ from mldeploy.api.protocol import InferRequest, RequestedOutput
 from mldeploy.errors import NotFoundError
 from mldeploy.serving import Prediction
 
-__all__ = ["CONTENTS_FIELD", "decode_infer_request", "encode_infer_response", "parameter", "version_of"]
+__all__ = ["CONTENTS_FIELD", "decode_infer_request", "encode_infer_response", "extra_of", "parameter", "version_of"]
 
 CONTENTS_FIELD = {
     "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
@@ -49,6 +55,14 @@ def parameter(parameters, key: str, default=None):
     return getattr(value, kind) if kind else default
 
 
+def extra_of(message) -> str:
+    """Read the request's ``extra`` parameter: what to do with fields the model does not know."""
+    extra = parameter(message.parameters, "extra", "reject")
+    if extra not in ("reject", "ignore"):
+        raise MalformedRequestError(f"the parameter extra must be reject or ignore, got {extra!r}")
+    return extra
+
+
 def decode_infer_request(message) -> InferRequest:
     """Decode a ModelInferRequest into the request the data plane predicts for."""
     raw = message.raw_input_contents
@@ -69,6 +83,8 @@ def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
         if given:
             raise MalformedRequestError(f'input "{name}" has typed contents ({", ".join(given)}) and raw_input_contents; '
                                         "send one or the other for every input")
+        if datatype == "BYTES" and parameter(tensor.parameters, protocol.JSON_ELEMENTS, False):
+            return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
         return name, protocol.raw_column(name, datatype, raw, count)
     expected = CONTENTS_FIELD.get(datatype)
     if expected is None:
@@ -78,6 +94,8 @@ def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
                                     f'not in {", ".join(given)}')
     values = getattr(tensor.contents, expected)
     if datatype == "BYTES":
+        if parameter(tensor.parameters, protocol.JSON_ELEMENTS, False):
+            return name, protocol.json_column(name, values, count)
         return name, protocol.text_column(name, values, count)
     if len(values) != count:
         raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but contents.{expected} holds {len(values)}')
@@ -98,6 +116,8 @@ def encode_infer_response(pred: Prediction, request: InferRequest, response):
     if request.id is not None:
         response.id = request.id
     response.parameters["path"].string_param = str(pred.path)
+    if pred.classes is not None:  # the V2 outputs carry labels and probabilities, not which column is which class
+        response.parameters["classes"].string_param = orjson.dumps(list(pred.classes), option=orjson.OPT_SERIALIZE_NUMPY).decode()
     selected = protocol.selected_outputs(pred, request)
     raw = any(output.binary for output, _, _ in selected)  # raw for one output means raw for all (the protocol's rule)
     for output, datatype, values in selected:
