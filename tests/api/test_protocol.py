@@ -63,7 +63,7 @@ def test_binary_tensors_decode_by_declared_size():
 
 
 @pytest.mark.parametrize(("tensors", "header", "message"), [
-    ({"age": ("INT64", b"\0" * 12, 2)}, None, 'input "age": 2 INT64 value(s) need 16 bytes, binary_data_size gives 12'),
+    ({"age": ("INT64", b"\0" * 12, 2)}, None, 'input "age": 2 INT64 value(s) need 16 bytes, the data has 12'),
     ({"city": ("BYTES", _bytes_tensor(["Oslo"])[:-1], 1)}, None, 'input "city", element 0: declares 4 bytes, 3 remain'),
     ({"city": ("BYTES", _bytes_tensor(["Oslo", "Rome"]), 1)}, None, 'input "city": 8 byte(s) left after 1 BYTES element(s)'),
     ({"age": ("INT64", b"\0" * 8, 1)}, 10_000, "Inference-Header-Content-Length is '10000' but the body has"),

@@ -61,6 +61,9 @@ FIXED = {
 """Datatypes of a fixed width: V2 name -> little-endian numpy dtype (raw contents, binary extension)."""
 _JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
 _LENGTH = struct.Struct("<I")
+_FEW_ROWS = 16
+_STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
+                 "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
 JSON_ELEMENTS = "json_elements"
 """An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
 "ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
@@ -200,6 +203,8 @@ def check_datatype(name: str, datatype) -> None:
 
 def rows_of(name: str, shape) -> int:
     """Check the shape is one column ([n] or [n, 1]); return n."""
+    if type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0:  # the usual case, cheaply
+        return shape[0]
     valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     if not valid or len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise MalformedRequestError(f'input "{name}": shape {shape!r} is not one column; use [rows] or [rows, 1]')
@@ -239,7 +244,9 @@ def raw_column(name: str, datatype: str, raw: bytes, count: int):
     dtype = FIXED[datatype]
     if len(raw) != count * dtype.itemsize:
         raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
-                                    f"binary_data_size gives {len(raw)}")
+                                    f"the data has {len(raw)}")
+    if count <= _FEW_ROWS:  # a few rows become records at once: plain Python values cost less than an array here
+        return list(struct.unpack(f"<{count}{_STRUCT_CODES[datatype]}", raw))
     return np.frombuffer(raw, dtype=dtype)
 
 

@@ -77,29 +77,36 @@ def decode_infer_request(message) -> InferRequest:
 def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
     name, datatype = tensor.name, tensor.datatype
     protocol.check_datatype(name, datatype)
-    count = protocol.rows_of(name, list(tensor.shape))
-    given = [field.name for field, _ in tensor.contents.ListFields()]
-    if raw is not None:
-        if given:
-            raise MalformedRequestError(f'input "{name}" has typed contents ({", ".join(given)}) and raw_input_contents; '
+    shape = tensor.shape
+    count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
+    is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
+    if raw is not None:  # the hot path (tritonclient, our client): touch no more of the message than needed
+        if tensor.HasField("contents"):
+            given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
+            raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
                                         "send one or the other for every input")
-        if datatype == "BYTES" and parameter(tensor.parameters, protocol.JSON_ELEMENTS, False):
+        if is_json:
             return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
         return name, protocol.raw_column(name, datatype, raw, count)
+    return name, _typed_column(tensor, name, datatype, count, is_json)
+
+
+def _typed_column(tensor, name: str, datatype: str, count: int, is_json: bool) -> list:
     expected = CONTENTS_FIELD.get(datatype)
     if expected is None:
         raise MalformedRequestError(f'input "{name}": {datatype} travels only as raw_input_contents')
+    given = [field.name for field, _ in tensor.contents.ListFields()]
     if any(field != expected for field in given):
         raise MalformedRequestError(f'input "{name}": a {datatype} tensor carries its values in contents.{expected}, '
                                     f'not in {", ".join(given)}')
     values = getattr(tensor.contents, expected)
+    if is_json:
+        return protocol.json_column(name, values, count)
     if datatype == "BYTES":
-        if parameter(tensor.parameters, protocol.JSON_ELEMENTS, False):
-            return name, protocol.json_column(name, values, count)
-        return name, protocol.text_column(name, values, count)
+        return protocol.text_column(name, values, count)
     if len(values) != count:
         raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but contents.{expected} holds {len(values)}')
-    return name, list(values)
+    return list(values)
 
 
 def _requested_outputs(message, binary: bool) -> tuple[RequestedOutput, ...] | None:
