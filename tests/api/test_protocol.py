@@ -132,14 +132,6 @@ def test_an_output_the_model_does_not_have_is_refused():
         protocol.encode_infer_response(_regression([1.0, 2.0]), request)
 
 
-def test_metadata_has_one_typed_input_per_feature():
-    metadata = protocol.model_metadata("salary", [1, 2], SCHEMA)
-    assert metadata["versions"] == ["1", "2"]
-    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [
-        ("age", "INT64"), ("city", "BYTES"), ("remote", "BOOL"), ("hours", "FP64")]
-    assert metadata["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
-
-
 def test_infinity_and_nan_written_by_python_clients_are_read_as_numbers():
     rows = protocol.parse_records(b'[{"x": Infinity, "y": NaN, "z": null}]')
     assert rows[0]["x"] == float("inf") and rows[0]["y"] != rows[0]["y"] and rows[0]["z"] is None

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mldeploy import __version__
-from mldeploy.api import protocol
+from mldeploy.api import protocol, tensors
 from mldeploy.api.auth import BearerTokenMiddleware
 from mldeploy.api.body import INFER_TYPES, JSON_TYPES, read_body
 from mldeploy.api.catalog import Catalog
@@ -68,7 +68,7 @@ class Api:
     # -- health and metadata --------------------------------------------------------------------
 
     async def server_metadata(self, request: Request) -> Response:
-        return json_response(protocol.server_metadata(__version__))
+        return json_response(tensors.server_metadata(__version__))
 
     async def live(self, request: Request) -> Response:
         return json_response({"live": True})
@@ -88,7 +88,7 @@ class Api:
         served = await self.plane.target(request.path_params["name"], version)
         model = served.model if version is None else (await served.pinned(version))[0]
         versions = await run_in_threadpool(served.versions)
-        return json_response(protocol.model_metadata(served.name, versions, model.schema))
+        return json_response(tensors.model_metadata(served.name, versions, model.schema))
 
     # -- predictions ----------------------------------------------------------------------------
 

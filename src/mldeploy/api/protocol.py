@@ -22,59 +22,36 @@ import numpy as np
 import orjson
 
 from mldeploy.api.errors import MalformedRequestError
-from mldeploy.bundle import Schema
-from mldeploy.errors import UnsupportedError
+from mldeploy.api.tensors import FIXED, LENGTH, RequestedOutput, selected_outputs, to_binary
 from mldeploy.serving import Prediction, codecs
 
 __all__ = [
-    "FIXED",
     "HEADER_LENGTH",
     "JSON_ELEMENTS",
     "InferRequest",
-    "RequestedOutput",
     "assemble_request",
     "check_datatype",
+    "encode_infer_response",
     "json_column",
     "json_default",
-    "encode_infer_response",
-    "model_metadata",
-    "output_tensors",
     "parse_infer_request",
     "parse_records",
     "raw_column",
     "rows_of",
-    "selected_outputs",
     "split_bytes",
-    "server_metadata",
     "text_column",
-    "to_binary",
 ]
 
 HEADER_LENGTH = "inference-header-content-length"
 """The binary extension's header: how many leading body bytes are the JSON part."""
 
-FIXED = {
-    "BOOL": np.dtype("?"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
-}
-"""Datatypes of a fixed width: V2 name -> little-endian numpy dtype (raw contents, binary extension)."""
 _JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
-_LENGTH = struct.Struct("<I")
 _FEW_ROWS = 16
 _STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
                  "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
 JSON_ELEMENTS = "json_elements"
 """An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
 "ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
-
-
-@dataclass(frozen=True)
-class RequestedOutput:
-    """One output a request asks for, and whether it wants it as binary data."""
-
-    name: str
-    binary: bool
 
 
 @dataclass(frozen=True)
@@ -257,7 +234,7 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
     decoded once; this loop is most of the cost of a large request, so it stays tight.
     """
     values = np.empty(count, dtype=object)
-    unpack, decoded, offset, end = _LENGTH.unpack_from, {}, 0, len(raw)
+    unpack, decoded, offset, end = LENGTH.unpack_from, {}, 0, len(raw)
     try:
         for index in range(count):
             (length,) = unpack(raw, offset)
@@ -321,45 +298,10 @@ def split_bytes(name: str, raw: bytes, count: int) -> list[bytes]:
     return elements
 
 
-def output_tensors(schema: Schema) -> list[dict]:
-    """Describe the outputs a model gives: ``prediction``, or ``label`` and ``probabilities``."""
-    classes = schema.output.classes
-    if classes is None:
-        return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
-    return [{"name": "label", "datatype": _label_datatype(classes), "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]}]
-
-
-def _label_datatype(classes) -> str:
-    if all(isinstance(c, (bool, np.bool_)) for c in classes):
-        return "BOOL"
-    if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
-        return "INT64"
-    if all(isinstance(c, (float, np.floating)) for c in classes):
-        return "FP64"
-    return "BYTES"
-
-
-def model_metadata(name: str, versions: list[int], schema: Schema) -> dict:
-    """Return the V2 model metadata: one named, typed input per feature column, and the outputs."""
-    return {
-        "name": name,
-        "versions": [str(v) for v in versions],
-        "platform": "mldeploy_sklearn_pipeline",
-        "inputs": [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [-1]} for f in schema.fields],
-        "outputs": output_tensors(schema),
-    }
-
-
-def server_metadata(version: str) -> dict:
-    """Return the V2 server metadata (``GET /v2``)."""
-    return {"name": "mldeploy", "version": version, "extensions": ["binary_tensor_data"]}
-
-
 def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[bytes, int | None]:
     """Return the response body and, when any output is binary, the length of its JSON part."""
     outputs, chunks = [], []
-    for output, datatype, values in selected_outputs(pred, request):
+    for output, datatype, values in selected_outputs(pred, request.outputs, request.binary_output):
         tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
         if output.binary:
             chunk = to_binary(datatype, values)
@@ -374,44 +316,6 @@ def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[byte
         head["id"] = request.id
     header = orjson.dumps(head)
     return (header + b"".join(chunks), len(header)) if chunks else (header, None)
-
-
-def selected_outputs(pred: Prediction, request: InferRequest) -> list[tuple[RequestedOutput, str, np.ndarray]]:
-    """Return (requested output, datatype, values) for each output the request asks for (all by default)."""
-    columns = _output_columns(pred)
-    wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output) for name in columns)
-    selected = []
-    for output in wanted:
-        if output.name not in columns:
-            raise UnsupportedError(f'{pred.ref} has no output "{output.name}"; its outputs are: {", ".join(columns)}')
-        selected.append((output, *columns[output.name]))
-    return selected
-
-
-def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
-    columns = codecs.prediction_columns(pred)
-    if pred.classes is None:
-        return {"prediction": ("FP64", np.asarray(columns["prediction"], dtype="<f8"))}
-    datatype = _label_datatype(pred.classes)
-    labels = columns["label"]
-    if datatype != "BYTES":
-        labels = np.asarray(labels, dtype=np.dtype("?") if datatype == "BOOL" else FIXED[datatype])
-    result = {"label": (datatype, labels)}
-    if columns.get("probabilities") is not None:
-        result["probabilities"] = ("FP64", np.asarray(columns["probabilities"], dtype="<f8"))
-    return result
-
-
-def to_binary(datatype: str, values: np.ndarray) -> bytes:
-    """Lay out values as raw bytes: little-endian fixed width, or length-prefixed UTF-8 for BYTES."""
-    if datatype != "BYTES":
-        return np.ascontiguousarray(values, dtype=FIXED[datatype]).tobytes()
-    parts = []
-    for value in values.ravel():
-        data = str(value).encode()
-        parts.append(_LENGTH.pack(len(data)))
-        parts.append(data)
-    return b"".join(parts)
 
 
 def json_default(value):

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 import orjson
 
-from mldeploy.api import protocol
+from mldeploy.api import protocol, tensors
 from mldeploy.api.grpc.translate import CONTENTS_FIELD
 from mldeploy.bundle import BundleRef
 from mldeploy.serving import Prediction, ServingPath
@@ -52,9 +52,9 @@ def _column(values: list) -> tuple[str, bytes, bool]:
     if kinds and kinds <= {"int", "float"}:
         return "FP64", np.asarray([math.nan if _is_missing(v) else v for v in values], dtype="<f8").tobytes(), False
     if kinds == {"str"} and "" not in present:  # an empty text would arrive as a missing one
-        return "BYTES", protocol.to_binary("BYTES", np.asarray(["" if _is_missing(v) else v for v in values], dtype=object)), False
+        return "BYTES", tensors.to_binary("BYTES", np.asarray(["" if _is_missing(v) else v for v in values], dtype=object)), False
     elements = np.asarray([json.dumps(v, allow_nan=True, default=protocol.json_default) for v in values], dtype=object)
-    return "BYTES", protocol.to_binary("BYTES", elements), True
+    return "BYTES", tensors.to_binary("BYTES", elements), True
 
 
 def _is_missing(value) -> bool:
@@ -95,11 +95,11 @@ def _tensor(response, index: int) -> np.ndarray:
         raw = response.raw_output_contents[index]
         if datatype == "BYTES":
             return np.asarray([e.decode() for e in protocol.split_bytes(tensor.name, raw, int(np.prod(shape)))], dtype=object).reshape(shape)
-        return np.frombuffer(raw, dtype=protocol.FIXED[datatype]).reshape(shape)
+        return np.frombuffer(raw, dtype=tensors.FIXED[datatype]).reshape(shape)
     values = list(getattr(tensor.contents, CONTENTS_FIELD[datatype]))
     if datatype == "BYTES":
         values = [v.decode() for v in values]
-    return np.asarray(values, dtype=object if datatype == "BYTES" else protocol.FIXED[datatype]).reshape(shape)
+    return np.asarray(values, dtype=object if datatype == "BYTES" else tensors.FIXED[datatype]).reshape(shape)
 
 
 def as_records(data) -> list[dict]:

@@ -16,7 +16,7 @@ import grpc
 import orjson
 
 from mldeploy import __version__
-from mldeploy.api import protocol
+from mldeploy.api import tensors
 from mldeploy.api.dataplane import DataPlane
 from mldeploy.api.errors import error_body, grpc_code_for
 from mldeploy.api.grpc import messages
@@ -67,7 +67,7 @@ class InferenceService:
         return self._responses["ModelReady"](ready=is_ready)
 
     async def ServerMetadata(self, request, context):
-        return self._responses["ServerMetadata"](**protocol.server_metadata(__version__))
+        return self._responses["ServerMetadata"](**tensors.server_metadata(__version__))
 
     async def ModelMetadata(self, request, context):
         started = time.perf_counter()
@@ -78,7 +78,7 @@ class InferenceService:
             versions = await asyncio.to_thread(served.versions)  # reads the registry
         except Exception as exc:
             await self._abort(context, exc, request.name, "grpc.ModelMetadata", started)
-        return self._responses["ModelMetadata"](**protocol.model_metadata(served.name, versions, model.schema))
+        return self._responses["ModelMetadata"](**tensors.model_metadata(served.name, versions, model.schema))
 
     async def ModelInfer(self, request, context):
         started, name = time.perf_counter(), request.model_name

@@ -23,7 +23,8 @@ import orjson
 
 from mldeploy.api import protocol
 from mldeploy.api.errors import MalformedRequestError
-from mldeploy.api.protocol import InferRequest, RequestedOutput
+from mldeploy.api.protocol import InferRequest
+from mldeploy.api.tensors import RequestedOutput, selected_outputs, to_binary
 from mldeploy.errors import NotFoundError
 from mldeploy.serving import Prediction
 
@@ -125,12 +126,12 @@ def encode_infer_response(pred: Prediction, request: InferRequest, response):
     response.parameters["path"].string_param = str(pred.path)
     if pred.classes is not None:  # the V2 outputs carry labels and probabilities, not which column is which class
         response.parameters["classes"].string_param = orjson.dumps(list(pred.classes), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    selected = protocol.selected_outputs(pred, request)
+    selected = selected_outputs(pred, request.outputs, request.binary_output)
     raw = any(output.binary for output, _, _ in selected)  # raw for one output means raw for all (the protocol's rule)
     for output, datatype, values in selected:
         tensor = response.outputs.add(name=output.name, datatype=datatype, shape=values.shape)
         if raw:
-            response.raw_output_contents.append(protocol.to_binary(datatype, values))
+            response.raw_output_contents.append(to_binary(datatype, values))
         elif datatype == "BYTES":
             tensor.contents.bytes_contents.extend(str(value).encode() for value in values.ravel())
         else:
