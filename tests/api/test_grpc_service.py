@@ -169,3 +169,25 @@ def test_our_client_over_grpc_answers_as_over_http(server, new_rows):
         np.testing.assert_array_equal(over_grpc.predict(new_rows.head(6)), over_http.predict(rows))
         assert over_grpc.ref == over_http.ref
     assert 'endpoint="grpc.ModelInfer",model="salary",status="OK"' in server.get("/metrics").text
+
+
+def test_the_async_client_over_grpc_gives_the_same_errors(server, new_rows):
+    import asyncio
+
+    from mldeploy.api import AsyncClient
+    from mldeploy.errors import NotFoundError, SchemaError
+
+    rows = records(new_rows.head(3))
+    rows[1]["age"] = "old"
+
+    async def calls():
+        async with AsyncClient(server.grpc, "salary", token=TOKEN, protocol="grpc") as client:
+            assert (await client.infer(rows[:1])).version == 1
+            with pytest.raises(SchemaError) as caught:
+                await client.infer(rows)
+            assert [(i.row, i.field, i.got) for i in caught.value.issues] == [(1, "age", '"old"')]
+        async with AsyncClient(server.grpc, "nosuch", token=TOKEN, protocol="grpc") as client:
+            with pytest.raises(NotFoundError, match='does not serve a model "nosuch"'):
+                await client.infer(rows[:1])
+
+    asyncio.run(calls())
