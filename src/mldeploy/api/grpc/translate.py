@@ -66,11 +66,12 @@ def extra_of(message) -> str:
 
 def decode_infer_request(message) -> InferRequest:
     """Decode a ModelInferRequest into the request the data plane predicts for."""
-    raw = message.raw_input_contents
-    if raw and len(raw) != len(message.inputs):
-        raise MalformedRequestError(f"raw_input_contents has {len(raw)} entries for {len(message.inputs)} inputs; "
+    inputs, raw = message.inputs, message.raw_input_contents
+    if raw and len(raw) != len(inputs):
+        raise MalformedRequestError(f"raw_input_contents has {len(raw)} entries for {len(inputs)} inputs; "
                                     "give one per input, in the order of inputs")
-    tensors = (_decode_input(tensor, raw[index] if raw else None) for index, tensor in enumerate(message.inputs))
+    tensors = [_decode_input(tensor, contents) for tensor, contents in zip(inputs, raw)] if raw else \
+        [_decode_input(tensor, None) for tensor in inputs]
     binary = bool(raw) or bool(parameter(message.parameters, "binary_data_output", False))
     return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
 
