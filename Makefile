@@ -30,6 +30,7 @@ bench: setup
 ## The model API under load (wrk from Debian's packages; server and load generator pinned to one core each).
 bench-api: setup
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	command -v ghz >/dev/null || test -x $$HOME/go/bin/ghz || GOFLAGS=-mod=mod $${GO:-go} install github.com/bojand/ghz/cmd/ghz@latest
 	$(PY) benchmarks/bench_api.py --write
 
 clean:

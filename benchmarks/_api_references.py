@@ -2,8 +2,9 @@
 
 - ``naive``: a hand-written FastAPI endpoint: parse JSON, build a DataFrame, call ``pipeline.predict``.
 - ``bare``: the HTTP ceiling: a Starlette route that parses the same JSON with orjson and answers a constant.
+- ``bare-grpc``: the gRPC ceiling: a grpc.aio ModelInfer that parses the request and answers a constant.
 
-Usage: python _api_references.py naive|bare PORT [BUNDLE_DIR]
+Usage: python _api_references.py naive|bare|bare-grpc PORT [BUNDLE_DIR]
 """
 
 from __future__ import annotations
@@ -44,10 +45,41 @@ def bare_app():
     return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
 
 
+async def bare_grpc(port: int) -> None:
+    """The gRPC ceiling on uvloop, as uvicorn runs: parse the ModelInfer request, answer a constant."""
+    import grpc
+
+    from mldeploy.api.grpc import messages
+
+    request, response = messages.message("ModelInferRequest"), messages.message("ModelInferResponse")
+    answer = response(model_name="salary", model_version="1")
+    answer.outputs.add(name="prediction", datatype="FP64", shape=[1])
+    answer.raw_output_contents.append(b"\0" * 8)
+
+    async def infer(call, context):
+        return answer
+
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(infer, request_deserializer=request.FromString,
+                                                  response_serializer=response.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(messages.SERVICE, {"ModelInfer": handler}),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+
+
 def main() -> None:
     import uvicorn
 
     kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "bare-grpc":
+        import asyncio
+
+        import uvloop
+
+        uvloop.install()
+        asyncio.run(bare_grpc(port))
+        return
     app = naive_app(sys.argv[3]) if kind == "naive" else bare_app()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 

@@ -1,8 +1,10 @@
-"""The model API under load: wrk against `mldeploy serve`, a naive FastAPI endpoint and the bare HTTP ceiling.
+"""The model API under load: wrk against `mldeploy serve`, a naive FastAPI endpoint and the bare HTTP ceiling;
+ghz against the same `mldeploy serve` over gRPC and the bare grpc.aio ceiling.
 
 Run: `make bench-api` (or `.venv/bin/python benchmarks/bench_api.py [--quick] [--write]`). Needs wrk
-(`apt-get install wrk`), taskset and py-spy. Every server runs one worker pinned to core 0; wrk (one
-thread) is pinned to core 1. Single-row JSON requests for the salary pipeline at concurrency 1, 8 and 64,
+(`apt-get install wrk`), ghz (`go install`, see the Makefile), taskset and py-spy. Every server runs one
+worker pinned to core 0; wrk and ghz (one thread each) are pinned to core 1. Single-row JSON requests, and
+single-row ModelInfer calls (raw tensors, as tritonclient sends), for the salary pipeline at concurrency 1, 8 and 64,
 then one 10,000-row request through the V2 binary tensor extension against the in-process serving core on
 the same rows, and a py-spy flame graph of the server at concurrency 64 (benchmarks/api-flamegraph.svg).
 Prints a markdown section; ``--write`` also puts it into RESULTS.md.
@@ -25,11 +27,13 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+from _ghz import ghz, ghz_path, request_file  # noqa: E402
 from _timing import machine_line, pin_threads  # noqa: E402
 
 REPO = HERE.parent
 LEVELS = (1, 8, 64)
 KINDS = ("mldeploy", "naive", "bare")
+GRPC_KINDS = ("mldeploy-grpc", "bare-grpc")
 SERVER_CORE, LOAD_CORE = "0", "1"
 FLAME = HERE / "api-flamegraph.svg"
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -59,15 +63,17 @@ def build(workdir: Path, train_rows: int):
     return bundle, one, rows
 
 
-def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, str]:
-    """Start one server pinned to SERVER_CORE; return (process, predict URL) once it answers."""
+def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, str, str | None]:
+    """Start one server pinned to SERVER_CORE; return (process, predict URL, gRPC address or None) once it answers."""
     import httpx
 
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO / "src")), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    if kind == "bare-grpc":
+        return _start_bare_grpc(port, env)
     if kind == "mldeploy":
         command = ["-c", "from mldeploy.cli import main; main()", "--registry", str(workdir / "registry"), "serve",
-                   "salary:production", "--port", str(port)]
+                   "salary:production", "--port", str(port), "--grpc-port", str(grpc_port)]
         url, ready = f"http://127.0.0.1:{port}/predict/salary", f"http://127.0.0.1:{port}/v2/health/ready"
     else:
         command = [str(HERE / "_api_references.py"), kind, str(port), bundle_dir]
@@ -81,11 +87,27 @@ def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, 
         try:
             answer = httpx.get(ready) if kind == "mldeploy" else httpx.post(ready, json={})
             if kind != "mldeploy" or answer.status_code == 200:  # the references are ready once they answer at all
-                return process, url
+                return process, url, f"127.0.0.1:{grpc_port}" if kind == "mldeploy" else None
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     raise SystemExit(f"{kind} server not ready after 300 s")
+
+
+def _start_bare_grpc(port: int, env: dict) -> tuple[subprocess.Popen, None, str]:
+    """Start the bare grpc.aio reference; ready once its port accepts a connection."""
+    process = subprocess.Popen(["taskset", "-c", SERVER_CORE, sys.executable, str(HERE / "_api_references.py"), "bare-grpc", str(port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bare-grpc server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, None, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("bare-grpc server not ready after 120 s")
 
 
 def wrk(url: str, body: str, connections: int, duration_s: int, script_dir: Path) -> dict:
@@ -198,25 +220,31 @@ def measure(args, workdir: Path) -> dict:
 
     bundle, one, rows = build(workdir, args.train_rows)
     body = orjson.dumps(one).decode()
+    call = request_file(one, workdir / "infer.bin")
     servers = {}
     try:
-        for kind in KINDS:
+        for kind in (*KINDS, "bare-grpc"):
             servers[kind] = start(kind, workdir, str(bundle.path))
-        rounds: dict = {kind: {c: [] for c in LEVELS} for kind in KINDS}
-        for kind, (_, url) in servers.items():
+        urls = {kind: servers[kind][1] for kind in KINDS}
+        targets = {"mldeploy-grpc": servers["mldeploy"][2], "bare-grpc": servers["bare-grpc"][2]}
+        rounds: dict = {kind: {c: [] for c in LEVELS} for kind in (*KINDS, *GRPC_KINDS)}
+        for kind, url in urls.items():
             wrk(url, body, 8, 2, workdir)  # warm up: first requests pay lazy imports and caches
+        pace = {kind: ghz(target, call, 8, 2000, LOAD_CORE)["rps"] for kind, target in targets.items()}  # warm up, and size runs
         for _ in range(args.rounds):
             for c in LEVELS:
-                for kind, (_, url) in servers.items():
+                for kind, url in urls.items():
                     rounds[kind][c].append(wrk(url, body, c, args.duration, workdir))
+                for kind, target in targets.items():
+                    rounds[kind][c].append(ghz(target, call, c, int(pace[kind] * args.duration * (0.6 if c == 1 else 1)), LOAD_CORE))
         results = {"load": {kind: {c: _median(runs) for c, runs in levels.items()} for kind, levels in rounds.items()},
-                   "rss": {kind: rss_mib(process.pid) for kind, (process, _) in servers.items()}}
-        process, url = servers["mldeploy"]
+                   "rss": {kind: rss_mib(process.pid) for kind, (process, _, _) in servers.items()}}
+        process, url, _ = servers["mldeploy"]
         flamegraph(process.pid, url, body, args.duration, workdir)
         results["large"] = large_request(url.rsplit("/predict", 1)[0], bundle, rows, args.repeats)
         return results
     finally:
-        for process, _ in servers.values():
+        for process, _, _ in servers.values():
             process.terminate()
             process.wait(30)
 
@@ -232,22 +260,30 @@ def _ms(seconds: float) -> str:
 
 def report(results: dict, args) -> str:
     """Return the markdown section: the table, the floors as ratios, the large request and memory."""
-    load, names = results["load"], {"mldeploy": "`mldeploy serve`", "naive": "naive FastAPI", "bare": "bare Starlette+orjson"}
+    load = results["load"]
+    names = {"mldeploy": "`mldeploy serve`", "naive": "naive FastAPI", "bare": "bare Starlette+orjson",
+             "mldeploy-grpc": "`mldeploy serve` gRPC", "bare-grpc": "bare grpc.aio"}
     lines = ["## Model API (`benchmarks/bench_api.py`)", "",
              f"{machine_line()}. Salary pipeline trained on {args.train_rows:,} rows; single-row JSON requests "
              f"(`POST /predict/salary`, references `POST /predict`). Each server: one uvicorn worker pinned to core "
              f"{SERVER_CORE}; wrk (1 thread) pinned to core {LOAD_CORE}; {args.rounds} interleaved rounds of {args.duration} s "
-             "per server and level, medians. The machine is shared with other developers' work, so absolute figures "
+             "per server and level, medians. gRPC: the same `mldeploy serve` process (`--grpc-port`), single-row "
+             f"`ModelInfer` calls with raw tensors (as tritonclient sends them), ghz (1 thread, one HTTP/2 connection) "
+             f"pinned to core {LOAD_CORE}, interleaved with wrk in the same rounds; the bare grpc.aio reference answers "
+             "a constant. The machine is shared with other developers' work, so absolute figures "
              "move from run to run; the ratios come from one run.",
              "", "| server | concurrency | req/s | p50 | p99 | errors |", "|---|---:|---:|---:|---:|---:|"]
-    for kind in ("mldeploy", "naive", "bare"):
+    for kind in ("mldeploy", "mldeploy-grpc", "naive", "bare", "bare-grpc"):
         for c in LEVELS:
             r = load[kind][c]
             lines.append(f"| {names[kind]} | {c} | {r['rps']:,.0f} | {_ms(r['p50'])} | {_ms(r['p99'])} | {r['errors']} |")
     ours, bare, naive = load["mldeploy"], load["bare"], load["naive"]
     p50_ratio = ours[1]["p50"] / bare[1]["p50"]
     rps_share = ours[64]["rps"] / bare[64]["rps"]
-    errors = sum(r["errors"] for kind in load.values() for r in kind.values() if kind is ours)
+    errors = sum(r["errors"] for r in ours.values())
+    ours_grpc = load["mldeploy-grpc"]
+    grpc_errors = sum(r["errors"] for r in ours_grpc.values())
+    grpc_share = ours_grpc[64]["rps"] / ours[64]["rps"]
     large = results["large"]
     share = large["remote"] / large["local"]
     floors = [
@@ -255,11 +291,16 @@ def report(results: dict, args) -> str:
         ("c=64 req/s ≥ 40% of bare route's", f"{rps_share:.0%}", rps_share >= 0.4),
         ("c=64 p99 < 10 ms", _ms(ours[64]["p99"]), ours[64]["p99"] < 0.010),
         ("zero errors (mldeploy, every level)", str(errors), errors == 0),
+        ("c=64 gRPC req/s ≥ REST req/s (same server, same run)", f"{grpc_share:.0%}", grpc_share >= 1),
+        ("zero errors (mldeploy gRPC, every level)", str(grpc_errors), grpc_errors == 0),
         ("10,000-row binary V2 request ≥ 50% of the in-process core's rows/s", f"{share:.0%}", share >= 0.5),
     ]
     lines += ["", "| floor | this run | met |", "|---|---:|---|"]
     lines += [f"| {what} | {value} | {'met' if ok else '**not met**'} |" for what, value, ok in floors]
-    lines += ["", f"Against the naive endpoint: {ours[64]['rps'] / naive[64]['rps']:,.0f}× the req/s at c=64, "
+    lines += ["", f"gRPC against its own ceiling: {ours_grpc[64]['rps'] / load['bare-grpc'][64]['rps']:.0%} of the bare grpc.aio "
+              f"server's req/s at c=64, which is itself {load['bare-grpc'][64]['rps'] / bare[64]['rps']:.0%} of the bare "
+              f"Starlette route's; p50 at c=1 {_ms(ours_grpc[1]['p50'])} (REST {_ms(ours[1]['p50'])}).",
+              f"Against the naive endpoint: {ours[64]['rps'] / naive[64]['rps']:,.0f}× the req/s at c=64, "
               f"p50 at c=1 {_ms(ours[1]['p50'])} vs {_ms(naive[1]['p50'])}.",
               f"10,000 rows in one binary V2 request ({large['bytes'] / 1e6:.1f} MB): {large['remote']:,.0f} rows/s over HTTP "
               f"vs {large['local']:,.0f} rows/s for `Model.infer` on the same DataFrame in-process (medians of {args.repeats}).",
@@ -288,6 +329,8 @@ def main() -> None:
     for tool in ("wrk", "taskset", "py-spy"):
         if not Path(_tool(tool)).exists():
             raise SystemExit(f"{tool} is needed: apt-get install wrk (taskset: util-linux); pip install py-spy")
+    if ghz_path() is None:
+        raise SystemExit("ghz is needed for the gRPC rows: make bench-api installs it with go install")
     pin_threads()
     with tempfile.TemporaryDirectory(prefix="bench-api-") as workdir:
         section = report(measure(args, Path(workdir)), args)

@@ -180,6 +180,8 @@ class ApiServer:
     process: subprocess.Popen
     url: str
     token: str | None = None
+    grpc: str | None = None
+    """host:port of its gRPC service, when started with --grpc-port."""
 
     @property
     def headers(self) -> dict:
@@ -199,8 +201,8 @@ class ApiServer:
         return httpx.post(self.url + path, timeout=30, headers=self.headers | kwargs.pop("headers", {}), **kwargs)
 
 
-def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
-    """Read the server's stdout until it prints the URL it listens on."""
+def _read_url(process: subprocess.Popen, timeout_s: float) -> tuple[str, str | None]:
+    """Read the server's stdout until it prints the URL it listens on (and its gRPC address, if any)."""
     import re
     import selectors
 
@@ -215,7 +217,8 @@ def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
             seen += line
             match = re.search(r"on (http://\S+) ", line)
             if match:
-                return match.group(1)
+                grpc = re.search(r"gRPC on (\S+)", line)
+                return match.group(1), grpc.group(1) if grpc else None
         elif process.poll() is not None:
             break
     raise ServiceError(f"mldeploy serve printed no URL (exit {process.poll()}): {seen}{process.stderr.read() if process.poll() is not None else ''}")
@@ -231,7 +234,8 @@ def start_api_server(*args: str, env: dict | None = None) -> ApiServer:
                    "COLUMNS": "300", **(env or {})}
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
     try:
-        return ApiServer(process, _read_url(process, READY_TIMEOUT_S), (env or {}).get("MLDEPLOY_API_TOKEN"))
+        url, grpc = _read_url(process, READY_TIMEOUT_S)
+        return ApiServer(process, url, (env or {}).get("MLDEPLOY_API_TOKEN"), grpc)
     except BaseException:
         stop_process(process)
         raise

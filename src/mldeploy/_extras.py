@@ -22,6 +22,10 @@ _EXTRAS = {
     "orjson": ("api", "the model API server and client"),
     "prometheus_client": ("api", "the model API's metrics"),
     "httpx": ("api", "the model API client"),
+    "grpc": ("grpc", "the model API over gRPC (--grpc-port, protocol=\"grpc\")"),
+    "grpc_health": ("grpc", "the gRPC health-checking service"),
+    "grpc_reflection": ("grpc", "gRPC server reflection"),
+    "google": ("grpc", "protobuf, for the model API over gRPC"),
 }
 
 

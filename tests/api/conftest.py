@@ -36,7 +36,7 @@ def served_registry(tmp_path_factory, salary_bundle) -> str:
 
 @pytest.fixture(scope="session")
 def server(served_registry):
-    """One real server for the tests that do not change its registry: token required, 200 kB body limit."""
-    with _services.api_server("--registry", served_registry, "serve", "salary:production", "--max-body-bytes", "200000",
+    """One real server (REST and gRPC) for the tests that do not change its registry: token required, 200 kB body limit."""
+    with _services.api_server("--registry", served_registry, "serve", "salary:production", "--max-body-bytes", "200000", "--grpc-port", "0",
                               env={"MLDEPLOY_API_TOKEN": TOKEN}) as running:
         yield running

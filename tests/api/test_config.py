@@ -16,6 +16,8 @@ pytestmark = pytest.mark.timeout(30)
     ({"models": ("no such!",)}, "is not a model reference"),
     ({"port": 70000}, "port must be in [0, 65535], got 70000"),
     ({"workers": 0}, "workers must be in [1, 64], got 0"),
+    ({"grpc_port": 70000}, "grpc_port must be in [0, 65535], got 70000"),
+    ({"port": 8080, "grpc_port": 8080}, "--grpc-port and --port are both 8080; give gRPC a port of its own"),
     ({"max_batch_rows": 0}, "max_batch_rows must be in"),
     ({"token": "  "}, "the API token is empty"),
 ])

@@ -44,3 +44,15 @@ def test_the_body_of_a_schema_error_lists_every_issue():
     assert body["type"] == "SchemaError"
     assert body["issues"] == [issue.to_dict() for issue in issues]
     assert body["error"].startswith('2 bad field(s) in 2 row(s): row 0, field "age"')
+
+
+def test_every_entry_has_a_grpc_code_and_a_callers_mistake_is_never_unknown_or_internal():
+    import grpc
+
+    for cls, answer in errors.STATUS.items():
+        assert answer.grpc in grpc.StatusCode.__members__, cls
+        if answer.http < 500:
+            assert answer.grpc not in ("UNKNOWN", "INTERNAL"), cls
+    assert errors.grpc_code_for(core.SchemaError([core.Issue(0, "age", "a", "b")])) == "INVALID_ARGUMENT"
+    assert errors.grpc_code_for(errors.PayloadTooLargeError("big")) == "RESOURCE_EXHAUSTED"
+    assert errors.grpc_code_for(KeyError("not ours")) == "INTERNAL"

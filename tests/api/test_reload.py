@@ -52,7 +52,8 @@ def _refused(server, version: int) -> bool:
 ROW: list = []
 
 
-def test_alias_moves_under_load_fail_no_request(tmp_path, salary_bundle, new_rows):
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_alias_moves_under_load_fail_no_request(tmp_path, salary_bundle, new_rows, protocol):
     ROW[:] = records(new_rows.head(1))
     with Registry(root=tmp_path / "registry") as registry:
         first = registry.register(salary_bundle)
@@ -64,8 +65,9 @@ def test_alias_moves_under_load_fail_no_request(tmp_path, salary_bundle, new_row
         rows.write_text(json.dumps(records(new_rows.head(20))))
         stop, out = tmp_path / "stop", tmp_path / "answers.txt"
         with _services.api_server("--registry", str(tmp_path / "registry"), "serve", "salary:production", "--poll-interval", "0.1",
-                                  env={"MLDEPLOY_API_TOKEN": TOKEN}) as server:
-            load = subprocess.Popen([sys.executable, str(LOAD), server.url, TOKEN, str(rows), str(stop), str(out)])
+                                  "--grpc-port", "0", env={"MLDEPLOY_API_TOKEN": TOKEN}) as server:
+            address = server.grpc if protocol == "grpc" else server.url
+            load = subprocess.Popen([sys.executable, str(LOAD), address, TOKEN, str(rows), str(stop), str(out), "4", protocol])
             try:
                 _wait_for(lambda: out.exists() and out.stat().st_size > 0, "the first answer to the load generator")
                 for ref in (second, broken, fourth, first):

@@ -1,4 +1,4 @@
-"""Several worker processes on one port, and a graceful SIGTERM that lets in-flight requests finish."""
+"""Several worker processes on one HTTP port and one gRPC port, and a graceful SIGTERM that lets in-flight requests finish."""
 
 import threading
 from pathlib import Path
@@ -30,10 +30,13 @@ def _all_workers_ready(server) -> bool:
 
 def test_two_workers_serve_one_port_and_sigterm_lets_an_in_flight_request_finish(served_registry, new_rows, capsys):
     with _services.api_server("--registry", served_registry, "serve", "salary:production", "--workers", "2",
-                              "--log-level", "info") as server:
+                              "--grpc-port", "0", "--log-level", "info") as server:
         workers = _workers(server.process.pid)
         assert len(workers) == 2
         _services.wait_until(lambda: _all_workers_ready(server) or 1 / 0, 120, "both workers")
+        grpc_port = int(server.grpc.rsplit(":", 1)[1])
+        assert all(_listens(pid, grpc_port) for pid in workers)  # SO_REUSEPORT: the kernel spreads gRPC connections too
+        _check_grpc_answers(server, new_rows)
         with capsys.disabled():
             print(f"\nworker memory (RSS): {', '.join(f'{_rss_mib(pid):.0f} MiB' for pid in workers)}")
         body = orjson.dumps(records(new_rows.head(5)))
@@ -60,6 +63,21 @@ def test_two_workers_serve_one_port_and_sigterm_lets_an_in_flight_request_finish
         assert server.process.wait(60) == 0
 
 
+def _check_grpc_answers(server, new_rows) -> None:
+    from mldeploy.api import Client
+
+    for _ in range(4):  # fresh channels, so connections reach both workers
+        with Client(server.grpc, "salary", protocol="grpc") as client:
+            assert client.infer(records(new_rows.head(2))).version == 1
+
+
+def _listens(pid: int, port: int) -> bool:
+    """True if process ``pid`` holds a listening TCP socket on ``port`` (grpc listens on IPv4-mapped IPv6)."""
+    inodes = _socket_inodes([pid])
+    listening = [line.split() for table in ("tcp", "tcp6") for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]]
+    return any(fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port and fields[9] in inodes for fields in listening)
+
+
 _SEEN: list[str] = []
 
 
@@ -77,10 +95,9 @@ def _read_stderr(server) -> str:
     return "".join(_SEEN)
 
 
-def _open_connections(workers: list[int]) -> bool:
-    """True once a worker holds an established TCP connection (the request reached the server)."""
+def _socket_inodes(pids: list[int]) -> set[str]:
     inodes = set()
-    for pid in workers:
+    for pid in pids:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 target = fd.readlink().name
@@ -88,5 +105,11 @@ def _open_connections(workers: list[int]) -> bool:
                 continue
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
+    return inodes
+
+
+def _open_connections(workers: list[int]) -> bool:
+    """True once a worker holds an established TCP connection (the request reached the server)."""
+    inodes = _socket_inodes(workers)
     established = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
     return any(fields[3] == "01" and fields[9] in inodes for fields in established)

@@ -228,13 +228,13 @@ class BatchAdapter:
 
 
 class ApiDeployment:
-    """The dedicated model API: a real server on 127.0.0.1, called over HTTP with :class:`mldeploy.api.Client`."""
+    """The dedicated model API: a real server on 127.0.0.1, called with :class:`mldeploy.api.Client` over HTTP or gRPC."""
 
-    def __init__(self, server, name: str):
+    def __init__(self, server, name: str, protocol: str):
         from mldeploy.api import Client
 
         self._server, self._name = server, name
-        self._client = Client(server.url, name)
+        self._client = Client(server.grpc if protocol == "grpc" else server.url, name, protocol=protocol)
 
     def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
         result = self._client.infer(rows, extra)
@@ -254,9 +254,11 @@ class ApiDeployment:
 
 @dataclass(frozen=True)
 class ApiAdapter:
-    """``mldeploy serve`` following the reference; one server per registry serves every model the kit uses."""
+    """``mldeploy serve --grpc-port`` following the reference; one server per registry serves every model the kit
+    uses, over HTTP and over gRPC (``protocol``)."""
 
     request: object
+    protocol: str = "http"
     SHARED = ("salary:production", "tiers:production")
 
     @contextmanager
@@ -264,7 +266,7 @@ class ApiAdapter:
         registry.record(ref)  # an unknown model or version is NotFoundError at deploy time, as for every adapter
         refs = self.SHARED if ref in self.SHARED else (ref,)
         server = self.request.getfixturevalue("api_servers").get(registry.url, refs)
-        deployed = ApiDeployment(server, BundleRef.parse(ref).name)
+        deployed = ApiDeployment(server, BundleRef.parse(ref).name, self.protocol)
         try:
             if not deployed.wait_for_version(registry.resolve(ref).version, 60):
                 raise AssertionError(f"the server never served {registry.resolve(ref)}")
@@ -287,3 +289,4 @@ ADAPTERS: dict[str, Callable] = {
 ADAPTERS.update({f"batch-{backend}": (lambda request, backend=backend: BatchAdapter(request, backend))
                  for backend in ("sqlite", "postgres")})
 ADAPTERS["api"] = ApiAdapter
+ADAPTERS["grpc"] = lambda request: ApiAdapter(request, "grpc")

@@ -23,7 +23,8 @@ class ApiServers:
     def get(self, registry_url: str, refs: tuple[str, ...]) -> _services.ApiServer:
         key = (registry_url, refs)
         if key not in self._servers:
-            server = _services.start_api_server("--registry", registry_url, "serve", *refs, "--poll-interval", "0.05")
+            server = _services.start_api_server("--registry", registry_url, "serve", *refs, "--poll-interval", "0.05",
+                                                "--grpc-port", "0")
             self._servers[key] = server
             _services.wait_ready(server)
         return self._servers[key]

@@ -1,13 +1,13 @@
-"""The dedicated model API: apps call a separate server over HTTP (Open Inference Protocol and plain JSON).
+"""The dedicated model API: apps call a separate server over HTTP or gRPC (Open Inference Protocol, plain JSON).
 
 Example::
 
-    mldeploy serve salary:production --port 8080            # the server
-    from mldeploy.api import Client                          # an app
-    model = Client("http://127.0.0.1:8080", "salary")
-    model.predict({"years_experience": 4, ...})              # same call and result as mldeploy.load(...)
+    mldeploy serve salary:production --port 8080 --grpc-port 8081   # the server
+    from mldeploy.api import Client                                  # an app
+    model = Client("http://127.0.0.1:8080", "salary")                # or Client("127.0.0.1:8081", "salary", protocol="grpc")
+    model.predict({"years_experience": 4, ...})                      # same call and result as mldeploy.load(...)
 
-Needs the ``api`` extra: ``pip install 'mldeploy[api]'``.
+Needs the ``api`` extra: ``pip install 'mldeploy[api]'`` (and ``mldeploy[grpc]`` for gRPC).
 """
 
 from __future__ import annotations

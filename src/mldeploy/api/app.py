@@ -26,17 +26,17 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mldeploy import __version__
-from mldeploy.api import protocol
+from mldeploy.api import protocol, tensors
 from mldeploy.api.auth import BearerTokenMiddleware
 from mldeploy.api.body import INFER_TYPES, JSON_TYPES, read_body
-from mldeploy.api.catalog import Catalog, ServedModel
+from mldeploy.api.catalog import Catalog
 from mldeploy.api.config import ApiConfig
+from mldeploy.api.dataplane import DataPlane
 from mldeploy.api.endpoints import Call, PredictionEndpoints
 from mldeploy.api.errors import MalformedRequestError, error_body, status_for
 from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
-from mldeploy.errors import MldeployError, NotFoundError, NotReadyError
-from mldeploy.serving import codecs
+from mldeploy.errors import MldeployError
 
 __all__ = ["create_app"]
 
@@ -45,7 +45,6 @@ _JSON = "application/json"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 """(status, body, headers) of a prediction endpoint."""
-_MAX_VERSION = 999_999_999  # as many digits as a reference may carry
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> Response:
@@ -59,38 +58,37 @@ def error_response(exc: BaseException) -> Response:
 
 
 class Api:
-    """The request handlers over one catalog of served models."""
+    """The REST request handlers: HTTP in and out over the shared data plane."""
 
-    def __init__(self, config: ApiConfig, metrics: ApiMetrics):
-        self.config = config
-        self.metrics = metrics
-        self.catalog: Catalog | None = None
+    def __init__(self, plane: DataPlane):
+        self.plane = plane
+        self.config = plane.config
+        self.metrics = plane.metrics
 
     # -- health and metadata --------------------------------------------------------------------
 
     async def server_metadata(self, request: Request) -> Response:
-        return json_response(protocol.server_metadata(__version__))
+        return json_response(tensors.server_metadata(__version__))
 
     async def live(self, request: Request) -> Response:
         return json_response({"live": True})
 
     async def ready(self, request: Request) -> Response:
-        is_ready = self.catalog is not None and self.catalog.is_ready
+        is_ready = self.plane.is_ready
         return json_response({"ready": is_ready}, 200 if is_ready else 503)
 
     async def model_ready(self, request: Request) -> Response:
-        version = request.path_params.get("version")
-        served = await self._target(request.path_params["name"], version)
-        is_ready = served.is_ready if version is None else served.is_loaded(version)
-        serving = served.live.version  # which version a load balancer's check, or a test after an alias move, reaches
-        return json_response({"name": served.name, "ready": is_ready, "version": serving}, 200 if is_ready else 503)
+        name = request.path_params["name"]
+        # The version serving too: what a load balancer's check, or a test after an alias move, reaches.
+        is_ready, serving = await self.plane.model_ready(name, request.path_params.get("version"))
+        return json_response({"name": name, "ready": is_ready, "version": serving}, 200 if is_ready else 503)
 
     async def model_metadata(self, request: Request) -> Response:
         version = request.path_params.get("version")
-        served = await self._target(request.path_params["name"], version)
+        served = await self.plane.target(request.path_params["name"], version)
         model = served.model if version is None else (await served.pinned(version))[0]
         versions = await run_in_threadpool(served.versions)
-        return json_response(protocol.model_metadata(served.name, versions, model.schema))
+        return json_response(tensors.model_metadata(served.name, versions, model.schema))
 
     # -- predictions ----------------------------------------------------------------------------
 
@@ -98,12 +96,10 @@ class Api:
         """``POST /v2/models/{name}[/versions/{v}]/infer``: V2 tensors in and out (JSON or binary)."""
         started = time.perf_counter()
         try:
-            served = await self._target(call.name, call.version)
+            await self.plane.target(call.name, call.version)  # 404 before reading the body
             body = await read_body(call.headers, call.receive, INFER_TYPES, self.config.max_body_bytes)
             decoded = protocol.parse_infer_request(body, call.headers.get(protocol.HEADER_LENGTH))
-            model, batcher = (served.model, served.batcher) if call.version is None else await served.pinned(call.version)
-            small = decoded.rows <= batcher.max_batch_rows
-            pred = await batcher.submit(decoded.records() if small else codecs.columns_to_frame(decoded.columns, model.schema))
+            pred = await self.plane.infer(call.name, call.version, decoded)
             content, header_length = protocol.encode_infer_response(pred, decoded)
         except Exception as exc:
             return self._failed(exc, call.name, "infer", started)
@@ -117,7 +113,7 @@ class Api:
         """``POST /predict/{name}``: one record or a list of records in, predictions and the version out."""
         started = time.perf_counter()
         try:
-            served = self._served(call.name)
+            served = self.plane.served(call.name)
             extra = _extra(call.query)
             body = await read_body(call.headers, call.receive, JSON_TYPES, self.config.max_body_bytes)
             pred = await served.batcher.submit(protocol.parse_records(body), extra)
@@ -133,28 +129,10 @@ class Api:
         return 405, body, [*_JSON_HEADERS, (b"allow", b"POST")]
 
     def _failed(self, exc: Exception, name: str, endpoint: str, started: float) -> Answer:
+        exc = self.plane.failed(exc, name, endpoint)
         status = status_for(exc)
-        if not isinstance(exc, MldeployError):
-            log.exception("unexpected failure answering %s for %s", endpoint, name)
-            exc = MldeployError(f"the server failed unexpectedly ({type(exc).__name__}); see its log")
-        elif status == 500:  # 503s (loading, registry down) are the state of things, not failures to log
-            log.error("%s for %s failed: %s", endpoint, name, exc)
-        self.metrics.failed(name, endpoint, exc)
         self.metrics.answered(name, None, endpoint, status, time.perf_counter() - started)
         return status, orjson.dumps(error_body(exc)), _JSON_HEADERS
-
-    def _served(self, name: str) -> ServedModel:
-        if self.catalog is None:
-            raise NotReadyError("the server is starting; retry in a moment")
-        return self.catalog.get(name)
-
-    async def _target(self, name: str, version: int | None) -> ServedModel:
-        served = self._served(name)
-        if version is not None and not 0 < version <= _MAX_VERSION:
-            raise NotFoundError(f'no version {version} of "{served.name}": versions are numbered from 1')
-        if version is not None and not served.is_loaded(version):
-            await served.pinned(version)  # NotFoundError (404) for a version the registry does not have
-        return served
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -172,7 +150,8 @@ class Api:
 
     def _current_models(self) -> dict:
         models = {}
-        for name, served in (self.catalog.models.items() if self.catalog else ()):
+        catalog = self.plane.catalog
+        for name, served in (catalog.models.items() if catalog else ()):
             models[name] = served.model if served.is_ready else None
         return models
 
@@ -214,18 +193,25 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def create_app(config: ApiConfig):
     """Build the ASGI app; models start loading when the server starts (readiness says when they are in)."""
-    metrics = ApiMetrics()
-    api = Api(config, metrics)
+    plane = DataPlane(config, ApiMetrics())
+    api = Api(plane)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mldeploy-predict")
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mldeploy-load")
-        api.catalog = await run_in_threadpool(Catalog, config, executor, loader, metrics)
+        plane.catalog = await run_in_threadpool(Catalog, config, executor, loader, plane.metrics)
+        grpc_server = None
         try:
+            if config.grpc_port is not None:  # the same process, loop, catalog and batchers as REST
+                from mldeploy.api.grpc.server import start_grpc
+
+                grpc_server = await start_grpc(plane, config)
             yield
         finally:
-            catalog, api.catalog = api.catalog, None
+            if grpc_server is not None:
+                await grpc_server.stop(config.graceful_timeout_s)
+            catalog, plane.catalog = plane.catalog, None
             catalog.close()
             executor.shutdown(wait=True)
             loader.shutdown(wait=True)

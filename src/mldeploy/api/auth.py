@@ -8,7 +8,7 @@ import orjson
 
 from mldeploy.api.errors import UnauthorizedError, error_body
 
-__all__ = ["BearerTokenMiddleware", "is_health_check"]
+__all__ = ["BearerTokenMiddleware", "bearer_matches", "is_health_check"]
 
 _OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 
@@ -18,12 +18,18 @@ def is_health_check(path: str) -> bool:
     return path in _OPEN_PATHS or (path.startswith("/v2/models/") and path.endswith("/ready"))
 
 
+def bearer_matches(value: str | bytes, token: str) -> bool:
+    """True if an authorization value is ``Bearer <token>`` (compared in constant time: no token by timing)."""
+    value = value.encode() if isinstance(value, str) else value
+    return hmac.compare_digest(value, f"Bearer {token}".encode())
+
+
 class BearerTokenMiddleware:
     """Answer 401 to any HTTP request but a health check without ``Authorization: Bearer <token>``."""
 
     def __init__(self, app, token: str):
         self.app = app
-        self._expected = f"Bearer {token}".encode()
+        self._token = token
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or is_health_check(scope["path"]) or self._authorised(scope):
@@ -39,5 +45,5 @@ class BearerTokenMiddleware:
     def _authorised(self, scope) -> bool:
         for key, value in scope["headers"]:
             if key == b"authorization":
-                return hmac.compare_digest(value, self._expected)  # constant time: no token by timing
+                return bearer_matches(value, self._token)
         return False

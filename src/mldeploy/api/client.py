@@ -4,6 +4,7 @@ Example (switching an app from embedded to remote is this one line)::
 
     model = mldeploy.load("salary:production")                        # embedded
     model = Client("http://127.0.0.1:8080", "salary", token=...)      # remote, same calls below
+    model = Client("127.0.0.1:8081", "salary", protocol="grpc")       # remote over gRPC, same calls
     model.predict({"years_experience": 4, ...})     # one dict -> one value
     model.predict(frame)                            # DataFrame or list of dicts -> array
     model.infer(frame).version                      # Prediction naming the version that answered
@@ -23,10 +24,11 @@ import orjson
 from mldeploy import errors as core
 from mldeploy._extras import require
 from mldeploy.api import errors as api_errors
+from mldeploy.api.protocol import json_default
 from mldeploy.bundle import BundleRef
 from mldeploy.serving import Prediction, ServingPath
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["AsyncClient", "Client", "rebuild_error"]
 
 _CLASSES = {name: getattr(module, name) for module in (core, api_errors) for name in module.__all__
             if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), core.MldeployError)}
@@ -35,7 +37,9 @@ _CLASSES = {name: getattr(module, name) for module in (core, api_errors) for nam
 class _Remote:
     """What both clients share: the request they send and how they read the answer."""
 
-    def __init__(self, url: str, model: str, token: str | None, timeout_s: float):
+    def __init__(self, url: str, model: str, token: str | None, timeout_s: float, protocol: str):
+        if protocol not in ("http", "grpc"):
+            raise core.ConfigError(f'protocol must be "http" or "grpc", got {protocol!r}')
         self.url = url.rstrip("/")
         self.name = BundleRef.check_name(model)
         self._headers = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
@@ -52,7 +56,7 @@ class _Remote:
         path = f"{self.url}/predict/{self.name}" + ("?extra=ignore" if extra == "ignore" else "")
         # Python's json, not orjson: orjson writes an infinity as null (a missing value), json writes
         # Infinity, which the server reads, so an infinite value is refused as it is embedded.
-        return path, json.dumps(data, allow_nan=True, default=_plain).encode()
+        return path, json.dumps(data, allow_nan=True, default=json_default).encode()
 
     def _answer(self, status: int, content: bytes) -> Prediction:
         try:
@@ -60,21 +64,32 @@ class _Remote:
         except orjson.JSONDecodeError as exc:
             raise core.BackendError(f"{self.url} answered {status} with a body that is not JSON") from exc
         if status != 200:
-            raise _error(status, body, self.url)
-        pred = _prediction(body)
+            raise rebuild_error(status, body, self.url)
+        return self._answered(_prediction(body))
+
+    def _answered(self, pred: Prediction) -> Prediction:
         self.ref = pred.ref
         return pred
 
 
 class Client(_Remote):
-    """A model served by ``mldeploy serve``, called over HTTP (a pool of keep-alive connections)."""
+    """A model served by ``mldeploy serve``, over HTTP (keep-alive connections) or gRPC (``protocol="grpc"``)."""
 
-    def __init__(self, url: str, model: str, token: str | None = None, timeout_s: float = 30.0):
-        super().__init__(url, model, token, timeout_s)
-        self._http = require("httpx").Client(headers=self._headers, timeout=timeout_s)
+    def __init__(self, url: str, model: str, token: str | None = None, timeout_s: float = 30.0, protocol: str = "http"):
+        super().__init__(url, model, token, timeout_s, protocol)
+        self._grpc = self._http = None
+        if protocol == "grpc":
+            require("grpc")
+            from mldeploy.api.grpc.client import GrpcTransport
+
+            self._grpc = GrpcTransport(url, self.name, token, timeout_s)
+        else:
+            self._http = require("httpx").Client(headers=self._headers, timeout=timeout_s)
 
     def infer(self, data, extra: str = "reject") -> Prediction:
         """Predict for one dict, a list of dicts or a DataFrame; return the Prediction (values, version, path)."""
+        if self._grpc is not None:
+            return self._answered(self._grpc.infer(data, extra))
         path, content = self._request(data, extra)
         httpx = require("httpx")
         try:
@@ -93,7 +108,7 @@ class Client(_Remote):
 
     def close(self) -> None:
         """Close the connections."""
-        self._http.close()
+        (self._grpc or self._http).close()
 
     def __enter__(self) -> "Client":
         return self
@@ -105,12 +120,21 @@ class Client(_Remote):
 class AsyncClient(_Remote):
     """The same as :class:`Client` for asyncio apps: ``await model.predict(...)``."""
 
-    def __init__(self, url: str, model: str, token: str | None = None, timeout_s: float = 30.0):
-        super().__init__(url, model, token, timeout_s)
-        self._http = require("httpx").AsyncClient(headers=self._headers, timeout=timeout_s)
+    def __init__(self, url: str, model: str, token: str | None = None, timeout_s: float = 30.0, protocol: str = "http"):
+        super().__init__(url, model, token, timeout_s, protocol)
+        self._grpc = self._http = None
+        if protocol == "grpc":
+            require("grpc")
+            from mldeploy.api.grpc.client import AsyncGrpcTransport
+
+            self._grpc = AsyncGrpcTransport(url, self.name, token, timeout_s)
+        else:
+            self._http = require("httpx").AsyncClient(headers=self._headers, timeout=timeout_s)
 
     async def infer(self, data, extra: str = "reject") -> Prediction:
         """Predict and return the Prediction (see :meth:`Client.infer`)."""
+        if self._grpc is not None:
+            return self._answered(await self._grpc.infer(data, extra))
         path, content = self._request(data, extra)
         httpx = require("httpx")
         try:
@@ -129,24 +153,13 @@ class AsyncClient(_Remote):
 
     async def aclose(self) -> None:
         """Close the connections."""
-        await self._http.aclose()
+        await (self._grpc.aclose() if self._grpc is not None else self._http.aclose())
 
     async def __aenter__(self) -> "AsyncClient":
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.aclose()
-
-
-def _plain(value):
-    """Turn numpy and pandas values into what json writes (NaT and NA as null)."""
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if value is None or value != value:
-        return None
-    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def _prediction(body: dict) -> Prediction:
@@ -172,8 +185,11 @@ def _probabilities(pred: Prediction, data):
     return pred.probabilities[0] if isinstance(data, Mapping) else pred.probabilities
 
 
-def _error(status: int, body, url: str) -> core.MldeployError:
-    """Rebuild the server's error as the same class (SchemaError with every issue)."""
+def rebuild_error(status, body, url: str) -> core.MldeployError:
+    """Rebuild the server's error from its JSON body as the same class (SchemaError with every issue).
+
+    ``status`` (an HTTP status or a gRPC code's name) only words the fallback BackendError.
+    """
     message = body.get("error", "") if isinstance(body, dict) else str(body)
     kind = _CLASSES.get(body.get("type")) if isinstance(body, dict) else None
     if kind is core.SchemaError and isinstance(body.get("issues"), list):

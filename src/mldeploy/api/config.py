@@ -31,6 +31,8 @@ class ApiConfig:
     """Interface to bind; loopback unless told otherwise."""
     port: int = 8080
     """TCP port; 0 lets the OS choose (the server prints the one it got)."""
+    grpc_port: int | None = None
+    """Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed); None: REST only."""
     workers: int = 1
     """Worker processes sharing the port, each serving every model."""
     token: str | None = field(default=None, repr=False)
@@ -71,6 +73,10 @@ class ApiConfig:
             raise ConfigError(f"a model that follows {self.source} is named by its name (salary), or pinned (salary@3): "
                               f"the topic says which version is latest, so {', '.join(self.models)} names an alias too many")
         _check_range("port", self.port, 0, _MAX_PORT)
+        if self.grpc_port is not None:
+            _check_range("grpc_port", self.grpc_port, 0, _MAX_PORT)
+            if self.grpc_port == self.port != 0:
+                raise ConfigError(f"--grpc-port and --port are both {self.port}; give gRPC a port of its own")
         _check_range("workers", self.workers, 1, 64)
         _check_range("max_body_bytes", self.max_body_bytes, 1024, 2**40)
         _check_range("max_batch_rows", self.max_batch_rows, 1, 1_000_000)

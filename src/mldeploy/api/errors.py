@@ -1,13 +1,16 @@
-"""The API's one answer table: exception class -> HTTP status, looked up along the MRO.
+"""The API's one answer table: exception class -> HTTP status and gRPC status code, looked up along the MRO.
 
-The core knows no HTTP; this edge decides. Request problems that only HTTP
-has (a malformed body, a wrong content type, a missing token) are raised as
-the :class:`RequestError` subclasses below, so every answer comes from the
-same table and the same JSON shape ``{"error": "...", "type": "..."}``
-(plus ``"issues"`` for a SchemaError).
+The core knows no HTTP or gRPC; this edge decides, for both transports in one
+table (gRPC codes by name, so this module imports no grpc). Request problems
+that only the wire has (a malformed body, a wrong content type, a missing
+token) are raised as the :class:`RequestError` subclasses below, so every
+answer comes from the same table and the same JSON shape
+``{"error": "...", "type": "..."}`` (plus ``"issues"`` for a SchemaError).
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from mldeploy import errors as core
 
@@ -18,6 +21,7 @@ __all__ = [
     "UnauthorizedError",
     "UnsupportedMediaTypeError",
     "error_body",
+    "grpc_code_for",
     "status_for",
 ]
 
@@ -42,40 +46,58 @@ class UnauthorizedError(RequestError):
     """A request without the server's bearer token."""
 
 
-STATUS: dict[type[BaseException], int] = {
-    # The user's input: 4xx, never 500.
-    core.SchemaError: 422,
-    core.NotFoundError: 404,
-    core.BadReferenceError: 404,  # a model path segment that cannot name any model
-    core.ConfigError: 400,
-    core.UnsupportedError: 400,
-    MalformedRequestError: 400,
-    UnsupportedMediaTypeError: 415,
-    PayloadTooLargeError: 413,
-    UnauthorizedError: 401,
-    RequestError: 400,
-    core.AliasConflictError: 409,
+class Answer(NamedTuple):
+    """How each transport answers one error class."""
+
+    http: int
+    grpc: str
+    """A ``grpc.StatusCode`` member's name."""
+
+
+STATUS: dict[type[BaseException], Answer] = {
+    # The user's input: 4xx and a caller's code, never 500, UNKNOWN or INTERNAL.
+    core.SchemaError: Answer(422, "INVALID_ARGUMENT"),
+    core.NotFoundError: Answer(404, "NOT_FOUND"),
+    core.BadReferenceError: Answer(404, "NOT_FOUND"),  # a model path segment that cannot name any model
+    core.ConfigError: Answer(400, "INVALID_ARGUMENT"),
+    core.UnsupportedError: Answer(400, "INVALID_ARGUMENT"),
+    MalformedRequestError: Answer(400, "INVALID_ARGUMENT"),
+    UnsupportedMediaTypeError: Answer(415, "INVALID_ARGUMENT"),
+    PayloadTooLargeError: Answer(413, "RESOURCE_EXHAUSTED"),
+    UnauthorizedError: Answer(401, "UNAUTHENTICATED"),
+    RequestError: Answer(400, "INVALID_ARGUMENT"),
+    core.AliasConflictError: Answer(409, "ABORTED"),
     # The server's state or its neighbours: retry later or elsewhere.
-    core.NotReadyError: 503,
-    core.RegistryError: 503,
-    core.BackendError: 503,
+    core.NotReadyError: Answer(503, "UNAVAILABLE"),
+    core.RegistryError: Answer(503, "UNAVAILABLE"),
+    core.BackendError: Answer(503, "UNAVAILABLE"),
     # The server's own failures.
-    core.BundleError: 500,
-    core.UntrustedTypesError: 500,
-    core.VersionMismatchError: 500,
-    core.PredictionError: 500,
-    core.MissingExtraError: 500,
-    core.MldeployError: 500,
+    core.BundleError: Answer(500, "INTERNAL"),
+    core.UntrustedTypesError: Answer(500, "INTERNAL"),
+    core.VersionMismatchError: Answer(500, "INTERNAL"),
+    core.PredictionError: Answer(500, "INTERNAL"),
+    core.MissingExtraError: Answer(500, "INTERNAL"),
+    core.MldeployError: Answer(500, "INTERNAL"),
 }
+_UNEXPECTED = Answer(500, "INTERNAL")
+
+
+def _answer(exc: BaseException) -> Answer:
+    for cls in type(exc).__mro__:
+        answer = STATUS.get(cls)
+        if answer is not None:
+            return answer
+    return _UNEXPECTED
 
 
 def status_for(exc: BaseException) -> int:
     """Return the HTTP status for ``exc``: the entry of the nearest class in its MRO (500 if none)."""
-    for cls in type(exc).__mro__:
-        status = STATUS.get(cls)
-        if status is not None:
-            return status
-    return 500
+    return _answer(exc).http
+
+
+def grpc_code_for(exc: BaseException) -> str:
+    """Return the name of the gRPC status code for ``exc``, from the same entry (INTERNAL if none)."""
+    return _answer(exc).grpc
 
 
 def error_body(exc: BaseException) -> dict:

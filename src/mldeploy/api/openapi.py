@@ -12,7 +12,7 @@ import math
 
 import orjson
 
-from mldeploy.api import protocol
+from mldeploy.api import tensors
 from mldeploy.bundle import Field
 from mldeploy.serving import Model, codecs
 
@@ -97,7 +97,7 @@ def _predict_response_schema() -> dict:
 
 
 def _v2_model_paths(name: str, model: Model) -> dict:
-    metadata = protocol.model_metadata(name, [model.ref.version], model.schema)
+    metadata = tensors.model_metadata(name, [model.ref.version], model.schema)
     infer = {"post": {
         "summary": f"V2 inference with {name}: one tensor per input " + ", ".join(i["name"] for i in metadata["inputs"]),
         "requestBody": {"required": True, "content": {_JSON: {

@@ -22,40 +22,36 @@ import numpy as np
 import orjson
 
 from mldeploy.api.errors import MalformedRequestError
-from mldeploy.bundle import Schema
-from mldeploy.errors import UnsupportedError
+from mldeploy.api.tensors import FIXED, LENGTH, RequestedOutput, selected_outputs, to_binary
 from mldeploy.serving import Prediction, codecs
 
 __all__ = [
     "HEADER_LENGTH",
+    "JSON_ELEMENTS",
     "InferRequest",
-    "RequestedOutput",
+    "assemble_request",
+    "check_datatype",
     "encode_infer_response",
-    "model_metadata",
-    "output_tensors",
+    "json_column",
+    "json_default",
     "parse_infer_request",
     "parse_records",
-    "server_metadata",
+    "raw_column",
+    "rows_of",
+    "split_bytes",
+    "text_column",
 ]
 
 HEADER_LENGTH = "inference-header-content-length"
 """The binary extension's header: how many leading body bytes are the JSON part."""
 
-_FIXED = {
-    "BOOL": np.dtype("?"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
-}
-_JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in _FIXED if "INT" in k}}
-_LENGTH = struct.Struct("<I")
-
-
-@dataclass(frozen=True)
-class RequestedOutput:
-    """One output a request asks for, and whether it wants it as binary data."""
-
-    name: str
-    binary: bool
+_JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
+_FEW_ROWS = 16
+_STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
+                 "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
+JSON_ELEMENTS = "json_elements"
+"""An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
+"ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
 
 
 @dataclass(frozen=True)
@@ -86,19 +82,30 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     inputs = request.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise MalformedRequestError('the inference request needs an "inputs" list with one tensor per feature')
-    columns, offset = {}, 0
+    tensors, offset = [], 0
     for position, tensor in enumerate(inputs):
         name, values, offset = _decode_input(tensor, position, binary, offset)
+        tensors.append((name, values))
+    if offset != len(binary):
+        raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
+    return assemble_request(_request_id(request), tensors, *_requested_outputs(request))
+
+
+def assemble_request(request_id: str | None, tensors, outputs: tuple[RequestedOutput, ...] | None,
+                     binary_output: bool) -> InferRequest:
+    """Build a request from decoded (name, values) input tensors: each named once, all of one length."""
+    columns = {}
+    for name, values in tensors:
         if name in columns:
             raise MalformedRequestError(f'input "{name}" is given twice; send each feature once')
         columns[name] = values
-    if offset != len(binary):
-        raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
+    if not columns:
+        raise MalformedRequestError('the inference request needs "inputs": one tensor per feature')
     rows = {len(values) for values in columns.values()}
     if len(rows) > 1:
         raise MalformedRequestError("every input tensor must have the same number of rows; "
                                     + ", ".join(f"{n}: {len(v)}" for n, v in columns.items()))
-    return InferRequest(_request_id(request), columns, rows.pop(), *_requested_outputs(request))
+    return InferRequest(request_id, columns, rows.pop(), outputs, binary_output)
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
@@ -155,19 +162,26 @@ def _decode_input(tensor, position: int, binary: bytes, offset: int):
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
         raise MalformedRequestError(f'input {position} must be an object with a "name", "datatype", "shape" and data')
     name, datatype = tensor["name"], tensor.get("datatype")
-    if datatype != "BYTES" and datatype not in _FIXED:
-        raise MalformedRequestError(f'input "{name}": datatype {datatype!r} is not one of BOOL, INT8-64, UINT8-64, FP16-64, BYTES')
-    count = _rows_of(name, tensor.get("shape"))
+    check_datatype(name, datatype)
+    count = rows_of(name, tensor.get("shape"))
     size = _parameters(tensor, f'input "{name}"').get("binary_data_size")
     if size is None:
         return name, _json_data(name, datatype, tensor.get("data"), count), offset
     if not isinstance(size, int) or size < 0 or offset + size > len(binary):
         raise MalformedRequestError(f'input "{name}": binary_data_size {size!r} runs past the {len(binary)} bytes of binary data')
-    return name, _binary_data(name, datatype, binary[offset:offset + size], count), offset + size
+    return name, raw_column(name, datatype, binary[offset:offset + size], count), offset + size
 
 
-def _rows_of(name: str, shape) -> int:
+def check_datatype(name: str, datatype) -> None:
+    """Refuse a datatype the protocol does not have (MalformedRequestError naming the input)."""
+    if datatype != "BYTES" and datatype not in FIXED:
+        raise MalformedRequestError(f'input "{name}": datatype {datatype!r} is not one of BOOL, INT8-64, UINT8-64, FP16-64, BYTES')
+
+
+def rows_of(name: str, shape) -> int:
     """Check the shape is one column ([n] or [n, 1]); return n."""
+    if type(shape) is list and len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0:  # the usual case, cheaply
+        return shape[0]
     valid = isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     if not valid or len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
         raise MalformedRequestError(f'input "{name}": shape {shape!r} is not one column; use [rows] or [rows, 1]')
@@ -200,13 +214,16 @@ def _flatten(data: list) -> list:
     return flat
 
 
-def _binary_data(name: str, datatype: str, raw: bytes, count: int):
+def raw_column(name: str, datatype: str, raw: bytes, count: int):
+    """Decode one input's raw bytes (binary extension, gRPC raw contents) into ``count`` values."""
     if datatype == "BYTES":
         return _bytes_elements(name, raw, count)
-    dtype = _FIXED[datatype]
+    dtype = FIXED[datatype]
     if len(raw) != count * dtype.itemsize:
         raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
-                                    f"binary_data_size gives {len(raw)}")
+                                    f"the data has {len(raw)}")
+    if count <= _FEW_ROWS:  # a few rows become records at once: plain Python values cost less than an array here
+        return list(struct.unpack(f"<{count}{_STRUCT_CODES[datatype]}", raw))
     return np.frombuffer(raw, dtype=dtype)
 
 
@@ -217,7 +234,7 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
     decoded once; this loop is most of the cost of a large request, so it stays tight.
     """
     values = np.empty(count, dtype=object)
-    unpack, decoded, offset, end = _LENGTH.unpack_from, {}, 0, len(raw)
+    unpack, decoded, offset, end = LENGTH.unpack_from, {}, 0, len(raw)
     try:
         for index in range(count):
             (length,) = unpack(raw, offset)
@@ -240,53 +257,54 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
     return values
 
 
-def output_tensors(schema: Schema) -> list[dict]:
-    """Describe the outputs a model gives: ``prediction``, or ``label`` and ``probabilities``."""
-    classes = schema.output.classes
-    if classes is None:
-        return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
-    return [{"name": "label", "datatype": _label_datatype(classes), "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]}]
+def text_column(name: str, elements, count: int) -> list:
+    """Decode BYTES elements given one by one (gRPC typed contents) as UTF-8; an empty one is missing."""
+    if len(elements) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but the contents hold {len(elements)}')
+    texts = []
+    for index, element in enumerate(elements):
+        try:
+            texts.append(element.decode() if element else None)
+        except UnicodeDecodeError as exc:
+            raise MalformedRequestError(f'input "{name}", element {index}: not UTF-8 text') from exc
+    return texts
 
 
-def _label_datatype(classes) -> str:
-    if all(isinstance(c, (bool, np.bool_)) for c in classes):
-        return "BOOL"
-    if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in classes):
-        return "INT64"
-    if all(isinstance(c, (float, np.floating)) for c in classes):
-        return "FP64"
-    return "BYTES"
+def json_column(name: str, elements, count: int) -> list:
+    """Decode BYTES elements that each hold one JSON value (a number, text, true/false or null)."""
+    if len(elements) != count:
+        raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but the contents hold {len(elements)}')
+    values = []
+    for index, element in enumerate(elements):
+        value = _load_json(element)
+        if isinstance(value, (list, dict)):
+            raise MalformedRequestError(f'input "{name}", element {index}: a JSON element must be one value, not a '
+                                        f"{type(value).__name__}")
+        values.append(value)
+    return values
 
 
-def model_metadata(name: str, versions: list[int], schema: Schema) -> dict:
-    """Return the V2 model metadata: one named, typed input per feature column, and the outputs."""
-    return {
-        "name": name,
-        "versions": [str(v) for v in versions],
-        "platform": "mldeploy_sklearn_pipeline",
-        "inputs": [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [-1]} for f in schema.fields],
-        "outputs": output_tensors(schema),
-    }
-
-
-def server_metadata(version: str) -> dict:
-    """Return the V2 server metadata (``GET /v2``)."""
-    return {"name": "mldeploy", "version": version, "extensions": ["binary_tensor_data"]}
+def split_bytes(name: str, raw: bytes, count: int) -> list[bytes]:
+    """Split raw BYTES contents into their ``count`` elements (each a 4-byte little-endian length, then the bytes)."""
+    elements, offset = [], 0
+    for index in range(count):
+        length = int.from_bytes(raw[offset:offset + 4], "little") if offset + 4 <= len(raw) else -1
+        if length < 0 or offset + 4 + length > len(raw):
+            raise MalformedRequestError(f'input "{name}": the BYTES data ends inside element {index} of {count}')
+        elements.append(raw[offset + 4:offset + 4 + length])
+        offset += 4 + length
+    if offset != len(raw):
+        raise MalformedRequestError(f'input "{name}": {len(raw) - offset} byte(s) left after {count} BYTES element(s)')
+    return elements
 
 
 def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[bytes, int | None]:
     """Return the response body and, when any output is binary, the length of its JSON part."""
-    columns = _output_columns(pred)
-    wanted = request.outputs or tuple(RequestedOutput(name, request.binary_output) for name in columns)
     outputs, chunks = [], []
-    for output in wanted:
-        if output.name not in columns:
-            raise UnsupportedError(f'{pred.ref} has no output "{output.name}"; its outputs are: {", ".join(columns)}')
-        datatype, values = columns[output.name]
+    for output, datatype, values in selected_outputs(pred, request.outputs, request.binary_output):
         tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
         if output.binary:
-            chunk = _to_binary(datatype, values)
+            chunk = to_binary(datatype, values)
             tensor["parameters"] = {"binary_data_size": len(chunk)}
             chunks.append(chunk)
         else:
@@ -300,30 +318,15 @@ def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[byte
     return (header + b"".join(chunks), len(header)) if chunks else (header, None)
 
 
-def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
-    columns = codecs.prediction_columns(pred)
-    if pred.classes is None:
-        return {"prediction": ("FP64", np.asarray(columns["prediction"], dtype="<f8"))}
-    datatype = _label_datatype(pred.classes)
-    labels = columns["label"]
-    if datatype != "BYTES":
-        labels = np.asarray(labels, dtype=np.dtype("?") if datatype == "BOOL" else _FIXED[datatype])
-    result = {"label": (datatype, labels)}
-    if columns.get("probabilities") is not None:
-        result["probabilities"] = ("FP64", np.asarray(columns["probabilities"], dtype="<f8"))
-    return result
-
-
-def _to_binary(datatype: str, values: np.ndarray) -> bytes:
-    if datatype != "BYTES":
-        return np.ascontiguousarray(values, dtype=_FIXED[datatype]).tobytes()
-    parts = []
-    for value in values.ravel():
-        data = str(value).encode()
-        parts.append(_LENGTH.pack(len(data)))
-        parts.append(data)
-    return b"".join(parts)
-
+def json_default(value):
+    """Turn numpy and pandas values into what JSON writes (NaT and NA as null); for ``json.dumps(default=)``."""
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or value != value:
+        return None
+    raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
 def parse_records(body: bytes) -> list[dict]:

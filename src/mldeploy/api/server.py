@@ -4,11 +4,16 @@ The socket is bound here (so ``port=0`` gets a free port we can print) and
 handed to uvicorn; each worker builds its own app from the picklable
 :class:`ApiConfig`. uvicorn handles SIGTERM gracefully: it stops accepting,
 lets in-flight requests finish (up to ``graceful_timeout_s``), then the app's
-lifespan closes the live models.
+lifespan stops the gRPC server (same grace) and closes the live models.
+
+With ``grpc_port``, every worker's lifespan also serves gRPC on that port: the
+port is reserved here first (a bound, never listening SO_REUSEPORT socket), so
+``0`` becomes one free port that all workers then bind beside each other.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import socket
 from collections.abc import Callable
@@ -18,7 +23,7 @@ from mldeploy._extras import require
 from mldeploy.api.config import ApiConfig
 from mldeploy.errors import ConfigError
 
-__all__ = ["bind", "serve"]
+__all__ = ["bind", "reserve", "serve"]
 
 _WORKER_PING_TIMEOUT_S = 120
 
@@ -38,14 +43,32 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> None:
-    """Serve until SIGTERM or Ctrl-C; ``on_listening`` gets the URL once the socket is bound."""
+def reserve(host: str, port: int) -> socket.socket:
+    """Bind, without listening, a SO_REUSEPORT socket: a free port for 0, kept for the workers' gRPC servers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen for gRPC on {host}:{port}: {exc.strerror}; choose another --grpc-port") from exc
+    return sock
+
+
+def serve(config: ApiConfig, on_listening: Callable[[str, str | None], None] = print) -> None:
+    """Serve until SIGTERM or Ctrl-C; ``on_listening`` gets the URL and the gRPC address (or None) once bound."""
     uvicorn = require("uvicorn")
     from mldeploy.api.app import create_app
 
+    if config.grpc_port is not None:
+        require("grpc")  # a missing extra is told now, not by each worker
     sock = bind(config.host, config.port)
+    held = reserve(config.host, config.grpc_port) if config.grpc_port is not None else None
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
+    if held is not None:
+        config = dataclasses.replace(config, grpc_port=held.getsockname()[1])
     options = dict(factory=True, workers=config.workers, log_level=config.log_level, access_log=False, lifespan="on",
                    timeout_graceful_shutdown=config.graceful_timeout_s, server_header=False)
     if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
@@ -53,7 +76,7 @@ def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> Non
         # machine; the supervisor would then kill and restart it, over and over.
         options["timeout_worker_healthcheck"] = _WORKER_PING_TIMEOUT_S
     uconfig = uvicorn.Config(partial(create_app, config), **options)
-    on_listening(f"http://{shown}:{port}")
+    on_listening(f"http://{shown}:{port}", None if held is None else f"{shown}:{config.grpc_port}")
     try:
         if config.workers == 1:
             uvicorn.Server(uconfig).run(sockets=[sock])
@@ -61,6 +84,8 @@ def serve(config: ApiConfig, on_listening: Callable[[str], None] = print) -> Non
             _supervisor(uvicorn, uconfig, sock).run()
     finally:
         sock.close()
+        if held is not None:
+            held.close()
 
 
 def _supervisor(uvicorn, uconfig, sock: socket.socket):

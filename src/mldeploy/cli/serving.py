@@ -19,6 +19,8 @@ def serve(
                                show_default=False),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8080, "--port", help="TCP port; 0 picks a free one (printed)."),
+    grpc_port: int = typer.Option(None, "--grpc-port", help="Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed).",
+                                  show_default=False),
     workers: int = typer.Option(1, "--workers", help="Worker processes on the one port, each serving every model."),
     token: str = typer.Option(None, "--token", help=f"Require 'Authorization: Bearer TOKEN' (or set {_TOKEN_ENV}); health checks stay open.",
                               show_default=False),
@@ -34,9 +36,10 @@ def serve(
     """Serve models over HTTP; a NAME:ALIAS swaps to each version the alias moves to, with no failed request.
 
     Endpoints: `/v2/...` (Open Inference Protocol, with binary tensors), `POST /predict/NAME`
-    (JSON records), `/docs`, `/openapi.json`, `/metrics`, `/v2/health/ready`.
+    (JSON records), `/docs`, `/openapi.json`, `/metrics`, `/v2/health/ready`; with `--grpc-port`,
+    `inference.GRPCInferenceService`, gRPC health checks and reflection, from the same models.
 
-    Example: `mldeploy serve salary:production --port 8080 --workers 2`
+    Example: `mldeploy serve salary:production --port 8080 --grpc-port 8081 --workers 2`
 
     Following a topic instead: `mldeploy serve salary --from kafka://127.0.0.1:9092/models`
     """
@@ -44,9 +47,15 @@ def serve(
     from mldeploy.api.server import serve as run
 
     config = ApiConfig(
-        models=tuple(models), registry=state.registry, source=source, host=host, port=port, workers=workers,
+        models=tuple(models), registry=state.registry, source=source, host=host, port=port, grpc_port=grpc_port,
+        workers=workers,
         token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s, cache_dir=cache_dir,
         public_key=state.public_key, trusted=tuple(trust), log_level=log_level,
     )
-    run(config, on_listening=lambda url: console.print(f"serving {', '.join(models)} on {url} (docs: {url}/docs)", highlight=False))
+
+    def listening(url: str, grpc_address: str | None) -> None:
+        grpc_text = f", gRPC on {grpc_address}" if grpc_address else ""
+        console.print(f"serving {', '.join(models)} on {url} (docs: {url}/docs){grpc_text}", highlight=False)
+
+    run(config, on_listening=listening)
