@@ -27,7 +27,8 @@ from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
 
 __all__ = [
     "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
-    "archive_reader", "chunk_records", "decode_events", "decode_version", "encode_version", "join_chunks",
+    "archive_reader", "chunk_records", "dead_letter_value", "decode_events", "decode_version", "encode_version",
+    "join_chunks",
     "issues_by_row", "prediction_values", "version_keys",
 ]
 
@@ -246,6 +247,15 @@ def _number_texts(values: list) -> list[bytes] | None:
 
 
 _NUMBER_TYPES = frozenset({float, int})
+
+
+def dead_letter_value(event: bytes, error: str, reasons: list[str], source: dict) -> bytes:
+    """Encode a dead letter (JSON): the error code, every reason, the event (text, or hex if not UTF-8) and where it was read."""
+    try:
+        text = event.decode()
+    except UnicodeDecodeError:
+        text = event.hex()
+    return json.dumps({"error": error, "reasons": reasons, "event": text, "source": source}).encode()
 
 
 def issues_by_row(error: SchemaError, rows: int) -> dict[int, list[Issue]]:

@@ -76,10 +76,8 @@ def _predict(model, rows: list, positions: list[int], scored: Scored) -> None:
     prediction = model.infer([rows[p] for p in positions], missing="as-trained")
     probabilities = prediction.probabilities.tolist() if prediction.probabilities is not None else None
     encoded = codec.prediction_values(prediction.values.tolist(), probabilities, prediction.classes)
-    ref = str(prediction.ref)
-    for position, value in zip(positions, encoded):
-        scored.predictions[position] = value
-        scored.models[position] = ref
+    scored.predictions.update(zip(positions, encoded))  # C-level loops: this runs for every event
+    scored.models.update(dict.fromkeys(positions, str(prediction.ref)))
 
 
 def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> None:
