@@ -113,9 +113,9 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
     try:
         for process in (first, other):  # the group has given each one of the two partitions
             assert "none" not in _wait_for_line(process, "assigned partitions: events", 120)
-        events = rows_as_events(ROWS)
+        events = rows_as_events(ROWS * 4)  # enough that the kill lands while the first scorer still has work
         produce(kafka_broker.bootstrap, topic, events)
-        predictions.until(lambda m: len(m) >= 300, 120, processes=(first, other))
+        predictions.until(lambda m: len(m) >= 100, 120, processes=(first, other))
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         restarted = _scorer(kafka_broker, model_url, topic, "a")
@@ -132,3 +132,4 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
           f"the other: {by_other}")
     assert set(counts) == set(events) and duplicates == {}
     assert 0 < by_other < len(events)  # the group shared the two partitions
+    assert by_restarted > 0  # the kill came mid-stream: the restart took over unfinished work

@@ -57,8 +57,8 @@ class ScorerConfig:
     """Stable name of this scorer in its group; a restart with the same name takes over at once."""
     max_batch: int = 500
     """Events per micro-batch at most."""
-    linger_s: float = 0.02
-    """How long a micro-batch waits to fill."""
+    wait_s: float = 0.05
+    """How long the loop waits for an event when none is queued (then it checks for stop())."""
     exactly_once: bool = True
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
     transaction_timeout_s: float = 10.0
@@ -153,21 +153,32 @@ class StreamScorer:
 
     def _step(self, consumer, producer) -> bool:
         """Read a micro-batch and hand it to the worker, write the one scored before; False if neither came."""
-        waiting = self._in_flight is not None  # don't hold a scored batch back to fill the next one
-        messages = consumer.consume(self.config.max_batch, 0 if waiting else self.config.linger_s)
-        messages = [m for m in messages if self._usable(m)]
+        messages = [m for m in self._read(consumer) if self._usable(m)]
         if messages:
             self._first_event_at = self._first_event_at or time.monotonic()
         previous, self._in_flight = self._in_flight, None  # a revoke during consume() may have written it
         if messages:
             self._in_flight = (messages, self._worker.submit(_score, self.model, messages))
-        if previous is not None and self._write_scored(consumer, producer, *previous):
-            caught_up = len(messages) < self.config.max_batch
-            if caught_up or self._pending.age_s() >= self.config.commit_interval_s:
-                self._commit(consumer, producer)
-        elif previous is None and not messages:
-            self._commit(consumer, producer)  # nothing more came: don't hold predictions back
+        if previous is not None:
+            self._write_scored(consumer, producer, *previous)
+        caught_up = len(messages) < self.config.max_batch
+        if caught_up:
+            self._finish(consumer, producer)  # nothing to overlap it with: write it now, not a round later
+        if self._pending is not None and (caught_up or self._pending.age_s() >= self.config.commit_interval_s):
+            self._commit(consumer, producer)  # caught up: don't hold predictions back
         return bool(messages) or previous is not None
+
+    def _read(self, consumer) -> list:
+        """Return the events queued (up to a batch); if none and none is being scored, wait for the first.
+
+        A batch never waits to fill: while the scorer is behind, batches come full anyway, and
+        once it has caught up, events gather during the previous batch's commit.
+        """
+        messages = consumer.consume(self.config.max_batch, 0)
+        if messages or self._in_flight is not None:
+            return messages
+        first = consumer.poll(self.config.wait_s)
+        return [] if first is None else [first, *consumer.consume(self.config.max_batch - 1, 0)]
 
     def _finish(self, consumer, producer, rewind: bool = True) -> None:
         """Write the batch the worker is scoring, if any (before a commit that must include it)."""
@@ -315,6 +326,7 @@ class StreamScorer:
         # Delivery reports only for failures, through one callback set here: per-message Python work costs
         # more than scoring the message.
         settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True,
+                    "retry.backoff.ms": 10,
                     "on_delivery": self._delivered}
         if self.config.exactly_once:
             settings["transactional.id"] = f"mldeploy-scorer.{self.config.group}.{self._instance}"
