@@ -11,10 +11,10 @@ letter with every reason, and only then moves the group's offsets:
 
 Several scorers with one ``group`` share the input's partitions.
 
-Scoring overlaps the Kafka work: one worker thread decodes and predicts a batch
-while the loop writes the batch before it, reads the next one and commits.
-The model's kernels and librdkafka's waits release the GIL, so the two share
-the CPU instead of taking turns. Written batches are committed together every
+Scoring overlaps the Kafka work: a worker thread predicts a batch while the
+loop decodes the next one, encodes and writes the one before and commits. The
+model's numeric kernels and librdkafka's waits release the GIL, so the loop's
+Python work runs while they do instead of after them. Written batches are committed together every
 ``commit_interval_s`` while the scorer is behind, and at once when it has
 caught up with the input, so a quiet stream's predictions show up quickly.
 """
@@ -33,7 +33,7 @@ from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import Pending, first_offsets, next_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
-from mldeploy.stream.scoring import Scored, score_batch
+from mldeploy.stream.scoring import Decoded, Scored, decode_batch, infer_batch, outcome
 from mldeploy.stream.transport import Location, TopicKind
 
 __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
@@ -104,8 +104,8 @@ class StreamScorer:
         self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
         self._failed_deliveries: list[str] = []
         self._pending: Pending | None = None
-        self._in_flight: tuple[list, Future] | None = None
-        """The batch the worker is scoring: read, not yet written."""
+        self._in_flight: tuple[list, Decoded, Future] | None = None
+        """The batch the worker is predicting: read and decoded, not yet written."""
         self._worker: ThreadPoolExecutor | None = None
         self._first_event_at: float | None = None
 
@@ -158,7 +158,8 @@ class StreamScorer:
             self._first_event_at = self._first_event_at or time.monotonic()
         previous, self._in_flight = self._in_flight, None  # a revoke during consume() may have written it
         if messages:
-            self._in_flight = (messages, self._worker.submit(_score, self.model, messages))
+            decoded = decode_batch([m.value() or b"" for m in messages])
+            self._in_flight = (messages, decoded, self._worker.submit(infer_batch, self.model, decoded))
         if previous is not None:
             self._write_scored(consumer, producer, *previous)
         caught_up = len(messages) < self.config.max_batch
@@ -186,10 +187,11 @@ class StreamScorer:
         if previous is not None:
             self._write_scored(consumer, producer, *previous, rewind=rewind)
 
-    def _write_scored(self, consumer, producer, messages: list, future: Future, rewind: bool = True) -> bool:
-        """Write a batch once scored; False if no model served it (its events, and newer ones, are read again)."""
+    def _write_scored(self, consumer, producer, messages: list, decoded: Decoded, future: Future,
+                      rewind: bool = True) -> bool:
+        """Write a batch once predicted; False if no model served it (its events, and newer ones, are read again)."""
         try:
-            scored = future.result()
+            scored = outcome(self.model, decoded, future.result())
         except NotReadyError:
             if rewind:
                 self._rewind(consumer, messages)
@@ -338,11 +340,6 @@ class StreamScorer:
             except self.ck.KafkaException as exc:
                 raise kafka_error("starting the scorer's transactions", self.config.output.where, exc) from exc
         return producer
-
-
-def _score(model, messages: list) -> Scored:
-    """Score a batch's message values (runs on the worker thread)."""
-    return score_batch(model, [m.value() or b"" for m in messages])
 
 
 def _dead_letter(message, error: str, reasons: list[str]) -> bytes:
