@@ -63,8 +63,9 @@ class ScorerConfig:
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
     transaction_timeout_s: float = 10.0
     """The broker aborts a dead scorer's open transaction after this long."""
-    commit_interval_s: float = 0.1
-    """While behind the input, commit written batches together for this long (a commit's round trips are shared)."""
+    commit_interval_s: float = 0.5
+    """While behind the input, commit written batches together for this long: a commit's round trips
+    (tens of ms on a busy broker) stall the loop, so sharing them keeps up throughput."""
 
     def __post_init__(self) -> None:
         if self.source.scheme != "kafka" or self.output.scheme != "kafka":
