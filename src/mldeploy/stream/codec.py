@@ -28,8 +28,7 @@ from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
 __all__ = [
     "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
     "archive_reader", "chunk_records", "dead_letter_value", "decode_events", "decode_version", "encode_version",
-    "join_chunks",
-    "issues_by_row", "prediction_values", "version_keys",
+    "issues_by_row", "join_chunks", "prediction_values", "version_keys",
 ]
 
 FORMAT = 2
