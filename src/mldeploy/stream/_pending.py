@@ -37,7 +37,5 @@ def first_offsets(ck, messages: list) -> list:
 
 def next_offsets(ck, messages: list) -> list:
     """Return the offsets to commit: one past the last message of each partition."""
-    last: dict[tuple[str, int], int] = {}
-    for message in messages:
-        last[(message.topic(), message.partition())] = message.offset()
+    last = {(m.topic(), m.partition()): m.offset() for m in messages}  # later messages overwrite earlier ones
     return [ck.TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
