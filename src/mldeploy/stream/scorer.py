@@ -7,16 +7,18 @@ letter with every reason, and only then moves the group's offsets:
 - exactly once (default): predictions, dead letters and offsets in one Kafka
   transaction; readers of the output use ``isolation.level=read_committed``.
 - at least once: produce, wait for every acknowledgement, then commit offsets;
-  a crash between the two repeats a batch (duplicates, never gaps).
+  a crash between the two repeats the batches since the last commit
+  (duplicates, never gaps).
 
 Several scorers with one ``group`` share the input's partitions.
 
 Scoring overlaps the Kafka work: a worker thread predicts a batch while the
 loop decodes the next one, encodes and writes the one before and commits. The
 model's numeric kernels and librdkafka's waits release the GIL, so the loop's
-Python work runs while they do instead of after them. Written batches are committed together every
-``commit_interval_s`` while the scorer is behind, and at once when it has
-caught up with the input, so a quiet stream's predictions show up quickly.
+Python work runs while they do instead of after them. Written batches are
+committed together every ``commit_interval_s`` while the scorer is behind, and
+at once when it has caught up with the input, so a quiet stream's predictions
+show up quickly.
 """
 
 from __future__ import annotations
