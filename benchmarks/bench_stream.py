@@ -214,6 +214,7 @@ def latency(bootstrap: str, model_url: str, rows: list[dict], rate: float, secon
     # event went in its own request, and at 10,000 events/s the broker fell behind (p50 0.2-0.8 s, 80 ms with 5)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
     _warm_up(producer, topic, rows, received, sent)
+    _produce_steadily(producer, topic, rows, rate, int(rate * 2), sent, prefix="w")  # steady state first: not counted
     _produce_steadily(producer, topic, rows, rate, int(rate * seconds), sent)
     producer.flush(60)
     done.set()
@@ -223,8 +224,9 @@ def latency(bootstrap: str, model_url: str, rows: list[dict], rate: float, secon
     return [received[k] - sent[k] for k in sent if k in received and k.startswith(b"e")]
 
 
-def _produce_steadily(producer, topic: str, rows: list[dict], rate: float, count: int, sent: dict) -> None:
-    """Produce ``count`` events at ``rate``: every millisecond, the ones due by then.
+def _produce_steadily(producer, topic: str, rows: list[dict], rate: float, count: int, sent: dict,
+                      prefix: str = "e") -> None:
+    """Produce ``count`` events keyed ``<prefix><index>`` at ``rate``: every millisecond, the ones due by then.
 
     Sleeping between ticks leaves the cores to the broker and the scorer (a loop that spins
     until each event's time would take one of the machine's two).
@@ -234,7 +236,7 @@ def _produce_steadily(producer, topic: str, rows: list[dict], rate: float, count
     while produced < count:
         due = min(count, int((time.perf_counter() - started) * rate) + 1)
         for index in range(produced, due):
-            key = f"e{index}".encode()
+            key = f"{prefix}{index}".encode()
             sent[key] = time.time()
             producer.produce(topic, events[index], key)
         produced = due
