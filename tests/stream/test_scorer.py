@@ -105,6 +105,14 @@ def _scored(process: subprocess.Popen) -> int:
     return int(_wait_for_line(process, "scored ", 10).split()[1].replace(",", ""))
 
 
+def _feed(bootstrap: str, topic: str, events: dict[bytes, bytes], chunks: int = 8) -> None:
+    """Write ``events`` in ``chunks`` parts, a fifth of a second apart (a stream, not one burst)."""
+    items = list(events.items())
+    for start in range(0, len(items), len(items) // chunks):
+        produce(bootstrap, topic, dict(items[start:start + len(items) // chunks]))
+        time.sleep(0.2)  # pacing the producer, not waiting for a condition
+
+
 def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_prediction(kafka_broker, model_url):
     topic = f"events-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker.bootstrap, 2, topic, f"{topic}-out")
@@ -113,12 +121,14 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
     try:
         for process in (first, other):  # the group has given each one of the two partitions
             assert "none" not in _wait_for_line(process, "assigned partitions: events", 120)
-        events = rows_as_events(ROWS)
-        produce(kafka_broker.bootstrap, topic, events)
-        predictions.until(lambda m: len(m) >= 300, 120, processes=(first, other))
+        events = rows_as_events(ROWS * 4)
+        feeder = threading.Thread(target=_feed, args=(kafka_broker.bootstrap, topic, events))
+        feeder.start()  # events keep coming, so the kill lands while the first scorer has work in hand
+        predictions.until(lambda m: len(m) >= 100, 120, processes=(first, other))
         first.send_signal(signal.SIGKILL)
         first.wait(30)
         restarted = _scorer(kafka_broker, model_url, topic, "a")
+        feeder.join(60)
         predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(restarted,))
         by_restarted, by_other = _scored(restarted), _scored(other)
     finally:
@@ -132,3 +142,4 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
           f"the other: {by_other}")
     assert set(counts) == set(events) and duplicates == {}
     assert 0 < by_other < len(events)  # the group shared the two partitions
+    assert by_restarted > 0  # the kill came mid-stream: the restart took over unfinished work

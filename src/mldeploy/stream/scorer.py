@@ -7,25 +7,35 @@ letter with every reason, and only then moves the group's offsets:
 - exactly once (default): predictions, dead letters and offsets in one Kafka
   transaction; readers of the output use ``isolation.level=read_committed``.
 - at least once: produce, wait for every acknowledgement, then commit offsets;
-  a crash between the two repeats a batch (duplicates, never gaps).
+  a crash between the two repeats the batches since the last commit
+  (duplicates, never gaps).
 
 Several scorers with one ``group`` share the input's partitions.
+
+Scoring overlaps the Kafka work: a worker thread predicts a batch while the
+loop decodes the next one, encodes and writes the one before and commits. The
+model's numeric kernels and librdkafka's waits release the GIL, so the loop's
+Python work runs while they do instead of after them. Written batches are
+committed together every ``commit_interval_s`` while the scorer is behind, and
+at once when it has caught up with the input, so a quiet stream's predictions
+show up quickly.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
+from mldeploy.stream._pending import Pending, first_offsets, next_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
-from mldeploy.stream.scoring import Scored, score_batch
+from mldeploy.stream.scoring import Decoded, Scored, decode_batch, infer_batch, outcome
 from mldeploy.stream.transport import Location, TopicKind
 
 __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
@@ -49,14 +59,15 @@ class ScorerConfig:
     """Stable name of this scorer in its group; a restart with the same name takes over at once."""
     max_batch: int = 500
     """Events per micro-batch at most."""
-    linger_s: float = 0.02
-    """How long a micro-batch waits to fill."""
+    wait_s: float = 0.05
+    """How long the loop waits for an event when none is queued (then it checks for stop())."""
     exactly_once: bool = True
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
     transaction_timeout_s: float = 10.0
     """The broker aborts a dead scorer's open transaction after this long."""
-    commit_interval_s: float = 0.1
-    """Exactly once: a transaction takes in micro-batches for this long, so its commit's round trips are shared."""
+    commit_interval_s: float = 0.5
+    """While behind the input, commit written batches together for this long: a commit's round trips
+    (tens of ms on a busy broker) stall the loop, so sharing them keeps up throughput."""
 
     def __post_init__(self) -> None:
         if self.source.scheme != "kafka" or self.output.scheme != "kafka":
@@ -95,7 +106,10 @@ class StreamScorer:
         self._instance = config.instance or uuid.uuid4().hex[:12]
         self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
         self._failed_deliveries: list[str] = []
-        self._open: _OpenTransaction | None = None
+        self._pending: Pending | None = None
+        self._in_flight: tuple[list, Decoded, Future] | None = None
+        """The batch the worker is predicting: read and decoded, not yet written."""
+        self._worker: ThreadPoolExecutor | None = None
         self._first_event_at: float | None = None
 
     def stop(self) -> None:
@@ -107,6 +121,7 @@ class StreamScorer:
         self._ensure_outputs()
         self._wait_for_model()
         consumer, producer = self._consumer(), self._producer()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="mldeploy-scorer")
         assigned = self._subscribe(consumer, producer)
         last_event = None
         try:
@@ -115,8 +130,10 @@ class StreamScorer:
                     last_event = time.monotonic()
                 elif idle_exit_s is not None and assigned and time.monotonic() - (last_event or assigned[-1]) > idle_exit_s:
                     break
-            self._commit_open(consumer, producer)
+            self._finish(consumer, producer)
+            self._commit(consumer, producer)
         finally:
+            self._worker.shutdown(wait=True, cancel_futures=True)
             consumer.close()
             producer.flush(10)
         return self.stats
@@ -131,24 +148,72 @@ class StreamScorer:
                 self._on_assign([(p.topic, p.partition) for p in partitions])
 
         def before_revoke(_consumer, _partitions) -> None:
-            self._commit_open(consumer, producer)  # the next owner must find these offsets committed
+            self._finish(consumer, producer, rewind=False)  # unwritten events are read again by the next owner
+            self._commit(consumer, producer)  # the next owner must find these offsets committed
 
         consumer.subscribe([self.config.source.topic], on_assign=note_assignment, on_revoke=before_revoke)
         return assigned
 
     def _step(self, consumer, producer) -> bool:
-        """Score one micro-batch if events came (return True), else commit what is open."""
-        messages = [m for m in consumer.consume(self.config.max_batch, self.config.linger_s) if self._usable(m)]
-        if not messages:
-            self._commit_open(consumer, producer)  # nothing more came: don't hold predictions back
-            return False
-        self._first_event_at = self._first_event_at or time.monotonic()
+        """Read a micro-batch and hand it to the worker, write the one scored before; False if neither came."""
+        messages = self._read(consumer)
+        usable = [m for m in messages if m.error() is None]  # the common case, without a call per message
+        messages = usable if len(usable) == len(messages) else [m for m in messages if self._usable(m)]
+        if messages:
+            self._first_event_at = self._first_event_at or time.monotonic()
+        previous, self._in_flight = self._in_flight, None  # a revoke during consume() may have written it
+        if messages:
+            decoded = decode_batch([m.value() or b"" for m in messages])
+            self._in_flight = (messages, decoded, self._worker.submit(infer_batch, self.model, decoded))
+        if previous is not None:
+            self._write_scored(consumer, producer, *previous)
+        caught_up = len(messages) < self.config.max_batch
+        if caught_up:
+            self._finish(consumer, producer)  # nothing to overlap it with: write it now, not a round later
+        if self._pending is not None and (caught_up or self._pending.age_s() >= self.config.commit_interval_s):
+            self._commit(consumer, producer)  # caught up: don't hold predictions back
+        return bool(messages) or previous is not None
+
+    def _read(self, consumer) -> list:
+        """Return the events queued (up to a batch); if none and none is being scored, wait for the first.
+
+        A batch never waits to fill: while the scorer is behind, batches come full anyway, and
+        once it has caught up, events gather during the previous batch's commit.
+        """
+        messages = consumer.consume(self.config.max_batch, 0)
+        if messages or self._in_flight is not None:
+            return messages
+        first = consumer.poll(self.config.wait_s)
+        return [] if first is None else [first, *consumer.consume(self.config.max_batch - 1, 0)]
+
+    def _finish(self, consumer, producer, rewind: bool = True) -> None:
+        """Write the batch the worker is scoring, if any (before a commit that must include it)."""
+        previous, self._in_flight = self._in_flight, None
+        if previous is not None:
+            self._write_scored(consumer, producer, *previous, rewind=rewind)
+
+    def _write_scored(self, consumer, producer, messages: list, decoded: Decoded, future: Future,
+                      rewind: bool = True) -> bool:
+        """Write a batch once predicted; False if no model served it (its events, and newer ones, are read again)."""
         try:
-            self._process(consumer, producer, messages)
+            scored = outcome(self.model, decoded, future.result())
         except NotReadyError:
-            self._rewind(consumer, messages)
-            self._commit_open(consumer, producer)
-            self._wait_for_model()
+            if rewind:
+                self._rewind(consumer, messages)
+                self._commit(consumer, producer)
+                self._wait_for_model()
+            return False
+        try:
+            if self._pending is None:
+                self._pending = Pending()
+                self._failed_deliveries.clear()
+                if self.config.exactly_once:
+                    producer.begin_transaction()
+            self._pending.add(messages, scored)  # before writing: an abort rewinds to this batch too
+            self._write(producer, messages, scored)
+        except self.ck.KafkaException as exc:
+            self._abort(consumer, producer, exc)
+            return False
         return True
 
     def _ensure_outputs(self) -> None:
@@ -161,63 +226,48 @@ class StreamScorer:
         finally:
             transport.close()
 
-    def _process(self, consumer, producer, messages: list) -> None:
-        scored = score_batch(self.model, [m.value() or b"" for m in messages])
-        self._failed_deliveries.clear()
-        if self.config.exactly_once:
-            self._add_to_transaction(consumer, producer, messages, scored)
+    def _commit(self, consumer, producer) -> None:
+        """Commit the written batches: predictions, dead letters and offsets become visible together."""
+        if self._pending is None:
             return
-        self._write(producer, messages, scored)
+        offsets = next_offsets(self.ck, self._pending.messages())
+        try:
+            if self.config.exactly_once:
+                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata())
+                producer.commit_transaction()
+            else:
+                self._await_acknowledgements(producer)
+                consumer.commit(offsets=offsets, asynchronous=False)
+        except self.ck.KafkaException as exc:
+            self._abort(consumer, producer, exc)
+            return
+        for messages, scored in self._pending.batches:
+            self._count(messages, scored)
+        self._pending = None
+
+    def _await_acknowledgements(self, producer) -> None:
+        """At least once: every prediction is acknowledged before the offsets move."""
         if producer.flush(30) > 0 or self._failed_deliveries:
             reason = self._failed_deliveries[0] if self._failed_deliveries else "not acknowledged in 30 s"
             raise kafka_error("writing predictions", self.config.source.where, reason)
-        consumer.commit(offsets=_next_offsets(self.ck, messages), asynchronous=False)
-        self._count(messages, scored)
-
-    def _add_to_transaction(self, consumer, producer, messages: list, scored: Scored) -> None:
-        """Write a batch inside the open transaction (begun if needed); commit it once it is old enough."""
-        try:
-            if self._open is None:
-                producer.begin_transaction()
-                self._open = _OpenTransaction(time.monotonic())
-            self._open.add(messages, scored)  # before writing: an abort rewinds to this batch too
-            self._write(producer, messages, scored)
-        except self.ck.KafkaException as exc:
-            self._abort(consumer, producer, exc)
-            return
-        if time.monotonic() - self._open.started_at >= self.config.commit_interval_s:
-            self._commit_open(consumer, producer)
-
-    def _commit_open(self, consumer, producer) -> None:
-        """Commit the open transaction: its predictions, dead letters and offsets become visible together."""
-        if self._open is None:
-            return
-        try:
-            producer.send_offsets_to_transaction(self._open.offsets(self.ck), consumer.consumer_group_metadata())
-            producer.commit_transaction()
-        except self.ck.KafkaException as exc:
-            self._abort(consumer, producer, exc)
-            return
-        for messages, scored in self._open.batches:
-            self._count(messages, scored)
-        self._open = None
 
     def _abort(self, consumer, producer, exc) -> None:
         """Abort the open transaction and rewind to its first events (abortable errors), or fail."""
         error = exc.args[0]
-        if not error.txn_requires_abort():
+        if not self.config.exactly_once or not error.txn_requires_abort():
             raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
         log.warning("aborting a transaction and reading its events again: %s", error)
         producer.abort_transaction()
-        if self._open is not None:
-            for partition in self._open.first_offsets(self.ck):
-                consumer.seek(partition)  # partitions revoked meanwhile are re-read by their new owner
-        self._open = None
+        self._rewind(consumer, self._pending.messages() if self._pending is not None else [])
+        self._pending = None
 
     def _rewind(self, consumer, messages: list) -> None:
-        """Move the consumer back to the first message of a batch that was not written."""
-        for partition in _first_offsets(self.ck, messages):
-            consumer.seek(partition)
+        """Move the consumer back to the first of ``messages`` and drop the batch in flight (it came after them)."""
+        if self._in_flight is not None:
+            messages = messages + self._in_flight[0]
+            self._in_flight = None
+        for partition in first_offsets(self.ck, messages):
+            consumer.seek(partition)  # partitions revoked meanwhile are re-read by their new owner
 
     def _wait_for_model(self) -> None:
         """Block until the live model serves a version (or stop() is called)."""
@@ -225,22 +275,31 @@ class StreamScorer:
             log.info("waiting for a version of the model to pass its checks before scoring")
 
     def _write(self, producer, messages: list, scored: Scored) -> None:
-        out, dead = self.config.output.topic, self._dead_topic
-        headers = {ref: [(codec.MODEL_HEADER, ref.encode())] for ref in set(scored.models.values())}
+        """Produce each event's prediction (model header) or dead letter, keyed like the event."""
+        out, predictions, models = self.config.output.topic, scored.predictions, scored.models
+        header_of = {ref: [(codec.MODEL_HEADER, ref.encode())] for ref in set(models.values())}
+        produce = producer.produce  # this loop runs for every event: keep it lean
         for position, message in enumerate(messages):
-            if position in scored.predictions:
-                self._produce(producer, out, scored.predictions[position], message.key(), headers[scored.models[position]])
+            value = predictions.get(position)
+            if value is not None:
+                topic, headers = out, header_of[models[position]]
             else:
-                error, reasons = scored.dead[position]
-                self._produce(producer, dead, _dead_letter(message, error, reasons), message.key(), None)
-
-    def _produce(self, producer, topic: str, value: bytes, key, headers) -> None:
-        while True:
+                topic, headers, value = self._dead_topic, None, _dead_letter(message, *scored.dead[position])
             try:
-                producer.produce(topic, value, key, headers=headers, on_delivery=self._delivered)
+                produce(topic, value, message.key(), headers=headers)
+            except BufferError:
+                self._produce_when_room(producer, topic, value, message.key(), headers)
+
+    @staticmethod
+    def _produce_when_room(producer, topic: str, value: bytes, key, headers) -> None:
+        """Serve delivery reports until the full local queue takes the message."""
+        while True:
+            producer.poll(0.05)
+            try:
+                producer.produce(topic, value, key, headers=headers)
                 return
-            except BufferError:  # local queue full: serve delivery reports, then retry
-                producer.poll(0.05)
+            except BufferError:
+                continue
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
@@ -271,8 +330,11 @@ class StreamScorer:
         }))
 
     def _producer(self):
-        # Delivery reports only for failures: a Python callback per prediction costs more than scoring it.
-        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True}
+        # Delivery reports only for failures, through one callback set here: per-message Python work costs
+        # more than scoring the message.
+        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True,
+                    "retry.backoff.ms": 10,
+                    "on_delivery": self._delivered}
         if self.config.exactly_once:
             settings["transactional.id"] = f"mldeploy-scorer.{self.config.group}.{self._instance}"
             settings["transaction.timeout.ms"] = int(self.config.transaction_timeout_s * 1000)
@@ -285,46 +347,6 @@ class StreamScorer:
         return producer
 
 
-class _OpenTransaction:
-    """Micro-batches written in one open transaction, and the offsets it will commit."""
-
-    def __init__(self, started_at: float):
-        self.started_at = started_at
-        self.batches: list[tuple[list, Scored]] = []
-
-    def add(self, messages: list, scored: Scored) -> None:
-        self.batches.append((messages, scored))
-
-    def offsets(self, ck) -> list:
-        return _next_offsets(ck, [m for messages, _ in self.batches for m in messages])
-
-    def first_offsets(self, ck) -> list:
-        return _first_offsets(ck, [m for messages, _ in self.batches for m in messages])
-
-
-def _first_offsets(ck, messages: list) -> list:
-    """Return the offset of the first message of each partition in a batch."""
-    first: dict[tuple[str, int], int] = {}
-    for message in messages:
-        first.setdefault((message.topic(), message.partition()), message.offset())
-    return [ck.TopicPartition(topic, partition, offset) for (topic, partition), offset in first.items()]
-
-
-def _next_offsets(ck, messages: list) -> list:
-    """Return the offsets to commit: one past the last message of each partition."""
-    last: dict[tuple[str, int], int] = {}
-    for message in messages:
-        last[(message.topic(), message.partition())] = message.offset()
-    return [ck.TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
-
-
 def _dead_letter(message, error: str, reasons: list[str]) -> bytes:
-    value = message.value() or b""
-    try:
-        event = value.decode()
-    except UnicodeDecodeError:
-        event = value.hex()
-    return json.dumps({
-        "error": error, "reasons": reasons, "event": event,
-        "source": {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()},
-    }).encode()
+    source = {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}
+    return codec.dead_letter_value(message.value() or b"", error, reasons, source)

@@ -1,6 +1,8 @@
 """Score one micro-batch of event messages with a model: predictions, or dead letters with every reason.
 
-No I/O: the scorer hands in message values and writes what comes back.
+No I/O: the scorer hands in message values and writes what comes back. Three steps
+(decode, infer, encode) so a scorer can run the model's step on another thread;
+``score_batch`` runs all three.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from mldeploy import errors
 from mldeploy.errors import MldeployError, NotReadyError, SchemaError
 from mldeploy.stream import codec
 
-__all__ = ["DEAD_LETTER_REASONS", "Scored", "dead_letter_reason", "score_batch"]
+__all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "dead_letter_reason", "decode_batch", "infer_batch", "outcome",
+           "score_batch"]
 
 DEAD_LETTER_REASONS: dict[type, str] = {
     errors.SchemaError: "invalid-event",
@@ -48,44 +51,76 @@ class Scored:
     """(error code, every reason) of each event that got no prediction."""
 
 
+@dataclass
+class Decoded:
+    """A micro-batch's events as rows: the ones to predict, and a dead letter for each that isn't one."""
+
+    rows: list
+    """Rows by position in the batch (None where the event is invalid)."""
+    positions: list[int]
+    """Positions of the valid rows, in order."""
+    dead: dict[int, tuple[str, list[str]]]
+
+
+def decode_batch(values: Sequence[bytes]) -> Decoded:
+    """Parse a micro-batch's message values; an event that is not a JSON object gets its dead letter here."""
+    rows, bad = codec.decode_events(list(values))
+    return Decoded(rows, [i for i, row in enumerate(rows) if row is not None],
+                   {position: ("invalid-event", [reason]) for position, reason in bad.items()})
+
+
+def infer_batch(model, decoded: Decoded):
+    """Predict the valid rows in one call: the Prediction, or the MldeployError it met (NotReadyError propagates).
+
+    The only step that needs the model, and the one whose numeric work can run beside other
+    threads; the scorer runs it on its worker thread.
+    """
+    if not decoded.positions:
+        return None
+    try:
+        return model.infer([decoded.rows[p] for p in decoded.positions], missing="as-trained")
+    except NotReadyError:
+        raise
+    except MldeployError as error:
+        return error
+
+
 def score_batch(model, values: Sequence[bytes]) -> Scored:
     """Decode and score ``values``; an event's bad fields send it, and only it, to the dead letters.
 
     NotReadyError (no model serving yet) propagates: no event of the batch is at fault.
     """
-    rows, bad = codec.decode_events(list(values))
-    scored = Scored(dead={position: ("invalid-event", [reason]) for position, reason in bad.items()})
-    positions = [i for i, row in enumerate(rows) if row is not None]
-    try:
-        _predict(model, rows, positions, scored)
-    except SchemaError as error:
-        grouped = codec.issues_by_row(error, len(positions))
+    decoded = decode_batch(values)
+    return outcome(model, decoded, infer_batch(model, decoded))
+
+
+def outcome(model, decoded: Decoded, result) -> Scored:
+    """Encode a batch's predictions; after an error, find the events at fault and predict the others one by one."""
+    rows, positions = decoded.rows, decoded.positions
+    scored = Scored(dead=dict(decoded.dead))
+    if isinstance(result, SchemaError):
+        grouped = codec.issues_by_row(result, len(positions))
         for batch_row, issues in grouped.items():
             scored.dead[positions[batch_row]] = ("invalid-event", [replace(i, row=None).describe() for i in issues])
         _predict_each(model, rows, [p for i, p in enumerate(positions) if i not in grouped], scored)
-    except NotReadyError:
-        raise
-    except MldeployError:
+    elif isinstance(result, MldeployError):
         _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
+    elif result is not None:
+        _encode(result, positions, scored)
     return scored
 
 
-def _predict(model, rows: list, positions: list[int], scored: Scored) -> None:
-    if not positions:
-        return
-    prediction = model.infer([rows[p] for p in positions], missing="as-trained")
+def _encode(prediction, positions: list[int], scored: Scored) -> None:
     probabilities = prediction.probabilities.tolist() if prediction.probabilities is not None else None
     encoded = codec.prediction_values(prediction.values.tolist(), probabilities, prediction.classes)
-    ref = str(prediction.ref)
-    for position, value in zip(positions, encoded):
-        scored.predictions[position] = value
-        scored.models[position] = ref
+    scored.predictions.update(zip(positions, encoded))  # C-level loops: this runs for every event
+    scored.models.update(dict.fromkeys(positions, str(prediction.ref)))
 
 
 def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> None:
     for position in positions:
         try:
-            _predict(model, rows, [position], scored)
+            _encode(model.infer([rows[position]], missing="as-trained"), [position], scored)
         except SchemaError as error:
             scored.dead[position] = ("invalid-event", [replace(i, row=None).describe() for i in error.issues])
         except NotReadyError:
