@@ -141,6 +141,21 @@ def flamegraph(pid: int, url: str, body: str, duration_s: int, script_dir: Path)
     wrk(url, body, 64, duration_s + 1, script_dir)
     if spy.wait(60) != 0:
         print(f"py-spy failed: {spy.stderr.read().decode()[-500:]}", file=sys.stderr)
+    elif FLAME.exists():
+        _relative_paths(FLAME)
+
+
+def _relative_paths(svg: Path) -> None:
+    """Name files in the flame graph relative to the checkout and to site-packages, not by this machine's paths."""
+    import site
+    import sysconfig
+
+    text = svg.read_text()
+    prefixes = {path: "site-packages" for path in [sysconfig.get_paths()["purelib"], *site.getsitepackages()]}
+    prefixes |= {sysconfig.get_paths()["stdlib"]: "python", str(REPO.resolve()): "."}
+    for prefix, shown in sorted(prefixes.items(), key=lambda item: -len(item[0])):
+        text = text.replace(prefix + "/", shown + "/")
+    svg.write_text(text)
 
 
 def binary_request(rows, schema) -> tuple[bytes, str]:

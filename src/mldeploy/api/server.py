@@ -30,14 +30,7 @@ _WORKER_PING_TIMEOUT_S = 120
 
 def bind(host: str, port: int) -> socket.socket:
     """Bind a listening TCP socket; ConfigError says why it cannot be."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host") from exc
+    sock = _bound(host, port, socket.SO_REUSEADDR, f"cannot listen on {host}:{port}", "choose another --port or --host")
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -45,14 +38,17 @@ def bind(host: str, port: int) -> socket.socket:
 
 def reserve(host: str, port: int) -> socket.socket:
     """Bind, without listening, a SO_REUSEPORT socket: a free port for 0, kept for the workers' gRPC servers."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return _bound(host, port, socket.SO_REUSEPORT, f"cannot listen for gRPC on {host}:{port}", "choose another --grpc-port")
+
+
+def _bound(host: str, port: int, option: int, failure: str, remedy: str) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, option, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen for gRPC on {host}:{port}: {exc.strerror}; choose another --grpc-port") from exc
+        raise ConfigError(f"{failure}: {exc.strerror}; {remedy}") from exc
     return sock
 
 
