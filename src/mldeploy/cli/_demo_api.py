@@ -1,4 +1,4 @@
-"""The demo's dedicated-model-API step: serve the alias on a free local port, call it, move the alias, see the swap."""
+"""The demo's dedicated-model-API step: serve the alias on free local ports (REST and gRPC), call it both ways, move the alias, see the swap."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ def api_step(registry, later, step: int) -> None:
     from mldeploy.examples import salary
 
     row = {k: (None if v != v else v) for k, v in later.drop(columns=salary.TARGET).iloc[1].to_dict().items()}
-    server, url = _start(registry.url)
+    server, url, grpc_address = _start(registry.url)
     try:
-        with Client(url, "salary") as model:
+        with Client(url, "salary") as model, Client(grpc_address, "salary", protocol="grpc") as over_grpc:
             before = model.infer(row)
+            same = over_grpc.infer(row)
             newest = max(record.version for record in registry.versions("salary"))
             registry.set_alias(f"salary@{newest}", "production")
             with console.status(f"moved salary:production to salary@{newest}; waiting for the server to swap"):
@@ -31,24 +32,26 @@ def api_step(registry, later, step: int) -> None:
         server.terminate()  # SIGTERM: in-flight requests finish, then it stops
         server.wait(30)
     console.print(f"[bold]{step}. dedicated model API[/] `mldeploy serve salary:production` on {url}: "
-                  f"POST /predict/salary estimated ${before.values[0]:,.0f} with {before.ref}; after "
+                  f"POST /predict/salary estimated ${before.values[0]:,.0f} with {before.ref} (gRPC ModelInfer on "
+                  f"{grpc_address}: ${same.values[0]:,.0f}, {same.ref}); after "
                   f"`mldeploy alias salary@{newest} production` the server swapped in place and answered "
                   f"${after.values[0]:,.0f} with {after.ref} (the app was not touched; docs at {url}/docs)")
 
 
-def _start(registry_url: str) -> tuple[subprocess.Popen, str]:
+def _start(registry_url: str) -> tuple[subprocess.Popen, str, str]:
+    """Start the server; return it, its URL and its gRPC address."""
     command = [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", registry_url,
-               "serve", "salary:production", "--port", "0", "--poll-interval", "0.2"]
+               "serve", "salary:production", "--port", "0", "--grpc-port", "0", "--poll-interval", "0.2"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     with console.status("starting the model API server on a free local port (it loads and checks the model)"):
         line = server.stdout.readline()
-        match = re.search(r"on (http://\S+) ", line)
+        match = re.search(r"on (http://\S+) .*gRPC on (\S+)", line)
         if match is None:
             server.kill()
             raise BackendError(f"mldeploy serve did not start: {line.strip() or 'no output'}")
-        url = match.group(1)
+        url, grpc_address = match.groups()
         _wait_ready(server, url)
-    return server, url
+    return server, url, grpc_address
 
 
 def _wait_ready(server: subprocess.Popen, url: str) -> None:
