@@ -39,6 +39,19 @@ def test_predict_list_and_frame(registry):
     np.testing.assert_array_equal(model.predict(features.head(50).to_dict(orient="records")), expected)
 
 
+def test_prepare_then_compute_is_infer_in_two_halves(registry):
+    _, features = _models.salary_pipeline()
+    model, rows = load("salary@1", registry=registry), features.head(40).to_dict(orient="records")
+    prepared = model.prepare(rows)
+    assert prepared.rows == 40 and prepared.model is model
+    np.testing.assert_array_equal(model.compute(prepared).values, model.infer(rows).values)
+    assert model.compute(model.prepare([])).values.shape == (0,)
+    with pytest.raises(SchemaError, match='field "age"'):
+        model.prepare([rows[0] | {"age": "old"}])
+    with pytest.raises(ValueError, match="cannot be computed by"):
+        load("salary@1", registry=registry).compute(prepared)
+
+
 def test_load_from_a_folder_and_from_an_archive_file(registry, tmp_path):
     bundle = registry.get("salary@1")
     archive = tmp_path / "salary.mldeploy"

@@ -104,6 +104,12 @@ def test_each_bad_event_gets_its_own_reason_and_the_others_still_decode():
     assert bad[1].startswith("the message is not JSON") and bad[2] == "expected one JSON object of fields, got list"
 
 
+def test_broken_events_cannot_merge_into_their_neighbours():
+    # Joined into one JSON array, these three would parse as three objects, each on the wrong event
+    rows, bad = codec.decode_events([b'{"a": [1', b'2]}', b'{"x": 1}, {"y": 2}'])
+    assert rows == [None, None, None] and sorted(bad) == [0, 1, 2]
+
+
 def test_predictions_encode_as_json_per_row():
     assert codec.prediction_values([1.5, 2.0]) == [b'{"prediction":1.5}', b'{"prediction":2.0}']
     numbers = [0.1, -3, 1e300, 2**63 - 1, 5e-324, 123456.789012345]

@@ -14,7 +14,9 @@ import pytest
 
 import mldeploy
 from mldeploy import errors
+from mldeploy.serving import load
 from mldeploy.stream import publish
+from mldeploy.stream.predictors import ModelSpec
 from mldeploy.stream.scorer import ScorerConfig, StreamScorer
 from mldeploy.stream.scoring import DEAD_LETTER_REASONS, dead_letter_reason
 from mldeploy.stream.transport import parse_url
@@ -44,8 +46,9 @@ def test_every_mldeploy_error_has_a_dead_letter_reason():
         dead_letter_reason(KeyError("x"))
 
 
-@pytest.mark.parametrize("exactly_once", [True, False], ids=["transactions", "at-least-once"])
-def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once):
+@pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],
+                         ids=["transactions", "at-least-once", "model-on-a-thread"])
+def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once, where):
     topic = f"events-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker.bootstrap, 2, topic)
     good = rows_as_events(ROWS[:40])
@@ -55,7 +58,7 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
     with mldeploy.subscribe(model_url, "salary") as live:
         config = ScorerConfig(parse_url(kafka_broker.url(topic)), parse_url(kafka_broker.url(f"{topic}-out")),
                               max_batch=16, exactly_once=exactly_once, group=f"g-{topic}")
-        scorer = StreamScorer(live, config)
+        scorer = StreamScorer(live if where == "thread" else ModelSpec(model_url, "salary"), config)
         thread = threading.Thread(target=scorer.run)
         thread.start()
         predictions, dead = Reader(kafka_broker.bootstrap, f"{topic}-out", 2), Reader(kafka_broker.bootstrap, f"{topic}.dead-letter", 2)
@@ -77,6 +80,36 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
     assert reasons[0].startswith('field "age": expected') and reasons[1].startswith('field "remote": expected')
     assert letters[b"not-json"]["reasons"][0].startswith("the message is not JSON")
     assert letters[b"a-list"]["event"] == "[1, 2]" and letters[b"a-list"]["source"]["topic"] == topic
+
+
+def test_the_prediction_process_swaps_in_a_version_published_mid_stream(kafka_broker, model_url, salary_registry):
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 2, topic)
+    config = ScorerConfig(parse_url(kafka_broker.url(topic)), parse_url(kafka_broker.url(f"{topic}-out")),
+                          max_batch=16, group=f"g-{topic}")
+    scorer = StreamScorer(ModelSpec(model_url, "salary"), config)
+    thread = threading.Thread(target=scorer.run)
+    thread.start()
+    predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 2)
+    try:
+        produce(kafka_broker.bootstrap, topic, {f"a{i}".encode(): v for i, v in enumerate(rows_as_events(ROWS[:20]).values())})
+        predictions.until(lambda m: len(m) >= 20, 90)
+        publish(salary_registry.get("salary@2"), model_url)
+        deadline = time.monotonic() + 90
+        while not any(dict(m.headers())["mldeploy-model"] == b"salary@2" for m in predictions.messages):
+            assert time.monotonic() < deadline, "no prediction by salary@2 in 90 s"
+            produce(kafka_broker.bootstrap, topic, {f"b{uuid.uuid4().hex}".encode(): json.dumps(ROWS[0]).encode()})
+            predictions.until(lambda m, seen=len(predictions.messages): len(m) > seen, 30)
+    finally:
+        scorer.stop()
+        thread.join(30)
+        predictions.close()
+    by_version = Counter(dict(m.headers())["mldeploy-model"] for m in predictions.messages)
+    assert by_version[b"salary@1"] >= 20 and set(by_version) == {b"salary@1", b"salary@2"}
+    second = load("salary@2", registry=salary_registry)
+    by_second = [json.loads(m.value())["prediction"] for m in predictions.messages
+                 if dict(m.headers())["mldeploy-model"] == b"salary@2"]  # all "b" events: ROWS[0]
+    assert by_second == pytest.approx([second.predict(ROWS[0])] * len(by_second))
 
 
 def _scorer(kafka_broker, model_url, topic: str, instance: str) -> subprocess.Popen:

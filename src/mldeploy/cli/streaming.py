@@ -76,25 +76,41 @@ def stream_score(
     require_signed: bool = typer.Option(False, "--require-signed", help="Refuse unsigned versions."),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
     idle_exit_s: float = typer.Option(None, "--idle-exit", help="Exit after this many seconds without events."),
+    in_process: bool = typer.Option(False, "--in-process", help="Predict on a thread of this process instead of a "
+                                    "process of its own (which runs beside the Kafka work on another core)."),
 ) -> None:
     """Score a topic of JSON events into a topic of predictions with the newest good model version.
+
+    The model predicts in a process of its own, which follows the model topic and swaps
+    versions; this one reads events, writes predictions and commits.
 
     Example: `mldeploy stream-score --models kafka://127.0.0.1:9092/models --name salary
     --in kafka://127.0.0.1:9092/salary-requests --out kafka://127.0.0.1:9092/salary-predictions`
     """
-    from mldeploy.stream import subscribe
-    from mldeploy.stream.scorer import ScorerConfig, StreamScorer
+    from mldeploy.stream.predictors import ModelSpec
+    from mldeploy.stream.scorer import ScorerConfig
     from mldeploy.stream.transport import parse_url
 
+    parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once)
-    with subscribe(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
-                   cache_dir=cache_dir, trusted=tuple(trust)) as live:
-        live.on_swap(lambda event: console.print(f"model: {event.describe()}"))
-        scorer = StreamScorer(live, config, on_assign=lambda parts: console.print(
-            "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")))
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: scorer.stop())
-        console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
-        stats = scorer.run(idle_exit_s=idle_exit_s)
+    spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
+                     cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
+    console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
+    if in_process:
+        with spec.open() as live:
+            stats = _score(live, config, idle_exit_s)
+    else:
+        stats = _score(spec, config, idle_exit_s)
     console.print(f"scored {stats.events:,} events: {stats.predictions:,} predictions, {stats.dead_letters:,} dead letters")
+
+
+def _score(model, config, idle_exit_s: float | None):
+    """Run a scorer until SIGTERM, Ctrl-C or ``idle_exit_s`` without events; return its counts."""
+    from mldeploy.stream.scorer import StreamScorer
+
+    scorer = StreamScorer(model, config, on_assign=lambda parts: console.print(
+        "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: scorer.stop())
+    return scorer.run(idle_exit_s=idle_exit_s)

@@ -27,7 +27,7 @@ from mldeploy.bundle.options import Extra, Missing
 from mldeploy.errors import ConfigError, MldeployError, NotReadyError
 from mldeploy.serving._swap_checks import Refused, check_candidate
 from mldeploy.serving._version_cache import VersionCache
-from mldeploy.serving.model import Model
+from mldeploy.serving.model import Model, Prepared
 from mldeploy.serving.result import Prediction
 from mldeploy.serving.source import Candidate, Source
 
@@ -123,6 +123,13 @@ class LiveModel:
     def infer(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prediction:
         """Predict with the version serving when the call starts (see :meth:`Model.infer`)."""
         return self.model.infer(data, extra, missing)
+
+    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prepared:
+        """Validate and encode ``data`` with the version serving now (see :meth:`Model.prepare`).
+
+        Compute it with that version, ``prepared.model.compute(prepared)``: a swap meanwhile doesn't change it.
+        """
+        return self.model.prepare(data, extra, missing)
 
     def predict(self, data, extra: Extra = "reject", missing: Missing = "as-given"):
         """Predict like :meth:`Model.predict`, with the version serving when the call starts."""

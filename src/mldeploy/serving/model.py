@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,16 @@ from mldeploy.serving._compiled_path import load_compiled
 from mldeploy.serving._inputs import InputRouter
 from mldeploy.serving.result import Prediction, ServingPath
 
-__all__ = ["Model", "ServingPlan"]
+__all__ = ["Model", "Prepared", "ServingPlan"]
+
+
+class Prepared(NamedTuple):
+    """Input that :meth:`Model.prepare` validated and encoded, for :meth:`Model.compute` of the same model."""
+
+    model: Model
+    rows: int
+    payload: object
+    """Base values for the compiled form (float64 [rows, bases]), else the clean frame for scikit-learn."""
 
 
 @dataclass(frozen=True)
@@ -71,12 +81,34 @@ class Model:
         ``extra="ignore"`` accepts fields the schema does not know; ``missing``
         says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
         """
+        return self.compute(self.prepare(data, extra, missing))
+
+    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prepared:
+        """Validate ``data`` and encode it for the numeric step: the first half of :meth:`infer`.
+
+        Raises what :meth:`infer` raises for bad input. The two halves let a caller
+        overlap them: the compiled path's numeric step (:meth:`compute`) releases
+        the GIL, so one thread can prepare the next batch while another computes this one.
+        """
         if extra not in EXTRA_CHOICES or missing not in MISSING_CHOICES:  # checked inline: this is the hot path
             check_extra(extra)
             check_missing(missing)
         routed = self._router.route(data, extra, missing)
+        if routed.rows == 0 or self.compiled is None:
+            return Prepared(self, routed.rows, routed.payload)  # without a compiled form the router gives a frame
         try:
-            values, proba = self._compute(routed)
+            return Prepared(self, routed.rows, routed.bases(self.compiled.encoder))
+        except (SchemaError, UnsupportedError):
+            raise
+        except Exception as exc:
+            raise PredictionError(f"{self.ref}: the {self.path.value} path failed on valid input: {exc}") from exc
+
+    def compute(self, prepared: Prepared) -> Prediction:
+        """Predict input from :meth:`prepare` of this model: the second half of :meth:`infer`."""
+        if prepared.model is not self:
+            raise ValueError(f"input prepared by {prepared.model.ref} cannot be computed by {self.ref}")
+        try:
+            values, proba = self._compute(prepared)
         except (SchemaError, UnsupportedError):
             raise
         except Exception as exc:  # anything from inside scikit-learn or the compiled form
@@ -131,13 +163,13 @@ class Model:
                               f"({report.summary()}); keep using the bundle and report this")
         return report
 
-    def _compute(self, routed) -> tuple[np.ndarray, np.ndarray | None]:
-        if routed.rows == 0:
+    def _compute(self, prepared: Prepared) -> tuple[np.ndarray, np.ndarray | None]:
+        if prepared.rows == 0:
             return self._empty()
         if self.compiled is not None:
-            values, proba = self.compiled.finish(self.compiled.scores(routed.bases(self.compiled.encoder)))
+            values, proba = self.compiled.finish(self.compiled.scores(prepared.payload))
             return values, proba if self._has_proba else None
-        frame = routed.payload  # without a compiled form the router always gives a frame
+        frame = prepared.payload
         values = np.asarray(self.pipeline.predict(frame))
         return values, self.pipeline.predict_proba(frame) if self._has_proba else None
 

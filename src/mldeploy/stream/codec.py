@@ -197,11 +197,11 @@ class _PartsReader(io.RawIOBase):
 
 def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str]]:
     """Parse event messages (JSON objects): rows by position (None where invalid) and why each invalid one is."""
-    try:  # one C-level parse for the whole batch; only a batch with a bad message pays per message
-        rows = _loads(b"[" + b",".join(values) + b"]")
-        if len(rows) == len(values) and all(type(row) is dict for row in rows):
+    try:  # each message parsed on its own (joined into one array, a broken message could merge with its neighbour)
+        rows = [_loads(value) for value in values]
+        if all(type(row) is dict for row in rows):
             return rows, {}
-    except ValueError:
+    except ValueError:  # only a batch with a bad message pays for finding it
         pass
     rows, bad = [], {}
     for position, value in enumerate(values):

@@ -12,10 +12,12 @@ letter with every reason, and only then moves the group's offsets:
 
 Several scorers with one ``group`` share the input's partitions.
 
-Scoring overlaps the Kafka work: a worker thread predicts a batch while the
-loop decodes the next one, encodes and writes the one before and commits. The
-model's numeric kernels and librdkafka's waits release the GIL, so the loop's
-Python work runs while they do instead of after them. Written batches are
+Scoring overlaps the Kafka work: a predictor (:mod:`mldeploy.stream.predictors`)
+scores a batch while the loop reads the next one, writes the one before and
+commits. Given a :class:`~mldeploy.stream.predictors.ModelSpec`, the model
+predicts in a process of its own, on the machine's other core; given a
+LiveModel, on a worker thread of this process, where it shares the GIL with
+the loop. Written batches are
 committed together every ``commit_interval_s`` while the scorer is behind, and
 at once when it has caught up with the input, so a quiet stream's predictions
 show up quickly.
@@ -27,20 +29,26 @@ import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import Pending, first_offsets, next_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
-from mldeploy.stream.scoring import Decoded, Scored, decode_batch, infer_batch, outcome
+from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
+from mldeploy.stream.scoring import Scored
 from mldeploy.stream.transport import Location, TopicKind
 
 __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
 
 log = logging.getLogger(__name__)
+
+_ANY_PARTITION_NOW = (-1, None, None, 0)
+"""``produce``'s partition, callback, on_delivery and timestamp, passed by position before the headers: the key's
+partition, the producer's callback, the time of producing. confluent-kafka parses keyword arguments a microsecond
+slower per call, which is a tenth of a scorer's time per event."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +100,7 @@ class ScorerStats:
 
 
 class StreamScorer:
-    """Score a Kafka topic of JSON events with ``model``, a LiveModel (``infer`` and ``wait_ready``)."""
+    """Score a Kafka topic of JSON events with ``model``: a ModelSpec (its own process) or a LiveModel (a thread)."""
 
     def __init__(self, model, config: ScorerConfig, on_assign: Callable[[list[tuple[str, int]]], None] | None = None):
         from mldeploy._extras import require
@@ -107,9 +115,9 @@ class StreamScorer:
         self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
         self._failed_deliveries: list[str] = []
         self._pending: Pending | None = None
-        self._in_flight: tuple[list, Decoded, Future] | None = None
-        """The batch the worker is predicting: read and decoded, not yet written."""
-        self._worker: ThreadPoolExecutor | None = None
+        self._in_flight: deque[tuple[list, Outcome]] = deque()
+        """Batches handed to the predictor and not yet written, oldest first."""
+        self._predictor: ProcessPredictor | ThreadPredictor | None = None
         self._first_event_at: float | None = None
 
     def stop(self) -> None:
@@ -119,9 +127,16 @@ class StreamScorer:
     def run(self, idle_exit_s: float | None = None) -> ScorerStats:
         """Score until :meth:`stop` (or ``idle_exit_s`` without events); return the counts."""
         self._ensure_outputs()
+        model = self.model
+        self._predictor = ProcessPredictor(model) if isinstance(model, ModelSpec) else ThreadPredictor(model)
+        try:
+            return self._run(idle_exit_s)
+        finally:
+            self._predictor.close()
+
+    def _run(self, idle_exit_s: float | None) -> ScorerStats:
         self._wait_for_model()
         consumer, producer = self._consumer(), self._producer()
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="mldeploy-scorer")
         assigned = self._subscribe(consumer, producer)
         last_event = None
         try:
@@ -133,7 +148,6 @@ class StreamScorer:
             self._finish(consumer, producer)
             self._commit(consumer, producer)
         finally:
-            self._worker.shutdown(wait=True, cancel_futures=True)
             consumer.close()
             producer.flush(10)
         return self.stats
@@ -155,24 +169,24 @@ class StreamScorer:
         return assigned
 
     def _step(self, consumer, producer) -> bool:
-        """Read a micro-batch and hand it to the worker, write the one scored before; False if neither came."""
+        """Read a micro-batch and hand it to the predictor, write the oldest scored one; False if neither came."""
         messages = self._read(consumer)
         usable = [m for m in messages if m.error() is None]  # the common case, without a call per message
         messages = usable if len(usable) == len(messages) else [m for m in messages if self._usable(m)]
         if messages:
             self._first_event_at = self._first_event_at or time.monotonic()
-        previous, self._in_flight = self._in_flight, None  # a revoke during consume() may have written it
         if messages:
-            decoded = decode_batch([m.value() or b"" for m in messages])
-            self._in_flight = (messages, decoded, self._worker.submit(infer_batch, self.model, decoded))
-        if previous is not None:
-            self._write_scored(consumer, producer, *previous)
+            self._in_flight.append((messages, self._predictor.submit([m.value() or b"" for m in messages])))
+        wrote = False  # a revoke during consume() may have written every batch in flight
+        while len(self._in_flight) > self._predictor.depth:  # the predictor keeps that many batches to work on
+            wrote = True
+            self._write_scored(consumer, producer, *self._in_flight.popleft())
         caught_up = len(messages) < self.config.max_batch
         if caught_up:
             self._finish(consumer, producer)  # nothing to overlap it with: write it now, not a round later
         if self._pending is not None and (caught_up or self._pending.age_s() >= self.config.commit_interval_s):
             self._commit(consumer, producer)  # caught up: don't hold predictions back
-        return bool(messages) or previous is not None
+        return bool(messages) or wrote
 
     def _read(self, consumer) -> list:
         """Return the events queued (up to a batch); if none and none is being scored, wait for the first.
@@ -181,22 +195,22 @@ class StreamScorer:
         once it has caught up, events gather during the previous batch's commit.
         """
         messages = consumer.consume(self.config.max_batch, 0)
-        if messages or self._in_flight is not None:
+        if messages or self._in_flight:
             return messages
         first = consumer.poll(self.config.wait_s)
         return [] if first is None else [first, *consumer.consume(self.config.max_batch - 1, 0)]
 
     def _finish(self, consumer, producer, rewind: bool = True) -> None:
-        """Write the batch the worker is scoring, if any (before a commit that must include it)."""
-        previous, self._in_flight = self._in_flight, None
-        if previous is not None:
-            self._write_scored(consumer, producer, *previous, rewind=rewind)
+        """Write every batch in flight (before a commit that must include them); stop at one that fails."""
+        while self._in_flight:
+            if not self._write_scored(consumer, producer, *self._in_flight.popleft(), rewind=rewind):
+                self._in_flight.clear()  # read again, with what came after it: by us, or by the partitions' next owner
+                return
 
-    def _write_scored(self, consumer, producer, messages: list, decoded: Decoded, future: Future,
-                      rewind: bool = True) -> bool:
+    def _write_scored(self, consumer, producer, messages: list, result: Outcome, rewind: bool = True) -> bool:
         """Write a batch once predicted; False if no model served it (its events, and newer ones, are read again)."""
         try:
-            scored = outcome(self.model, decoded, future.result())
+            scored = result()
         except NotReadyError:
             if rewind:
                 self._rewind(consumer, messages)
@@ -262,23 +276,31 @@ class StreamScorer:
         self._pending = None
 
     def _rewind(self, consumer, messages: list) -> None:
-        """Move the consumer back to the first of ``messages`` and drop the batch in flight (it came after them)."""
-        if self._in_flight is not None:
-            messages = messages + self._in_flight[0]
-            self._in_flight = None
+        """Move the consumer back to the first of ``messages`` and drop the batches in flight (they came after)."""
+        for later, _ in self._in_flight:
+            messages = messages + later
+        self._in_flight.clear()
         for partition in first_offsets(self.ck, messages):
             consumer.seek(partition)  # partitions revoked meanwhile are re-read by their new owner
 
     def _wait_for_model(self) -> None:
         """Block until the live model serves a version (or stop() is called)."""
-        while not self._stop.is_set() and not self.model.wait_ready(1.0):
+        while not self._stop.is_set() and not self._predictor.wait_ready(1.0):
             log.info("waiting for a version of the model to pass its checks before scoring")
 
     def _write(self, producer, messages: list, scored: Scored) -> None:
         """Produce each event's prediction (model header) or dead letter, keyed like the event."""
         out, predictions, models = self.config.output.topic, scored.predictions, scored.models
         header_of = {ref: [(codec.MODEL_HEADER, ref.encode())] for ref in set(models.values())}
-        produce = producer.produce  # this loop runs for every event: keep it lean
+        if not scored.dead and len(header_of) == 1:  # the usual batch: every event predicted by one version
+            (headers,) = header_of.values()
+            produce = producer.produce  # this loop runs for every event: keep it lean
+            for message, value in zip(messages, predictions.values()):  # in position order, as scored
+                try:
+                    produce(out, value, message.key(), *_ANY_PARTITION_NOW, headers)
+                except BufferError:
+                    self._produce_when_room(producer, out, value, message.key(), headers)
+            return
         for position, message in enumerate(messages):
             value = predictions.get(position)
             if value is not None:
@@ -286,7 +308,7 @@ class StreamScorer:
             else:
                 topic, headers, value = self._dead_topic, None, _dead_letter(message, *scored.dead[position])
             try:
-                produce(topic, value, message.key(), headers=headers)
+                producer.produce(topic, value, message.key(), *_ANY_PARTITION_NOW, headers)
             except BufferError:
                 self._produce_when_room(producer, topic, value, message.key(), headers)
 

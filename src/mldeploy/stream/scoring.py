@@ -1,8 +1,8 @@
 """Score one micro-batch of event messages with a model: predictions, or dead letters with every reason.
 
-No I/O: the scorer hands in message values and writes what comes back. Three steps
-(decode, infer, encode) so a scorer can run the model's step on another thread;
-``score_batch`` runs all three.
+No I/O: the scorer hands in message values and writes what comes back. Steps (decode,
+prepare, compute, encode) so a scorer can run the numeric one on another thread;
+``score_batch`` runs them all.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from mldeploy import errors
 from mldeploy.errors import MldeployError, NotReadyError, SchemaError
 from mldeploy.stream import codec
 
-__all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "dead_letter_reason", "decode_batch", "infer_batch", "outcome",
-           "score_batch"]
+__all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "dead_letter_reason", "compute_batch", "decode_batch", "encoded",
+           "infer_batch", "outcome", "prepare_batch", "score_batch"]
 
 DEAD_LETTER_REASONS: dict[type, str] = {
     errors.SchemaError: "invalid-event",
@@ -70,17 +70,35 @@ def decode_batch(values: Sequence[bytes]) -> Decoded:
 
 
 def infer_batch(model, decoded: Decoded):
-    """Predict the valid rows in one call: the Prediction, or the MldeployError it met (NotReadyError propagates).
+    """Predict the valid rows in one call: the Prediction, or the MldeployError it met (NotReadyError propagates)."""
+    return compute_batch(prepare_batch(model, decoded))
 
-    The only step that needs the model, and the one whose numeric work can run beside other
-    threads; the scorer runs it on its worker thread.
+
+def prepare_batch(model, decoded: Decoded):
+    """Validate and encode the valid rows with the version serving now: a Prepared, None, or the MldeployError met.
+
+    The first half of :func:`infer_batch`, all Python; NotReadyError propagates.
     """
     if not decoded.positions:
         return None
     try:
-        return model.infer([decoded.rows[p] for p in decoded.positions], missing="as-trained")
+        return model.prepare([decoded.rows[p] for p in decoded.positions], missing="as-trained")
     except NotReadyError:
         raise
+    except MldeployError as error:
+        return error
+
+
+def compute_batch(prepared):
+    """Predict what :func:`prepare_batch` returned: the Prediction, or the error (None for no rows).
+
+    The second half of :func:`infer_batch`: the compiled path's numeric kernel, which releases
+    the GIL, so a scorer runs it on a worker thread beside the next batch's preparation.
+    """
+    if prepared is None or isinstance(prepared, MldeployError):
+        return prepared
+    try:
+        return prepared.model.compute(prepared)
     except MldeployError as error:
         return error
 
@@ -107,6 +125,13 @@ def outcome(model, decoded: Decoded, result) -> Scored:
         _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
     elif result is not None:
         _encode(result, positions, scored)
+    return scored
+
+
+def encoded(prediction, positions: list[int], dead: dict[int, tuple[str, list[str]]]) -> Scored:
+    """The Scored of a batch whose events at ``positions`` were predicted in one call and the others are ``dead``."""
+    scored = Scored(dead=dict(dead))
+    _encode(prediction, positions, scored)
     return scored
 
 

@@ -1,0 +1,115 @@
+"""A scorer's predictors: on a worker thread, or in a process of their own, with the same answers."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import mldeploy
+from mldeploy.errors import ConfigError, NotReadyError
+from mldeploy.stream import publish
+from mldeploy.stream.predictors import ModelSpec, ProcessPredictor, ThreadPredictor
+from mldeploy.stream.scoring import score_batch
+
+import _models
+
+pytestmark = pytest.mark.timeout(120)
+
+ROWS = [{k: (None if v != v else v) for k, v in row.items()}
+        for row in _models.salary_data().drop(columns="salary").head(300).to_dict(orient="records")]
+GOOD = [json.dumps(row).encode() for row in ROWS]
+MIXED = [GOOD[0], b"{not json", json.dumps(ROWS[1] | {"age": "old"}).encode(), b"[1]", GOOD[2]]
+
+
+@pytest.fixture(scope="module")
+def model_url(tmp_path_factory, salary_registry) -> str:
+    url = f"local://{tmp_path_factory.mktemp('models')}/log/models"
+    publish(salary_registry.get("salary@1"), url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def in_process(model_url):
+    with mldeploy.subscribe(model_url, "salary") as live:
+        assert live.wait_ready(60)
+        yield live
+
+
+@pytest.fixture(scope="module")
+def process_predictor(model_url):
+    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
+    assert predictor.wait_ready(60)
+    yield predictor
+    predictor.close()
+
+
+@pytest.mark.parametrize("values", [GOOD, MIXED, [b"{}"], [b"nope"]], ids=["valid", "mixed", "missing fields", "all bad"])
+def test_the_prediction_process_answers_what_this_process_would(process_predictor, in_process, values):
+    assert process_predictor.submit(values)() == score_batch(in_process, values)
+
+
+def test_a_worker_thread_answers_the_same(in_process):
+    predictor = ThreadPredictor(in_process)
+    try:
+        outcomes = [predictor.submit(values) for values in (GOOD, MIXED)]  # both in flight at once
+        assert [outcome() for outcome in outcomes] == [score_batch(in_process, GOOD), score_batch(in_process, MIXED)]
+    finally:
+        predictor.close()
+
+
+def test_answers_to_batches_dropped_by_a_rewind_are_skipped(process_predictor, in_process):
+    process_predictor.submit(GOOD)  # never asked for, as when the scorer rewinds past it
+    process_predictor.submit(MIXED)
+    assert process_predictor.submit(GOOD[:3])() == score_batch(in_process, GOOD[:3])
+
+
+def test_a_model_topic_without_a_version_is_not_ready(tmp_path):
+    predictor = ProcessPredictor(ModelSpec(f"local://{tmp_path}/log/models", "salary"))
+    try:
+        assert predictor.wait_ready(0.5) is False
+        with pytest.raises(NotReadyError, match="no version of the model serves yet"):
+            predictor.submit(GOOD[:2])()
+    finally:
+        predictor.close()
+
+
+def test_an_error_met_while_subscribing_is_raised_by_the_scorer():
+    with pytest.raises(ConfigError, match="is not a stream URL"):
+        ProcessPredictor(ModelSpec("http://example/models", "salary"))
+
+
+def test_a_killed_scorer_takes_its_prediction_process_with_it(model_url):
+    script = textwrap.dedent(f"""
+        import time
+        from mldeploy.stream.predictors import ModelSpec, ProcessPredictor
+        if __name__ == "__main__":
+            predictor = ProcessPredictor(ModelSpec({model_url!r}, "salary"))
+            print(predictor._process.pid, flush=True)
+            time.sleep(600)
+    """)
+    scorer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(scorer.stdout.readline())
+        assert _running(child)
+    finally:
+        scorer.kill()
+        scorer.wait(30)
+    deadline = time.monotonic() + 30
+    while _running(child):
+        assert time.monotonic() < deadline, "the prediction process outlived its scorer by 30 s"
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process nobody has reaped yet is a zombie: not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    finally:
+        os.sched_yield()
