@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,7 @@ import time
 import pytest
 
 import mldeploy
-from mldeploy.errors import ConfigError, NotReadyError
+from mldeploy.errors import ConfigError, NotReadyError, PredictionError
 from mldeploy.stream import publish
 from mldeploy.stream.predictors import ModelSpec, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scoring import score_batch
@@ -80,6 +81,17 @@ def test_a_model_topic_without_a_version_is_not_ready(tmp_path):
 def test_an_error_met_while_subscribing_is_raised_by_the_scorer():
     with pytest.raises(ConfigError, match="is not a stream URL"):
         ProcessPredictor(ModelSpec("http://example/models", "salary"))
+
+
+def test_a_prediction_process_that_dies_stops_the_scorer_with_its_exit_code(model_url):
+    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
+    try:
+        assert predictor.wait_ready(60)
+        os.kill(predictor._process.pid, signal.SIGKILL)
+        with pytest.raises(PredictionError, match=r"prediction process exited \(code -9\)"):
+            predictor.submit(GOOD[:2])()
+    finally:
+        predictor.close()
 
 
 def test_a_killed_scorer_takes_its_prediction_process_with_it(model_url):

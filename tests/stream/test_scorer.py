@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,16 @@ def test_every_mldeploy_error_has_a_dead_letter_reason():
         assert dead_letter_reason(cls.__new__(cls)) in set(DEAD_LETTER_REASONS.values())
     with pytest.raises(TypeError, match="is not an mldeploy error; it is a bug"):
         dead_letter_reason(KeyError("x"))
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"max_batch": 0}, "max batch must be at least 1 event, got 0"),
+    ({"commit_interval_s": 10.0}, "commit interval must be at least 0 s and shorter than the transaction timeout (10 s)"),
+    ({"commit_interval_s": -1}, "got -1 s"),
+])
+def test_a_scorer_config_that_cannot_work_is_refused_in_words(settings, words):
+    with pytest.raises(errors.ConfigError, match=re.escape(words)):
+        ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out"), **settings)
 
 
 @pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],

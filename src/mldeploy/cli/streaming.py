@@ -71,6 +71,8 @@ def stream_score(
     instance: str = typer.Option(None, "--instance", help="Stable name in the group: a restart with it takes over at once."),
     max_batch: int = typer.Option(500, "--max-batch", min=1, help="Events per micro-batch at most."),
     at_least_once: bool = typer.Option(False, "--at-least-once", help="Commit after acknowledgement instead of transactions."),
+    commit_interval: float = typer.Option(2.0, "--commit-interval", help="Seconds of batches per commit while behind "
+                                          "the input (once caught up, every batch commits at once)."),
     pin: int = typer.Option(None, "--pin", help="Hold this version instead of following the latest."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Keep the last good version here (served if the broker is down)."),
     require_signed: bool = typer.Option(False, "--require-signed", help="Refuse unsigned versions."),
@@ -93,7 +95,7 @@ def stream_score(
 
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
-                          max_batch, exactly_once=not at_least_once)
+                          max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval)
     spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                      cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
     console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
