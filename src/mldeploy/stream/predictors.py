@@ -119,8 +119,8 @@ class ProcessPredictor:
     """
 
     depth = 8
-    """Batches in flight while the loop writes: one predicted and two queued, so the loop's waits (a commit's
-    round trips) don't leave the process idle."""
+    """Batches in flight while the loop writes: enough queued (tens of ms of work) that the loop's waits,
+    such as a commit's round trips, don't leave the process idle."""
 
     def __init__(self, spec: ModelSpec) -> None:
         import multiprocessing
