@@ -3,6 +3,10 @@
 Length-prefixed values and a JSON header, never pickle: the values are events from a
 topic. Each frame starts with a kind byte and the request's number, so the scorer can
 match answers to requests and drop the answers to batches it has rewound.
+
+Requests: ``S`` score a batch, ``R`` answer once a version serves (or the wait ends), ``Q`` exit.
+Answers: ``V`` predicted in one call (the arrays; the scorer encodes the messages), ``P`` scored and
+encoded, ``N`` no version serves yet, ``Y``/``W`` ready or still waiting, ``E`` an error (JSON: type, message).
 """
 
 from __future__ import annotations
@@ -16,15 +20,11 @@ import numpy as np
 
 from mldeploy.stream.scoring import Scored
 
-__all__ = ["ANSWER_KINDS", "REQUEST_KINDS", "Predicted", "batch_values", "pack", "pack_batch", "pack_prediction",
+__all__ = ["Predicted", "batch_values", "pack", "pack_batch", "pack_prediction",
            "pack_scored", "unpack", "unpack_prediction", "unpack_scored"]
 
 _HEAD = struct.Struct("<cQ")  # kind, request number
 _COUNT = struct.Struct("<I")
-
-REQUEST_KINDS = {b"S": "score a batch", b"R": "answer once a version serves (or the wait ends)", b"Q": "exit"}
-ANSWER_KINDS = {b"V": "predicted in one call: the arrays, encoded by the scorer", b"P": "scored, encoded",
-                b"N": "no version serves yet", b"Y": "ready", b"W": "still waiting", b"E": "an error (JSON: type, message)"}
 
 
 def pack(kind: bytes, number: int, body: bytes = b"") -> bytes:

@@ -20,7 +20,6 @@ NotReadyError while no version serves).
 
 from __future__ import annotations
 
-import logging
 import signal
 import struct
 import sys
@@ -38,8 +37,6 @@ from mldeploy.serving.result import Prediction
 from mldeploy.stream.scoring import Decoded, Scored, compute_batch, decode_batch, encoded, outcome, prepare_batch
 
 __all__ = ["ModelSpec", "Outcome", "ProcessPredictor", "ThreadPredictor"]
-
-log = logging.getLogger(__name__)
 
 Outcome = Callable[[], Scored]
 """Returns a submitted batch's Scored (blocking until it is ready); raises NotReadyError when no version served."""
