@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
-from mldeploy.stream._pending import Pending, first_offsets, next_offsets
+from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scoring import Scored
@@ -235,7 +235,7 @@ class StreamScorer:
                 self._failed_deliveries.clear()
                 if self.config.exactly_once:
                     producer.begin_transaction()
-            self._pending.add(messages, scored)  # before writing: an abort rewinds to this batch too
+            self._pending.add(messages, _counts(messages, scored))  # before writing: an abort rewinds to this batch too
             self._write(producer, messages, scored)
         except self.ck.KafkaException as exc:
             self._abort(consumer, producer, exc)
@@ -256,7 +256,7 @@ class StreamScorer:
         """Commit the written batches: predictions, dead letters and offsets become visible together."""
         if self._pending is None:
             return
-        offsets = next_offsets(self.ck, self._pending.messages())
+        offsets = self._pending.commit_offsets(self.ck)
         try:
             if self.config.exactly_once:
                 producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata())
@@ -267,8 +267,8 @@ class StreamScorer:
         except self.ck.KafkaException as exc:
             self._abort(consumer, producer, exc)
             return
-        for messages, scored in self._pending.batches:
-            self._count(messages, scored)
+        for counts in self._pending.batches:
+            self._count(counts)
         self._pending = None
 
     def _await_acknowledgements(self, producer) -> None:
@@ -284,15 +284,18 @@ class StreamScorer:
             raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
         log.warning("aborting a transaction and reading its events again: %s", error)
         producer.abort_transaction()
-        self._rewind(consumer, self._pending.messages() if self._pending is not None else [])
+        self._rewind(consumer, [], self._pending.first if self._pending is not None else None)
         self._pending = None
 
-    def _rewind(self, consumer, messages: list) -> None:
-        """Move the consumer back to the first of ``messages`` and drop the batches in flight (they came after)."""
+    def _rewind(self, consumer, messages: list, earlier: dict[tuple[str, int], int] | None = None) -> None:
+        """Move the consumer back to the first of ``messages`` and drop the batches in flight (they came after).
+
+        ``earlier``: first offsets of written batches read before ``messages`` (an aborted transaction's).
+        """
         for later, _ in self._in_flight:
             messages = messages + later
         self._in_flight.clear()
-        for partition in first_offsets(self.ck, messages):
+        for partition in first_offsets(self.ck, messages, earlier):
             consumer.seek(partition)  # partitions revoked meanwhile are re-read by their new owner
 
     def _wait_for_model(self) -> None:
@@ -339,13 +342,13 @@ class StreamScorer:
         if err is not None:
             self._failed_deliveries.append(str(err))
 
-    def _count(self, messages: list, scored: Scored) -> None:
+    def _count(self, counts: BatchCounts) -> None:
         self.stats.busy_s = time.monotonic() - self._first_event_at
-        self.stats.events += len(messages)
-        self.stats.predictions += len(scored.predictions)
-        self.stats.dead_letters += len(scored.dead)
+        self.stats.events += counts.events
+        self.stats.predictions += counts.predictions
+        self.stats.dead_letters += counts.dead_letters
         self.stats.batches += 1
-        self.stats.models.update(scored.models.values())
+        self.stats.models.update(counts.models)
 
     def _usable(self, message) -> bool:
         if message.error() is None:
@@ -380,6 +383,10 @@ class StreamScorer:
             except self.ck.KafkaException as exc:
                 raise kafka_error("starting the scorer's transactions", self.config.output.where, exc) from exc
         return producer
+
+
+def _counts(messages: list, scored: Scored) -> BatchCounts:
+    return BatchCounts(len(messages), len(scored.predictions), len(scored.dead), set(scored.models.values()))
 
 
 def _dead_letter(message, error: str, reasons: list[str]) -> bytes:
