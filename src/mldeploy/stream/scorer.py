@@ -19,7 +19,7 @@ predicts in a process of its own, on the machine's other core; given a
 LiveModel, on a worker thread of this process, where it shares the GIL with
 the loop. Written batches are
 committed together every ``commit_interval_s`` while the scorer is behind, and
-every ``caught_up_commit_s`` (0.1 s) once it has caught up with the input, so a
+every ``caught_up_commit_s`` (0.03 s) once it has caught up with the input, so a
 quiet stream's predictions show up quickly and a slow broker's commits cannot
 take all the scorer's time.
 """
@@ -77,10 +77,10 @@ class ScorerConfig:
     """While behind the input, commit written batches together for this long: a commit's round trips
     (tens of ms on a busy broker) stall the loop, so sharing them keeps up throughput (2 s scored 7% more
     events/s than 0.5 s)."""
-    caught_up_commit_s: float = 0.1
-    """Once caught up with the input, commit written batches this long after the first: a steady stream's
-    predictions wait at most this for their commit, and when a commit is slow (tens of ms, more on a busy
-    broker), batches keep being written instead of each paying for a commit of its own."""
+    caught_up_commit_s: float = 0.03
+    """Once caught up with the input, commit written batches this long after the first. At 30,000 events/s
+    on two cores, 0.03 s gave predictions readable at p50 65 ms / p99 130 ms; committing after every batch
+    (0) 80 / 185-500 ms, every 0.1 s 110 / 260-680 ms: a short wait lets the next batches share a commit."""
 
     def __post_init__(self) -> None:
         if self.source.scheme != "kafka" or self.output.scheme != "kafka":
