@@ -146,8 +146,12 @@ def _wait_for_line(process: subprocess.Popen, start: str, timeout_s: float) -> s
 
 
 def _scored(process: subprocess.Popen) -> int:
+    """The events a CLI scorer says it scored (and how fast, when it scored any)."""
     assert process.wait(120) == 0, process.stderr.read()[-3000:]
-    return int(_wait_for_line(process, "scored ", 10).split()[1].replace(",", ""))
+    line = _wait_for_line(process, "scored ", 10)
+    count = int(line.split()[1].replace(",", ""))
+    assert count == 0 or re.search(r" events in [\d.]+ s \([\d,]+ events/s\): ", line), line
+    return count
 
 
 def _feed(bootstrap: str, topic: str, events: dict[bytes, bytes], chunks: int = 8) -> None:

@@ -104,7 +104,8 @@ def stream_score(
             stats = _score(live, config, idle_exit_s)
     else:
         stats = _score(spec, config, idle_exit_s)
-    console.print(f"scored {stats.events:,} events: {stats.predictions:,} predictions, {stats.dead_letters:,} dead letters")
+    rate = f" in {stats.busy_s:.1f} s ({stats.events / stats.busy_s:,.0f} events/s)" if stats.busy_s > 0 else ""
+    console.print(f"scored {stats.events:,} events{rate}: {stats.predictions:,} predictions, {stats.dead_letters:,} dead letters")
 
 
 def _score(model, config, idle_exit_s: float | None):
