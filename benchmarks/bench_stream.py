@@ -258,7 +258,9 @@ def latency(bootstrap: str, model_url: str, rows: list[dict], rate: float, secon
     consumer.assign([TopicPartition(f"{topic}-out", p, 0) for p in range(4)])
     sent: dict[bytes, float] = {}
     received: dict[bytes, float] = {}
-    reader = threading.Thread(target=_receive, args=(consumer, received, lambda: len(received) >= len(sent) > 0 and done.is_set()))
+    # A daemon: when predictions are missing it never finishes, and the benchmark must still stop with the count
+    reader = threading.Thread(target=_receive, args=(consumer, received, lambda: len(received) >= len(sent) > 0 and done.is_set()),
+                              daemon=True)
     done = threading.Event()
     reader.start()
     # librdkafka's default linger (5 ms), as an application producing events would run it: with 0, every

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -55,3 +56,37 @@ class Reader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """A consumed message as the scorer reads one (its accessors), for tests of offsets without a broker."""
+
+    partition_: int
+    offset_: int
+    topic_: str = "events"
+    key_: bytes = b"k"
+    value_: bytes = b"{}"
+
+    def topic(self) -> str:
+        return self.topic_
+
+    def partition(self) -> int:
+        return self.partition_
+
+    def offset(self) -> int:
+        return self.offset_
+
+    def key(self) -> bytes:
+        return self.key_
+
+    def value(self) -> bytes:
+        return self.value_
+
+    def error(self):
+        return None
+
+
+def consumed(*places: tuple[int, int]) -> list[Consumed]:
+    """Messages of topic ``events`` at (partition, offset) places, in the order given."""
+    return [Consumed(partition, offset) for partition, offset in places]

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 
+import confluent_kafka as ck
 import pytest
 
 import mldeploy
@@ -19,11 +20,12 @@ from mldeploy.serving import load
 from mldeploy.stream import publish
 from mldeploy.stream.predictors import ModelSpec
 from mldeploy.stream.scorer import ScorerConfig, StreamScorer
-from mldeploy.stream.scoring import DEAD_LETTER_REASONS, dead_letter_reason
+from mldeploy.stream._pending import BatchCounts, Pending
+from mldeploy.stream.scoring import DEAD_LETTER_REASONS, Scored, dead_letter_reason
 from mldeploy.stream.transport import parse_url
 
 import _models
-from _events import Reader, create_topics, produce, rows_as_events
+from _events import Reader, consumed, create_topics, produce, rows_as_events
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
@@ -56,6 +58,55 @@ def test_every_mldeploy_error_has_a_dead_letter_reason():
 def test_a_scorer_config_that_cannot_work_is_refused_in_words(settings, words):
     with pytest.raises(errors.ConfigError, match=re.escape(words)):
         ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out"), **settings)
+
+
+class _Transactional:
+    """Consumer and producer around a transaction the broker makes abortable (no real broker fails on cue).
+
+    ``fail_on`` names the producer call that raises an abortable error; seeks and aborts are recorded.
+    """
+
+    def __init__(self, fail_on: str):
+        self.fail_on, self.seeks, self.aborted = fail_on, {}, 0
+
+    def _maybe_fail(self, call: str) -> None:
+        if call == self.fail_on:
+            raise ck.KafkaException(ck.KafkaError(ck.KafkaError._STATE, "fenced for the test", txn_requires_abort=True))
+
+    def begin_transaction(self) -> None:
+        self._maybe_fail("begin_transaction")
+
+    def produce(self, *args, **kwargs) -> None:
+        self._maybe_fail("produce")
+
+    def abort_transaction(self) -> None:
+        self.aborted += 1
+
+    def seek(self, partition) -> None:
+        self.seeks[(partition.topic, partition.partition)] = partition.offset
+
+
+def _one_version(messages: list) -> Scored:
+    return Scored({i: b'{"prediction":1.0}' for i in range(len(messages))}, dict.fromkeys(range(len(messages)), "salary@1"))
+
+
+@pytest.mark.parametrize("fail_on, written_before, expected", [
+    # the transaction never began: the batch being written is in no pending list, and must be read again
+    ("begin_transaction", None, {("events", 0): 5, ("events", 1): 3, ("events", 2): 9}),
+    # a write failed inside a transaction that holds an earlier batch: rewind to the earlier batch's offsets
+    ("produce", consumed((0, 1), (1, 0)), {("events", 0): 1, ("events", 1): 0, ("events", 2): 9}),
+])
+def test_an_aborted_transaction_rewinds_to_every_event_it_did_not_commit(fail_on, written_before, expected):
+    scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
+    if written_before is not None:
+        scorer._pending = Pending()
+        scorer._pending.add(written_before, BatchCounts(len(written_before), len(written_before), 0))
+    writing, later = consumed((0, 5), (1, 3), (0, 6)), consumed((2, 9), (0, 7))
+    scorer._in_flight.append((later, lambda: _one_version(later)))
+    client = _Transactional(fail_on)
+    assert scorer._write_scored(client, client, writing, lambda: _one_version(writing)) is False
+    assert client.seeks == expected and client.aborted == 1
+    assert scorer._pending is None and not scorer._in_flight
 
 
 @pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],

@@ -95,7 +95,8 @@ def stream_score(
 
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
-                          max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval)
+                          max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
+                          caught_up_commit_s=min(ScorerConfig.caught_up_commit_s, max(commit_interval, 0.0)))
     spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                      cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
     console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
