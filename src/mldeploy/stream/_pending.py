@@ -36,10 +36,8 @@ class Pending:
 
     def add(self, messages: list, counts: BatchCounts) -> None:
         """Take in a written batch of messages (in the order read) and its counts."""
-        last = {(m.topic(), m.partition()): m.offset() for m in messages}  # later messages overwrite earlier ones
-        for partition, offset in _first(messages).items():
-            self.first.setdefault(partition, offset)
-        self.next.update({partition: offset + 1 for partition, offset in last.items()})
+        self.first = _first(messages) | self.first  # earlier batches win
+        self.next |= {(m.topic(), m.partition()): m.offset() + 1 for m in messages}  # later messages overwrite earlier ones
         self.batches.append(counts)
 
     def age_s(self) -> float:
@@ -53,9 +51,7 @@ class Pending:
 
 def first_offsets(ck, messages: list, earlier: dict[tuple[str, int], int] | None = None) -> list:
     """Where to rewind to: the first offset of each partition among ``messages``, unless ``earlier`` has one."""
-    first = dict(earlier or {})
-    for partition, offset in _first(messages).items():
-        first.setdefault(partition, offset)
+    first = _first(messages) | (earlier or {})
     return [ck.TopicPartition(topic, partition, offset) for (topic, partition), offset in first.items()]
 
 
