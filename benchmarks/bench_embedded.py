@@ -41,8 +41,8 @@ def measure(name, pipeline, features, rows, batches) -> list[dict]:
     compiled, sklearn = Model(bundle), Model(bundle, use_compiled=False)
     if compiled.compiled is None:
         raise SystemExit(f"{name}: the compiled form is off: {compiled.explain_plan().reason}")
-    from mldeploy.bundle.fast_row import clean_row
-    from mldeploy.bundle.validation import validate
+    from mldeploy.validation.fast_row import clean_row
+    from mldeploy.validation.checks import validate
 
     one_frame = rows.iloc[:1]
     one_dict = _records(one_frame)[0]

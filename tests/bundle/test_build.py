@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mldeploy.bundle import Bundle
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st
 import pandas as pd
 
 import _bundles
-from mldeploy.bundle.fast_columns import ColumnCleaner
-from mldeploy.bundle.fast_row import clean_row
+from mldeploy.validation.fast_columns import ColumnCleaner
+from mldeploy.validation.fast_row import clean_row
 from mldeploy.serving._inputs import InputRouter
 from mldeploy.serving.model import Model
 

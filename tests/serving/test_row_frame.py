@@ -3,8 +3,8 @@ import math
 import pandas as pd
 import pytest
 
-from mldeploy.bundle.fast_row import clean_row
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.fast_row import clean_row
+from mldeploy.validation.checks import validate
 from mldeploy.serving import _row_frame
 from mldeploy.serving._row_frame import RowFrameBuilder
 

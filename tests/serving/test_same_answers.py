@@ -89,7 +89,7 @@ VALID = {
 }
 EDGES = {  # a few of these go into each frame, so that whole frames pass often enough to compare answers
     "num": st.sampled_from([None, np.nan, -1.0, 500.0, "55.5", " 41 ", b"5", "ten", np.float32(45.5), 45,
-                            Decimal("52.5"), Decimal("NaN")]),  # Decimal("sNaN") breaks pandas itself (test_validation)
+                            Decimal("52.5"), Decimal("NaN")]),  # Decimal("sNaN") breaks pandas itself (tests/validation/test_checks.py)
     "count": st.sampled_from([None, np.nan, 38, 2.5, "7", 3.0, True]),
     "flag": st.sampled_from([None, np.nan, 1, 0, "yes", 2]),
     "city": st.sampled_from([None, np.nan, pd.NA, "lisbon", "", 5, b"austin", Decimal("NaN")]),

@@ -26,7 +26,7 @@ from mldeploy.batch._store_writes import Progress, write_postgres, write_sqlite
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.records import RunRecord, StoredPrediction
 from mldeploy.errors import BackendError, ConfigError
-from mldeploy.registry._connect import WRITE, create_engine_for, normalise_url
+from mldeploy._db import WRITE, create_engine_for, normalise_url
 
 __all__ = ["PredictionStore", "Progress"]
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from mldeploy.bundle import storage
 from mldeploy.bundle.bundle import Bundle
-from mldeploy.bundle.compiled_info import CompiledInfo
+from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
@@ -23,7 +23,7 @@ from mldeploy.bundle.profile import profile_frame
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Field, Schema
 from mldeploy.bundle.trust import check_loads
-from mldeploy.bundle.validation import validate_frame
+from mldeploy.validation.checks import validate_frame
 from mldeploy.errors import BundleError
 
 __all__ = ["build_bundle"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mldeploy.bundle.compiled_info import CompiledInfo
+from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.errors import MissingExtraError
 
 __all__ = ["compile_into"]

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 
-from mldeploy.bundle.compiled_info import CompiledInfo
+from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.bundle.ref import NAME_PATTERN
 from mldeploy.errors import BundleError, shorten
 

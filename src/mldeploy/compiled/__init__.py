@@ -15,11 +15,24 @@
 onnx and onnxruntime are imported only when a compiled pipeline is built or loaded.
 """
 
-from mldeploy.compiled.compiler import CompileResult, StepPlan, compile_pipeline
-from mldeploy.compiled.export import export_onnx, onnx_inputs
-from mldeploy.compiled.export_check import verify_export
-from mldeploy.compiled.predictor import CompiledPipeline
-from mldeploy.compiled.verify import VerifyReport, check_engines, edge_rows, verify
+from mldeploy._lazy import lazy_names
 
-__all__ = ["CompileResult", "CompiledPipeline", "StepPlan", "VerifyReport", "check_engines", "compile_pipeline", "edge_rows",
-           "export_onnx", "onnx_inputs", "verify", "verify_export"]
+# Imported on first use: the manifest reads mldeploy.compiled.plan without loading scikit-learn's pipeline code.
+_LAZY = {
+    "CompileResult": "mldeploy.compiled.compiler",
+    "compile_pipeline": "mldeploy.compiled.compiler",
+    "StepPlan": "mldeploy.compiled.plan",
+    "CompiledInfo": "mldeploy.compiled.plan",
+    "export_onnx": "mldeploy.compiled.export",
+    "onnx_inputs": "mldeploy.compiled.export",
+    "verify_export": "mldeploy.compiled.export_check",
+    "CompiledPipeline": "mldeploy.compiled.predictor",
+    "VerifyReport": "mldeploy.compiled.verify",
+    "check_engines": "mldeploy.compiled.verify",
+    "edge_rows": "mldeploy.compiled.verify",
+    "verify": "mldeploy.compiled.verify",
+}
+
+__all__ = sorted(_LAZY)
+
+__getattr__ = lazy_names(__name__, _LAZY)

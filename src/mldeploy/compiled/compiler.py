@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from mldeploy.bundle.compiled_info import StepPlan
+from mldeploy.compiled.plan import StepPlan
 from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import CodeBase, Feature, OneHotBase, Unsupported
 from mldeploy.compiled.guard import base_guards, nan_free_bases

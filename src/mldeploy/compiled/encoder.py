@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.validation import show_value
+from mldeploy._shown import show_value
 from mldeploy.compiled.features import (
     CodeBase, MissingBase, NumBase, OneHotBase, OrdinalBase, base_from_json, base_to_json,
 )

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from mldeploy.errors import RegistryError
-from mldeploy.registry._connect import WRITE, create_engine_for, describe, error_for, is_conflict, normalise_url, translate_errors
+from mldeploy._db import WRITE, create_engine_for, describe, error_for, is_conflict, normalise_url, translate_errors
 from mldeploy.registry.tables import metadata
 
 __all__ = ["CORE_TABLES", "Database"]

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from mldeploy._extras import require
 from mldeploy.errors import BackendError
-from mldeploy.registry._connect import describe
+from mldeploy._db import describe
 from mldeploy.registry.feed import CHANNEL
 
 __all__ = ["ChangeListener"]

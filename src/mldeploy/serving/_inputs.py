@@ -13,10 +13,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.fast_columns import ColumnCleaner
-from mldeploy.bundle.fast_row import clean_row
+from mldeploy.validation.fast_columns import ColumnCleaner
+from mldeploy.validation.fast_row import clean_row
 from mldeploy.bundle.schema import Schema
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.checks import validate
 from mldeploy.serving._row_frame import RowFrameBuilder
 
 __all__ = ["InputRouter", "Routed"]

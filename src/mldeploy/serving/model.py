@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mldeploy.bundle import Bundle, BundleRef
-from mldeploy.bundle.compiled_info import StepPlan
+from mldeploy.compiled.plan import StepPlan
 from mldeploy.bundle.options import EXTRA_CHOICES, MISSING_CHOICES, Extra, Missing, Task, check_extra, check_missing
 from mldeploy.errors import BundleError, PredictionError, SchemaError, UnsupportedError
 from mldeploy.serving._compiled_path import load_compiled

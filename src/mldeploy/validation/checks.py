@@ -15,14 +15,14 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.coercion import empty_mask, to_booleans, to_numbers
+from mldeploy.validation.coercion import empty_mask, to_booleans, to_numbers
 from mldeploy.bundle.options import Extra, Missing, check_extra, check_missing
 from mldeploy.bundle.schema import Field, Schema
+from mldeploy._shown import show_value, type_name
 from mldeploy.errors import Issue, SchemaError, shorten
 
-__all__ = ["show_value", "validate", "validate_frame", "validate_records"]
+__all__ = ["validate", "validate_frame", "validate_records"]
 
-_MAX_GOT_CHARS = 40
 _KNOWN = "one of the known fields"
 _ONE_COLUMN = "one column of that name"
 
@@ -44,7 +44,7 @@ def validate(schema: Schema, data, extra: Extra = "reject", missing: Missing = "
         return validate_records(schema, [data], extra, missing)
     if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
         return validate_records(schema, data, extra, missing)
-    raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", _type_name(data))])
+    raise SchemaError([Issue(None, "(input)", "a DataFrame, a list of objects or one object", type_name(data))])
 
 
 def validate_records(schema: Schema, rows: Sequence, extra: Extra = "reject", missing: Missing = "as-given") -> pd.DataFrame:
@@ -55,7 +55,7 @@ def validate_records(schema: Schema, rows: Sequence, extra: Extra = "reject", mi
     objects = []
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
-            issues.append(Issue(index, "(row)", "an object of fields", _type_name(row)))
+            issues.append(Issue(index, "(row)", "an object of fields", type_name(row)))
             row = {}
         elif row.keys() != expected_keys:
             issues.extend(_key_issues(schema, index, row, extra))
@@ -262,22 +262,3 @@ def _issue_order(issue: Issue):
 
 def _is_instance(values: np.ndarray, types) -> np.ndarray:
     return np.fromiter((isinstance(v, types) for v in values), dtype=bool, count=len(values))
-
-
-def show_value(value) -> str:
-    """Return a value as error messages show it (JSON-like, text cut short)."""
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
-        return "null"
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        text = value if len(value) <= _MAX_GOT_CHARS else value[:_MAX_GOT_CHARS] + "..."
-        return f'"{text}"'
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
-    return _type_name(value)
-
-
-def _type_name(value) -> str:
-    name = "null" if value is None else type(value).__name__
-    return name if value is None else ("an " if name[0] in "aeiou" else "a ") + name

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mldeploy.bundle.coercion import BOOL_WORDS, NUMBER_TEXT
+from mldeploy.validation.coercion import BOOL_WORDS, NUMBER_TEXT
 from mldeploy.bundle.schema import Field, Schema
 
 __all__ = ["BAD", "clean_row", "clean_value"]

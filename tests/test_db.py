@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy.exc
 
 from mldeploy.errors import BackendError, ConfigError, MldeployError, RegistryError
-from mldeploy.registry._connect import error_for, is_conflict, normalise_url
+from mldeploy._db import error_for, is_conflict, normalise_url
 
 pytestmark = pytest.mark.timeout(10)
 

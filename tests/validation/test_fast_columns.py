@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mldeploy.bundle.fast_columns import ColumnCleaner
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.fast_columns import ColumnCleaner
+from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
 
 from test_fast_row import VALUES
-from test_validation import GOOD, SCHEMA
+from test_checks import GOOD, SCHEMA
 
 pytestmark = pytest.mark.timeout(120)
 

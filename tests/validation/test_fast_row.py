@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mldeploy.bundle.fast_row import clean_row
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.fast_row import clean_row
+from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
 
-from test_validation import GOOD, SCHEMA
+from test_checks import GOOD, SCHEMA
 
 pytestmark = pytest.mark.timeout(120)
 

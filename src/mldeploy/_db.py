@@ -1,4 +1,4 @@
-"""Open the registry's database and translate driver errors into mldeploy errors.
+"""Open a database (the registry's or the prediction store's) and translate driver errors into mldeploy errors.
 
 SQLite writes serialise between processes: SQLAlchemy emits ``BEGIN IMMEDIATE``
 for write transactions (the documented pysqlite event recipe), so a writer takes

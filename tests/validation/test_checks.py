@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mldeploy.bundle.schema import Field, Output, Schema
-from mldeploy.bundle.validation import validate
+from mldeploy.validation.checks import validate
 from mldeploy.errors import Issue, SchemaError
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.fast_row import BAD, clean_value
+from mldeploy.validation.fast_row import BAD, clean_value
 from mldeploy.bundle.schema import Field, Schema
 
 __all__ = ["ColumnCleaner"]

@@ -1,7 +1,7 @@
-"""The manifest's record of a bundle's compiled form, as a typed value.
+"""How a pipeline compiled (a :class:`StepPlan` per step) and the manifest's record of it, as typed values.
 
-Written by bundle creation (``bundle/compiling.py``), read by the serving
-core, ``mldeploy show`` and the wheel builder.
+Pure data: the compiler writes it, bundle creation (``bundle/compiling.py``) stores it in
+the manifest, and the serving core, ``mldeploy show`` and the wheel builder read it.
 """
 
 from __future__ import annotations
