@@ -61,9 +61,9 @@ def stage_limits(path: Path, model, pipeline, store_url: str) -> dict[str, float
     from mldeploy.batch.columns import feature_frame, key_strings
     from mldeploy.batch.prediction_store import PredictionStore
     from mldeploy.batch.scoring import ChunkScorer
-    from mldeploy.batch.sources import open_source
+    from mldeploy.batch.input_tables import open_input
 
-    source = open_source(path)
+    source = open_input(path)
     columns = ["employee_id", *model.schema.names]
     started = time.perf_counter()
     chunks = [(key_strings(t.column("employee_id")), feature_frame(t, model.schema, False))

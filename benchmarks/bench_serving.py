@@ -84,7 +84,7 @@ def measure_swap_stall(pipeline, features, swaps: int) -> dict:
     """Predict in a loop while a LiveModel swaps ``swaps`` times; return the gaps."""
     from mldeploy.bundle import Bundle, BundleRef
     from mldeploy.serving.live_model import LiveModel
-    from mldeploy.serving.source import Candidate
+    from mldeploy.serving.model_source import Candidate
 
     folder = Path(tempfile.mkdtemp())
     base = Bundle.from_pipeline(pipeline, features, name="bench", directory=folder / "base")

@@ -71,7 +71,7 @@ def raising(bundle: Bundle, folder: Path, version: int) -> Bundle:
 
 
 class QueueSource:
-    """A Source that offers whatever a test puts in it, in order (a real implementation of the protocol)."""
+    """A ModelSource that offers whatever a test puts in it, in order (a real implementation of the protocol)."""
 
     def __init__(self, name: str = "salary"):
         import queue
@@ -100,6 +100,6 @@ class QueueSource:
 def candidate_of(path: Path, version: int, name: str = "salary"):
     """Return a Candidate that opens (and so verifies) the bundle folder at ``path``."""
     from mldeploy.bundle import BundleRef
-    from mldeploy.serving.source import Candidate
+    from mldeploy.serving.model_source import Candidate
 
     return Candidate(BundleRef(name, version), None, lambda: Bundle.open(path))

@@ -22,12 +22,15 @@
     CompiledFallbackWarning the compiled form is off for a bundle; scikit-learn predicts
 
 The core knows no HTTP status or exit code: each edge maps these classes in
-one table (``cli/errors.py``, ``api/errors.py``) and adds its own hint.
+one table (``cli/errors.py``, ``api/errors.py``, ``stream/scoring.py``) and adds
+its own hint; :func:`answer_for` looks an error up in such a table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 __all__ = [
     "AliasConflictError",
@@ -49,6 +52,8 @@ __all__ = [
     "UntrustedTypesError",
     "VersionMismatchError",
 ]
+
+_Answer = TypeVar("_Answer")
 
 _SHOWN_ISSUES = 5
 _SHORT_CHARS = 60
@@ -185,3 +190,15 @@ class SchemaError(MldeployError, ValueError):
 
     def __reduce__(self):
         return (SchemaError, (self.issues, self.hint))
+
+
+def answer_for(error: BaseException, table: Mapping[type, _Answer], default: _Answer) -> _Answer:
+    """Return the entry of ``error``'s nearest class in ``table`` (its own class first, then up its MRO), else ``default``.
+
+    Each edge keeps its own table from error class to its answer (an HTTP status, an exit
+    code, a dead-letter reason); this is the one lookup they share.
+    """
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return default

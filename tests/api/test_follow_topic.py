@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from mldeploy.errors import ConfigError
-from mldeploy.serving import open_source
+from mldeploy.serving import open_model_source
 from mldeploy.stream import publish
 
 import _services
@@ -109,4 +109,4 @@ def test_with_a_cache_dir_a_restarted_server_serves_its_last_version_while_the_t
 
 def test_an_unknown_scheme_names_the_ones_on_offer():
     with pytest.raises(ConfigError, match=r"kafka://, local://"):
-        open_source("s3://bucket/models", "salary")
+        open_model_source("s3://bucket/models", "salary")

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from mldeploy.batch.keys import check_keys
-from mldeploy.batch.sources import open_source
+from mldeploy.batch.input_tables import open_input
 from mldeploy.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(60)
@@ -14,7 +14,7 @@ def _source(tmp_path, keys, suffix=".parquet"):
     frame = pd.DataFrame({"id": keys, "x": range(len(keys))})
     path = tmp_path / f"in{suffix}"
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
-    return open_source(path)
+    return open_input(path)
 
 
 def test_unique_keys_pass_and_missing_keys_are_counted(tmp_path):

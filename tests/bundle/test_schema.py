@@ -19,14 +19,14 @@ def _frame():
 
 
 def test_infer_gives_types_in_column_order():
-    schema = Schema.infer(_frame(), "regression")
+    schema = Schema.from_sample(_frame(), "regression")
     assert schema.names == ["years", "count", "city", "remote", "temperature"]
     assert [f.type for f in schema.fields] == ["number", "integer", "category", "boolean", "number"]
     assert schema.by_name["city"].categories == ("a", "b")
 
 
 def test_inferred_range_is_widened_and_never_negative_for_non_negative_fields():
-    schema = Schema.infer(_frame(), "regression")
+    schema = Schema.from_sample(_frame(), "regression")
     years, count, temperature = (schema.by_name[n] for n in ("years", "count", "temperature"))
     assert (years.minimum, years.maximum) == (0.0, 30.0)
     assert count.minimum == 0.0 and count.maximum == float(np.ceil(9 + 4.5))
@@ -34,12 +34,12 @@ def test_inferred_range_is_widened_and_never_negative_for_non_negative_fields():
 
 
 def test_given_ranges_override_inference():
-    schema = Schema.infer(_frame(), "regression", ranges={"years": (0, 60)})
+    schema = Schema.from_sample(_frame(), "regression", ranges={"years": (0, 60)})
     assert schema.by_name["years"].expected() == "a number in [0, 60]"
 
 
 def test_round_trip_through_dict():
-    schema = Schema.infer(_frame(), "classification", classes=["x", "y"]).with_field("city", unseen="accept")
+    schema = Schema.from_sample(_frame(), "classification", classes=["x", "y"]).with_field("city", unseen="accept")
     again = Schema.from_dict(schema.to_dict())
     assert again == schema
     assert again.output == Output("classification", ("x", "y"))
@@ -52,7 +52,7 @@ def test_malformed_schema_is_refused_with_the_reason():
 
 def test_mixed_text_and_numbers_in_one_column_is_refused():
     with pytest.raises(BundleError, match='column "mixed" mixes text'):
-        Schema.infer(pd.DataFrame({"mixed": ["a", 1]}), "regression")
+        Schema.from_sample(pd.DataFrame({"mixed": ["a", 1]}), "regression")
 
 
 def test_expected_wording_lists_categories():
@@ -61,7 +61,7 @@ def test_expected_wording_lists_categories():
 
 
 def test_with_field_names_unknown_fields():
-    schema = Schema.infer(_frame(), "regression")
+    schema = Schema.from_sample(_frame(), "regression")
     with pytest.raises(KeyError, match="no field"):
         schema.with_field("nope", nullable=False)
 

@@ -30,7 +30,7 @@ from mldeploy.errors import SchemaError
 from mldeploy.registry import Registry
 from mldeploy.serving.live_model import LiveModel
 from mldeploy.serving.model import Model
-from mldeploy.serving.source import RegistrySource
+from mldeploy.serving.model_source import RegistrySource
 from mldeploy.stream import publish, subscribe
 
 

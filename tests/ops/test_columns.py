@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mldeploy.errors import ConfigError
-from mldeploy.ops.columns import check_numeric_text, choose_features, infer_column_kinds
+from mldeploy.ops.columns import check_numeric_text, choose_features, column_kinds_of
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -52,4 +52,4 @@ def test_real_text_columns_and_numbers_as_text_pass():
 def test_an_id_column_is_refused_with_the_drop_option_to_use():
     frame = pd.DataFrame({"listing_id": [f"L{i}" for i in range(300)]})
     with pytest.raises(ConfigError, match=r'column "listing_id" has 300 distinct text values; .* \(--drop listing_id\)'):
-        infer_column_kinds(frame)
+        column_kinds_of(frame)

@@ -4,14 +4,14 @@ import pandas as pd
 import pytest
 
 from mldeploy.errors import ConfigError
-from mldeploy.ops.target import check_target, infer_task
+from mldeploy.ops.target import check_target, task_of_target
 
 pytestmark = pytest.mark.timeout(30)
 
 
 def test_task_follows_the_target_unless_chosen():
     counts = pd.DataFrame({"rooms": [1, 2, 3, 4, 5] * 20})
-    assert infer_task(counts["rooms"]) == "classification"
+    assert task_of_target(counts["rooms"]) == "classification"
     assert check_target(counts, "rooms") == "classification"
     assert check_target(counts, "rooms", task="regression") == "regression"
 

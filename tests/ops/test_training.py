@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from mldeploy.errors import ConfigError
-from mldeploy.ops.training import infer_column_kinds, infer_task, load_factory, train
+from mldeploy.ops.training import column_kinds_of, task_of_target, load_factory, train
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -11,14 +11,14 @@ pytestmark = pytest.mark.timeout(120)
 def test_column_kinds_and_skewed_logs():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"size": rng.lognormal(3, 2, 500), "x": rng.normal(size=500), "c": rng.choice(["a", "b"], 500), "f": rng.random(500) > 0.5})
-    kinds = infer_column_kinds(frame)
+    kinds = column_kinds_of(frame)
     assert (kinds.numeric, kinds.categorical, kinds.boolean, kinds.log_numeric) == (("size", "x"), ("c",), ("f",), ("size",))
 
 
 def test_task_follows_the_target():
-    assert infer_task(pd.Series([1.5, 2.5])) == "regression"
-    assert infer_task(pd.Series(["a", "b"])) == "classification"
-    assert infer_task(pd.Series([0, 1, 1])) == "classification"
+    assert task_of_target(pd.Series([1.5, 2.5])) == "regression"
+    assert task_of_target(pd.Series(["a", "b"])) == "classification"
+    assert task_of_target(pd.Series([0, 1, 1])) == "classification"
 
 
 def test_train_classification_reports_accuracy():

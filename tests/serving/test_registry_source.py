@@ -15,7 +15,7 @@ import _bundles
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError
 from mldeploy.registry import Registry
-from mldeploy.serving.source import RegistrySource
+from mldeploy.serving.model_source import RegistrySource
 
 pytestmark = pytest.mark.timeout(240)
 

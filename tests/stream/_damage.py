@@ -8,7 +8,8 @@ from mldeploy.bundle import Bundle
 from mldeploy.bundle.digest import bytes_digest
 from mldeploy.stream import codec
 from mldeploy.stream.codec import PublishedVersion, Record
-from mldeploy.stream.transport import TopicKind, chunk_topic, open_transport, parse_url
+from mldeploy.stream.transport import TopicKind, chunk_topic, parse_url
+from mldeploy.stream.schemes import open_transport
 
 
 def publish_damaged(url: str, bundle: Bundle, damage: Callable[[list[Record]], list[Record]]) -> PublishedVersion:

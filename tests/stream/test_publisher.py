@@ -4,7 +4,8 @@ from mldeploy.bundle import Bundle
 from mldeploy.errors import ConfigError
 from mldeploy.stream import publish
 from mldeploy.stream.index import read_index
-from mldeploy.stream.transport import open_transport, parse_url
+from mldeploy.stream.transport import parse_url
+from mldeploy.stream.schemes import open_transport
 
 import _models
 

@@ -56,7 +56,8 @@ def test_a_version_published_in_format_1_is_still_served(stream_url, salary_regi
 
     from mldeploy.bundle.digest import bytes_digest
     from mldeploy.stream import codec
-    from mldeploy.stream.transport import TopicKind, chunk_topic, open_transport, parse_url
+    from mldeploy.stream.transport import TopicKind, chunk_topic, parse_url
+    from mldeploy.stream.schemes import open_transport
 
     bundle = salary_registry.get("salary@2")
     archive = bundle.to_archive(compress=True)

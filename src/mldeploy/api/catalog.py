@@ -1,7 +1,7 @@
 """The models one server process serves: a live model and a micro-batcher per name, pinned versions on demand.
 
 With ``ApiConfig.source`` set, every model follows that topic (through the
-core's source table, :mod:`mldeploy.serving.sources`) instead of a registry.
+core's source table, :mod:`mldeploy.serving.model_source`) instead of a registry.
 ``name:alias`` follows its alias through the core's :class:`LiveModel` (new
 versions load, verify and swap off the request path). A pinned version
 (``/versions/{v}``) is loaded from the registry on first use, off the event
@@ -24,7 +24,7 @@ from mldeploy.api.metrics import ApiMetrics
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError, NotReadyError
 from mldeploy.registry import open_registry
-from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, Source, load, open_source
+from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, ModelSource, load, open_model_source
 
 __all__ = ["Catalog", "ServedModel"]
 
@@ -143,10 +143,10 @@ class Catalog:
             raise NotFoundError(f'this server does not serve a model "{name}"; it serves: {", ".join(self.models)}')
         return served
 
-    def source_for(self, ref: BundleRef) -> Source:
+    def source_for(self, ref: BundleRef) -> ModelSource:
         """Where ``ref``'s versions come from: the topic the server follows, else the registry."""
         if self.config.source is not None:
-            return open_source(self.config.source, ref.name, pin=ref.version)
+            return open_model_source(self.config.source, ref.name, pin=ref.version)
         return RegistrySource(self.registry, str(ref), poll_interval_s=self.config.poll_interval_s)
 
     @property

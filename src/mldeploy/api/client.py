@@ -23,16 +23,12 @@ import orjson
 
 from mldeploy import errors as core
 from mldeploy._extras import require
-from mldeploy.api import errors as api_errors
 from mldeploy.api.protocol import json_default
+from mldeploy.api.remote_errors import rebuild_error
 from mldeploy.bundle import BundleRef
 from mldeploy.serving import Prediction, ServingPath
 
-__all__ = ["AsyncClient", "Client", "rebuild_error"]
-
-_CLASSES = {name: getattr(module, name) for module in (core, api_errors) for name in module.__all__
-            if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), core.MldeployError)}
-
+__all__ = ["AsyncClient", "Client"]
 
 class _Remote:
     """What both clients share: the request they send and how they read the answer."""
@@ -183,20 +179,3 @@ def _probabilities(pred: Prediction, data):
     if pred.probabilities is None:
         raise core.UnsupportedError(f"{pred.ref} is not a classifier with probabilities; predict_proba needs one")
     return pred.probabilities[0] if isinstance(data, Mapping) else pred.probabilities
-
-
-def rebuild_error(status, body, url: str) -> core.MldeployError:
-    """Rebuild the server's error from its JSON body as the same class (SchemaError with every issue).
-
-    ``status`` (an HTTP status or a gRPC code's name) only words the fallback BackendError.
-    """
-    message = body.get("error", "") if isinstance(body, dict) else str(body)
-    kind = _CLASSES.get(body.get("type")) if isinstance(body, dict) else None
-    if kind is core.SchemaError and isinstance(body.get("issues"), list):
-        return core.SchemaError([core.Issue(**issue) for issue in body["issues"]])
-    if kind is not None and not issubclass(kind, core.SchemaError):
-        try:
-            return kind(message)
-        except TypeError:  # a class whose constructor wants structured fields
-            pass
-    return core.BackendError(f"{url} answered {status}: {message}")

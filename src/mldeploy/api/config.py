@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
-from mldeploy.serving.sources import check_source_url
+from mldeploy.serving.model_source import check_source_url
 
 __all__ = ["ApiConfig"]
 

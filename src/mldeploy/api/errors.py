@@ -83,11 +83,7 @@ _UNEXPECTED = Answer(500, "INTERNAL")
 
 
 def _answer(exc: BaseException) -> Answer:
-    for cls in type(exc).__mro__:
-        answer = STATUS.get(cls)
-        if answer is not None:
-            return answer
-    return _UNEXPECTED
+    return core.answer_for(exc, STATUS, _UNEXPECTED)
 
 
 def status_for(exc: BaseException) -> int:

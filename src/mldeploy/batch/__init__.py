@@ -16,7 +16,7 @@ __all__ = ["PredictionStore", "run_batch", "validate"]
 _LAZY = {
     "PredictionStore": "mldeploy.batch.prediction_store",
     "run_batch": "mldeploy.batch.job",
-    "validate": "mldeploy.batch.validation",
+    "validate": "mldeploy.batch.backtest",
 }
 
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.batch.records import RunRecord
-from mldeploy.batch.sources import Source
+from mldeploy.batch.input_tables import InputTable
 
 __all__ = ["Engine", "OnProgress", "RunPlan"]
 
@@ -28,7 +28,7 @@ OnProgress = Callable[[int, "int | None"], None]
 class RunPlan:
     """Everything an engine needs for one run; the model is the version the run resolved at its start."""
 
-    source: Source
+    source: InputTable
     key: str
     model: object
     bundle_archive: Callable[[], bytes]

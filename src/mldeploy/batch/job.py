@@ -18,7 +18,7 @@ from mldeploy.batch.engine import Engine, OnProgress, RunPlan
 from mldeploy.batch.keys import check_keys
 from mldeploy.batch.prediction_store import DEFAULT_URL, PredictionStore
 from mldeploy.batch.records import RunRecord
-from mldeploy.batch.sources import CsvSource, Source, open_source
+from mldeploy.batch.input_tables import CsvTable, InputTable, open_input
 from mldeploy.bundle import BundleRef
 from mldeploy.bundle.options import check_extra
 from mldeploy.errors import BadReferenceError, ConfigError
@@ -45,7 +45,7 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
     if chunk_rows < 1:
         raise ConfigError(f"chunk rows: expected a count >= 1, got {chunk_rows}")
     check_extra(extra)
-    source = open_source(input, table=table, query=query, key=key)
+    source = open_input(input, table=table, query=query, key=key)
     opened = PredictionStore(store) if isinstance(store, str) else store
     try:
         options = dict(chunk_rows=chunk_rows, parquet_out=parquet_out, trusted=tuple(trusted), extra=extra)
@@ -56,7 +56,7 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
             opened.close()
 
 
-def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resume, registry, public_key, options,
+def _run(ref, source: InputTable, key, store: PredictionStore, engine: Engine, resume, registry, public_key, options,
          on_progress) -> RunRecord:
     fingerprint = source.fingerprint()
     previous = _resumable(ref, store, fingerprint, key) if resume else None
@@ -69,7 +69,7 @@ def _run(ref, source: Source, key, store: PredictionStore, engine: Engine, resum
     else:
         run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint, key,
                               keys.rows)
-    plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, text_columns=isinstance(source, CsvSource),
+    plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, text_columns=isinstance(source, CsvTable),
                    **options)
     try:
         engine.execute(plan, on_progress)
@@ -97,7 +97,7 @@ def _load(ref: str, registry, trusted, public_key):
     return load(ref, registry=registry, trusted=tuple(trusted), public_key=public_key)
 
 
-def _check_columns(source: Source, schema, key: str) -> None:
+def _check_columns(source: InputTable, schema, key: str) -> None:
     present = set(source.columns())
     missing = [name for name in schema.names if name not in present]
     if missing:

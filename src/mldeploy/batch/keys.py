@@ -15,7 +15,7 @@ import pandas as pd
 
 from mldeploy._extras import require
 from mldeploy.batch.columns import key_strings
-from mldeploy.batch.sources import Source
+from mldeploy.batch.input_tables import InputTable
 from mldeploy.errors import ConfigError
 
 __all__ = ["KeyCheck", "check_keys"]
@@ -32,7 +32,7 @@ class KeyCheck:
     missing_keys: int
 
 
-def check_keys(source: Source, key: str) -> KeyCheck:
+def check_keys(source: InputTable, key: str) -> KeyCheck:
     """Raise ConfigError if ``key`` is not a column of ``source`` or a key appears twice."""
     if key not in source.columns():
         shown = ", ".join(source.columns()[:20])
@@ -70,7 +70,7 @@ def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
     return np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
 
 
-def _duplicates(source: Source, key: str, repeated: np.ndarray) -> dict[str, list[int]]:
+def _duplicates(source: InputTable, key: str, repeated: np.ndarray) -> dict[str, list[int]]:
     rows_of: dict[str, list[int]] = defaultdict(list)
     offset = 0
     for table in source.iter_tables([key], _CHUNK_ROWS):

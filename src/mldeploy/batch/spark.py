@@ -24,7 +24,7 @@ from mldeploy.batch.columns import feature_frame, key_strings
 from mldeploy.batch.engine import OnProgress, RunPlan
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.batch.scoring import ChunkScorer
-from mldeploy.batch.sources import CsvSource, ParquetSource
+from mldeploy.batch.input_tables import CsvTable, ParquetTable
 from mldeploy.errors import ConfigError
 
 __all__ = ["SparkEngine"]
@@ -101,9 +101,9 @@ def _model(archive: bytes, trusted: tuple):
 
 def _read(spark, plan: RunPlan, columns: list[str]):
     source = plan.source
-    if isinstance(source, ParquetSource):
+    if isinstance(source, ParquetTable):
         frame = spark.read.parquet(*(str(f) for f in source.files))
-    elif isinstance(source, CsvSource):  # text, like the local engine: typed by the schema on the workers
+    elif isinstance(source, CsvTable):  # text, like the local engine: typed by the schema on the workers
         frame = spark.read.csv(str(source.files[0]), header=True, inferSchema=False)
     else:
         raise ConfigError(f"--engine spark reads CSV or Parquet files, not {source.description}; "

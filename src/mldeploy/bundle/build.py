@@ -6,7 +6,6 @@ import json
 import warnings
 import tempfile
 import shutil
-import weakref
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.bundle import storage
-from mldeploy.bundle.bundle import Bundle
 from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
@@ -26,14 +24,14 @@ from mldeploy.bundle.trust import check_loads
 from mldeploy.validation.checks import validate_frame
 from mldeploy.errors import BundleError
 
-__all__ = ["build_bundle"]
+__all__ = ["write_bundle"]
 
 _SAMPLE_ROWS = 256
 _UNSEEN_PROBE = "__mldeploy_unseen_category__"
 _RANGE_PROBES = 40
 
 
-def build_bundle(
+def write_bundle(
     pipeline,
     sample: pd.DataFrame,
     name: str,
@@ -41,13 +39,13 @@ def build_bundle(
     parent: str | None = None,
     description: str = "",
     ranges: dict | None = None,
-    signing_key=None,
     directory: str | Path | None = None,
     compile: bool = True,
     trusted: tuple[str, ...] = (),
-) -> Bundle:
-    """Write a new, unnumbered bundle of ``pipeline`` and return it.
+) -> tuple[Path, Manifest, Schema]:
+    """Write the files of a new, unnumbered bundle of ``pipeline``; return its folder, manifest and schema.
 
+    :meth:`Bundle.from_pipeline <mldeploy.bundle.Bundle.from_pipeline>` is the public call.
     ``sample`` is the training input (features only); its fingerprint, a
     sample of its rows and a profile go into the bundle. ``ranges`` overrides
     the allowed range of numeric fields. Without ``directory`` the bundle lives
@@ -61,7 +59,7 @@ def build_bundle(
     _check_fitted(pipeline, sample)
     sample = _fitted_columns(pipeline, sample)
     task, classes = _task_of(pipeline)
-    schema = _probe(pipeline, Schema.infer(sample, task, classes, ranges), sample)
+    schema = _probe(pipeline, Schema.from_sample(sample, task, classes, ranges), sample)
     saved = _saved_pipeline(pipeline, tuple(trusted))
     target = _target_directory(directory)
     try:
@@ -76,10 +74,7 @@ def build_bundle(
     except BaseException:  # a half-written bundle is no bundle: leave nothing behind
         shutil.rmtree(target, ignore_errors=True)
         raise
-    bundle = Bundle(target, manifest, schema, None)
-    if directory is None:
-        weakref.finalize(bundle, shutil.rmtree, target, True)
-    return bundle.sign(signing_key) if signing_key is not None else bundle
+    return target, manifest, schema
 
 
 def _saved_pipeline(pipeline, trusted: tuple[str, ...]) -> bytes:

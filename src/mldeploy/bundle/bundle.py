@@ -71,11 +71,20 @@ class Bundle:
         return bundle
 
     @classmethod
-    def from_pipeline(cls, pipeline, sample: pd.DataFrame, name: str, **options) -> "Bundle":
-        """Make a bundle of a fitted pipeline; see :func:`mldeploy.bundle.build.build_bundle` for options."""
-        from mldeploy.bundle.build import build_bundle
+    def from_pipeline(cls, pipeline, sample: pd.DataFrame, name: str, signing_key=None,
+                      directory: str | Path | None = None, **options) -> "Bundle":
+        """Make a bundle of a fitted pipeline, signed with ``signing_key`` if given.
 
-        return build_bundle(pipeline, sample, name, **options)
+        Without ``directory`` the bundle lives in a temporary folder until it is registered
+        or copied. See :func:`mldeploy.bundle.build.write_bundle` for the other options.
+        """
+        from mldeploy.bundle.build import write_bundle
+
+        target, manifest, schema = write_bundle(pipeline, sample, name, directory=directory, **options)
+        bundle = cls(target, manifest, schema, None)
+        if directory is None:
+            weakref.finalize(bundle, shutil.rmtree, target, True)
+        return bundle.sign(signing_key) if signing_key is not None else bundle
 
     @property
     def name(self) -> str:

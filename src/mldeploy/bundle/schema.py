@@ -149,17 +149,17 @@ class Schema:
             raise BundleError(f"schema.json is malformed ({shorten(repr(exc), 200)}); re-create the bundle") from exc
 
     @classmethod
-    def infer(cls, sample: pd.DataFrame, task: str, classes=None, ranges: dict | None = None) -> "Schema":
+    def from_sample(cls, sample: pd.DataFrame, task: str, classes=None, ranges: dict | None = None) -> "Schema":
         """Infer field types, categories and ranges from a training sample.
 
         ``ranges`` overrides the range of numeric fields: ``{"age": (16, 80)}``.
         """
         ranges = ranges or {}
-        fields = tuple(_infer_field(name, sample[name], ranges.get(name)) for name in sample.columns)
+        fields = tuple(_field_from_sample(name, sample[name], ranges.get(name)) for name in sample.columns)
         return cls(fields, Output(task, tuple(classes) if classes is not None else None))
 
 
-def _infer_field(name: str, column: pd.Series, given_range) -> Field:
+def _field_from_sample(name: str, column: pd.Series, given_range) -> Field:
     dtype = str(column.dtype)
     if pd.api.types.is_bool_dtype(column):
         return Field(str(name), "boolean", dtype=dtype)

@@ -15,7 +15,7 @@ def batch_step(registry, workdir: Path, step: int) -> None:
     """Score generated people into ``workdir/predictions.db``, look one up, validate and plot."""
     from mldeploy.batch.job import run_batch
     from mldeploy.batch.prediction_store import PredictionStore
-    from mldeploy.batch.validation import validate
+    from mldeploy.batch.backtest import validate
     from mldeploy.examples import salary
 
     people = salary.generate(_ROWS, seed=12, drift=0.1)
@@ -43,7 +43,7 @@ def _plot(report, path: Path) -> None:
     from mldeploy.errors import MissingExtraError
 
     try:
-        from mldeploy.batch.validation_plot import plot_report
+        from mldeploy.batch.backtest_plot import plot_report
 
         console.print(f"   predicted against actual, and error by version over time: {plot_report(report, path)}")
     except MissingExtraError as exc:

@@ -91,7 +91,7 @@ def validate(
     Example: `mldeploy validate --db sqlite:///predictions.db --truth paid.csv --key employee_id --target salary --plot report.png`
     """
     from mldeploy.batch.prediction_store import PredictionStore
-    from mldeploy.batch.validation import OVERALL, validate as run_validation
+    from mldeploy.batch.backtest import OVERALL, validate as run_validation
     from mldeploy.tables import read_table
 
     frame = read_table(truth)
@@ -108,7 +108,7 @@ def validate(
                         [[w, v, f"{n:,}", _metric(main_metric, x)] for v, w, _, x, n in by_time.itertuples(index=False)]))
     console.print(f"recorded as validation {report.validation_id} in table prediction_metrics")
     if plot is not None:
-        from mldeploy.batch.validation_plot import plot_report
+        from mldeploy.batch.backtest_plot import plot_report
 
         console.print(f"wrote {plot_report(report, plot)}")
 

@@ -33,10 +33,7 @@ EXIT_CODES: dict[type[e.MldeployError], int] = {
 
 def exit_code(exc: e.MldeployError) -> int:
     """Return the exit code of the nearest class of ``exc`` in :data:`EXIT_CODES`."""
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return 1
+    return e.answer_for(exc, EXIT_CODES, 1)
 
 
 def hint_for(exc: e.MldeployError) -> str | None:

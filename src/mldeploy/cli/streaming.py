@@ -41,7 +41,8 @@ def show_topic(
     Example: `mldeploy topic kafka://127.0.0.1:9092/models`
     """
     from mldeploy.stream.index import read_index
-    from mldeploy.stream.transport import open_transport, parse_url
+    from mldeploy.stream.transport import parse_url
+    from mldeploy.stream.schemes import open_transport
 
     location = parse_url(url)
     transport = open_transport(location)

@@ -27,10 +27,10 @@ _LAZY = {
     "onnx_inputs": "mldeploy.compiled.export",
     "verify_export": "mldeploy.compiled.export_check",
     "CompiledPipeline": "mldeploy.compiled.predictor",
-    "VerifyReport": "mldeploy.compiled.verify",
-    "check_engines": "mldeploy.compiled.verify",
-    "edge_rows": "mldeploy.compiled.verify",
-    "verify": "mldeploy.compiled.verify",
+    "VerifyReport": "mldeploy.compiled.verification",
+    "check_engines": "mldeploy.compiled.verification",
+    "edge_rows": "mldeploy.compiled.verification",
+    "verify": "mldeploy.compiled.verification",
 }
 
 __all__ = sorted(_LAZY)

@@ -71,7 +71,7 @@ def compile_pipeline(pipeline, sample: pd.DataFrame) -> CompileResult:
         plan.append(StepPlan(steps[len(plan)][0], "fallback", str(exc)))
         plan.extend(StepPlan(name, "fallback", "an earlier step is not compiled") for name, _ in steps[len(plan):])
         return CompileResult(None, plan)
-    from mldeploy.compiled.verify import check_engines, verify
+    from mldeploy.compiled.verification import check_engines, verify
 
     result = CompileResult(compiled, plan, verify(compiled, pipeline, sample))
     if not result.report.ok:

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy._extras import require
-from mldeploy.compiled.export_encoder import MISSING_TEXT, encode_inputs, infer_text_null
+from mldeploy.compiled.export_encoder import MISSING_TEXT, encode_inputs, text_null_of
 from mldeploy.compiled.export_graph import GraphBuilder
 from mldeploy.compiled.export_model import linear_scores, tree_scores
 from mldeploy.compiled.graph import serialize
@@ -70,7 +70,7 @@ def export_onnx(compiled, text_null: dict[str, str] | None = None) -> bytes:
     clash = sorted(set(columns) & set(_OUTPUTS))
     if clash:
         raise ValueError(f"cannot export: input column {clash[0]!r} has the name of an output; rename it")
-    nulls = {**infer_text_null(compiled.encoder, [c for c in columns if kinds[c] == "category"]), **(text_null or {})}
+    nulls = {**text_null_of(compiled.encoder, [c for c in columns if kinds[c] == "category"]), **(text_null or {})}
     builder = GraphBuilder()
     values, refused = encode_inputs(builder, compiled.encoder, {c: c for c in columns}, nulls)
     if compiled.spec["kind"] == "trees":

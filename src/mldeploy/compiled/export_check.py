@@ -3,7 +3,7 @@
 The exported graph is a second implementation of the pipeline (the row encoder
 rewritten as ONNX operators), so it gets its own proof: onnxruntime, one thread
 (trees summed in scikit-learn's order), runs it on the bundle's sample and the
-same edge rows as :func:`~mldeploy.compiled.verify.verify`; a row the graph
+same edge rows as :func:`~mldeploy.compiled.verification.verify`; a row the graph
 marks ``refused`` counts as refused, like a ValueError from scikit-learn.
 
 The graph has one marker for an empty text (""), which stands for the empty
@@ -21,7 +21,7 @@ import pandas as pd
 
 from mldeploy.compiled.export import onnx_inputs
 from mldeploy.compiled.graph import make_session
-from mldeploy.compiled.verify import VerifyReport, verify
+from mldeploy.compiled.verification import VerifyReport, verify
 
 __all__ = ["ExportedModel", "verify_export"]
 

@@ -22,12 +22,12 @@ import numpy as np
 from mldeploy.compiled.export_graph import GraphBuilder
 from mldeploy.compiled.features import CodeBase, MissingBase, NumBase, OneHotBase, OrdinalBase
 
-__all__ = ["MISSING_TEXT", "encode_inputs", "infer_text_null"]
+__all__ = ["MISSING_TEXT", "encode_inputs", "text_null_of"]
 
 MISSING_TEXT = ""
 
 
-def infer_text_null(encoder, text_columns: list[str]) -> dict[str, str]:
+def text_null_of(encoder, text_columns: list[str]) -> dict[str, str]:
     """Guess how training represented a missing text value, per column: "none" when None is a category."""
     with_none = {base.column for base in encoder.bases
                  if isinstance(base, (CodeBase, OneHotBase, OrdinalBase)) and None in base.categories}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mldeploy.errors import ConfigError
 
-__all__ = ["ColumnKinds", "check_numeric_text", "choose_features", "infer_column_kinds"]
+__all__ = ["ColumnKinds", "check_numeric_text", "choose_features", "column_kinds_of"]
 
 # A numeric column this skewed (and never negative) also gets a log1p feature.
 _SKEW_FOR_LOG = 2.0
@@ -84,7 +84,7 @@ def _numeric_text_message(name: str, bad: pd.Series, filled: int) -> str:
     )
 
 
-def infer_column_kinds(frame: pd.DataFrame) -> ColumnKinds:
+def column_kinds_of(frame: pd.DataFrame) -> ColumnKinds:
     """Sort a frame's columns into numeric, categorical and boolean by dtype."""
     numeric, categorical, boolean, logged = [], [], [], []
     for name in frame.columns:

@@ -7,7 +7,7 @@ import pandas as pd
 from mldeploy.bundle.options import check_task as _task_choice
 from mldeploy.errors import ConfigError
 
-__all__ = ["check_target", "check_task", "infer_task"]
+__all__ = ["check_target", "check_task", "task_of_target"]
 
 # Gradient boosting fits one tree per class per round, so thousands of classes run for hours;
 # and a class needs several rows to be learned at all.
@@ -16,7 +16,7 @@ _MIN_ROWS_PER_CLASS = 5
 _FEW_INTEGERS = 20
 
 
-def infer_task(target: pd.Series) -> str:
+def task_of_target(target: pd.Series) -> str:
     """Return "classification" for text, boolean or few-valued integer targets, else "regression"."""
     if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
         return "classification"
@@ -43,7 +43,7 @@ def check_target(frame: pd.DataFrame, target: str, task: str | None = None) -> s
         raise ConfigError(f'target column "{target}" is not in the data; columns are: {", ".join(map(str, frame.columns))}')
     labels = frame[target]
     _check_filled(labels, target)
-    chosen = task or infer_task(labels)
+    chosen = task or task_of_target(labels)
     if chosen == "regression":
         _check_numeric(labels, target)
     else:

@@ -28,11 +28,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mldeploy.errors import ConfigError, shorten
-from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_features, infer_column_kinds
+from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_features, column_kinds_of
 from mldeploy.ops.leaks import find_leaks
-from mldeploy.ops.target import check_target, infer_task
+from mldeploy.ops.target import check_target, task_of_target
 
-__all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "infer_column_kinds", "infer_task", "load_factory", "train"]
+__all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "column_kinds_of", "task_of_target", "load_factory", "train"]
 
 _MIN_ROWS = 10
 
@@ -120,7 +120,7 @@ def train(
     if len(frame) < _MIN_ROWS:
         raise ConfigError(f"the data has {len(frame)} row(s); training and a held-out check need at least {_MIN_ROWS}")
     labels = frame[target]
-    pipeline = _make_pipeline(factory) if factory else default_pipeline(infer_column_kinds(x), task, select_k=_select_k(x))
+    pipeline = _make_pipeline(factory) if factory else default_pipeline(column_kinds_of(x), task, select_k=_select_k(x))
     leaks = tuple(leak.describe() for leak in find_leaks(x, labels, task, seed))
     x_train, x_test, y_train, y_test = train_test_split(x, labels, test_size=test_size, random_state=seed)
     try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from mldeploy._lazy import lazy_names
 
 __all__ = ["Candidate", "LiveModel", "Model", "Prediction", "RegistrySource", "ServingPath", "ServingPlan",
-           "Source", "SwapEvent", "load", "open_source"]
+           "ModelSource", "SwapEvent", "load", "open_model_source"]
 
 _WHERE = {
     "Model": "mldeploy.serving.model",
@@ -22,10 +22,10 @@ _WHERE = {
     "ServingPath": "mldeploy.serving.result",
     "LiveModel": "mldeploy.serving.live_model",
     "SwapEvent": "mldeploy.serving.live_model",
-    "Candidate": "mldeploy.serving.source",
-    "Source": "mldeploy.serving.source",
-    "RegistrySource": "mldeploy.serving.source",
-    "open_source": "mldeploy.serving.sources",
+    "Candidate": "mldeploy.serving.model_source",
+    "ModelSource": "mldeploy.serving.model_source",
+    "RegistrySource": "mldeploy.serving.model_source",
+    "open_model_source": "mldeploy.serving.model_source",
 }
 
 

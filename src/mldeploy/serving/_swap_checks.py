@@ -8,7 +8,7 @@ from mldeploy.bundle import Bundle
 from mldeploy.bundle.options import Task
 from mldeploy.serving.compatibility import incompatibilities
 from mldeploy.serving.model import Model
-from mldeploy.serving.source import Candidate
+from mldeploy.serving.model_source import Candidate
 
 __all__ = ["CHECKS", "Refused", "check_candidate"]
 

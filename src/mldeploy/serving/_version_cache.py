@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from mldeploy.bundle import Bundle, BundleRef
-from mldeploy.serving.source import Candidate
+from mldeploy.serving.model_source import Candidate
 
 __all__ = ["VersionCache"]
 

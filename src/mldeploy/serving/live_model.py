@@ -29,7 +29,7 @@ from mldeploy.serving._swap_checks import Refused, check_candidate
 from mldeploy.serving._version_cache import VersionCache
 from mldeploy.serving.model import Model, Prepared
 from mldeploy.serving.result import Prediction
-from mldeploy.serving.source import Candidate, Source
+from mldeploy.serving.model_source import Candidate, ModelSource
 
 __all__ = ["LiveModel", "SwapEvent"]
 
@@ -73,7 +73,7 @@ class LiveModel:
     it before the source answers.
     """
 
-    def __init__(self, source: Source, *, pin: int | None = None, trusted=(), public_key=None, require_signed: bool = False,
+    def __init__(self, source: ModelSource, *, pin: int | None = None, trusted=(), public_key=None, require_signed: bool = False,
                  allow_incompatible: bool = False, use_compiled: bool = True, cache_dir: str | Path | None = None,
                  poll_timeout_s: float = 0.5, start: bool = True):
         if require_signed and public_key is None:

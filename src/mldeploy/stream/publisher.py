@@ -9,7 +9,8 @@ from mldeploy.bundle.digest import bytes_digest
 from mldeploy.errors import ConfigError
 from mldeploy.stream import codec
 from mldeploy.stream.codec import PublishedVersion, Record
-from mldeploy.stream.transport import Location, TopicKind, Transport, chunk_topic, open_transport, parse_url
+from mldeploy.stream.transport import Location, TopicKind, Transport, chunk_topic, parse_url
+from mldeploy.stream.schemes import open_transport
 
 __all__ = ["Published", "publish", "publish_to"]
 

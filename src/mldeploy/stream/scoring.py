@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from mldeploy import errors
-from mldeploy.errors import MldeployError, NotReadyError, SchemaError
+from mldeploy.errors import MldeployError, NotReadyError, SchemaError, answer_for
 from mldeploy.stream import codec
 
 __all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "dead_letter_reason", "compute_batch", "decode_batch", "encoded",
@@ -33,9 +33,9 @@ NotReadyError is never a dead letter: the event is fine, the scorer waits for a 
 
 def dead_letter_reason(error: BaseException) -> str:
     """Return the dead-letter ``error`` code of an exception by its nearest class in the table."""
-    for cls in type(error).__mro__:
-        if cls in DEAD_LETTER_REASONS:
-            return DEAD_LETTER_REASONS[cls]
+    reason = answer_for(error, DEAD_LETTER_REASONS, None)
+    if reason is not None:
+        return reason
     raise TypeError(f"{type(error).__name__} is not an mldeploy error; it is a bug, not a bad event") from error
 
 

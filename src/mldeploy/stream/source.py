@@ -1,4 +1,4 @@
-"""TopicSource: the serving core's Source over a model topic, for ``LiveModel``.
+"""TopicSource: the serving core's ModelSource over a model topic, for ``LiveModel``.
 
 On its first call it reads the model topic from the start to its current end;
 that is cheap whatever the age of the topic, because the topic is compacted to
@@ -19,7 +19,8 @@ from mldeploy.serving import Candidate
 from mldeploy.stream import codec
 from mldeploy.stream.codec import PublishedVersion
 from mldeploy.stream.index import TopicIndex, read_index
-from mldeploy.stream.transport import Location, Transport, open_transport, parse_url
+from mldeploy.stream.transport import Location, Transport, parse_url
+from mldeploy.stream.schemes import open_transport
 
 __all__ = ["TopicSource", "open_topic_source"]
 
@@ -109,5 +110,5 @@ class TopicSource:
 
 
 def open_topic_source(url: str, name: str, *, pin: int | None = None) -> TopicSource:
-    """The ``kafka://`` and ``local://`` entries of the core's source table (``mldeploy.serving.sources``)."""
+    """The ``kafka://`` and ``local://`` entries of the core's source table (``mldeploy.serving.model_source``)."""
     return TopicSource(url, name, pin=pin)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from mldeploy.errors import ConfigError
 from mldeploy.stream.codec import Record
 
-__all__ = ["DEFAULT_TOPIC", "Location", "TopicKind", "Transport", "chunk_topic", "open_transport", "parse_url"]
+__all__ = ["DEFAULT_TOPIC", "Location", "TopicKind", "Transport", "chunk_topic", "parse_url"]
 
 DEFAULT_TOPIC = "models"
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -100,14 +100,3 @@ def parse_url(url: str, topic: str | None = None) -> Location:
 def chunk_topic(topic: str) -> str:
     """Return the topic that holds the bundle chunks of model topic ``topic``."""
     return f"{topic}.chunks"
-
-
-def open_transport(location: Location, **options) -> Transport:
-    """Open the transport a location names; Kafka needs the ``kafka`` extra."""
-    if location.scheme == "kafka":
-        from mldeploy.stream.kafka import KafkaTransport
-
-        return KafkaTransport(location.where, **options)
-    from mldeploy.stream.local_log import LocalLog
-
-    return LocalLog(location.where)

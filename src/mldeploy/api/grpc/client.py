@@ -12,7 +12,7 @@ import grpc
 import orjson
 
 from mldeploy import errors as core
-from mldeploy.api.client import rebuild_error
+from mldeploy.api.remote_errors import rebuild_error
 from mldeploy.api.grpc import messages
 from mldeploy.api.grpc.records import as_records, infer_request, prediction_from
 from mldeploy.api.grpc.service import ERROR_METADATA

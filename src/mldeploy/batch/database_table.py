@@ -18,12 +18,12 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from mldeploy._extras import require
 from mldeploy.errors import BackendError, ConfigError
 
-__all__ = ["DatabaseSource"]
+__all__ = ["DatabaseTable"]
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 
 
-class DatabaseSource:
+class DatabaseTable:
     """Rows of a table or of a SELECT query in any database SQLAlchemy reaches."""
 
     def __init__(self, url: str, table: str | None = None, query: str | None = None, order_by: str | None = None):

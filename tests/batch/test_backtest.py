@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from mldeploy.batch._store_writes import Progress
 from mldeploy.batch.chunk import ScoredChunk
 from mldeploy.batch.prediction_store import PredictionStore
-from mldeploy.batch.validation import validate
+from mldeploy.batch.backtest import validate
 from mldeploy.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(60)
@@ -90,7 +90,7 @@ def test_truth_problems_are_config_errors(url):
 
 def test_the_plot_is_a_png(url, tmp_path):
     pytest.importorskip("matplotlib")
-    from mldeploy.batch.validation_plot import plot_report
+    from mldeploy.batch.backtest_plot import plot_report
 
     with PredictionStore(url) as store:
         _write(store, "salary", 1, np.arange(100.0))

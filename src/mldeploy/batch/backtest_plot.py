@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy._extras import require
-from mldeploy.batch.validation import OVERALL, ValidationReport
+from mldeploy.batch.backtest import OVERALL, ValidationReport
 from mldeploy.errors import ConfigError
 
 __all__ = ["plot_report"]

@@ -4,7 +4,7 @@ Every source yields Arrow tables of at most ``chunk_rows`` rows, in a fixed
 order (a query is ordered by its key column), so a resumed run can skip
 exactly the rows a crashed run committed. Example::
 
-    source = open_source("people.parquet")
+    source = open_input("people.parquet")
     for table in source.iter_tables(["employee_id", "age"], chunk_rows=65_536, skip_rows=0):
         ...
 """
@@ -19,13 +19,13 @@ from typing import Protocol
 from mldeploy._extras import require
 from mldeploy.errors import ConfigError
 
-__all__ = ["Source", "open_source"]
+__all__ = ["InputTable", "open_input"]
 
 _HASH_BLOCK = 1 << 20
 _CSV_BLOCK_BYTES = 4 << 20
 
 
-class Source(Protocol):
+class InputTable(Protocol):
     """Where a batch run reads its rows."""
 
     description: str
@@ -43,13 +43,13 @@ class Source(Protocol):
         """Yield ``pyarrow.Table`` chunks of the given columns, skipping the first ``skip_rows`` rows."""
 
 
-def open_source(input: str | Path, table: str | None = None, query: str | None = None, key: str | None = None) -> Source:
+def open_input(input: str | Path, table: str | None = None, query: str | None = None, key: str | None = None) -> InputTable:
     """Open a CSV or Parquet path, or a database URL with ``table`` or ``query`` (read in ``key`` order)."""
     text = str(input)
     if "://" in text:
-        from mldeploy.batch.database_source import DatabaseSource
+        from mldeploy.batch.database_table import DatabaseTable
 
-        return DatabaseSource(text, table=table, query=query, order_by=key)
+        return DatabaseTable(text, table=table, query=query, order_by=key)
     if table or query:
         raise ConfigError(f"--table and --query need a database URL as input, got the path {text}")
     path = Path(text)
@@ -59,16 +59,16 @@ def open_source(input: str | Path, table: str | None = None, query: str | None =
         files = sorted(p for p in path.rglob("*.parquet") if not p.name.startswith((".", "_")))
         if not files:
             raise ConfigError(f"input folder {path} holds no .parquet files; give a CSV or Parquet file or such a folder")
-        return ParquetSource(path, files)
+        return ParquetTable(path, files)
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return ParquetSource(path, [path])
+        return ParquetTable(path, [path])
     if suffix == ".csv":
-        return CsvSource(path)
+        return CsvTable(path)
     raise ConfigError(f"input {path}: unknown file type {suffix or '(none)'}; use .csv, .parquet or a folder of .parquet files")
 
 
-class ParquetSource:
+class ParquetTable:
     """One Parquet file or a folder of them (read in sorted path order)."""
 
     def __init__(self, path: Path, files: list[Path]):
@@ -122,7 +122,7 @@ class ParquetSource:
                 raise ConfigError(f"cannot read {file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
 
 
-class CsvSource:
+class CsvTable:
     """A CSV file with a header row; an empty cell is a missing value.
 
     Every column is read as text and then typed as the model expects

@@ -1,8 +1,16 @@
-"""Where a LiveModel learns of versions: the Source protocol, and a source that follows a registry.
+"""Where a LiveModel learns of versions: the ModelSource protocol, a source that follows a registry,
+and sources opened by URL scheme.
 
 A source only names versions and fetches them; every check before a swap is
 the LiveModel's, so a registry alias, a Kafka topic and a local log are
 verified alike.
+
+Packages declare the sources they offer as entry points in the
+``mldeploy.sources`` group: the entry's name is a URL scheme, its value a
+callable ``open(url, name, *, pin=None) -> ModelSource``. mldeploy's stream adapter
+declares ``kafka`` and ``local``; another package can add ``s3`` the same way.
+So the API server follows a Kafka topic through the core's protocol, and
+never imports the stream adapter.
 """
 
 from __future__ import annotations
@@ -10,11 +18,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from mldeploy.bundle import Bundle, BundleRef
+from mldeploy.errors import ConfigError
 
-__all__ = ["Candidate", "RegistrySource", "Source"]
+__all__ = ["SOURCE_GROUP", "Candidate", "ModelSource", "RegistrySource", "check_source_url", "model_source_schemes", "open_model_source"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +43,7 @@ class Candidate:
 
 
 @runtime_checkable
-class Source(Protocol):
+class ModelSource(Protocol):
     """Names the version a LiveModel should serve, as it changes."""
 
     name: str
@@ -115,3 +126,37 @@ class RegistrySource:
         self._offered = (record.version, record.digest)
         ref = BundleRef(record.name, record.version)
         return Candidate(ref, record.digest, lambda: self._registry.get(ref))
+
+
+SOURCE_GROUP = "mldeploy.sources"
+
+
+def model_source_schemes() -> list[str]:
+    """Return the URL schemes an installed package offers a source for, sorted."""
+    return sorted({entry.name for entry in entry_points(group=SOURCE_GROUP)})
+
+
+def check_source_url(url: str) -> None:
+    """Raise ConfigError naming the schemes on offer unless an installed package offers a source for ``url``."""
+    _entry(url)
+
+
+def open_model_source(url: str, name: str, *, pin: int | None = None) -> ModelSource:
+    """Return a ModelSource following model ``name`` at ``url`` (``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``, …).
+
+    ConfigError names the schemes on offer when none matches.
+    """
+    entry = _entry(url)
+    source = entry.load()(url, name, pin=pin)
+    if not isinstance(source, ModelSource):
+        raise ConfigError(f"the {entry.name}:// source ({entry.value}) returned {type(source).__name__}, not a ModelSource")
+    return source
+
+
+def _entry(url: str):
+    scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+    found = [entry for entry in entry_points(group=SOURCE_GROUP) if entry.name == scheme]
+    if not found:
+        offered = ", ".join(f"{known}://" for known in model_source_schemes()) or "none (is mldeploy installed?)"
+        raise ConfigError(f'"{url}" names no source of model versions mldeploy knows; schemes on offer: {offered}')
+    return found[0]

@@ -1,0 +1,32 @@
+"""Rebuild a server's error on the client side, the same for the REST and the gRPC client.
+
+The server sends its error's class name and words (``api/errors.py``); the client raises
+the same class, so ``except SchemaError`` works alike in process and over the network.
+"""
+
+from __future__ import annotations
+
+from mldeploy import errors as core
+from mldeploy.api import errors as api_errors
+
+__all__ = ["rebuild_error"]
+
+_CLASSES = {name: getattr(module, name) for module in (core, api_errors) for name in module.__all__
+            if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), core.MldeployError)}
+
+
+def rebuild_error(status, body, url: str) -> core.MldeployError:
+    """Rebuild the server's error from its JSON body as the same class (SchemaError with every issue).
+
+    ``status`` (an HTTP status or a gRPC code's name) only words the fallback BackendError.
+    """
+    message = body.get("error", "") if isinstance(body, dict) else str(body)
+    kind = _CLASSES.get(body.get("type")) if isinstance(body, dict) else None
+    if kind is core.SchemaError and isinstance(body.get("issues"), list):
+        return core.SchemaError([core.Issue(**issue) for issue in body["issues"]])
+    if kind is not None and not issubclass(kind, core.SchemaError):
+        try:
+            return kind(message)
+        except TypeError:  # a class whose constructor wants structured fields
+            pass
+    return core.BackendError(f"{url} answered {status}: {message}")
