@@ -2,7 +2,8 @@
 
 Each is a real bundle folder: renumbered copies of a good one, one with a file
 changed after its digests were taken, one whose schema callers can't keep
-to, and one whose pipeline raises on every prediction.
+to, one whose pipeline raises on every prediction and one whose every
+prediction is NaN.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import skops.io
 
 import _models
@@ -58,10 +60,28 @@ def incompatible(folder: Path, version: int) -> Bundle:
 
 def raising(bundle: Bundle, folder: Path, version: int) -> Bundle:
     """Return a consistent, correctly digested bundle whose pipeline raises on every prediction."""
-    target = folder / f"raising-{version}"
+
+    def refuse_every_input(pipeline) -> None:
+        pipeline.steps[-1][1].n_features_in_ = 10_000  # scikit-learn refuses every input as having too few features
+
+    return _rebuilt(bundle, folder / f"raising-{version}", version, refuse_every_input)
+
+
+def not_finite(bundle: Bundle, folder: Path, version: int) -> Bundle:
+    """Return a consistent, correctly digested bundle whose regressor predicts NaN for every row."""
+
+    def predict_nan(pipeline) -> None:
+        model = pipeline.steps[-1][1]
+        model._baseline_prediction = np.full_like(model._baseline_prediction, np.nan)  # every tree adds to NaN
+
+    return _rebuilt(bundle, folder / f"not-finite-{version}", version, predict_nan)
+
+
+def _rebuilt(bundle: Bundle, target: Path, version: int, change) -> Bundle:
+    """Copy ``bundle`` to ``target`` with ``change`` applied to its pipeline, digests retaken, predicted by scikit-learn."""
     shutil.copytree(bundle.path, target)
     pipeline = bundle.load_pipeline()
-    pipeline.steps[-1][1].n_features_in_ = 10_000  # scikit-learn refuses every input as having too few features
+    change(pipeline)
     skops.io.dump(pipeline, target / storage.PIPELINE)
     shutil.rmtree(target / "compiled", ignore_errors=True)  # the compiled form would answer without the pipeline
     manifest = replace(bundle.manifest, compiled={"status": "fallback", "reason": "made to fail", "plan": []})

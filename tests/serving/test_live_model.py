@@ -109,6 +109,17 @@ def test_a_refused_first_version_leaves_the_model_not_ready(base, tmp_path):
             live.predict({})
 
 
+@pytest.mark.parametrize("broken", [_bundles.raising, _bundles.not_finite], ids=["raises", "not-finite"])
+def test_a_version_whose_smoke_prediction_fails_is_refused_and_the_old_one_keeps_serving(base, tmp_path, broken):
+    row = base.sample().head(1)
+    with LiveModel(_bundles.QueueSource(), start=False) as live:
+        assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 1).path, 1)).accepted
+        before = live.predict(row)
+        event = live.consider(_bundles.candidate_of(broken(base, tmp_path, 2).path, 2))
+        assert not event.accepted and event.check == "smoke", event
+        assert live.version == 1 and np.array_equal(live.predict(row), before)
+
+
 def test_pin_holds_a_version_and_an_older_version_offered_again_is_a_rollback(base, tmp_path):
     source = _bundles.QueueSource()
     with LiveModel(source, start=False) as live:
