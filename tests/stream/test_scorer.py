@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 
 import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 import pytest
 
 import mldeploy
@@ -175,11 +176,11 @@ def test_the_prediction_process_swaps_in_a_version_published_mid_stream(kafka_br
     assert by_second == pytest.approx([second.predict(ROWS[0])] * len(by_second))
 
 
-def _scorer(kafka_broker, model_url, topic: str, instance: str) -> subprocess.Popen:
+def _scorer(kafka_broker, model_url, topic: str, instance: str, at_least_once: bool = False) -> subprocess.Popen:
     """Start `mldeploy stream-score` in its own process; its output lines collect in ``process.lines``."""
     command = ["stream-score", "--models", model_url, "--name", "salary", "--in", kafka_broker.url(topic),
                "--out", kafka_broker.url(f"{topic}-out"), "--group", f"g-{topic}", "--instance", instance,
-               "--max-batch", "25", "--idle-exit", "6"]
+               "--max-batch", "25", "--idle-exit", "6", *(["--at-least-once"] if at_least_once else [])]
     process = subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", *command],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "200"})
     process.lines = []
@@ -213,10 +214,13 @@ def _feed(bootstrap: str, topic: str, events: dict[bytes, bytes], chunks: int = 
         time.sleep(0.2)  # pacing the producer, not waiting for a condition
 
 
-def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_prediction(kafka_broker, model_url):
+@pytest.mark.parametrize("at_least_once", [False, True], ids=["exactly-once", "at-least-once"])
+def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_a_prediction(kafka_broker, model_url,
+                                                                                         at_least_once):
+    """Exactly once: one prediction per event. At least once: duplicates allowed, never a gap."""
     topic = f"events-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker.bootstrap, 2, topic, f"{topic}-out")
-    first, other = _scorer(kafka_broker, model_url, topic, "a"), _scorer(kafka_broker, model_url, topic, "b")
+    first, other = (_scorer(kafka_broker, model_url, topic, name, at_least_once) for name in ("a", "b"))
     predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 2)
     try:
         for process in (first, other):  # the group has given each one of the two partitions
@@ -227,7 +231,7 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
         predictions.until(lambda m: len(m) >= 100, 120, processes=(first, other))
         first.send_signal(signal.SIGKILL)
         first.wait(30)
-        restarted = _scorer(kafka_broker, model_url, topic, "a")
+        restarted = _scorer(kafka_broker, model_url, topic, "a", at_least_once)
         feeder.join(60)
         predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(restarted,))
         by_restarted, by_other = _scored(restarted), _scored(other)
@@ -240,6 +244,78 @@ def test_a_scorer_killed_mid_stream_and_restarted_leaves_no_event_without_one_pr
     print(f"\n{len(events)} events in, {len(counts)} keys out, {len(duplicates)} duplicated; "
           f"scored by the killed scorer: {len(events) - by_restarted - by_other}, its restart: {by_restarted}, "
           f"the other: {by_other}")
-    assert set(counts) == set(events) and duplicates == {}
+    assert set(counts) == set(events)
+    assert duplicates == {} or at_least_once
     assert 0 < by_other < len(events)  # the group shared the two partitions
     assert by_restarted > 0  # the kill came mid-stream: the restart took over unfinished work
+
+
+def test_at_least_once_never_commits_past_predictions_the_broker_did_not_acknowledge(kafka_broker, model_url):
+    """The broker refuses every prediction (its topic takes 64-byte batches): no offset may move past them.
+
+    A scorer that committed without waiting for acknowledgements would move the group past the
+    events, and the restart after the limit is lifted would leave them without predictions.
+    """
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+    created = admin.create_topics([NewTopic(topic, 1, 1), NewTopic(f"{topic}-out", 1, 1, config={"max.message.bytes": "64"})])
+    for future in created.values():
+        future.result(30)
+    events = rows_as_events(ROWS[:200])
+    produce(kafka_broker.bootstrap, topic, events)
+    refused = _scorer(kafka_broker, model_url, topic, "a", at_least_once=True)
+    assert refused.wait(120) != 0, "the scorer carried on although the broker refused every prediction"
+    assert "writing predictions" in refused.stderr.read()
+    assert _committed(kafka_broker.bootstrap, f"g-{topic}", topic) in (None, 0)
+
+    limit = ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)
+    lifted = admin.incremental_alter_configs([ConfigResource("topic", f"{topic}-out", incremental_configs=[limit])])
+    for future in lifted.values():
+        future.result(30)
+    predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 1)
+    restarted = _scorer(kafka_broker, model_url, topic, "a", at_least_once=True)
+    try:
+        predictions.until(lambda m: {x.key() for x in m} >= set(events), 120, processes=(restarted,))
+        assert _scored(restarted) == len(events)
+    finally:
+        restarted.kill()
+        predictions.close()
+
+
+def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    """The offset group ``group`` committed on partition 0 of ``topic`` (None: nothing committed)."""
+    consumer = ck.Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        offset = consumer.committed([ck.TopicPartition(topic, 0)], timeout=30)[0].offset
+    finally:
+        consumer.close()
+    return None if offset < 0 else offset
+
+
+def test_a_scorer_fenced_by_a_second_of_the_same_identity_loses_and_doubles_nothing(kafka_broker, model_url):
+    """Exactly once on the real broker: the second scorer's transactions fence the first one's mid-stream.
+
+    The first one's open transaction is aborted by the broker; the second reads its events again
+    from the last committed offsets, so every event has exactly one committed prediction.
+    """
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 1, topic, f"{topic}-out")
+    events = rows_as_events(ROWS * 4)
+    feeder = threading.Thread(target=_feed, args=(kafka_broker.bootstrap, topic, events, 50))  # 10 s of stream
+    first = _scorer(kafka_broker, model_url, topic, "same")
+    predictions = Reader(kafka_broker.bootstrap, f"{topic}-out", 1)
+    try:
+        assert "none" not in _wait_for_line(first, "assigned partitions: events", 120)
+        feeder.start()
+        predictions.until(lambda m: len(m) >= 100, 120, processes=(first,))
+        second = _scorer(kafka_broker, model_url, topic, "same")
+        assert feeder.is_alive(), "the stream ended before the second scorer came: nothing was fenced mid-stream"
+        assert first.wait(120) != 0, f"the fenced scorer went on: {first.lines}"
+        feeder.join(60)
+        predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(second,))
+        _scored(second)
+    finally:
+        first.kill()
+        predictions.close()
+    counts = Counter(m.key() for m in predictions.messages)
+    assert set(counts) == set(events) and {k: n for k, n in counts.items() if n > 1} == {}
