@@ -113,10 +113,10 @@ class Api:
         """``POST /predict/{name}``: one record or a list of records in, predictions and the version out."""
         started = time.perf_counter()
         try:
-            served = self.plane.served(call.name)
+            self.plane.served(call.name)  # 404 before reading the body
             extra = _extra(call.query)
             body = await read_body(call.headers, call.receive, JSON_TYPES, self.config.max_body_bytes)
-            pred = await served.batcher.submit(protocol.parse_records(body), extra)
+            pred = await self.plane.predict(call.name, protocol.parse_records(body), extra)
             content = orjson.dumps(pred.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
         except Exception as exc:
             return self._failed(exc, call.name, "predict", started)
