@@ -49,4 +49,4 @@ class ChunkScorer:
             reasons[row].extend(replace(issue, row=int(numbers[row])) for issue in issues)
             keep[row] = False
         rejects = tuple(Reject(int(numbers[row]), keys[row], tuple(reasons[row])) for row in sorted(reasons))
-        return ScoredChunk.scored(start_row, len(frame), keys[keep], accepted.prediction, rejects)
+        return ScoredChunk(start_row, len(frame), keys[keep], accepted.prediction, rejects)

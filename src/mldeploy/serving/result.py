@@ -1,6 +1,7 @@
 """Prediction: the one result every prediction of the serving core returns.
 
-Adapters translate it (see :mod:`mldeploy.serving.codecs`); it names the
+Adapters translate it with :mod:`mldeploy.serving.codecs`, which owns every
+encoding of it (JSON, columns, messages, Arrow, the process-hop bytes); it names the
 version that produced it and the path that served it, so an answer can always
 be traced to a bundle even while versions swap underneath.
 """
@@ -60,20 +61,6 @@ class Prediction:
         proba = self.probabilities[start:stop] if self.probabilities is not None else None
         return Prediction(self.ref, self.path, self.values[start:stop], proba, self.classes)
 
-    def to_json(self) -> dict:
-        """Return plain JSON-ready data: model name and version, path, predictions (and classes, probabilities)."""
-        data = {
-            "model_name": self.ref.name,
-            "model_version": self.ref.version,
-            "path": self.path.value,
-            "predictions": self.values.tolist(),
-        }
-        if self.classes is not None:
-            data["classes"] = [_plain(label) for label in self.classes]
-        if self.probabilities is not None:
-            data["probabilities"] = self.probabilities.tolist()
-        return data
-
     def __repr__(self) -> str:
         return f"Prediction({self.ref}, {self.path.value}, rows={len(self)})"
 
@@ -108,8 +95,3 @@ class Accepted:
 
     def __repr__(self) -> str:
         return f"Accepted({self.prediction!r}, refused={len(self.refused)})"
-
-
-def _plain(value):
-    # numpy scalars (np.int64 labels) are not JSON; item() turns them into Python numbers.
-    return value.item() if isinstance(value, np.generic) else value

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from mldeploy import errors
 from mldeploy.errors import Issue, MldeployError, NotReadyError, SchemaError, answer_for
+from mldeploy.serving import codecs
 from mldeploy.serving.result import Accepted
 from mldeploy.stream import codec
 
@@ -158,9 +159,7 @@ def encoded(prediction, positions: list[int], dead: dict[int, tuple[str, list[st
 
 
 def _encode(prediction, positions: list[int], scored: Scored) -> None:
-    probabilities = prediction.probabilities.tolist() if prediction.probabilities is not None else None
-    encoded = codec.prediction_values(prediction.values.tolist(), probabilities, prediction.classes)
-    scored.predictions.update(zip(positions, encoded))  # C-level loops: this runs for every event
+    scored.predictions.update(zip(positions, codecs.prediction_messages(prediction)))  # C-level loops: this runs for every event
     scored.models.update(dict.fromkeys(positions, str(prediction.ref)))
 
 
