@@ -270,3 +270,26 @@ def test_infer_accepted_still_raises_for_input_wrong_as_a_whole_and_refuses_a_lo
     accepted = model.infer_accepted(row, missing="as-trained")
     assert list(accepted.refused) == [0] and len(accepted.prediction) == 0
     assert model.infer_accepted(features.head(3)).refused == {}
+
+
+def test_infer_accepted_also_sets_aside_rows_the_compiled_encoder_refuses(registry, monkeypatch):
+    # The salary schema's checks catch everything its encoder would refuse, so the encoder's own refusal is forced.
+    from mldeploy.errors import Issue
+
+    _, features = _models.salary_pipeline()
+    model = Model(load("salary@1", registry=registry).bundle)
+    encoder = model.compiled.encoder
+    original = encoder.encode_records
+
+    def refusing(rows):
+        marked = [i for i, row in enumerate(rows) if row["years_experience"] == 33.25]
+        if marked:
+            raise SchemaError([Issue(i, "years_experience", "a value the model can encode", "33.25") for i in marked])
+        return original(rows)
+
+    monkeypatch.setattr(encoder, "encode_records", refusing)
+    rows = features.head(10).to_dict(orient="records")
+    rows[6]["years_experience"] = 33.25
+    accepted = model.infer_accepted(rows, missing="as-trained")
+    assert list(accepted.refused) == [6] and accepted.refused[6][0].expected == "a value the model can encode"
+    assert len(accepted.prediction) == 9

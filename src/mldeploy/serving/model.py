@@ -121,11 +121,11 @@ class Model:
             check_missing(missing)
         try:
             routed = self._router.route(data, extra, missing)
-        except SchemaError as error:
+            return self._encoded(routed.rows, routed)
+        except SchemaError as error:  # from validation, or from the encoder (a value the compiled form refuses)
             if refuse != "rows":
                 raise
             return self._prepare_accepted(data, extra, missing, error)
-        return self._encoded(routed.rows, routed)
 
     def _encoded(self, rows: int, routed, refused=_NOTHING_REFUSED, hint: str = "") -> Prepared:
         if rows == 0 or self.compiled is None:
@@ -154,10 +154,9 @@ class Model:
                 return self._encoded(0, None, _in_order(refused), hint)
             try:
                 routed = self._router.route(_subset(data, kept), extra, missing)
+                return self._encoded(routed.rows, routed, _in_order(refused), hint)
             except SchemaError as again:
                 error = again
-                continue
-            return self._encoded(routed.rows, routed, _in_order(refused), hint)
 
     def compute(self, prepared: Prepared) -> Prediction:
         """Predict input from :meth:`prepare` of this model: the second half of :meth:`infer`.
