@@ -163,12 +163,12 @@ def binary_request(rows, schema) -> tuple[bytes, str]:
     import numpy as np
     import orjson
 
-    from mldeploy.serving import codecs
+    from mldeploy.api import tensors
 
     inputs, blobs = [], []
     for field in schema.fields:
         column = rows[field.name]
-        datatype = codecs.tensor_datatype(field)
+        datatype = tensors.tensor_datatype(field)
         if datatype == "BYTES":
             texts = [b"" if v is None or v != v else str(v).encode() for v in column.tolist()]
             blob = b"".join(struct.pack("<I", len(t)) + t for t in texts)

@@ -6,7 +6,8 @@ import httpx
 import numpy as np
 import pytest
 
-from mldeploy.serving import Model, codecs
+from mldeploy.api import tensors
+from mldeploy.serving import Model
 
 from _api_data import records
 
@@ -19,7 +20,7 @@ def model(salary_bundle):
 
 
 def _v2_json(rows: list[dict], model, **extra) -> dict:
-    inputs = [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [len(rows)], "data": [r[f.name] for r in rows]}
+    inputs = [{"name": f.name, "datatype": tensors.tensor_datatype(f), "shape": [len(rows)], "data": [r[f.name] for r in rows]}
               for f in model.schema.fields]
     return {"inputs": inputs, **extra}
 
@@ -34,7 +35,7 @@ def test_health_and_server_metadata(server):
 def test_model_metadata_has_one_typed_input_per_feature(server, model):
     metadata = server.get("/v2/models/salary").json()
     assert metadata["versions"] == ["1"]
-    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [(f.name, codecs.tensor_datatype(f)) for f in model.schema.fields]
+    assert [(i["name"], i["datatype"]) for i in metadata["inputs"]] == [(f.name, tensors.tensor_datatype(f)) for f in model.schema.fields]
     assert metadata["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
 
 
@@ -66,7 +67,7 @@ def test_tritonclient_with_its_defaults_gets_binary_tensors(server, model, new_r
     inputs = []
     for f in model.schema.fields:
         column = frame[f.name]
-        datatype = codecs.tensor_datatype(f)
+        datatype = tensors.tensor_datatype(f)
         values = (column.astype(object).where(column.notna(), "").to_numpy(dtype=object) if datatype == "BYTES"
                   else column.to_numpy(dtype={"FP64": "float64", "INT64": "int64", "BOOL": "bool"}[datatype]))
         tensor = triton.InferInput(f.name, [len(frame)], datatype)

@@ -22,7 +22,7 @@ def model(salary_bundle):
 
 
 class Recorder:
-    """The model's own infer, recording the rows of every call (and able to hold one call)."""
+    """The model's own infer_accepted, recording the rows of every call (and able to hold one call)."""
 
     def __init__(self, model, hold: threading.Event | None = None):
         self.model, self.calls, self.hold = model, [], hold
@@ -31,7 +31,7 @@ class Recorder:
         self.calls.append(len(rows))
         if self.hold is not None and len(self.calls) == 1:
             self.hold.wait(10)
-        return self.model.infer(rows, extra=extra, missing="as-trained")
+        return self.model.infer_accepted(rows, extra=extra, missing="as-trained")
 
 
 def _run(coro):
@@ -74,7 +74,7 @@ def test_a_bad_row_fails_only_its_own_request(model, new_rows):
     assert [(i.row, i.field, i.got) for i in error.issues] == [(1, "years_experience", '"ten"')]
     np.testing.assert_array_equal(first.values, model.predict(good, missing="as-trained"))
     np.testing.assert_array_equal(third.values, model.predict(other, missing="as-trained"))
-    assert recorder.calls == [7, 5]  # the merged call, then the clean requests again
+    assert recorder.calls == [7]  # one call: the core set the bad row aside and predicted the rest
 
 
 def test_batches_stop_at_max_batch_rows_and_a_frame_runs_alone(model, new_rows):

@@ -11,7 +11,8 @@ from tritonclient.utils import InferenceServerException
 from mldeploy.api import Client
 from mldeploy.api.grpc import messages
 from mldeploy.api.grpc.service import ERROR_METADATA
-from mldeploy.serving import Model, codecs
+from mldeploy.api import tensors
+from mldeploy.serving import Model
 
 from _api_data import TOKEN, records
 
@@ -46,7 +47,7 @@ def _call(channel, method: str, request, metadata=tuple(AUTH.items())):
 def _triton_inputs(rows: list[dict], model) -> list:
     inputs = []
     for field in model.schema.fields:
-        datatype = codecs.tensor_datatype(field)
+        datatype = tensors.tensor_datatype(field)
         values = [row[field.name] for row in rows]
         if datatype == "BYTES":
             array = np.array([b"" if v is None else v.encode() for v in values], dtype=object)
@@ -66,7 +67,7 @@ def test_health_and_metadata_rpcs_with_tritonclient(triton_client, model):
     assert list(triton_client.get_server_metadata(headers=AUTH).extensions) == ["binary_tensor_data"]
     metadata = triton_client.get_model_metadata("salary", headers=AUTH)
     assert list(metadata.versions) == ["1"] and metadata.platform == "mldeploy_sklearn_pipeline"
-    assert [(i.name, i.datatype) for i in metadata.inputs] == [(f.name, codecs.tensor_datatype(f)) for f in model.schema.fields]
+    assert [(i.name, i.datatype) for i in metadata.inputs] == [(f.name, tensors.tensor_datatype(f)) for f in model.schema.fields]
     assert [(o.name, o.datatype, list(o.shape)) for o in metadata.outputs] == [("prediction", "FP64", [-1])]
 
 
@@ -83,7 +84,7 @@ def test_raw_contents_from_tritonclient_give_the_models_predictions(triton_clien
 def _typed_request(rows: list[dict], model):
     request = messages.message("ModelInferRequest")(model_name="salary", id="typed")
     for field in model.schema.fields:
-        datatype = codecs.tensor_datatype(field)
+        datatype = tensors.tensor_datatype(field)
         values = [row[field.name] for row in rows]
         if datatype != "BYTES" and any(v is None for v in values):
             datatype, values = "FP64", [np.nan if v is None else v for v in values]

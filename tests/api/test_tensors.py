@@ -18,6 +18,11 @@ SCHEMA = Schema((Field("age", "integer"), Field("city", "category", categories=(
                  Field("remote", "boolean"), Field("hours", "number")), Output("regression"))
 
 
+def test_each_field_type_has_an_open_inference_protocol_datatype():
+    fields = SCHEMA.fields + (Field("note", "string"),)
+    assert [tensors.tensor_datatype(f) for f in fields] == ["INT64", "BYTES", "BOOL", "FP64", "BYTES"]
+
+
 def test_metadata_has_one_typed_input_per_feature():
     metadata = tensors.model_metadata("salary", [1, 2], SCHEMA)
     assert metadata["versions"] == ["1", "2"]

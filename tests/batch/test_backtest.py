@@ -8,6 +8,8 @@ from sqlalchemy import create_engine, text
 
 from mldeploy.batch._store_writes import Progress
 from mldeploy.batch.chunk import ScoredChunk
+from mldeploy.bundle import BundleRef
+from mldeploy.serving import Prediction, ServingPath
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.batch.backtest import validate
 from mldeploy.errors import ConfigError
@@ -19,8 +21,10 @@ KEYS = [str(k) for k in range(100)]
 
 def _write(store, name, version, values, probabilities=None, classes=None):
     run = store.start_run(name, version, "local", "x", "f" * 64, "id", len(values))
-    store.write(run, ScoredChunk(0, len(values), np.array(KEYS[: len(values)], dtype=object), np.asarray(values),
-                                 probabilities, classes), Progress(len(values), len(values), 0))
+    prediction = Prediction(BundleRef(name, version), ServingPath.SCIKIT_LEARN, np.asarray(values),
+                            None if probabilities is None else np.asarray(probabilities), classes)
+    store.write(run, ScoredChunk(0, len(values), np.array(KEYS[: len(values)], dtype=object), prediction),
+                Progress(len(values), len(values), 0))
 
 
 @pytest.fixture

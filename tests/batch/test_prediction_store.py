@@ -6,6 +6,8 @@ from sqlalchemy import create_engine, text
 
 from mldeploy.batch._store_writes import Progress
 from mldeploy.batch.chunk import Reject, ScoredChunk
+from mldeploy.bundle import BundleRef
+from mldeploy.serving import Prediction, ServingPath
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.errors import ConfigError, Issue
 
@@ -20,7 +22,8 @@ def store_url(request, tmp_path):
 
 
 def _chunk(keys, values, start=0, rejects=()):
-    return ScoredChunk(start, len(keys) + len(rejects), np.array(keys, dtype=object), np.array(values), rejects=rejects)
+    prediction = Prediction(BundleRef("salary", 1), ServingPath.COMPILED, np.array(values))
+    return ScoredChunk(start, len(keys) + len(rejects), np.array(keys, dtype=object), prediction, rejects=rejects)
 
 
 def test_a_chunk_is_stored_with_its_run_and_rejects(store_url):
@@ -70,8 +73,9 @@ def test_the_documented_view_answers_plain_sql(store_url):
 def test_a_classifier_keeps_label_and_probabilities(store_url):
     with PredictionStore(store_url) as store:
         run = store.start_run("grade", 1, "local", "x", "f" * 64, "id", 2)
-        chunk = ScoredChunk(0, 2, np.array(["k1", "k2"], dtype=object), np.array(["high", "low"], dtype=object),
-                            np.array([[0.7, 0.1, 0.2], [0.0, 1.0, 0.0]]), ("high", "low", "mid"))
+        prediction = Prediction(BundleRef("grade", 1), ServingPath.COMPILED, np.array(["high", "low"], dtype=object),
+                                np.array([[0.7, 0.1, 0.2], [0.0, 1.0, 0.0]]), ("high", "low", "mid"))
+        chunk = ScoredChunk(0, 2, np.array(["k1", "k2"], dtype=object), prediction)
         store.write(run, chunk, Progress(2, 2, 0))
         found = store.get("grade", "k1")
         assert (found.value, found.label, found.probabilities) == (None, "high", {"high": 0.7, "low": 0.1, "mid": 0.2})

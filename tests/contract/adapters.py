@@ -28,6 +28,7 @@ from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import SchemaError
 from mldeploy.registry import Registry
+from mldeploy.serving import codecs
 from mldeploy.serving.live_model import LiveModel
 from mldeploy.serving.model import Model
 from mldeploy.serving.model_source import RegistrySource
@@ -42,6 +43,8 @@ class Answer:
     probabilities: np.ndarray | None
     versions: list[int]
     """The version that produced each row's answer."""
+    classes: tuple[str, ...] | None = None
+    """A classifier's class names, in the order of the probabilities' columns, as the adapter's wire names them."""
 
 
 class Deployment(Protocol):
@@ -73,12 +76,13 @@ class EmbeddedDeployment:
             results = self._one_by_one(rows, extra)
             values = np.array([r.values[0] for r in results]) if results else np.empty(0)
             proba = [r.probabilities[0] for r in results if r.probabilities is not None]
-            return Answer(values, np.array(proba) if proba else None, [r.version for r in results])
+            classes = _names(results[0].classes) if results else None
+            return Answer(values, np.array(proba) if proba else None, [r.version for r in results], classes)
         data = pd.DataFrame.from_records(rows) if self._call == "frame" else rows
         if self._call == "frame" and not rows:
             data = pd.DataFrame(columns=self._live.model.schema.names)
         result = self._live.infer(data, extra)
-        return Answer(result.values, result.probabilities, [result.version] * len(result))
+        return Answer(result.values, result.probabilities, [result.version] * len(result), _names(result.classes))
 
     def wait_for_version(self, version: int, timeout_s: float) -> bool:
         return self._live.wait_for_version(version, timeout_s)
@@ -94,6 +98,10 @@ class EmbeddedDeployment:
         if issues:
             raise SchemaError(issues)
         return results
+
+
+def _names(classes) -> tuple[str, ...] | None:
+    return tuple(codecs.class_names(classes)) if classes is not None else None
 
 
 @dataclass(frozen=True)
@@ -194,7 +202,8 @@ class BatchDeployment:
             found = [store.get(run.model_name, str(row), version=run.model_version) for row in range(len(frame))]
         values = np.array([f.value if f.label is None else f.label for f in found])
         proba = [list(f.probabilities.values()) for f in found if f.probabilities is not None]
-        return Answer(values, np.array(proba) if proba else None, [f.model_version for f in found])
+        classes = tuple(found[0].probabilities) if found and found[0].probabilities is not None else None
+        return Answer(values, np.array(proba) if proba else None, [f.model_version for f in found], classes)
 
     def wait_for_version(self, version: int, timeout_s: float) -> bool:
         """The next run resolves the reference afresh: ready once the registry names ``version``."""
@@ -238,7 +247,7 @@ class ApiDeployment:
 
     def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
         result = self._client.infer(rows, extra)
-        return Answer(result.values, result.probabilities, [result.version] * len(result))
+        return Answer(result.values, result.probabilities, [result.version] * len(result), _names(result.classes))
 
     def wait_for_version(self, version: int, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s

@@ -239,3 +239,57 @@ def test_a_file_changed_after_the_bundle_was_opened_is_refused_when_read(registr
         Model(opened)
     with pytest.raises(BundleError, match=f"digest mismatch for {name}"):
         load(opened)
+
+
+@pytest.mark.parametrize("use_compiled", [True, False], ids=["compiled", "scikit-learn"])
+@pytest.mark.parametrize("form", ["records", "frame"])
+def test_infer_accepted_sets_bad_rows_aside_and_predicts_the_rest_together(registry, use_compiled, form):
+    _, features = _models.salary_pipeline()
+    model = Model(load("salary@1", registry=registry).bundle, use_compiled=use_compiled)
+    rows = features.head(40).to_dict(orient="records")
+    rows[3]["years_experience"], rows[30]["age"] = "ten", "old"
+    data = rows if form == "records" else pd.DataFrame(rows)
+    accepted = model.infer_accepted(data, missing="as-trained")
+    assert list(accepted.refused) == [3, 30]
+    assert [(i.row, i.field) for i in accepted.refused[30]] == [(30, "age")]
+    with pytest.raises(SchemaError) as raised:
+        model.infer(data, missing="as-trained")
+    assert [i for issues in accepted.refused.values() for i in issues] == raised.value.issues
+    assert accepted.hint == raised.value.hint
+    kept = [r for i, r in enumerate(rows) if i not in (3, 30)]
+    np.testing.assert_array_equal(accepted.prediction.values, model.predict(kept, missing="as-trained"))
+    assert accepted.positions == [i for i in range(40) if i not in (3, 30)] and accepted.index_of(31) == 29
+
+
+def test_infer_accepted_still_raises_for_input_wrong_as_a_whole_and_refuses_a_lone_bad_dict(registry):
+    _, features = _models.salary_pipeline()
+    model = load("salary@1", registry=registry)
+    with pytest.raises(SchemaError, match="no such column"):
+        model.infer_accepted(features.head(5).drop(columns="age"))
+    row = features.iloc[0].to_dict() | {"age": "old"}
+    accepted = model.infer_accepted(row, missing="as-trained")
+    assert list(accepted.refused) == [0] and len(accepted.prediction) == 0
+    assert model.infer_accepted(features.head(3)).refused == {}
+
+
+def test_infer_accepted_also_sets_aside_rows_the_compiled_encoder_refuses(registry, monkeypatch):
+    # The salary schema's checks catch everything its encoder would refuse, so the encoder's own refusal is forced.
+    from mldeploy.errors import Issue
+
+    _, features = _models.salary_pipeline()
+    model = Model(load("salary@1", registry=registry).bundle)
+    encoder = model.compiled.encoder
+    original = encoder.encode_records
+
+    def refusing(rows):
+        marked = [i for i, row in enumerate(rows) if row["years_experience"] == 33.25]
+        if marked:
+            raise SchemaError([Issue(i, "years_experience", "a value the model can encode", "33.25") for i in marked])
+        return original(rows)
+
+    monkeypatch.setattr(encoder, "encode_records", refusing)
+    rows = features.head(10).to_dict(orient="records")
+    rows[6]["years_experience"] = 33.25
+    accepted = model.infer_accepted(rows, missing="as-trained")
+    assert list(accepted.refused) == [6] and accepted.refused[6][0].expected == "a value the model can encode"
+    assert len(accepted.prediction) == 9

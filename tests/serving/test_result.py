@@ -1,24 +1,13 @@
-"""Prediction: one result type with the version and path that made it, JSON-ready."""
-
-import json
+"""Prediction: one result type with the version and path that made it; Accepted: refused rows beside it."""
 
 import numpy as np
 import pytest
 
 from mldeploy.bundle import BundleRef
-from mldeploy.serving.result import Prediction, ServingPath
+from mldeploy.errors import Issue
+from mldeploy.serving.result import Accepted, Prediction, ServingPath
 
 pytestmark = pytest.mark.timeout(30)
-
-
-def test_a_classifier_result_is_json_ready_with_plain_labels():
-    result = Prediction(BundleRef("tiers", 3), ServingPath.COMPILED, np.array([np.int64(2), np.int64(0)]),
-                        np.array([[0.1, 0.9], [0.8, 0.2]]), (np.int64(0), np.int64(2)))
-    data = result.to_json()
-    assert json.loads(json.dumps(data)) == {
-        "model_name": "tiers", "model_version": 3, "path": "compiled",
-        "predictions": [2, 0], "classes": [0, 2], "probabilities": [[0.1, 0.9], [0.8, 0.2]],
-    }
 
 
 def test_slice_keeps_the_version_and_splits_rows_and_probabilities():
@@ -29,6 +18,8 @@ def test_slice_keeps_the_version_and_splits_rows_and_probabilities():
     assert part.values.tolist() == ["b", "c"] and part.probabilities.tolist() == [[0, 1, 0], [0, 0, 1]]
 
 
-def test_a_regression_result_has_no_classes():
-    data = Prediction(BundleRef("salary", 2), ServingPath.COMPILED, np.array([1.5])).to_json()
-    assert data == {"model_name": "salary", "model_version": 2, "path": "compiled", "predictions": [1.5]}
+def test_accepted_finds_each_accepted_row_in_its_prediction():
+    prediction = Prediction(BundleRef("salary", 1), ServingPath.COMPILED, np.array([1.0, 2.0, 3.0]))
+    accepted = Accepted(prediction, {1: [Issue(1, "age", "a number", '"x"')], 3: [Issue(3, "age", "a number", '"y"')]})
+    assert accepted.positions == [0, 2, 4] and [accepted.index_of(p) for p in (0, 2, 4)] == [0, 1, 2]
+    assert Accepted(prediction, {}).positions == [0, 1, 2] and Accepted(prediction, {}).index_of(2) == 2

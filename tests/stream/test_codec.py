@@ -110,21 +110,7 @@ def test_broken_events_cannot_merge_into_their_neighbours():
     assert rows == [None, None, None] and sorted(bad) == [0, 1, 2]
 
 
-def test_predictions_encode_as_json_per_row():
-    assert codec.prediction_values([1.5, 2.0]) == [b'{"prediction":1.5}', b'{"prediction":2.0}']
-    numbers = [0.1, -3, 1e300, 2**63 - 1, 5e-324, 123456.789012345]
-    assert [json.loads(v)["prediction"] for v in codec.prediction_values(numbers)] == numbers
-    (value,) = codec.prediction_values(["high"], [[0.25, 0.75]], ("low", "high"))
-    assert json.loads(value) == {"label": "high", "probabilities": {"low": 0.25, "high": 0.75}}
-
-
 def test_issues_group_by_row_and_whole_input_issues_apply_to_every_row():
     error = SchemaError([Issue(1, "age", "a number", '"x"'), Issue(None, "city", "a column", "none")])
     grouped = codec.issues_by_row(error, 3)
     assert sorted(grouped) == [0, 1, 2] and [i.field for i in grouped[1]] == ["age", "city"]
-
-
-@pytest.mark.parametrize("values", [[1.0, float("nan")], [2**70, 1], ["a,b", "c"], [True, 2.5]], ids=["nan", "big-int", "text", "bool"])
-def test_predictions_a_single_dump_cannot_split_encode_one_by_one(values):
-    encoded = codec.prediction_values(values)
-    assert encoded == [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]

@@ -54,7 +54,7 @@ def test_a_prediction_crosses_as_its_arrays(values, probabilities, classes):
     prediction = Prediction(REF, ServingPath.COMPILED, values, probabilities, classes)
     dead = {3: ("invalid-event", ["the message is not JSON"])}
     back, back_dead = _frames.unpack_prediction(_body(_frames.pack_prediction(4, prediction, dead), b"V", 4))
-    assert back.ref == "salary@3" and back_dead == dead and back.classes == classes
+    assert str(back.ref) == "salary@3" and back.path is ServingPath.COMPILED and back_dead == dead and back.classes == classes
     assert back.values.tolist() == values.tolist() and back.values.dtype == values.dtype
     if probabilities is None:
         assert back.probabilities is None

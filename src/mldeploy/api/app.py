@@ -37,6 +37,7 @@ from mldeploy.api.errors import MalformedRequestError, error_body, status_for
 from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
 from mldeploy.errors import MldeployError
+from mldeploy.serving import codecs
 
 __all__ = ["create_app"]
 
@@ -113,11 +114,11 @@ class Api:
         """``POST /predict/{name}``: one record or a list of records in, predictions and the version out."""
         started = time.perf_counter()
         try:
-            served = self.plane.served(call.name)
+            self.plane.served(call.name)  # 404 before reading the body
             extra = _extra(call.query)
             body = await read_body(call.headers, call.receive, JSON_TYPES, self.config.max_body_bytes)
-            pred = await served.batcher.submit(protocol.parse_records(body), extra)
-            content = orjson.dumps(pred.to_json(), option=orjson.OPT_SERIALIZE_NUMPY)
+            pred = await self.plane.predict(call.name, protocol.parse_records(body), extra)
+            content = orjson.dumps(codecs.prediction_json(pred), option=orjson.OPT_SERIALIZE_NUMPY)
         except Exception as exc:
             return self._failed(exc, call.name, "predict", started)
         self.metrics.answered(call.name, pred.version, "predict", 200, time.perf_counter() - started)

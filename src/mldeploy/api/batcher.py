@@ -3,8 +3,10 @@
 Nothing waits for company: a request that finds the model idle is dispatched
 at the end of the current event-loop turn, so a lone client pays no delay and
 requests that arrived in the same turn (or queued behind a running batch)
-share one call. A batch is split back into requests with
-:meth:`Prediction.slice`; a bad row fails only its own request.
+share one call. The serving core sets bad rows aside
+(:meth:`Model.infer_accepted`) and predicts the rest in that one call; the
+batch is split back into requests with :meth:`Prediction.slice`, and a bad row
+fails only its own request (a SchemaError naming its rows, numbered from 0).
 
 Small batches on the compiled path cost tens of microseconds and run on the
 event loop (a thread hop would cost more than the prediction); larger ones,
@@ -19,17 +21,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from mldeploy.errors import Issue, PredictionError, SchemaError
+from mldeploy.errors import PredictionError, SchemaError
 from mldeploy.serving import Prediction
+from mldeploy.serving.result import Accepted
 
 __all__ = ["MicroBatcher"]
 
-Infer = Callable[[object, str], Prediction]
-"""(rows, extra) -> Prediction: one call of the serving core (records or a DataFrame)."""
+Infer = Callable[[object, str], Accepted]
+"""(rows, extra) -> Accepted: one call of the serving core (records or a DataFrame), bad rows set aside."""
 
 
 @dataclass(eq=False)
@@ -127,28 +130,32 @@ class MicroBatcher:
         extra = jobs[0].extra
         rows = jobs[0].rows if len(jobs) == 1 else [row for job in jobs for row in job.rows]
         try:
-            pred = self._infer(rows, extra)
-        except SchemaError as exc:
-            return self._split_schema_error(jobs, exc) if len(jobs) > 1 else [exc]
-        except PredictionError as exc:
+            accepted = self._infer(rows, extra)
+        except (SchemaError, PredictionError) as exc:  # a whole-input issue, or a row the pipeline fails on
             return [self._run([job])[0] for job in jobs] if len(jobs) > 1 else [exc]
         except Exception as exc:
             return [exc] * len(jobs)
-        self._on_batch(len(pred), pred)
-        return _slices(jobs, pred)
+        pred = accepted.prediction
+        if len(pred):
+            self._on_batch(len(pred), pred)
+        if not accepted.refused:
+            return _slices(jobs, pred)
+        return _answers(jobs, accepted)
 
-    def _split_schema_error(self, jobs: list[_Job], exc: SchemaError) -> list[Prediction | Exception]:
-        """Give each request its own rows' issues (re-numbered) and predict again for the clean ones."""
-        if any(issue.row is None for issue in exc.issues):
-            return [self._run([job])[0] for job in jobs]  # an issue of the whole input: ask each request alone
-        per_job: list[list[Issue]] = [[] for _ in jobs]
-        bounds = _offsets(jobs)
-        for issue in exc.issues:
-            index = next(i for i, (start, stop) in enumerate(bounds) if start <= issue.row < stop)
-            per_job[index].append(Issue(issue.row - bounds[index][0], issue.field, issue.expected, issue.got))
-        clean = [job for job, issues in zip(jobs, per_job) if not issues]
-        results = iter(self._run(clean) if clean else ())  # ends: each level drops the jobs with issues
-        return [SchemaError(issues, exc.hint) if issues else next(results) for issues in per_job]
+
+def _answers(jobs: list[_Job], accepted: Accepted) -> list[Prediction | Exception]:
+    """Each request's own predictions, or a SchemaError of its refused rows (re-numbered from its first row)."""
+    results = []
+    for start, stop in _offsets(jobs):
+        issues = [replace(issue, row=issue.row - start)
+                  for position, row_issues in accepted.refused.items() if start <= position < stop
+                  for issue in row_issues]
+        if issues:
+            results.append(SchemaError(issues, accepted.hint))
+        else:
+            first = accepted.index_of(start)
+            results.append(accepted.prediction.slice(first, first + stop - start))
+    return results
 
 
 def _offsets(jobs: list[_Job]) -> list[tuple[int, int]]:

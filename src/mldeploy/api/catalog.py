@@ -43,7 +43,7 @@ class ServedModel:
                               trusted=config.trusted, public_key=config.public_key, cache_dir=config.cache_dir,
                               require_signed=config.public_key is not None, use_compiled=config.use_compiled)
         self.live.on_swap(self._swapped)
-        self.batcher = catalog.batcher_for(self.name, self.live.infer, lambda: self.live.model)
+        self.batcher = catalog.batcher_for(self.name, self.live.infer_accepted, lambda: self.live.model)
         self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
         self._pinned_lock = threading.Lock()
 
@@ -93,7 +93,7 @@ class ServedModel:
             config = self._catalog.config
             model = load(BundleRef(self.name, version), registry=self._catalog.registry, trusted=config.trusted,
                          public_key=config.public_key, use_compiled=config.use_compiled)
-            batcher = self._catalog.batcher_for(self.name, model.infer, lambda: model)
+            batcher = self._catalog.batcher_for(self.name, model.infer_accepted, lambda: model)
             self._pinned[version] = (model, batcher)
             while len(self._pinned) > _PINNED_KEPT:
                 self._pinned.popitem(last=False)
@@ -112,7 +112,7 @@ class ServedModel:
         with self._pinned_lock:
             found = self._pinned.get(version)
             if found is None or found[0] is not model:
-                found = self._pinned[version] = (model, self._catalog.batcher_for(self.name, model.infer, lambda: model))
+                found = self._pinned[version] = (model, self._catalog.batcher_for(self.name, model.infer_accepted, lambda: model))
             while len(self._pinned) > _PINNED_KEPT:
                 self._pinned.popitem(last=False)
             return found

@@ -14,7 +14,7 @@ import orjson
 
 from mldeploy.api import tensors
 from mldeploy.bundle import Field
-from mldeploy.serving import Model, codecs
+from mldeploy.serving import Model
 
 __all__ = ["docs_page", "example_row", "openapi_document"]
 
@@ -119,7 +119,7 @@ def _v2_model_paths(name: str, model: Model) -> dict:
 
 def _infer_example(model: Model) -> dict:
     row = example_row(model)
-    return {"id": "1", "inputs": [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [1],
+    return {"id": "1", "inputs": [{"name": f.name, "datatype": tensors.tensor_datatype(f), "shape": [1],
                                    "data": [row[f.name]]} for f in model.schema.fields]}
 
 

@@ -12,11 +12,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from mldeploy.bundle import Schema
+from mldeploy.bundle.schema import Field
 from mldeploy.errors import UnsupportedError
 from mldeploy.serving import Prediction, codecs
 
-__all__ = ["FIXED", "LENGTH", "RequestedOutput", "model_metadata", "output_tensors", "selected_outputs", "server_metadata",
-           "to_binary"]
+__all__ = ["FIXED", "LENGTH", "TENSOR_DATATYPES", "RequestedOutput", "model_metadata", "output_tensors", "selected_outputs",
+           "server_metadata", "tensor_datatype", "to_binary"]
+
+TENSOR_DATATYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "category": "BYTES", "string": "BYTES"}
+"""Open Inference Protocol datatype of each schema field type."""
 
 FIXED = {
     "BOOL": np.dtype("?"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
@@ -26,6 +30,11 @@ FIXED = {
 """Datatypes of a fixed width: V2 name -> little-endian numpy dtype (raw contents, binary extension)."""
 LENGTH = struct.Struct("<I")
 """The length prefix of each BYTES element in raw contents."""
+
+
+def tensor_datatype(field: Field) -> str:
+    """Return the Open Inference Protocol datatype that carries ``field``."""
+    return TENSOR_DATATYPES[field.type]
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ def model_metadata(name: str, versions: list[int], schema: Schema) -> dict:
         "name": name,
         "versions": [str(v) for v in versions],
         "platform": "mldeploy_sklearn_pipeline",
-        "inputs": [{"name": f.name, "datatype": codecs.tensor_datatype(f), "shape": [-1]} for f in schema.fields],
+        "inputs": [{"name": f.name, "datatype": tensor_datatype(f), "shape": [-1]} for f in schema.fields],
         "outputs": output_tensors(schema),
     }
 

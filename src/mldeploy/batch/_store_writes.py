@@ -21,6 +21,7 @@ from sqlalchemy import Connection
 
 from mldeploy._extras import require
 from mldeploy.batch.chunk import ScoredChunk
+from mldeploy.serving import codecs
 
 __all__ = ["Progress", "write_postgres", "write_sqlite"]
 
@@ -118,7 +119,7 @@ def _columns(chunk: ScoredChunk) -> tuple[list, list, list]:
     count = len(chunk.keys)
     if not chunk.is_classification:
         return chunk.values.astype("float64").tolist(), [None] * count, [None] * count
-    return [None] * count, [str(label) for label in chunk.values.tolist()], chunk.probabilities_json()
+    return [None] * count, [str(label) for label in chunk.values.tolist()], codecs.probabilities_json(chunk.prediction)
 
 
 def _csv(chunk: ScoredChunk) -> bytes:

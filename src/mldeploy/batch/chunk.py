@@ -44,27 +44,16 @@ class ScoredChunk:
 
     ``start_row`` and ``rows`` say which input rows the chunk covers (scored
     and rejected together), so a run's progress is the end of its last chunk.
-    ``values`` holds one value per scored row: a float for a regressor, a
-    class label for a classifier; ``probabilities`` (rows x classes) is set
-    for classifiers only. ``prediction`` is the serving core's result they
-    came from (None when every row was rejected, or for chunks built by hand).
+    ``prediction`` is the serving core's result for the scored rows, one per
+    key; its encodings for the store and Parquet come from
+    :mod:`mldeploy.serving.codecs`, like every other adapter's.
     """
 
     start_row: int
     rows: int
     keys: np.ndarray
-    values: np.ndarray
-    probabilities: np.ndarray | None = None
-    classes: tuple | None = None
+    prediction: Prediction
     rejects: tuple[Reject, ...] = field(default=())
-    prediction: Prediction | None = None
-
-    @classmethod
-    def scored(cls, start_row: int, rows: int, keys: np.ndarray, prediction: Prediction,
-               rejects: tuple[Reject, ...]) -> "ScoredChunk":
-        """Build a chunk from the serving core's result for its kept rows."""
-        return cls(start_row, rows, keys, prediction.values, prediction.probabilities, prediction.classes, rejects,
-                   prediction)
 
     @property
     def end_row(self) -> int:
@@ -72,14 +61,11 @@ class ScoredChunk:
         return self.start_row + self.rows
 
     @property
+    def values(self) -> np.ndarray:
+        """One value per scored row: a number for a regressor, a class label for a classifier."""
+        return self.prediction.values
+
+    @property
     def is_classification(self) -> bool:
         """Tell whether the values are class labels."""
-        return self.classes is not None
-
-    def probabilities_json(self) -> list[str] | None:
-        """Return each scored row's probabilities as a JSON object ``{"class": p}``, or None for a regressor."""
-        if self.probabilities is None:
-            return None
-        names = [json.dumps(str(c)) for c in self.classes]
-        # repr keeps every bit of each float; one format string per row is the cheap way.
-        return ["{" + ", ".join(f"{n}: {p!r}" for n, p in zip(names, row)) + "}" for row in self.probabilities.tolist()]
+        return self.prediction.classes is not None

@@ -29,8 +29,8 @@ class ParquetOutput:
     def write(self, chunk: ScoredChunk) -> None:
         """Append one chunk's scored rows."""
         pa, parquet = require("pyarrow"), require("pyarrow.parquet")
-        if chunk.prediction is None:
-            return  # every row of the chunk was rejected
+        if not len(chunk.prediction):
+            return  # every row of the chunk was rejected: an empty table would fix the file's schema with no types
         table = codecs.prediction_arrow(chunk.prediction, keys=chunk.keys)
         table = table.append_column("run_id", pa.array([self._run.run_id] * table.num_rows, pa.string()))
         try:

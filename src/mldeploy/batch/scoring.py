@@ -1,9 +1,10 @@
 """Score one chunk with the serving core, setting aside the rows it refuses.
 
-A row with a missing key, or one that fails schema validation, becomes a
-:class:`Reject` carrying every issue; the rest of the chunk is scored in
-one call. Input that is wrong as a whole (an unknown column with
-``extra="reject"``) raises the serving core's SchemaError.
+A row with a missing key, or one the serving core refuses
+(:meth:`Model.infer_accepted`), becomes a :class:`Reject` carrying every
+issue; the rest of the chunk is scored in one call. Input that is wrong as a
+whole (an unknown column with ``extra="reject"``) raises the serving core's
+SchemaError.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.batch.chunk import Reject, ScoredChunk
-from mldeploy.errors import Issue, SchemaError
+from mldeploy.errors import Issue
 
 __all__ = ["ChunkScorer"]
 
@@ -39,24 +40,13 @@ class ChunkScorer:
             reasons[int(position)].append(Issue(int(numbers[position]), self.key, _KEY_EXPECTED, "null"))
         keep = np.ones(len(frame), dtype=bool)
         keep[list(reasons)] = False
-        while True:  # a second pass only when the first found bad rows
-            rows = np.flatnonzero(keep)
-            try:
-                # Arrow nulls and empty CSV cells cannot tell None from NaN: missing values as in training.
-                prediction = self.model.infer(frame.iloc[rows] if len(rows) < len(frame) else frame,
-                                              extra=self.extra, missing="as-trained")
-                break
-            except SchemaError as error:
-                _set_aside(error, rows, numbers, reasons, keep)
+        rows = np.flatnonzero(keep)
+        # Arrow nulls and empty CSV cells cannot tell None from NaN: missing values as in training.
+        accepted = self.model.infer_accepted(frame.iloc[rows] if len(rows) < len(frame) else frame,
+                                             extra=self.extra, missing="as-trained")
+        for position, issues in accepted.refused.items():  # the core numbers them by position among the kept rows
+            row = int(rows[position])
+            reasons[row].extend(replace(issue, row=int(numbers[row])) for issue in issues)
+            keep[row] = False
         rejects = tuple(Reject(int(numbers[row]), keys[row], tuple(reasons[row])) for row in sorted(reasons))
-        return ScoredChunk.scored(start_row, len(frame), keys[keep], prediction, rejects)
-
-
-def _set_aside(error: SchemaError, rows: np.ndarray, numbers: np.ndarray, reasons: dict, keep: np.ndarray) -> None:
-    """Mark the rows an error names as rejected, their issues renumbered to input rows."""
-    if not error.issues or any(issue.row is None for issue in error.issues):
-        raise error  # wrong for every row alike (a column missing or unknown): no row could be scored
-    for issue in error.issues:
-        row = int(rows[issue.row])
-        reasons[row].append(replace(issue, row=int(numbers[row])))
-        keep[row] = False
+        return ScoredChunk(start_row, len(frame), keys[keep], accepted.prediction, rejects)

@@ -73,13 +73,13 @@ class InputRouter:
         return Routed("frame", len(frame), frame)
 
     def _route_one(self, row: Mapping, extra: str, missing: str) -> Routed:
-        values = clean_row(self.schema, row, missing) if extra == "reject" else None
-        if values is None:  # the bulk path words any error, and serves rows with fields to ignore
+        clean = clean_row(self.schema, row, missing) if extra == "reject" else None
+        if clean is None:  # the bulk path words any error, and serves rows with fields to ignore
             frame = validate(self.schema, [row], extra, missing)
             return Routed("frame", len(frame), frame)
         if self._compiled:
-            return Routed("records", 1, [dict(zip(self._names, values))])
-        return Routed("frame", 1, self._row_frame.frame(values))
+            return Routed("records", 1, [clean])  # the encoder reads the clean dict as it is
+        return Routed("frame", 1, self._row_frame.frame(clean))
 
     def _route_clean(self, data, extra: str, missing: str) -> Routed | None:
         """Check with plain Python or numpy; None sends the input to the bulk validator."""
@@ -105,7 +105,7 @@ class InputRouter:
             values = clean_row(self.schema, row, missing) if isinstance(row, Mapping) else None
             if values is None:
                 return None
-            clean.append(dict(zip(self._names, values)))
+            clean.append(values)
         return clean
 
 

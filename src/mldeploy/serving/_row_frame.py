@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ except (ImportError, AttributeError):  # another pandas: the public constructor 
 
 
 class RowFrameBuilder:
-    """Turn clean row values (from ``clean_row``) into the frame the bulk validator would give."""
+    """Turn a clean row (from ``clean_row``) into the frame the bulk validator would give."""
 
     def __init__(self, schema: Schema):
         self._names = schema.names
@@ -37,9 +38,9 @@ class RowFrameBuilder:
             return ("boolean", "bool")
         return ("text", "object")
 
-    def frame(self, values: list) -> pd.DataFrame:
-        """Return a one-row DataFrame with the same dtypes the bulk path would produce."""
-        arrays = [self._array(kind, dtype, value) for (kind, dtype), value in zip(self._dtypes, values)]
+    def frame(self, row: Mapping) -> pd.DataFrame:
+        """Return a one-row DataFrame of a clean row (fields in schema order) with the dtypes the bulk path would give."""
+        arrays = [self._array(kind, dtype, value) for (kind, dtype), value in zip(self._dtypes, row.values())]
         if _arrays_to_mgr is not None:
             try:
                 manager = _arrays_to_mgr(arrays, self._columns, self._index, verify_integrity=False, typ="block", consolidate=False)

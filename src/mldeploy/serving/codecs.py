@@ -1,36 +1,45 @@
 """Translate between the serving core and the forms adapters speak; no I/O here.
 
 In: JSON bodies and named typed columns (e.g. decoded Open Inference Protocol
-tensors). Out: plain columns, DataFrames and Arrow tables built from a
-:class:`~mldeploy.serving.result.Prediction`. Every translation error is a
-SchemaError naming the row or field, worded like validation's own.
+tensors). Out: every encoding of a :class:`~mldeploy.serving.result.Prediction`
+lives here, so a classifier's labels and probabilities carry the same values
+and class names in every architecture:
+
+- :func:`prediction_json`: one JSON object for a whole request (``/predict``);
+- :func:`prediction_columns`: named columns (``prediction``, or ``label`` and
+  ``probabilities``; the V2 output tensors, typed for their wire in ``api/``);
+- :func:`prediction_messages`: one JSON message per row (the stream's predictions);
+- :func:`probabilities_json`: one ``{"class": p}`` object per row (the batch store);
+- :func:`prediction_frame` and :func:`prediction_arrow`: one row per prediction
+  with ``probability_<class>`` columns (batch Parquet output);
+- :func:`pack_prediction` and :func:`unpack_prediction`: the arrays as bytes, for
+  the streaming scorer's hop between processes.
+
+Class names are ``str(label)`` wherever a name is a key or column. Every
+translation error is a SchemaError naming the row or field, worded like
+validation's own.
 """
 
 from __future__ import annotations
 
+import json
+import struct
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mldeploy.bundle.schema import Field, Schema
+from mldeploy.bundle import BundleRef
+from mldeploy.bundle.schema import Schema
 from mldeploy.errors import Issue, SchemaError
-from mldeploy.serving.result import Prediction
+from mldeploy.serving.result import Prediction, ServingPath
 
 __all__ = [
-    "TENSOR_DATATYPES", "columns_to_frame", "prediction_arrow", "prediction_columns", "prediction_frame",
-    "records_from_json", "tensor_datatype",
+    "class_names", "columns_to_frame", "pack_prediction", "prediction_arrow", "prediction_columns", "prediction_frame",
+    "prediction_json", "prediction_messages", "probabilities_json", "records_from_json", "unpack_prediction",
 ]
 
-TENSOR_DATATYPES = {"number": "FP64", "integer": "INT64", "boolean": "BOOL", "category": "BYTES", "string": "BYTES"}
-"""Open Inference Protocol datatype of each schema field type."""
-
 _NAME_SHOWN = 60
-
-
-def tensor_datatype(field: Field) -> str:
-    """Return the Open Inference Protocol datatype that carries ``field``."""
-    return TENSOR_DATATYPES[field.type]
 
 
 def records_from_json(body) -> list[dict]:
@@ -71,6 +80,48 @@ def columns_to_frame(columns: Mapping[str, Sequence | np.ndarray], schema: Schem
     return pd.DataFrame({name: _column(values) for name, values in decoded.items()}, index=pd.RangeIndex(rows))
 
 
+def class_names(classes: Sequence) -> list[str]:
+    """Return the name of each class label (``str(label)``, in order): the keys and column suffixes of every encoding."""
+    return [str(label) for label in classes]
+
+
+def prediction_json(prediction: Prediction) -> dict:
+    """Return plain JSON-ready data: model name and version, path, predictions (and classes, probabilities)."""
+    data = {
+        "model_name": prediction.ref.name,
+        "model_version": prediction.ref.version,
+        "path": prediction.path.value,
+        "predictions": prediction.values.tolist(),
+    }
+    if prediction.classes is not None:
+        data["classes"] = [_plain(label) for label in prediction.classes]
+    if prediction.probabilities is not None:
+        data["probabilities"] = prediction.probabilities.tolist()
+    return data
+
+
+def prediction_messages(prediction: Prediction) -> list[bytes]:
+    """Return one JSON message per row: ``{"prediction": v}``, or ``{"label": l, "probabilities": {class: p}}``."""
+    values = prediction.values.tolist()
+    if prediction.probabilities is None:
+        numbers = _number_texts(values)
+        if numbers is not None:
+            return [b'{"prediction":' + number + b"}" for number in numbers]
+        return [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]
+    names = class_names(prediction.classes)
+    return [json.dumps({"label": label, "probabilities": dict(zip(names, row))}).encode()
+            for label, row in zip(values, prediction.probabilities.tolist())]
+
+
+def probabilities_json(prediction: Prediction) -> list[str] | None:
+    """Return each row's probabilities as a JSON object ``{"class": p}``, or None without probabilities."""
+    if prediction.probabilities is None:
+        return None
+    names = [json.dumps(name) for name in class_names(prediction.classes)]
+    # repr keeps every bit of each float; one format string per row is the cheap way.
+    return ["{" + ", ".join(f"{n}: {p!r}" for n, p in zip(names, row)) + "}" for row in prediction.probabilities.tolist()]
+
+
 def prediction_columns(prediction: Prediction) -> dict[str, np.ndarray]:
     """Return named output columns: ``prediction`` for a regressor; ``label`` and ``probabilities`` for a classifier."""
     if prediction.classes is None:
@@ -88,8 +139,8 @@ def prediction_frame(prediction: Prediction, keys: Sequence | None = None, key_n
         frame[key_name] = list(keys)
     frame["prediction"] = prediction.values
     if prediction.probabilities is not None:
-        for index, label in enumerate(prediction.classes):
-            frame[f"probability_{label}"] = prediction.probabilities[:, index]
+        for index, name in enumerate(class_names(prediction.classes)):
+            frame[f"probability_{name}"] = prediction.probabilities[:, index]
     frame["model_name"] = prediction.ref.name
     frame["model_version"] = prediction.ref.version
     return frame
@@ -101,6 +152,96 @@ def prediction_arrow(prediction: Prediction, keys: Sequence | None = None, key_n
 
     pyarrow = require("pyarrow")
     return pyarrow.Table.from_pandas(prediction_frame(prediction, keys, key_name), preserve_index=False)
+
+
+def pack_prediction(prediction: Prediction) -> bytes:
+    """Return a prediction as bytes for another process: a JSON header, the labels, the probabilities' float64s.
+
+    Numeric labels travel as their raw array, text labels as JSON: no per-row work, never pickle.
+    """
+    values, probabilities = prediction.values, prediction.probabilities
+    numeric = values.dtype.kind in "fiub"
+    header = {"ref": str(prediction.ref), "path": prediction.path.value, "rows": len(values),
+              "dtype": values.dtype.str if numeric else None,
+              "classes": [_plain(label) for label in prediction.classes] if prediction.classes is not None else None,
+              "columns": probabilities.shape[1] if probabilities is not None else None}
+    encoded = _dumps(header)
+    labels = values.tobytes() if numeric else _dumps([_plain(v) for v in values.tolist()])
+    parts = [_SIZE.pack(len(encoded)), encoded, _SIZE.pack(len(labels)), labels]
+    if probabilities is not None:
+        parts.append(np.ascontiguousarray(probabilities, dtype=np.float64).tobytes())
+    return b"".join(parts)
+
+
+def unpack_prediction(data) -> Prediction:
+    """Rebuild the Prediction :func:`pack_prediction` encoded; ValueError if the bytes do not hold one."""
+    body = memoryview(data)
+    (size,) = _SIZE.unpack_from(body)
+    header = _loads(body[_SIZE.size:_SIZE.size + size])
+    start = 2 * _SIZE.size + size
+    (labels_size,) = _SIZE.unpack_from(body, start - _SIZE.size)
+    labels = body[start:start + labels_size]
+    if header["dtype"] is not None:
+        values = np.frombuffer(labels, dtype=np.dtype(header["dtype"]))
+    else:
+        values = np.array(_loads(labels), dtype=object)
+    probabilities = None
+    if header["columns"] is not None:
+        probabilities = np.frombuffer(body[start + labels_size:], dtype=np.float64).reshape(-1, header["columns"])
+    if len(values) != header["rows"] or (probabilities is not None and len(probabilities) != len(values)):
+        raise ValueError("a prediction whose arrays do not match its row count")
+    classes = tuple(header["classes"]) if header["classes"] is not None else None
+    return Prediction(BundleRef.parse(header["ref"]), ServingPath(header["path"]), values, probabilities, classes)
+
+
+_SIZE = struct.Struct("<I")
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _orjson():
+    """orjson when installed (the ``api`` and ``kafka`` extras bring it; several times faster), else None."""
+    global _orjson_module
+    if _orjson_module is False:
+        try:
+            import orjson
+        except ImportError:
+            orjson = None
+        _orjson_module = orjson
+    return _orjson_module
+
+
+_orjson_module = False
+
+
+def _dumps(value) -> bytes:
+    fast = _orjson()
+    return fast.dumps(value) if fast is not None else json.dumps(value).encode()
+
+
+def _loads(data):
+    fast = _orjson()
+    return fast.loads(data) if fast is not None else json.loads(bytes(data))
+
+
+def _number_texts(values: list) -> list[bytes] | None:
+    """Return each finite number's JSON text from one C-level dump of the whole list, or None if that can't be split.
+
+    A JSON number holds no comma, so the dump splits back into one text per value; anything else
+    (text labels, non-finite floats, which orjson writes as null) takes the per-value path.
+    """
+    fast = _orjson()
+    if fast is None or not values or not all(type(v) in _NUMBER_TYPES for v in values):
+        return None
+    try:
+        dumped = fast.dumps(values)
+    except TypeError:  # an int beyond 64 bits
+        return None
+    return None if b"null" in dumped else dumped[1:-1].split(b",")
+
+
+def _plain(value):
+    # numpy scalars (np.int64 labels) are not JSON; item() turns them into Python numbers.
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _decoded(values) -> tuple[list, list]:

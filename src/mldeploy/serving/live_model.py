@@ -1,7 +1,10 @@
 """LiveModel: a model that follows a source and swaps in each new version once it passes every check.
 
-The only code in mldeploy that swaps versions at run time; the API server,
-the stream subscriber, the batch job and continuous training all use it.
+The only code in mldeploy that swaps versions at run time; the API server
+(also with ``serve --from``), the stream subscriber and the streaming scorer
+use it. A batch run does not: it resolves one version at its start and scores
+every chunk with that :class:`Model`; continuous training reaches servers by
+moving an alias they follow.
 
 A version offered by the source is fetched and checked in a background
 thread, in this order, each check named when it fails: ``fetch``,
@@ -27,8 +30,8 @@ from mldeploy.bundle.options import Extra, Missing
 from mldeploy.errors import ConfigError, MldeployError, NotReadyError
 from mldeploy.serving._swap_checks import Refused, check_candidate
 from mldeploy.serving._version_cache import VersionCache
-from mldeploy.serving.model import Model, Prepared
-from mldeploy.serving.result import Prediction
+from mldeploy.serving.model import Model, Prepared, Refuse
+from mldeploy.serving.result import Accepted, Prediction
 from mldeploy.serving.model_source import Candidate, ModelSource
 
 __all__ = ["LiveModel", "SwapEvent"]
@@ -124,12 +127,17 @@ class LiveModel:
         """Predict with the version serving when the call starts (see :meth:`Model.infer`)."""
         return self.model.infer(data, extra, missing)
 
-    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prepared:
+    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Accepted:
+        """Predict the valid rows and set the others aside, with the version serving when the call starts
+        (see :meth:`Model.infer_accepted`)."""
+        return self.model.infer_accepted(data, extra, missing)
+
+    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:
         """Validate and encode ``data`` with the version serving now (see :meth:`Model.prepare`).
 
         Compute it with that version, ``prepared.model.compute(prepared)``: a swap meanwhile doesn't change it.
         """
-        return self.model.prepare(data, extra, missing)
+        return self.model.prepare(data, extra, missing, refuse)
 
     def predict(self, data, extra: Extra = "reject", missing: Missing = "as-given"):
         """Predict like :meth:`Model.predict`, with the version serving when the call starts."""

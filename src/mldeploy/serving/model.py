@@ -1,7 +1,9 @@
 """Model: a loaded bundle that validates input once and predicts on the fastest exact path.
 
 Every adapter predicts through :meth:`Model.infer`, which returns one
-:class:`~mldeploy.serving.result.Prediction`.
+:class:`~mldeploy.serving.result.Prediction`, or :meth:`Model.infer_accepted`,
+which sets invalid rows aside with their issues and predicts the rest in one
+call (an :class:`~mldeploy.serving.result.Accepted`).
 
 Example::
 
@@ -10,25 +12,33 @@ Example::
     model.predict({"years_experience": 4, "age": 29, ...})   # one dict -> one value
     result = model.infer(frame)                              # DataFrame or list of dicts -> Prediction
     result.values, result.ref                                # the estimates, and salary@3 that made them
+    accepted = model.infer_accepted(rows)                    # bad rows set aside: accepted.refused {row: issues}
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from mldeploy.bundle import Bundle, BundleRef
 from mldeploy.compiled.plan import StepPlan
 from mldeploy.bundle.options import EXTRA_CHOICES, MISSING_CHOICES, Extra, Missing, Task, check_extra, check_missing
-from mldeploy.errors import BundleError, PredictionError, SchemaError, UnsupportedError
+from mldeploy.errors import BundleError, Issue, PredictionError, SchemaError, UnsupportedError
 from mldeploy.serving._compiled_path import load_compiled
 from mldeploy.serving._inputs import InputRouter
-from mldeploy.serving.result import Prediction, ServingPath
+from mldeploy.serving.result import Accepted, Prediction, ServingPath
 
-__all__ = ["Model", "Prepared", "ServingPlan"]
+__all__ = ["Model", "Prepared", "Refuse", "ServingPlan"]
+
+Refuse = Literal["input", "rows"]
+"""What a bad row refuses: the whole ``input`` (SchemaError), or only its own row (set aside with its issues)."""
+
+_NOTHING_REFUSED: Mapping[int, list[Issue]] = MappingProxyType({})
 
 
 class Prepared(NamedTuple):
@@ -36,8 +46,13 @@ class Prepared(NamedTuple):
 
     model: Model
     rows: int
+    """Rows to compute: the accepted ones."""
     payload: object
     """Base values for the compiled form (float64 [rows, bases]), else the clean frame for scikit-learn."""
+    refused: Mapping[int, list[Issue]] = _NOTHING_REFUSED
+    """Input position -> issues of each row set aside (``refuse="rows"``), in input order."""
+    hint: str = ""
+    """The validator's advice for the refused rows."""
 
 
 @dataclass(frozen=True)
@@ -83,28 +98,73 @@ class Model:
         """
         return self.compute(self.prepare(data, extra, missing))
 
-    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prepared:
+    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Accepted:
+        """Like :meth:`infer`, but a bad row refuses only itself: it is set aside with its issues.
+
+        The rows that pass are predicted together in one call, and the result names every
+        refused row's input position and issues. Input wrong as a whole (a missing column,
+        not rows at all) still raises SchemaError. Costs nothing more than :meth:`infer`
+        while every row is valid; with bad rows, the rest is validated once more, together.
+        """
+        return self.compute_accepted(self.prepare(data, extra, missing, refuse="rows"))
+
+    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:
         """Validate ``data`` and encode it for the numeric step: the first half of :meth:`infer`.
 
-        Raises what :meth:`infer` raises for bad input. The two halves let a caller
-        overlap them: the compiled path's numeric step (:meth:`compute`) releases
-        the GIL, so one thread can prepare the next batch while another computes this one.
+        Raises what :meth:`infer` raises for bad input; with ``refuse="rows"`` rows with issues
+        are set aside in ``Prepared.refused`` instead (see :meth:`infer_accepted`). The two
+        halves let a caller overlap them: the compiled path's numeric step (:meth:`compute`)
+        releases the GIL, so one thread can prepare the next batch while another computes this one.
         """
         if extra not in EXTRA_CHOICES or missing not in MISSING_CHOICES:  # checked inline: this is the hot path
             check_extra(extra)
             check_missing(missing)
-        routed = self._router.route(data, extra, missing)
-        if routed.rows == 0 or self.compiled is None:
-            return Prepared(self, routed.rows, routed.payload)  # without a compiled form the router gives a frame
         try:
-            return Prepared(self, routed.rows, routed.bases(self.compiled.encoder))
+            routed = self._router.route(data, extra, missing)
+            return self._encoded(routed.rows, routed)
+        except SchemaError as error:  # from validation, or from the encoder (a value the compiled form refuses)
+            if refuse != "rows":
+                raise
+            return self._prepare_accepted(data, extra, missing, error)
+
+    def _encoded(self, rows: int, routed, refused=_NOTHING_REFUSED, hint: str = "") -> Prepared:
+        if rows == 0 or self.compiled is None:
+            return Prepared(self, rows, routed.payload if routed is not None else None, refused, hint)  # a frame
+        try:
+            return Prepared(self, rows, routed.bases(self.compiled.encoder), refused, hint)
         except (SchemaError, UnsupportedError):
             raise
         except Exception as exc:
             raise PredictionError(f"{self.ref}: the {self.path.value} path failed on valid input: {exc}") from exc
 
+    def _prepare_accepted(self, data, extra: str, missing: str, error: SchemaError) -> Prepared:
+        """Set aside the rows ``error`` names and validate the rest once more, together (never row by row)."""
+        refused: dict[int, list[Issue]] = {}
+        hint, kept = error.hint, None
+        while True:  # a second pass only finds more when a row's issues hid behind another's; each pass drops one row at least
+            if not error.issues or any(issue.row is None for issue in error.issues):
+                raise error  # wrong for every row alike (a column missing or unknown, not rows at all)
+            if kept is None:
+                kept = list(range(1 if isinstance(data, Mapping) else len(data)))
+            for issue in error.issues:
+                position = kept[issue.row]
+                refused.setdefault(position, []).append(issue if issue.row == position else replace(issue, row=position))
+            kept = [p for p in kept if p not in refused]
+            if not kept:
+                return self._encoded(0, None, _in_order(refused), hint)
+            try:
+                routed = self._router.route(_subset(data, kept), extra, missing)
+                return self._encoded(routed.rows, routed, _in_order(refused), hint)
+            except SchemaError as again:
+                error = again
+
     def compute(self, prepared: Prepared) -> Prediction:
-        """Predict input from :meth:`prepare` of this model: the second half of :meth:`infer`."""
+        """Predict input from :meth:`prepare` of this model: the second half of :meth:`infer`.
+
+        With rows set aside by ``prepare(..., refuse="rows")``, predicts the accepted ones
+        (:meth:`compute_accepted` keeps the refused ones beside them).
+        """
+
         if prepared.model is not self:
             raise ValueError(f"input prepared by {prepared.model.ref} cannot be computed by {self.ref}")
         try:
@@ -114,6 +174,10 @@ class Model:
         except Exception as exc:  # anything from inside scikit-learn or the compiled form
             raise PredictionError(f"{self.ref}: the {self.path.value} path failed on valid input: {exc}") from exc
         return Prediction(self.ref, self.path, values, proba, self._classes)
+
+    def compute_accepted(self, prepared: Prepared) -> Accepted:
+        """Predict input from ``prepare(..., refuse="rows")``: the second half of :meth:`infer_accepted`."""
+        return Accepted(self.compute(prepared), prepared.refused, prepared.hint)
 
     def predict(self, data, extra: Extra = "reject", missing: Missing = "as-given"):
         """Predict for one dict (returns one value) or a DataFrame / list of dicts (returns an array)."""
@@ -181,6 +245,18 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({self.ref}, task={self.task.value!r}, path={self.path.value!r})"
+
+
+def _subset(data, positions: list[int]):
+    if isinstance(data, Mapping):
+        return [data]
+    if isinstance(data, pd.DataFrame):
+        return data.iloc[positions]
+    return [data[p] for p in positions]
+
+
+def _in_order(refused: dict[int, list[Issue]]) -> dict[int, list[Issue]]:
+    return dict(sorted(refused.items()))
 
 
 def _scalar(value):

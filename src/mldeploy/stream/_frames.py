@@ -14,14 +14,13 @@ from __future__ import annotations
 import struct
 from array import array
 from itertools import accumulate
-from typing import NamedTuple
 
-import numpy as np
-
+from mldeploy.serving import codecs
+from mldeploy.serving.result import Prediction
 from mldeploy.stream.scoring import Scored
 
-__all__ = ["Predicted", "batch_values", "pack", "pack_batch", "pack_prediction",
-           "pack_scored", "unpack", "unpack_prediction", "unpack_scored"]
+__all__ = ["batch_values", "pack", "pack_batch", "pack_prediction", "pack_scored", "unpack", "unpack_prediction",
+           "unpack_scored"]
 
 _HEAD = struct.Struct("<cQ")  # kind, request number
 _COUNT = struct.Struct("<I")
@@ -66,58 +65,26 @@ def pack_scored(scored: Scored, count: int, number: int) -> bytes:
                      array("I", map(len, values)).tobytes(), *values])
 
 
-def pack_prediction(number: int, prediction, dead: dict[int, tuple[str, list[str]]]) -> bytes:
-    """A batch whose valid events were predicted in one call: the prediction's arrays as they are.
+def pack_prediction(number: int, prediction: Prediction, dead: dict[int, tuple[str, list[str]]]) -> bytes:
+    """A batch whose valid events were predicted in one call: its dead letters (JSON), then the prediction's arrays.
 
     The prediction process's cheapest answer (no per-event work): the scorer encodes
-    the messages, on its own core.
+    the messages, on its own core. The arrays travel as :func:`mldeploy.serving.codecs.pack_prediction` lays them out.
     """
     import orjson
 
-    values, probabilities = prediction.values, prediction.probabilities
-    numeric = values.dtype.kind in "fiub"
-    header = {"ref": str(prediction.ref), "dead": [[p, code, reasons] for p, (code, reasons) in dead.items()],
-              "dtype": values.dtype.str if numeric else None, "rows": len(values),
-              "classes": list(prediction.classes) if prediction.classes is not None else None,
-              "columns": probabilities.shape[1] if probabilities is not None else None}
-    encoded = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
-    labels = values.tobytes() if numeric else orjson.dumps(values.tolist(), option=orjson.OPT_SERIALIZE_NUMPY)
-    parts = [_HEAD.pack(b"V", number), _COUNT.pack(len(encoded)), encoded, _COUNT.pack(len(labels)), labels]
-    if probabilities is not None:
-        parts.append(np.ascontiguousarray(probabilities, dtype=np.float64).tobytes())
-    return b"".join(parts)
+    dead_letters = orjson.dumps([[p, code, reasons] for p, (code, reasons) in dead.items()])
+    return b"".join([_HEAD.pack(b"V", number), _COUNT.pack(len(dead_letters)), dead_letters,
+                     codecs.pack_prediction(prediction)])
 
 
-def unpack_prediction(body: memoryview) -> tuple[Predicted, dict[int, tuple[str, list[str]]]]:
+def unpack_prediction(body: memoryview) -> tuple[Prediction, dict[int, tuple[str, list[str]]]]:
     """The prediction and the dead letters of a ``V`` answer's body."""
     import orjson
 
     (size,) = _COUNT.unpack_from(body)
-    header = orjson.loads(body[_COUNT.size:_COUNT.size + size])
-    start = 2 * _COUNT.size + size
-    (labels_size,) = _COUNT.unpack_from(body, start - _COUNT.size)
-    labels = body[start:start + labels_size]
-    if header["dtype"] is not None:
-        values = np.frombuffer(labels, dtype=np.dtype(header["dtype"]))
-    else:
-        values = np.array(orjson.loads(labels), dtype=object)
-    probabilities = None
-    if header["columns"] is not None:
-        probabilities = np.frombuffer(body[start + labels_size:], dtype=np.float64).reshape(-1, header["columns"])
-    if len(values) != header["rows"] or (probabilities is not None and len(probabilities) != len(values)):
-        raise ValueError("an answer whose arrays do not match its row count")
-    classes = tuple(header["classes"]) if header["classes"] is not None else None
-    dead = {p: (code, reasons) for p, code, reasons in header["dead"]}
-    return Predicted(header["ref"], values, probabilities, classes), dead
-
-
-class Predicted(NamedTuple):
-    """What the scorer needs of a Prediction to encode its messages."""
-
-    ref: str
-    values: np.ndarray
-    probabilities: np.ndarray | None
-    classes: tuple | None
+    dead = {p: (code, reasons) for p, code, reasons in orjson.loads(body[_COUNT.size:_COUNT.size + size])}
+    return codecs.unpack_prediction(body[_COUNT.size + size:]), dead
 
 
 def unpack_scored(body: memoryview, count: int) -> Scored:

@@ -28,7 +28,7 @@ from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
 __all__ = [
     "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
     "archive_reader", "chunk_records", "dead_letter_value", "decode_events", "decode_version", "encode_version",
-    "issues_by_row", "join_chunks", "prediction_values", "version_keys",
+    "issues_by_row", "join_chunks", "version_keys",
 ]
 
 FORMAT = 2
@@ -121,7 +121,7 @@ def decode_version(value: bytes) -> PublishedVersion:
 
 
 def _fast_json():
-    """orjson's parser and writer when installed (the ``kafka`` extra brings it; several times faster), else None."""
+    """orjson's parser when installed (the ``kafka`` extra brings it; several times faster), else None."""
     try:
         import orjson
     except ImportError:
@@ -216,36 +216,6 @@ def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str
             continue
         rows[position] = row
     return rows, bad
-
-
-def prediction_values(values: list, probabilities: list | None = None, classes=None) -> list[bytes]:
-    """Encode one prediction message (JSON) per row, from plain Python values (``ndarray.tolist()``)."""
-    if probabilities is None:
-        numbers = _number_texts(values)
-        if numbers is not None:
-            return [b'{"prediction":' + number + b"}" for number in numbers]
-        return [b'{"prediction":%s}' % json.dumps(v).encode() for v in values]
-    names = [str(c) for c in classes]
-    return [json.dumps({"label": label, "probabilities": dict(zip(names, row))}).encode()
-            for label, row in zip(values, probabilities)]
-
-
-def _number_texts(values: list) -> list[bytes] | None:
-    """Return each finite number's JSON text from one C-level dump of the whole list, or None if that can't be split.
-
-    A JSON number holds no comma, so the dump splits back into one text per value; anything else
-    (text labels, non-finite floats, which orjson writes as null) takes the per-value path.
-    """
-    if _orjson is None or not values or not all(type(v) in _NUMBER_TYPES for v in values):
-        return None
-    try:
-        dumped = _orjson.dumps(values)
-    except TypeError:  # an int beyond 64 bits
-        return None
-    return None if b"null" in dumped else dumped[1:-1].split(b",")
-
-
-_NUMBER_TYPES = frozenset({float, int})
 
 
 def dead_letter_value(event: bytes, error: str, reasons: list[str], source: dict) -> bytes:

@@ -33,8 +33,9 @@ from queue import Empty, SimpleQueue
 from mldeploy import errors
 from mldeploy.errors import NotReadyError
 from mldeploy.stream import _frames
-from mldeploy.serving.result import Prediction
-from mldeploy.stream.scoring import Decoded, Scored, compute_batch, decode_batch, encoded, outcome, prepare_batch
+from mldeploy.serving.result import Accepted
+from mldeploy.stream.scoring import (Decoded, Scored, accepted_dead, compute_batch, decode_batch, encoded, outcome,
+                                     prepare_batch)
 
 __all__ = ["ModelSpec", "Outcome", "ProcessPredictor", "ThreadPredictor"]
 
@@ -230,9 +231,10 @@ def _serve(spec: ModelSpec, requests, answers) -> None:
 class _Server:
     """Answer requests in order, computing batches on a worker thread while preparing the next.
 
-    A batch predicted in one call goes back as the prediction's arrays and the scorer
-    encodes the messages: this process, the scorer's slowest stage, does no per-event
-    work but decoding and validating. Errors are sorted out here, where the model is.
+    A batch predicted in one call (its invalid events set aside by the serving core) goes
+    back as the prediction's arrays and the scorer encodes the messages: this process, the
+    scorer's slowest stage, does no per-event work but decoding and validating. Errors are
+    sorted out here, where the model is.
     """
 
     ahead = 2
@@ -276,8 +278,8 @@ class _Server:
         number, count, decoded, computed = self._scoring.popleft()
         try:
             result = computed.result()
-            if isinstance(result, Prediction):
-                answer = _frames.pack_prediction(number, result, decoded.dead)
+            if isinstance(result, Accepted):  # refused events travel as dead letters beside the arrays
+                answer = _frames.pack_prediction(number, result.prediction, accepted_dead(decoded, result))
             else:
                 answer = _frames.pack_scored(outcome(self.model, decoded, result), count, number)
         except NotReadyError:

@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from mldeploy import errors
-from mldeploy.errors import MldeployError, NotReadyError, SchemaError, answer_for
+from mldeploy.errors import Issue, MldeployError, NotReadyError, SchemaError, answer_for
+from mldeploy.serving import codecs
+from mldeploy.serving.result import Accepted
 from mldeploy.stream import codec
 
-__all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "dead_letter_reason", "compute_batch", "decode_batch", "encoded",
-           "infer_batch", "outcome", "prepare_batch", "score_batch"]
+__all__ = ["DEAD_LETTER_REASONS", "Decoded", "Scored", "accepted_dead", "compute_batch", "dead_letter_reason", "decode_batch",
+           "encoded", "infer_batch", "outcome", "prepare_batch", "score_batch"]
 
 DEAD_LETTER_REASONS: dict[type, str] = {
     errors.SchemaError: "invalid-event",
@@ -70,19 +72,23 @@ def decode_batch(values: Sequence[bytes]) -> Decoded:
 
 
 def infer_batch(model, decoded: Decoded):
-    """Predict the valid rows in one call: the Prediction, or the MldeployError it met (NotReadyError propagates)."""
+    """Predict the events that pass validation in one call, the others set aside with their issues.
+
+    Returns the Accepted, or the MldeployError the batch met as a whole (NotReadyError propagates).
+    """
     return compute_batch(prepare_batch(model, decoded))
 
 
 def prepare_batch(model, decoded: Decoded):
-    """Validate and encode the valid rows with the version serving now: a Prepared, None, or the MldeployError met.
+    """Validate and encode the parsed rows with the version serving now: a Prepared, None, or the MldeployError met.
 
-    The first half of :func:`infer_batch`, all Python; NotReadyError propagates.
+    The first half of :func:`infer_batch`, all Python; rows with bad fields are set aside
+    in the Prepared (the serving core's ``refuse="rows"``). NotReadyError propagates.
     """
     if not decoded.positions:
         return None
     try:
-        return model.prepare([decoded.rows[p] for p in decoded.positions], missing="as-trained")
+        return model.prepare([decoded.rows[p] for p in decoded.positions], missing="as-trained", refuse="rows")
     except NotReadyError:
         raise
     except MldeployError as error:
@@ -90,7 +96,7 @@ def prepare_batch(model, decoded: Decoded):
 
 
 def compute_batch(prepared):
-    """Predict what :func:`prepare_batch` returned: the Prediction, or the error (None for no rows).
+    """Predict what :func:`prepare_batch` returned: the Accepted, or the error (None for no rows).
 
     The second half of :func:`infer_batch`: the compiled path's numeric kernel, which releases
     the GIL, so a scorer runs it on a worker thread beside the next batch's preparation.
@@ -98,7 +104,7 @@ def compute_batch(prepared):
     if prepared is None or isinstance(prepared, MldeployError):
         return prepared
     try:
-        return prepared.model.compute(prepared)
+        return prepared.model.compute_accepted(prepared)
     except MldeployError as error:
         return error
 
@@ -113,19 +119,36 @@ def score_batch(model, values: Sequence[bytes]) -> Scored:
 
 
 def outcome(model, decoded: Decoded, result) -> Scored:
-    """Encode a batch's predictions; after an error, find the events at fault and predict the others one by one."""
+    """Encode a batch's predictions and its refused events' dead letters.
+
+    After an error of the batch as a whole, find the events at fault: an issue of the whole
+    input is every event's; a pipeline that fails on valid rows is asked about each alone.
+    """
     rows, positions = decoded.rows, decoded.positions
+    if isinstance(result, Accepted):
+        dead = accepted_dead(decoded, result)
+        return encoded(result.prediction, [p for p in positions if p not in dead] if result.refused else positions, dead)
     scored = Scored(dead=dict(decoded.dead))
     if isinstance(result, SchemaError):
-        grouped = codec.issues_by_row(result, len(positions))
-        for batch_row, issues in grouped.items():
-            scored.dead[positions[batch_row]] = ("invalid-event", [replace(i, row=None).describe() for i in issues])
-        _predict_each(model, rows, [p for i, p in enumerate(positions) if i not in grouped], scored)
+        for batch_row, issues in codec.issues_by_row(result, len(positions)).items():
+            scored.dead[positions[batch_row]] = _invalid(issues)
     elif isinstance(result, MldeployError):
         _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
-    elif result is not None:
-        _encode(result, positions, scored)
     return scored
+
+
+def accepted_dead(decoded: Decoded, accepted: Accepted) -> dict[int, tuple[str, list[str]]]:
+    """The batch's dead letters: events that are not rows, and the rows the model refused, by batch position."""
+    if not accepted.refused:
+        return decoded.dead
+    dead = dict(decoded.dead)
+    for batch_row, issues in accepted.refused.items():
+        dead[decoded.positions[batch_row]] = _invalid(issues)
+    return dead
+
+
+def _invalid(issues: list[Issue]) -> tuple[str, list[str]]:
+    return "invalid-event", [replace(i, row=None).describe() for i in issues]
 
 
 def encoded(prediction, positions: list[int], dead: dict[int, tuple[str, list[str]]]) -> Scored:
@@ -136,9 +159,7 @@ def encoded(prediction, positions: list[int], dead: dict[int, tuple[str, list[st
 
 
 def _encode(prediction, positions: list[int], scored: Scored) -> None:
-    probabilities = prediction.probabilities.tolist() if prediction.probabilities is not None else None
-    encoded = codec.prediction_values(prediction.values.tolist(), probabilities, prediction.classes)
-    scored.predictions.update(zip(positions, encoded))  # C-level loops: this runs for every event
+    scored.predictions.update(zip(positions, codecs.prediction_messages(prediction)))  # C-level loops: this runs for every event
     scored.models.update(dict.fromkeys(positions, str(prediction.ref)))
 
 
@@ -147,7 +168,7 @@ def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> No
         try:
             _encode(model.infer([rows[position]], missing="as-trained"), [position], scored)
         except SchemaError as error:
-            scored.dead[position] = ("invalid-event", [replace(i, row=None).describe() for i in error.issues])
+            scored.dead[position] = _invalid(error.issues)
         except NotReadyError:
             raise
         except MldeployError as error:

@@ -17,23 +17,27 @@ from mldeploy.bundle.schema import Field, Schema
 __all__ = ["BAD", "clean_row", "clean_value"]
 
 
-def clean_row(schema: Schema, row: Mapping, missing: str = "as-given") -> list | None:
-    """Return the row's values in field order, coerced, or None if anything is off.
+def clean_row(schema: Schema, row: Mapping, missing: str = "as-given") -> dict | None:
+    """Return the row as a new dict in field order, its values coerced, or None if anything is off.
+
+    A dict because that is what both consumers take (the compiled encoder reads
+    fields by name; the one-row frame builder its values in order): no second copy.
 
     ``missing`` is ``as-given`` (None and NaN reach the pipeline as given) or
     ``as-trained`` (an empty text value becomes the marker training had).
     """
     if len(row) != len(schema.fields):
         return None
-    values = []
+    clean = {}
     for f in schema.fields:
-        if f.name not in row:
+        name = f.name
+        if name not in row:
             return None
-        value = clean_value(f, row[f.name], missing)
+        value = clean_value(f, row[name], missing)
         if value is BAD:
             return None
-        values.append(value)
-    return values
+        clean[name] = value
+    return clean
 
 
 BAD = object()
