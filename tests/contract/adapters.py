@@ -9,6 +9,8 @@ database) and returns an :class:`Adapter`.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import tempfile
 import threading
@@ -20,19 +22,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+import confluent_kafka as ck
 import numpy as np
 import pandas as pd
 
 from mldeploy.batch.job import run_batch
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.bundle import BundleRef
-from mldeploy.errors import SchemaError
+from mldeploy.errors import Issue, SchemaError
 from mldeploy.registry import Registry
 from mldeploy.serving import codecs
 from mldeploy.serving.live_model import LiveModel
 from mldeploy.serving.model import Model
 from mldeploy.serving.model_source import RegistrySource
 from mldeploy.stream import publish, subscribe
+from mldeploy.stream.scorer import ScorerConfig, StreamScorer
+from mldeploy.stream.transport import parse_url
+
+from _events import create_topics, produce
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,109 @@ class StreamAdapter:
         if self.transport == "local":
             return f"local://{self.request.getfixturevalue('tmp_path')}/log/{topic}"
         return self.request.getfixturevalue("kafka_broker").url(topic)
+class ScorerDeployment:
+    """The streaming scorer: each call's rows go in as keyed JSON events; predictions and dead letters come out.
+
+    The scorer runs on a thread of this process with a live model subscribed to the relay's topic;
+    a dead letter's reasons become the call's SchemaError issues, numbered by the event's row.
+    One scorer per ``extra`` setting, each on topics of its own, started on first use.
+    """
+
+    _ISSUE = re.compile(r'^field "(?P<field>.*)": expected (?P<expected>.*), got (?P<got>.*)$')
+
+    def __init__(self, broker, live: LiveModel):
+        self._broker, self._live = broker, live
+        self._scorers: dict[str, tuple[str, StreamScorer, threading.Thread]] = {}
+        self._calls = 0
+
+    def predict(self, rows: list[dict], extra: str = "reject") -> Answer:
+        topic = self._topic_for(extra)
+        self._calls += 1
+        keys = [f"{self._calls}-{index}".encode() for index in range(len(rows))]
+        produce(self._broker.bootstrap, topic, {k: json.dumps(row).encode() for k, row in zip(keys, rows)})
+        answers = self._read({f"{topic}-out": "prediction", f"{topic}.dead-letter": "dead"}, set(keys))
+        issues = [issue for index, key in enumerate(keys) if answers[key][0] == "dead"
+                  for issue in self._issues(index, answers[key][1])]
+        if issues:
+            raise SchemaError(issues)
+        messages = [answers[key][1] for key in keys]
+        values = [json.loads(m.value()) for m in messages]
+        versions = [BundleRef.parse(dict(m.headers())["mldeploy-model"].decode()).version for m in messages]
+        if values and "probabilities" in values[0]:
+            classes = tuple(values[0]["probabilities"])
+            proba = np.array([[v["probabilities"][c] for c in classes] for v in values])
+            return Answer(np.array([v["label"] for v in values]), proba, versions, classes)
+        return Answer(np.array([v["prediction"] for v in values], dtype="float64"), None, versions)
+
+    def wait_for_version(self, version: int, timeout_s: float) -> bool:
+        return self._live.wait_for_version(version, timeout_s)
+
+    def close(self) -> None:
+        for _, scorer, thread in self._scorers.values():
+            scorer.stop()
+            thread.join(60)
+
+    def _topic_for(self, extra: str) -> str:
+        if extra not in self._scorers:
+            topic = f"contract-events-{uuid.uuid4().hex[:10]}"
+            create_topics(self._broker.bootstrap, 1, topic, f"{topic}-out")
+            assigned = threading.Event()
+            config = ScorerConfig(parse_url(self._broker.url(topic)), parse_url(self._broker.url(f"{topic}-out")),
+                                  group=f"contract-{topic}", max_batch=64, extra=extra, caught_up_commit_s=0.0)
+            scorer = StreamScorer(self._live, config, on_assign=lambda partitions: assigned.set())
+            thread = threading.Thread(target=scorer.run, daemon=True)
+            thread.start()
+            if not assigned.wait(120):
+                raise AssertionError(f"the scorer of {topic} was never assigned its partition")
+            self._scorers[extra] = (topic, scorer, thread)
+        return self._scorers[extra][0]
+
+    def _read(self, kinds: dict[str, str], keys: set[bytes], timeout_s: float = 120) -> dict[bytes, tuple]:
+        """Read the output topics from their start until every key has a prediction or a dead letter."""
+        consumer = ck.Consumer({"bootstrap.servers": self._broker.bootstrap, "group.id": f"reader-{uuid.uuid4().hex}",
+                                "isolation.level": "read_committed", "enable.auto.commit": False})
+        consumer.assign([ck.TopicPartition(topic, 0, 0) for topic in kinds])
+        found: dict[bytes, tuple] = {}
+        deadline = time.monotonic() + timeout_s
+        try:
+            while not keys <= found.keys():
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{len(keys - found.keys())} of {len(keys)} events got no answer in {timeout_s:.0f} s")
+                for message in consumer.consume(500, 0.2):
+                    if message.error() is None and message.key() in keys:
+                        found[message.key()] = (kinds[message.topic()], message)
+        finally:
+            consumer.close()
+        return found
+
+    def _issues(self, row: int, dead_letter) -> list[Issue]:
+        reasons = json.loads(dead_letter.value())["reasons"]
+        return [Issue(row, **self._ISSUE.match(reason).groupdict()) for reason in reasons]
+
+
+@dataclass(frozen=True)
+class ScorerAdapter:
+    """The streaming scorer (``stream-score``) on the kit's Kafka broker, following a relay's model topic."""
+
+    request: object
+
+    @contextmanager
+    def deploy(self, registry: Registry, ref: str) -> Iterator[ScorerDeployment]:
+        registry.record(ref)  # an unknown model or version is NotFoundError at deploy time, as for every adapter
+        url = f"local://{self.request.getfixturevalue('tmp_path')}/log/contract-{uuid.uuid4().hex[:10]}"
+        relay = _Relay(registry, ref, url)
+        live = subscribe(url, BundleRef.parse(ref).name)
+        deployed = ScorerDeployment(self.request.getfixturevalue("kafka_broker"), live)
+        try:
+            if not live.wait_ready(60):
+                raise AssertionError(f"{ref} never became ready on {url}")
+            yield deployed
+        finally:
+            deployed.close()
+            live.close()
+            relay.stop()
+
+
 class BatchDeployment:
     """The batch architecture: each call is a batch run (CSV in, its own database out) answered by key lookups.
 
@@ -297,5 +407,6 @@ ADAPTERS: dict[str, Callable] = {
 """Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""
 ADAPTERS.update({f"batch-{backend}": (lambda request, backend=backend: BatchAdapter(request, backend))
                  for backend in ("sqlite", "postgres")})
+ADAPTERS["stream-scorer"] = ScorerAdapter
 ADAPTERS["api"] = ApiAdapter
 ADAPTERS["grpc"] = lambda request: ApiAdapter(request, "grpc")

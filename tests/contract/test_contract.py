@@ -89,6 +89,8 @@ BAD_ROWS_EDITS = [
     {"certifications": -3},
     {"weekly_hours": float("inf")},
     {"remote": None},
+    {"years_experience": "ten"},
+    {"certifications": -3, "years_experience": "ten", "age": 12.5},
 ]
 EXPECTED_ISSUES = [
     (1, "years_experience", "a number in [0, 64.95]", '"ten"'),
@@ -97,6 +99,11 @@ EXPECTED_ISSUES = [
     (3, "certifications", "a whole number in [0, 11]", "-3"),
     (4, "weekly_hours", "a finite number (a number in [10.05, 73.85])", "inf"),
     (5, "remote", "true or false (this field cannot be empty)", "null"),
+    # the same problems again in later rows, alone and together: every bad field of every bad row is named
+    (6, "years_experience", "a number in [0, 64.95]", '"ten"'),
+    (7, "age", "a whole number in [0, 93]", "12.5"),
+    (7, "certifications", "a whole number in [0, 11]", "-3"),
+    (7, "years_experience", "a number in [0, 64.95]", '"ten"'),  # text in a number field is found in a later pass
 ]
 
 
@@ -105,7 +112,7 @@ def test_same_schema_errors_for_bad_rows(adapter, case):
     rows = [good[0]] + [row | edit for row, edit in zip(good[1:], BAD_ROWS_EDITS)]
     with adapter.deploy(case["registry"], "salary:production") as deployed:
         issues = _issues(deployed, rows)
-    assert issues == EXPECTED_ISSUES
+    assert issues == EXPECTED_ISSUES, issues
 
 
 def _issues(deployed, rows) -> list[tuple]:

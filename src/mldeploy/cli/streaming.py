@@ -71,6 +71,8 @@ def stream_score(
     group: str = typer.Option("mldeploy-scorer", "--group", help="Consumer group; scorers in one group share partitions."),
     instance: str = typer.Option(None, "--instance", help="Stable name in the group: a restart with it takes over at once."),
     max_batch: int = typer.Option(500, "--max-batch", min=1, help="Events per micro-batch at most."),
+    ignore_extra: bool = typer.Option(False, "--ignore-extra", help="Drop event fields the model doesn't know (an id, "
+                                      "a timestamp) instead of sending the event to the dead letters."),
     at_least_once: bool = typer.Option(False, "--at-least-once", help="Commit after acknowledgement instead of transactions."),
     commit_interval: float = typer.Option(2.0, "--commit-interval", help="Seconds of batches per commit while behind "
                                           "the input (once caught up, it commits every 0.03 s)."),
@@ -97,7 +99,8 @@ def stream_score(
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
-                          caught_up_commit_s=min(ScorerConfig.caught_up_commit_s, max(commit_interval, 0.0)))
+                          caught_up_commit_s=min(ScorerConfig.caught_up_commit_s, max(commit_interval, 0.0)),
+                          extra="ignore" if ignore_extra else "reject")
     spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                      cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
     console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")

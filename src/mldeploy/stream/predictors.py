@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
 from mldeploy import errors
+from mldeploy.bundle.options import Extra
 from mldeploy.errors import NotReadyError
 from mldeploy.stream import _frames
 from mldeploy.serving.result import Accepted
@@ -83,20 +84,22 @@ class ThreadPredictor:
     depth = 1
     """Batches in flight while the loop writes: one, which the worker computes while the loop works."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, extra: Extra = "reject") -> None:
         self.model = model
+        self.extra = extra
+        """How events' fields that the schema does not know are treated: "reject" (a dead letter) or "ignore"."""
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="mldeploy-scorer")
 
     def submit(self, values: list[bytes]) -> Outcome:
         """Decode and validate ``values`` here, compute them on the worker; return how to get the outcome."""
         decoded, computed = self.start(values)
-        return lambda: outcome(self.model, decoded, computed.result())
+        return lambda: outcome(self.model, decoded, computed.result(), self.extra)
 
     def start(self, values: list[bytes]) -> tuple[Decoded, Future]:
         """Decode and prepare ``values``; return them and the future of their computed result (``compute_batch``)."""
         decoded = decode_batch(values)
         try:
-            prepared = prepare_batch(self.model, decoded)
+            prepared = prepare_batch(self.model, decoded, self.extra)
         except NotReadyError as error:
             failed: Future = Future()
             failed.set_exception(error)
@@ -120,13 +123,13 @@ class ProcessPredictor:
     """Batches in flight while the loop writes: enough queued (tens of ms of work) that the loop's waits,
     such as a commit's round trips, don't leave the process idle."""
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, extra: Extra = "reject") -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # forking a process with librdkafka's threads is unsafe
         requests, self._requests = context.Pipe(duplex=False)
         self._answers, answers = context.Pipe(duplex=False)
-        self._process = context.Process(target=_serve, args=(spec, requests, answers), daemon=True,
+        self._process = context.Process(target=_serve, args=(spec, extra, requests, answers), daemon=True,
                                         name=f"mldeploy-predictor-{spec.name}")
         self._process.start()
         requests.close()  # only the child holds these ends now: its reads end when this process does
@@ -203,7 +206,7 @@ def _widen_pipe(fd: int) -> None:
 
 
 # ---------------------------------------------------------------- the prediction process
-def _serve(spec: ModelSpec, requests, answers) -> None:
+def _serve(spec: ModelSpec, extra: Extra, requests, answers) -> None:
     """The prediction process: subscribe, then answer requests in order until told to exit or the scorer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the scorer decides when to stop
     try:
@@ -219,7 +222,7 @@ def _serve(spec: ModelSpec, requests, answers) -> None:
     # takes up to the switch interval, 5 ms by default: longer than the kernel takes for a batch of 500
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
     with model:
-        server = _Server(model, answers)
+        server = _Server(model, answers, extra)
         try:
             server.run(queue)
         except OSError:
@@ -240,8 +243,8 @@ class _Server:
     ahead = 2
     """Batches prepared and not yet answered, at most: the worker always has the next one to compute."""
 
-    def __init__(self, model, answers) -> None:
-        self.predictor = ThreadPredictor(model)
+    def __init__(self, model, answers, extra: Extra = "reject") -> None:
+        self.predictor = ThreadPredictor(model, extra)
         self.model = model
         self._answers = answers
         self._scoring: deque[tuple[int, int, Decoded, Future]] = deque()
@@ -281,7 +284,7 @@ class _Server:
             if isinstance(result, Accepted):  # refused events travel as dead letters beside the arrays
                 answer = _frames.pack_prediction(number, result.prediction, accepted_dead(decoded, result))
             else:
-                answer = _frames.pack_scored(outcome(self.model, decoded, result), count, number)
+                answer = _frames.pack_scored(outcome(self.model, decoded, result, self.predictor.extra), count, number)
         except NotReadyError:
             answer = _frames.pack(b"N", number)
         except Exception as exc:  # a bug, not a bad event: the scorer stops with it

@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mldeploy.bundle.options import Extra, check_extra
 from mldeploy.errors import ConfigError, NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
@@ -67,6 +68,8 @@ class ScorerConfig:
     """Stable name of this scorer in its group; a restart with the same name takes over at once."""
     max_batch: int = 500
     """Events per micro-batch at most."""
+    extra: Extra = "reject"
+    """An event with a field the schema does not know: "reject" makes it a dead letter, "ignore" drops the field."""
     wait_s: float = 0.05
     """How long the loop waits for an event when none is queued (then it checks for stop())."""
     exactly_once: bool = True
@@ -88,6 +91,7 @@ class ScorerConfig:
             raise ConfigError("stream-score reads and writes Kafka topics: give kafka://HOST:PORT/TOPIC for --in and --out")
         if self.source.where != self.output.where:
             raise ConfigError(f"--in ({self.source.where}) and --out ({self.output.where}) must be on one Kafka cluster")
+        check_extra(self.extra)
         if self.max_batch < 1:
             raise ConfigError(f"max batch must be at least 1 event, got {self.max_batch}")
         if not 0 <= self.commit_interval_s < self.transaction_timeout_s:
@@ -140,7 +144,8 @@ class StreamScorer:
         """Score until :meth:`stop` (or ``idle_exit_s`` without events); return the counts."""
         self._ensure_outputs()
         model = self.model
-        self._predictor = ProcessPredictor(model) if isinstance(model, ModelSpec) else ThreadPredictor(model)
+        predictor = ProcessPredictor if isinstance(model, ModelSpec) else ThreadPredictor
+        self._predictor = predictor(model, self.config.extra)
         try:
             return self._run(idle_exit_s)
         finally:

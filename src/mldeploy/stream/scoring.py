@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from mldeploy import errors
+from mldeploy.bundle.options import Extra
 from mldeploy.errors import Issue, MldeployError, NotReadyError, SchemaError, answer_for
 from mldeploy.serving import codecs
 from mldeploy.serving.result import Accepted
@@ -71,15 +72,16 @@ def decode_batch(values: Sequence[bytes]) -> Decoded:
                    {position: ("invalid-event", [reason]) for position, reason in bad.items()})
 
 
-def infer_batch(model, decoded: Decoded):
+def infer_batch(model, decoded: Decoded, extra: Extra = "reject"):
     """Predict the events that pass validation in one call, the others set aside with their issues.
 
     Returns the Accepted, or the MldeployError the batch met as a whole (NotReadyError propagates).
+    ``extra``: "reject" makes an event with a field the schema does not know a dead letter; "ignore" drops the field.
     """
-    return compute_batch(prepare_batch(model, decoded))
+    return compute_batch(prepare_batch(model, decoded, extra))
 
 
-def prepare_batch(model, decoded: Decoded):
+def prepare_batch(model, decoded: Decoded, extra: Extra = "reject"):
     """Validate and encode the parsed rows with the version serving now: a Prepared, None, or the MldeployError met.
 
     The first half of :func:`infer_batch`, all Python; rows with bad fields are set aside
@@ -88,7 +90,7 @@ def prepare_batch(model, decoded: Decoded):
     if not decoded.positions:
         return None
     try:
-        return model.prepare([decoded.rows[p] for p in decoded.positions], missing="as-trained", refuse="rows")
+        return model.prepare([decoded.rows[p] for p in decoded.positions], extra, missing="as-trained", refuse="rows")
     except NotReadyError:
         raise
     except MldeployError as error:
@@ -109,16 +111,16 @@ def compute_batch(prepared):
         return error
 
 
-def score_batch(model, values: Sequence[bytes]) -> Scored:
+def score_batch(model, values: Sequence[bytes], extra: Extra = "reject") -> Scored:
     """Decode and score ``values``; an event's bad fields send it, and only it, to the dead letters.
 
     NotReadyError (no model serving yet) propagates: no event of the batch is at fault.
     """
     decoded = decode_batch(values)
-    return outcome(model, decoded, infer_batch(model, decoded))
+    return outcome(model, decoded, infer_batch(model, decoded, extra), extra)
 
 
-def outcome(model, decoded: Decoded, result) -> Scored:
+def outcome(model, decoded: Decoded, result, extra: Extra = "reject") -> Scored:
     """Encode a batch's predictions and its refused events' dead letters.
 
     After an error of the batch as a whole, find the events at fault: an issue of the whole
@@ -133,7 +135,7 @@ def outcome(model, decoded: Decoded, result) -> Scored:
         for batch_row, issues in codec.issues_by_row(result, len(positions)).items():
             scored.dead[positions[batch_row]] = _invalid(issues)
     elif isinstance(result, MldeployError):
-        _predict_each(model, rows, positions, scored)  # find the events that fail, keep the others
+        _predict_each(model, rows, positions, scored, extra)  # find the events that fail, keep the others
     return scored
 
 
@@ -163,10 +165,10 @@ def _encode(prediction, positions: list[int], scored: Scored) -> None:
     scored.models.update(dict.fromkeys(positions, str(prediction.ref)))
 
 
-def _predict_each(model, rows: list, positions: list[int], scored: Scored) -> None:
+def _predict_each(model, rows: list, positions: list[int], scored: Scored, extra: Extra) -> None:
     for position in positions:
         try:
-            _encode(model.infer([rows[position]], missing="as-trained"), [position], scored)
+            _encode(model.infer([rows[position]], extra, missing="as-trained"), [position], scored)
         except SchemaError as error:
             scored.dead[position] = _invalid(error.issues)
         except NotReadyError:
