@@ -55,13 +55,16 @@ class CareersSite:
         self.model = mldeploy.load(self.bundle)
         self.form = build_form(self.bundle.schema, config.max_years, config.max_certifications)
         self._modes: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._locks = {mode: threading.Lock() for mode in MODES}
         self.mode(config.mode)
 
     def mode(self, name: str):
         """Return the answering object of mode ``name``, making it on first use."""
         check_mode(name)
-        with self._lock:
+        made = self._modes.get(name)
+        if made is not None:
+            return made
+        with self._locks[name]:  # one lock per mode: scoring the offline table holds up no other mode
             if name not in self._modes:
                 self._modes[name] = self._make(name)
             return self._modes[name]
@@ -73,8 +76,7 @@ class CareersSite:
         return estimate_of(answering.answer(self.form.row(values)), mode)
 
     def close(self) -> None:
-        with self._lock:
-            modes, self._modes = list(self._modes.values()), {}
+        modes, self._modes = list(self._modes.values()), {}
         for answering in modes:
             answering.close()
 
