@@ -6,19 +6,15 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import _models
 import _services
+from _careers import MAX_CERTIFICATIONS, MAX_YEARS
 from mldeploy.examples import salary
 from mldeploy.ops import train_and_register
 
 REPO = Path(__file__).resolve().parents[3]
-# A small form keeps the offline table small (10 families x 6 levels x 10 cities x 5 educations x 4 x 2 x 2).
-MAX_YEARS, MAX_CERTIFICATIONS = 3, 1
-PROFILE = {"job_family": "engineering", "level": "senior", "city": "seattle", "education": "master",
-           "years_experience": "3", "certifications": "1", "remote": "false"}
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +50,3 @@ def careers_site(careers_registry: Path, ort_dist: Path, tmp_path_factory) -> It
         code = _services.stop_process(server.process, timeout_s=60)
         assert code in (0, -15), f"the careers site exited with {code}"
 
-
-def estimate(url: str, body, mode: str) -> httpx.Response:
-    """POST the form to the site's JSON interface in ``mode`` (the first call of a mode may prepare it: minutes)."""
-    return httpx.post(f"{url}/api/estimate", params={"mode": mode}, json=body, timeout=600)

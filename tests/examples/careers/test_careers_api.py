@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import MAX_CERTIFICATIONS, MAX_YEARS, PROFILE, estimate
+from _careers import MAX_CERTIFICATIONS, MAX_YEARS, PROFILE, estimate
 
 import mldeploy
 from mldeploy.examples.careers import MODES

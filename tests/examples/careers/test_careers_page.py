@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from conftest import PROFILE
+from _careers import PROFILE
 
 import _services
 from mldeploy.examples.careers import MODES
