@@ -37,6 +37,19 @@ def test_a_checked_answer_becomes_a_whole_model_row(schema):
     assert form.key(values) == "sales|mid|austin|phd|7|2|true"
 
 
+def test_the_offline_table_holds_every_answer_as_row_and_key_would_give_it(schema):
+    form = build_form(schema, max_years=2, max_certifications=1)
+    table = form.table("form_key")
+    assert len(table) == form.size and table["form_key"].is_unique
+    by_key = table.set_index("form_key")
+    for values in list(form.combinations())[::97]:
+        stored = by_key.loc[form.key(values)].to_dict()
+        expected = form.row(values)
+        assert stored["performance_rating"] != stored["performance_rating"] and expected["performance_rating"] is None
+        del stored["performance_rating"], expected["performance_rating"]
+        assert stored == expected
+
+
 def test_every_bad_field_is_named_in_one_error(schema):
     form = build_form(schema, max_years=40)
     with pytest.raises(SchemaError) as raised:

@@ -133,6 +133,22 @@ class Form:
         """How many different answers the form can send."""
         return math.prod(len(f.choices) for f in self.fields)
 
+    def table(self, key_column: str):
+        """Return every answer the form can send as whole model rows, keyed like :meth:`key`, built column by column."""
+        import pandas as pd
+
+        names = [f.name for f in self.fields]
+        table = pd.MultiIndex.from_product([[c.value for c in f.choices] for f in self.fields], names=names).to_frame(index=False)
+        parts = [table[name].map(_key_part) if table[name].dtype == bool else table[name].astype(str) for name in names]
+        key = parts[0]
+        for part in parts[1:]:
+            key = key + "|" + part
+        for item in self.fixed:
+            table[item.name] = float("nan") if item.value is None else item.value
+        table[_AGE_FIELD] = table[_AGE_FROM] + _AGE_OFFSET
+        table.insert(0, key_column, key)
+        return table
+
     def combinations(self) -> Iterator[dict]:
         """Yield every answer the form can send, as checked values."""
         names = [f.name for f in self.fields]

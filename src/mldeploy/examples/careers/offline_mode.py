@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from mldeploy.errors import NotFoundError
 from mldeploy.examples.careers.answer import Answer
@@ -60,10 +59,7 @@ def precompute(bundle, form, registry, workdir: Path, store) -> float:
     from mldeploy.batch.job import run_batch
 
     started = time.perf_counter()
-    combos = pd.DataFrame(list(form.combinations()))
-    table = pd.DataFrame([form.row(values) for values in combos.to_dict("records")])
-    table.insert(0, KEY_COLUMN, [form.key(values) for values in combos.to_dict("records")])
-    table["performance_rating"] = table["performance_rating"].astype(float)
+    table = form.table(KEY_COLUMN)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / f"careers-form-{bundle.manifest.name}-{bundle.manifest.version}.parquet"
     table.to_parquet(path, index=False)
