@@ -8,6 +8,7 @@ import typer
 
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.flags import FlagGroup
+from mldeploy.errors import ConfigError
 
 example = typer.Typer(name="example", cls=FlagGroup, no_args_is_help=True, rich_markup_mode="markdown",
                       help="Programs built on mldeploy, e.g. `mldeploy example careers-site`.")
@@ -45,8 +46,15 @@ def careers_site(
     from mldeploy._extras import require
     from mldeploy.api.server import bind
     from mldeploy.examples.careers import CareersSite, SiteConfig, create_app
+    from mldeploy.examples.careers.app import ORT_FILES
+    from mldeploy.examples.careers.site import check_mode
 
     uvicorn = require("uvicorn")
+    check_mode(mode)
+    missing = [name for name in ORT_FILES if not (js_dir / name).is_file()]
+    if mode == "browser" and missing:
+        raise ConfigError(f"--js-dir {js_dir} lacks {', '.join(missing)}: the browser mode serves onnxruntime-web from "
+                          "npm; run scripts/careers_js.sh (it prints the folder to give)")
     config = SiteConfig(ref=ref, mode=mode, workdir=workdir, js_dir=js_dir.resolve(), api_url=api_url, topic_url=topic,
                         predictions_url=predictions, max_years=max_years, max_certifications=max_certifications)
     sock = bind(host, port)  # a taken port fails now, before the model is loaded

@@ -46,7 +46,10 @@ class OfflineMode:
 
     def status(self) -> dict:
         took = (self.run.finished_at - self.run.started_at).total_seconds() if self.run.finished_at else None
-        return {"detail": f"looked up among {self.rows:,} estimates computed ahead by `mldeploy batch`",
+        when = (self.run.finished_at or self.run.updated_at).isoformat(sep=" ", timespec="seconds")
+        ran = f", batch run {took:.1f} s" if took is not None else ""
+        return {"detail": f"from a table of {self.rows:,} estimates (every answer the form can send) computed ahead by "
+                          f"`mldeploy batch` on {when}{ran}",
                 "rows": self.rows, "batch_seconds": took,
                 "computed_at": (self.run.finished_at or self.run.updated_at).isoformat(timespec="seconds")}
 

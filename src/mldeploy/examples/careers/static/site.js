@@ -83,10 +83,6 @@
       } else {
         const status = await getJSON("/api/status?mode=" + encodeURIComponent(name));
         text = "Answered " + status.detail + ".";
-        if (name === "offline") {
-          text += " Computed " + status.computed_at.replace("T", " ") + " (" + status.rows.toLocaleString("en-US") +
-            " answers, batch run " + status.batch_seconds.toFixed(1) + " s).";
-        }
         if (name === "stream") {
           seenSwaps = status.swaps.length;
           pollTimer = setInterval(pollSwaps, 2000);
