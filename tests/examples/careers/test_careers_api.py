@@ -66,7 +66,11 @@ def test_a_body_that_is_not_a_form_is_refused_clearly(careers_site):
     a_list = estimate(careers_site, [PROFILE], "embedded")
     assert a_list.status_code == 422 and "JSON object" in a_list.json()["issues"][0]["message"]
     unknown = estimate(careers_site, {**PROFILE, "salary_wish": "1"}, "embedded")
-    assert unknown.status_code == 422 and unknown.json()["issues"][0]["field"] == "salary_wish"
+    assert unknown.status_code == 422 and unknown.json()["issues"] == [{
+        "field": "salary_wish", "message": "expected one of the form's fields (certifications, city, education, "
+                                           "job_family, level, remote, years_experience), got a field the form does not have"}]
+    huge = httpx.post(f"{careers_site}/api/estimate", content=b" " * 20_000, timeout=30)
+    assert huge.status_code == 413 and "over 16,384 bytes" in huge.json()["error"]
     no_mode = estimate(careers_site, PROFILE, "carrier-pigeon")
     assert no_mode.status_code == 400 and "expected one of embedded, browser, api, stream, offline" in no_mode.json()["error"]
 

@@ -84,11 +84,13 @@ def create_app(site: CareersSite):
         return JSONResponse(body, headers=_HEADERS)
 
     async def estimate(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > _MAX_BODY_BYTES:
-            return error(413, f"the request body has {len(body):,} bytes; the form sends under {_MAX_BODY_BYTES:,}")
+        body = bytearray()
+        async for chunk in request.stream():  # read no further than the limit, whatever the client claims
+            body += chunk
+            if len(body) > _MAX_BODY_BYTES:
+                return error(413, f"the request body is over {_MAX_BODY_BYTES:,} bytes; the form sends far less")
         try:
-            fields = json.loads(body or b"null")
+            fields = json.loads(bytes(body) or b"null")
         except ValueError as exc:
             return error(422, f"the request body is not valid JSON ({exc})",
                          [{"field": "(body)", "message": "expected a JSON object with the form's fields"}])

@@ -104,7 +104,8 @@ class Form:
         known = {f.name for f in self.fields}
         for name in list(body)[:_MAX_BODY_FIELDS]:
             if name not in known:
-                issues.append(Issue(None, str(name), "no such field (the form has " + ", ".join(sorted(known)) + ")", "a value"))
+                issues.append(Issue(None, str(name), "one of the form's fields (" + ", ".join(sorted(known)) + ")",
+                                    "a field the form does not have"))
         for f in self.fields:
             if body.get(f.name) in (None, ""):
                 issues.append(Issue(None, f.name, f.expected(), "nothing"))
