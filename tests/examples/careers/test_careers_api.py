@@ -90,3 +90,28 @@ def test_browser_mode_serves_the_model_its_schema_and_only_its_javascript(career
     assert httpx.get(f"{careers_site}/vendor/ort/package.json", timeout=30).status_code == 404
     page = httpx.get(careers_site, timeout=30)
     assert "script-src 'self'" in page.headers["content-security-policy"]
+
+
+@pytest.mark.kafka
+def test_stream_mode_follows_a_kafka_topic(careers_registry, ort_dist, kafka_broker, tmp_path):
+    import uuid
+
+    import _services
+    from mldeploy.registry import Registry
+    from mldeploy.stream import publish
+
+    topic = kafka_broker.url(f"careers-{uuid.uuid4().hex[:8]}")
+    with Registry(root=careers_registry) as registry:
+        publish(registry.get("salary@1"), topic)
+    server = _services.start_api_server("--registry", str(careers_registry), "example", "careers-site", "--mode", "stream",
+                                        "--topic", topic, "--workdir", str(tmp_path), "--js-dir", str(ort_dist),
+                                        "--max-years", str(MAX_YEARS), "--max-certifications", str(MAX_CERTIFICATIONS))
+    try:
+        _services.wait_ready(server, "/api/form")
+        answer = estimate(server.url, PROFILE, "stream")
+        assert answer.status_code == 200 and answer.json()["model_version"] == 1
+        status = httpx.get(f"{server.url}/api/status", params={"mode": "stream"}, timeout=30).json()
+        assert status["detail"] == f"a live model subscribed to {topic}"
+        assert round(answer.json()["estimate"], 2) == round(estimate(server.url, PROFILE, "embedded").json()["estimate"], 2)
+    finally:
+        _services.stop_process(server.process, timeout_s=60)
