@@ -31,6 +31,9 @@ def careers_site(
                               "(default: publish the version to a local:// topic under --workdir).", show_default=False),
     predictions: str = typer.Option(None, "--predictions", help="Prediction database of the offline mode (default: sqlite under --workdir).",
                                     show_default=False),
+    wheel_module: str = typer.Option(None, "--wheel-module", help="Embedded mode: import this model wheel's module "
+                                     "(from `mldeploy embed`, pip installed), e.g. salary_model, instead of loading --ref.",
+                                     show_default=False),
     max_years: int = typer.Option(40, "--max-years", min=0, help="Largest years of experience the form offers."),
     max_certifications: int = typer.Option(5, "--max-certifications", min=0, help="Largest number of certifications the form offers."),
 ) -> None:
@@ -56,7 +59,8 @@ def careers_site(
         raise ConfigError(f"--js-dir {js_dir} lacks {', '.join(missing)}: the browser mode serves onnxruntime-web from "
                           "npm; run scripts/careers_js.sh (it prints the folder to give)")
     config = SiteConfig(ref=ref, mode=mode, workdir=workdir, js_dir=js_dir.resolve(), api_url=api_url, topic_url=topic,
-                        predictions_url=predictions, max_years=max_years, max_certifications=max_certifications)
+                        predictions_url=predictions, wheel_module=wheel_module, max_years=max_years,
+                        max_certifications=max_certifications)
     sock = bind(host, port)  # a taken port fails now, before the model is loaded
     with state.open_registry() as registry:
         with console.status(f"loading {ref} and preparing the {mode} mode"):

@@ -115,3 +115,29 @@ def test_stream_mode_follows_a_kafka_topic(careers_registry, ort_dist, kafka_bro
         assert round(answer.json()["estimate"], 2) == round(estimate(server.url, PROFILE, "embedded").json()["estimate"], 2)
     finally:
         _services.stop_process(server.process, timeout_s=60)
+
+
+def test_embedded_mode_can_import_the_wheel_that_mldeploy_embed_built(careers_registry, ort_dist, tmp_path):
+    import zipfile
+
+    import _services
+    from mldeploy.embedded.wheel import build_wheel
+    from mldeploy.registry import Registry
+
+    with Registry(root=careers_registry) as registry:
+        wheel = build_wheel(registry.get("salary:production"), tmp_path / "dist")
+    zipfile.ZipFile(wheel).extractall(tmp_path / "site-packages")  # what pip install puts on the path
+    server = _services.start_api_server(
+        "--registry", str(careers_registry), "example", "careers-site", "--wheel-module", "salary_model",
+        "--workdir", str(tmp_path), "--js-dir", str(ort_dist), "--max-years", str(MAX_YEARS),
+        "--max-certifications", str(MAX_CERTIFICATIONS),
+        env={"PYTHONPATH": f"{tmp_path / 'site-packages'}:{_services.REPO / 'src'}"})
+    try:
+        _services.wait_ready(server, "/api/form")
+        status = httpx.get(f"{server.url}/api/status", params={"mode": "embedded"}, timeout=30).json()
+        assert "from the wheel's module salary_model (salary@1)" in status["detail"]
+        from_wheel = estimate(server.url, PROFILE, "embedded").json()
+        assert from_wheel["model_version"] == 1
+        assert from_wheel["estimate"] == estimate(server.url, PROFILE, "browser").json()["estimate"]
+    finally:
+        _services.stop_process(server.process, timeout_s=60)

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-from mldeploy.errors import Issue, PredictionError, SchemaError
+from mldeploy.errors import ConfigError, Issue, PredictionError, SchemaError
 from mldeploy.examples.careers.answer import Answer
 
 __all__ = ["BrowserMode", "EmbeddedMode", "onnx_feeds"]
@@ -22,15 +22,30 @@ class EmbeddedMode:
 
     name = "embedded"
 
-    def __init__(self, model):
+    def __init__(self, model, source: str = "in this process"):
         self.model = model
+        self.source = source
+
+    @classmethod
+    def from_wheel(cls, module_name: str) -> "EmbeddedMode":
+        """Import the model wheel's module (``pip install`` it first) and predict with the model it carries."""
+        import importlib
+
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import the model wheel's module {module_name} ({exc}); build it with "
+                              "`mldeploy embed` and pip install the wheel") from exc
+        if not callable(getattr(module, "model", None)):
+            raise ConfigError(f"{module_name} is not a model wheel from `mldeploy embed` (it has no model())")
+        return cls(module.model(), f"in this process, from the wheel's module {module_name} ({module.REF})")
 
     def answer(self, row: dict) -> Answer:
         pred = self.model.infer(row)
         return Answer(float(pred.values[0]), pred.ref.name, pred.ref.version, self.model.bundle.manifest.metrics)
 
     def status(self) -> dict:
-        return {"detail": f"in this process, on the {self.model.explain_plan().path} path"}
+        return {"detail": f"{self.source}, on the {self.model.explain_plan().path} path"}
 
     def close(self) -> None:
         pass

@@ -34,6 +34,9 @@ class SiteConfig:
     """The model topic to subscribe to; None publishes the version to a local topic under ``workdir``."""
     predictions_url: str | None = None
     """The prediction database of the offline mode; None is a sqlite file under ``workdir``."""
+    wheel_module: str | None = None
+    """The module of a model wheel built by `mldeploy embed` (e.g. ``salary_model``) for the embedded mode to import;
+    None loads the site's version from the registry into the process instead (the same Model the wheel gives)."""
     max_years: int = 40
     max_certifications: int = 5
 
@@ -85,7 +88,7 @@ class CareersSite:
         if name == "embedded":
             from mldeploy.examples.careers.modes import EmbeddedMode
 
-            return EmbeddedMode(self.model)
+            return EmbeddedMode(self.model) if config.wheel_module is None else EmbeddedMode.from_wheel(config.wheel_module)
         if name == "browser":
             from mldeploy.examples.careers.modes import BrowserMode
 
