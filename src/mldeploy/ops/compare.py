@@ -19,7 +19,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,12 +56,15 @@ class ArchitectureFigures:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The measured table: which version, how many rows, one row of figures per architecture."""
+
     ref: str
     rows: int
     architectures: list[ArchitectureFigures] = field(default_factory=list)
 
     @property
     def same_predictions(self) -> bool:
+        """Whether every architecture gave the embedded predictions, to the bit."""
         return all(a.max_difference == 0.0 for a in self.architectures)
 
     def to_dict(self) -> dict:
@@ -199,8 +202,6 @@ def _figures(name, one: np.ndarray, rows: int, bulk_s: float, new_s: float, how:
 
 
 def _with_difference(figures: ArchitectureFigures, values: np.ndarray, reference: np.ndarray) -> ArchitectureFigures:
-    from dataclasses import replace
-
     if values.shape != reference.shape:
         return replace(figures, max_difference=float("inf"))
     return replace(figures, max_difference=float(np.max(np.abs(values - reference))) if len(values) else 0.0)
