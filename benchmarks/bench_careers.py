@@ -10,7 +10,7 @@
    (rows, and how long the batch run took).
 4. `mldeploy compare`'s table for the same salary model.
 
-Run: `.venv/bin/python benchmarks/bench_careers.py [--rows 20000] [--screenshot docs/careers-site.png]`
+Run: `.venv/bin/python benchmarks/bench_careers.py [--quick] [--rows 20000] [--screenshot docs/careers-site.png]`
 (prints a markdown section; needs scripts/chromium.sh and scripts/careers_js.sh, which it runs).
 """
 
@@ -51,7 +51,10 @@ def main() -> str:
     parser.add_argument("--rows", type=int, default=20_000, help="training rows of the salary model")
     parser.add_argument("--compare-rows", type=int, default=10_000, help="rows per architecture for `mldeploy compare`")
     parser.add_argument("--screenshot", type=Path, help="also save a screenshot of the page with an answer here")
+    parser.add_argument("--quick", action="store_true", help="a smaller model and compare run (make bench --quick)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.compare_rows = 5_000, 2_000
     subprocess.run([str(REPO / "scripts" / "chromium.sh"), "install"], check=True)
     dist = Path(subprocess.run([str(REPO / "scripts" / "careers_js.sh"), str(REPO / ".cache" / "careers-js")],
                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
