@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench bench-api clean
+.PHONY: setup demo careers test lint bench bench-api clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -13,10 +13,18 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/mldeploy demo
 
-## The whole test suite against real services (PostgreSQL and Kafka are installed here and started by the tests' fixtures).
+## The careers website on the demo's registry (run `make demo` first), with the browser mode's JavaScript from npm.
+careers: setup
+	scripts/careers_js.sh >/dev/null
+	$(VENV)/bin/mldeploy example careers-site --port 8000
+
+## The whole test suite against real services (PostgreSQL and Kafka are installed here and started by the tests' fixtures;
+## the careers page's tests drive Debian's Chromium: `pytest -m "not browser"` leaves them out).
 test: setup
 	scripts/postgres.sh install
 	scripts/kafka.sh install
+	scripts/chromium.sh install
+	scripts/careers_js.sh >/dev/null
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

@@ -91,6 +91,13 @@ CASES = [  # (argv with {root} and {reg} filled in, exit code)
     ("--public-key {root}/missing.pem models", INPUT),
     ("--registry {root}/file models", INPUT),
     ("--registry {root}/no-registry-here versions salary", INPUT),
+    ("example careers-site --ref salary@1 --mode carrier-pigeon --port 0", INPUT),
+    ("example careers-site --ref salary@1 --mode browser --port 0 --js-dir {root}/no-js", INPUT),
+    ("example careers-site --ref nope:production --port 0", INPUT),
+    ("example careers-site --ref strict@1 --port 0", INPUT),
+    ("example careers-site --ref salary@1 --port 0 --wheel-module no_such_model_wheel", INPUT),
+    ("compare salary@1 --rows 0", INPUT),
+    ("compare nope:production --rows 10", INPUT),
 ]
 
 

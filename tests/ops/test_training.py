@@ -46,3 +46,13 @@ def test_only_the_columns_asked_for_get_a_log_feature():
     assert [name for name, _, _ in pipeline.named_steps["features"].transformers] == ["numeric"]
     logged = default_pipeline(ColumnKinds(numeric=("shoe_size",), log_numeric=("shoe_size",)), task="regression")
     assert "log" in [name for name, _, _ in logged.named_steps["features"].transformers]
+
+
+def test_regression_records_held_out_residual_quantiles():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=800), "c": rng.choice(["u", "v"], 800)})
+    frame["y"] = 10 * frame["x"] + rng.normal(0, 2, 800)
+    result = train(frame, "y")
+    low, high = result.metrics["residual_p10"], result.metrics["residual_p90"]
+    assert low < 0 < high  # noise of sd 2 on either side: roughly -2.6 and +2.6
+    assert 1.0 < -low < 5.0 and 1.0 < high < 5.0

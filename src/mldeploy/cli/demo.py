@@ -60,6 +60,15 @@ def demo(
         api_step(registry, later, step=7)
     with state.open_registry() as registry:
         batch_step(registry, workdir, step=8)
+    console.print(f"[bold]9. the careers website[/] `{careers_site_command()}` (open http://127.0.0.1:8000; "
+                  "the page switches between embedded, browser, api, stream and offline; the browser mode needs "
+                  "`scripts/careers_js.sh` first)")
+
+
+def careers_site_command() -> str:
+    """Return the command that runs the careers site on the registry the demo just used."""
+    registry = f"--registry {shlex.quote(state.registry)} " if state.registry else ""
+    return f"mldeploy {registry}example careers-site --port 8000 --mode embedded"
 
 
 def install_command(wheel: Path) -> str:

@@ -32,7 +32,7 @@ from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_feature
 from mldeploy.ops.leaks import find_leaks
 from mldeploy.ops.target import check_target, task_of_target
 
-__all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "column_kinds_of", "task_of_target", "load_factory", "train"]
+__all__ = ["ColumnKinds", "TrainResult", "default_pipeline", "evaluate", "column_kinds_of", "task_of_target", "load_factory", "residual_quantiles", "train"]
 
 _MIN_ROWS = 10
 
@@ -128,7 +128,10 @@ def train(
     except Exception as exc:  # the user's pipeline, or data it cannot take: whatever it raises is the input's fault
         raise ConfigError(f"training failed on this data: {type(exc).__name__}: {shorten(exc, 300)}; "
                           "check the column types and empty values") from exc
-    return TrainResult(pipeline, evaluate(pipeline, x_test, y_test, task), task, x_train, leaks)
+    metrics = evaluate(pipeline, x_test, y_test, task)
+    if task == "regression":
+        metrics.update(residual_quantiles(pipeline.predict(x_test), y_test))
+    return TrainResult(pipeline, metrics, task, x_train, leaks)
 
 
 def _make_pipeline(factory: Callable[[], Pipeline]):
@@ -159,6 +162,19 @@ def evaluate(pipeline, features: pd.DataFrame, labels: pd.Series, task: str) -> 
         "f1_macro": float(f1_score(labels, predicted, average="macro")),
         "rows": int(len(labels)),
     }
+
+
+def residual_quantiles(predicted, labels) -> dict:
+    """Return the 10th and 90th percentiles of held-out residuals (actual minus predicted).
+
+    Stored with the metrics as ``residual_p10`` and ``residual_p90``, they turn
+    one estimate into a range that holds about 80% of held-out cases
+    (``estimate + residual_p10`` to ``estimate + residual_p90``); bundles made
+    before they were recorded simply lack the two keys.
+    """
+    residuals = np.asarray(labels, dtype=float) - np.asarray(predicted, dtype=float)
+    low, high = np.quantile(residuals, [0.1, 0.9])
+    return {"residual_p10": float(low), "residual_p90": float(high)}
 
 
 def _numeric_steps() -> Pipeline:

@@ -1,0 +1,86 @@
+"""`mldeploy serve` as a child process on free loopback ports: what the careers site's API mode and `compare` call.
+
+The server runs in its own process, as in production, so an answer crosses
+a real socket; the parent reads the URL the server prints once bound and
+waits for readiness (never for a fixed time).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from mldeploy._extras import require
+from mldeploy.errors import BackendError
+
+__all__ = ["LocalApiServer", "start_api_server"]
+
+_LISTENING = re.compile(r"on (http://\S+) .*?(?:gRPC on (\S+))?$")
+
+
+@dataclass
+class LocalApiServer:
+    """A running `mldeploy serve` child: its URL, its gRPC address (or None) and the process."""
+
+    url: str
+    grpc_address: str | None
+    process: subprocess.Popen
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the server (SIGTERM lets in-flight requests finish), killing it if it does not stop in time."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> "LocalApiServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_api_server(registry_url: str, ref: str, grpc: bool = False, poll_interval_s: float = 0.2,
+                     ready_timeout_s: float = 180.0) -> LocalApiServer:
+    """Start `mldeploy serve REF` on a free port (and a free gRPC port) and return it once it answers ready."""
+    command = [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", registry_url,
+               "serve", ref, "--port", "0", "--poll-interval", str(poll_interval_s)]
+    if grpc:
+        command += ["--grpc-port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline().strip()
+    match = _LISTENING.search(line)
+    if match is None:
+        process.kill()
+        process.wait()
+        raise BackendError(f"mldeploy serve {ref} did not start: {line or 'no output'}")
+    server = LocalApiServer(match.group(1), match.group(2), process)
+    try:
+        _wait_ready(server, ready_timeout_s)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: LocalApiServer, timeout_s: float) -> None:
+    httpx = require("httpx")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise BackendError(f"mldeploy serve at {server.url} exited with code {server.process.returncode} while loading")
+        try:
+            if httpx.get(f"{server.url}/v2/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise BackendError(f"the model API server at {server.url} was not ready within {timeout_s:.0f} s")
