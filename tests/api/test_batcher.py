@@ -100,7 +100,8 @@ def test_requests_queued_behind_a_running_batch_go_together_into_the_next(model,
         while not recorder.calls:  # the first batch is running (held) in the thread
             await asyncio.sleep(0.001)
         rest = [asyncio.ensure_future(batcher.submit(records(new_rows.iloc[i:i + 2]))) for i in range(1, 7, 2)]
-        await asyncio.sleep(0.01)
+        while batcher.queued_rows < 6:  # all three wait behind the held batch
+            await asyncio.sleep(0)
         hold.set()
         return await asyncio.gather(first, *rest)
 

@@ -407,6 +407,6 @@ ADAPTERS: dict[str, Callable] = {
 """Adapter name -> factory(request) -> Adapter; the API, stream and batch adapters add theirs here."""
 ADAPTERS.update({f"batch-{backend}": (lambda request, backend=backend: BatchAdapter(request, backend))
                  for backend in ("sqlite", "postgres")})
-ADAPTERS["stream-scorer"] = ScorerAdapter
+ADAPTERS["stream-scorer-kafka"] = ScorerAdapter
 ADAPTERS["api"] = ApiAdapter
 ADAPTERS["grpc"] = lambda request: ApiAdapter(request, "grpc")

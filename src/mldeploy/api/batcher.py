@@ -70,6 +70,11 @@ class MicroBatcher:
         self._scheduled = False      # a dispatch is already due on the loop
         self._last_jobs = 0          # jobs in the previous batch: >1 means requests are arriving together
 
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting for a batch (not counting the batch running now)."""
+        return self._queued_rows
+
     async def submit(self, rows: list | pd.DataFrame, extra: str = "reject") -> Prediction:
         """Queue ``rows`` (records, or a DataFrame that runs alone) and return their predictions."""
         loop = asyncio.get_running_loop()
