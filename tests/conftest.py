@@ -8,6 +8,7 @@ import pytest
 
 import _models
 import _services
+from _markers import _services_used_are_marked, pytest_collection_modifyitems, pytest_fixture_setup  # noqa: F401  (hooks)
 from mldeploy.bundle import Bundle
 from mldeploy.registry import Registry
 from _services import KafkaBroker, PostgresServer
