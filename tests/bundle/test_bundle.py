@@ -13,6 +13,7 @@ from mldeploy.bundle import storage
 from mldeploy.bundle.signing import generate_keypair
 from mldeploy.errors import BundleError, BundleVersionWarning, UntrustedTypesError
 
+import _bundles
 import _models
 from custom_features import ExperienceRatio
 
@@ -21,9 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def salary_bundle(tmp_path_factory):
-    pipeline, features = _models.salary_pipeline()
-    return Bundle.from_pipeline(pipeline, features, name="salary", metrics={"mae": 1.0},
-                                directory=tmp_path_factory.mktemp("b") / "salary")
+    return _bundles.salary_bundle_at(tmp_path_factory.mktemp("b") / "salary", metrics={"mae": 1.0})
 
 
 def copy(bundle, tmp_path):

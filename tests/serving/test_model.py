@@ -8,6 +8,7 @@ from mldeploy.serving.loading import load
 from mldeploy.serving.model import Model
 from mldeploy.errors import BundleError, NotFoundError, SchemaError, UnsupportedError
 
+import _bundles
 import _models
 
 pytestmark = pytest.mark.timeout(120)
@@ -15,9 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    pipeline, features = _models.salary_pipeline()
     registry = mldeploy.Registry(root=tmp_path_factory.mktemp("registry"))
-    ref = registry.register(Bundle.from_pipeline(pipeline, features, name="salary"))
+    ref = registry.register(_bundles.salary_bundle_at(tmp_path_factory.mktemp("bundle") / "salary"))
     registry.set_alias(ref, "production")
     yield registry
     registry.close()
