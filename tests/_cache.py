@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / ".cache" / "tests"
 SOURCES = (REPO / "src" / "mldeploy",)
-HELPERS = ("_cache.py", "_models.py", "_bundles.py", "_batch_inputs.py")
+HELPERS = ("_cache.py", "_models.py", "_bundles.py", "_batch_inputs.py", "custom_features.py")
 """The test modules whose code decides what an entry holds."""
 LIBRARIES = ("scikit-learn", "scipy", "numpy", "pandas", "skops", "onnx", "onnxruntime", "numba", "pyarrow")
 STALE_AFTER_S = 24 * 3600.0
@@ -87,19 +87,22 @@ def save_pipeline(pipeline, folder: Path) -> None:
     skops.io.dump(pipeline, folder / "pipeline.skops")
 
 
-def load_pipeline(folder: Path):
-    """Load the pipeline :func:`save_pipeline` wrote, trusting only the project's safe default types."""
+def load_pipeline(folder: Path, trusted: tuple[str, ...] = ()):
+    """Load the pipeline :func:`save_pipeline` wrote, trusting only the project's safe default types and ``trusted``."""
     import skops.io
 
     from mldeploy.bundle.trust import check_trusted
 
     data = (folder / "pipeline.skops").read_bytes()
-    return skops.io.loads(data, trusted=check_trusted(skops.io.get_untrusted_types(data=data)))
+    return skops.io.loads(data, trusted=check_trusted(skops.io.get_untrusted_types(data=data), trusted))
 
 
-def cached_pipeline(name: str, fit: Callable[[], object]):
-    """Return the pipeline ``fit()`` returns, fitted once per cache key and loaded from disk after that."""
-    return load_pipeline(cached_folder(name, lambda folder: save_pipeline(fit(), folder)))
+def cached_pipeline(name: str, fit: Callable[[], object], trusted: tuple[str, ...] = ()):
+    """Return the pipeline ``fit()`` returns, fitted once per cache key and loaded from disk after that.
+
+    ``trusted`` names the pipeline's own types (test code such as ``custom_features``) that loading may build.
+    """
+    return load_pipeline(cached_folder(name, lambda folder: save_pipeline(fit(), folder)), trusted)
 
 
 def cached_bundle(name: str, build: Callable[[Path], object], directory: Path):

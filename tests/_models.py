@@ -36,6 +36,25 @@ def salary_pipeline(rows: int = 3000, seed: int = 7, max_iter: int = 25):
     return _cache.cached_pipeline(f"salary-pipeline-{rows}-{seed}-{max_iter}", fit), features
 
 
+CUSTOM_TYPES = ("custom_features.ExperienceRatio",)
+"""The test code :func:`custom_pipeline` holds: bundles of it must be made and loaded trusting these."""
+
+
+@functools.lru_cache(maxsize=None)
+def custom_pipeline():
+    """Return (the salary pipeline behind a user's own ExperienceRatio step, the training features)."""
+    from sklearn.base import clone
+
+    from custom_features import ExperienceRatio
+
+    base, features = salary_pipeline()
+
+    def fit():
+        return make_pipeline(ExperienceRatio(), clone(base)).fit(features, salary_data()[salary.TARGET])
+
+    return _cache.cached_pipeline("custom-pipeline", fit, CUSTOM_TYPES), features
+
+
 @functools.lru_cache(maxsize=None)
 def strict_pipeline():
     """A pipeline with no imputer and no unseen handling: nulls are refused."""
