@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo careers test lint bench bench-api clean
+.PHONY: setup demo careers test test-fast lint bench bench-api clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -27,6 +27,10 @@ test: setup
 	scripts/careers_js.sh >/dev/null
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+## Everything that needs no PostgreSQL, no Kafka and no venv build, on every core; fitted models come from .cache/tests.
+test-fast: setup
+	$(PY) -m pytest -n auto --dist loadfile -m "not postgres and not kafka and not slow and not browser"
 
 lint: setup
 	$(VENV)/bin/lint-imports

@@ -14,6 +14,7 @@ from mldeploy.bundle import Bundle
 from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
+import _bundles
 import _models
 
 
@@ -33,10 +34,9 @@ def registry_root() -> Path:
     """
     root = Path(tempfile.mkdtemp(prefix="mldeploy-batch-registry-"))
     atexit.register(shutil.rmtree, root, True)
-    pipeline, features = _models.salary_pipeline()
     classifier, class_features = _models.iris_like_classifier()
     with Registry(root=root) as registry:
-        bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=root / "b1")
+        bundle = _bundles.salary_bundle_at(root / "b1")
         registry.set_alias(registry.register(bundle), "production")
         registry.register(bundle)
         registry.register(Bundle.from_pipeline(classifier, class_features, name="grade", directory=root / "b3"))

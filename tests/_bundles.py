@@ -9,6 +9,8 @@ prediction is NaN.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -16,15 +18,31 @@ from pathlib import Path
 import numpy as np
 import skops.io
 
+import _cache
 import _models
 from mldeploy.bundle import Bundle, storage
 from mldeploy.examples import salary
 
 
+def salary_bundle_at(directory: Path, **options) -> Bundle:
+    """Return a new copy in ``directory`` of the bundle of ``_models.salary_pipeline()`` named salary.
+
+    ``options`` go to :meth:`Bundle.from_pipeline` (``compile``, ``metrics``: JSON values). The bundle
+    is built once per cache key and options (a build compiles and verifies for seconds).
+    """
+    described = json.dumps(options, sort_keys=True)
+
+    def build(folder: Path) -> None:
+        pipeline, features = _models.salary_pipeline()
+        Bundle.from_pipeline(pipeline, features, name="salary", directory=folder, **json.loads(described))
+
+    name = f"salary-bundle-{hashlib.sha256(described.encode()).hexdigest()[:12]}"
+    return _cache.cached_bundle(name, build, Path(directory))
+
+
 @functools.lru_cache(maxsize=None)
 def _salary_bundle(folder: str) -> Bundle:
-    pipeline, features = _models.salary_pipeline()
-    return Bundle.from_pipeline(pipeline, features, name="salary", directory=Path(folder) / "salary-base")
+    return salary_bundle_at(Path(folder) / "salary-base")
 
 
 def salary_bundle(folder: Path) -> Bundle:

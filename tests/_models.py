@@ -1,4 +1,9 @@
-"""Small trained pipelines shared by tests (trained once per test process)."""
+"""Small trained pipelines shared by tests.
+
+The gradient-boosted salary pipelines take seconds to fit: they are fitted once
+per version of the code and libraries and kept in the disk cache (``_cache``);
+the linear ones fit in milliseconds and are fitted in each test process.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import _cache
 from mldeploy.examples import salary
 
 
@@ -19,11 +25,34 @@ def salary_data(rows: int = 3000, seed: int = 7, drift: float = 0.0) -> pd.DataF
 
 
 @functools.lru_cache(maxsize=None)
-def salary_pipeline():
-    """Return (fitted salary pipeline, training features)."""
-    data = salary_data()
+def salary_pipeline(rows: int = 3000, seed: int = 7, max_iter: int = 25):
+    """Return (the salary pipeline fitted on ``salary_data(rows, seed)``, those training features)."""
+    data = salary_data(rows, seed)
     features = data.drop(columns=salary.TARGET)
-    return salary.default_pipeline(max_iter=25).fit(features, data[salary.TARGET]), features
+
+    def fit():
+        return salary.default_pipeline(max_iter=max_iter).fit(features, data[salary.TARGET])
+
+    return _cache.cached_pipeline(f"salary-pipeline-{rows}-{seed}-{max_iter}", fit), features
+
+
+CUSTOM_TYPES = ("custom_features.ExperienceRatio",)
+"""The test code :func:`custom_pipeline` holds: bundles of it must be made and loaded trusting these."""
+
+
+@functools.lru_cache(maxsize=None)
+def custom_pipeline():
+    """Return (the salary pipeline behind a user's own ExperienceRatio step, the training features)."""
+    from sklearn.base import clone
+
+    from custom_features import ExperienceRatio
+
+    base, features = salary_pipeline()
+
+    def fit():
+        return make_pipeline(ExperienceRatio(), clone(base)).fit(features, salary_data()[salary.TARGET])
+
+    return _cache.cached_pipeline("custom-pipeline", fit, CUSTOM_TYPES), features
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-import _models
+import _bundles
 import _services
-from mldeploy.bundle import Bundle
+from _markers import _services_used_are_marked, pytest_collection_modifyitems, pytest_fixture_setup  # noqa: F401  (hooks)
 from mldeploy.registry import Registry
 from _services import KafkaBroker, PostgresServer
 
@@ -50,8 +50,7 @@ def kafka_broker() -> Iterator[KafkaBroker]:
 def salary_registry(tmp_path_factory) -> Registry:
     """A registry holding salary@1 and salary@2 (the same pipeline, so always compatible)."""
     root = tmp_path_factory.mktemp("stream-registry")
-    pipeline, features = _models.salary_pipeline()
-    bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=root / "bundle")
+    bundle = _bundles.salary_bundle_at(root / "bundle")
     registry = Registry(root=root / "registry")
     registry.register(bundle)
     registry.register(bundle)

@@ -6,17 +6,15 @@ cannot both be imported as ``conftest`` in one session.
 
 from __future__ import annotations
 
+import _models
 from mldeploy.bundle import Bundle
-from mldeploy.examples import salary
 
 TOKEN = "s3cret-token"
 
 
 def retrained_bundle(seed: int, directory) -> Bundle:
     """A salary version trained on other rows, without a compiled form (so it builds and loads in seconds)."""
-    data = salary.generate(1500, seed=seed)
-    features = data.drop(columns=salary.TARGET)
-    pipeline = salary.default_pipeline(max_iter=10).fit(features, data[salary.TARGET])
+    pipeline, features = _models.salary_pipeline(1500, seed, 10)
     return Bundle.from_pipeline(pipeline, features, name="salary", directory=directory, compile=False)
 
 

@@ -8,15 +8,14 @@ from mldeploy.bundle import Bundle
 from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
-import _models
+import _bundles
 import _services
 from _api_data import TOKEN
 
 
 @pytest.fixture(scope="session")
 def salary_bundle(tmp_path_factory) -> Bundle:
-    pipeline, features = _models.salary_pipeline()
-    return Bundle.from_pipeline(pipeline, features, name="salary", directory=tmp_path_factory.mktemp("api") / "bundle")
+    return _bundles.salary_bundle_at(tmp_path_factory.mktemp("api") / "bundle")
 
 
 @pytest.fixture(scope="session")

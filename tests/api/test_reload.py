@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sklearn.base import clone
-from sklearn.pipeline import make_pipeline
 
 from mldeploy.bundle import Bundle
 from mldeploy.registry import Registry
@@ -16,7 +14,6 @@ from mldeploy.registry import Registry
 import _models
 import _services
 from _api_data import TOKEN, records, retrained_bundle
-from custom_features import ExperienceRatio
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -25,8 +22,7 @@ LOAD = Path(__file__).with_name("_load.py")
 
 def _broken(directory: Path) -> Bundle:
     """A version holding a type the server does not trust: its load check fails."""
-    base, features = _models.salary_pipeline()
-    pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
+    pipeline, features = _models.custom_pipeline()
     return Bundle.from_pipeline(pipeline, features, name="salary", directory=directory, compile=False,
                                 trusted=("custom_features.ExperienceRatio",))  # trusted by its maker, not by the server
 

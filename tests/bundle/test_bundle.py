@@ -3,7 +3,6 @@ import warnings
 
 import pandas as pd
 import pytest
-from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -13,17 +12,15 @@ from mldeploy.bundle import storage
 from mldeploy.bundle.signing import generate_keypair
 from mldeploy.errors import BundleError, BundleVersionWarning, UntrustedTypesError
 
+import _bundles
 import _models
-from custom_features import ExperienceRatio
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def salary_bundle(tmp_path_factory):
-    pipeline, features = _models.salary_pipeline()
-    return Bundle.from_pipeline(pipeline, features, name="salary", metrics={"mae": 1.0},
-                                directory=tmp_path_factory.mktemp("b") / "salary")
+    return _bundles.salary_bundle_at(tmp_path_factory.mktemp("b") / "salary", metrics={"mae": 1.0})
 
 
 def copy(bundle, tmp_path):
@@ -119,8 +116,7 @@ def test_changed_manifest_of_a_signed_bundle_is_refused(salary_bundle, tmp_path)
 
 
 def test_custom_transformer_needs_to_be_trusted_by_name(tmp_path):
-    base, features = _models.salary_pipeline()
-    pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
+    pipeline, features = _models.custom_pipeline()
     with pytest.raises(UntrustedTypesError, match="make the bundle with trusted=\\['custom_features.ExperienceRatio'\\]") as made:
         Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "refused")
     assert made.value.types == ("custom_features.ExperienceRatio",) and not (tmp_path / "refused").exists()

@@ -15,6 +15,7 @@ import mldeploy
 from mldeploy.bundle import Bundle
 from mldeploy.cli import main
 
+import _bundles
 import _models
 
 pytestmark = pytest.mark.timeout(300)
@@ -27,8 +28,8 @@ def place(tmp_path_factory):
     """A registry with salary@1 and strict@1 (log of a size, >1000 texts one-hot encoded strictly), and files."""
     root = tmp_path_factory.mktemp("bad")
     registry = mldeploy.Registry(root=root / "registry")
-    pipeline, features = _models.salary_pipeline()
-    registry.register(Bundle.from_pipeline(pipeline, features, name="salary"))
+    _, features = _models.salary_pipeline()
+    registry.register(_bundles.salary_bundle_at(root / "salary"))
     rng = np.random.default_rng(0)
     strict = pd.DataFrame({"size": rng.uniform(2, 400, 1200), "city": [f"c{i}" for i in range(1200)]})
     model = make_pipeline(make_column_transformer((FunctionTransformer(np.log), ["size"]),

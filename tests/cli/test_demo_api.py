@@ -2,19 +2,17 @@
 
 import pytest
 
-from mldeploy.bundle import Bundle
 from mldeploy.cli._demo_api import api_step
 from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
-import _models
+import _bundles
 
 pytestmark = pytest.mark.timeout(300)
 
 
 def test_api_step_answers_both_ways_and_swaps_when_the_alias_moves(tmp_path, capsys):
-    pipeline, features = _models.salary_pipeline()
-    bundle = Bundle.from_pipeline(pipeline, features, name="salary", directory=tmp_path / "bundle", compile=False)
+    bundle = _bundles.salary_bundle_at(tmp_path / "bundle", compile=False)
     with Registry(root=tmp_path / "registry") as registry:
         registry.set_alias(registry.register(bundle), "production")
         registry.register(bundle)

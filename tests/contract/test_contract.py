@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import _bundles
 import _models
 from adapters import ADAPTERS
 from mldeploy.bundle import Bundle
@@ -28,10 +29,10 @@ def case(tmp_path_factory):
     folder = tmp_path_factory.mktemp("contract")
     registry = Registry(root=folder / "registry")
     pipeline, features = _models.salary_pipeline()
-    data = _models.salary_data()
-    refit = salary.default_pipeline(max_iter=8).fit(features, data[salary.TARGET])
+    refit, _ = _models.salary_pipeline(max_iter=8)
     classifier, class_features = _models.iris_like_classifier()
-    for name, fitted, sample in (("salary", pipeline, features), ("salary", refit, features), ("tiers", classifier, class_features)):
+    registry.register(_bundles.salary_bundle_at(folder / "salary-1"))
+    for name, fitted, sample in (("salary", refit, features), ("tiers", classifier, class_features)):
         registry.register(Bundle.from_pipeline(fitted, sample, name=name, directory=folder / f"{name}-{len(registry.models())}-{id(fitted)}"))
     registry.set_alias("salary@1", "production")
     registry.set_alias("tiers@1", "production")

@@ -8,6 +8,7 @@ from mldeploy.serving.loading import load
 from mldeploy.serving.model import Model
 from mldeploy.errors import BundleError, NotFoundError, SchemaError, UnsupportedError
 
+import _bundles
 import _models
 
 pytestmark = pytest.mark.timeout(120)
@@ -15,9 +16,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    pipeline, features = _models.salary_pipeline()
     registry = mldeploy.Registry(root=tmp_path_factory.mktemp("registry"))
-    ref = registry.register(Bundle.from_pipeline(pipeline, features, name="salary"))
+    ref = registry.register(_bundles.salary_bundle_at(tmp_path_factory.mktemp("bundle") / "salary"))
     registry.set_alias(ref, "production")
     yield registry
     registry.close()
@@ -117,13 +117,7 @@ def test_explain_plan_names_the_compiled_path(registry):
 
 
 def test_a_pipeline_that_does_not_compile_falls_back_and_says_why(tmp_path):
-    from sklearn.base import clone
-    from sklearn.pipeline import make_pipeline
-
-    from custom_features import ExperienceRatio
-
-    base, features = _models.salary_pipeline()
-    pipeline = make_pipeline(ExperienceRatio(), clone(base)).fit(features, _models.salary_data()["salary"])
+    pipeline, features = _models.custom_pipeline()
     bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b",
                                   trusted=("custom_features.ExperienceRatio",))
     model = Model(bundle, trusted=["custom_features.ExperienceRatio"])
