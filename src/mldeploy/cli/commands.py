@@ -1,3 +1,3 @@
 """Import every command module so each registers its commands on the app (in help order)."""
 
-from mldeploy.cli import demo, training, predicting, serving, batching, catalogue, streaming  # noqa: F401  isort: skip
+from mldeploy.cli import demo, training, predicting, serving, batching, catalogue, streaming, drifting  # noqa: F401  isort: skip

@@ -31,7 +31,7 @@ from mldeploy.ops.drift_tally import CategoryTally, NumericTally, RowSample
 from mldeploy.ops.drift_thresholds import PREDICTION, Thresholds
 from mldeploy.ops.error_model import ErrorModel
 
-__all__ = ["DriftReport", "EstimatedError", "Thresholds", "drift"]
+__all__ = ["DriftReport", "EstimatedError", "Thresholds", "drift", "shown_amount"]
 
 _NUMERIC_TYPES = ("number", "integer")
 _SAMPLE_KEY = "row"
@@ -99,7 +99,7 @@ class DriftReport:
         if self.estimated_error is not None:
             e = self.estimated_error
             change = f" ({e.change:+.0%})" if e.change is not None else ""
-            found += f"; estimated {e.metric} {e.estimated:,.4g} vs {e.held_out:,.4g} held out{change}"
+            found += f"; estimated {e.metric} {shown_amount(e.estimated)} vs {shown_amount(e.held_out)} held out{change}"
         return f"{self.ref} on {self.source}: " + ("DRIFT: " if self.drifted else "no drift: ") + found
 
     def to_dict(self) -> dict:
@@ -117,6 +117,11 @@ class DriftReport:
                 "rows": error.rows, "change": error.change},
             "thresholds": self.thresholds.to_dict(),
         }
+
+
+def shown_amount(value: float) -> str:
+    """Format an error for people: ``12,718`` for salaries, ``0.0831`` for rates."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def drift(ref_or_model, current_frame, thresholds=None, registry=None, public_key=None, trusted=(),

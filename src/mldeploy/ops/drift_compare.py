@@ -52,6 +52,15 @@ class FeatureDrift:
     training_points: np.ndarray | None = field(default=None, repr=False, compare=False)
     current_points: np.ndarray | None = field(default=None, repr=False, compare=False)
 
+    CELLS = ("feature", "kind", "test", "statistic", "p-value", "PSI", "unseen", "empty (was)", "drifted?")
+    """The headers of :meth:`cells`."""
+
+    def cells(self) -> list[str]:
+        """Return the finding as one row of text for a table (the command line's and the HTML page's)."""
+        return [self.feature, self.kind, self.test or "—", _shown(self.statistic), _shown(self.p_value), _shown(self.psi),
+                "—" if self.unseen_share is None else f"{self.unseen_share:.1%}",
+                f"{self.null_share:.1%} ({self.training_null_share:.1%})", "yes" if self.drifted else "no"]
+
     def to_dict(self) -> dict:
         """Return the finding as JSON-ready data (without the plotted points)."""
         keys = ("feature", "kind", "test", "statistic", "p_value", "psi", "unseen_share", "null_share",
@@ -144,6 +153,10 @@ def _finding(name, kind, test, statistic, p_value, index, unseen, nulls, rows, l
         reasons.append(f"empty share {training_null:.1%} -> {null_share:.1%}")
     return FeatureDrift(name, kind, test, statistic, p_value, index, unseen, null_share, training_null, rows,
                         bool(reasons), tuple(reasons), note)
+
+
+def _shown(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
 
 
 def _plain(value):
