@@ -38,9 +38,9 @@ def drift(
     """
     from mldeploy.ops.drift import drift as check_drift
 
-    with state.open_registry() as registry:
-        found = check_drift(ref, current, thresholds=threshold or None, registry=registry, public_key=state.public_key,
-                            chunk_rows=chunk_rows, sample_rows=sample_rows)
+    # The registry is opened only for a registry reference: a bundle path needs none.
+    found = check_drift(ref, current, thresholds=threshold or None, registry=state.registry, public_key=state.public_key,
+                        chunk_rows=chunk_rows, sample_rows=sample_rows)
     if report is not None:
         from mldeploy.ops.drift_html import write_html
 
@@ -57,8 +57,11 @@ def _print(found, report: Path | None) -> None:
     from mldeploy.ops.drift_compare import FeatureDrift
 
     findings = (*found.features, *((found.prediction,) if found.prediction else ()))
-    console.print(table(f"Drift of {found.ref} on {found.rows:,} rows of {found.source}", list(FeatureDrift.CELLS),
-                        [f.cells() for f in findings]))
+    shown = table(f"Drift of {found.ref} on {found.rows:,} rows of {found.source}", list(FeatureDrift.CELLS),
+                  [f.cells() for f in findings])
+    # Names whole on a narrow terminal: the figures wrap instead.
+    shown.columns[0].no_wrap, shown.columns[0].min_width = True, max(len(f.feature) for f in findings)
+    console.print(shown)
     for f in findings:  # the why, below the table: a column of sentences would squeeze the figures
         if f.reasons or f.note:
             console.print(f"  {f.feature}: {'; '.join(f.reasons) or f.note}", markup=False, highlight=False)
