@@ -74,6 +74,8 @@ def test_limits_can_be_set_per_feature_and_for_the_dataset(model):
     assert strict.dataset_drift and not strict.prediction.drifted and strict.drifted
     calm = drift(model, rows, thresholds={"distance": 0.9, "psi": 5, "unseen_share": 0.5})
     assert not calm.drifted and calm.drifted_features == ()
+    nested = drift(model, rows, thresholds={"city": {"unseen_share": 0.5, "psi": 5, "distance": 0.9}})  # a TOML table
+    assert nested.to_dict()["features"] == relaxed.to_dict()["features"]
 
 
 def test_few_rows_are_judged_by_p_values(model):

@@ -65,12 +65,16 @@ class Thresholds:
 
     @classmethod
     def parse(cls, items: "Mapping[str, float] | Iterable[str] | Thresholds | None") -> "Thresholds":
-        """Build from ``{"psi": 0.25, "city.unseen_share": 0.2}`` or ``["psi=0.25", ...]``; ConfigError names a bad key."""
+        """Build from ``{"psi": 0.25, "city.unseen_share": 0.2}``, ``["psi=0.25", ...]`` or nested tables.
+
+        A nested mapping (``{"city": {"unseen_share": 0.2}}``, as a ``[drift.city]``
+        TOML table reads) is the same as its dotted keys. ConfigError names a bad key.
+        """
         if isinstance(items, Thresholds):
             return items
         if items is None:
             return cls()
-        pairs = items.items() if isinstance(items, Mapping) else (_split(text) for text in items)
+        pairs = _flat(items) if isinstance(items, Mapping) else [_split(text) for text in items]
         result = cls()
         for key, value in pairs:
             result = result._with(str(key), _number(key, value))
@@ -107,6 +111,14 @@ class Thresholds:
             return replace(self, default=replace(self.default, **{name: value}), features=overridden)
         limits = replace(self.for_feature(feature), **{name: value})
         return replace(self, features={**self.features, feature: limits})
+
+
+def _flat(items: Mapping, prefix: str = "") -> list[tuple[str, object]]:
+    pairs = []
+    for key, value in items.items():
+        name = f"{prefix}{key}"
+        pairs.extend(_flat(value, f"{name}.") if isinstance(value, Mapping) else [(name, value)])
+    return pairs
 
 
 def _split(text: str) -> tuple[str, str]:
