@@ -122,9 +122,12 @@ def _histograms(axes, training: np.ndarray, current: np.ndarray) -> None:
         axes.set_xscale("log")
     else:
         edges = np.linspace(low, high, _BINS + 1) if high > low else _BINS
-    axes.hist(training, bins=edges, density=True, histtype="stepfilled", alpha=0.45, color=_TRAINING, label="training")
-    axes.hist(current, bins=edges, density=True, histtype="step", linewidth=2, color=_CURRENT, label="current")
-    axes.set_ylabel("density")
+    # Share of rows per bar (not density): honest on a log axis too, where bars differ in width.
+    axes.hist(training, bins=edges, weights=np.full(len(training), 1 / len(training)), histtype="stepfilled",
+              alpha=0.45, color=_TRAINING, label="training")
+    axes.hist(current, bins=edges, weights=np.full(len(current), 1 / len(current)), histtype="step", linewidth=2,
+              color=_CURRENT, label="current")
+    axes.set_ylabel("share of rows")
 
 
 def _bars(axes, shares: dict) -> None:
