@@ -139,3 +139,8 @@ def test_a_classifier_drifts_by_its_predicted_labels(tmp_path):
     report = drift(bundle, features.assign(a=features["a"] + 3))
     assert report.prediction.kind == "categorical" and report.prediction.drifted
     assert "high" in report.prediction.shares and report.estimated_error is None
+
+
+def test_what_a_drift_check_may_hold_in_memory_is_bounded(model):
+    with pytest.raises(ConfigError, match="sample_rows must lie in"):
+        drift(model, _rows(rows=50), sample_rows=10_000_000)

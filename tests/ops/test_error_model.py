@@ -73,3 +73,16 @@ def test_a_classifier_gets_an_error_rate():
     assert fitted.metric == "error_rate" and 0 < fitted.held_out < 0.2
     assert 0 <= fitted.estimate(features, pipeline.predict(features)) <= 1
     assert ErrorModel.fit(features.head(10), labels[:10], labels[:10], "classification") is None
+
+
+def test_train_and_register_stores_one_with_every_version(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    from mldeploy.ops import train_and_register
+    from mldeploy.registry import Registry
+
+    rows = salary.generate(600, seed=2)[["years_experience", "weekly_hours", "salary"]]
+    with Registry(root=tmp_path / "registry") as registry:
+        ref, result = train_and_register(rows, "salary", registry=registry, factory=LinearRegression)
+        stored = ErrorModel.from_bundle(registry.get(ref))
+    assert stored.metric == "mae" and stored.rows == 120 and stored.held_out == pytest.approx(result.metrics["mae"])

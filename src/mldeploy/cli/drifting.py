@@ -25,8 +25,8 @@ def drift(
              "FEATURE.KEY for one (prediction.KEY for the model's output), drift_share for the dataset.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
-    sample_rows: int = typer.Option(20_000, "--sample-rows", min=1, help="Rows kept for the tests and scored for the prediction."),
-    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read at a time."),
+    sample_rows: int = typer.Option(20_000, "--sample-rows", min=1, max=1_000_000, help="Rows kept for the tests and scored for the prediction."),
+    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, max=1_000_000, help="Rows read at a time."),
 ) -> None:
     """Compare current data with the training profile the bundle carries; exit 3 when drift passes the thresholds.
 

@@ -35,6 +35,7 @@ __all__ = ["DriftReport", "EstimatedError", "Thresholds", "drift", "shown_amount
 
 _NUMERIC_TYPES = ("number", "integer")
 _SAMPLE_KEY = "row"
+_MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,9 @@ def drift(ref_or_model, current_frame, thresholds=None, registry=None, public_ke
     without the model's features.
     """
     limits = Thresholds.parse(thresholds)
-    if chunk_rows < 1 or sample_rows < 1:
-        raise ConfigError(f"chunk_rows and sample_rows must be at least 1, got {chunk_rows} and {sample_rows}")
+    if not (1 <= chunk_rows <= _MAX_ROWS and 1 <= sample_rows <= _MAX_ROWS):
+        raise ConfigError(f"chunk_rows and sample_rows must lie in [1, {_MAX_ROWS:,}] (memory grows with both), "
+                          f"got {chunk_rows:,} and {sample_rows:,}")
     model = _model(ref_or_model, registry, public_key, trusted)
     schema = model.schema
     limits.check_features(schema.names)
@@ -166,7 +168,9 @@ def drift(ref_or_model, current_frame, thresholds=None, registry=None, public_ke
 def _model(ref_or_model, registry, public_key, trusted):
     from mldeploy.serving import Model, load
 
-    return ref_or_model if isinstance(ref_or_model, Model) else load(ref_or_model, registry, trusted, public_key)
+    if isinstance(ref_or_model, Model):
+        return ref_or_model
+    return load(ref_or_model, registry=registry, trusted=trusted, public_key=public_key)
 
 
 def _chunks(current, names: list[str], chunk_rows: int):
@@ -221,7 +225,7 @@ def _tally(field_, profile: dict):
 def _frame(table, schema) -> pd.DataFrame:
     from mldeploy.batch.columns import feature_frame
 
-    return feature_frame(table, schema, text_columns=False) if table is not None else pd.DataFrame(columns=schema.names)
+    return feature_frame(table, schema, text_columns=False)
 
 
 def _compare(field_, profile: dict, tally, kept: pd.DataFrame, limits: Thresholds) -> FeatureDrift:
