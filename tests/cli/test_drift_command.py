@@ -59,3 +59,14 @@ def test_json_is_the_report_as_data(capsys, files):
 def test_bad_input_exits_2_with_one_line(capsys, files, args, words):
     code, _, err = _run(capsys, *(a.format(root=files) for a in args))
     assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, err
+
+
+def test_a_registry_alias_is_resolved(capsys, files, tmp_path):
+    import mldeploy
+    from mldeploy.bundle import Bundle
+
+    with mldeploy.Registry(root=tmp_path / "registry") as registry:
+        registry.set_alias(registry.register(Bundle.open(_models.trained_salary_bundle())), "production")
+    with pytest.raises(SystemExit) as done:
+        main(["--registry", str(tmp_path / "registry"), "drift", "salary:production", "--current", str(files / "drifted.csv")])
+    assert done.value.code == 3 and "salary@1 on " in capsys.readouterr().out

@@ -20,13 +20,14 @@ def drift(
     current: Path = typer.Option(..., "--current", help="Current data: a CSV file, a Parquet file or a folder of them."),
     report: Path = typer.Option(None, "--report", help="Also write one self-contained HTML page with a plot per feature."),
     threshold: list[str] = typer.Option(
-        None, "--threshold",
+        None, "--threshold", metavar="KEY=VALUE",
         help="KEY=VALUE, repeatable: p_value, distance, psi, unseen_share, null_share_change for every feature, "
              "FEATURE.KEY for one (prediction.KEY for the model's output), drift_share for the dataset.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
     sample_rows: int = typer.Option(20_000, "--sample-rows", min=1, max=1_000_000, help="Rows kept for the tests and scored for the prediction."),
     chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, max=1_000_000, help="Rows read at a time."),
+    trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
 ) -> None:
     """Compare current data with the training profile the bundle carries; exit 3 when drift passes the thresholds.
 
@@ -40,7 +41,7 @@ def drift(
 
     # The registry is opened only for a registry reference: a bundle path needs none.
     found = check_drift(ref, current, thresholds=threshold or None, registry=state.registry, public_key=state.public_key,
-                        chunk_rows=chunk_rows, sample_rows=sample_rows)
+                        chunk_rows=chunk_rows, sample_rows=sample_rows, trusted=tuple(trust))
     if report is not None:
         from mldeploy.ops.drift_html import write_html
 
