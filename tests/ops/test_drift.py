@@ -144,3 +144,11 @@ def test_a_classifier_drifts_by_its_predicted_labels(tmp_path):
 def test_what_a_drift_check_may_hold_in_memory_is_bounded(model):
     with pytest.raises(ConfigError, match="sample_rows must lie in"):
         drift(model, _rows(rows=50), sample_rows=10_000_000)
+
+
+def test_rows_the_model_refuses_count_in_the_features_but_not_in_the_predictions(model):
+    rows = _rows(rows=3000)
+    rows.loc[rows.index[:7], "age"] = 10_000  # far beyond any age the schema accepts
+    report = drift(model, rows)
+    assert report.refused_rows == 7 and report.estimated_error.rows == 2993
+    assert _by_name(report)["age"].rows == 3000

@@ -34,7 +34,6 @@ from mldeploy.ops.error_model import ErrorModel
 __all__ = ["DriftReport", "EstimatedError", "Thresholds", "drift", "shown_amount"]
 
 _NUMERIC_TYPES = ("number", "integer")
-_SAMPLE_KEY = "row"
 _MAX_ROWS = 1_000_000
 
 
@@ -237,17 +236,16 @@ def _compare(field_, profile: dict, tally, kept: pd.DataFrame, limits: Threshold
 
 def _predictions(model, kept: pd.DataFrame, profile: dict | None, limits: Thresholds):
     """Score the sample through the serving core: the prediction's drift, the estimated error, the refused rows."""
-    from mldeploy.batch.scoring import ChunkScorer
-
-    keys = np.arange(len(kept)).astype(str).astype(object)
-    scored = ChunkScorer(model, _SAMPLE_KEY).score(0, keys, kept)
-    rows = kept.iloc[scored.keys.astype(int)] if len(scored.keys) < len(kept) else kept
-    values = np.asarray(scored.values)
+    # Arrow nulls and empty CSV cells cannot tell None from NaN: missing values as in training.
+    accepted = model.infer_accepted(kept, extra="ignore", missing="as-trained")
+    scored = np.setdiff1d(np.arange(len(kept)), np.fromiter(accepted.refused, dtype=int, count=len(accepted.refused)))
+    rows = kept.iloc[scored] if len(scored) < len(kept) else kept
+    values = np.asarray(accepted.prediction.values)
     prediction = _prediction_drift(values, profile, model.task.value, limits) if profile else None
     errors = ErrorModel.from_bundle(model.bundle)
     estimated = errors.estimate(rows, values) if errors is not None else None
     estimate = EstimatedError(errors.metric, estimated, errors.held_out, len(rows)) if estimated is not None else None
-    return prediction, estimate, len(scored.rejects)
+    return prediction, estimate, len(accepted.refused)
 
 
 def _prediction_drift(values: np.ndarray, profile: dict, task: str, limits: Thresholds) -> FeatureDrift:
