@@ -71,3 +71,23 @@ def iris_like_classifier():
     features = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
     labels = np.where(features["a"] > 0.5, "high", np.where(features["a"] < -0.5, "low", "mid"))
     return make_pipeline(StandardScaler(), LogisticRegression()).fit(features, labels), features
+
+
+_TRAINED_FOLDERS: list = []  # kept alive for the process: each folder goes when the interpreter exits
+
+
+@functools.lru_cache(maxsize=None)
+def trained_salary_bundle():
+    """Return the folder of a salary bundle made as `mldeploy train` makes one: profile, compiled form, error model."""
+    import tempfile
+    from pathlib import Path
+
+    from mldeploy.bundle import Bundle
+    from mldeploy.ops.training import train
+
+    result = train(salary_data(6000, seed=1), salary.TARGET, factory=lambda: salary.default_pipeline(max_iter=40))
+    scratch = tempfile.TemporaryDirectory(prefix="mldeploy-trained-")
+    _TRAINED_FOLDERS.append(scratch)
+    bundle = Bundle.from_pipeline(result.pipeline, result.features, name="salary", metrics=result.metrics,
+                                  directory=Path(scratch.name) / "salary", extra_files=result.error_model.to_files())
+    return bundle.path

@@ -16,7 +16,7 @@ _EXTRAS = {
     "numba": ("onnx", "the compiled predictor's fast tree walker"),
     "confluent_kafka": ("kafka", "the Kafka transport of the stream adapter"),
     "pyspark": ("spark", "the Spark batch engine (--engine spark)"),
-    "matplotlib": ("plot", "validation plots (mldeploy validate --plot)"),
+    "matplotlib": ("plot", "validation plots and drift reports (validate --plot, drift --report)"),
     "starlette": ("api", "the model API server"),
     "uvicorn": ("api", "the model API server"),
     "orjson": ("api", "the model API server and client"),

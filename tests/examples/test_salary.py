@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -32,13 +33,21 @@ def test_drift_shifts_distributions_and_brings_unseen_categories():
     assert drifted[salary.TARGET].median() > base[salary.TARGET].median()
 
 
+def test_inflation_raises_pay_alone_and_zero_keeps_the_pay_rule():
+    fixed = salary.generate(2_000, seed=1, drift=0.5, inflation=0.0)
+    inflated = salary.generate(2_000, seed=1, drift=0.5)
+    pd.testing.assert_frame_equal(fixed.drop(columns=salary.TARGET), inflated.drop(columns=salary.TARGET))
+    assert np.allclose(inflated[salary.TARGET], fixed[salary.TARGET] * 1.075, rtol=1e-6)
+
+
 def test_write_csv_and_parquet_in_chunks(tmp_path):
     csv = salary.write(tmp_path / "s.csv", rows=12_345, seed=2)
     parquet = salary.write(tmp_path / "s.parquet", rows=12_345, seed=2)
     assert len(pd.read_csv(csv)) == len(pd.read_parquet(parquet)) == 12_345
 
 
-@pytest.mark.parametrize(("arguments", "message"), [({"rows": -1}, "rows"), ({"rows": 5, "drift": 2}, "drift")])
+@pytest.mark.parametrize(("arguments", "message"), [({"rows": -1}, "rows"), ({"rows": 5, "drift": 2}, "drift"),
+                                                      ({"rows": 5, "inflation": -0.1}, "inflation")])
 def test_bad_arguments_are_named(arguments, message):
     with pytest.raises(ValueError, match=message):
         salary.generate(**arguments)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from mldeploy._extras import require
 
-__all__ = ["feature_frame", "key_strings"]
+__all__ = ["feature_frame", "key_strings", "typed_table"]
 
 _ARROW_TYPES = {"number": "float64", "integer": "int64", "boolean": "bool"}
 
@@ -39,11 +39,12 @@ def feature_frame(table, schema, text_columns: bool, columns: list[str] | None =
     booleans are then converted, each column all at once, where they can be.
     """
     if text_columns:
-        table = _typed(table, schema)
+        table = typed_table(table, schema)
     return table.select(columns or schema.names).to_pandas(split_blocks=True, self_destruct=True)
 
 
-def _typed(table, schema):
+def typed_table(table, schema):
+    """Return an Arrow table read as text with each schema field's column converted to its type where it converts."""
     pa, pc = require("pyarrow"), require("pyarrow.compute")
     for field in schema.fields:
         target = _ARROW_TYPES.get(field.type)

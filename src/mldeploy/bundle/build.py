@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 import tempfile
 import shutil
@@ -17,7 +18,7 @@ from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
-from mldeploy.bundle.profile import profile_frame
+from mldeploy.bundle.profile import profile_frame, profile_values
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Field, Schema
 from mldeploy.bundle.trust import check_loads
@@ -29,6 +30,9 @@ __all__ = ["write_bundle"]
 _SAMPLE_ROWS = 256
 _UNSEEN_PROBE = "__mldeploy_unseen_category__"
 _RANGE_PROBES = 40
+_PREDICTION_ROWS = 20_000
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+_OWN_NAMES = frozenset({storage.MANIFEST, storage.SIGNATURE})
 
 
 def write_bundle(
@@ -42,6 +46,7 @@ def write_bundle(
     directory: str | Path | None = None,
     compile: bool = True,
     trusted: tuple[str, ...] = (),
+    extra_files: dict[str, bytes] | None = None,
 ) -> tuple[Path, Manifest, Schema]:
     """Write the files of a new, unnumbered bundle of ``pipeline``; return its folder, manifest and schema.
 
@@ -54,6 +59,8 @@ def write_bundle(
     ``trusted`` names the types (your own transformers) beyond the safe defaults
     that the pipeline holds; loaders must name them too. A pipeline that would
     not load under them raises UntrustedTypesError naming every such type.
+    ``extra_files`` (name -> bytes) adds files of the caller's own, such as the
+    estimated-error model; the manifest's digests cover them like the rest.
     """
     BundleRef.check_name(name)
     _check_fitted(pipeline, sample)
@@ -63,8 +70,9 @@ def write_bundle(
     saved = _saved_pipeline(pipeline, tuple(trusted))
     target = _target_directory(directory)
     try:
-        _write_payload(target, saved, schema, sample)
+        _write_payload(target, saved, schema, sample, _prediction_profile(pipeline, sample, task))
         compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
+        _write_extra_files(target, extra_files or {})
         manifest = Manifest(
             name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target),
             metrics=dict(metrics or {}), data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
@@ -205,12 +213,27 @@ def _target_directory(directory) -> Path:
     return target
 
 
-def _write_payload(target: Path, saved: bytes, schema: Schema, sample: pd.DataFrame) -> None:
+def _write_payload(target: Path, saved: bytes, schema: Schema, sample: pd.DataFrame, prediction: dict) -> None:
     (target / storage.PIPELINE).write_bytes(saved)
     (target / storage.SCHEMA).write_text(json.dumps(schema.to_dict(), indent=2))
     kept = sample.sample(n=min(_SAMPLE_ROWS, len(sample)), random_state=0).sort_index()
     (target / storage.SAMPLE).write_text(json.dumps({"rows": _records(kept)}, allow_nan=False))
-    (target / storage.PROFILE).write_text(json.dumps(profile_frame(sample), indent=2, allow_nan=False))
+    profile = {**profile_frame(sample), "prediction": prediction}
+    (target / storage.PROFILE).write_text(json.dumps(profile, indent=2, allow_nan=False))
+
+
+def _prediction_profile(pipeline, sample: pd.DataFrame, task: str) -> dict:
+    """Profile the pipeline's own predictions on (a sample of) its training rows: the baseline of prediction drift."""
+    rows = sample.sample(n=min(_PREDICTION_ROWS, len(sample)), random_state=0) if len(sample) > _PREDICTION_ROWS else sample
+    predicted = pd.Series(np.asarray(pipeline.predict(rows)))
+    return profile_values(predicted.astype(str) if task == "classification" else predicted.astype("float64"))
+
+
+def _write_extra_files(target: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        if not _PLAIN_NAME.fullmatch(name) or name in _OWN_NAMES or (target / name).exists():
+            raise BundleError(f"extra file name {name!r} is taken or not a plain file name; choose another")
+        (target / name).write_bytes(data)
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -1,22 +1,34 @@
-"""A reference profile of the training data: the baseline for drift checks."""
+"""A reference profile of the training data: the baseline for drift checks.
+
+Per numeric column: quantiles, mean and std, PSI bins (edges at the deciles
+and the share of rows in each bin) and a sketch (evenly spaced quantiles
+that stand in for the training values in two-sample tests). Per text or
+boolean column: frequencies of the most common values and the share of the
+rest. Bins and sketch were added later: older profiles lack them, and drift
+checks say so instead of failing.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["profile_frame"]
+__all__ = ["PSI_BINS", "SKETCH_POINTS", "bin_counts", "profile_frame", "profile_values"]
 
 _QUANTILES = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
 _TOP_CATEGORIES = 50
+PSI_BINS = 10
+SKETCH_POINTS = 501
+"""Quantiles kept as the training sample of a numeric column (0, 0.2%, ..., 100%)."""
 
 
 def profile_frame(frame: pd.DataFrame) -> dict:
-    """Return per-column summaries: quantiles for numbers, frequencies for categories."""
-    return {"rows": int(len(frame)), "columns": {str(name): _profile_column(frame[name]) for name in frame.columns}}
+    """Return per-column summaries: quantiles, bins and a sketch for numbers, frequencies for categories."""
+    return {"rows": int(len(frame)), "columns": {str(name): profile_values(frame[name]) for name in frame.columns}}
 
 
-def _profile_column(column: pd.Series) -> dict:
+def profile_values(column: pd.Series) -> dict:
+    """Return the summary of one column (also used for a pipeline's predictions)."""
     summary = {"null_share": float(column.isna().mean()) if len(column) else 0.0}
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         values = column.dropna().to_numpy(dtype="float64")
@@ -24,7 +36,19 @@ def _profile_column(column: pd.Series) -> dict:
         if values.size:
             summary["quantiles"] = dict(zip(map(str, _QUANTILES), map(float, np.quantile(values, _QUANTILES))))
             summary["mean"], summary["std"] = float(values.mean()), float(values.std())
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
+            counts = bin_counts(edges, values)
+            summary["bins"] = {"edges": edges.tolist(), "shares": (counts / counts.sum()).tolist()}
+            summary["sketch"] = np.quantile(values, np.linspace(0, 1, SKETCH_POINTS)).tolist()
         return summary
-    shares = column.dropna().astype(str).value_counts(normalize=True).head(_TOP_CATEGORIES)
-    summary["frequencies"] = {str(k): float(v) for k, v in shares.items()}
+    counts = column.dropna().astype(str).value_counts()
+    shares = counts / counts.sum() if len(counts) else counts.astype(float)
+    summary["frequencies"] = {str(k): float(v) for k, v in shares.head(_TOP_CATEGORIES).items()}
+    summary["other_share"] = float(shares.iloc[_TOP_CATEGORIES:].sum())
+    summary["distinct"] = int(len(counts))
     return summary
+
+
+def bin_counts(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Count finite ``values`` in the bins ``(-inf, e0], (e0, e1], ..., (ek, inf)``: training and drift checks alike."""
+    return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1).astype("float64")

@@ -6,7 +6,7 @@ made in chunks of bounded memory for any number of rows::
 
     from mldeploy.examples import salary
     train = salary.generate(rows=50_000, seed=7)
-    later = salary.generate(rows=1_000, seed=8, drift=0.2)   # shifted, with unseen categories
+    later = salary.generate(rows=1_000, seed=8, drift=0.2)   # shifted, with unseen categories and higher pay
     pipeline = salary.default_pipeline().fit(train.drop(columns="salary"), train["salary"])
 """
 
@@ -52,33 +52,39 @@ _CITY_P = [0.15, 0.15, 0.11, 0.08, 0.09, 0.09, 0.07, 0.07, 0.05, 0.14]
 # Drift brings places and jobs that training never saw.
 _NEW_CITIES = ["lisbon", "toronto", "berlin"]
 _NEW_FAMILIES = ["ai_research"]
+_INFLATION = 0.15
 
 
-def generate(rows: int, seed: int = 0, drift: float = 0.0) -> pd.DataFrame:
+def generate(rows: int, seed: int = 0, drift: float = 0.0, inflation: float = _INFLATION) -> pd.DataFrame:
     """Return ``rows`` salary records, the target column ``salary`` included.
 
-    ``drift`` in [0, 1] shifts distributions (more experience, pay inflation,
-    more missing ratings) and gives a share of rows categories unseen in
-    training. The same arguments always give the same table.
+    ``drift`` in [0, 1] shifts distributions (more experience, more missing
+    ratings), gives a share of rows categories unseen in training, and raises
+    pay by ``inflation`` per unit of drift (a change no input shows; 0 keeps
+    the pay rule as in training, so only the inputs drift). The same
+    arguments always give the same table.
     """
-    chunks = list(iter_chunks(rows, seed=seed, drift=drift))
+    chunks = list(iter_chunks(rows, seed=seed, drift=drift, inflation=inflation))
     if not chunks:
-        return _block(0, np.random.default_rng(seed), drift)
+        return _block(0, np.random.default_rng(seed), drift, inflation)
     return pd.concat(chunks, ignore_index=True)
 
 
-def iter_chunks(rows: int, seed: int = 0, drift: float = 0.0, chunk_rows: int = _BLOCK_ROWS) -> Iterator[pd.DataFrame]:
+def iter_chunks(rows: int, seed: int = 0, drift: float = 0.0, chunk_rows: int = _BLOCK_ROWS,
+                inflation: float = _INFLATION) -> Iterator[pd.DataFrame]:
     """Yield the table of :func:`generate` in chunks of at most ``chunk_rows`` rows.
 
     Memory stays bounded by the chunk size, so any number of rows can be
     written to a file.
     """
     _check_arguments(rows, drift, chunk_rows)
+    if not 0.0 <= inflation <= 1.0:
+        raise ValueError(f"inflation: expected a number in [0, 1], got {inflation}")
     buffer: list[pd.DataFrame] = []
     buffered = 0
     for start in range(0, rows, _BLOCK_ROWS):
         block_seed = np.random.SeedSequence([seed, start // _BLOCK_ROWS])
-        buffer.append(_block(min(_BLOCK_ROWS, rows - start), np.random.default_rng(block_seed), drift))
+        buffer.append(_block(min(_BLOCK_ROWS, rows - start), np.random.default_rng(block_seed), drift, inflation))
         buffered += len(buffer[-1])
         while buffered >= chunk_rows:
             joined = pd.concat(buffer, ignore_index=True)
@@ -129,7 +135,7 @@ def _check_arguments(rows: int, drift: float, chunk_rows: int) -> None:
         raise ValueError(f"chunk_rows: expected a count >= 1, got {chunk_rows}")
 
 
-def _block(rows: int, rng: np.random.Generator, drift: float) -> pd.DataFrame:
+def _block(rows: int, rng: np.random.Generator, drift: float, inflation: float) -> pd.DataFrame:
     years = np.clip(rng.gamma(2.2, 4.2, rows) + 5.0 * drift, 0, 45).round(1)
     age = np.clip(np.round(22 + years + rng.normal(2, 3, rows)), 18, 70).astype("int64")
     level_index = np.clip((years / 4.5 + rng.normal(0, 0.9, rows)).astype(int), 0, 5)
@@ -146,11 +152,11 @@ def _block(rows: int, rng: np.random.Generator, drift: float) -> pd.DataFrame:
         "performance_rating": _with_nulls(np.clip(rng.normal(3.4, 0.7, rows), 1, 5).round(1), rng, 0.1 + 0.2 * drift),
         "weekly_hours": np.clip(rng.normal(42, 5, rows), 20, 70).round(1),
     })
-    frame[TARGET] = _salary(frame, level_index, rng, drift)
+    frame[TARGET] = _salary(frame, level_index, rng, drift * inflation)
     return frame
 
 
-def _salary(frame: pd.DataFrame, level_index: np.ndarray, rng: np.random.Generator, drift: float) -> np.ndarray:
+def _salary(frame: pd.DataFrame, level_index: np.ndarray, rng: np.random.Generator, raise_share: float) -> np.ndarray:
     base = frame["job_family"].map(_FAMILY_BASE).fillna(125_000).to_numpy()
     city = frame["city"].map(_CITY_INDEX).fillna(1.05).to_numpy()
     remote_cut = np.where(frame["remote"] & (city > 1.1), 0.93, 1.0)
@@ -162,7 +168,7 @@ def _salary(frame: pd.DataFrame, level_index: np.ndarray, rng: np.random.Generat
     overtime = 1 + 0.004 * np.clip(frame["weekly_hours"].to_numpy() - 40, -10, 20)
     noise = np.exp(rng.normal(0, 0.07, len(frame)))
     salary = base * _LEVEL_MULT[level_index] * city * remote_cut * education * experience * size * rating * certs * overtime
-    return np.round(salary * noise * (1 + 0.15 * drift), 2)
+    return np.round(salary * noise * (1 + raise_share), 2)
 
 
 def _with_nulls(values: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:

@@ -74,7 +74,8 @@ def train_and_register(
         with tempfile.TemporaryDirectory(prefix="mldeploy-train-") as scratch:
             bundle = Bundle.from_pipeline(result.pipeline, result.features, name=model_name, metrics=result.metrics,
                                           signing_key=sign_key, description=description, directory=Path(scratch) / "bundle",
-                                          trusted=tuple(trusted))
+                                          trusted=tuple(trusted),
+                                          extra_files=result.error_model.to_files() if result.error_model else None)
             ref = store.register(bundle, sign_with=sign_key)
             if alias:
                 store.set_alias(ref, alias)

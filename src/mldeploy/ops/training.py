@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from mldeploy.errors import ConfigError, shorten
+from mldeploy.ops.error_model import ErrorModel
 from mldeploy.ops.columns import ColumnKinds, check_numeric_text, choose_features, column_kinds_of
 from mldeploy.ops.leaks import find_leaks
 from mldeploy.ops.target import check_target, task_of_target
@@ -47,6 +48,8 @@ class TrainResult:
     features: pd.DataFrame
     warnings: tuple[str, ...] = ()
     """Findings worth a look that did not stop training (a feature that leaks the target)."""
+    error_model: ErrorModel | None = None
+    """The estimator of the pipeline's loss, fitted on the held-out rows (see :mod:`mldeploy.ops.error_model`)."""
 
 
 def default_pipeline(kinds: ColumnKinds, task: str = "regression", max_iter: int = 200, select_k: int | None = None) -> Pipeline:
@@ -128,10 +131,12 @@ def train(
     except Exception as exc:  # the user's pipeline, or data it cannot take: whatever it raises is the input's fault
         raise ConfigError(f"training failed on this data: {type(exc).__name__}: {shorten(exc, 300)}; "
                           "check the column types and empty values") from exc
-    metrics = evaluate(pipeline, x_test, y_test, task)
+    predicted = pipeline.predict(x_test)
+    errors = ErrorModel.fit(x_test, y_test, predicted, task, seed)
+    metrics = evaluate(pipeline, x_test, y_test, task, predicted)
     if task == "regression":
-        metrics.update(residual_quantiles(pipeline.predict(x_test), y_test))
-    return TrainResult(pipeline, metrics, task, x_train, leaks)
+        metrics.update(residual_quantiles(predicted, y_test))
+    return TrainResult(pipeline, metrics, task, x_train, leaks, errors)
 
 
 def _make_pipeline(factory: Callable[[], Pipeline]):
@@ -147,9 +152,12 @@ def _make_pipeline(factory: Callable[[], Pipeline]):
     return pipeline
 
 
-def evaluate(pipeline, features: pd.DataFrame, labels: pd.Series, task: str) -> dict:
-    """Return held-out metrics: MAE, RMSE and R² for regression; accuracy and macro F1 otherwise."""
-    predicted = pipeline.predict(features)
+def evaluate(pipeline, features: pd.DataFrame, labels: pd.Series, task: str, predicted=None) -> dict:
+    """Return held-out metrics: MAE, RMSE and R² for regression; accuracy and macro F1 otherwise.
+
+    ``predicted`` saves predicting again when the caller already has the pipeline's predictions of ``features``.
+    """
+    predicted = pipeline.predict(features) if predicted is None else predicted
     if task == "regression":
         return {
             "mae": float(mean_absolute_error(labels, predicted)),
