@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mldeploy._constraints import bounded, check_fields
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving.model_source import check_source_url
@@ -29,25 +30,25 @@ class ApiConfig:
     """Follow the versions published at this URL (``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``) instead of a registry."""
     host: str = "127.0.0.1"
     """Interface to bind; loopback unless told otherwise."""
-    port: int = 8080
+    port: int = bounded(8080, 0, _MAX_PORT)
     """TCP port; 0 lets the OS choose (the server prints the one it got)."""
-    grpc_port: int | None = None
+    grpc_port: int | None = bounded(None, 0, _MAX_PORT)
     """Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed); None: REST only."""
-    workers: int = 1
+    workers: int = bounded(1, 1, 64)
     """Worker processes sharing the port, each serving every model."""
     token: str | None = field(default=None, repr=False)
     """Bearer token every request but health checks must carry; None: no auth."""
-    max_body_bytes: int = 64 * 1024 * 1024
+    max_body_bytes: int = bounded(64 * 1024 * 1024, 1024, 2**40)
     """Largest request body accepted; larger answers 413."""
-    max_batch_rows: int = 256
+    max_batch_rows: int = bounded(256, 1, 1_000_000)
     """Most rows the micro-batcher puts in one call of the serving core."""
-    max_wait_ms: float = 0.0
+    max_wait_ms: float = bounded(0.0, 0, 10_000)
     """How long a request may wait for others to join its batch while the model is busy; 0: never wait."""
-    inline_max_rows: int = 64
+    inline_max_rows: int = bounded(64, 0, 1_000_000)
     """Batches up to this many rows on the compiled path run on the event loop (tens of µs); others in a thread."""
     cache_dir: str | None = None
     """Keep each model's last good version here; a restart serves it while the registry or broker is down."""
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = bounded(0.5, 0.01, 3600)
     """How often an alias is checked for a move."""
     public_key: bytes | None = field(default=None, repr=False)
     """Ed25519 public key (PEM): refuse bundles not signed by it."""
@@ -55,7 +56,7 @@ class ApiConfig:
     """Extra types the pipelines may hold (your own transformers)."""
     use_compiled: bool = True
     """Predict with the compiled form when a bundle has one."""
-    graceful_timeout_s: float = 30.0
+    graceful_timeout_s: float = bounded(30.0, 0, 3600)
     """On SIGTERM, how long in-flight requests may take to finish."""
     log_level: str = "warning"
     """uvicorn's log level."""
@@ -72,16 +73,9 @@ class ApiConfig:
         if self.source is not None and any(ref.alias for ref in refs):
             raise ConfigError(f"a model that follows {self.source} is named by its name (salary), or pinned (salary@3): "
                               f"the topic says which version is latest, so {', '.join(self.models)} names an alias too many")
-        _check_range("port", self.port, 0, _MAX_PORT)
-        if self.grpc_port is not None:
-            _check_range("grpc_port", self.grpc_port, 0, _MAX_PORT)
-            if self.grpc_port == self.port != 0:
-                raise ConfigError(f"--grpc-port and --port are both {self.port}; give gRPC a port of its own")
-        _check_range("workers", self.workers, 1, 64)
-        _check_range("max_body_bytes", self.max_body_bytes, 1024, 2**40)
-        _check_range("max_batch_rows", self.max_batch_rows, 1, 1_000_000)
-        _check_range("inline_max_rows", self.inline_max_rows, 0, 1_000_000)
-        _check_range("max_wait_ms", self.max_wait_ms, 0, 10_000)
+        check_fields(self)
+        if self.grpc_port == self.port != 0:
+            raise ConfigError(f"--grpc-port and --port are both {self.port}; give gRPC a port of its own")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the API token is empty; give a non-empty --token or leave it out")
 
@@ -89,8 +83,3 @@ class ApiConfig:
     def refs(self) -> tuple[BundleRef, ...]:
         """The parsed model references."""
         return tuple(BundleRef.parse(text) for text in self.models)
-
-
-def _check_range(name: str, value, low, high) -> None:
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be in [{low}, {high}], got {value}")

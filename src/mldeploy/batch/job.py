@@ -16,23 +16,21 @@ from pathlib import Path
 
 from mldeploy.batch.engine import Engine, OnProgress, RunPlan
 from mldeploy.batch.keys import check_keys
-from mldeploy.batch.prediction_store import DEFAULT_URL, PredictionStore
+from mldeploy.batch.job_config import BatchJobConfig
+from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.batch.records import RunRecord
 from mldeploy.batch.input_tables import CsvTable, InputTable, open_input
 from mldeploy.bundle import BundleRef
-from mldeploy.bundle.options import check_extra
 from mldeploy.errors import BadReferenceError, ConfigError
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "run_batch"]
-
-DEFAULT_CHUNK_ROWS = 65_536
+__all__ = ["run_batch"]
 
 
-def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStore = DEFAULT_URL, *,
+def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStore = BatchJobConfig.store_url, *,
               engine: str | Engine = "local", resume: bool = False, registry=None, table: str | None = None,
-              query: str | None = None, chunk_rows: int = DEFAULT_CHUNK_ROWS, parquet_out: Path | None = None,
+              query: str | None = None, chunk_rows: int = BatchJobConfig.chunk_rows, parquet_out: Path | None = None,
               on_progress: OnProgress | None = None, trusted=(), public_key=None, spark_master: str | None = None,
-              extra: str = "ignore") -> RunRecord:
+              extra: str = BatchJobConfig.extra) -> RunRecord:
     """Score every row of ``input`` with ``ref`` into the prediction store and return the finished run.
 
     ``resume`` continues the latest unfinished run of the same model over
@@ -42,9 +40,7 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
     a database URL (see :func:`mldeploy.serving.load`). Raises ConfigError
     for bad input, before anything is written.
     """
-    if chunk_rows < 1:
-        raise ConfigError(f"chunk rows: expected a count >= 1, got {chunk_rows}")
-    check_extra(extra)
+    BatchJobConfig(chunk_rows=chunk_rows, extra=extra)  # refuses a bad value before anything is opened
     source = open_input(input, table=table, query=query, key=key)
     opened = PredictionStore(store) if isinstance(store, str) else store
     try:

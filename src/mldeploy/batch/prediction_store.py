@@ -24,13 +24,14 @@ from sqlalchemy.exc import DBAPIError
 from mldeploy.batch import _store_tables as tables
 from mldeploy.batch._store_writes import Progress, write_postgres, write_sqlite
 from mldeploy.batch.chunk import Reject, ScoredChunk
+from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.batch.records import RunRecord, StoredPrediction
 from mldeploy.errors import BackendError, ConfigError
 from mldeploy._db import WRITE, create_engine_for, normalise_url
 
 __all__ = ["PredictionStore", "Progress"]
 
-DEFAULT_URL = "sqlite:///predictions.db"
+DEFAULT_URL = BatchJobConfig.store_url
 
 
 class PredictionStore:

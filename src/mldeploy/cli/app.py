@@ -6,6 +6,8 @@ line saying what to do; failures of a database or other system exit with 1.
 
 from __future__ import annotations
 
+import copy as _copy
+import logging
 import sys
 from pathlib import Path
 
@@ -21,9 +23,24 @@ __all__ = ["app", "main", "console", "state"]
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
+_REGISTRY_HELP = "Registry folder (default ./.mldeploy, sqlite inside) or database URL, e.g. postgresql://user@host/db."
+_PUBLIC_KEY_HELP = "Ed25519 public key file (from `mldeploy keygen`): refuse every bundle not signed by it."
+
+
+class _Group(FlagGroup):
+    """The command group: ``--registry`` and ``--public-key`` are accepted before and after the command."""
+
+    def get_command(self, ctx, cmd_name):
+        """Return the command with the global options added, unless it has an option of that name of its own."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _add_global_options(command, self)
+        return command
+
+
 app = typer.Typer(
     name="mldeploy",
-    cls=FlagGroup,
+    cls=_Group,
     help=(
         "Deploy whole machine-learning pipelines (feature engineering, selection and model).\n\n"
         "Start with `mldeploy demo`, or: `mldeploy train --data salaries.csv --target salary --name salary`, "
@@ -56,15 +73,43 @@ state = State()
 def _options(
     registry: str = typer.Option(
         None, "--registry", envvar="MLDEPLOY_REGISTRY",
-        help="Registry folder (default ./.mldeploy, sqlite inside) or database URL, e.g. postgresql://user@host/db.",
+        help=_REGISTRY_HELP,
     ),
     public_key: str = typer.Option(
         None, "--public-key", envvar="MLDEPLOY_PUBLIC_KEY",
-        help="Ed25519 public key file (from `mldeploy keygen`): refuse every bundle not signed by it.",
+        help=_PUBLIC_KEY_HELP,
     ),
 ) -> None:
     state.registry = registry
     state.public_key = read_public_key(public_key) if public_key else None
+
+
+def _add_global_options(command, group) -> None:
+    """Let ``mldeploy serve ... --registry X`` mean ``mldeploy --registry X serve ...``.
+
+    The copies take no environment variable and change the state only when given, so a value given
+    before the command stands unless the same option is given again after it (the later one wins).
+    """
+    taken = {name for param in command.params for name in getattr(param, "opts", ())}
+    for param in group.params:
+        setter = _GLOBAL_SETTERS.get(param.name)
+        if setter is None or set(param.opts) & taken:
+            continue
+        copy = _copy.copy(param)
+        copy.envvar, copy.expose_value, copy.default = None, False, None
+        copy.callback = lambda ctx, _param, value, setter=setter: setter(value) if value is not None else None
+        command.params.append(copy)
+
+
+def _set_registry(value: str) -> None:
+    state.registry = value
+
+
+def _set_public_key(value: str) -> None:
+    state.public_key = read_public_key(value)
+
+
+_GLOBAL_SETTERS = {"registry": _set_registry, "public_key": _set_public_key}
 
 
 def read_public_key(path: str | Path) -> bytes:
@@ -91,6 +136,9 @@ def write_output(out: Path, data: bytes) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line and turn every expected error into one line and an exit code."""
     from mldeploy.cli import commands  # noqa: F401  (registers the commands)
+
+    # Library warnings (a Kafka broker that is down, a skipped version) as one line each, never bare text.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     try:
         app(args=argv, prog_name="mldeploy")  # usage errors: typer prints them and exits 2

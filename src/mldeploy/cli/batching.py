@@ -9,9 +9,10 @@ from pathlib import Path
 import typer
 
 from mldeploy.cli.app import app, console, state
+from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.cli.render import table
 
-_DB_HELP = "Prediction database URL: sqlite:///PATH (default sqlite:///predictions.db) or postgresql://USER@HOST:PORT/DB."
+_DB_HELP = "Prediction database URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB."
 
 
 @app.command()
@@ -19,14 +20,14 @@ def batch(
     ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS or NAME; resolved once, at the start."),
     input: str = typer.Option(..., "--input", help="CSV file, Parquet file or folder, or a database URL with --table/--query."),
     key: str = typer.Option(..., "--key", help="The column that identifies each row, e.g. employee_id."),
-    to: str = typer.Option("sqlite:///predictions.db", "--to", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    to: str = typer.Option(BatchJobConfig.store_url, "--to", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
     engine: str = typer.Option("local", "--engine", help="local (this machine, both cores) or spark."),
     spark_master: str = typer.Option(None, "--spark-master", envvar="MLDEPLOY_SPARK_MASTER",
                                      help="Spark master URL for --engine spark (default local[*])."),
     table_name: str = typer.Option(None, "--table", help="Table to read when --input is a database URL."),
     query: str = typer.Option(None, "--query", help="SELECT to read when --input is a database URL."),
     resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run over this input."),
-    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, help="Rows read, scored and committed at a time."),
+    chunk_rows: int = typer.Option(BatchJobConfig.chunk_rows, "--chunk-rows", help="Rows read, scored and committed at a time."),
     parquet_out: Path = typer.Option(None, "--parquet-out", help="Also write the predictions to this Parquet file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
@@ -52,7 +53,7 @@ def batch(
 def lookup(
     name: str = typer.Argument(..., help="Model name, e.g. salary."),
     key: str = typer.Argument(..., help="The key of the row, e.g. 10042."),
-    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    db: str = typer.Option(BatchJobConfig.store_url, "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
     version: int = typer.Option(None, "--version", help="A given version's prediction (default: the latest)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -81,7 +82,7 @@ def validate(
     truth: Path = typer.Option(..., "--truth", help="What really happened: CSV, Parquet, JSON with the key and target."),
     key: str = typer.Option(..., "--key", help="The key column, as given to `mldeploy batch`."),
     target: str = typer.Option(..., "--target", help="The true value's column, e.g. salary."),
-    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    db: str = typer.Option(BatchJobConfig.store_url, "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
     model: str = typer.Option(None, "--model", help="Model name (default: the only model in the database)."),
     window: str = typer.Option("D", "--window", help="Time window for metrics over time: h, D, W (pandas frequency)."),
     plot: Path = typer.Option(None, "--plot", help="Write predicted vs actual and error over time to this PNG."),

@@ -6,6 +6,7 @@ import os
 
 import typer
 
+from mldeploy.api.config import ApiConfig
 from mldeploy.cli.app import app, console, state
 
 _TOKEN_ENV = "MLDEPLOY_API_TOKEN"
@@ -17,21 +18,21 @@ def serve(
     source: str = typer.Option(None, "--from", help="Follow the versions published to this topic (kafka://HOST:PORT/TOPIC or "
                                "local:///FOLDER/TOPIC, see `mldeploy publish`) instead of the registry; give model NAMEs.",
                                show_default=False),
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8080, "--port", help="TCP port; 0 picks a free one (printed)."),
-    grpc_port: int = typer.Option(None, "--grpc-port", help="Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed).",
+    host: str = typer.Option(ApiConfig.host, "--host", help="Interface to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(ApiConfig.port, "--port", help="TCP port; 0 picks a free one (printed)."),
+    grpc_port: int = typer.Option(ApiConfig.grpc_port, "--grpc-port", help="Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed).",
                                   show_default=False),
-    workers: int = typer.Option(1, "--workers", help="Worker processes on the one port, each serving every model."),
+    workers: int = typer.Option(ApiConfig.workers, "--workers", help="Worker processes on the one port, each serving every model."),
     token: str = typer.Option(None, "--token", help=f"Require 'Authorization: Bearer TOKEN' (or set {_TOKEN_ENV}); health checks stay open.",
                               show_default=False),
-    max_body_bytes: int = typer.Option(64 * 1024 * 1024, "--max-body-bytes", help="Largest request body; larger answers 413."),
-    max_batch_rows: int = typer.Option(256, "--max-batch-rows", help="Most rows per micro-batch (one call of the model)."),
-    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="How long a request may wait for a batch to fill while requests arrive together; 0 never waits."),
-    poll_interval_s: float = typer.Option(0.5, "--poll-interval", help="Seconds between checks of an alias for a move."),
+    max_body_bytes: int = typer.Option(ApiConfig.max_body_bytes, "--max-body-bytes", help="Largest request body; larger answers 413."),
+    max_batch_rows: int = typer.Option(ApiConfig.max_batch_rows, "--max-batch-rows", help="Most rows per micro-batch (one call of the model)."),
+    max_wait_ms: float = typer.Option(ApiConfig.max_wait_ms, "--max-wait-ms", help="How long a request may wait for a batch to fill while requests arrive together; 0 never waits."),
+    poll_interval_s: float = typer.Option(ApiConfig.poll_interval_s, "--poll-interval", help="Seconds between checks of an alias for a move."),
     cache_dir: str = typer.Option(None, "--cache-dir", help="Keep each model's last good version here, so a restart serves "
                                   "it while the registry or the broker is down.", show_default=False),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipelines (your own transformer class)."),
-    log_level: str = typer.Option("warning", "--log-level", help="uvicorn's log level (info shows each start and stop)."),
+    log_level: str = typer.Option(ApiConfig.log_level, "--log-level", help="uvicorn's log level (info shows each start and stop)."),
 ) -> None:
     """Serve models over HTTP; a NAME:ALIAS swaps to each version the alias moves to, with no failed request.
 
@@ -43,7 +44,6 @@ def serve(
 
     Following a topic instead: `mldeploy serve salary --from kafka://127.0.0.1:9092/models`
     """
-    from mldeploy.api.config import ApiConfig
     from mldeploy.api.server import serve as run
 
     config = ApiConfig(

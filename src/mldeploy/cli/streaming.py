@@ -9,6 +9,7 @@ import typer
 
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import table
+from mldeploy.stream.scorer_config import ScorerConfig, dead_letter_topic_for
 
 
 @app.command()
@@ -67,14 +68,16 @@ def stream_score(
     name: str = typer.Option(..., "--name", help="The model to score with, e.g. salary."),
     input_url: str = typer.Option(..., "--in", help="Events: kafka://HOST:PORT/TOPIC of JSON objects."),
     output_url: str = typer.Option(..., "--out", help="Predictions: kafka://HOST:PORT/TOPIC (same cluster as --in)."),
-    dead_letter: str = typer.Option(None, "--dead-letter", help="Topic for invalid events (default: <in>.dead-letter)."),
-    group: str = typer.Option("mldeploy-scorer", "--group", help="Consumer group; scorers in one group share partitions."),
+    dead_letter: str = typer.Option(None, "--dead-letter", show_default=False,
+                                    help=f"Topic for invalid events (default: the input topic's name followed by "
+                                         f"'.dead-letter', e.g. {dead_letter_topic_for('salary-requests')})."),
+    group: str = typer.Option(ScorerConfig.group, "--group", help="Consumer group; scorers in one group share partitions."),
     instance: str = typer.Option(None, "--instance", help="Stable name in the group: a restart with it takes over at once."),
-    max_batch: int = typer.Option(500, "--max-batch", min=1, help="Events per micro-batch at most."),
+    max_batch: int = typer.Option(ScorerConfig.max_batch, "--max-batch", help="Events per micro-batch at most."),
     ignore_extra: bool = typer.Option(False, "--ignore-extra", help="Drop event fields the model doesn't know (an id, "
                                       "a timestamp) instead of sending the event to the dead letters."),
     at_least_once: bool = typer.Option(False, "--at-least-once", help="Commit after acknowledgement instead of transactions."),
-    commit_interval: float = typer.Option(2.0, "--commit-interval", help="Seconds of batches per commit while behind "
+    commit_interval: float = typer.Option(ScorerConfig.commit_interval_s, "--commit-interval", help="Seconds of batches per commit while behind "
                                           "the input (once caught up, it commits every 0.03 s)."),
     pin: int = typer.Option(None, "--pin", help="Hold this version instead of following the latest."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Keep the last good version here (served if the broker is down)."),
@@ -93,7 +96,6 @@ def stream_score(
     --in kafka://127.0.0.1:9092/salary-requests --out kafka://127.0.0.1:9092/salary-predictions`
     """
     from mldeploy.stream.predictors import ModelSpec
-    from mldeploy.stream.scorer import ScorerConfig
     from mldeploy.stream.transport import parse_url
 
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything

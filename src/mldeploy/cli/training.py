@@ -21,8 +21,8 @@ def train(
         help="Your own pipeline factory as module:function, found in the current folder or on PYTHONPATH (default: mldeploy's pipeline).",
     ),
     task: str = typer.Option(None, "--task", help="regression or classification (default: from the target: text, or 20 or fewer whole numbers, is classification)."),
-    drop: list[str] = typer.Option([], "--drop", help="Leave this column out (an id, a leak); repeat for more."),
-    features: str = typer.Option(None, "--features", help="Use only these columns, comma-separated: --features age,city."),
+    drop: list[str] = typer.Option([], "--drop", help="Leave these columns out (an id, a leak): --drop id,ssn or --drop id --drop ssn."),
+    features: list[str] = typer.Option([], "--features", help="Use only these columns: --features age,city or --features age --features city."),
     alias: str = typer.Option(None, "--alias", help="Also point this alias (e.g. staging) at the new version."),
     test_size: float = typer.Option(0.2, "--test-size", min=0.05, max=0.5, help="Share of rows held out for metrics."),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/test split."),
@@ -56,12 +56,12 @@ def train(
         BundleRef.check_alias(alias)
     key = load_private_key(sign_key) if sign_key else None
     factory = load_factory(pipeline, search_from=os.getcwd()) if pipeline else None
-    columns = [c.strip() for c in features.split(",") if c.strip()] if features is not None else None
+    columns = column_list(features) or None
     with console.status(f"reading {data}") as status:
         frame = read_table(data)
         # The registry is opened (and made) only once a version exists: a refused table leaves none behind.
         ref, result = train_and_register(
-            frame, target, name=name, registry=state.registry, alias=alias, factory=factory, task=task, drop=drop,
+            frame, target, name=name, registry=state.registry, alias=alias, factory=factory, task=task, drop=column_list(drop),
             features=columns, sign_key=key, test_size=test_size, seed=seed, trusted=trust,
             public_key=state.public_key, progress=status.update,
         )
@@ -77,18 +77,21 @@ def generate(
     seed: int = typer.Option(7, "--seed", help="Same seed, same table."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="0 = like training; 1 = shifted, with unseen categories."),
     features_only: bool = typer.Option(False, "--features-only", help="Leave out the salary column: rows to predict, as an app sends them."),
+    key: str = typer.Option(None, "--key", show_default=False,
+                            help="Add a first column of this name numbering the rows from 10000, e.g. employee_id (for `mldeploy batch --key`)."),
 ) -> None:
     """Write the salary example table (synthetic, reproducible) to a file.
 
-    Example: `mldeploy generate --out candidates.csv --rows 100 --seed 8 --features-only`
+    Example: `mldeploy generate --out people.csv --rows 100 --seed 8 --features-only --key employee_id`
     """
     from mldeploy.examples import salary
 
     try:
-        salary.write(out, rows=rows, seed=seed, drift=drift, features_only=features_only)
+        salary.write(out, rows=rows, seed=seed, drift=drift, features_only=features_only, key=key)
     except (ValueError, OSError) as exc:
         raise ConfigError(str(exc)) from exc
-    console.print(f"wrote {rows:,} salary rows to {out}" + (" (features only, no salary)" if features_only else ""))
+    keyed = f", keyed by {key} from 10000" if key else ""
+    console.print(f"wrote {rows:,} salary rows to {out}" + (" (features only, no salary)" if features_only else "") + keyed)
 
 
 @app.command()
@@ -118,3 +121,8 @@ def keygen(
     except OSError as exc:
         raise ConfigError(f"cannot write keys at {out}: {exc.strerror}") from exc
     console.print(f"wrote {key_path} (keep it secret) and {pub_path}")
+
+
+def column_list(values: list[str]) -> list[str]:
+    """Column names from an option given repeatedly, comma-separated, or both: ["a,b", "c"] -> ["a", "b", "c"]."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]

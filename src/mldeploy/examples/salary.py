@@ -94,15 +94,20 @@ def iter_chunks(rows: int, seed: int = 0, drift: float = 0.0, chunk_rows: int = 
         yield pd.concat(buffer, ignore_index=True)
 
 
-def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0, features_only: bool = False) -> Path:
+def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0, features_only: bool = False,
+          key: str | None = None) -> Path:
     """Write the table to a CSV or Parquet file chunk by chunk and return its path.
 
     ``features_only`` leaves out the salary: rows to predict, as an app would send them.
+    ``key`` adds a first column of that name numbering the rows from 10000 (an id for batch scoring).
     """
     path = Path(path)
     if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"cannot write {path}: expected a .csv or .parquet file name")
-    chunks = (chunk.drop(columns=TARGET) if features_only else chunk for chunk in iter_chunks(rows, seed, drift))
+    if key is not None and (not key.strip() or key in (*COLUMNS.numeric, *COLUMNS.categorical, *COLUMNS.boolean, TARGET)):
+        raise ValueError(f"key {key!r}: expected a new column name, not empty and not one of the table's columns")
+    chunks = _keyed((chunk.drop(columns=TARGET) if features_only else chunk for chunk in iter_chunks(rows, seed, drift)),
+                    key)
     if path.suffix == ".csv":
         for index, chunk in enumerate(chunks):
             chunk.to_csv(path, mode="w" if index == 0 else "a", header=index == 0, index=False)
@@ -119,6 +124,16 @@ def write(path: str | Path, rows: int, seed: int = 0, drift: float = 0.0, featur
     if writer is not None:
         writer.close()
     return path
+
+
+def _keyed(chunks: Iterator[pd.DataFrame], key: str | None) -> Iterator[pd.DataFrame]:
+    """Number the rows of consecutive chunks in a first column ``key``, from 10000."""
+    first = 10_000
+    for chunk in chunks:
+        if key is not None:
+            chunk = chunk.assign(**{key: np.arange(first, first + len(chunk))})[[key, *chunk.columns]]
+            first += len(chunk)
+        yield chunk
 
 
 def default_pipeline(max_iter: int = 200, select_k: int = 28):

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from mldeploy._extras import require
 from mldeploy.errors import BackendError
 from mldeploy.stream.codec import Record
+from mldeploy.stream.kafka_log import RateLimitedKafkaLog
 from mldeploy.stream.transport import TopicKind
 
 __all__ = ["KafkaTransport", "client_config", "kafka_error"]
 
-log = logging.getLogger(__name__)
+_librdkafka_log = RateLimitedKafkaLog(logging.getLogger("mldeploy.kafka.librdkafka"))
 
 _TOPIC_CONFIG = {
     TopicKind.MODELS: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
@@ -36,7 +37,7 @@ def client_config(bootstrap: str, extra: Mapping[str, object] | None = None) -> 
         "bootstrap.servers": bootstrap,
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,
-        "logger": log,
+        "logger": _librdkafka_log,
         **(extra or {}),
     }
 

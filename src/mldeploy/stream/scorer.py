@@ -34,14 +34,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mldeploy.bundle.options import Extra, check_extra
-from mldeploy.errors import ConfigError, NotReadyError
+from mldeploy.errors import NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
+from mldeploy.stream.scorer_config import ScorerConfig
 from mldeploy.stream.scoring import Scored
-from mldeploy.stream.transport import Location, TopicKind
+from mldeploy.stream.transport import TopicKind
 
 __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
 
@@ -50,56 +50,6 @@ log = logging.getLogger(__name__)
 # produce() takes (topic, value, key, partition, callback, on_delivery, timestamp, headers). The scorer passes them
 # by position (-1: the key's partition; None, None: the producer's callback; 0: now): confluent-kafka parses keywords
 # a microsecond slower per call (2.8 against 1.8 µs), a tenth of the scorer's time per event.
-
-
-@dataclass(frozen=True)
-class ScorerConfig:
-    """Where a scorer reads and writes, and how it batches."""
-
-    source: Location
-    """The input topic (Kafka)."""
-    output: Location
-    """The prediction topic, on the same cluster (a transaction spans both)."""
-    dead_letter_topic: str = ""
-    """Where invalid events go; default ``<input topic>.dead-letter``."""
-    group: str = "mldeploy-scorer"
-    """Consumer group: scorers with one group share the input's partitions."""
-    instance: str = ""
-    """Stable name of this scorer in its group; a restart with the same name takes over at once."""
-    max_batch: int = 500
-    """Events per micro-batch at most."""
-    extra: Extra = "reject"
-    """An event with a field the schema does not know: "reject" makes it a dead letter, "ignore" drops the field."""
-    wait_s: float = 0.05
-    """How long the loop waits for an event when none is queued (then it checks for stop())."""
-    exactly_once: bool = True
-    """Kafka transactions (True) or commit-after-acknowledgement (False)."""
-    transaction_timeout_s: float = 10.0
-    """The broker aborts a dead scorer's open transaction after this long."""
-    commit_interval_s: float = 2.0
-    """While behind the input, commit written batches together for this long: a commit's round trips
-    (tens of ms on a busy broker) stall the loop, so sharing them keeps up throughput (2 s scored 7% more
-    events/s than 0.5 s)."""
-    caught_up_commit_s: float = 0.03
-    """Once caught up with the input, commit written batches this long after the first. At 30,000 events/s
-    on two cores and a warm development broker, 0.03 s gave predictions readable at p50 65 ms / p99 130 ms
-    (two runs each); committing after every batch (0) 80 / 185-500 ms, every 0.1 s 110 / 260-680 ms:
-    a short wait lets the next batches share a commit."""
-
-    def __post_init__(self) -> None:
-        if self.source.scheme != "kafka" or self.output.scheme != "kafka":
-            raise ConfigError("stream-score reads and writes Kafka topics: give kafka://HOST:PORT/TOPIC for --in and --out")
-        if self.source.where != self.output.where:
-            raise ConfigError(f"--in ({self.source.where}) and --out ({self.output.where}) must be on one Kafka cluster")
-        check_extra(self.extra)
-        if self.max_batch < 1:
-            raise ConfigError(f"max batch must be at least 1 event, got {self.max_batch}")
-        if not 0 <= self.commit_interval_s < self.transaction_timeout_s:
-            raise ConfigError(f"the commit interval must be at least 0 s and shorter than the transaction timeout "
-                              f"({self.transaction_timeout_s:g} s), got {self.commit_interval_s:g} s")
-        if not 0 <= self.caught_up_commit_s <= self.commit_interval_s:
-            raise ConfigError(f"the caught-up commit interval must be between 0 s and the commit interval "
-                              f"({self.commit_interval_s:g} s), got {self.caught_up_commit_s:g} s")
 
 
 @dataclass
@@ -128,7 +78,7 @@ class StreamScorer:
         self._on_assign = on_assign
         self._stop = threading.Event()
         self._instance = config.instance or uuid.uuid4().hex[:12]
-        self._dead_topic = config.dead_letter_topic or f"{config.source.topic}.dead-letter"
+        self._dead_topic = config.dead_letter
         self._failed_deliveries: list[str] = []
         self._pending: Pending | None = None
         self._in_flight: deque[tuple[list, Outcome]] = deque()
