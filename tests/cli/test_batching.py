@@ -21,7 +21,8 @@ def test_batch_lookup_validate(capsys, tmp_path):
     code, out, err = run(capsys, "--registry", registry, "batch", "salary:production", "--input",
                          str(tmp_path / "people.parquet"), "--key", "employee_id", "--to", db)
     assert code == 0, err
-    assert "500 predictions of salary@1 written" in out and "none rejected" in out and "scoring" in out
+    assert "500 predictions of salary@1 written" in out and "0 rows rejected" in out and "scoring" in out
+    assert "mldeploy rejects" not in out
     code, out, _ = run(capsys, "lookup", "--db", db, "salary", "10042", "--json")
     found = json.loads(out)
     assert code == 0 and found["model_version"] == 1 and found["key"] == "10042" and found["value"] > 10_000
@@ -40,3 +41,28 @@ def test_errors_exit_2_with_one_line(capsys, tmp_path):
     code, out, err = run(capsys, "--registry", str(registry_root()), "batch", "salary@1", "--input",
                          str(tmp_path / "twice.csv"), "--key", "employee_id", "--to", db, "--quiet")
     assert code == 2 and 'repeats 1 key(s): "2" at rows 1, 2' in err and "scoring" not in out
+
+
+def test_batch_names_its_rejects_and_the_command_that_shows_them(capsys, tmp_path):
+    rows = people(6)
+    rows["years_experience"] = rows["years_experience"].astype(object)
+    rows.loc[[1, 4], "years_experience"] = "ten"
+    rows.to_csv(tmp_path / "people.csv", index=False)
+    db = f"sqlite:///{tmp_path / 'predictions.db'}"
+    code, out, err = run(capsys, "batch", "salary@1", "--input", str(tmp_path / "people.csv"), "--key", "employee_id",
+                         "--to", db, "--quiet", "--registry", str(registry_root()))
+    assert code == 0, err
+    assert "4 predictions of salary@1 written" in out and "2 rows rejected" in out
+    command = out.split("see them with: ", 1)[1].split()
+    assert command[:2] == ["mldeploy", "rejects"] and command[3:] == ["--db", db]
+    code, out, err = run(capsys, *command[1:], "--limit", "1")
+    assert code == 0, err
+    assert "Rows rejected by run" in out and ": 2" in out and "10001" in out and 'expected a number' in out
+    assert "showing the first 1" in out
+
+
+def test_a_missing_key_column_is_refused_before_any_progress_is_drawn(capsys, tmp_path):
+    people(5).drop(columns="employee_id").to_csv(tmp_path / "people.csv", index=False)
+    code, out, err = run(capsys, "--registry", str(registry_root()), "batch", "salary@1", "--input",
+                         str(tmp_path / "people.csv"), "--key", "employee_id", "--to", f"sqlite:///{tmp_path / 'p.db'}")
+    assert code == 2 and "employee_id" in err and "scoring" not in out

@@ -111,9 +111,11 @@ class PredictionStore:
             row = conn.execute(query).first()
         return RunRecord.from_row(row) if row is not None else None
 
-    def rejects(self, run_id: str) -> list[Reject]:
-        """Return a run's rejected rows in input order, each with every issue."""
+    def rejects(self, run_id: str, limit: int | None = None) -> list[Reject]:
+        """Return a run's rejected rows in input order (the first ``limit`` of them), each with every issue."""
         query = select(tables.rejects).where(tables.rejects.c.run_id == run_id).order_by(tables.rejects.c.row_number)
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as conn:
             return [Reject.from_json(row.row_number, row.key, row.reasons) for row in conn.execute(query)]
 

@@ -45,8 +45,36 @@ def batch(
         run = run_batch(ref, input, key, to, engine=engine, resume=resume, registry=registry, table=table_name,
                         query=query, chunk_rows=chunk_rows, parquet_out=parquet_out, on_progress=on_progress,
                         public_key=state.public_key, spark_master=spark_master)
-    rejected = f", {run.rows_rejected:,} rejected (see table prediction_rejects)" if run.rows_rejected else ", none rejected"
-    console.print(f"run {run.run_id}: {run.rows_written:,} predictions of {run.ref} written to {to}{rejected}")
+    console.print(f"run {run.run_id}: {run.rows_written:,} predictions of {run.ref} written to {to}, "
+                  f"{run.rows_rejected:,} rows rejected")
+    if run.rows_rejected:
+        db = "" if to == BatchJobConfig.store_url else f" --db {to}"
+        console.print(f"see them with: mldeploy rejects {run.run_id}{db}", highlight=False)
+
+
+@app.command()
+def rejects(
+    run_id: str = typer.Argument(..., help="The run's id, as `mldeploy batch` printed it."),
+    db: str = typer.Option(BatchJobConfig.store_url, "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
+    limit: int = typer.Option(50, "--limit", min=1, help="Show at most this many rows (the first, in input order)."),
+) -> None:
+    """Show the rows a batch run rejected: row number, key and every reason.
+
+    Example: `mldeploy rejects 3f2a9c1d --db sqlite:///predictions.db`
+    """
+    from mldeploy.batch.prediction_store import PredictionStore
+
+    with PredictionStore(db) as store:
+        run = store.run(run_id)
+        found = store.rejects(run_id, limit=limit)
+    title = f"Rows rejected by run {run_id} ({run.ref}): {run.rows_rejected:,}"
+    if not found:
+        console.print(f"{title}; every row was scored")
+        return
+    rows = [[f"{r.row:,}", r.key if r.key is not None else "—", "; ".join(r.reasons)] for r in found]
+    console.print(table(title, ["row", "key", "reasons"], rows))
+    if run.rows_rejected > len(found):
+        console.print(f"showing the first {len(found):,}; --limit shows more, or read the table prediction_rejects")
 
 
 @app.command()
@@ -123,15 +151,27 @@ def _metric(name: str, value: float) -> str:
 
 
 class _progress:
-    """A rich progress bar (rows done, rate, time left) fed by the engine's callback; nothing with --quiet."""
+    """A rich progress bar (rows done, rate, time left) fed by the engine's callback; nothing with --quiet.
+
+    The bar is drawn at the first report, which comes after the job has checked its input, so a
+    refused job prints its error alone.
+    """
 
     def __init__(self, quiet: bool):
         self._quiet = quiet
         self._bar = None
 
     def __enter__(self):
-        if self._quiet:
-            return None
+        return None if self._quiet else self._update
+
+    def _update(self, done: int, total: int | None) -> None:
+        if self._bar is None:
+            self._start()
+        task = self._bar.tasks[0]
+        speed = task.speed
+        self._bar.update(self._task, completed=done, total=total, rate=f"{speed:,.0f}" if speed else "—")
+
+    def _start(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
@@ -139,12 +179,6 @@ class _progress:
                              transient=False)
         self._bar.start()
         self._task = self._bar.add_task("rows", total=None, rate="—")
-        return self._update
-
-    def _update(self, done: int, total: int | None) -> None:
-        task = self._bar.tasks[0]
-        speed = task.speed
-        self._bar.update(self._task, completed=done, total=total, rate=f"{speed:,.0f}" if speed else "—")
 
     def __exit__(self, *exc_info) -> None:
         if self._bar is not None:
