@@ -113,3 +113,9 @@ def _open_connections(workers: list[int]) -> bool:
     inodes = _socket_inodes(workers)
     established = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
     return any(fields[3] == "01" and fields[9] in inodes for fields in established)
+
+
+def test_one_worker_stops_on_sigterm_with_exit_code_0(served_registry):
+    with _services.api_server("--registry", served_registry, "serve", "salary:production") as server:
+        server.process.terminate()
+        assert server.process.wait(60) == 0

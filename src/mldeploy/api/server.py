@@ -13,9 +13,12 @@ port is reserved here first (a bound, never listening SO_REUSEPORT socket), so
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
+import signal
 import socket
+import threading
 from collections.abc import Callable
 from functools import partial
 
@@ -75,13 +78,31 @@ def serve(config: ApiConfig, on_listening: Callable[[str, str | None], None] = p
     on_listening(f"http://{shown}:{port}", None if held is None else f"{shown}:{config.grpc_port}")
     try:
         if config.workers == 1:
-            uvicorn.Server(uconfig).run(sockets=[sock])
+            with _sigterm_ends_cleanly():
+                uvicorn.Server(uconfig).run(sockets=[sock])
         else:
             _supervisor(uvicorn, uconfig, sock).run()
     finally:
         sock.close()
         if held is not None:
             held.close()
+
+
+@contextlib.contextmanager
+def _sigterm_ends_cleanly():
+    """Make a graceful stop on SIGTERM exit 0, as the multi-worker supervisor does.
+
+    uvicorn's server raises the SIGTERM it handled again once it has stopped, under the handler that was
+    there before; with the default one the process then dies with 143 after a clean shutdown.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # the stop is already done when it runs
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _supervisor(uvicorn, uconfig, sock: socket.socket):

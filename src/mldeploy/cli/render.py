@@ -8,11 +8,18 @@ from rich.text import Text
 __all__ = ["metrics_text", "schema_table", "table"]
 
 
-def table(title: str, columns: list[str], rows: list[list]) -> Table:
-    """Return a simple table with a title, headers and rows of any values."""
+def table(title: str, columns: list[str], rows: list[list], whole: tuple[str, ...] = ()) -> Table:
+    """Return a simple table with a title, headers and rows of any values.
+
+    Columns named in ``whole`` (timestamps, ids) are never wrapped or cut on a narrow terminal; others give way.
+    """
     result = Table(title=title, title_justify="left", header_style="bold")
-    for column in columns:
-        result.add_column(column)
+    for index, column in enumerate(columns):
+        if column in whole:
+            width = max([len(column), *(len(str(row[index])) for row in rows)])
+            result.add_column(column, no_wrap=True, min_width=width)
+        else:
+            result.add_column(column)
     for row in rows:
         result.add_row(*(Text("" if v is None else str(v)) for v in row))
     return result

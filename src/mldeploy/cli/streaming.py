@@ -52,14 +52,26 @@ def show_topic(
     finally:
         transport.close()
     rows = [[name, ", ".join(str(v) for v in sorted(index.versions[name])), latest.version,
-             f"{latest.archive_bytes / 1024:,.0f} KiB", "yes" if latest.signed else "no", latest.published_at]
+             f"{latest.archive_bytes / 1024:,.0f} KiB", "yes" if latest.signed else "no", _when(latest.published_at)]
             for name, latest in sorted(index.latest.items())]
     if not rows:
         console.print(f"no models on {location.url()} yet: run `mldeploy publish NAME@VERSION --to {location.url()}`")
         return
-    console.print(table(f"Models on {location.url()}", ["model", "versions", "latest", "size", "signed?", "published (UTC)"], rows))
+    console.print(table(f"Models on {location.url()}", ["model", "versions", "latest", "size", "signed?", "published (UTC)"], rows,
+                        whole=("published (UTC)",)))
     for problem in index.problems:
         console.print(f"[yellow]skipped[/] {problem}")
+
+
+def _when(published_at: str) -> str:
+    """An ISO timestamp as ``2026-12-05 20:31:12.345`` (UTC), whole."""
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(published_at).astimezone(timezone.utc)
+    except (TypeError, ValueError):
+        return str(published_at)  # written by another tool: shown as it is
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 @app.command("stream-score")
@@ -124,3 +136,55 @@ def _score(model, config, idle_exit_s: float | None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scorer.stop())
     return scorer.run(idle_exit_s=idle_exit_s)
+
+
+@app.command()
+def send(
+    input: Path = typer.Argument(..., help="Rows to send: CSV, Parquet, JSON or JSON Lines (e.g. from `mldeploy generate`)."),
+    to: str = typer.Option(..., "--to", help="The events topic: kafka://HOST:PORT/TOPIC (created if missing)."),
+    key: str = typer.Option(None, "--key", show_default=False,
+                            help="The column that keys each event (left out of the event); default: the row number."),
+) -> None:
+    """Send each row of a table as one JSON event to a topic, for `mldeploy stream-score` to score.
+
+    Example: `mldeploy send candidates.csv --to kafka://127.0.0.1:9092/salary-requests --key employee_id`
+    """
+    from mldeploy.stream.events import send_events
+    from mldeploy.stream.transport import parse_url
+    from mldeploy.tables import read_table
+
+    location = parse_url(to)  # a bad URL is the user's mistake: say so before reading the table
+    sent = send_events(read_table(input), to, key=key)
+    console.print(f"sent {sent:,} events to {location.url()}" + (f", keyed by {key}" if key else ""), highlight=False)
+
+
+@app.command("read")
+def read_topic(
+    url: str = typer.Argument(..., help="kafka://HOST:PORT/TOPIC (e.g. the predictions of `mldeploy stream-score`)."),
+    limit: int = typer.Option(10, "--limit", min=1, max=10_000, help="Print at most this many messages, from the first."),
+    timeout_s: float = typer.Option(10.0, "--timeout", help="Seconds to wait for the first message."),
+) -> None:
+    """Print the first messages of a topic: key, the model version that wrote it (if any) and the value.
+
+    Only committed messages are read, so a scorer's predictions show once their transaction commits.
+
+    Example: `mldeploy read kafka://127.0.0.1:9092/salary-predictions --limit 5`
+    """
+    from mldeploy.stream.codec import MODEL_HEADER
+    from mldeploy.stream.schemes import open_transport
+    from mldeploy.stream.transport import parse_url
+
+    location = parse_url(url)
+    transport = open_transport(location)
+    try:
+        if location.scheme == "kafka":
+            transport.metadata(location.topic)  # a missing topic says so, instead of waiting for nothing
+        records, _ = transport.read(location.topic, 0, timeout_s, limit=limit)
+    finally:
+        transport.close()
+    if not records:
+        console.print(f"no messages on {location.url()} within {timeout_s:g} s")
+        return
+    rows = [[r.key.decode(errors="replace"), dict(r.headers).get(MODEL_HEADER, b"").decode(errors="replace"),
+             r.value.decode(errors="replace")] for r in records]
+    console.print(table(f"First {len(rows)} message(s) on {location.url()}", ["key", "model", "value"], rows))

@@ -14,12 +14,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from mldeploy._extras import require
-from mldeploy.errors import BackendError
+from mldeploy.errors import BackendError, ConfigError
 from mldeploy.stream.codec import Record
 from mldeploy.stream.kafka_log import RateLimitedKafkaLog
 from mldeploy.stream.transport import TopicKind
 
-__all__ = ["KafkaTransport", "client_config", "kafka_error"]
+__all__ = ["KafkaTransport", "client_config", "kafka_error", "missing_topic"]
 
 _librdkafka_log = RateLimitedKafkaLog(logging.getLogger("mldeploy.kafka.librdkafka"))
 
@@ -45,6 +45,13 @@ def client_config(bootstrap: str, extra: Mapping[str, object] | None = None) -> 
 def kafka_error(what: str, bootstrap: str, exc: BaseException | object) -> BackendError:
     """Translate a confluent-kafka error into BackendError naming the broker and the step."""
     return BackendError(f"Kafka at {bootstrap}: {what} failed: {exc}; check that the broker runs and the URL is right")
+
+
+def missing_topic(topic: str, bootstrap: str) -> str:
+    """Say that ``topic`` does not exist on the broker (which does run) and how to create it."""
+    return (f"topic {topic!r} does not exist on the Kafka broker at {bootstrap}; create it by sending events to it "
+            f"(`mldeploy send FILE --to kafka://{bootstrap}/{topic}`) or with Kafka's "
+            f"`kafka-topics.sh --create --topic {topic} --bootstrap-server {bootstrap}`")
 
 
 class KafkaTransport:
@@ -145,8 +152,10 @@ class KafkaTransport:
             found = consumer.list_topics(topic, timeout=self.timeout_s).topics.get(topic)
         except self.ck.KafkaException as exc:
             raise kafka_error(f"reading the metadata of {topic}", self.bootstrap, exc) from exc
-        if found is None or found.error is not None:
-            raise kafka_error(f"finding topic {topic}", self.bootstrap, found.error if found else "no such topic")
+        if found is None or (found.error is not None and found.error.code() == self.ck.KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise ConfigError(missing_topic(topic, self.bootstrap))
+        if found.error is not None:
+            raise kafka_error(f"finding topic {topic}", self.bootstrap, found.error)
         return found
 
     def close(self) -> None:

@@ -68,7 +68,8 @@ class ModelSpec:
         from mldeploy.stream.subscriber import subscribe
 
         model = subscribe(self.url, self.name, pin=self.pin, public_key=self.public_key,
-                          require_signed=self.require_signed, cache_dir=self.cache_dir, trusted=self.trusted)
+                          require_signed=self.require_signed, cache_dir=self.cache_dir, trusted=self.trusted,
+                          wait_s=0)  # the scorer waits for a version itself, and says so
         if self.print_swaps:
             model.on_swap(lambda event: print(f"model: {event.describe()}", flush=True))
         return model

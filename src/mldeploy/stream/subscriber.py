@@ -12,7 +12,7 @@ __all__ = ["subscribe"]
 
 def subscribe(url: str, name: str, *, pin: int | None = None, topic: str | None = None, public_key=None,
               require_signed: bool = False, cache_dir: str | Path | None = None, trusted=(),
-              allow_incompatible: bool = False, use_compiled: bool = True) -> LiveModel:
+              allow_incompatible: bool = False, use_compiled: bool = True, wait_s: float = 30.0) -> LiveModel:
     """Return a live model of ``name`` that swaps in every good version published to ``url``.
 
     ``pin`` holds one version; ``topic`` picks a topic per use (``models-eu``,
@@ -23,13 +23,21 @@ def subscribe(url: str, name: str, *, pin: int | None = None, topic: str | None 
     it serves; a refused one is reported through ``on_swap`` and the old one
     keeps serving.
 
+    It waits up to ``wait_s`` seconds (30 by default) for the first good
+    version, so the model it returns predicts at once when the topic holds
+    one. When none has come by then it returns anyway, following the topic,
+    and ``predict`` raises NotReadyError until a version serves;
+    ``wait_s=0`` returns at once (then ``model.wait_ready(seconds)`` waits).
+
     Example::
 
         model = mldeploy.subscribe("kafka://127.0.0.1:9092/models", "salary", cache_dir=".mldeploy/cache")
-        model.wait_ready(30)
         model.predict(rows)
         model.on_swap(lambda event: print(event.describe()))
     """
     source = TopicSource(url, name, topic=topic, pin=pin)
-    return LiveModel(source, pin=pin, trusted=trusted, public_key=public_key, require_signed=require_signed,
-                     allow_incompatible=allow_incompatible, use_compiled=use_compiled, cache_dir=cache_dir)
+    model = LiveModel(source, pin=pin, trusted=trusted, public_key=public_key, require_signed=require_signed,
+                      allow_incompatible=allow_incompatible, use_compiled=use_compiled, cache_dir=cache_dir)
+    if wait_s > 0:
+        model.wait_ready(wait_s)
+    return model
