@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo careers test test-fast lint bench bench-api clean
+.PHONY: setup demo careers test test-fast docs lint bench bench-api clean
 
 $(VENV)/.installed: pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh $(VENV)
@@ -31,6 +31,10 @@ test: setup
 ## Everything that needs no PostgreSQL, no Kafka and no venv build, on every core; fitted models come from .cache/tests.
 test-fast: setup
 	$(PY) -m pytest -n auto --dist loadfile -m "not postgres and not kafka and not slow and not browser"
+
+## The documentation site from docs/ (mkdocs, Material theme) into .cache/site; any warning fails the build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 lint: setup
 	$(VENV)/bin/lint-imports

@@ -1,6 +1,7 @@
 """`mldeploy batch`, `lookup` and `validate` run in-process as a user would call them."""
 
 import json
+import re
 
 import pytest
 
@@ -29,7 +30,9 @@ def test_batch_lookup_validate(capsys, tmp_path):
     code, out, err = run(capsys, "validate", "--db", db, "--truth", str(tmp_path / "paid.csv"), "--key", "employee_id",
                          "--target", "salary", "--plot", str(tmp_path / "report.png"))
     assert code == 0, err
-    assert "500 of 500 true values matched a prediction" in out and "mape" in out and "recorded as validation" in out
+    assert "salary: 500 true values, per model version" in out and "mape" in out and "recorded as validation" in out
+    assert re.search(r"│ 1 +│ 500 +│ 500 +│ 0 +│", out)  # version, truth rows, matched, unmatched
+    assert "window of prediction time" in out
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 

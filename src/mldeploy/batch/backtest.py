@@ -6,9 +6,11 @@ Example::
     report.metrics    # model_version, window_start ("overall" or an ISO time), metric, value, rows
 
 Regression: MAE, RMSE, R² and MAPE. Classification: accuracy, macro F1 and
-ROC AUC (one-vs-rest for more than two classes). A window is a span of
-prediction time (``window="D"`` for days, ``"h"``, ``"W"``, any pandas
-frequency). Metrics are recorded in the store's ``prediction_metrics`` table.
+ROC AUC (one-vs-rest for more than two classes). A window is a span of time:
+of the truth's ``time_column`` when given (when each true value was seen),
+else of prediction time; ``window="D"`` for days, ``"h"``, ``"W"``, any pandas
+frequency, or None to choose one from the time span (about 4 to 30 windows).
+Metrics are recorded in the store's ``prediction_metrics`` table.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from mldeploy.batch.columns import key_strings
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.errors import ConfigError
 
-__all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ValidationReport", "validate"]
+__all__ = ["REGRESSION_METRICS", "CLASSIFICATION_METRICS", "ValidationReport", "choose_window", "validate"]
 
 REGRESSION_METRICS = ("mae", "rmse", "r2", "mape")
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 OVERALL = "overall"
+_WINDOWS = (("min", "1min"), ("h", "1h"), ("D", "1D"), ("W", "7D"), ("MS", "31D"), ("QS", "92D"), ("YS", "366D"))
+"""Window frequencies from short to long, each with its longest length."""
+_MOST_WINDOWS = 30
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,21 @@ class ValidationReport:
     task: str
     truth_rows: int
     matched_rows: int
+    """Predictions with a true value, over every version (a key predicted by two versions counts twice)."""
     metrics: pd.DataFrame
     """One row per (model_version, window_start, metric): value and rows."""
     joined: pd.DataFrame
-    """model_version, predicted_at, actual, predicted (and probabilities for classifiers)."""
+    """model_version, predicted_at, actual, predicted (and probabilities for classifiers), and ``at``: the window's time."""
+    window: str = "D"
+    """The pandas frequency of the windows (chosen from the time span unless given)."""
+    time_basis: str = "prediction time"
+    """What the windows divide: ``prediction time`` or the name of the truth's time column."""
+
+    def coverage(self) -> pd.DataFrame:
+        """Per model version: the truth's rows, those matched by a prediction of that version, and those not."""
+        matched = self.joined.groupby("model_version").size()
+        return pd.DataFrame({"truth_rows": self.truth_rows, "matched": matched,
+                             "unmatched": self.truth_rows - matched}).rename_axis("model_version")
 
     def table(self, window: str = OVERALL) -> pd.DataFrame:
         """Return the metrics of one window (default: overall) as one row per version, one column per metric."""
@@ -57,19 +73,26 @@ class ValidationReport:
 
 
 def validate(store: PredictionStore, truth: pd.DataFrame, key: str, target: str, model_name: str | None = None,
-             window: str = "D", record: bool = True) -> ValidationReport:
-    """Join ``truth`` (a key and a target column) to the stored predictions and compute the metrics."""
+             window: str | None = None, record: bool = True, time_column: str | None = None) -> ValidationReport:
+    """Join ``truth`` (a key and a target column) to the stored predictions and compute the metrics.
+
+    ``time_column`` names a column of the truth holding when each true value was seen; windows then
+    divide that time instead of prediction time.
+    """
     name = model_name or _only_model(store)
-    actual = _truth(truth, key, target)
+    actual = _truth(truth, key, target, time_column)
     joined = _join(store, name, actual)
     if joined.empty:
         raise ConfigError(f"no stored prediction of {name} has a key in the truth's column {key!r} "
                           f"({len(actual):,} keys); check --key and that `mldeploy batch` ran on these rows")
     task = "classification" if joined["value"].isna().all() else "regression"
-    joined = joined.assign(predicted=joined["label"] if task == "classification" else joined["value"])
+    at = joined["observed_at"] if time_column else joined["predicted_at"]
+    joined = joined.assign(predicted=joined["label"] if task == "classification" else joined["value"], at=at)
+    window = window or choose_window(joined["at"])
     metrics = _all_metrics(joined, task, window)
     report = ValidationReport(uuid.uuid4().hex, name, task, len(actual), len(joined), metrics,
-                              joined.drop(columns=["value", "label"]))
+                              joined.drop(columns=["value", "label"]), window,
+                              time_column or "prediction time")
     if record:
         store.record_metrics(_metric_rows(report))
     return report
@@ -83,14 +106,25 @@ def _only_model(store: PredictionStore) -> str:
     return names[0]
 
 
-def _truth(truth: pd.DataFrame, key: str, target: str) -> pd.Series:
-    for column in (key, target):
+def choose_window(times: pd.Series) -> str:
+    """The shortest window frequency that divides the span of ``times`` into at most 30 windows."""
+    span = times.max() - times.min() if len(times) else pd.Timedelta(0)
+    for frequency, length in _WINDOWS:
+        if span <= pd.Timedelta(length) * (_MOST_WINDOWS - 1):
+            return frequency
+    return _WINDOWS[-1][0]
+
+
+def _truth(truth: pd.DataFrame, key: str, target: str, time_column: str | None) -> pd.DataFrame:
+    for column in (key, target, *([time_column] if time_column else [])):
         if column not in truth.columns:
             raise ConfigError(f'the truth has no column "{column}" (its columns: {", ".join(map(str, truth.columns))})')
     pa = require("pyarrow")
     keys = pd.Index(key_strings(pa.array(truth[key], from_pandas=True)), name="key")
-    actual = pd.Series(truth[target].to_numpy(), index=keys, name="actual")
-    actual = actual[actual.index.notna() & actual.notna()]
+    actual = pd.DataFrame({"actual": truth[target].to_numpy()}, index=keys)
+    if time_column:
+        actual["observed_at"] = _times(truth[time_column], time_column)
+    actual = actual[actual.index.notna() & actual["actual"].notna()]
     repeated = actual.index[actual.index.duplicated()].unique()
     if len(repeated):
         raise ConfigError(f"the truth repeats {len(repeated)} key(s) in column {key!r} (e.g. {repeated[0]!r}); "
@@ -98,19 +132,35 @@ def _truth(truth: pd.DataFrame, key: str, target: str) -> pd.Series:
     return actual
 
 
-def _join(store: PredictionStore, name: str, actual: pd.Series) -> pd.DataFrame:
+def _times(column: pd.Series, name: str) -> np.ndarray:
+    times = pd.to_datetime(column, utc=True, errors="coerce", format="mixed")
+    bad = times.isna() & column.notna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ConfigError(f'row {row}, field "{name}": expected a date or time, got {str(column.iloc[row])[:40]!r}; '
+                          f"fix the value or choose another --time column")
+    return times.to_numpy()
+
+
+_JOINED = ["key", "model_version", "predicted_at", "value", "label", "probabilities", "actual"]
+
+
+def _join(store: PredictionStore, name: str, actual: pd.DataFrame) -> pd.DataFrame:
+    columns = _JOINED + [c for c in actual.columns if c != "actual"]
     parts = [chunk.join(actual, on="key", how="inner") for chunk in store.iter_predictions(name)]
     parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame(columns=["key", "model_version", "predicted_at", "value", "label", "probabilities", "actual"])
+        return pd.DataFrame(columns=columns)
     joined = pd.concat(parts, ignore_index=True)
     joined["predicted_at"] = pd.to_datetime(joined["predicted_at"], utc=True)
-    return joined[["key", "model_version", "predicted_at", "value", "label", "probabilities", "actual"]]
+    if "observed_at" in joined:
+        joined["observed_at"] = pd.to_datetime(joined["observed_at"], utc=True)
+    return joined[columns]
 
 
 def _all_metrics(joined: pd.DataFrame, task: str, window: str) -> pd.DataFrame:
     try:
-        starts = joined["predicted_at"].dt.floor(window)
+        starts = _window_starts(joined["at"], window)
     except ValueError as exc:
         raise ConfigError(f"window {window!r} is not a pandas frequency; use e.g. h, D or W") from exc
     rows = []
@@ -119,6 +169,14 @@ def _all_metrics(joined: pd.DataFrame, task: str, window: str) -> pd.DataFrame:
         for start, part in group.groupby(starts.loc[group.index]):
             rows += _metrics_of(part, task, int(version), start.isoformat())
     return pd.DataFrame(rows, columns=["model_version", "window_start", "metric", "value", "rows"])
+
+
+def _window_starts(times: pd.Series, window: str) -> pd.Series:
+    """The start of each time's window: calendar weeks, months, quarters and years by the calendar, others by floor."""
+    calendar = {"W": "W", "MS": "M", "M": "M", "QS": "Q", "Q": "Q", "YS": "Y", "Y": "Y"}.get(window)
+    if calendar is None:
+        return times.dt.floor(window)
+    return times.dt.tz_localize(None).dt.to_period(calendar).dt.start_time.dt.tz_localize("UTC")
 
 
 def _metrics_of(rows: pd.DataFrame, task: str, version: int, window_start: str) -> list[tuple]:

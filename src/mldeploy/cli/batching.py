@@ -112,7 +112,13 @@ def validate(
     target: str = typer.Option(..., "--target", help="The true value's column, e.g. salary."),
     db: str = typer.Option(BatchJobConfig.store_url, "--db", envvar="MLDEPLOY_PREDICTIONS", help=_DB_HELP),
     model: str = typer.Option(None, "--model", help="Model name (default: the only model in the database)."),
-    window: str = typer.Option("D", "--window", help="Time window for metrics over time: h, D, W (pandas frequency)."),
+    time_column: str = typer.Option(None, "--time", show_default=False,
+                                    help="The truth's column of when each true value was seen, e.g. paid_on; "
+                                         "windows divide that time (default: prediction time)."),
+    window: str = typer.Option(None, "--window", show_default=False,
+                               help="Time window for metrics over time: h, D, W, MS (pandas frequency); "
+                                    "default: chosen from the time span, at most 30 windows."),
+    unit: str = typer.Option(None, "--unit", show_default=False, help="The target's unit for the plot's axes, e.g. USD."),
     plot: Path = typer.Option(None, "--plot", help="Write predicted vs actual and error over time to this PNG."),
 ) -> None:
     """Join the truth to the stored predictions; record and print metrics per model version and time window.
@@ -125,21 +131,24 @@ def validate(
 
     frame = read_table(truth)
     with PredictionStore(db) as store:
-        report = run_validation(store, frame, key, target, model_name=model, window=window)
-    overall = report.table(OVERALL)
-    rows = [[v, f"{int(r.rows):,}", *(_metric(m, r[m]) for m in overall.columns[1:])] for v, r in overall.iterrows()]
-    console.print(table(f"{report.model_name}: {report.matched_rows:,} of {report.truth_rows:,} true values matched a prediction",
-                        ["version", "rows", *overall.columns[1:]], rows))
+        report = run_validation(store, frame, key, target, model_name=model, window=window, time_column=time_column)
+    overall, coverage = report.table(OVERALL), report.coverage()
+    rows = [[v, f"{int(coverage.truth_rows[v]):,}", f"{int(coverage.matched[v]):,}", f"{int(coverage.unmatched[v]):,}",
+             *(_metric(m, r[m]) for m in overall.columns[1:])] for v, r in overall.iterrows()]
+    console.print(table(f"{report.model_name}: {report.truth_rows:,} true values, per model version",
+                        ["version", "truth rows", "matched", "unmatched", *overall.columns[1:]], rows))
     windows = report.metrics[report.metrics.window_start != OVERALL]
     main_metric = "mae" if report.task == "regression" else "accuracy"
     by_time = windows[windows.metric == main_metric].sort_values(["window_start", "model_version"])
-    console.print(table(f"{main_metric} per {window} window", ["window start (UTC)", "version", "rows", main_metric],
-                        [[w, v, f"{n:,}", _metric(main_metric, x)] for v, w, _, x, n in by_time.itertuples(index=False)]))
+    console.print(table(f"{main_metric} per {report.window} window of {report.time_basis}",
+                        ["window start (UTC)", "version", "rows", main_metric],
+                        [[w, v, f"{n:,}", _metric(main_metric, x)] for v, w, _, x, n in by_time.itertuples(index=False)],
+                        whole=("window start (UTC)",)))
     console.print(f"recorded as validation {report.validation_id} in table prediction_metrics")
     if plot is not None:
         from mldeploy.batch.backtest_plot import plot_report
 
-        console.print(f"wrote {plot_report(report, plot)}")
+        console.print(f"wrote {plot_report(report, plot, unit=unit)}")
 
 
 def _metric(name: str, value: float) -> str:
