@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).parent
-BENCHMARKS = ["bench_embedded.py", "bench_compiled.py", "bench_serving.py", "bench_stream.py", "bench_batch.py",
-              "bench_careers.py"]
+BENCHMARKS = ["bench_embedded.py", "bench_compiled.py", "bench_bundle.py", "bench_serving.py", "bench_stream.py",
+              "bench_batch.py", "bench_careers.py"]
 
 
 def main() -> None:

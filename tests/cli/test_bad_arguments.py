@@ -142,3 +142,10 @@ def test_the_installed_command_prints_one_line_for_an_unexpected_failure(place):
                            "train", "--data", str(place / "train.csv"), "--target", "salary", "--pipeline", "os:getcwd"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == INPUT and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_column_options_take_repeated_and_comma_separated_forms():
+    from mldeploy.cli.training import column_list
+
+    assert column_list(["id,ssn", "notes", " age , "]) == ["id", "ssn", "notes", "age"]
+    assert column_list([]) == []

@@ -67,3 +67,12 @@ def test_features_only_leaves_out_the_salary(tmp_path):
     written = pd.read_csv(tmp_path / "candidates.csv")
     assert len(written) == 30 and "salary" not in written.columns
     assert list(written.columns) == [c for c in salary.generate(30, seed=8).columns if c != "salary"]
+
+
+def test_a_key_column_numbers_the_rows_across_chunks(tmp_path):
+    written = pd.read_csv(salary.write(tmp_path / "people.csv", rows=25_000, seed=3, features_only=True, key="employee_id"))
+    assert list(written.columns[:2]) == ["employee_id", "years_experience"] and salary.TARGET not in written
+    assert written["employee_id"].tolist() == list(range(10_000, 35_000))
+    for taken in ("age", "salary", " "):
+        with pytest.raises(ValueError, match="expected a new column name"):
+            salary.write(tmp_path / "x.csv", rows=1, key=taken)

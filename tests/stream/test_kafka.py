@@ -61,3 +61,14 @@ def test_an_unreachable_broker_is_a_backend_error_naming_it():
     with pytest.raises(BackendError, match=r"Kafka at 127.0.0.1:\d+: reading the end of t failed: .*check that the broker runs"):
         nowhere.end("t", timeout_s=1)
     nowhere.close()
+
+
+def test_a_missing_topic_is_named_with_how_to_create_it(transport, kafka_broker, topic_name):
+    from mldeploy.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        transport.metadata(topic_name)
+    text = str(refused.value)
+    assert f"topic '{topic_name}' does not exist on the Kafka broker at {kafka_broker.bootstrap}" in text
+    assert f"mldeploy send FILE --to kafka://{kafka_broker.bootstrap}/{topic_name}" in text and "kafka-topics.sh --create" in text
+    assert "check that the broker runs" not in text

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 import tempfile
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +16,16 @@ from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.bundle.compiling import compile_into
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
+from mldeploy.bundle.probing import probe_schema
 from mldeploy.bundle.profile import profile_frame, profile_values
 from mldeploy.bundle.ref import BundleRef
-from mldeploy.bundle.schema import Field, Schema
+from mldeploy.bundle.schema import Schema
 from mldeploy.bundle.trust import check_loads
-from mldeploy.validation.checks import validate_frame
 from mldeploy.errors import BundleError
 
 __all__ = ["write_bundle"]
 
 _SAMPLE_ROWS = 256
-_UNSEEN_PROBE = "__mldeploy_unseen_category__"
-_RANGE_PROBES = 40
 _PREDICTION_ROWS = 20_000
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 _OWN_NAMES = frozenset({storage.MANIFEST, storage.SIGNATURE})
@@ -66,7 +62,7 @@ def write_bundle(
     _check_fitted(pipeline, sample)
     sample = _fitted_columns(pipeline, sample)
     task, classes = _task_of(pipeline)
-    schema = _probe(pipeline, Schema.from_sample(sample, task, classes, ranges), sample)
+    schema = probe_schema(pipeline, Schema.from_sample(sample, task, classes, ranges), sample)
     saved = _saved_pipeline(pipeline, tuple(trusted))
     target = _target_directory(directory)
     try:
@@ -136,71 +132,6 @@ def _task_of(pipeline) -> tuple[str, list | None]:
     if is_classifier(pipeline):
         return "classification", [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
     return "regression", None
-
-
-def _probe(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
-    """Learn what the pipeline accepts by asking it: empty values, unseen categories, the ends of each range."""
-    base = validate_frame(schema, sample.iloc[:1], missing="as-trained")
-    fields = []
-    for f in schema.fields:
-        if f.type in ("category", "string"):
-            fields.append(_probe_text(pipeline, base, f, sample[f.name]))
-        else:
-            f = replace(f, nullable=_accepts(pipeline, base, f.name, np.nan))
-            fields.append(_probe_range(pipeline, base, f, sample[f.name]) if f.type != "boolean" else f)
-    return Schema(tuple(fields), schema.output)
-
-
-def _probe_text(pipeline, base: pd.DataFrame, f: Field, column: pd.Series) -> Field:
-    """Probe None and NaN separately (scikit-learn treats them apart) and an unseen value."""
-    nulls = tuple(marker for marker, value in (("nan", np.nan), ("none", None)) if _accepts(pipeline, base, f.name, value))
-    unseen = "accept" if _accepts(pipeline, base, f.name, _UNSEEN_PROBE) else "reject"
-    if f.type == "string" and unseen == "reject":  # too many to list as a category, yet the pipeline knows them all
-        categories = tuple(sorted(column.dropna().unique().tolist()))
-        return replace(f, type="category", categories=categories, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
-    return replace(f, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
-
-
-def _probe_range(pipeline, base: pd.DataFrame, f: Field, column: pd.Series) -> Field:
-    """Narrow a widened bound the pipeline refuses (the log of 0) to the last value it accepts."""
-    seen = column.to_numpy(dtype="float64", na_value=np.nan)
-    seen = seen[np.isfinite(seen)]
-    if not seen.size:
-        return f
-    low = _accepted_bound(pipeline, base, f.name, f.minimum, float(seen.min()))
-    high = _accepted_bound(pipeline, base, f.name, f.maximum, float(seen.max()))
-    if f.type == "integer":
-        low = None if low is None else float(np.ceil(low))
-        high = None if high is None else float(np.floor(high))
-    return replace(f, minimum=low, maximum=high)
-
-
-def _accepted_bound(pipeline, base: pd.DataFrame, column: str, bound: float | None, seen: float) -> float | None:
-    if bound is None or _accepts(pipeline, base, column, bound) or not _accepts(pipeline, base, column, seen):
-        return bound
-    accepted, refused = seen, bound
-    for _ in range(_RANGE_PROBES):  # bisect: refusals start at one point (a domain's edge)
-        middle = (accepted + refused) / 2
-        if middle in (accepted, refused):
-            break
-        if _accepts(pipeline, base, column, middle):
-            accepted = middle
-        else:
-            refused = middle
-    return accepted
-
-
-def _accepts(pipeline, base: pd.DataFrame, column: str, value) -> bool:
-    row = base.copy()
-    is_text = base[column].dtype == object
-    row[column] = pd.Series([value], dtype=object if is_text else "float64")
-    try:
-        with warnings.catch_warnings():  # a probe outside a function's domain warns (log of 0): that is the question
-            warnings.simplefilter("ignore")
-            result = np.asarray(pipeline.predict(row), dtype=object)
-    except Exception:  # any refusal by the user's pipeline means "not accepted"
-        return False
-    return all(v is not None and (not isinstance(v, float) or np.isfinite(v)) for v in result.ravel())
 
 
 def _target_directory(directory) -> Path:

@@ -1,0 +1,154 @@
+"""Learn what a fitted pipeline accepts by asking it: empty values, unseen categories, the ends of each range.
+
+Every first question (an empty value, an unseen category, each widened bound and
+each end of the training range, for every field) goes to the pipeline in one
+batch of rows, one row per question; only a batch the pipeline refuses is split
+in halves until the refused rows stand alone. Each answer is the one its row
+gets alone: serving relies on the same property, that a pipeline refuses a batch
+exactly when it refuses one of its rows. A refused widened bound is then narrowed
+by bisection, one question at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.bundle.schema import Field, Schema
+from mldeploy.validation.checks import validate_frame
+
+__all__ = ["probe_schema"]
+
+_UNSEEN_PROBE = "__mldeploy_unseen_category__"
+_RANGE_PROBES = 40
+
+
+def probe_schema(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
+    """Return ``schema`` with each field's empty values, unseen categories and range as the pipeline accepts them."""
+    answers = _Answers(pipeline, validate_frame(schema, sample.iloc[:1], missing="as-trained"))
+    answers.ask_all([q for f in schema.fields for q in _first_questions(f, sample[f.name])])
+    fields = []
+    for f in schema.fields:
+        if f.type in ("category", "string"):
+            fields.append(_probe_text(answers, f, sample[f.name]))
+        else:
+            f = replace(f, nullable=answers.accepts(f.name, np.nan))
+            fields.append(_probe_range(answers, f, sample[f.name]) if f.type != "boolean" else f)
+    return Schema(tuple(fields), schema.output)
+
+
+def _first_questions(f: Field, column: pd.Series) -> list[tuple[str, object]]:
+    if f.type in ("category", "string"):
+        return [(f.name, np.nan), (f.name, None), (f.name, _UNSEEN_PROBE)]
+    questions = [(f.name, np.nan)]
+    if f.type != "boolean":
+        seen = _seen(column)
+        if seen.size:
+            questions += [(f.name, v) for v in (f.minimum, f.maximum, float(seen.min()), float(seen.max())) if v is not None]
+    return questions
+
+
+def _probe_text(answers: "_Answers", f: Field, column: pd.Series) -> Field:
+    """Probe None and NaN separately (scikit-learn treats them apart) and an unseen value."""
+    nulls = tuple(marker for marker, value in (("nan", np.nan), ("none", None)) if answers.accepts(f.name, value))
+    unseen = "accept" if answers.accepts(f.name, _UNSEEN_PROBE) else "reject"
+    if f.type == "string" and unseen == "reject":  # too many to list as a category, yet the pipeline knows them all
+        categories = tuple(sorted(column.dropna().unique().tolist()))
+        return replace(f, type="category", categories=categories, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
+    return replace(f, nullable=f.text_null in nulls, nulls=nulls, unseen=unseen)
+
+
+def _probe_range(answers: "_Answers", f: Field, column: pd.Series) -> Field:
+    """Narrow a widened bound the pipeline refuses (the log of 0) to the last value it accepts."""
+    seen = _seen(column)
+    if not seen.size:
+        return f
+    low = _accepted_bound(answers, f.name, f.minimum, float(seen.min()))
+    high = _accepted_bound(answers, f.name, f.maximum, float(seen.max()))
+    if f.type == "integer":
+        low = None if low is None else float(np.ceil(low))
+        high = None if high is None else float(np.floor(high))
+    return replace(f, minimum=low, maximum=high)
+
+
+def _seen(column: pd.Series) -> np.ndarray:
+    seen = column.to_numpy(dtype="float64", na_value=np.nan)
+    return seen[np.isfinite(seen)]
+
+
+def _accepted_bound(answers: "_Answers", column: str, bound: float | None, seen: float) -> float | None:
+    if bound is None or answers.accepts(column, bound) or not answers.accepts(column, seen):
+        return bound
+    accepted, refused = seen, bound
+    for _ in range(_RANGE_PROBES):  # bisect: refusals start at one point (a domain's edge)
+        middle = (accepted + refused) / 2
+        if middle in (accepted, refused):
+            break
+        if answers.accepts(column, middle):
+            accepted = middle
+        else:
+            refused = middle
+    return accepted
+
+
+class _Answers:
+    """Whether the pipeline accepts the base row with one field changed; answers kept, asked in batches."""
+
+    def __init__(self, pipeline, base: pd.DataFrame):
+        self._pipeline = pipeline
+        self._base = base
+        self._known: dict[tuple, bool] = {}
+
+    def accepts(self, column: str, value) -> bool:
+        """Return whether the pipeline predicts a finite value for the base row with ``column`` set to ``value``."""
+        key = _key(column, value)
+        if key not in self._known:
+            self.ask_all([(column, value)])
+        return self._known[key]
+
+    def ask_all(self, questions: list[tuple[str, object]]) -> None:
+        """Answer every question with as few predictions as the refusals allow."""
+        new = list({_key(c, v): (c, v) for c, v in questions if _key(c, v) not in self._known}.values())
+        if new:
+            self._answer(new, self._rows(new))
+
+    def _answer(self, questions: list, rows: pd.DataFrame) -> None:
+        results = self._predict(rows)
+        if results is None and len(questions) > 1:  # refused: find which rows, each alone in the end
+            middle = len(questions) // 2
+            self._answer(questions[:middle], rows.iloc[:middle])
+            self._answer(questions[middle:], rows.iloc[middle:])
+            return
+        for index, (column, value) in enumerate(questions):
+            self._known[_key(column, value)] = results is not None and _finite(results[index])
+
+    def _rows(self, questions: list) -> pd.DataFrame:
+        rows = []
+        for column, value in questions:
+            row = self._base.copy()
+            is_text = self._base[column].dtype == object
+            row[column] = pd.Series([value], dtype=object if is_text else "float64")
+            rows.append(row)
+        return pd.concat(rows, ignore_index=True)
+
+    def _predict(self, rows: pd.DataFrame):
+        try:
+            with warnings.catch_warnings():  # a probe outside a function's domain warns (log of 0): that is the question
+                warnings.simplefilter("ignore")
+                result = np.asarray(self._pipeline.predict(rows), dtype=object)
+        except Exception:  # any refusal by the user's pipeline means "not accepted"
+            return None
+        return result.reshape(len(rows), -1)
+
+
+def _key(column: str, value) -> tuple:
+    """A dict key for a question: NaN is not equal to itself, so it is named."""
+    return (column, "NaN") if isinstance(value, float) and math.isnan(value) else (column, type(value).__name__, value)
+
+
+def _finite(values) -> bool:
+    return all(v is not None and (not isinstance(v, float) or np.isfinite(v)) for v in np.ravel(values))
