@@ -109,6 +109,7 @@ def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
     ("/predict/salary", {"content": gzip.compress(b" " * 300_000), "headers": {"content-encoding": "gzip"}}, 413, "inflated body"),
     ("/predict/salary", {"content": b"[1, 2]"}, 422, 'row 0, field "(row)": expected a JSON object'),
     ("/predict/salary?extra=maybe", {"content": b"{}"}, 400, "extra must be reject or ignore"),
+    ("/predict/salary?extr=ignore", {"content": b"{}"}, 400, "unknown query parameter 'extr'; /predict takes only extra"),
     ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [2], "data": [1]}]}'},
      400, 'shape declares 2 value'),
     ("/v2/models/salary/infer", {"content": b'{"inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": [1]}]}'},
@@ -139,9 +140,50 @@ def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):
     assert list(record["properties"]) == model.schema.names
     assert set(record["example"]) == set(model.schema.names)
     assert "/v2/models/salary/versions/{version}/infer" in document["paths"]
+    assert document["servers"] == [{"url": server.url, "description": "this server"}]
     page = server.get("/docs").text
     assert all(f"<code>{name}</code>" in page for name in model.schema.names)
-    assert "curl -s http://HOST:PORT/predict/salary" in page
+    assert f"curl -s {server.url}/predict/salary" in page and "HOST:PORT" not in page
+
+
+def test_the_document_requires_only_what_the_server_requires(server, model):
+    record = server.get("/openapi.json").json()["components"]["schemas"]["salary_record"]
+    nullable = {f.name for f in model.schema.fields if f.nullable}
+    assert nullable and set(record["required"]) == set(model.schema.names) - nullable
+    for name in nullable:
+        assert "may be null or left out: a missing key of a field that may be empty counts as empty" in record["properties"][name]["description"]
+    only_nullable_left_out = {k: v for k, v in records(model.bundle.sample().head(1))[0].items() if k not in nullable}
+    answer = server.post("/predict/salary", json=only_nullable_left_out)
+    assert answer.status_code == 200, answer.text
+
+
+def test_every_category_is_listed_in_full_and_every_response_is_described(server, model):
+    document = server.get("/openapi.json").json()
+    properties = document["components"]["schemas"]["salary_record"]["properties"]
+    for field in model.schema.fields:
+        if field.type == "category":
+            listed = properties[field.name].get("enum") or properties[field.name].get("examples")
+            assert [v for v in listed if v is not None] == list(field.categories)
+            assert "..." not in properties[field.name]["description"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for code, response in operation["responses"].items():
+                assert len(response["description"]) > 12, (path, method, code, response["description"])
+
+
+def test_the_interactive_docs_are_served_from_the_installed_swagger_ui(server):
+    page = server.get("/docs").text
+    assert "SwaggerUIBundle" in page and "/docs/assets/swagger-ui-bundle.js" in page and "//cdn" not in page
+    script = server.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert server.get("/docs/assets/swagger-ui.css").status_code == 200
+
+
+def test_an_unknown_field_over_http_names_the_query_parameter(server, new_rows):
+    answer = server.post("/predict/salary", json={**records(new_rows.head(1))[0], "badge": 7})
+    assert answer.status_code == 422
+    assert "drop unknown fields or add ?extra=ignore to the URL to leave them out" in answer.json()["error"]
+    assert server.post("/predict/salary?extra=ignore", json={**records(new_rows.head(1))[0], "badge": 7}).status_code == 200
 
 
 def test_without_the_token_only_health_checks_answer(server):

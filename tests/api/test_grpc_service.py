@@ -125,6 +125,8 @@ def test_bad_rows_are_invalid_argument_with_every_issue(channel, model, new_rows
     (lambda r: r.inputs[0].__setattr__("datatype", "TEXT"), "INVALID_ARGUMENT", "datatype 'TEXT' is not one of"),
     (lambda r: r.raw_input_contents.append(b"\0" * 8), "INVALID_ARGUMENT", "raw_input_contents has 1 entries for 11 inputs"),
     (lambda r: r.parameters["extra"].__setattr__("string_param", "keep"), "INVALID_ARGUMENT", "extra must be reject or ignore"),
+    (lambda r: (r.inputs.add().CopyFrom(r.inputs[0]), r.inputs[-1].__setattr__("name", "badge")), "INVALID_ARGUMENT",
+     'drop unknown fields or set the request parameter extra to "ignore" to leave them out'),
     (lambda r: r.__setattr__("model_name", "nosuch"), "NOT_FOUND", 'does not serve a model "nosuch"; it serves: salary'),
     (lambda r: r.__setattr__("model_version", "9"), "NOT_FOUND", "no version 9 of \"salary\"; versions are 1"),
     (lambda r: r.__setattr__("model_version", "latest"), "NOT_FOUND", "versions are whole numbers from 1"),

@@ -4,7 +4,9 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+from schemathesis.checks import (content_type_conformance, negative_data_rejection, not_a_server_error,
+                                 positive_data_acceptance, response_schema_conformance)
+from schemathesis.generation import GenerationMode
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -23,3 +25,28 @@ def test_no_generated_request_gets_a_server_error(server):
             case.call_and_validate(base_url=server.url, headers=server.headers, timeout=10, checks=CHECKS)
 
         check()
+
+
+def _predict_operation(server):
+    document = httpx.get(server.url + "/openapi.json", headers=server.headers, timeout=10).json()
+    del document["security"]  # every call carries the token: a case "without" it would still send it
+    schema = schemathesis.openapi.from_dict(document)
+    (operation,) = [r.ok() for r in schema.get_all_operations() if r.ok().path == "/predict/salary"]
+    return operation
+
+
+@pytest.mark.parametrize(("mode", "check"), [(GenerationMode.POSITIVE, positive_data_acceptance),
+                                             (GenerationMode.NEGATIVE, negative_data_rejection)])
+def test_the_document_and_the_server_agree_on_what_a_prediction_request_may_be(server, mode, check):
+    # Positive cases (valid by the document) must be answered 2xx, negative ones (invalid by it) 4xx:
+    # a field marked required that the server does not need, or a value it takes that the document
+    # refuses, turns this red.
+    operation = _predict_operation(server)
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+    def agree(case):
+        case.call_and_validate(base_url=server.url, headers=server.headers, timeout=10,
+                               checks=[not_a_server_error, check])
+
+    agree()

@@ -23,10 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from mldeploy import __version__
-from mldeploy.api import protocol, tensors
+from mldeploy.api import protocol, swagger, tensors
 from mldeploy.api.auth import BearerTokenMiddleware
 from mldeploy.api.body import INFER_TYPES, JSON_TYPES, read_body
 from mldeploy.api.catalog import Catalog
@@ -36,7 +36,7 @@ from mldeploy.api.endpoints import Call, PredictionEndpoints
 from mldeploy.api.errors import MalformedRequestError, error_body, status_for
 from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
-from mldeploy.errors import MldeployError
+from mldeploy.errors import MldeployError, shorten
 from mldeploy.serving import codecs
 
 __all__ = ["create_app"]
@@ -139,11 +139,11 @@ class Api:
 
     async def openapi(self, request: Request) -> Response:
         models = await run_in_threadpool(self._current_models)
-        return json_response(openapi_document(models, __version__, self.config.token is not None))
+        return json_response(openapi_document(models, __version__, self.config.token is not None, _address(request)))
 
     async def docs(self, request: Request) -> Response:
         models = await run_in_threadpool(self._current_models)
-        return HTMLResponse(docs_page(models))
+        return HTMLResponse(docs_page(models, _address(request)))
 
     async def prometheus(self, request: Request) -> Response:
         content, media_type = self.metrics.render()
@@ -157,10 +157,19 @@ class Api:
         return models
 
 
+def _address(request: Request) -> str:
+    """The address the caller reached this server at (its Host header), e.g. ``http://127.0.0.1:8080``."""
+    return str(request.base_url).rstrip("/")
+
+
 def _extra(query: bytes) -> str:
     if not query:
         return "reject"
-    extra = dict(parse_qsl(query.decode("latin-1"))).get("extra", "reject")
+    parameters = dict(parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+    unknown = sorted(set(parameters) - {"extra"})
+    if unknown:  # as the document says: a misspelt parameter (?extr=ignore) is refused, never silently dropped
+        raise MalformedRequestError(f"unknown query parameter {shorten(unknown[0], 40)!r}; /predict takes only extra=reject or extra=ignore")
+    extra = parameters.get("extra", "reject")
     if extra not in ("reject", "ignore"):
         raise MalformedRequestError(f"extra must be reject or ignore, got {extra!r}")
     return extra
@@ -174,6 +183,7 @@ def _routes(api: Api) -> list[Route]:
         Route(model, api.model_metadata), Route(versioned, api.model_metadata),
         Route(f"{model}/ready", api.model_ready), Route(f"{versioned}/ready", api.model_ready),
         Route("/openapi.json", api.openapi), Route("/docs", api.docs), Route("/metrics", api.prometheus),
+        Mount(swagger.ASSETS_PATH, app=swagger.assets_app()),
     ]
 
 

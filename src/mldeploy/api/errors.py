@@ -23,6 +23,7 @@ __all__ = [
     "error_body",
     "grpc_code_for",
     "status_for",
+    "worded_for",
 ]
 
 
@@ -96,9 +97,23 @@ def grpc_code_for(exc: BaseException) -> str:
     return _answer(exc).grpc
 
 
-def error_body(exc: BaseException) -> dict:
-    """Return the JSON answer for ``exc``: its message and class, and every issue of a SchemaError."""
-    body = {"error": str(exc), "type": type(exc).__name__}
+_EXTRA_HINTS = {
+    "http": "fix the values; drop unknown fields or add ?extra=ignore to the URL to leave them out",
+    "grpc": 'fix the values; drop unknown fields or set the request parameter extra to "ignore" to leave them out',
+}
+"""The core's advice on unknown fields names a Python argument; each wire names its own way to say it."""
+
+
+def worded_for(exc: BaseException, wire: str) -> BaseException:
+    """Return ``exc`` with advice in the caller's terms: the query parameter over HTTP, the request parameter over gRPC."""
+    if isinstance(exc, core.SchemaError) and 'extra="ignore"' in exc.hint:
+        return core.SchemaError(exc.issues, hint=_EXTRA_HINTS[wire])
+    return exc
+
+
+def error_body(exc: BaseException, wire: str = "http") -> dict:
+    """Return the JSON answer for ``exc``: its message (in the wire's terms) and class, and every issue of a SchemaError."""
+    body = {"error": str(worded_for(exc, wire)), "type": type(exc).__name__}
     if isinstance(exc, core.SchemaError):
         body["issues"] = [issue.to_dict() for issue in exc.issues]
     return body

@@ -18,7 +18,7 @@ import orjson
 from mldeploy import __version__
 from mldeploy.api import tensors
 from mldeploy.api.dataplane import DataPlane
-from mldeploy.api.errors import error_body, grpc_code_for
+from mldeploy.api.errors import error_body, grpc_code_for, worded_for
 from mldeploy.api.grpc import messages
 from mldeploy.api.grpc.translate import decode_infer_request, encode_infer_response, extra_of, version_of
 
@@ -96,4 +96,5 @@ class InferenceService:
         exc = self.plane.failed(exc, name, endpoint)
         code = grpc_code_for(exc)
         self.plane.metrics.answered(name, None, endpoint, code, time.perf_counter() - started)
-        await context.abort(grpc.StatusCode[code], str(exc), ((ERROR_METADATA, orjson.dumps(error_body(exc))),))
+        await context.abort(grpc.StatusCode[code], str(worded_for(exc, "grpc")),
+                            ((ERROR_METADATA, orjson.dumps(error_body(exc, "grpc"))),))
