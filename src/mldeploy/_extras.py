@@ -21,7 +21,7 @@ _EXTRAS = {
     "uvicorn": ("api", "the model API server"),
     "orjson": ("api", "the model API server and client"),
     "prometheus_client": ("api", "the model API's metrics"),
-    "swagger_ui_bundle": ("api", "the model API's interactive docs page"),
+    "openapi_ui_bundles": ("api", "the model API's interactive docs page"),
     "httpx": ("api", "the model API client"),
     "grpc": ("grpc", "the model API over gRPC (--grpc-port, protocol=\"grpc\")"),
     "grpc_health": ("grpc", "the gRPC health-checking service"),

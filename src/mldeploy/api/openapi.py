@@ -63,13 +63,15 @@ def field_schema(f: Field) -> dict:
 
 
 def _field_description(f: Field) -> str:
+    return f"expected {_expected(f)}" + (f"; {_MAY_BE_LEFT_OUT}" if f.nullable else "; required")
+
+
+def _expected(f: Field) -> str:
+    """What a field takes, every category included (error messages shorten the list; documentation does not)."""
     if f.type == "category" and f.categories is not None:
         known = ", ".join(map(str, f.categories))
-        text = (f"one of: {known}" if f.unseen == "reject"
-                else f"text; known values: {known}; any other value is accepted as one training never saw")
-    else:
-        text = f.expected()
-    return f"expected {text}" + (f"; {_MAY_BE_LEFT_OUT}" if f.nullable else "; required")
+        return f"one of: {known}" if f.unseen == "reject" else f"text; known values: {known}; any other text is accepted as one training never saw"
+    return f.expected()
 
 
 def openapi_document(models: dict[str, Model | None], version: str, secured: bool, server_url: str | None = None) -> dict:
@@ -228,14 +230,14 @@ def _model_section(name: str, model: Model | None, server_url: str) -> str:
     e = html.escape
     if model is None:
         return f"<h2>{e(name)}</h2><p>Loading: not ready yet.</p>"
-    rows = "".join(f"<tr><td><code>{e(f.name)}</code></td><td>{e(f.type)}</td><td>{e(_field_description(f)[9:])}</td>"
-                   f"</tr>" for f in model.schema.fields)
+    rows = "".join(f"<tr><td><code>{e(f.name)}</code></td><td>{e(f.type)}</td><td>{e(_expected(f))}</td>"
+                   f"<td>{'yes' if f.nullable else 'no'}</td></tr>" for f in model.schema.fields)
     example = orjson.dumps(example_row(model), option=orjson.OPT_INDENT_2).decode()
     task = model.schema.output.task
     return (f"<h2>{e(name)}</h2><p>Version {model.ref.version}, {e(task)}. "
             f"<code>POST /predict/{e(name)}</code> takes one record or a list; "
             f"<code>POST /v2/models/{e(name)}/infer</code> one tensor per field.</p>"
-            "<table><tr><th>field</th><th>type</th><th>expected</th></tr>"
+            "<table><tr><th>field</th><th>type</th><th>expected</th><th>may be null or left out</th></tr>"
             f"{rows}</table><p>Example:</p><pre>curl -s {e(server_url)}/predict/{e(name)} "
             f"-H 'content-type: application/json' -d '{e(orjson.dumps(example_row(model)).decode())}'</pre>"
             f"<pre>{e(example)}</pre>")

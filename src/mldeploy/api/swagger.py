@@ -1,4 +1,4 @@
-"""The interactive docs page's assets: Swagger UI from the installed ``swagger-ui-bundle`` package, never a CDN.
+"""The interactive docs page's assets: Swagger UI from the installed ``openapi-ui-bundles`` package, never a CDN.
 
 The server serves the package's own files under :data:`ASSETS_PATH`, so the page
 works on a machine without internet access and shows the same Swagger UI the
@@ -18,10 +18,10 @@ ASSETS_PATH = "/docs/assets"
 
 def assets_app():
     """An ASGI app serving Swagger UI's files (scripts, styles) from the installed package."""
-    bundle = require("swagger_ui_bundle")
+    bundles = require("openapi_ui_bundles")
     from starlette.staticfiles import StaticFiles
 
-    return StaticFiles(directory=bundle.swagger_ui_path)
+    return StaticFiles(directory=bundles.swagger_ui.static_path)
 
 
 def swagger_head() -> str:
