@@ -55,7 +55,7 @@ def test_every_mldeploy_error_has_a_dead_letter_reason():
     ({"commit_interval_s": 10.0}, "commit interval must be at least 0 s and shorter than the transaction timeout (10 s)"),
     ({"commit_interval_s": -1}, "got -1"),
     ({"caught_up_commit_s": 3.0}, "caught-up commit interval must be between 0 s and the commit interval (2 s), got 3 s"),
-    ({"extra": "drop"}, """extra='drop' is not a valid choice; expected one of "reject", "ignore""""),
+    ({"extra": "drop"}, 'extra=\'drop\' is not a valid choice; expected one of "reject", "ignore"'),
 ])
 def test_a_scorer_config_that_cannot_work_is_refused_in_words(settings, words):
     with pytest.raises(errors.ConfigError, match=re.escape(words)):
