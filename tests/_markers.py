@@ -5,7 +5,7 @@ that starts that service, or when a fixture parameter it runs with names the
 service (``"postgresql"``, ``"stream-kafka"``: the convention for fixtures
 that pick a backend by parameter and ask for the server with
 ``request.getfixturevalue``). It gets ``slow`` when it builds a virtual
-environment. A service started by a test that still lacks its marker (asked
+environment or installs the careers page's JavaScript from npm. A service started by a test that still lacks its marker (asked
 for by name inside a test body) fails that test, before the service starts
 when it is the first to ask, so ``-m "not kafka"`` never starts a broker.
 
@@ -24,8 +24,9 @@ SERVICE_FIXTURES = {"postgres_server": "postgres", "kafka_broker": "kafka"}
 SERVICE_WORDS = {"postgres": "postgres", "postgresql": "postgres", "kafka": "kafka"}
 """A word in a fixture parameter -> the marker of the service that parameter starts."""
 
-SLOW_FIXTURES = {"venv_python": "slow"}
-"""Fixture -> ``slow``: a fresh virtual environment with the package installed (minutes)."""
+SLOW_FIXTURES = {"venv_python": "slow", "ort_dist": "slow"}
+"""Fixture -> ``slow``: a fresh virtual environment with the package installed, or onnxruntime-web installed
+from npm with the careers site's servers behind it (minutes on a fresh clone)."""
 
 
 def derived_markers(item: pytest.Item) -> set[str]:

@@ -180,6 +180,8 @@ class StreamAdapter:
         if self.transport == "local":
             return f"local://{self.request.getfixturevalue('tmp_path')}/log/{topic}"
         return self.request.getfixturevalue("kafka_broker").url(topic)
+
+
 class ScorerDeployment:
     """The streaming scorer: each call's rows go in as keyed JSON events; predictions and dead letters come out.
 

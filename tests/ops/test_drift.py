@@ -152,3 +152,12 @@ def test_rows_the_model_refuses_count_in_the_features_but_not_in_the_predictions
     report = drift(model, rows)
     assert report.refused_rows == 7 and report.estimated_error.rows == 2993
     assert _by_name(report)["age"].rows == 3000
+
+
+@pytest.mark.parametrize("given", [["city.psi=0.3", "psi=0.25"], ["psi=0.25", "city.psi=0.3"],
+                                   {"city": {"psi": 0.3}, "psi": 0.25}], ids=["feature-first", "all-first", "toml"])
+def test_a_features_own_threshold_wins_over_one_for_every_feature_in_any_order(given):
+    from mldeploy.ops.drift_thresholds import Thresholds
+
+    limits = Thresholds.parse(given)
+    assert limits.for_feature("city").psi == 0.3 and limits.for_feature("age").psi == 0.25

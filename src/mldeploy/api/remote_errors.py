@@ -23,7 +23,12 @@ def rebuild_error(status, body, url: str) -> core.MldeployError:
     message = body.get("error", "") if isinstance(body, dict) else str(body)
     kind = _CLASSES.get(body.get("type")) if isinstance(body, dict) else None
     if kind is core.SchemaError and isinstance(body.get("issues"), list):
-        return core.SchemaError([core.Issue(**issue) for issue in body["issues"]])
+        try:
+            issues = [core.Issue(**issue) for issue in body["issues"]]
+        except TypeError:  # not the issues this client knows: say what came back instead
+            return core.BackendError(f"{url} answered {status} with issues this client cannot read: {core.shorten(message)}")
+        hint = body.get("hint")
+        return core.SchemaError(issues, hint) if isinstance(hint, str) and hint else core.SchemaError(issues)
     if kind is not None and not issubclass(kind, core.SchemaError):
         try:
             return kind(message)

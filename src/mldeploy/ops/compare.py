@@ -124,13 +124,14 @@ def _api(registry, first, second, frame, records, scratch, report):
 
     report("model API: starting `mldeploy serve` on free local ports")
     with start_api_server(registry.url, f"{first.name}:{_ALIAS}", grpc=True) as server:
+        swap_s = None  # one server answers both protocols: its swap is measured once, after the HTTP pass
         for protocol, address in (("http", server.url), ("grpc", server.grpc_address)):
             report(f"model API over {protocol}")
             with Client(address, first.name, protocol=protocol) as client:
                 one = _one_row_times(lambda row: client.infer(row), records)
                 bulk_s, values = _timed(lambda: np.asarray(client.infer(frame).values, dtype=float))
             label = "HTTP" if protocol == "http" else "gRPC"
-            if protocol == "http":  # one server answers both protocols: its swap is measured once
+            if swap_s is None:
                 swap_s = _alias_swap(registry, server.url, first, second, records[0])
             yield _figures(f"API over {label}", one, len(frame), bulk_s, swap_s,
                            "alias move until the server swaps", "app, model server, registry", True), values

@@ -75,6 +75,8 @@ class Thresholds:
         if items is None:
             return cls()
         pairs = _flat(items) if isinstance(items, Mapping) else [_split(text) for text in items]
+        # Limits for every feature first, then each feature's own: a feature's limit wins whatever the order given.
+        pairs.sort(key=lambda pair: "." in str(pair[0]))
         result = cls()
         for key, value in pairs:
             result = result._with(str(key), _number(key, value))

@@ -175,7 +175,13 @@ def pack_prediction(prediction: Prediction) -> bytes:
 
 def unpack_prediction(data) -> Prediction:
     """Rebuild the Prediction :func:`pack_prediction` encoded; ValueError if the bytes do not hold one."""
-    body = memoryview(data)
+    try:
+        return _unpacked(memoryview(data))
+    except (struct.error, KeyError, TypeError) as exc:  # truncated bytes, a header without its fields
+        raise ValueError(f"the bytes do not hold a packed prediction ({type(exc).__name__}: {exc})") from exc
+
+
+def _unpacked(body: memoryview) -> Prediction:
     (size,) = _SIZE.unpack_from(body)
     header = _loads(body[_SIZE.size:_SIZE.size + size])
     start = 2 * _SIZE.size + size

@@ -164,7 +164,6 @@ class Model:
         With rows set aside by ``prepare(..., refuse="rows")``, predicts the accepted ones
         (:meth:`compute_accepted` keeps the refused ones beside them).
         """
-
         if prepared.model is not self:
             raise ValueError(f"input prepared by {prepared.model.ref} cannot be computed by {self.ref}")
         try:

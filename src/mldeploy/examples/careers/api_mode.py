@@ -29,7 +29,12 @@ class ApiMode:
             self._server = start_api_server(registry.url, ref)
             url = self._server.url
         self.url = url
-        self._client = Client(url, model_name)
+        try:
+            self._client = Client(url, model_name)
+        except BaseException:  # a half-made mode leaves no server running
+            if self._server is not None:
+                self._server.stop()
+            raise
         self._metrics: dict[int, dict] = {}
         self._lock = threading.Lock()
 

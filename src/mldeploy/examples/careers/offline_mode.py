@@ -31,10 +31,14 @@ class OfflineMode:
         self.db_url = db_url or f"sqlite:///{(workdir / 'careers-predictions.db').resolve()}"
         self._store = PredictionStore(self.db_url)
         name, version = bundle.manifest.name, bundle.manifest.version
-        if self._store.count(name, version) < form.size:
-            precompute(bundle, form, registry, workdir, self._store)
-        self.run = _latest_run(self._store, name, version)
-        self.rows = self._store.count(name, version)
+        try:
+            if self._store.count(name, version) < form.size:
+                precompute(bundle, form, registry, workdir, self._store)
+            self.run = _latest_run(self._store, name, version)
+            self.rows = self._store.count(name, version)
+        except BaseException:  # a half-made mode holds no database connection
+            self._store.close()
+            raise
 
     def answer(self, row: dict) -> Answer:
         manifest = self.bundle.manifest
