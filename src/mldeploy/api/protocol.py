@@ -49,6 +49,8 @@ _JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if 
 _FEW_ROWS = 16
 _STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
                  "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
+_ONE_VALUE = {datatype: struct.Struct(f"<{code}") for datatype, code in _STRUCT_CODES.items()}
+"""Each fixed datatype's layout of a single value: one row, the most frequent request, unpacked without a format string."""
 JSON_ELEMENTS = "json_elements"
 """An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
 "ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
@@ -222,18 +224,20 @@ def raw_column(name: str, datatype: str, raw: bytes, count: int):
     if len(raw) != count * dtype.itemsize:
         raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
                                     f"the data has {len(raw)}")
+    if count == 1:
+        return list(_ONE_VALUE[datatype].unpack(raw))
     if count <= _FEW_ROWS:  # a few rows become records at once: plain Python values cost less than an array here
         return list(struct.unpack(f"<{count}{_STRUCT_CODES[datatype]}", raw))
     return np.frombuffer(raw, dtype=dtype)
 
 
-def _bytes_elements(name: str, raw: bytes, count: int) -> np.ndarray:
-    """Decode length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes) into an object array.
+def _bytes_elements(name: str, raw: bytes, count: int) -> list | np.ndarray:
+    """Decode length-prefixed UTF-8 strings (4-byte little-endian length, then the bytes): a list for a few, else an object array.
 
     Binary BYTES has no null: an empty element is a missing value. Repeated texts (categories) are
     decoded once; this loop is most of the cost of a large request, so it stays tight.
     """
-    values = np.empty(count, dtype=object)
+    values = [None] * count if count <= _FEW_ROWS else np.empty(count, dtype=object)
     unpack, decoded, offset, end = LENGTH.unpack_from, {}, 0, len(raw)
     try:
         for index in range(count):

@@ -84,7 +84,9 @@ class InferenceService:
         started, name = time.perf_counter(), request.model_name
         try:
             decoded = decode_infer_request(request)
-            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request))
+            # grpc.aio starts one call per turn of the loop, so a batch hardly ever forms: a call alone predicts at once
+            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request),
+                                          alone_inline=True)
             response = encode_infer_response(pred, decoded, self._responses["ModelInfer"]())
         except Exception as exc:
             await self._abort(context, exc, name, "grpc.ModelInfer", started)

@@ -70,26 +70,31 @@ def decode_infer_request(message) -> InferRequest:
     if raw and len(raw) != len(inputs):
         raise MalformedRequestError(f"raw_input_contents has {len(raw)} entries for {len(inputs)} inputs; "
                                     "give one per input, in the order of inputs")
-    tensors = [_decode_input(tensor, contents) for tensor, contents in zip(inputs, raw)] if raw else \
-        [_decode_input(tensor, None) for tensor in inputs]
+    tensors = list(map(_decode_raw, inputs, raw)) if raw else [_decode_typed(tensor) for tensor in inputs]
     binary = bool(raw) or bool(parameter(message.parameters, "binary_data_output", False))
     return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
 
 
-def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
+def _decode_raw(tensor, raw: bytes) -> tuple[str, list | np.ndarray]:
+    """The hot path (tritonclient, our client): touch no more of the message than needed."""
+    name, datatype, shape = tensor.name, tensor.datatype, tensor.shape
+    count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
+    if tensor.HasField("contents"):
+        given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
+        raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
+                                    "send one or the other for every input")
+    if datatype == "BYTES" and parameter(tensor.parameters, protocol.JSON_ELEMENTS, False):
+        return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
+    protocol.check_datatype(name, datatype)
+    return name, protocol.raw_column(name, datatype, raw, count)
+
+
+def _decode_typed(tensor) -> tuple[str, list]:
     name, datatype = tensor.name, tensor.datatype
     protocol.check_datatype(name, datatype)
     shape = tensor.shape
     count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
     is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
-    if raw is not None:  # the hot path (tritonclient, our client): touch no more of the message than needed
-        if tensor.HasField("contents"):
-            given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
-            raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
-                                        "send one or the other for every input")
-        if is_json:
-            return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
-        return name, protocol.raw_column(name, datatype, raw, count)
     return name, _typed_column(tensor, name, datatype, count, is_json)
 
 
