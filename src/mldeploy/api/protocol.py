@@ -46,6 +46,8 @@ HEADER_LENGTH = "inference-header-content-length"
 """The binary extension's header: how many leading body bytes are the JSON part."""
 
 _JSON_KINDS = {"BOOL": (bool,), "BYTES": (str,), **{k: (int,) for k in FIXED if "INT" in k}}
+_PLAIN_TYPES = {datatype: frozenset(_JSON_KINDS.get(datatype, (int, float))) for datatype in (*FIXED, "BYTES")}
+"""The exact types a tensor's JSON values may have, null aside: what the fast path of a usual tensor accepts."""
 _FEW_ROWS = 16
 _STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
                  "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
@@ -86,8 +88,11 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         raise MalformedRequestError('the inference request needs an "inputs" list with one tensor per feature')
     tensors, offset = [], 0
     for position, tensor in enumerate(inputs):
-        name, values, offset = _decode_input(tensor, position, binary, offset)
-        tensors.append((name, values))
+        plain = _plain_tensor(tensor)
+        if plain is None:
+            name, values, offset = _decode_input(tensor, position, binary, offset)
+            plain = name, values
+        tensors.append(plain)
     if offset != len(binary):
         raise MalformedRequestError(f"{len(binary) - offset} byte(s) of binary data follow the last tensor that declares any")
     return assemble_request(_request_id(request), tensors, *_requested_outputs(request))
@@ -172,6 +177,27 @@ def _decode_input(tensor, position: int, binary: bytes, offset: int):
     if not isinstance(size, int) or size < 0 or offset + size > len(binary):
         raise MalformedRequestError(f'input "{name}": binary_data_size {size!r} runs past the {len(binary)} bytes of binary data')
     return name, raw_column(name, datatype, binary[offset:offset + size], count), offset + size
+
+
+def _plain_tensor(tensor) -> tuple[str, list] | None:
+    """The usual tensor, read at once: a name, a known datatype, shape [n] and n values of its own type.
+
+    None for anything else (parameters, nested data, nulls, empty texts, any doubt): the full path
+    then checks it and words the error.
+    """
+    if type(tensor) is not dict or "parameters" in tensor:
+        return None
+    name, shape, data = tensor.get("name"), tensor.get("shape"), tensor.get("data")
+    types = _PLAIN_TYPES.get(tensor.get("datatype"))
+    if (types is None or type(name) is not str or type(shape) is not list or len(shape) != 1 or type(data) is not list
+            or type(shape[0]) is not int or len(data) != shape[0]):
+        return None
+    if len(data) == 1:
+        if type(data[0]) not in types or data[0] == "":
+            return None
+    elif not all(type(value) in types for value in data) or "" in data:
+        return None
+    return name, data
 
 
 def check_datatype(name: str, datatype) -> None:
