@@ -47,8 +47,10 @@ class InferenceService:
         """Return the generic handler that routes ``/inference.GRPCInferenceService/*`` to this service."""
         handlers = {}
         for method, (request, _) in _RPCS.items():
+            # ModelInfer reads its input tensors' descriptions as bytes: each is checked once, then recognised
+            read = messages.infer_request_frames() if method == "ModelInfer" else messages.message(request)
             handlers[method] = grpc.unary_unary_rpc_method_handler(
-                getattr(self, method), request_deserializer=messages.message(request).FromString,
+                getattr(self, method), request_deserializer=read.FromString,
                 response_serializer=self._responses[method].SerializeToString)
         return grpc.method_handlers_generic_handler(messages.SERVICE, handlers)
 
