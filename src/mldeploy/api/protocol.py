@@ -28,6 +28,7 @@ from mldeploy.serving import Prediction, codecs
 __all__ = [
     "HEADER_LENGTH",
     "JSON_ELEMENTS",
+    "ONE_VALUE",
     "InferRequest",
     "assemble_request",
     "check_datatype",
@@ -51,7 +52,7 @@ _PLAIN_TYPES = {datatype: frozenset(_JSON_KINDS.get(datatype, (int, float))) for
 _FEW_ROWS = 16
 _STRUCT_CODES = {"BOOL": "?", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q", "UINT8": "B", "UINT16": "H",
                  "UINT32": "I", "UINT64": "Q", "FP16": "e", "FP32": "f", "FP64": "d"}
-_ONE_VALUE = {datatype: struct.Struct(f"<{code}") for datatype, code in _STRUCT_CODES.items()}
+ONE_VALUE = {datatype: struct.Struct(f"<{code}") for datatype, code in _STRUCT_CODES.items()}
 """Each fixed datatype's layout of a single value: one row, the most frequent request, unpacked without a format string."""
 JSON_ELEMENTS = "json_elements"
 """An input's parameter (bool): its BYTES elements are JSON values, so one column may mix kinds (a bad row's
@@ -251,7 +252,7 @@ def raw_column(name: str, datatype: str, raw: bytes, count: int):
         raise MalformedRequestError(f'input "{name}": {count} {datatype} value(s) need {count * dtype.itemsize} bytes, '
                                     f"the data has {len(raw)}")
     if count == 1:
-        return list(_ONE_VALUE[datatype].unpack(raw))
+        return list(ONE_VALUE[datatype].unpack(raw))
     if count <= _FEW_ROWS:  # a few rows become records at once: plain Python values cost less than an array here
         return list(struct.unpack(f"<{count}{_STRUCT_CODES[datatype]}", raw))
     return np.frombuffer(raw, dtype=dtype)

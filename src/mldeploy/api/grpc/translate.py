@@ -18,6 +18,8 @@ and on the response ``path`` and, for a classifier, ``classes`` (JSON text).
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import orjson
 
@@ -85,8 +87,9 @@ def decode_infer_request(message) -> InferRequest:
     return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
 
 
-RawLayout = tuple[str, str, int, bool]
-"""What a tensor sent with raw contents says of them: (name, datatype, rows, whether its BYTES elements are JSON)."""
+RawLayout = tuple[str, str, int, bool, "struct.Struct | None"]
+"""What a tensor sent with raw contents says of them: (name, datatype, rows, whether its BYTES elements are JSON,
+the layout of its one value when it holds a single fixed-width value, the usual single-row call)."""
 _LAYOUTS: dict[bytes, RawLayout] = {}
 _LAYOUTS_KEPT = 1024  # distinct descriptions remembered: clients send the same few, call after call
 _LAYOUT_MAX_BYTES = 1024  # a longer description (a long name, many parameters) is read each time
@@ -114,11 +117,14 @@ def _raw_layout(tensor) -> RawLayout:
         given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
         raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
                                     "send one or the other for every input")
-    return name, datatype, count, datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
+    is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
+    return name, datatype, count, is_json, protocol.ONE_VALUE.get(datatype) if count == 1 else None
 
 
 def _raw_column(layout: RawLayout, raw: bytes) -> tuple[str, list | np.ndarray]:
-    name, datatype, count, is_json = layout
+    name, datatype, count, is_json, single = layout
+    if single is not None and len(raw) == single.size:  # else raw_column words what is wrong with the length
+        return name, list(single.unpack(raw))
     if is_json:
         return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
     return name, protocol.raw_column(name, datatype, raw, count)
