@@ -53,7 +53,7 @@ def crossover(bundle, row: dict, calls: int = 4096) -> list[tuple[int, float, fl
     from mldeploy.serving import Model
 
     model = Model(bundle)
-    batcher = MicroBatcher(lambda rows, extra: model.infer(rows, extra=extra, missing="as-trained"), ThreadPoolExecutor(1),
+    batcher = MicroBatcher(lambda rows, extra: model.infer_accepted(rows, extra=extra, missing="as-trained"), ThreadPoolExecutor(1),
                            runs_inline=lambda rows: True)
 
     async def alone():

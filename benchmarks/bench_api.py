@@ -74,9 +74,9 @@ def v2_body(one: dict, schema) -> bytes:
     """A V2 JSON inference request for one row: one typed tensor per field (null marks a missing value)."""
     import orjson
 
-    from mldeploy.serving import codecs
+    from mldeploy.api import tensors
 
-    inputs = [{"name": field.name, "datatype": codecs.tensor_datatype(field), "shape": [1], "data": [one[field.name]]}
+    inputs = [{"name": field.name, "datatype": tensors.tensor_datatype(field), "shape": [1], "data": [one[field.name]]}
               for field in schema.fields]
     return orjson.dumps({"inputs": inputs})
 

@@ -159,3 +159,10 @@ def test_infinity_and_nan_written_by_python_clients_are_read_as_numbers():
     assert rows[0]["x"] == float("inf") and rows[0]["y"] != rows[0]["y"] and rows[0]["z"] is None
     with pytest.raises(MalformedRequestError, match="the body is not valid JSON"):
         protocol.parse_records(b'[{"x": Infinit}]')
+
+
+def test_a_single_row_becomes_one_record_of_plain_values_from_lists_and_arrays():
+    columns = {"age": [30], "hours": np.array([40.5]), "city": np.array(["Oslo"], dtype=object), "remote": np.array([True])}
+    record = protocol.InferRequest(None, columns, 1, None, False).records()
+    assert record == [{"age": 30, "hours": 40.5, "city": "Oslo", "remote": True}]
+    assert [type(value) for value in record[0].values()] == [int, float, str, bool]

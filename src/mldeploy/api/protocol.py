@@ -73,6 +73,9 @@ class InferRequest:
 
     def records(self) -> list[dict]:
         """Return the rows as dicts of plain Python values (for small requests that join a micro-batch)."""
+        if self.rows == 1:  # the usual request: one record straight from the columns
+            return [{name: values[0] if type(values) is list else values[:1].tolist()[0]
+                     for name, values in self.columns.items()}]
         names = list(self.columns)
         lists = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.columns.values()]
         return [dict(zip(names, values)) for values in zip(*lists)]
