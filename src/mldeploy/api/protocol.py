@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -59,9 +59,11 @@ JSON_ELEMENTS = "json_elements"
 "ten" beside numbers) and still reach the core as sent, to be refused with the same issue as everywhere."""
 
 
-@dataclass(frozen=True)
-class InferRequest:
-    """A decoded V2 inference request: one column per input tensor, all of one length."""
+class InferRequest(NamedTuple):
+    """A decoded V2 inference request: one column per input tensor, all of one length.
+
+    A named tuple: one is made per request, and a frozen dataclass costs a microsecond more.
+    """
 
     id: str | None
     columns: dict[str, list | np.ndarray]
