@@ -2,9 +2,10 @@
 
 - ``naive``: a hand-written FastAPI endpoint: parse JSON, build a DataFrame, call ``pipeline.predict``.
 - ``bare``: the HTTP ceiling: a Starlette route that parses the same JSON with orjson and answers a constant.
+- ``raw``: the server's own ceiling: a plain ASGI app (no framework) that does the same, on uvicorn's httptools and uvloop.
 - ``bare-grpc``: the gRPC ceiling: a grpc.aio ModelInfer that parses the request and answers a constant.
 
-Usage: python _api_references.py naive|bare|bare-grpc PORT [BUNDLE_DIR]
+Usage: python _api_references.py naive|bare|raw|bare-grpc PORT [BUNDLE_DIR]
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ def bare_app():
     return Starlette(routes=[Route("/predict", predict, methods=["POST"])])
 
 
+def raw_app():
+    """The ASGI ceiling: read the body, parse it with orjson, answer a constant; no routing, no framework."""
+    import orjson
+
+    answer = orjson.dumps({"prediction": 1.0})
+    start = {"type": "http.response.start", "status": 200,
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]}
+    body = {"type": "http.response.body", "body": answer}
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        orjson.loads(b"".join(chunks))
+        await send(start)
+        await send(body)
+
+    return app
+
+
 async def bare_grpc(port: int) -> None:
     """The gRPC ceiling on uvloop, as uvicorn runs: parse the ModelInfer request, answer a constant."""
     import grpc
@@ -80,8 +105,9 @@ def main() -> None:
         uvloop.install()
         asyncio.run(bare_grpc(port))
         return
-    app = naive_app(sys.argv[3]) if kind == "naive" else bare_app()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    app = {"naive": lambda: naive_app(sys.argv[3]), "bare": bare_app, "raw": raw_app}[kind]()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                lifespan="off" if kind == "raw" else "auto", loop="uvloop", http="httptools")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ def test_metrics_count_requests_and_show_the_version_served(server, new_rows):
     assert 'mldeploy_api_model_version{model="salary"} 1.0' in text
     assert 'mldeploy_api_requests_total{endpoint="predict",model="salary",status="200",version="1"}' in text
     assert "mldeploy_api_batch_rows_bucket" in text and "mldeploy_api_request_seconds_bucket" in text
+    assert 'mldeploy_api_gc_pause_seconds_count{generation="0"}' in text  # the server times its collector
 
 
 def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):

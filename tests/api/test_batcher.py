@@ -108,3 +108,32 @@ def test_requests_queued_behind_a_running_batch_go_together_into_the_next(model,
     results = _run(main())
     assert recorder.calls == [1, 6]
     assert [len(r) for r in results] == [1, 2, 2, 2]
+
+
+def test_run_alone_predicts_at_once_when_no_request_waits_and_declines_when_one_does(model, new_rows):
+    recorder, sizes = Recorder(model), []
+    batcher = MicroBatcher(recorder, ThreadPoolExecutor(1), runs_inline=lambda rows: rows <= 4,
+                           on_batch=lambda rows, pred: sizes.append(rows))
+    rows = records(new_rows.head(2))
+
+    async def main():
+        alone = batcher.run_alone(rows)  # no await: answered on this turn of the loop
+        queued = asyncio.ensure_future(batcher.submit(records(new_rows.head(3))))
+        await asyncio.sleep(0)  # the submit is queued, its dispatch due at the end of this turn
+        with_company = batcher.run_alone(rows)
+        too_large = batcher.run_alone(records(new_rows.head(5)))
+        return alone, with_company, too_large, await queued
+
+    alone, with_company, too_large, queued = _run(main())
+    np.testing.assert_array_equal(alone.values, model.predict(rows, missing="as-trained"))
+    assert with_company is None and too_large is None and len(queued) == 3
+    assert recorder.calls == [2, 3] and sizes == [2, 3]  # an inline run is counted as a batch like any other
+
+
+def test_run_alone_raises_the_error_of_its_own_rows(model, new_rows):
+    batcher = MicroBatcher(Recorder(model), ThreadPoolExecutor(1), runs_inline=lambda rows: True)
+    bad = records(new_rows.head(2))
+    bad[1]["age"] = "old"
+    with pytest.raises(SchemaError) as caught:
+        batcher.run_alone(bad)
+    assert [(i.row, i.field) for i in caught.value.issues] == [(1, "age")]

@@ -94,6 +94,28 @@ def test_malformed_json_requests_say_what_is_wrong(body, message):
         protocol.parse_infer_request(body, None)
 
 
+@pytest.mark.parametrize("tensor", [
+    {"name": "age", "datatype": "INT64", "shape": [2], "data": [30, 41]},
+    {"name": "hours", "datatype": "FP64", "shape": [3], "data": [40.5, 38, 1e300]},
+    {"name": "remote", "datatype": "BOOL", "shape": [1], "data": [False]},
+    {"name": "city", "datatype": "BYTES", "shape": [2], "data": ["Oslo", ""]},  # empty text: missing, on the full path
+    {"name": "city", "datatype": "BYTES", "shape": [1], "data": [""]},
+    {"name": "age", "datatype": "INT64", "shape": [2], "data": [30, None]},
+    {"name": "age", "datatype": "UINT8", "shape": [2, 1], "data": [[1], [2]]},
+])
+def test_usual_tensors_read_at_once_give_what_the_full_path_gives(tensor):
+    fast = protocol.parse_infer_request(orjson.dumps({"inputs": [tensor]}), None).columns[tensor["name"]]
+    _, full, _ = protocol._decode_input(tensor, 0, b"", 0)
+    assert fast == full
+
+
+@pytest.mark.parametrize("data, message", [([True], "true is not a INT64 value"), ([1.5], "1.5 is not a INT64 value")])
+def test_a_value_of_another_type_leaves_the_fast_path_for_the_full_error(data, message):
+    body = orjson.dumps({"inputs": [{"name": "age", "datatype": "INT64", "shape": [1], "data": data}]})
+    with pytest.raises(MalformedRequestError, match=re.escape(message)):
+        protocol.parse_infer_request(body, None)
+
+
 def _regression(values) -> Prediction:
     return Prediction(BundleRef("salary", 3), ServingPath.COMPILED, np.asarray(values, dtype="float64"))
 
@@ -137,3 +159,10 @@ def test_infinity_and_nan_written_by_python_clients_are_read_as_numbers():
     assert rows[0]["x"] == float("inf") and rows[0]["y"] != rows[0]["y"] and rows[0]["z"] is None
     with pytest.raises(MalformedRequestError, match="the body is not valid JSON"):
         protocol.parse_records(b'[{"x": Infinit}]')
+
+
+def test_a_single_row_becomes_one_record_of_plain_values_from_lists_and_arrays():
+    columns = {"age": [30], "hours": np.array([40.5]), "city": np.array(["Oslo"], dtype=object), "remote": np.array([True])}
+    record = protocol.InferRequest(None, columns, 1, None, False).records()
+    assert record == [{"age": 30, "hours": 40.5, "city": "Oslo", "remote": True}]
+    assert [type(value) for value in record[0].values()] == [int, float, str, bool]

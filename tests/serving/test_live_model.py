@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -179,3 +181,48 @@ def test_a_restart_serves_the_cached_version_before_the_source_answers(base, tmp
         _, features = _models.salary_pipeline()
         np.testing.assert_array_equal(restarted.predict(features.head(5)), first.predict(features.head(5)))
 
+
+
+@pytest.fixture
+def unfrozen_afterwards():
+    yield
+    gc.unfreeze()  # give the rest of the test session its collector back as it was
+
+
+def _is_frozen(obj) -> bool:
+    # gc.get_objects() lists the three generations; the permanent (frozen) one is not among them.
+    return gc.is_tracked(obj) and not any(other is obj for other in gc.get_objects())
+
+
+def test_with_freeze_heap_each_swap_freezes_the_new_version_and_frees_the_one_it_replaced(base, tmp_path, unfrozen_afterwards):
+    gc.unfreeze()
+    with LiveModel(_bundles.QueueSource(), start=False, freeze_heap=True) as live:
+        assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 1).path, 1)).accepted
+        first = weakref.ref(live.model)
+        assert gc.get_freeze_count() > 0 and _is_frozen(live.model) and _is_frozen(live.model.pipeline)
+        assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 2).path, 2)).accepted
+        assert _is_frozen(live.model) and live.version == 2
+        assert first() is None  # frozen, yet freed by reference counting once swapped out: nothing leaks
+
+
+def test_without_freeze_heap_a_swap_leaves_the_collector_alone(base, tmp_path, unfrozen_afterwards):
+    gc.unfreeze()
+    with LiveModel(_bundles.QueueSource(), start=False) as live:
+        assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 1).path, 1)).accepted
+        assert gc.get_freeze_count() == 0
+
+
+def test_a_loaded_model_holds_no_reference_cycle(base):
+    """What freeze_heap relies on: a dropped version is freed by reference counting alone, never by the collector."""
+    from mldeploy.serving import Model
+
+    _, features = _models.salary_pipeline()
+    model = Model(base)
+    model.infer(features.head(3))
+    dropped = [weakref.ref(part) for part in (model, model.pipeline, model.compiled)]  # the bundle is the fixture's
+    gc.disable()
+    try:
+        del model
+        assert [ref() for ref in dropped] == [None] * 3
+    finally:
+        gc.enable()

@@ -38,6 +38,7 @@ from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
 from mldeploy.errors import MldeployError, shorten
 from mldeploy.serving import codecs
+from mldeploy.serving.frozen_heap import freeze_heap
 
 __all__ = ["create_app"]
 
@@ -213,13 +214,16 @@ def create_app(config: ApiConfig):
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mldeploy-load")
         plane.catalog = await run_in_threadpool(Catalog, config, executor, loader, plane.metrics)
         grpc_server = None
+        plane.metrics.watch_collector()
         try:
             if config.grpc_port is not None:  # the same process, loop, catalog and batchers as REST
                 from mldeploy.api.grpc.server import start_grpc
 
                 grpc_server = await start_grpc(plane, config)
+            freeze_heap()  # what start-up imported; each model's load freezes again once it swaps in
             yield
         finally:
+            plane.metrics.unwatch_collector()
             if grpc_server is not None:
                 await grpc_server.stop(config.graceful_timeout_s)
             catalog, plane.catalog = plane.catalog, None

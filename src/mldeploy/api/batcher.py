@@ -39,7 +39,7 @@ Infer = Callable[[object, str], Accepted]
 class _Job:
     rows: list | pd.DataFrame
     extra: str
-    future: asyncio.Future
+    future: asyncio.Future | None
     arrived: float = field(default_factory=time.monotonic)
 
     @property
@@ -84,6 +84,20 @@ class MicroBatcher:
         if not self._busy:
             self._schedule(loop)
         return await job.future
+
+    def run_alone(self, rows: list, extra: str = "reject") -> Prediction | None:
+        """Predict ``rows`` at once, on the caller's turn of the loop, when no other request waits or runs.
+
+        None when there is company, or the rows would not run inline: then :meth:`submit` them.
+        For transports that hand the loop one request per turn (grpc.aio), where a batch
+        never forms and a future to await costs more than it saves.
+        """
+        if self._queue or self._busy or not self._runs_inline(len(rows)):
+            return None
+        result = self._run([_Job(rows, extra, None)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._scheduled or not self._queue:

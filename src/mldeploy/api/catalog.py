@@ -7,6 +7,10 @@ versions load, verify and swap off the request path). A pinned version
 (``/versions/{v}``) is loaded from the registry on first use, off the event
 loop, and kept (a few at most) with a batcher of its own, so its answers
 always name that version.
+
+Every load (a swap, a pinned version) ends by freezing the garbage collector's
+generations (:mod:`mldeploy.serving.frozen_heap`): collections then skip the
+loaded models instead of stalling the event loop to walk them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError, NotReadyError
 from mldeploy.registry import open_registry
 from mldeploy.serving import LiveModel, Model, RegistrySource, ServingPath, ModelSource, load, open_model_source
+from mldeploy.serving.frozen_heap import freeze_heap
 
 __all__ = ["Catalog", "ServedModel"]
 
@@ -41,7 +46,8 @@ class ServedModel:
         config = catalog.config
         self.live = LiveModel(catalog.source_for(ref), pin=ref.version if config.source else None,
                               trusted=config.trusted, public_key=config.public_key, cache_dir=config.cache_dir,
-                              require_signed=config.public_key is not None, use_compiled=config.use_compiled)
+                              require_signed=config.public_key is not None, use_compiled=config.use_compiled,
+                              freeze_heap=True)
         self.live.on_swap(self._swapped)
         self.batcher = catalog.batcher_for(self.name, self.live.infer_accepted, lambda: self.live.model)
         self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
@@ -97,6 +103,7 @@ class ServedModel:
             self._pinned[version] = (model, batcher)
             while len(self._pinned) > _PINNED_KEPT:
                 self._pinned.popitem(last=False)
+            freeze_heap()
             return model, batcher
 
     def _live_as_pinned(self, version: int) -> tuple[Model, MicroBatcher]:

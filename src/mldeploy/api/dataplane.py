@@ -59,12 +59,19 @@ class DataPlane:
         is_ready = served.is_ready if version is None else served.is_loaded(version)
         return is_ready, served.live.version
 
-    async def infer(self, name: str, version: int | None, request: InferRequest, extra: str = "reject") -> Prediction:
-        """Predict for a decoded V2 request; small ones join a micro-batch, large ones run as one frame."""
+    async def infer(self, name: str, version: int | None, request: InferRequest, extra: str = "reject",
+                    alone_inline: bool = False) -> Prediction:
+        """Predict for a decoded V2 request; small ones join a micro-batch, large ones run as one frame.
+
+        ``alone_inline``: a small request that finds no other one queued or running predicts at
+        once instead (see :meth:`MicroBatcher.run_alone`).
+        """
         served = await self.target(name, version)
         model, batcher = (served.model, served.batcher) if version is None else await served.pinned(version)
         if request.rows <= batcher.max_batch_rows:
-            return await batcher.submit(request.records(), extra)
+            records = request.records()
+            pred = batcher.run_alone(records, extra) if alone_inline else None
+            return pred if pred is not None else await batcher.submit(records, extra)
         return await batcher.submit(codecs.columns_to_frame(request.columns, model.schema), extra)
 
     async def predict(self, name: str, records: list, extra: str = "reject") -> Prediction:

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one server process: requests, errors, latency, batch sizes, versions served.
+"""Prometheus metrics of one server process: requests, errors, latency, batch sizes, versions served, collector pauses.
 
 Each worker process keeps its own counters (a scrape reaches one worker).
 Labelled children are cached so a request costs a dict lookup and two increments.
@@ -6,13 +6,19 @@ Labelled children are cached so a request costs a dict lookup and two increments
 
 from __future__ import annotations
 
+import bisect
+import gc
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["ApiMetrics"]
 
 _LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
+_PAUSE_BUCKETS_S = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 class ApiMetrics:
@@ -33,6 +39,18 @@ class ApiMetrics:
         self._swaps = Counter("mldeploy_api_swaps", "Versions offered by a followed alias: accepted, or refused at a check.",
                               ["model", "version", "outcome"], registry=self.registry)
         self._children: dict[tuple, object] = {}
+        self._pauses = CollectorPauses()
+        self.registry.register(self._pauses)
+
+    def watch_collector(self) -> None:
+        """Start timing the garbage collector's pauses (process-wide: call once per server)."""
+        if self._pauses not in gc.callbacks:
+            gc.callbacks.append(self._pauses)
+
+    def unwatch_collector(self) -> None:
+        """Stop timing them."""
+        if self._pauses in gc.callbacks:
+            gc.callbacks.remove(self._pauses)
 
     def _child(self, metric, *labels):
         key = (id(metric), *labels)
@@ -65,3 +83,38 @@ class ApiMetrics:
     def render(self) -> tuple[bytes, str]:
         """Return the metrics in Prometheus' text format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class CollectorPauses:
+    """Time every garbage collection (a ``gc.callbacks`` entry) and show the pauses per generation.
+
+    A collection stops every thread, the event loop's too: these pauses are where a server's
+    slowest answers come from when it holds many long-lived objects (see :mod:`mldeploy.serving.frozen_heap`).
+    The callback takes no lock: a collection can start inside any code, one holding a metric's lock included.
+    """
+
+    def __init__(self):
+        self._started = 0.0
+        self._counts = [[0] * (len(_PAUSE_BUCKETS_S) + 1) for _ in range(3)]  # per generation, per bucket, +Inf last
+        self._sums = [0.0] * 3
+
+    def __call__(self, phase: str, info: dict) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+            return
+        generation, seconds = info["generation"], now - self._started
+        self._counts[generation][bisect.bisect_left(_PAUSE_BUCKETS_S, seconds)] += 1
+        self._sums[generation] += seconds
+
+    def collect(self):
+        """Yield the histogram for a scrape (prometheus-client's custom collector protocol)."""
+        family = HistogramMetricFamily("mldeploy_api_gc_pause_seconds",
+                                       "Pauses of the garbage collector in this process, by generation.", labels=["generation"])
+        for generation, counts in enumerate(self._counts):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*map(str, _PAUSE_BUCKETS_S), "+Inf"), counts):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            family.add_metric([str(generation)], buckets, self._sums[generation])
+        yield family

@@ -30,6 +30,7 @@ from mldeploy.bundle.options import Extra, Missing
 from mldeploy.errors import ConfigError, MldeployError, NotReadyError
 from mldeploy.serving._swap_checks import Refused, check_candidate
 from mldeploy.serving._version_cache import VersionCache
+from mldeploy.serving.frozen_heap import freeze_heap
 from mldeploy.serving.model import Model, Prepared, Refuse
 from mldeploy.serving.result import Accepted, Prediction
 from mldeploy.serving.model_source import Candidate, ModelSource
@@ -73,12 +74,15 @@ class LiveModel:
     ``pin`` holds one version number; ``public_key`` and ``require_signed``
     refuse versions not signed by that key; ``allow_incompatible`` lets a schema
     change through; ``cache_dir`` keeps the last good version so a restart serves
-    it before the source answers.
+    it before the source answers. ``freeze_heap`` freezes the garbage collector's
+    generations after each swap (see :mod:`mldeploy.serving.frozen_heap`): for a
+    process that exists to serve, as the API server; it changes how the whole
+    process collects, so it is off by default.
     """
 
     def __init__(self, source: ModelSource, *, pin: int | None = None, trusted=(), public_key=None, require_signed: bool = False,
                  allow_incompatible: bool = False, use_compiled: bool = True, cache_dir: str | Path | None = None,
-                 poll_timeout_s: float = 0.5, start: bool = True):
+                 poll_timeout_s: float = 0.5, freeze_heap: bool = False, start: bool = True):
         if require_signed and public_key is None:
             raise ConfigError("require_signed=True needs public_key= to check the signatures with")
         self.source = source
@@ -87,6 +91,7 @@ class LiveModel:
                              allow_incompatible=allow_incompatible, use_compiled=use_compiled)
         self._cache = VersionCache(Path(cache_dir), source.name) if cache_dir is not None else None
         self._poll_timeout_s = poll_timeout_s
+        self._freeze_heap = freeze_heap
         self._model: Model | None = None
         self._callbacks: list[Callable[[SwapEvent], None]] = []
         self._changed = threading.Condition()
@@ -198,6 +203,8 @@ class LiveModel:
         with self._changed:
             self._model = model  # one assignment: callers see the old model or the new, never half
             self._changed.notify_all()
+        if self._freeze_heap:  # after the assignment, so the new version is among what is frozen
+            freeze_heap()
         if self._cache is not None:
             self._cache.keep(model.bundle)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
-__all__ = ["DESCRIPTOR_SET", "PROTO", "SERVICE", "message", "pool", "regenerate"]
+__all__ = ["DESCRIPTOR_SET", "PROTO", "SERVICE", "infer_request_frames", "message", "pool", "regenerate"]
 
 HERE = Path(__file__).parent
 PROTO = HERE / "open_inference_grpc.proto"
@@ -45,6 +45,33 @@ def pool() -> descriptor_pool.DescriptorPool:
 def message(name: str):
     """Return the message class of ``inference.<name>`` (e.g. ``ModelInferRequest``)."""
     return message_factory.GetMessageClass(pool().FindMessageTypeByName(f"inference.{name}"))
+
+
+@functools.cache
+def infer_request_frames():
+    """Return ``ModelInferRequest`` as the server reads it: the same fields, but each input tensor left encoded (bytes).
+
+    Wire-compatible with ModelInferRequest (same field numbers; a tensor is a length-delimited field
+    either way). Clients send the same few tensor descriptions call after call, so the server can
+    check each description once and recognise its bytes afterwards (:mod:`mldeploy.api.grpc.translate`).
+    Kept in a pool of its own: reflection describes only the published protocol.
+    """
+    request = descriptor_pb2.DescriptorProto()
+    message("ModelInferRequest").DESCRIPTOR.CopyToProto(request)
+    request.name = "ModelInferRequestFrames"
+    for field in request.field:
+        if field.name == "inputs":
+            field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
+            field.ClearField("type_name")
+        elif field.HasField("type_name"):  # the nested types (the parameters' map entry) are the copy's own
+            field.type_name = field.type_name.replace(".inference.ModelInferRequest.", ".inference.ModelInferRequestFrames.")
+    frames = descriptor_pb2.FileDescriptorProto(name="mldeploy_infer_request_frames.proto", package="inference",
+                                                syntax="proto3", dependency=[PROTO.name], message_type=[request])
+    own = descriptor_pool.DescriptorPool()
+    for file in descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes()).file:
+        own.Add(file)
+    own.Add(frames)
+    return message_factory.GetMessageClass(own.FindMessageTypeByName("inference.ModelInferRequestFrames"))
 
 
 def regenerate(out: Path = DESCRIPTOR_SET) -> bytes:

@@ -47,8 +47,10 @@ class InferenceService:
         """Return the generic handler that routes ``/inference.GRPCInferenceService/*`` to this service."""
         handlers = {}
         for method, (request, _) in _RPCS.items():
+            # ModelInfer reads its input tensors' descriptions as bytes: each is checked once, then recognised
+            read = messages.infer_request_frames() if method == "ModelInfer" else messages.message(request)
             handlers[method] = grpc.unary_unary_rpc_method_handler(
-                getattr(self, method), request_deserializer=messages.message(request).FromString,
+                getattr(self, method), request_deserializer=read.FromString,
                 response_serializer=self._responses[method].SerializeToString)
         return grpc.method_handlers_generic_handler(messages.SERVICE, handlers)
 
@@ -84,7 +86,9 @@ class InferenceService:
         started, name = time.perf_counter(), request.model_name
         try:
             decoded = decode_infer_request(request)
-            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request))
+            # grpc.aio starts one call per turn of the loop, so a batch hardly ever forms: a call alone predicts at once
+            pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request),
+                                          alone_inline=True)
             response = encode_infer_response(pred, decoded, self._responses["ModelInfer"]())
         except Exception as exc:
             await self._abort(context, exc, name, "grpc.ModelInfer", started)

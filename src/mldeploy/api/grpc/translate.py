@@ -18,11 +18,14 @@ and on the response ``path`` and, for a classifier, ``classes`` (JSON text).
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import orjson
 
 from mldeploy.api import protocol
 from mldeploy.api.errors import MalformedRequestError
+from mldeploy.api.grpc import messages
 from mldeploy.api.protocol import InferRequest
 from mldeploy.api.tensors import RequestedOutput, selected_outputs, to_binary
 from mldeploy.errors import NotFoundError
@@ -65,31 +68,78 @@ def extra_of(message) -> str:
 
 
 def decode_infer_request(message) -> InferRequest:
-    """Decode a ModelInferRequest into the request the data plane predicts for."""
+    """Decode a ModelInferRequest into the request the data plane predicts for.
+
+    Also takes the server's :func:`~mldeploy.api.grpc.messages.infer_request_frames`, whose input
+    tensors are still encoded: a description seen before is recognised by its bytes, not read again.
+    """
     inputs, raw = message.inputs, message.raw_input_contents
     if raw and len(raw) != len(inputs):
         raise MalformedRequestError(f"raw_input_contents has {len(raw)} entries for {len(inputs)} inputs; "
                                     "give one per input, in the order of inputs")
-    tensors = [_decode_input(tensor, contents) for tensor, contents in zip(inputs, raw)] if raw else \
-        [_decode_input(tensor, None) for tensor in inputs]
+    framed = bool(inputs) and isinstance(inputs[0], bytes)
+    if raw:
+        tensors = [_raw_column(_layout_of(tensor) if framed else _raw_layout(tensor), contents)
+                   for tensor, contents in zip(inputs, raw)]
+    else:
+        tensors = [_decode_typed(_tensor_class().FromString(tensor) if framed else tensor) for tensor in inputs]
     binary = bool(raw) or bool(parameter(message.parameters, "binary_data_output", False))
     return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
 
 
-def _decode_input(tensor, raw: bytes | None) -> tuple[str, list | np.ndarray]:
+RawLayout = tuple[str, str, int, bool, "struct.Struct | None"]
+"""What a tensor sent with raw contents says of them: (name, datatype, rows, whether its BYTES elements are JSON,
+the layout of its one value when it holds a single fixed-width value, the usual single-row call)."""
+_LAYOUTS: dict[bytes, RawLayout] = {}
+_LAYOUTS_KEPT = 1024  # distinct descriptions remembered: clients send the same few, call after call
+_LAYOUT_MAX_BYTES = 1024  # a longer description (a long name, many parameters) is read each time
+
+
+def _layout_of(frame: bytes) -> RawLayout:
+    """Check an encoded tensor description once; afterwards its bytes alone say it passed."""
+    layout = _LAYOUTS.get(frame)
+    if layout is None:
+        layout = _raw_layout(_tensor_class().FromString(frame))
+        if len(frame) <= _LAYOUT_MAX_BYTES:
+            if len(_LAYOUTS) >= _LAYOUTS_KEPT:
+                _LAYOUTS.clear()
+            _LAYOUTS[frame] = layout
+    return layout
+
+
+def _raw_layout(tensor) -> RawLayout:
+    """Check a tensor sent with raw contents (the hot path: tritonclient, our client) and return its layout."""
+    name, datatype = tensor.name, tensor.datatype
+    protocol.check_datatype(name, datatype)
+    shape = tensor.shape
+    count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
+    if tensor.HasField("contents"):
+        given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
+        raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
+                                    "send one or the other for every input")
+    is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
+    return name, datatype, count, is_json, protocol.ONE_VALUE.get(datatype) if count == 1 else None
+
+
+def _raw_column(layout: RawLayout, raw: bytes) -> tuple[str, list | np.ndarray]:
+    name, datatype, count, is_json, single = layout
+    if single is not None and len(raw) == single.size:  # else raw_column words what is wrong with the length
+        return name, list(single.unpack(raw))
+    if is_json:
+        return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
+    return name, protocol.raw_column(name, datatype, raw, count)
+
+
+def _tensor_class():
+    return messages.message("ModelInferRequest.InferInputTensor")
+
+
+def _decode_typed(tensor) -> tuple[str, list]:
     name, datatype = tensor.name, tensor.datatype
     protocol.check_datatype(name, datatype)
     shape = tensor.shape
     count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
     is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
-    if raw is not None:  # the hot path (tritonclient, our client): touch no more of the message than needed
-        if tensor.HasField("contents"):
-            given = ", ".join(field.name for field, _ in tensor.contents.ListFields())
-            raise MalformedRequestError(f'input "{name}" has typed contents ({given}) and raw_input_contents; '
-                                        "send one or the other for every input")
-        if is_json:
-            return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
-        return name, protocol.raw_column(name, datatype, raw, count)
     return name, _typed_column(tensor, name, datatype, count, is_json)
 
 
