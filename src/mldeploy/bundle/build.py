@@ -150,7 +150,8 @@ def _write_payload(target: Path, saved: bytes, schema: Schema, sample: pd.DataFr
     kept = sample.sample(n=min(_SAMPLE_ROWS, len(sample)), random_state=0).sort_index()
     (target / storage.SAMPLE).write_text(json.dumps({"rows": _records(kept)}, allow_nan=False))
     profile = {**profile_frame(sample), "prediction": prediction}
-    (target / storage.PROFILE).write_text(json.dumps(profile, indent=2, allow_nan=False))
+    # compact: the profile holds quantile sketches and predictions, and indenting makes json use its slow encoder
+    (target / storage.PROFILE).write_text(json.dumps(profile, allow_nan=False, separators=(",", ":")))
 
 
 def _prediction_profile(pipeline, sample: pd.DataFrame, task: str) -> dict:
