@@ -29,6 +29,7 @@ from mldeploy.bundle import Bundle, BundleRef
 from mldeploy.bundle.options import Extra, Missing
 from mldeploy.errors import ConfigError, MldeployError, NotReadyError
 from mldeploy.serving._swap_checks import Refused, check_candidate
+from mldeploy.serving._threads import check_threads
 from mldeploy.serving._version_cache import VersionCache
 from mldeploy.serving.model import Model, Prepared, Refuse
 from mldeploy.serving.result import Accepted, Prediction
@@ -73,18 +74,19 @@ class LiveModel:
     ``pin`` holds one version number; ``public_key`` and ``require_signed``
     refuse versions not signed by that key; ``allow_incompatible`` lets a schema
     change through; ``cache_dir`` keeps the last good version so a restart serves
-    it before the source answers.
+    it before the source answers. ``threads`` is each version's :class:`Model` setting.
     """
 
     def __init__(self, source: ModelSource, *, pin: int | None = None, trusted=(), public_key=None, require_signed: bool = False,
                  allow_incompatible: bool = False, use_compiled: bool = True, cache_dir: str | Path | None = None,
-                 poll_timeout_s: float = 0.5, start: bool = True):
+                 poll_timeout_s: float = 0.5, start: bool = True, threads: int | None = None):
         if require_signed and public_key is None:
             raise ConfigError("require_signed=True needs public_key= to check the signatures with")
         self.source = source
         self.pin = pin
         self._options = dict(trusted=tuple(trusted), public_key=public_key, require_signed=require_signed,
-                             allow_incompatible=allow_incompatible, use_compiled=use_compiled)
+                             allow_incompatible=allow_incompatible, use_compiled=use_compiled,
+                             threads=check_threads(threads))
         self._cache = VersionCache(Path(cache_dir), source.name) if cache_dir is not None else None
         self._poll_timeout_s = poll_timeout_s
         self._model: Model | None = None
