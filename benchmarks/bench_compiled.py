@@ -88,13 +88,15 @@ def report_bulk(results: list[dict]) -> str:
         "| pipeline (kernel) | rows | sklearn rows/s | one thread rows/s | vs sklearn | two threads rows/s | two / one | exact |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in results:
-        rate = {key: r["rows"] / r[key] for key in ("sklearn", "one", "two")}
-        lines.append(
-            f"| {r['pipeline']} ({r['kernel']}) | {r['rows']:,} | {rate['sklearn']:,.0f} | {rate['one']:,.0f} | "
-            f"{rate['one'] / rate['sklearn']:.1f}x | {rate['two']:,.0f} | {rate['two'] / rate['one']:.2f}x | "
-            f"{'bit-identical' if r['exact'] else 'DIFFERS'} |")
+    lines += [_row(f"{r['pipeline']} ({r['kernel']})", r["rows"], r, "one", "two", "one") for r in results]
     return "\n".join(lines)
+
+
+def _row(label: str, rows: int, r: dict, first: str, second: str, second_against: str) -> str:
+    """One table row: sklearn's rows/s, then two timings each with a ratio (the second's against ``second_against``)."""
+    rate = {key: rows / r[key] for key in ("sklearn", first, second)}
+    return (f"| {label} | {rows:,} | {rate['sklearn']:,.0f} | {rate[first]:,.0f} | {rate[first] / rate['sklearn']:.1f}x | "
+            f"{rate[second]:,.0f} | {rate[second] / rate[second_against]:.2f}x | {'bit-identical' if r['exact'] else 'DIFFERS'} |")
 
 
 def report(results: list[dict]) -> str:
@@ -107,12 +109,7 @@ def report(results: list[dict]) -> str:
         "| pipeline | batch | sklearn rows/s | compiled DataFrame rows/s | ratio | compiled dicts rows/s | ratio | exact |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in results:
-        rate = {key: r["batch"] / r[key] for key in ("sklearn", "frame", "records")}
-        lines.append(
-            f"| {r['pipeline']} | {r['batch']:,} | {rate['sklearn']:,.0f} | {rate['frame']:,.0f} | "
-            f"{rate['frame'] / rate['sklearn']:.1f}x | {rate['records']:,.0f} | {rate['records'] / rate['sklearn']:.1f}x | "
-            f"{'bit-identical' if r['exact'] else 'DIFFERS'} |")
+    lines += [_row(r["pipeline"], r["batch"], r, "frame", "records", "sklearn") for r in results]
     lines += ["", "| pipeline | `pipeline.predict`, one-row DataFrame | compiled, one dict | speed-up |", "|---|---:|---:|---:|"]
     for r in (r for r in results if r["batch"] == 1):
         lines.append(f"| {r['pipeline']} | {r['sklearn'] * 1e6:,.0f} µs | {r['records'] * 1e6:,.1f} µs | "
