@@ -159,10 +159,11 @@ def spark_udf_s(path: Path, pipeline, out: Path) -> float:
     frame = spark.read.parquet(str(path))
     features = [c for c in frame.columns if c != "employee_id"]
 
-    @pandas_udf("double")
-    def predict(rows: pd.DataFrame) -> pd.Series:  # what MLflow's spark_udf does: the pipeline on each Arrow batch
+    def predict(rows):  # what MLflow's spark_udf does: the pipeline on each Arrow batch
         return pd.Series(pipeline.predict(rows))
 
+    predict.__annotations__ = {"rows": pd.DataFrame, "return": pd.Series}  # real types: this module's are strings
+    predict = pandas_udf("double")(predict)
     started = time.perf_counter()
     frame.select("employee_id", predict(struct(*features)).alias("prediction")).write.mode("overwrite").parquet(str(out))
     return time.perf_counter() - started
