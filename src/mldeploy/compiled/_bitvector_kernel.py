@@ -11,7 +11,7 @@ __all__ = ["score"]
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def score(bases, used, thresholds, threshold_starts, mask_starts, masks, full, leaf_starts, values, targets,
+def score(bases, used, thresholds, threshold_starts, mask_starts, masks, clears, full, leaf_starts, values, targets,
           out):  # pragma: no cover - compiled by numba
     """Add each tree's leaf values to ``out`` [rows, targets] for every row of ``bases``, in tree order.
 
@@ -19,6 +19,7 @@ def score(bases, used, thresholds, threshold_starts, mask_starts, masks, full, l
     the value; NaN has the last bin) picks one mask row, whose word per tree clears the leaves
     that the tree's splits on that base rule out. After every base, a tree's lowest set bit is
     the leaf the row reaches (QuickScorer), so no branch depends on the data but the bin search.
+    A mask row that clears nothing (``clears`` 0: a value below every split, like most one-hot zeros) is skipped.
     """
     n_trees = masks.shape[1]
     width = values.shape[1]
@@ -40,6 +41,8 @@ def score(bases, used, thresholds, threshold_starts, mask_starts, masks, full, l
                     else:
                         high = middle
                 b = low - first
+            if not clears[mask_starts[i] + b]:
+                continue
             mask = masks[mask_starts[i] + b]
             for t in range(n_trees):
                 alive[t] &= mask[t]

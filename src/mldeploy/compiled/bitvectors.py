@@ -32,11 +32,13 @@ class BitvectorLayout:
         self.masks, self.mask_starts, self.leaf_starts = masks, mask_starts, leaf_starts
         self.values, self.targets = values, targets
         self.full = np.full(masks.shape[1], np.iinfo(masks.dtype).max, dtype=masks.dtype)
+        self.clears = (masks != self.full).any(axis=1).astype(np.uint8)
+        """1 for a mask row that clears a leaf somewhere, 0 for one the kernel may skip."""
         self.n_targets = n_targets
 
     def arguments(self) -> tuple:
         """The kernel's arguments before ``out``, after ``bases``."""
-        return (self.used, self.thresholds, self.threshold_starts, self.mask_starts, self.masks, self.full,
+        return (self.used, self.thresholds, self.threshold_starts, self.mask_starts, self.masks, self.clears, self.full,
                 self.leaf_starts, self.values, self.targets)
 
 
