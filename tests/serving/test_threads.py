@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pandas as pd
@@ -97,3 +98,20 @@ def test_the_api_predicts_on_one_thread(tmp_path) -> None:
         finally:
             catalog.close()
     registry.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is a POSIX call")
+def test_a_forked_child_gets_threads_of_its_own() -> None:
+    model = Model(_bundles()["regressor"], threads=2)
+    rows = _rows()
+    expected = model.infer(rows).values  # the parent's pool now exists, and a child inherits no thread of it
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child answers through the pipe and leaves without running pytest's teardown
+        same = np.array_equal(model.infer(rows).values, expected)
+        os.write(writer, b"1" if same else b"0")
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        assert answer.read() == b"1"
+    assert os.waitpid(child, 0)[1] == 0

@@ -28,7 +28,7 @@ _MIN_SLICE_ROWS = 4_096
 _SLICES_PER_THREAD = 4
 """Enough slices that the last one, computed while nothing is left to prepare, is short."""
 
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
@@ -82,9 +82,13 @@ def _joined(parts: list):
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """One pool per thread count, shared by every model in the process."""
+    """One pool per thread count, shared by every model in the process.
+
+    Keyed by process id too: a forked child inherits the pool object but none of its threads.
+    """
+    key = (os.getpid(), threads)
     with _pools_lock:
-        pool = _pools.get(threads)
+        pool = _pools.get(key)
         if pool is None:
-            pool = _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix=f"mldeploy-compute-{threads}")
+            pool = _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix=f"mldeploy-compute-{threads}")
         return pool
