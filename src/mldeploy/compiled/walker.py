@@ -135,12 +135,22 @@ class TreeWalker:
             raise ValueError(f"kernel 'bitvectors' needs trees of at most {MAX_LEAVES} leaves and a small mask table")
         self.kernel = "bitvectors" if self._bitvectors is not None else "walk"
         """The kernel in use: "bitvectors" or "walk"."""
+        if self._bitvectors is not None:
+            from mldeploy.compiled import _bitvector_kernel  # imports numba; only the kernel in use is loaded
+
+            self._bitvector_kernel = _bitvector_kernel.score
+        else:
+            self._lay_out_walk(arrays, n_bases)
+        self.n_bases = n_bases
+        self.n_targets = n_targets
+        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
+
+    def _lay_out_walk(self, arrays: dict, n_bases: int) -> None:
         if n_bases >= 2**30:
             raise ValueError("walk arrays: too many base values for the node records")
-        from mldeploy.compiled import _bitvector_kernel, _walk_kernel  # imports numba
+        from mldeploy.compiled import _walk_kernel  # imports numba
 
         self._kernel = _walk_kernel.walk
-        self._bitvector_kernel = _bitvector_kernel.score
         flat = np.ascontiguousarray(arrays["walk_nodes"])
         self._values = np.ascontiguousarray(arrays["walk_values"])
         trees = np.array(arrays["walk_trees"], dtype=np.int64, order="C")
@@ -154,9 +164,6 @@ class TreeWalker:
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
         # walked tree by tree over the whole batch, so only one tree needs to stay in cache.
         self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else None
-        self.n_bases = n_bases
-        self.n_targets = n_targets
-        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
