@@ -48,6 +48,7 @@ def test_two_threads_give_the_one_thread_answer_to_the_bit(kind) -> None:
     assert (one.threads, two.threads) == (1, 2)
     rows = _rows()
     expected, got = one.infer(rows), two.infer(rows)
+    assert _threads.infer_sliced(two, rows, "reject", "as-given", 2) is not None  # sliced, not the one-thread fallback
     assert np.array_equal(got.values, expected.values)
     assert np.array_equal(got.values, one.pipeline.predict(rows))
     if kind == "classifier":
@@ -66,6 +67,22 @@ def test_a_bad_row_in_any_slice_is_named_by_its_row_in_the_whole_input() -> None
     with pytest.raises(SchemaError) as caught:
         model.infer(rows)
     assert [(issue.row, issue.field) for issue in caught.value.issues] == [(5, "age"), (ROWS - 2, "age")]
+
+
+def test_rows_refused_in_any_slice_are_set_aside_with_their_positions_in_the_whole_input() -> None:
+    bundle = _bundles()["regressor"]
+    one, two = Model(bundle, threads=1), Model(bundle, threads=2)
+    rows = _rows().copy()
+    rows["age"] = rows["age"].astype(object)
+    bad = [5, ROWS // 2, ROWS - 2]
+    rows.loc[bad, "age"] = "old"
+    expected, got = one.infer_accepted(rows), two.infer_accepted(rows)
+    assert _threads.infer_sliced(two, rows, "reject", "as-given", 2, accepted=True) is not None  # not the fallback
+    assert list(got.refused) == bad
+    assert got.refused == expected.refused
+    assert [issue.row for position in bad for issue in got.refused[position]] == bad
+    assert np.array_equal(got.prediction.values, expected.prediction.values)
+    assert got.hint == expected.hint
 
 
 def test_threads_default_to_the_cores_this_process_may_use() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -50,9 +51,10 @@ def check_threads(threads) -> int:
     return int(threads)
 
 
-def infer_sliced(model, data, extra: str, missing: str, threads: int):
+def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: bool = False):
     """Return ``model``'s Prediction for ``data`` computed on ``threads`` threads, or None to run it on one.
 
+    With ``accepted`` return an Accepted instead (bad rows set aside, numbered in the whole input).
     None comes back for input too small to split, of a kind that cannot be sliced (one dict), or
     that any slice refuses: the one-thread path then raises the error for the whole input.
     """
@@ -60,18 +62,29 @@ def infer_sliced(model, data, extra: str, missing: str, threads: int):
         return None
     rows = len(data)
     slice_rows = max(_MIN_SLICE_ROWS, -(-rows // (threads * _SLICES_PER_THREAD)))
+    compute, refuse = (model.compute_accepted, "rows") if accepted else (model.compute, "input")
     pool = _pool(threads)
     futures: list[Future] = []
     try:
         for start in range(0, rows, slice_rows):
             part = data.iloc[start:start + slice_rows] if isinstance(data, pd.DataFrame) else data[start:start + slice_rows]
-            futures.append(pool.submit(model.compute, model.prepare(part, extra, missing)))
+            futures.append(pool.submit(compute, model.prepare(part, extra, missing, refuse=refuse)))
         parts = [future.result() for future in futures]
     except Exception:  # bad input or a failing slice: the one-thread path words the error for every row
         for future in futures:
             future.cancel()
         return None
-    return _joined(parts)
+    return _joined_accepted(parts, slice_rows) if accepted else _joined(parts)
+
+
+def _joined_accepted(parts: list, slice_rows: int):
+    refused = {}
+    for number, part in enumerate(parts):
+        start = number * slice_rows
+        for position, issues in part.refused.items():
+            refused[start + position] = [replace(issue, row=start + position) for issue in issues]
+    hint = next((part.hint for part in parts if part.hint), "")
+    return type(parts[0])(_joined([part.prediction for part in parts]), refused, hint)
 
 
 def _joined(parts: list):

@@ -122,6 +122,10 @@ class Model:
         not rows at all) still raises SchemaError. Costs nothing more than :meth:`infer`
         while every row is valid; with bad rows, the rest is validated once more, together.
         """
+        if self.threads > 1 and self.compiled is not None:
+            accepted = infer_sliced(self, data, extra, missing, self.threads, accepted=True)
+            if accepted is not None:
+                return accepted
         return self.compute_accepted(self.prepare(data, extra, missing, refuse="rows"))
 
     def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:
