@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from mldeploy.batch.chunk import ScoredChunk
+from mldeploy.serving import codecs
 
 __all__ = ["COPY_COLUMNS", "copy_rows"]
 
@@ -33,7 +34,7 @@ def copy_rows(chunk: ScoredChunk, name: str, version: int, run_id: str, at: date
     """
     texts = [_encodable(chunk.keys.tolist())]
     if chunk.is_classification:
-        texts = [_encodable([str(label) for label in chunk.values.tolist()]), _encodable(chunk.probabilities_json()),
+        texts = [_encodable([str(label) for label in chunk.values.tolist()]), _encodable(codecs.probabilities_json(chunk.prediction)),
                  *texts]
     count = len(chunk.keys)
     parts = [_SIGNATURE]
