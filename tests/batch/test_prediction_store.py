@@ -119,3 +119,54 @@ def _waits_on_a_lock(conn) -> bool:
     with conn.cursor() as cursor:  # a second connection would see the same rows: ask the server, no sleep-and-hope
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
         return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+def test_a_fresh_run_copies_straight_into_the_table_and_a_rerun_merges(postgres_database):
+    keys = ["é-ü", "", "k" * 300, "a", "bb"]  # UTF-8, empty and long keys: rows of five sizes in one COPY
+    with PredictionStore(postgres_database) as store:
+        first = store.start_run("salary", 1, "local", "x", "f" * 64, "id", 5)
+        store.write(first, _chunk(keys, [0.1 + 0.2, -0.0, 1e308, np.nan, 5e-324]), Progress(5, 5, 0))
+        assert store._direct_runs[first.run_id] is True
+        found = [store.get("salary", key).value for key in keys]
+        assert found[:3] + found[4:] == [0.1 + 0.2, -0.0, 1e308, 5e-324] and np.isnan(found[3])
+        assert np.signbit(found[1])
+        # the same version again: its first COPY meets a stored key, so the run merges from then on
+        again = store.start_run("salary", 1, "local", "x", "f" * 64, "id", 6)
+        store.write(again, _chunk(["a", "new"], [7.0, 8.0]), Progress(2, 2, 0))
+        assert store._direct_runs[again.run_id] is False
+        store.write(again, _chunk(["newer"], [9.0], start=2), Progress(3, 3, 0))
+        assert (store.get("salary", "a").value, store.get("salary", "a").run_id) == (7.0, again.run_id)
+        assert store.count("salary", 1) == 7
+
+
+@pytest.mark.postgres
+def test_a_resumed_run_merges_and_stores_each_key_once(postgres_database):
+    with PredictionStore(postgres_database) as store:
+        run = store.start_run("salary", 4, "local", "x", "f" * 64, "id", 4)
+        store.write(run, _chunk(["a", "b"], [1.0, 2.0]), Progress(2, 2, 0))
+        store.fail_run(run.run_id, "killed")
+    with PredictionStore(postgres_database) as store:  # a new process resumes
+        resumed = store.reopen_run(run.run_id)
+        assert resumed.rows_done == 2
+        # the killed process had committed "b" again in a chunk its record never counted: merging absorbs it
+        store.write(resumed, _chunk(["b", "c", "d"], [2.0, 3.0, 4.0], start=2), Progress(4, 4, 0))
+        assert store._direct_runs[run.run_id] is False
+        assert store.count("salary", 4) == 4
+        assert store.run(run.run_id).rows_written == 4
+
+
+def test_sqlite_keeps_rows_in_the_key_order_and_commits_without_waiting_for_the_disk(tmp_path):
+    with PredictionStore(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        run = store.start_run("o'brien", 1, "local", "x", "f" * 64, "id", 2)  # a quote in what goes into the statement
+        store.write(run, _chunk(["a", "b'); DROP TABLE predictions; --"], [1.0, 2.0]), Progress(2, 2, 0))
+        assert store.get("o'brien", "b'); DROP TABLE predictions; --").value == 2.0
+        assert store.count("o'brien") == 2
+    engine = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    with engine.connect() as conn:
+        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'predictions'")).scalar_one()
+    engine.dispose()
+    assert "WITHOUT ROWID" in sql
+    with PredictionStore(f"sqlite:///{tmp_path / 'p.db'}") as store, store._read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

@@ -131,10 +131,11 @@ def test_layout_that_would_leave_its_arrays_is_refused(name, value, message) -> 
 def test_kernel_routes_nan_by_the_flag_and_adds_lone_leaves() -> None:
     from mldeploy.compiled.walker import TreeWalker
 
-    walker = TreeWalker(_layout(), n_bases=1, n_targets=1)
-    assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
     right = {**_layout(), "walk_nodes": np.array([[0, -1, -2, 0]], np.int32)}
-    assert TreeWalker(right, 1, 1).scores(np.array([[np.nan]])).ravel().tolist() == [6.0]
+    for kernel in ("walk", "bitvectors"):
+        walker = TreeWalker(_layout(), n_bases=1, n_targets=1, kernel=kernel)
+        assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
+        assert TreeWalker(right, 1, 1, kernel=kernel).scores(np.array([[np.nan]])).ravel().tolist() == [6.0]
 
 
 @pytest.mark.timeout(60)
@@ -145,7 +146,7 @@ def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
     layout = {"walk_nodes": np.array([[0, 1, -1, 0], [1, -2, -3, 1], [1, -4, -5, 0]], np.int32),
               "walk_splits": np.array([0.5, 1.5, 9.0]), "walk_values": np.array([[1.0], [2.0], [4.0], [8.0], [16.0]]),
               "walk_trees": np.array([[0, 0]], np.int64)}
-    walker = TreeWalker(layout, n_bases=2, n_targets=1)
+    walker = TreeWalker(layout, n_bases=2, n_targets=1, kernel="walk")
     assert walker._nodes.itemsize == 16
     assert len(walker._nodes) == 5  # node 2 hangs from no tree, so it is left out
     assert walker._nodes["code"].tolist() == [0, 3, -1, -1, -1]  # feature * 2 + NaN-left; -1 a leaf

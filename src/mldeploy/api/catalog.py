@@ -33,6 +33,9 @@ from mldeploy.serving.frozen_heap import freeze_heap
 
 __all__ = ["Catalog", "ServedModel"]
 
+_THREADS = 1
+"""Each prediction on one thread: the server spreads requests over its workers and executor, not one request over cores."""
+
 _PINNED_KEPT = 4
 log = logging.getLogger("mldeploy.api")
 
@@ -47,7 +50,7 @@ class ServedModel:
         self.live = LiveModel(catalog.source_for(ref), pin=ref.version if config.source else None,
                               trusted=config.trusted, public_key=config.public_key, cache_dir=config.cache_dir,
                               require_signed=config.public_key is not None, use_compiled=config.use_compiled,
-                              freeze_heap=True)
+                              freeze_heap=True, threads=_THREADS)
         self.live.on_swap(self._swapped)
         self.batcher = catalog.batcher_for(self.name, self.live.infer_accepted, lambda: self.live.model)
         self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
@@ -98,7 +101,7 @@ class ServedModel:
                 return found
             config = self._catalog.config
             model = load(BundleRef(self.name, version), registry=self._catalog.registry, trusted=config.trusted,
-                         public_key=config.public_key, use_compiled=config.use_compiled)
+                         public_key=config.public_key, use_compiled=config.use_compiled, threads=_THREADS)
             batcher = self._catalog.batcher_for(self.name, model.infer_accepted, lambda: model)
             self._pinned[version] = (model, batcher)
             while len(self._pinned) > _PINNED_KEPT:

@@ -38,6 +38,7 @@ predictions = Table(
     Column("value", Double),
     Column("label", Text),
     Column("probabilities", Text),
+    sqlite_with_rowid=False,  # rows live in the key's own b-tree: one tree to write per row, not two
 )
 
 runs = Table(

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, inspect, insert, select, text, update
+from sqlalchemy import Connection, event, inspect, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from mldeploy.batch import _store_tables as tables
-from mldeploy.batch._store_writes import Progress, write_postgres, write_sqlite
+from mldeploy.batch._store_writes import Progress, commit_without_waiting_for_the_disk, write_postgres, write_sqlite
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.batch.records import RunRecord, StoredPrediction
@@ -47,7 +47,10 @@ class PredictionStore:
         if self._url.get_backend_name() == "sqlite" and self._url.database not in (None, "", ":memory:"):
             _prepare_folder(Path(self._url.database).expanduser().parent)
         self._engine, read_only = create_engine_for(self._url, create=True)
-        self._write_chunk = write_postgres if self.is_postgres else write_sqlite
+        if not self.is_postgres:
+            event.listen(self._engine, "connect", commit_without_waiting_for_the_disk)
+        self._direct_runs: dict[str, bool] = {}
+        """Runs whose chunks still go straight into ``predictions`` on PostgreSQL (see ``_store_writes``)."""
         try:
             if not read_only:  # a store in a folder we may only read can still be looked up
                 self._create_schema()
@@ -152,8 +155,14 @@ class PredictionStore:
         ``progress`` None leaves the run's counts alone: writers working in
         parallel (Spark executors) report them with :meth:`set_progress` at the end.
         """
+        args = (run.run_id, run.model_name, run.model_version, chunk, progress, _now())
         with self._write() as conn:
-            self._write_chunk(conn, run.run_id, run.model_name, run.model_version, chunk, progress, _now())
+            if not self.is_postgres:
+                write_sqlite(conn, *args)
+                return
+            # A fresh run tries COPY straight into the table; a resumed one merges from the start.
+            direct = self._direct_runs.get(run.run_id, run.rows_done == 0)
+            self._direct_runs[run.run_id] = write_postgres(conn, *args, direct=direct)
 
     def set_progress(self, run_id: str, progress: Progress) -> None:
         """Set a run's counts."""

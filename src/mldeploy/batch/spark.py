@@ -95,7 +95,8 @@ def _model(archive: bytes, trusted: tuple):
         from mldeploy.serving import Model
 
         folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
-        _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted)
+        _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
+                                threads=1)  # Spark runs one task per core already
     return _MODELS[digest]
 
 

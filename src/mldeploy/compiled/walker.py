@@ -14,12 +14,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from mldeploy.compiled.bitvectors import MAX_LEAVES, bitvector_layout
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ
 from mldeploy.compiled.graph import concatenate_trees, fold_interior
 from mldeploy.compiled.trees import TreeModel
 
-__all__ = ["WALK_ARRAYS", "TreeWalker", "check_layout", "walker_layout"]
+__all__ = ["KERNELS", "WALK_ARRAYS", "TreeWalker", "check_layout", "walker_layout"]
 
 WALK_ARRAYS = ("walk_nodes", "walk_splits", "walk_values", "walk_trees")
 """The layout's names in ``arrays.npz``."""
@@ -118,11 +119,33 @@ def _check_compact(nodes: np.ndarray, roots: np.ndarray, n_bases: int, n_leaves:
         raise ValueError("walk arrays: the depth-first layout leaves its arrays")
 
 
-class TreeWalker:
-    """Score rows of base values with the numba kernel; one thread, trees in order."""
+KERNELS = ("auto", "bitvectors", "walk")
+"""How TreeWalker scores: bit vectors when every tree is small enough (see bitvectors.py), else walking."""
 
-    def __init__(self, arrays: dict, n_bases: int, n_targets: int) -> None:
+
+class TreeWalker:
+    """Score rows of base values with a numba kernel, trees in order; the GIL is released while it runs."""
+
+    def __init__(self, arrays: dict, n_bases: int, n_targets: int, kernel: str = "auto") -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
         check_layout(arrays, n_bases, n_targets)
+        self._bitvectors = bitvector_layout(arrays, n_bases, n_targets) if kernel != "walk" else None
+        if kernel == "bitvectors" and self._bitvectors is None:
+            raise ValueError(f"kernel 'bitvectors' needs trees of at most {MAX_LEAVES} leaves and a small mask table")
+        self.kernel = "bitvectors" if self._bitvectors is not None else "walk"
+        """The kernel in use: "bitvectors" or "walk"."""
+        if self._bitvectors is not None:
+            from mldeploy.compiled import _bitvector_kernel  # imports numba; only the kernel in use is loaded
+
+            self._bitvector_kernel = _bitvector_kernel.score
+        else:
+            self._lay_out_walk(arrays, n_bases)
+        self.n_bases = n_bases
+        self.n_targets = n_targets
+        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
+
+    def _lay_out_walk(self, arrays: dict, n_bases: int) -> None:
         if n_bases >= 2**30:
             raise ValueError("walk arrays: too many base values for the node records")
         from mldeploy.compiled import _walk_kernel  # imports numba
@@ -141,9 +164,6 @@ class TreeWalker:
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
         # walked tree by tree over the whole batch, so only one tree needs to stay in cache.
         self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else None
-        self.n_bases = n_bases
-        self.n_targets = n_targets
-        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
@@ -151,6 +171,9 @@ class TreeWalker:
         if bases.ndim != 2 or bases.shape[1] != self.n_bases:
             raise ValueError(f"expected base values of shape (rows, {self.n_bases}), got {bases.shape}")
         out = np.zeros((len(bases), self.n_targets))
+        if self._bitvectors is not None:
+            self._bitvector_kernel(bases, *self._bitvectors.arguments(), out)
+            return out
         block_rows = self._block_rows or max(1, len(bases))
         self._kernel(bases, self._nodes, self._values, self._trees, out, block_rows)
         return out

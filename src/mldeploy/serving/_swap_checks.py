@@ -27,13 +27,13 @@ class Refused(Exception):
 
 
 def check_candidate(candidate: Candidate, serving: Model | None, *, trusted, public_key, require_signed: bool,
-                    allow_incompatible: bool, use_compiled: bool) -> Model:
+                    allow_incompatible: bool, use_compiled: bool, threads: int | None = None) -> Model:
     """Return the candidate as a ready Model, or raise Refused naming the first check it fails."""
     bundle = _run("fetch", candidate.fetch)
     if candidate.digest is not None and bundle.digest != candidate.digest:
         raise Refused("fetch", f"the bundle fetched has digest {bundle.digest[:16]}…, the source announced {candidate.digest[:16]}…")
     _run("signature", lambda: _check_signature(bundle, public_key, require_signed))
-    model = _run("load", lambda: Model(bundle, trusted=trusted, use_compiled=use_compiled))
+    model = _run("load", lambda: Model(bundle, trusted=trusted, use_compiled=use_compiled, threads=threads))
     if serving is not None and not allow_incompatible:
         problems = incompatibilities(serving.schema, model.schema)
         if problems:

@@ -29,6 +29,7 @@ from mldeploy.bundle import Bundle, BundleRef
 from mldeploy.bundle.options import Extra, Missing
 from mldeploy.errors import ConfigError, MldeployError, NotReadyError
 from mldeploy.serving._swap_checks import Refused, check_candidate
+from mldeploy.serving._threads import check_threads
 from mldeploy.serving._version_cache import VersionCache
 from mldeploy.serving.frozen_heap import freeze_heap
 from mldeploy.serving.model import Model, Prepared, Refuse
@@ -77,18 +78,21 @@ class LiveModel:
     it before the source answers. ``freeze_heap`` freezes the garbage collector's
     generations after each swap (see :mod:`mldeploy.serving.frozen_heap`): for a
     process that exists to serve, as the API server; it changes how the whole
-    process collects, so it is off by default.
+    process collects, so it is off by default. ``threads`` is each version's
+    :class:`Model` setting.
     """
 
     def __init__(self, source: ModelSource, *, pin: int | None = None, trusted=(), public_key=None, require_signed: bool = False,
                  allow_incompatible: bool = False, use_compiled: bool = True, cache_dir: str | Path | None = None,
-                 poll_timeout_s: float = 0.5, freeze_heap: bool = False, start: bool = True):
+                 poll_timeout_s: float = 0.5, freeze_heap: bool = False, start: bool = True,
+                 threads: int | None = None):
         if require_signed and public_key is None:
             raise ConfigError("require_signed=True needs public_key= to check the signatures with")
         self.source = source
         self.pin = pin
         self._options = dict(trusted=tuple(trusted), public_key=public_key, require_signed=require_signed,
-                             allow_incompatible=allow_incompatible, use_compiled=use_compiled)
+                             allow_incompatible=allow_incompatible, use_compiled=use_compiled,
+                             threads=check_threads(threads))
         self._cache = VersionCache(Path(cache_dir), source.name) if cache_dir is not None else None
         self._poll_timeout_s = poll_timeout_s
         self._freeze_heap = freeze_heap

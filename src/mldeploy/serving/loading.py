@@ -11,12 +11,14 @@ from mldeploy.serving.model import Model
 __all__ = ["find_bundle", "load"]
 
 
-def load(ref, registry=None, trusted=(), public_key=None, allow_version_mismatch: bool = False, use_compiled: bool = True) -> Model:
+def load(ref, registry=None, trusted=(), public_key=None, allow_version_mismatch: bool = False, use_compiled: bool = True,
+         threads: int | None = None) -> Model:
     """Load a model from a registry reference, a bundle folder, an archive file or a Bundle.
 
     ``ref`` is ``name@version``, ``name:alias``, ``name`` (latest), or an explicit path (``./folder``, an absolute path, ``file:``).
     ``registry`` is a Registry, a folder or a database URL (default: ``$MLDEPLOY_REGISTRY``, else ./.mldeploy);
     see :func:`mldeploy.registry.open_registry`. ``public_key`` is required of whatever the source.
+    ``threads`` caps the threads one large prediction uses (see :class:`Model`).
     ``trusted`` names extra types (e.g. your own transformer classes) the pipeline may hold.
 
     Example::
@@ -25,7 +27,8 @@ def load(ref, registry=None, trusted=(), public_key=None, allow_version_mismatch
         model.infer([{"years_experience": 4, ...}]).values
     """
     bundle = find_bundle(ref, registry, public_key)
-    return Model(bundle, trusted=trusted, allow_version_mismatch=allow_version_mismatch, use_compiled=use_compiled)
+    return Model(bundle, trusted=trusted, allow_version_mismatch=allow_version_mismatch, use_compiled=use_compiled,
+                 threads=threads)
 
 
 def find_bundle(ref, registry=None, public_key=None) -> Bundle:

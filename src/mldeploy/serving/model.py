@@ -31,6 +31,7 @@ from mldeploy.bundle.options import EXTRA_CHOICES, MISSING_CHOICES, Extra, Missi
 from mldeploy.errors import BundleError, Issue, PredictionError, SchemaError, UnsupportedError
 from mldeploy.serving._compiled_path import load_compiled
 from mldeploy.serving._inputs import InputRouter
+from mldeploy.serving._threads import check_threads, infer_sliced
 from mldeploy.serving.result import Accepted, Prediction, ServingPath
 
 __all__ = ["Model", "Prepared", "Refuse", "ServingPlan"]
@@ -72,7 +73,17 @@ class Model:
     pipeline; :meth:`explain_plan` says which and why.
     """
 
-    def __init__(self, bundle: Bundle, trusted=(), allow_version_mismatch: bool = False, use_compiled: bool = True):
+    def __init__(self, bundle: Bundle, trusted=(), allow_version_mismatch: bool = False, use_compiled: bool = True,
+                 threads: int | None = None):
+        """Load ``bundle``'s pipeline and its compiled form.
+
+        ``threads`` is how many threads one large prediction (16,384 rows or more, on the compiled
+        path) may use: None, the default, means every core this process may run on; 1 keeps every
+        prediction on the calling thread (what a server's event loop wants). Raises ConfigError for
+        anything but None or a whole number from 1 to 256.
+        """
+        self.threads = check_threads(threads)
+        """Threads one large prediction may use."""
         self.bundle = bundle
         self.schema = bundle.schema
         self.pipeline = bundle.load_pipeline(trusted=trusted, allow_version_mismatch=allow_version_mismatch)
@@ -92,10 +103,15 @@ class Model:
         ``data`` is one dict, a list of dicts or a DataFrame. A classifier's
         result has labels and class probabilities from the same pass. Raises
         SchemaError naming every bad field of every bad row, and PredictionError
-        when the pipeline fails on input that passed validation.
+        when the pipeline fails on input that passed validation. A large input is
+        spread over the model's ``threads``, with the same result to the bit.
         ``extra="ignore"`` accepts fields the schema does not know; ``missing``
         says how empty values reach the pipeline (see :mod:`mldeploy.bundle.options`).
         """
+        if self.threads > 1 and self.compiled is not None:
+            prediction = infer_sliced(self, data, extra, missing, self.threads)
+            if prediction is not None:
+                return prediction
         return self.compute(self.prepare(data, extra, missing))
 
     def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Accepted:
@@ -106,6 +122,10 @@ class Model:
         not rows at all) still raises SchemaError. Costs nothing more than :meth:`infer`
         while every row is valid; with bad rows, the rest is validated once more, together.
         """
+        if self.threads > 1 and self.compiled is not None:
+            accepted = infer_sliced(self, data, extra, missing, self.threads, accepted=True)
+            if accepted is not None:
+                return accepted
         return self.compute_accepted(self.prepare(data, extra, missing, refuse="rows"))
 
     def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:

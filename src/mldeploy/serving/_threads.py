@@ -1,0 +1,107 @@
+"""Spread one large prediction over several cores: prepare slices on the caller, compute them on a pool.
+
+Validation and encoding hold the GIL for much of their time; the compiled
+kernels release it. So the calling thread prepares slice after slice while
+pool threads compute the slices already prepared, and every core has work.
+Rows are independent, so the slices' results, put back in order, are the
+bits one call would give. Input with any bad row is handed back to the one
+thread path, which names every issue with the row numbers of the whole input.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from mldeploy.errors import ConfigError
+
+__all__ = ["MAX_THREADS", "SLICED_MIN_ROWS", "available_cores", "check_threads", "infer_sliced"]
+
+SLICED_MIN_ROWS = 16_384
+"""Below this a prediction runs on the calling thread: handing slices over would cost more than it saves."""
+MAX_THREADS = 256
+_MIN_SLICE_ROWS = 4_096
+_SLICES_PER_THREAD = 4
+"""Enough slices that the last one, computed while nothing is left to prepare, is short."""
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def available_cores() -> int:
+    """Return the cores this process may run on (its CPU affinity where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return max(1, os.cpu_count() or 1)
+
+
+def check_threads(threads) -> int:
+    """Return the thread count to use: ``None`` means every available core; raise ConfigError otherwise."""
+    if threads is None:
+        return min(available_cores(), MAX_THREADS)
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= MAX_THREADS:
+        raise ConfigError(f"threads: expected a whole number from 1 to {MAX_THREADS} (or None for every available "
+                          f"core), got {threads!r}")
+    return int(threads)
+
+
+def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: bool = False):
+    """Return ``model``'s Prediction for ``data`` computed on ``threads`` threads, or None to run it on one.
+
+    With ``accepted`` return an Accepted instead (bad rows set aside, numbered in the whole input).
+    None comes back for input too small to split, of a kind that cannot be sliced (one dict), or
+    that any slice refuses: the one-thread path then raises the error for the whole input.
+    """
+    if not isinstance(data, (pd.DataFrame, list, tuple)) or len(data) < SLICED_MIN_ROWS:
+        return None
+    rows = len(data)
+    slice_rows = max(_MIN_SLICE_ROWS, -(-rows // (threads * _SLICES_PER_THREAD)))
+    compute, refuse = (model.compute_accepted, "rows") if accepted else (model.compute, "input")
+    pool = _pool(threads)
+    futures: list[Future] = []
+    try:
+        for start in range(0, rows, slice_rows):
+            part = data.iloc[start:start + slice_rows] if isinstance(data, pd.DataFrame) else data[start:start + slice_rows]
+            futures.append(pool.submit(compute, model.prepare(part, extra, missing, refuse=refuse)))
+        parts = [future.result() for future in futures]
+    except Exception:  # bad input or a failing slice: the one-thread path words the error for every row
+        for future in futures:
+            future.cancel()
+        return None
+    return _joined_accepted(parts, slice_rows) if accepted else _joined(parts)
+
+
+def _joined_accepted(parts: list, slice_rows: int):
+    refused = {}
+    for number, part in enumerate(parts):
+        start = number * slice_rows
+        for position, issues in part.refused.items():
+            refused[start + position] = [replace(issue, row=start + position) for issue in issues]
+    hint = next((part.hint for part in parts if part.hint), "")
+    return type(parts[0])(_joined([part.prediction for part in parts]), refused, hint)
+
+
+def _joined(parts: list):
+    first = parts[0]
+    values = np.concatenate([part.values for part in parts])
+    proba = None if first.probabilities is None else np.concatenate([part.probabilities for part in parts])
+    return type(first)(first.ref, first.path, values, proba, first.classes)
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One pool per thread count, shared by every model in the process.
+
+    Keyed by process id too: a forked child inherits the pool object but none of its threads.
+    """
+    key = (os.getpid(), threads)
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ThreadPoolExecutor(threads, thread_name_prefix=f"mldeploy-compute-{threads}")
+        return pool
