@@ -37,6 +37,7 @@ def train_and_register(
     description: str = "",
     public_key=None,
     progress: Callable[[str], None] | None = None,
+    parent: str | BundleRef | None = None,
 ) -> tuple[BundleRef, TrainResult]:
     """Fit a pipeline on ``frame``, bundle it, register it as the next version of ``name`` and set ``alias``.
 
@@ -48,6 +49,7 @@ def train_and_register(
     ``factory``, ``task``, ``drop``, ``features``, ``test_size`` and ``seed``
     go to :func:`mldeploy.ops.training.train`; ``sign_key`` signs the bundle.
     ``progress`` is called with a short phrase before each slow step.
+    ``parent`` is the version's lineage (default: the latest version before it).
 
     The returned result's ``warnings`` lists what the caller should see: a
     feature that alone predicts the target. ``trusted`` names the types beyond
@@ -76,7 +78,7 @@ def train_and_register(
                                           signing_key=sign_key, description=description, directory=Path(scratch) / "bundle",
                                           trusted=tuple(trusted),
                                           extra_files=result.error_model.to_files() if result.error_model else None)
-            ref = store.register(bundle, sign_with=sign_key)
+            ref = store.register(bundle, parent=parent, sign_with=sign_key)
             if alias:
                 store.set_alias(ref, alias)
     finally:

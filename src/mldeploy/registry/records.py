@@ -52,6 +52,8 @@ class AliasChange:
     version: int | None
     previous_version: int | None
     changed_at: datetime
+    move_id: int | None = None
+    """The move's row in the alias history, which the audit history (``Journal``) links its reason to."""
 
 
 @dataclass(frozen=True)

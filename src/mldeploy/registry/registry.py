@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from mldeploy.bundle import Bundle, BundleRef, signing
 from mldeploy.errors import BundleError, ConfigError, RegistryError
 from mldeploy.registry.cache import BundleCache
+from mldeploy.registry.journal import Journal
 from mldeploy.registry.records import AliasChange, ChangeFeed, DeletedVersion, ModelSummary, VersionRecord
 from mldeploy.registry.signed_records import public_key_object, sign_record, verify_record
 from mldeploy.registry.store import Store
@@ -130,6 +131,11 @@ class Registry:
         resolved = self.resolve(ref)
         self._store.set_alias(resolved.name, BundleRef.check_alias(alias), resolved.version)
         return resolved
+
+    @property
+    def journal(self) -> Journal:
+        """The loop's records in this registry's database: audit history, gate decisions, loop state, locks."""
+        return Journal(self._store)
 
     def remove_alias(self, name: str, alias: str) -> None:
         """Remove an alias; its history is kept."""

@@ -32,6 +32,7 @@ __all__ = ["AliasChange", "ModelSummary", "Store", "VersionRecord"]
 
 Build = Callable[[int], tuple[dict, bytes]]
 Sign = Callable[[str, int, str], bytes]
+AlsoInTransaction = Callable[[Connection, "int | None", "int | None"], None]
 
 _MAX_BUILDS = 50  # numbers taken by other writers while this one built, before giving up
 _POLL_INTERVAL_S = 0.5  # how often a SQLite follower looks for changes
@@ -163,6 +164,25 @@ class Store:
         """Point ``alias`` at ``version`` and record the move; return the version it pointed at before."""
         return self._db.transact(lambda conn: self._set_alias(conn, name, alias, version))
 
+    def move_alias(self, name: str, alias: str, version: int, also: AlsoInTransaction) -> int | None:
+        """Point ``alias`` at ``version`` and run ``also(conn, previous, move_id)`` in the same transaction.
+
+        ``move_id`` is the alias history row of the move (None when the alias
+        already pointed there). Whatever ``also`` writes commits with the move
+        or not at all, and whatever it raises undoes the move.
+        """
+        def work(conn: Connection) -> int | None:
+            previous, move_id = self._set_alias(conn, name, alias, version, with_move_id=True)
+            also(conn, previous, move_id)
+            return previous
+
+        return self._db.transact(work)
+
+    @property
+    def database(self) -> Database:
+        """The database, for the records kept beside the registry's (``mldeploy.registry.journal``)."""
+        return self._db
+
     def remove_alias(self, name: str, alias: str) -> int:
         """Remove ``alias`` and record it; return the version it pointed at."""
         return self._db.transact(lambda conn: self._remove_alias(conn, name, alias))
@@ -190,7 +210,7 @@ class Store:
         with self._db.read() as conn:
             lookup.require_model(conn, name, self.location)
             return [
-                AliasChange(row.name, row.alias, row.version, row.previous_version, row.changed_at)
+                AliasChange(row.name, row.alias, row.version, row.previous_version, row.changed_at, row.id)
                 for row in conn.execute(query)
             ]
 
@@ -299,20 +319,20 @@ class Store:
         record_change(conn, name, "deleted", version)
         return pointing
 
-    def _set_alias(self, conn: Connection, name: str, alias: str, version: int) -> int | None:
+    def _set_alias(self, conn: Connection, name: str, alias: str, version: int, with_move_id: bool = False):
         lookup.version_row(conn, name, version, self.location)
         previous = lookup.locked_alias(conn, name, alias)
         if previous == version:
-            return previous
+            return (previous, None) if with_move_id else previous
         now = utc_now()
         if previous is None:
             conn.execute(insert(aliases).values(name=name, alias=alias, version=version, updated_at=now))
         else:
             where = (aliases.c.name == name) & (aliases.c.alias == alias)
             conn.execute(update(aliases).where(where).values(version=version, updated_at=now))
-        _record_alias_move(conn, name, alias, version, previous)
+        move_id = _record_alias_move(conn, name, alias, version, previous)
         record_change(conn, name, "alias", version, alias)
-        return previous
+        return (previous, move_id) if with_move_id else previous
 
     def _remove_alias(self, conn: Connection, name: str, alias: str, to_feed: bool = True) -> int:
         previous = lookup.locked_alias(conn, name, alias)
@@ -325,9 +345,9 @@ class Store:
         return previous
 
 
-def _record_alias_move(conn: Connection, name: str, alias: str, version: int | None, previous: int | None) -> None:
+def _record_alias_move(conn: Connection, name: str, alias: str, version: int | None, previous: int | None) -> int:
     row = {"name": name, "alias": alias, "version": version, "previous_version": previous, "changed_at": utc_now()}
-    conn.execute(insert(alias_history).values(row))
+    return conn.execute(insert(alias_history).values(row)).inserted_primary_key[0]
 
 
 def _version_values(name: str, version: int, manifest: dict, data: bytes) -> dict:

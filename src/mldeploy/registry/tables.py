@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -20,7 +21,10 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
-__all__ = ["alias_history", "aliases", "archives", "changes", "metadata", "models", "record_signatures", "versions"]
+__all__ = [
+    "alias_history", "aliases", "archives", "changes", "deliveries", "events", "gate_decisions", "loop_runs", "metadata",
+    "models", "ops_locks", "record_signatures", "versions",
+]
 
 _NAME = 200
 
@@ -134,3 +138,79 @@ record_signatures = Table(
     Column("signature", LargeBinary, nullable=False),
 )
 
+
+# -- the freshness loop's records (mldeploy.ops): audit history, gate decisions, loop state, locks ----
+
+# Every decision of the loop and of people: alias moves with their reason, gate decisions, drift findings.
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("alias", String(_NAME), nullable=True),
+    Column("version", Integer, nullable=True),
+    Column("previous_version", Integer, nullable=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("actor", String(_NAME), nullable=False, default=""),
+    Column("at", UtcDateTime, nullable=False),
+    # The alias_history row this event explains, so history shows each move once.
+    Column("alias_move_id", Integer, nullable=True),
+    Column("details", Text, nullable=False, default="{}"),
+)
+
+# A gate's decision on a challenger version, with its figures and the holdout's fingerprint.
+gate_decisions = Table(
+    "gate_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("against_version", Integer, nullable=True),
+    Column("passed", Boolean, nullable=False),
+    Column("holdout_fingerprint", String(80), nullable=False),
+    Column("figures", Text, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Index("ix_gate_decisions_version", "name", "version"),
+)
+
+# One pass of the loop and the step it reached, so a killed loop resumes or cleans up.
+loop_runs = Table(
+    "loop_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, index=True),
+    Column("alias", String(_NAME), nullable=False),
+    Column("step", String(40), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("champion_version", Integer, nullable=True),
+    Column("challenger_version", Integer, nullable=True),
+    Column("holder", String(_NAME), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("details", Text, nullable=False, default="{}"),
+)
+
+# One row per locked model: the holder's lease, taken by compare-and-set so two loops never both hold it.
+ops_locks = Table(
+    "ops_locks",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("holder", String(_NAME), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# The version each fan-out target last received for an alias, or why it failed (retried next run).
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("alias", String(_NAME), primary_key=True),
+    Column("target", String(400), primary_key=True),
+    Column("version", Integer, nullable=True),
+    Column("wanted_version", Integer, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("cursor", Integer, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
