@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["metrics_text", "schema_table", "table"]
+__all__ = ["gate_table", "metrics_text", "schema_table", "table"]
 
 
 def table(title: str, columns: list[str], rows: list[list], whole: tuple[str, ...] = ()) -> Table:
@@ -45,3 +45,17 @@ def schema_table(schema) -> Table:
             allowed += " (unseen: " + f.unseen + ")"
         rows.append([f.name, f.type, "yes" if f.nullable else "no", allowed])
     return table("Input fields", ["field", "type", "may be empty", "valid values"], rows)
+
+
+def gate_table(result) -> Table:
+    """Return a gate's checks as a table: name, challenger, champion, difference, tolerance, verdict."""
+    rows = [[check.name, _figure(check.challenger), _figure(check.champion), _figure(check.difference), check.tolerance,
+             "pass" if check.passed else "FAIL"] for check in result.checks]
+    return table(f"Gate: {result.challenger} against {result.champion} on {result.holdout_rows:,} holdout rows",
+                 ["check", "challenger", "champion", "difference", "tolerance", "result"], rows)
+
+
+def _figure(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
+    return "" if value is None else str(value)

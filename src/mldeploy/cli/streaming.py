@@ -17,19 +17,48 @@ def publish(
     ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS or NAME (latest) in the registry."),
     to: str = typer.Option(..., "--to", help="kafka://HOST:PORT/TOPIC or local:///FOLDER/TOPIC."),
     topic: str = typer.Option(None, "--topic", help="Publish to this topic instead of the URL's (e.g. models-canary)."),
+    follow: bool = typer.Option(False, "--follow", help="Keep running: publish each version NAME:ALIAS moves to "
+                                "(rollbacks too), once each, continuing where a previous relay stopped."),
 ) -> None:
     """Publish a registered version to a model topic; subscribers swap it in (an older version is a rollback).
 
     Example: `mldeploy publish salary@3 --to kafka://127.0.0.1:9092/models`
+
+    As a relay: `mldeploy publish salary:production --to kafka://127.0.0.1:9092/models --follow`
     """
     from mldeploy.stream import publish as publish_bundle
 
+    if follow:
+        _follow(ref, to if topic is None else f"{to.rsplit('/', 1)[0]}/{topic}")
+        return
     with state.open_registry() as registry:
         bundle = registry.get(ref)
         published = publish_bundle(bundle, to, topic=topic)
     v = published.version
     console.print(f"published {v.ref} to {published.location.url()}: {v.archive_bytes / 1024:,.0f} KiB "
                   f"in {v.chunk_count} chunk(s), {'signed' if v.signed else 'unsigned'}")
+
+
+def _follow(ref: str, url: str) -> None:
+    """Relay every move of NAME:ALIAS to ``url`` until SIGTERM or Ctrl-C."""
+    import threading
+
+    from mldeploy.bundle import BundleRef
+    from mldeploy.errors import ConfigError
+    from mldeploy.ops.relay import Relay
+
+    parsed = BundleRef.parse(ref)
+    if parsed.alias is None:
+        raise ConfigError(f'--follow follows an alias: give NAME:ALIAS (e.g. {parsed.name}:production), not "{ref}"')
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with state.open_registry() as registry:
+        registry.resolve(parsed)  # an alias that does not exist is the user's mistake: say so now
+        relay = Relay(registry, parsed.name, parsed.alias, url, on_relayed=lambda done: console.print(
+            f"{'published' if done.published else 'already on the topic:'} {parsed.name}@{done.version}", highlight=False))
+        console.print(f"following {ref} → {relay.location.url()}", highlight=False)
+        relay.run(stop, on_error=lambda exc: console.print(f"[yellow]will retry[/]: {exc}", highlight=False))
 
 
 @app.command("topic")
