@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["gate_table", "metrics_text", "schema_table", "table"]
+__all__ = ["gate_table", "gate_table_of", "metrics_text", "schema_table", "table"]
 
 
 def table(title: str, columns: list[str], rows: list[list], whole: tuple[str, ...] = ()) -> Table:
@@ -49,9 +49,14 @@ def schema_table(schema) -> Table:
 
 def gate_table(result) -> Table:
     """Return a gate's checks as a table: name, challenger, champion, difference, tolerance, verdict."""
-    rows = [[check.name, _figure(check.challenger), _figure(check.champion), _figure(check.difference), check.tolerance,
-             "pass" if check.passed else "FAIL"] for check in result.checks]
-    return table(f"Gate: {result.challenger} against {result.champion} on {result.holdout_rows:,} holdout rows",
+    return gate_table_of(result.to_dict())
+
+
+def gate_table_of(decision: dict) -> Table:
+    """Return the table of a gate decision in its ``to_dict()`` form (as a loop pass carries it)."""
+    rows = [[check["name"], _figure(check["challenger"]), _figure(check["champion"]), _figure(check["difference"]),
+             check["tolerance"], "pass" if check["passed"] else "FAIL"] for check in decision["checks"]]
+    return table(f"Gate: {decision['challenger']} against {decision['champion']} on {decision['holdout_rows']:,} holdout rows",
                  ["check", "challenger", "champion", "difference", "tolerance", "result"], rows)
 
 
