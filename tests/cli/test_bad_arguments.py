@@ -45,6 +45,10 @@ def place(tmp_path_factory):
     (root / "notakey.pem").write_text("not a key")
     (root / "garbage.mldeploy").write_bytes(b"not an archive")
     (root / "file").write_text("a file where a folder must go")
+    ops = '[model]\nname = "salary"\ntarget = "salary"\n[data]\ncurrent = "train.csv"\nholdout = "train.csv"\n'
+    (root / "ops.toml").write_text(ops)
+    (root / "bad_ops.toml").write_text(ops + "[loop]\nintervl_s = 5\n")
+    (root / "impossible_ops.toml").write_text(ops + '[gate]\nmetrics = [{metric = "r2", threshold = 1.5}]\n')
     return root
 
 
@@ -109,6 +113,31 @@ CASES = [  # (argv with {root} and {reg} filled in, exit code)
     ("example careers-site --ref salary@1 --port 0 --wheel-module no_such_model_wheel", INPUT),
     ("compare salary@1 --rows 0", INPUT),
     ("compare nope:production --rows 10", INPUT),
+    ("retrain salary --data {root}/missing.csv --target salary", INPUT),
+    ("retrain salary --data {root}/train.csv --target salary --champion bad!alias", INPUT),
+    ("retrain nope --data {root}/train.csv --target salary", INPUT),
+    ("retrain salary --data {root}/train.csv --target salary --pipeline nocolon", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --metric mape", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --threshold r2=1.5", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --threshold r2", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --metric accuracy", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --slice department", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/rows.csv --target salary", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/missing.csv --target salary", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --config {root}/bad_ops.toml", INPUT),
+    ("gate salary@1 --against salary@1 --holdout {root}/train.csv --target salary --config {root}/impossible_ops.toml", INPUT),
+    ("gate salary@1 --against salary@9 --holdout {root}/train.csv --target salary", INPUT),
+    ("promote salary@1 --to production --reason ungated", INPUT),
+    ("promote salary@1 --to bad!alias --reason x", INPUT),
+    ("promote salary@9 --to production --reason x", INPUT),
+    ("promote salary@1 --to production --reason x --force --config {root}/missing.toml", INPUT),
+    ("rollback salary --alias production --reason x", INPUT),
+    ("history nope", INPUT),
+    ("loop salary --config {root}/missing.toml --once", INPUT),
+    ("loop salary --config {root}/bad_ops.toml --once", INPUT),
+    ("loop other --config {root}/ops.toml --once", INPUT),
+    ("publish salary@1 --to local://{root}/log/models --follow", INPUT),
+    ("publish salary:production --to local://{root}/log/models --follow", INPUT),
 ]
 
 
@@ -122,6 +151,8 @@ def test_a_bad_argument_gets_one_line_and_its_exit_code(capsys, place, argv, cod
     err = capsys.readouterr().err
     assert (done.value.code, "Traceback" in err) == (code, False), err
     assert len(err.strip().splitlines()) == 1 and len(err) < 2000, err
+    with mldeploy.Registry(root=place / "registry") as registry:
+        assert registry.aliases("salary") == {}  # nothing promoted
 
 
 def test_import_with_a_bad_key_leaves_no_temporary_folder(capsys, place, tmp_path, monkeypatch):

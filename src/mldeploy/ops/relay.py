@@ -86,19 +86,17 @@ class Relay:
         from mldeploy.stream import publish
 
         journal = self.registry.journal
-        if self._topic_has(version):
-            journal.record_delivery(self.name, self.alias, self.label, version, ok=True, cursor=cursor,
-                                    reason="already the topic's latest")
-            relayed = Relayed(version, cursor, published=False)
-        else:
-            try:
+        try:
+            already = self._topic_has(version)
+            if not already:
                 publish(self.registry.get(f"{self.name}@{version}"), self.location.url())
-            except MldeployError as exc:
-                journal.record_delivery(self.name, self.alias, self.label, version, ok=False,
-                                        reason=f"{type(exc).__name__}: {shorten(exc, 300)}")
-                raise
-            journal.record_delivery(self.name, self.alias, self.label, version, ok=True, cursor=cursor)
-            relayed = Relayed(version, cursor, published=True)
+        except MldeployError as exc:
+            journal.record_delivery(self.name, self.alias, self.label, version, ok=False,
+                                    reason=f"{type(exc).__name__}: {shorten(exc, 300)}")
+            raise
+        journal.record_delivery(self.name, self.alias, self.label, version, ok=True, cursor=cursor,
+                                reason="already the topic's latest" if already else "")
+        relayed = Relayed(version, cursor, published=not already)
         self._on_relayed(relayed)
         return relayed
 
