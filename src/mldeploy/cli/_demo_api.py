@@ -26,7 +26,7 @@ def api_step(registry, later, step: int) -> None:
             newest = max(record.version for record in registry.versions("salary"))
             registry.set_alias(f"salary@{newest}", "production")
             with console.status(f"moved salary:production to salary@{newest}; waiting for the server to swap"):
-                after = _wait_for(model, row, newest)
+                after = wait_for_version(model, row, newest)
     finally:
         server.stop()  # SIGTERM: in-flight requests finish, then it stops
     console.print(f"[bold]{step}. dedicated model API[/] `mldeploy serve salary:production` on {url}: "
@@ -36,7 +36,7 @@ def api_step(registry, later, step: int) -> None:
                   f"${after.values[0]:,.0f} with {after.ref} (the app was not touched; docs at {url}/docs)")
 
 
-def _wait_for(model, row: dict, version: int):
+def wait_for_version(model, row: dict, version: int):
     deadline = time.monotonic() + _START_TIMEOUT_S
     while True:
         answer = model.infer(row)

@@ -10,6 +10,7 @@ import typer
 
 from mldeploy.cli._demo_api import api_step
 from mldeploy.cli._demo_batch import batch_step
+from mldeploy.cli._demo_loop import loop_step
 from mldeploy.cli._demo_stream import stream_step
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import metrics_text, table
@@ -21,7 +22,7 @@ def demo(
     rows: int = typer.Option(50_000, "--rows", min=1_000, help="Training rows to generate."),
     workdir: Path = typer.Option(Path(".mldeploy/demo"), "--workdir", help="Where data, archive and wheel go."),
 ) -> None:
-    """Generate salary data, train the whole pipeline, register it, alias it, predict embedded, publish as data, serve.
+    """Generate salary data, train the whole pipeline, register it, alias it, predict embedded, publish as data, serve, keep it fresh.
 
     Example: `mldeploy demo --rows 20000`
     """
@@ -60,7 +61,9 @@ def demo(
         api_step(registry, later, step=7)
     with state.open_registry() as registry:
         batch_step(registry, workdir, step=8)
-    console.print(f"[bold]9. the careers website[/] `{careers_site_command()}` (open http://127.0.0.1:8000; "
+    with state.open_registry() as registry:
+        loop_step(registry, workdir, step=9)
+    console.print(f"[bold]10. the careers website[/] `{careers_site_command()}` (open http://127.0.0.1:8000; "
                   "the page switches between embedded, browser, api, stream and offline; the browser mode needs "
                   "`scripts/careers_js.sh` first)")
 
