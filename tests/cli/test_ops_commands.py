@@ -72,3 +72,16 @@ def test_a_challenger_on_shuffled_targets_is_refused_with_exit_1_naming_the_metr
     assert code == 2 and "failed its last gate" in err
     code, out, _ = run(capsys, *reg, "promote", "salary@2", "--to", "production", "--reason", "anyway", "--force")
     assert code == 0 and "forced-promote: salary:production 1 → 2 (anyway)" in out
+
+
+def test_loop_once_promotes_a_drifted_models_challenger(capsys, place):
+    registry, files = place
+    config = registry.parent / "ops.toml"
+    config.write_text(f'[model]\nname = "salary"\ntarget = "salary"\n[data]\ncurrent = "{files / "new.parquet"}"\n'
+                      f'holdout = "{files / "holdout.parquet"}"\n')
+    code, out, err = run(capsys, "--registry", str(registry), "loop", "salary", "--config", str(config), "--once", "--json")
+    done = json.loads(out)
+    assert code == 0, err
+    assert (done["outcome"], done["challenger"], done["drift"]["drifted"]) == ("promoted", "salary@2", True)
+    code, out, _ = run(capsys, "--registry", str(registry), "history", "salary", "--json")
+    assert [e["kind"] for e in json.loads(out)][1:] == ["drift", "retrain", "gate-passed", "promote"]

@@ -98,6 +98,27 @@ def test_two_loops_at_once_promote_once(registry, drifted, holdout, tmp_path):
     assert kinds(registry).count("promote") == 1
 
 
+@pytest.mark.postgres
+def test_two_loops_on_one_postgresql_registry_promote_once(registry, drifted, holdout, tmp_path, postgres_database):
+    config = load_config(write_config(tmp_path, drifted, holdout))
+    with Registry(postgres_database, root=tmp_path / "pg") as shared:
+        shared.set_alias(shared.register(registry.get("salary@1")), "production")
+        barrier, results = threading.Barrier(2), []
+
+        def one_loop():
+            with Registry(postgres_database, root=tmp_path / "pg") as own:
+                barrier.wait()
+                results.append(Loop(own, config).run_once().outcome)
+
+        threads = [threading.Thread(target=one_loop) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(500)
+        assert "promoted" in results and len(results) == 2
+        assert kinds(shared).count("promote") == 1 and shared.aliases("salary") == {"production": 2}
+
+
 KILLER = """
 import os, signal, sys
 from mldeploy.ops import Loop, load_config

@@ -80,6 +80,8 @@ def test_a_failing_target_is_reported_and_retried_while_the_alias_moves_once(reg
     assert [(o.target, o.status) for o in again] == [
         ("batch:nightly", "already"), (f"embedded:{tmp_path / 'wheels'}", "already"), ("batch:broken", "delivered")]
     assert [e.kind for e in history(registry, "salary")].count("promote") == 1
+    failure = next(e for e in history(registry, "salary") if e.kind == "fan-out-failed")
+    assert failure.reason.startswith("batch:broken: ConfigError") and failure.version == 2
 
 
 def test_rollback_without_an_earlier_version_is_refused(registry):

@@ -55,6 +55,8 @@ def fan_out(registry, name: str, alias: str, targets, trusted=(), public_key=Non
         except Exception as exc:  # one target's failure (disk, broker, job) must not stop the others; retried next run
             reason = f"{type(exc).__name__}: {shorten(exc, 300)}"
             journal.record_delivery(name, alias, target.label, version, ok=False, reason=reason)
+            journal.record(name, "fan-out-failed", reason=f"{target.label}: {reason}", alias=alias, version=version,
+                           details={"target": target.label})
             outcomes.append(Outcome(target.label, version, "failed", reason))
             continue
         journal.record_delivery(name, alias, target.label, version, ok=True, reason=detail)
