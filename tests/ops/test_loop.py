@@ -81,12 +81,13 @@ def test_a_loop_that_finds_the_lock_held_does_nothing(registry, drifted, holdout
     assert kinds(registry) == ["alias"] and registry.journal.runs("salary") == []
 
 
-def test_two_loops_at_once_promote_once(registry, drifted, holdout, tmp_path):
-    config = load_config(write_config(tmp_path, drifted, holdout))
-    results = []
+def loops_at_once(open_registry, config) -> list[str]:
+    """Run two loops, each with its own registry connection, started together; return their outcomes."""
+    barrier, results = threading.Barrier(2), []
 
     def one_loop():
-        with Registry(root=registry.root) as own:
+        with open_registry() as own:
+            barrier.wait()
             results.append(Loop(own, config).run_once().outcome)
 
     threads = [threading.Thread(target=one_loop) for _ in range(2)]
@@ -94,6 +95,11 @@ def test_two_loops_at_once_promote_once(registry, drifted, holdout, tmp_path):
         thread.start()
     for thread in threads:
         thread.join(500)
+    return results
+
+
+def test_two_loops_at_once_promote_once(registry, drifted, holdout, tmp_path):
+    results = loops_at_once(lambda: Registry(root=registry.root), load_config(write_config(tmp_path, drifted, holdout)))
     assert "promoted" in results and len(results) == 2
     assert kinds(registry).count("promote") == 1
 
@@ -103,18 +109,7 @@ def test_two_loops_on_one_postgresql_registry_promote_once(registry, drifted, ho
     config = load_config(write_config(tmp_path, drifted, holdout))
     with Registry(postgres_database, root=tmp_path / "pg") as shared:
         shared.set_alias(shared.register(registry.get("salary@1")), "production")
-        barrier, results = threading.Barrier(2), []
-
-        def one_loop():
-            with Registry(postgres_database, root=tmp_path / "pg") as own:
-                barrier.wait()
-                results.append(Loop(own, config).run_once().outcome)
-
-        threads = [threading.Thread(target=one_loop) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(500)
+        results = loops_at_once(lambda: Registry(postgres_database, root=tmp_path / "pg"), config)
         assert "promoted" in results and len(results) == 2
         assert kinds(shared).count("promote") == 1 and shared.aliases("salary") == {"production": 2}
 
