@@ -134,11 +134,13 @@ def run_until_killed(registry, config: Path, step: str) -> None:
     assert done.returncode == -9, done.stderr
 
 
-def test_a_loop_killed_after_the_alias_moved_finishes_the_fan_out_when_restarted(registry, drifted, holdout, tmp_path):
+@pytest.mark.parametrize("step, moved", [("promote", False), ("fan-out", True)])
+def test_a_loop_killed_after_its_gate_passed_finishes_the_promotion_when_restarted(registry, drifted, holdout, tmp_path,
+                                                                                  step, moved):
     config = write_config(tmp_path, drifted, holdout)
-    run_until_killed(registry, config, "fan-out")
-    assert registry.aliases("salary") == {"production": 2}
-    assert [(run.step, run.status) for run in registry.journal.runs("salary")] == [("fan-out", "running")]
+    run_until_killed(registry, config, step)
+    assert registry.aliases("salary") == {"production": 2 if moved else 1}
+    assert [(run.step, run.status) for run in registry.journal.runs("salary")] == [(step, "running")]
     done = Loop(registry, load_config(config)).run_once()  # the dead holder's lock is taken at once
     assert done.outcome == "resumed" and str(done.challenger) == "salary@2"
     assert [(o.target, o.status) for o in done.outcomes] == [("batch:careers", "delivered")]
