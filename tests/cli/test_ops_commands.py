@@ -85,3 +85,31 @@ def test_loop_once_promotes_a_drifted_models_challenger(capsys, place):
     assert (done["outcome"], done["challenger"], done["drift"]["drifted"]) == ("promoted", "salary@2", True)
     code, out, _ = run(capsys, "--registry", str(registry), "history", "salary", "--json")
     assert [e["kind"] for e in json.loads(out)][1:] == ["drift", "retrain", "gate-passed", "promote"]
+
+
+def test_loop_on_a_schedule_promotes_then_stops_on_sigterm(place):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    registry, files = place
+    config = registry.parent / "ops.toml"
+    config.write_text(f'[model]\nname = "salary"\ntarget = "salary"\n[data]\ncurrent = "{files / "new.parquet"}"\n'
+                      f'holdout = "{files / "holdout.parquet"}"\n[loop]\ninterval_s = 1\n')
+    command = [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", str(registry), "loop", "salary",
+               "--config", str(config)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "COLUMNS": "300", "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and child.poll() is None:
+            with Registry(root=registry) as opened:
+                if opened.aliases("salary") == {"production": 2}:
+                    break
+            time.sleep(0.5)
+    finally:
+        child.terminate()
+        out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert "looping over salary:production every 1 s" in out and "promoted: promoted salary@2 over salary@1" in out
