@@ -153,6 +153,7 @@ def edge_check(model, sample: pd.DataFrame) -> GateCheck:
 
     A row the schema refuses (a value out of its range) is a clear answer and
     passes; a failure inside the pipeline or a NaN or infinite output fails.
+    One by one, so a failure inside the pipeline names the row and field that caused it.
     """
     from mldeploy.compiled.verification import edge_rows
     from mldeploy.errors import SchemaError
