@@ -6,7 +6,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,13 +13,7 @@ from mldeploy.examples import salary
 from mldeploy.ops.registering import train_and_register
 from mldeploy.registry import Registry
 
-ROWS = 1500
-
-
-def small_recipe():
-    """The salary pipeline with few boosting rounds: the champion's recipe, quick to refit."""
-    return salary.default_pipeline(max_iter=25)
-
+from _freshness import ROWS, small_recipe
 
 @pytest.fixture(scope="session")
 def champion_folder(tmp_path_factory) -> Path:
@@ -51,8 +44,3 @@ def drifted() -> pd.DataFrame:
 def holdout() -> pd.DataFrame:
     """Holdout rows from the drifted world, with the target."""
     return salary.generate(600, seed=3, drift=0.3)
-
-
-def shuffled(frame: pd.DataFrame, target: str = "salary") -> pd.DataFrame:
-    """The frame with its target shuffled: a challenger trained on it learns nothing."""
-    return frame.assign(**{target: np.random.default_rng(0).permutation(frame[target].to_numpy())})

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 import _services
-from conftest import ROWS, shuffled, small_recipe
+from _freshness import ROWS, shuffled, small_recipe, write_config
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.errors import ConfigError
 from mldeploy.examples import salary
@@ -25,7 +25,6 @@ from mldeploy.ops import Loop, gate, load_config, promote, retrain, rollback
 from mldeploy.ops.registering import train_and_register
 from mldeploy.registry import Registry
 from mldeploy.stream import subscribe
-from test_loop import write_config
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
 

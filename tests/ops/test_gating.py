@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from conftest import shuffled
+from _freshness import shuffled
 from mldeploy.errors import ConfigError
 from mldeploy.ops import GateConfig, gate, retrain
 from mldeploy.ops.gate_rules import MetricRule, SliceRule

@@ -7,36 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shuffled
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.examples import salary
 from mldeploy.ops import Loop, load_config
 from mldeploy.registry import Registry
 
+from _freshness import shuffled, write_config
+
 pytestmark = pytest.mark.timeout(600)
-
-
-def write_config(folder: Path, current, holdout) -> Path:
-    current.to_parquet(folder / "current.parquet")
-    holdout.to_parquet(folder / "holdout.parquet")
-    holdout.drop(columns="salary").head(30).assign(person=range(30)).to_parquet(folder / "people.parquet")
-    path = folder / "ops.toml"
-    path.write_text(f"""
-[model]
-name = "salary"
-target = "salary"
-
-[data]
-current = "current.parquet"
-holdout = "holdout.parquet"
-
-[[targets.batch]]
-name = "careers"
-input = "people.parquet"
-key = "person"
-store = "sqlite:///{folder / 'predictions.db'}"
-""")
-    return path
 
 
 def kinds(registry) -> list[str]:

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from _freshness import shuffled
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.errors import ConfigError
 from mldeploy.ops import gate, history, promote, retrain, rollback
@@ -39,8 +40,6 @@ def test_a_version_never_gated_is_refused_unless_forced_with_a_reason(registry, 
 
 
 def test_a_version_that_failed_its_gate_is_refused(registry, drifted, holdout):
-    from conftest import shuffled
-
     bad = retrain(registry, "salary:production", shuffled(drifted), "salary").challenger
     assert not gate(registry, bad, "salary:production", holdout, "salary").passed
     with pytest.raises(ConfigError, match="failed its last gate"):

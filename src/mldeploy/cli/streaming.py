@@ -29,7 +29,7 @@ def publish(
     from mldeploy.stream import publish as publish_bundle
 
     if follow:
-        _follow(ref, to if topic is None else f"{to.rsplit('/', 1)[0]}/{topic}")
+        _follow(ref, to, topic)
         return
     with state.open_registry() as registry:
         bundle = registry.get(ref)
@@ -39,7 +39,7 @@ def publish(
                   f"in {v.chunk_count} chunk(s), {'signed' if v.signed else 'unsigned'}")
 
 
-def _follow(ref: str, url: str) -> None:
+def _follow(ref: str, url: str, topic: str | None) -> None:
     """Relay every move of NAME:ALIAS to ``url`` until SIGTERM or Ctrl-C."""
     import threading
 
@@ -55,7 +55,7 @@ def _follow(ref: str, url: str) -> None:
         signal.signal(signum, lambda *_: stop.set())
     with state.open_registry() as registry:
         registry.resolve(parsed)  # an alias that does not exist is the user's mistake: say so now
-        relay = Relay(registry, parsed.name, parsed.alias, url, on_relayed=lambda done: console.print(
+        relay = Relay(registry, parsed.name, parsed.alias, url, topic, on_relayed=lambda done: console.print(
             f"{'published' if done.published else 'already on the topic:'} {parsed.name}@{done.version}", highlight=False))
         console.print(f"following {ref} → {relay.location.url()}", highlight=False)
         relay.run(stop, on_error=lambda exc: console.print(f"[yellow]will retry[/]: {exc}", highlight=False))

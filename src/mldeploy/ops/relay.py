@@ -39,11 +39,12 @@ class Relay:
         relay.run(stop_event)        # or relay.catch_up() from a scheduler
     """
 
-    def __init__(self, registry, name: str, alias: str, url: str, on_relayed: Callable[[Relayed], None] | None = None):
+    def __init__(self, registry, name: str, alias: str, url: str, topic: str | None = None,
+                 on_relayed: Callable[[Relayed], None] | None = None):
         from mldeploy.stream.transport import parse_url
 
         self.registry, self.name, self.alias = registry, name, alias
-        self.location = parse_url(url)
+        self.location = parse_url(url, topic)
         self.label = f"relay:{self.location.url()}"
         self._on_relayed = on_relayed or (lambda _relayed: None)
         self._checked_topic = False  # the topic is read once per start, to close the crash window
