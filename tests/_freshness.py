@@ -23,12 +23,7 @@ def shuffled(frame: pd.DataFrame, target: str = "salary") -> pd.DataFrame:
     return frame.assign(**{target: np.random.default_rng(0).permutation(frame[target].to_numpy())})
 
 
-def write_config(folder: Path, current, holdout) -> Path:
-    current.to_parquet(folder / "current.parquet")
-    holdout.to_parquet(folder / "holdout.parquet")
-    holdout.drop(columns="salary").head(30).assign(person=range(30)).to_parquet(folder / "people.parquet")
-    path = folder / "ops.toml"
-    path.write_text(f"""
+MODEL_AND_DATA = """
 [model]
 name = "salary"
 target = "salary"
@@ -36,7 +31,17 @@ target = "salary"
 [data]
 current = "current.parquet"
 holdout = "holdout.parquet"
+"""
+"""The [model] and [data] tables of an ops.toml beside current.parquet and holdout.parquet."""
 
+
+def write_config(folder: Path, current, holdout) -> Path:
+    """Write the tables and an ops.toml (with a batch target scoring 30 people) into ``folder``; return its path."""
+    current.to_parquet(folder / "current.parquet")
+    holdout.to_parquet(folder / "holdout.parquet")
+    holdout.drop(columns="salary").head(30).assign(person=range(30)).to_parquet(folder / "people.parquet")
+    path = folder / "ops.toml"
+    path.write_text(MODEL_AND_DATA + f"""
 [[targets.batch]]
 name = "careers"
 input = "people.parquet"

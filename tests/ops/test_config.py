@@ -4,20 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from _freshness import MODEL_AND_DATA
 from mldeploy.errors import ConfigError
 from mldeploy.ops.config import BatchTarget, load_config
 
 pytestmark = pytest.mark.timeout(30)
 
-GOOD = """
-[model]
-name = "salary"
-target = "salary"
-
-[data]
-current = "current.parquet"
-holdout = "holdout.parquet"
-
+GOOD = MODEL_AND_DATA + """
 [gate]
 latency_budget_ms = 500
 metrics = [{metric = "mae", tolerance = 0.05}, {metric = "r2", threshold = 0.8}]
