@@ -21,6 +21,7 @@ interval_s = 60
 
 [drift]
 psi = 0.3
+city.unseen_share = 0.2
 
 [[targets.batch]]
 name = "nightly"
@@ -47,7 +48,7 @@ def test_a_full_config_is_read_with_paths_from_its_folder(tmp_path):
     assert config.gate.slices[0].column == "city" and config.gate.latency_budget_ms == 500
     assert config.targets.batch == (BatchTarget("nightly", tmp_path / "people.parquet", "employee_id"),)
     assert config.targets.embedded[0].apps == ("careers-site",)
-    assert config.loop.interval_s == 60 and config.drift == {"psi": 0.3}
+    assert config.loop.interval_s == 60 and config.drift == {"psi": 0.3, "city.unseen_share": 0.2}
     assert [t.label for t in config.targets.all] == ["batch:nightly", f"embedded:{tmp_path / 'wheels'}"]
 
 
@@ -60,6 +61,7 @@ def test_a_full_config_is_read_with_paths_from_its_folder(tmp_path):
     (("threshold = 0.8", "threshold = 2.0"), "threshold 2.0 is impossible"),
     (('target = "salary"\n', ""), 'key "model.target" is required'),
     (("interval_s = 60", "interval_s = -1"), "loop.interval_s must be a number of seconds > 0"),
+    (("psi = 0.3", "pis = 0.3"), "drift: unknown threshold 'pis'"),
     (('name = "salary"', 'name = "no such/name"'), "model:"),
 ])
 def test_a_bad_config_is_refused_naming_the_key(tmp_path, change, message):

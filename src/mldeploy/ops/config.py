@@ -149,7 +149,7 @@ class OpsConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
     targets: TargetsConfig = field(default_factory=TargetsConfig)
     drift: dict = field(default_factory=dict)
-    """Thresholds handed to the drift check as they are (``mldeploy.ops.drift``)."""
+    """Drift thresholds, ``{"psi": 0.3, "city.unseen_share": 0.2}``, as :func:`mldeploy.ops.drift.drift` takes them."""
 
 
 def load_config(path: str | Path) -> OpsConfig:
@@ -193,8 +193,25 @@ def parse_config(raw: dict, base: Path = Path("."), where: str = "ops.toml") -> 
         gate=_build(GateConfig, gate, where, "gate."),
         loop=_build(LoopConfig, _table(raw, "loop", where), where, "loop."),
         targets=built,
-        drift=_table(raw, "drift", where),
+        drift=_drift_thresholds(_table(raw, "drift", where), where),
     )
+
+
+def _drift_thresholds(table: dict, where: str) -> dict:
+    """Flatten ``[drift]`` (``city.unseen_share = 0.2`` is a nested table in TOML) and check it as drift does."""
+    from mldeploy.ops.drift_thresholds import Thresholds
+
+    flat = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": number for inner, number in value.items()})
+        else:
+            flat[key] = value
+    try:
+        Thresholds.parse(flat)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: drift: {exc}") from exc
+    return flat
 
 
 def _table(raw: dict, key: str, where: str) -> dict:
