@@ -70,3 +70,7 @@ def test_a_registry_alias_is_resolved(capsys, files, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(["--registry", str(tmp_path / "registry"), "drift", "salary:production", "--current", str(files / "drifted.csv")])
     assert done.value.code == 3 and "salary@1 on " in capsys.readouterr().out
+    with mldeploy.Registry(root=tmp_path / "registry") as registry:
+        finding = registry.journal.history("salary")[-1]  # `mldeploy history` shows the finding
+    assert (finding.kind, finding.version, finding.details["drifted"]) == ("drift", 1, True)
+    assert finding.reason.startswith("salary@1 on ") and "DRIFT" in finding.reason

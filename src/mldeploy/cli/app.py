@@ -18,7 +18,7 @@ from mldeploy.cli.errors import exit_code, hint_for
 from mldeploy.cli.flags import FlagGroup
 from mldeploy.errors import ConfigError, MldeployError, shorten
 
-__all__ = ["app", "main", "console", "state"]
+__all__ = ["app", "current_user", "main", "console", "state"]
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -110,6 +110,16 @@ def _set_public_key(value: str) -> None:
 
 
 _GLOBAL_SETTERS = {"registry": _set_registry, "public_key": _set_public_key}
+
+
+def current_user() -> str:
+    """Who runs this command, for the audit history (the login name from the environment)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "unknown"
 
 
 def read_public_key(path: str | Path) -> bytes:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, state
+from mldeploy.cli.app import app, console, current_user, state
 from mldeploy.cli.render import table
 
 DRIFT_EXIT = 3
@@ -42,6 +42,7 @@ def drift(
     # The registry is opened only for a registry reference: a bundle path needs none.
     found = check_drift(ref, current, thresholds=threshold or None, registry=state.registry, public_key=state.public_key,
                         chunk_rows=chunk_rows, sample_rows=sample_rows, trusted=tuple(trust))
+    _record(ref, found)
     if report is not None:
         from mldeploy.ops.drift_html import write_html
 
@@ -52,6 +53,18 @@ def drift(
         _print(found, report)
     if found.drifted:
         raise typer.Exit(DRIFT_EXIT)
+
+
+def _record(ref: str, found) -> None:
+    """Add the finding to the model's history (`mldeploy history`), when the model is in a writable registry."""
+    from mldeploy.ops.audit import record_drift
+    from mldeploy.registry import bundle_path
+
+    if bundle_path(ref) is not None:
+        return  # a bundle folder or archive outside the registry has no history
+    with state.open_registry() as registry:
+        if not registry.read_only:
+            record_drift(registry, found, current_user())
 
 
 def _print(found, report: Path | None) -> None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, errors, state
+from mldeploy.cli.app import app, console, current_user, errors, state
 from mldeploy.cli.render import gate_table_of
-from mldeploy.cli.retraining import current_user
 from mldeploy.errors import ConfigError
 
 

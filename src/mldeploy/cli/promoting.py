@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, errors, state
+from mldeploy.cli.app import app, console, current_user, errors, state
 from mldeploy.cli.render import table
-from mldeploy.cli.retraining import current_user
 
 
 @app.command()

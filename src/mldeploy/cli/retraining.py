@@ -7,19 +7,9 @@ from pathlib import Path
 
 import typer
 
-from mldeploy.cli.app import app, console, errors, state
+from mldeploy.cli.app import app, console, current_user, errors, state
 from mldeploy.cli.render import gate_table, metrics_text
 from mldeploy.errors import ConfigError
-
-
-def current_user() -> str:
-    """Who runs this command, for the audit history (the login name from the environment)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        return "unknown"
 
 
 @app.command()

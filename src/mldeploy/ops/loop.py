@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import MldeployError, shorten
+from mldeploy.ops.audit import record_drift
 from mldeploy.ops.config import OpsConfig
 from mldeploy.ops.fanout import Outcome, fan_out
 from mldeploy.ops.gating import gate
@@ -170,11 +171,10 @@ class Loop:
             current = read_table(config.data.current)
             report = self._drift(champion, current)
             found = report.to_dict()
-            journal.record(self.name, "drift", reason=_summary(report), actor=self.actor, version=champion.version,
-                           details=found)
+            record_drift(self.registry, report, self.actor)
             if not report.drifted:
                 outcomes = fan_out(self.registry, self.name, self.alias, config.targets.all, self.trusted, self.public_key)
-                return ended("no-drift", _summary(report), drift=found, outcomes=outcomes)
+                return ended("no-drift", report.summary(), drift=found, outcomes=outcomes)
             step("retrain")
             made = retrain(self.registry, champion, current, config.model.target, test_size=config.loop.test_size,
                            seed=config.loop.seed, trusted=self.trusted, actor=self.actor)
@@ -203,7 +203,3 @@ class Loop:
             from mldeploy.ops.drift import drift as check
         return check(str(champion), current, thresholds=self.config.drift or None, registry=self.registry,
                      trusted=self.trusted)
-
-
-def _summary(report) -> str:
-    return report.summary() if hasattr(report, "summary") else ("drift found" if report.drifted else "no drift")
