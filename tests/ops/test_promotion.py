@@ -67,7 +67,7 @@ def test_a_promotion_moves_the_alias_and_fans_out_then_rollback_takes_the_same_p
 
 
 def test_a_failing_target_is_reported_and_retried_while_the_alias_moves_once(registry, gated, targets, tmp_path):
-    broken = BatchTarget("broken", tmp_path / "later.parquet", "person")
+    broken = BatchTarget("broken", tmp_path / "later.parquet", "person", f"sqlite:///{tmp_path / 'broken.db'}")
     done = promote(registry, gated, "production", reason="Q3", targets=(*targets, broken))
     failed = done.failed_targets
     assert [o.target for o in failed] == ["batch:broken"] and "later.parquet does not exist" in failed[0].detail
