@@ -31,6 +31,8 @@ pin_threads()
 
 SWAP_TIMEOUT_S = 600
 CLI = [sys.executable, "-c", "from mldeploy.cli import main; main()"]
+CHILDREN: list[subprocess.Popen] = []
+"""The server and the relay: a wait ends at once when one of them has died."""
 
 
 @contextmanager
@@ -48,8 +50,9 @@ def kafka_topic(local_folder: Path | None):
 @contextmanager
 def process(*args: str, ready: str):
     """Run an mldeploy command until the block ends; yield the first stdout line matching ``ready``."""
-    child = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    child = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "300"})
+    CHILDREN.append(child)
     try:
         line = ""
         while not re.search(ready, line):
@@ -66,6 +69,9 @@ def wait_for(check, what: str) -> float:
     """Poll ``check`` until true; return the time it took."""
     started = time.perf_counter()
     while not check():
+        for child in CHILDREN:
+            if child.poll() is not None:
+                raise RuntimeError(f"{' '.join(child.args[3:6])} exited with {child.returncode}: {child.stderr.read()[-2000:]}")
         if time.perf_counter() - started > SWAP_TIMEOUT_S:
             raise RuntimeError(f"{what} did not happen within {SWAP_TIMEOUT_S} s")
         time.sleep(0.02)
