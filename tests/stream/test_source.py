@@ -1,6 +1,6 @@
 import pytest
 
-from mldeploy.errors import BundleError
+from mldeploy.errors import BackendError, BundleError
 from mldeploy.examples import large
 from mldeploy.bundle import Bundle
 from mldeploy.registry import Registry
@@ -127,3 +127,40 @@ def _next(source, attempts: int = 50):
         if candidate is not None:
             return candidate
     raise AssertionError("no new candidate in 25 s")
+
+
+class _Unreachable:
+    """A transport whose broker never answers: a client stuck since it was made (no real broker does this on cue)."""
+
+    def __init__(self):
+        self.closed = False
+
+    def describe(self) -> str:
+        return "a transport that never answers"
+
+    def read(self, topic, start, timeout_s, limit=1000):
+        raise BackendError("reading timed out")
+
+    def end(self, topic, timeout_s):
+        raise BackendError("reading the end timed out")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_transport_failing_for_long_is_replaced_by_a_new_one(tmp_path, salary_registry, monkeypatch):
+    import mldeploy.stream.source as source_module
+    from mldeploy.stream.schemes import open_transport
+
+    url = f"local://{tmp_path}/log/models"
+    publish(salary_registry.get("salary@1"), url)
+    stuck = _Unreachable()
+    opened = iter([stuck])
+    monkeypatch.setattr(source_module, "open_transport", lambda location: next(opened, None) or open_transport(location))
+    monkeypatch.setattr(source_module, "_REOPEN_AFTER_S", 0.0)
+    source = TopicSource(url, "salary")
+    try:
+        assert source.next_candidate(0.1) is None and stuck.closed  # failed, and the stuck client was let go
+        assert source.next_candidate(0.1).ref.version == 1  # the new connection reads the topic
+    finally:
+        source.close()

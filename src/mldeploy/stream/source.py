@@ -27,6 +27,9 @@ __all__ = ["TopicSource", "open_topic_source"]
 log = logging.getLogger(__name__)
 
 _FIRST_CONTACT_S = 5.0
+_REOPEN_AFTER_S = 15.0
+"""A transport that has failed this long is closed and opened afresh: a Kafka client made while the broker
+was down has been seen to keep timing out after the broker came back, while a new one connected at once."""
 
 
 class TopicSource:
@@ -40,10 +43,12 @@ class TopicSource:
         self.fetch_timeout_s = fetch_timeout_s
         self.chunks_read = 0
         """Chunk records read so far (the bytes of the versions offered, nothing older)."""
+        self._owns_transport = transport is None
         self._transport = transport or open_transport(self.location)
         self._index: TopicIndex | None = None
         self._offered: tuple | None = None
         self._unreachable = False
+        self._failing_since: float | None = None
 
     def describe(self) -> str:
         """Say which topic this follows."""
@@ -56,11 +61,13 @@ class TopicSource:
         except BackendError as exc:
             (log.debug if self._unreachable else log.warning)("%s cannot be read now (%s); retrying", self.describe(), exc)
             self._unreachable = True
+            self._reopen_if_failing_long()
             time.sleep(min(timeout_s, 0.2))  # the transport already waited; don't spin on a down broker
             return None
         if self._unreachable:
             log.info("%s can be read again", self.describe())
             self._unreachable = False
+        self._failing_since = None
         wanted = self._wanted()
         if wanted is None:
             return None
@@ -73,6 +80,16 @@ class TopicSource:
     def close(self) -> None:
         """Close the transport."""
         self._transport.close()
+
+    def _reopen_if_failing_long(self) -> None:
+        now = time.monotonic()
+        self._failing_since = self._failing_since or now
+        if not self._owns_transport or now - self._failing_since < _REOPEN_AFTER_S:
+            return
+        log.info("%s: opening a new connection after %.0f s of failures", self.describe(), now - self._failing_since)
+        self._transport.close()
+        self._transport = open_transport(self.location)
+        self._failing_since = now
 
     def _catch_up(self, timeout_s: float) -> None:
         if self._index is None:  # a first contact (connection, metadata) takes longer than a poll
