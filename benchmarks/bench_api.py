@@ -81,8 +81,11 @@ def v2_body(one: dict, schema) -> bytes:
     return orjson.dumps({"inputs": inputs})
 
 
-def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, str, str | None]:
-    """Start one server pinned to SERVER_CORE; return (process, predict URL, gRPC address or None) once it answers."""
+def start(kind: str, workdir: Path, bundle_dir: str, options: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, str | None]:
+    """Start one server pinned to SERVER_CORE; return (process, predict URL, gRPC address or None) once it answers.
+
+    ``options`` go to `mldeploy serve` (the live-traffic variants: ``--log-to``, ``--shadow``).
+    """
     import httpx
 
     port, grpc_port = free_port(), free_port()
@@ -91,7 +94,7 @@ def start(kind: str, workdir: Path, bundle_dir: str) -> tuple[subprocess.Popen, 
         return _start_bare_grpc(port, env)
     if kind == "mldeploy":
         command = ["-c", "from mldeploy.cli import main; main()", "--registry", str(workdir / "registry"), "serve",
-                   "salary:production", "--port", str(port), "--grpc-port", str(grpc_port)]
+                   "salary:production", "--port", str(port), "--grpc-port", str(grpc_port), *options]
         url, ready = f"http://127.0.0.1:{port}/predict/salary", f"http://127.0.0.1:{port}/v2/health/ready"
     else:
         command = [str(HERE / "_api_references.py"), kind, str(port), bundle_dir]
@@ -312,6 +315,16 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
 
 
+def _load_table(load: dict, names: dict, kinds, levels) -> list[str]:
+    """The markdown table of req/s, p50, p99 and errors per server and concurrency."""
+    lines = ["| server | concurrency | req/s | p50 | p99 | errors |", "|---|---:|---:|---:|---:|---:|"]
+    for kind in kinds:
+        for c in levels:
+            r = load[kind][c]
+            lines.append(f"| {names[kind]} | {c} | {r['rps']:,.0f} | {_ms(r['p50'])} | {_ms(r['p99'])} | {r['errors']} |")
+    return lines
+
+
 def report(results: dict, args) -> str:
     """Return the markdown section: the table, the floors as ratios, batching, the collector, the large request and memory."""
     load = results["load"]
@@ -392,11 +405,85 @@ def _crossover_line(table: list[tuple[int, float, float]]) -> str:
             f"each predicted alone at once / all in one micro-batch): {cells}; {verdict}.")
 
 
+LIVE_KINDS = ("plain", "log", "shadow")
+LIVE_LEVELS = (1, 64)
+
+
+def measure_live(args, workdir: Path) -> dict:
+    """The same `mldeploy serve` plain, logging every prediction to PostgreSQL, and with a shadow challenger.
+
+    The three servers run at once (idle ones cost nothing) and are loaded in interleaved rounds, as above.
+    The challenger is the same pipeline registered again (salary@2, aliased staging): the shadow doubles the
+    model work, as a real challenger would. PostgreSQL is a throwaway cluster (scripts/postgres.sh) on a free port.
+    """
+    import httpx
+    import orjson
+
+    from mldeploy.registry import Registry
+
+    bundle, one, _ = build(workdir, args.train_rows)
+    with Registry(root=workdir / "registry") as registry:
+        registry.set_alias(registry.register(bundle), "staging")
+    body = orjson.dumps(one | {"listing_id": "L1"}).decode()
+    pg_dir, pg_port = Path(tempfile.mkdtemp(prefix="bench-pg-")), free_port()
+    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)], check=True)
+    log_url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+    options = {"plain": ("--log-key", "listing_id"), "log": ("--log-to", log_url, "--log-key", "listing_id"),
+               "shadow": ("--shadow", "salary:staging", "--log-key", "listing_id")}
+    servers = {}
+    try:
+        for kind in LIVE_KINDS:
+            servers[kind] = start("mldeploy", workdir, str(bundle.path), options[kind])
+        rounds: dict = {kind: {c: [] for c in LIVE_LEVELS} for kind in LIVE_KINDS}
+        for kind, (_, url, _) in servers.items():
+            wrk(url, body, 8, 2, workdir)  # warm up
+        for _ in range(args.rounds):
+            for c in LIVE_LEVELS:
+                for kind, (_, url, _) in servers.items():
+                    rounds[kind][c].append(wrk(url, body, c, args.duration, workdir))
+        metrics = httpx.get(servers["log"][1].rsplit("/predict", 1)[0] + "/metrics").text
+        dropped = float(re.search(r"^mldeploy_prediction_log_dropped_rows (\S+)$", metrics, re.M).group(1))
+        return {"load": {kind: {c: _median(runs) for c, runs in levels.items()} for kind, levels in rounds.items()},
+                "dropped": int(dropped)}
+    finally:
+        for process, _, _ in servers.values():
+            process.terminate()
+            process.wait(30)
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def report_live(results: dict, args) -> str:
+    """Return the live-traffic section: plain vs logging to PostgreSQL vs shadow, and the issue's floors."""
+    load = results["load"]
+    names = {"plain": "`serve`", "log": "`serve --log-to postgresql://…`", "shadow": "`serve --shadow salary:staging`"}
+    lines = ["## Model API with live traffic (`benchmarks/bench_api.py --live-traffic`)", "",
+             f"{machine_line()}. The same single-row `POST /predict/salary` as above (with a `listing_id` log key), "
+             f"three servers pinned to core {SERVER_CORE} measured in the same {args.rounds} interleaved rounds of "
+             f"{args.duration} s; wrk pinned to core {LOAD_CORE}.",
+             ""] + _load_table(load, names, LIVE_KINDS, LIVE_LEVELS)
+    plain, logged, shadow = load["plain"], load["log"], load["shadow"]
+    log_share = logged[64]["rps"] / plain[64]["rps"]
+    shadow_p50 = shadow[1]["p50"] / plain[1]["p50"]
+    shadow_share = shadow[64]["rps"] / plain[64]["rps"]
+    log_errors = sum(r["errors"] for r in logged.values())
+    live_floors = [
+        ("logging to PostgreSQL: c=64 req/s ≥ 85% of plain", f"{log_share:.0%}", log_share >= 0.85),
+        ("logging: zero errors, nothing dropped", f"{log_errors} errors, {results['dropped']} dropped",
+         log_errors == 0 and results["dropped"] == 0),
+        ("shadow: c=1 p50 ≤ 1.2× plain", f"{shadow_p50:.2f}×", shadow_p50 <= 1.2),
+        ("shadow: c=64 req/s ≥ 50% of plain", f"{shadow_share:.0%}", shadow_share >= 0.5),
+    ]
+    lines += ["", "| floor | this run | met |", "|---|---:|---|"]
+    lines += [f"| {what} | {value} | {'met' if ok else '**not met**'} |" for what, value, ok in live_floors]
+    return "\n".join(lines)
+
+
 def write_results(section: str) -> None:
-    """Put the section into RESULTS.md, replacing an earlier one."""
+    """Put the section into RESULTS.md, replacing an earlier one of the same title."""
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find("## Model API")
+    start = text.find(section.splitlines()[0] + "\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)
         text = text[:start] + text[end + 1:] if end >= 0 else text[:start]
@@ -407,6 +494,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer training rows and shorter runs")
     parser.add_argument("--write", action="store_true", help="also write the section into RESULTS.md")
+    parser.add_argument("--live-traffic", action="store_true", help="measure instead `serve` plain, logging to "
+                        "PostgreSQL and with a shadow challenger (needs scripts/postgres.sh install)")
     args = parser.parse_args()
     args.train_rows, args.duration, args.repeats, args.rounds = (10_000, 3, 5, 1) if args.quick else (50_000, 6, 15, 3)
     for tool in ("wrk", "taskset", "py-spy"):
@@ -416,7 +505,10 @@ def main() -> None:
         raise SystemExit("ghz is needed for the gRPC rows: make bench-api installs it with go install")
     pin_threads()
     with tempfile.TemporaryDirectory(prefix="bench-api-") as workdir:
-        section = report(measure(args, Path(workdir)), args)
+        if args.live_traffic:
+            section = report_live(measure_live(args, Path(workdir)), args)
+        else:
+            section = report(measure(args, Path(workdir)), args)
     print(section)
     if args.write:
         write_results(section)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,7 +211,15 @@ def scorer_main(bootstrap: str, model_url: str, topic: str, mode: str) -> None:
     config = ScorerConfig(parse_url(f"kafka://{bootstrap}/{topic}"), parse_url(f"kafka://{bootstrap}/{topic}-out"),
                           max_batch=MAX_BATCH, exactly_once=mode != "at-least-once", group=f"bench-{topic}")
     spec = ModelSpec(model_url, "salary")
-    if mode == "in-process":
+    if mode == "logged":  # every prediction also logged to the database the parent started (--with-logging)
+        from mldeploy.serving.prediction_log import open_prediction_log
+
+        log = open_prediction_log(os.environ[LOG_URL_ENV])
+        stats = StreamScorer(spec, config, prediction_log=log).run(idle_exit_s=3.0)
+        log.close(timeout_s=120)
+        if log.dropped:
+            progress(f"the prediction log dropped {log.dropped:,} rows")
+    elif mode == "in-process":
         with spec.open() as live:
             stats = StreamScorer(live, config).run(idle_exit_s=3.0)
     else:
@@ -376,6 +386,45 @@ def scoring(bootstrap: str, scratch: Path, quick: bool) -> list[str]:
     return lines
 
 
+LOG_URL_ENV = "MLDEPLOY_BENCH_LOG_URL"
+
+
+def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str]:
+    """Events/s of one scorer (exactly once) without and with ``--log-to`` PostgreSQL, interleaved rounds; markdown lines."""
+    progress("scoring with and without the prediction log")
+    model_url, live, rows = salary_setup(bootstrap, scratch)
+    live.close()
+    rows = rows[:40_000] if quick else rows
+    pg_dir, pg_port = Path(tempfile.mkdtemp(prefix="bench-pg-")), _free_port()
+    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)], check=True)
+    os.environ[LOG_URL_ENV] = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+    try:
+        rounds = 1 if quick else ROUNDS
+        warm_up(bootstrap, model_url, rows, 30 if quick else BROKER_WARM_UP_S)
+        plain, logged = [], []
+        for round_ in range(rounds):
+            plain.append(scorer_throughput(bootstrap, model_url, rows, "exactly-once"))
+            logged.append(scorer_throughput(bootstrap, model_url, rows, "logged"))
+            progress(f"round {round_ + 1}/{rounds}: {plain[-1]:,.0f} events/s plain, {logged[-1]:,.0f} logged")
+    finally:
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+    ratio = statistics.median(logged) / statistics.median(plain)
+    return ["", f"### Streaming scoring with the prediction log (`--with-logging`, {len(rows):,} events, exactly once)", "",
+            f"Medians of {rounds} interleaved rounds; the log writes to PostgreSQL (COPY) on a thread of the scorer.", "",
+            "| scorer | events/s |", "|---|---:|",
+            f"| no log | {statistics.median(plain):,.0f} |", f"| `--log-to postgresql://…` | {statistics.median(logged):,.0f} |",
+            "", f"With logging: {ratio:.0%} of the events/s without (floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'})."]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -383,6 +432,8 @@ def main() -> None:
     parser.add_argument("--scorer", nargs=4)
     parser.add_argument("--scoring-only", action="store_true", help="skip the propagation measurements")
     parser.add_argument("--propagation-only", action="store_true", help="skip the scoring measurements")
+    parser.add_argument("--with-logging", action="store_true", help="only the scorer with and without --log-to "
+                        "PostgreSQL (needs scripts/postgres.sh install)")
     args = parser.parse_args()
     if args.subscriber:
         return subscriber_main(*args.subscriber)
@@ -392,6 +443,9 @@ def main() -> None:
     lines = ["## Stream adapter on a real Kafka broker (`benchmarks/bench_stream.py`)", "", machine_line() + "; "
              "one KRaft broker on 127.0.0.1 (scripts/kafka.sh), Kafka 4.4.0, confluent-kafka.", ""]
     with kafka_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mldeploy-bench-") as scratch:
+        if args.with_logging:
+            print("\n".join(lines + scoring_with_logging(bootstrap, Path(scratch), args.quick)))
+            return
         lines += ["### Update propagation: `publish` returned -> all 5 subscriber processes serve the version", "",
                   "| bundle archive | rounds | p50 | max | floor |", "|---|---:|---:|---:|---|"]
         for megabytes in () if args.scoring_only else (1, 50):

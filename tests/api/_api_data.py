@@ -21,3 +21,14 @@ def retrained_bundle(seed: int, directory) -> Bundle:
 def records(frame) -> list[dict]:
     """Rows as JSON-ready dicts (NaN as None)."""
     return [{k: (None if v != v else v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def refused_serve(capsys, registry: str, *flags: str) -> str:
+    """Run ``mldeploy serve salary:production FLAGS`` in this process; assert it is refused before starting (exit 2,
+    one line, nothing served) and return that line."""
+    import _cli
+
+    code, out, err = _cli.run(capsys, "--registry", registry, "serve", "salary:production", "--port", "0", *flags)
+    assert code == 2 and "serving" not in out, (code, out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    return err.strip()

@@ -39,6 +39,7 @@ from mldeploy.api.openapi import docs_page, openapi_document
 from mldeploy.errors import MldeployError, shorten
 from mldeploy.serving import codecs
 from mldeploy.serving.frozen_heap import freeze_heap
+from mldeploy.serving.prediction_log import open_prediction_log
 
 __all__ = ["create_app"]
 
@@ -212,7 +213,16 @@ def create_app(config: ApiConfig):
     async def lifespan(app):
         executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mldeploy-predict")
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mldeploy-load")
-        plane.catalog = await run_in_threadpool(Catalog, config, executor, loader, plane.metrics)
+        if config.log_to is not None:  # opened first: a log that cannot be opened stops the start, nothing to undo
+            plane.prediction_log = await run_in_threadpool(open_prediction_log, config.log_to,
+                                                           max_queued_rows=config.log_queue_rows)
+            plane.metrics.watch_log(plane.prediction_log)
+        try:
+            plane.catalog = await run_in_threadpool(Catalog, config, executor, loader, plane.metrics)
+        except BaseException:
+            if plane.prediction_log is not None:
+                plane.prediction_log.close()
+            raise
         grpc_server = None
         plane.metrics.watch_collector()
         try:
@@ -226,10 +236,15 @@ def create_app(config: ApiConfig):
             plane.metrics.unwatch_collector()
             if grpc_server is not None:
                 await grpc_server.stop(config.graceful_timeout_s)
+            for served in plane.catalog.models.values():  # shadow requests in flight are logged before the log closes
+                if served.shadow is not None:
+                    await served.shadow.drain()
             catalog, plane.catalog = plane.catalog, None
             catalog.close()
             executor.shutdown(wait=True)
             loader.shutdown(wait=True)
+            if plane.prediction_log is not None:
+                await run_in_threadpool(plane.prediction_log.close)
 
     app = Starlette(routes=_routes(api), lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error,

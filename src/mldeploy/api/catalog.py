@@ -25,6 +25,8 @@ from concurrent.futures import Executor
 from mldeploy.api.batcher import MicroBatcher
 from mldeploy.api.config import ApiConfig
 from mldeploy.api.metrics import ApiMetrics
+from mldeploy.api.canary import Canary, parse_canary
+from mldeploy.api.shadow import Shadow
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError, NotReadyError
 from mldeploy.registry import open_registry
@@ -55,6 +57,12 @@ class ServedModel:
         self.batcher = catalog.batcher_for(self.name, self.live.infer_accepted, lambda: self.live.model)
         self._pinned: OrderedDict[int, tuple[Model, MicroBatcher]] = OrderedDict()
         self._pinned_lock = threading.Lock()
+        shadow = BundleRef.parse(config.shadow) if config.shadow is not None else None
+        self.shadow: Shadow | None = Shadow(shadow, catalog) if shadow is not None and shadow.name == self.name else None
+        """The challenger scoring this model's requests after each answer (``--shadow``), or None."""
+        canary = parse_canary(config.canary) if config.canary is not None else None
+        self.canary: Canary | None = Canary(*canary, catalog) if canary is not None and canary[0].name == self.name else None
+        """The challenger answering a share of this model's requests (``--canary``), or None."""
 
     def _swapped(self, event) -> None:
         # Called from the live model's thread; prometheus-client is thread-safe.
@@ -183,5 +191,8 @@ class Catalog:
         """Stop following aliases and close the registry."""
         for served in self.models.values():
             served.live.close()
+            for challenger in (served.shadow, served.canary):
+                if challenger is not None:
+                    challenger.close()
         if self.registry is not None:
             self.registry.close()

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mldeploy._constraints import bounded, check_fields
+from mldeploy.api.canary import parse_canary
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving.model_source import check_source_url
+from mldeploy.serving.prediction_log import check_log_url
 
 __all__ = ["ApiConfig"]
 
@@ -60,6 +62,24 @@ class ApiConfig:
     """On SIGTERM, how long in-flight requests may take to finish."""
     log_level: str = "warning"
     """uvicorn's log level."""
+    log_to: str | None = field(default=None, repr=False)
+    """Log every prediction here (``postgresql://…``, ``sqlite:///…``, ``kafka://HOST:PORT/TOPIC``); None: no log."""
+    log_key: str | None = None
+    """The request field that keys each logged row (taken out before validation); None: rows keyed by request id."""
+    log_inputs: bool = True
+    """Log each row's inputs beside its prediction (``--log-inputs none``: False)."""
+    log_queue_rows: int = bounded(100_000, 1, 100_000_000)
+    """Most rows the prediction log holds while its target is slow or away; more are dropped and counted."""
+    shadow: str | None = None
+    """A challenger (``salary:staging``) that scores every request of its model after the answer is sent."""
+    canary: str | None = None
+    """A challenger and its share (``salary:staging=10%``) that answers that share of its model's requests."""
+    canary_max_error_rate: float | None = bounded(None, 0, 1)
+    """Stop the canary when more than this share (0-1) of its last answers failed; None: no such guard."""
+    canary_max_p99_ms: float | None = bounded(None, 0, 3_600_000)
+    """Stop the canary when the p99 latency of its last answers passes this; None: no such guard."""
+    canary_min_requests: int = bounded(50, 1, 1_000_000)
+    """Answers the guard needs before it judges (it looks at the last max(this, 100))."""
 
     def __post_init__(self):
         if not self.models:
@@ -76,8 +96,28 @@ class ApiConfig:
         check_fields(self)
         if self.grpc_port == self.port != 0:
             raise ConfigError(f"--grpc-port and --port are both {self.port}; give gRPC a port of its own")
+        if self.shadow is not None:
+            self._check_challenger(refs, self.shadow, "--shadow")
+        if self.canary is not None:
+            ref, _ = parse_canary(self.canary)
+            self._check_challenger(refs, str(ref), "--canary")
+            if self.shadow is not None and BundleRef.parse(self.shadow).name == ref.name:
+                raise ConfigError(f"--shadow and --canary both challenge {ref.name}; run one experiment at a time")
+        if self.log_to is not None:
+            check_log_url(self.log_to)
+        if self.log_key is not None and not self.log_key.strip():
+            raise ConfigError("--log-key is empty; name the request field that keys each row, e.g. listing_id")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the API token is empty; give a non-empty --token or leave it out")
+
+    def _check_challenger(self, refs: list[BundleRef], text: str, flag: str) -> None:
+        ref = BundleRef.parse(text)
+        if ref.name not in {served.name for served in refs}:
+            raise ConfigError(f"{flag} {text} is not a version of a served model ({', '.join(self.models)})")
+        if self.source is not None:
+            raise ConfigError(f"{flag} follows a registry alias; it cannot be used with --from {self.source}")
+        if text in self.models or str(ref) in self.models:
+            raise ConfigError(f"{flag} {text} is the reference already served; name another version to compare with")
 
     @property
     def refs(self) -> tuple[BundleRef, ...]:

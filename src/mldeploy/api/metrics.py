@@ -38,6 +38,9 @@ class ApiMetrics:
                               ["model"], registry=self.registry)
         self._swaps = Counter("mldeploy_api_swaps", "Versions offered by a followed alias: accepted, or refused at a check.",
                               ["model", "version", "outcome"], registry=self.registry)
+        self._shadow = Counter("mldeploy_api_shadow_predictions", "Shadow challenger requests by model, challenger "
+                               "version and outcome (ok, refused, failed, skipped).",
+                               ["model", "version", "outcome"], registry=self.registry)
         self._children: dict[tuple, object] = {}
         self._pauses = CollectorPauses()
         self.registry.register(self._pauses)
@@ -79,6 +82,18 @@ class ApiMetrics:
     def swapped(self, model: str, version: int | None, accepted: bool, check: str | None) -> None:
         """Count one version offered to a live model: ``outcome`` is accepted or the check that refused it."""
         self._child(self._swaps, model, str(version), "accepted" if accepted else f"refused:{check}").inc()
+
+    def shadowed(self, model: str, version, outcome: str) -> None:
+        """Count one request the shadow challenger scored (ok), refused, failed on, or skipped (too many in flight)."""
+        self._child(self._shadow, model, str(version or ""), outcome).inc()
+
+    def watch_log(self, prediction_log) -> None:
+        """Expose a prediction log's counts: rows written, dropped (queue full), queued, and logged without a key."""
+        for what, read in (("written", lambda: prediction_log.written), ("dropped", lambda: prediction_log.dropped),
+                           ("queued", lambda: prediction_log.queued), ("unkeyed", lambda: prediction_log.unkeyed)):
+            gauge = Gauge(f"mldeploy_prediction_log_{what}_rows", f"Prediction log rows {what} since the server started"
+                          + (" (now)" if what == "queued" else "") + ".", registry=self.registry)
+            gauge.set_function(read)
 
     def render(self) -> tuple[bytes, str]:
         """Return the metrics in Prometheus' text format and its content type."""

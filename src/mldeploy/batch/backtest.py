@@ -1,4 +1,4 @@
-"""Validate stored predictions against what really happened, per model version, overall and per time window.
+"""Validate stored predictions (batch runs and logged served predictions) against what really happened, per model version, overall and per time window.
 
 Example::
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from itertools import chain
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -84,7 +85,7 @@ def validate(store: PredictionStore, truth: pd.DataFrame, key: str, target: str,
     joined = _join(store, name, actual)
     if joined.empty:
         raise ConfigError(f"no stored prediction of {name} has a key in the truth's column {key!r} "
-                          f"({len(actual):,} keys); check --key and that `mldeploy batch` ran on these rows")
+                          f"({len(actual):,} keys); check --key and that `mldeploy batch` ran on these rows, or a server logged them with --log-to")
     task = "classification" if joined["value"].isna().all() else "regression"
     at = joined["observed_at"] if time_column else joined["predicted_at"]
     joined = joined.assign(predicted=joined["label"] if task == "classification" else joined["value"], at=at)
@@ -99,7 +100,7 @@ def validate(store: PredictionStore, truth: pd.DataFrame, key: str, target: str,
 
 
 def _only_model(store: PredictionStore) -> str:
-    names = sorted({run.model_name for run in store.runs()})
+    names = store.model_names()
     if len(names) != 1:
         raise ConfigError(f"{store.location} holds predictions of {len(names)} models ({', '.join(names) or 'none'}); "
                           "name one with --model")
@@ -147,7 +148,9 @@ _JOINED = ["key", "model_version", "predicted_at", "value", "label", "probabilit
 
 def _join(store: PredictionStore, name: str, actual: pd.DataFrame) -> pd.DataFrame:
     columns = _JOINED + [c for c in actual.columns if c != "actual"]
-    parts = [chunk.join(actual, on="key", how="inner") for chunk in store.iter_predictions(name)]
+    # Batch rows and logged served rows (API, gRPC, stream, shadows) alike: metrics are per version, whoever predicted.
+    chunks = chain(store.iter_predictions(name), store.iter_served(name))
+    parts = [chunk.join(actual, on="key", how="inner") for chunk in chunks]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=columns)

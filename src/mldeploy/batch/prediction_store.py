@@ -6,7 +6,7 @@ Example::
     store.get("salary", "10042")   # StoredPrediction(value=..., model_version=3, run_id=..., predicted_at=...)
 
 The tables and the ``latest_predictions`` view are described in
-:mod:`mldeploy.batch._store_tables`; any language can read them with SQL.
+:mod:`mldeploy.predictions.tables`; any language can read them with SQL.
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, event, inspect, insert, select, text, update
+from sqlalchemy import Connection, event, insert, select, text, union_all, update
 from sqlalchemy.exc import DBAPIError
 
-from mldeploy.batch import _store_tables as tables
 from mldeploy.batch._store_writes import Progress, commit_without_waiting_for_the_disk, write_postgres, write_sqlite
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.batch.records import RunRecord, StoredPrediction
 from mldeploy.errors import BackendError, ConfigError
 from mldeploy._db import WRITE, create_engine_for, normalise_url
+from mldeploy.predictions import tables
 
 __all__ = ["PredictionStore", "Progress"]
 
@@ -124,11 +124,20 @@ class PredictionStore:
 
     def iter_predictions(self, name: str, chunk_rows: int = 100_000) -> Iterator[pd.DataFrame]:
         """Yield every stored prediction of a model (all versions) in frames of at most ``chunk_rows``."""
-        query = select(tables.predictions).where(tables.predictions.c.model_name == name)
+        yield from self._frames(select(tables.predictions).where(tables.predictions.c.model_name == name), chunk_rows)
+
+    def iter_served(self, name: str, chunk_rows: int = 100_000, since: datetime | None = None) -> Iterator[pd.DataFrame]:
+        """Yield every logged served prediction of a model (API, gRPC, stream; shadows too), or those ``since``, in frames."""
+        query = select(tables.served).where(tables.served.c.model_name == name)
+        if since is not None:
+            query = query.where(tables.served.c.predicted_at >= since)
+        yield from self._frames(query, chunk_rows)
+
+    def model_names(self) -> list[str]:
+        """Return the models with batch runs or logged predictions, sorted."""
+        query = union_all(select(tables.runs.c.model_name), select(tables.served.c.model_name).distinct())
         with self._read() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(query)
-            for rows in result.partitions():
-                yield pd.DataFrame(rows, columns=list(result.keys()))
+            return sorted({row[0] for row in conn.execute(query)})
 
     # -- writing -------------------------------------------------------------
 
@@ -206,11 +215,13 @@ class PredictionStore:
 
     def _create_schema(self) -> None:
         with self._write() as conn:
-            if self.is_postgres:  # concurrent first runs on one PostgreSQL queue here instead of colliding
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7091853)")
-            tables.metadata.create_all(conn)
-            if tables.LATEST_VIEW not in inspect(conn).get_view_names():
-                conn.exec_driver_sql(tables.view_sql())
+            tables.create_schema(conn, self.is_postgres)
+
+    def _frames(self, query, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        with self._read() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(query)
+            for rows in result.partitions():
+                yield pd.DataFrame(rows, columns=list(result.keys()))
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -151,6 +151,47 @@ def validate(
         console.print(f"wrote {plot_report(report, plot, unit=unit)}")
 
 
+@app.command("shadow-report")
+def shadow_report(
+    name: str = typer.Argument(..., help="Model name, e.g. salary."),
+    since: str = typer.Option("1h", "--since", help="How far back: 30m, 1h, 2d."),
+    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS",
+                           help="The database the server logged to (its --log-to)."),
+    truth: Path = typer.Option(None, "--truth", help="True values that have arrived (CSV, Parquet, JSON), with --key and --target."),
+    key: str = typer.Option(None, "--key", help="The truth's key column (the server's --log-key values)."),
+    target: str = typer.Option(None, "--target", help="The truth's true value column."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Champion against shadow challenger on the same requests: agreement, error against truth, latency, unpaired.
+
+    Example: `mldeploy shadow-report salary --since 1h --db postgresql://…/predictions`
+    """
+    from mldeploy.batch.prediction_store import PredictionStore
+    from mldeploy.batch.shadow_report import shadow_report as make_report
+    from mldeploy.tables import read_table
+
+    frame = read_table(truth) if truth is not None else None
+    with PredictionStore(db) as store:
+        report = make_report(store, name, since, frame, key, target)
+    if as_json:
+        console.print_json(json.dumps(report.as_json()))
+        return
+    error = "MAE" if report.task == "regression" else "error rate"
+    rows = [[role, ", ".join(map(str, side.versions)) or "—", f"{side.rows:,}", _ms(side.latency_p50_ms),
+             _ms(side.latency_p99_ms), "—" if side.error is None else f"{side.error:,.4g}"]
+            for role, side in (("champion", report.champion), ("challenger", report.challenger))]
+    console.print(table(f"{name}, last {since}: {report.paired:,} requests answered by both, {report.unpaired:,} by the "
+                        f"champion alone", ["", "versions", "rows", "p50 ms", "p99 ms", f"{error} ({report.truth_rows:,} true)"],
+                        rows))
+    agreement = "—" if report.agreement is None else (
+        f"{report.agreement:,.4g}" if report.task == "regression" else f"{report.agreement:.1%}")
+    console.print(f"agreement ({report.agreement_kind}): {agreement}")
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def _metric(name: str, value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"

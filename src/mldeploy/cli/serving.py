@@ -33,6 +33,26 @@ def serve(
                                   "it while the registry or the broker is down.", show_default=False),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipelines (your own transformer class)."),
     log_level: str = typer.Option(ApiConfig.log_level, "--log-level", help="uvicorn's log level (info shows each start and stop)."),
+    log_to: str = typer.Option(None, "--log-to", help="Log every prediction (REST and gRPC) to postgresql://…, "
+                               "sqlite:///FILE or kafka://HOST:PORT/TOPIC, off the request path; `mldeploy validate` "
+                               "reads the database ones.", show_default=False),
+    log_key: str = typer.Option(None, "--log-key", help="The request field that keys each logged row (e.g. listing_id); "
+                                "taken out before validation. Rows without it are logged under the request id.",
+                                show_default=False),
+    log_inputs: str = typer.Option("all", "--log-inputs", help="all: log each row's inputs too; none: predictions only."),
+    shadow: str = typer.Option(None, "--shadow", help="A challenger (NAME:ALIAS or NAME@VERSION) that scores every "
+                               "request after the answer is sent; both logged with one key (see `mldeploy shadow-report`).",
+                               show_default=False),
+    canary: str = typer.Option(None, "--canary", help="REF=P%: the challenger answers P% of requests, sticky per "
+                               "--log-key value (random without one); the share is kept in the registry and can be "
+                               "changed there while serving.", show_default=False),
+    canary_max_error_rate: float = typer.Option(None, "--canary-max-error-rate", help="Stop the canary (share 0, reason "
+                                                "in the registry) when more than this share (0-1) of its recent answers "
+                                                "fail.", show_default=False),
+    canary_max_p99_ms: float = typer.Option(None, "--canary-max-p99-ms", help="Stop the canary when the p99 latency of "
+                                            "its recent answers passes this many ms.", show_default=False),
+    log_queue_rows: int = typer.Option(ApiConfig.log_queue_rows, "--log-queue-rows", help="Most rows the log holds while its target is "
+                                       "slow or away; more are dropped and counted in /metrics."),
 ) -> None:
     """Serve models over HTTP; a NAME:ALIAS swaps to each version the alias moves to, with no failed request.
 
@@ -52,10 +72,39 @@ def serve(
         token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s, cache_dir=cache_dir,
         public_key=state.public_key, trusted=tuple(trust), log_level=log_level,
+        log_to=log_to, log_key=log_key, log_inputs=log_inputs_choice(log_inputs), log_queue_rows=log_queue_rows,
+        shadow=shadow, canary=canary, canary_max_error_rate=canary_max_error_rate, canary_max_p99_ms=canary_max_p99_ms,
     )
+    _check_challengers(config)
 
     def listening(url: str, grpc_address: str | None) -> None:
         grpc_text = f", gRPC on {grpc_address}" if grpc_address else ""
         console.print(f"serving {', '.join(models)} on {url} (docs: {url}/docs){grpc_text}", highlight=False)
 
     run(config, on_listening=listening)
+
+
+def _check_challengers(config) -> None:
+    """Refuse, before anything starts, a challenger the registry lacks or that names the version already served."""
+    from mldeploy.api.canary import parse_canary
+    from mldeploy.api.challenger import check_challenger
+    from mldeploy.bundle import BundleRef
+
+    challengers = [(flag, ref) for flag, ref in (
+        ("--shadow", BundleRef.parse(config.shadow) if config.shadow else None),
+        ("--canary", parse_canary(config.canary)[0] if config.canary else None)) if ref is not None]
+    if not challengers:
+        return
+    with state.open_registry() as registry:
+        for flag, challenger in challengers:
+            served = next(ref for ref in config.refs if ref.name == challenger.name)
+            check_challenger(registry, served, challenger, flag)
+
+
+def log_inputs_choice(choice: str) -> bool:
+    """Read ``--log-inputs``: all (True) or none (False)."""
+    if choice not in ("all", "none"):
+        from mldeploy.errors import ConfigError
+
+        raise ConfigError(f"--log-inputs must be all or none, got {choice!r}")
+    return choice == "all"

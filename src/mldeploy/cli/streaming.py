@@ -9,6 +9,7 @@ import typer
 
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import table
+from mldeploy.cli.serving import log_inputs_choice
 from mldeploy.stream.scorer_config import ScorerConfig, dead_letter_topic_for
 
 
@@ -127,6 +128,14 @@ def stream_score(
     idle_exit_s: float = typer.Option(None, "--idle-exit", help="Exit after this many seconds without events."),
     in_process: bool = typer.Option(False, "--in-process", help="Predict on a thread of this process instead of a "
                                     "process of its own (which runs beside the Kafka work on another core)."),
+    log_to: str = typer.Option(None, "--log-to", help="Log every prediction to "
+                               "postgresql://…, sqlite:///FILE or kafka://HOST:PORT/TOPIC; `mldeploy validate` reads "
+                               "the database ones.", show_default=False),
+    log_key: str = typer.Option(None, "--log-key", help="The event field that keys each logged prediction (taken out "
+                                "before validation); default: the event's Kafka key.", show_default=False),
+    log_inputs: str = typer.Option("all", "--log-inputs", help="all: log each event too; none: predictions only."),
+    log_queue_rows: int = typer.Option(100_000, "--log-queue-rows", help="Most rows the log holds while its target is "
+                                       "slow or away; more are dropped and counted."),
 ) -> None:
     """Score a topic of JSON events into a topic of predictions with the newest good model version.
 
@@ -143,25 +152,44 @@ def stream_score(
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
                           caught_up_commit_s=min(ScorerConfig.caught_up_commit_s, max(commit_interval, 0.0)),
-                          extra="ignore" if ignore_extra else "reject")
+                          extra="ignore" if ignore_extra else "reject", log_key=log_key)
     spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                      cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
+    with_inputs = log_inputs_choice(log_inputs)
+    prediction_log = _open_log(log_to, log_queue_rows)
     console.print(f"scoring {config.source.url()} -> {config.output.url()} with {name} from {models}")
-    if in_process:
-        with spec.open() as live:
-            stats = _score(live, config, idle_exit_s)
-    else:
-        stats = _score(spec, config, idle_exit_s)
+    try:
+        if in_process:
+            with spec.open() as live:
+                stats = _score(live, config, idle_exit_s, prediction_log, with_inputs)
+        else:
+            stats = _score(spec, config, idle_exit_s, prediction_log, with_inputs)
+    finally:
+        if prediction_log is not None:
+            prediction_log.close(timeout_s=30)
     rate = f" in {stats.busy_s:.1f} s ({stats.events / stats.busy_s:,.0f} events/s)" if stats.busy_s > 0 else ""
     console.print(f"scored {stats.events:,} events{rate}: {stats.predictions:,} predictions, {stats.dead_letters:,} dead letters")
+    if prediction_log is not None:
+        console.print(f"logged {prediction_log.written:,} predictions to {prediction_log.describe()}: "
+                      f"{prediction_log.dropped:,} dropped, {prediction_log.unkeyed:,} without a key")
 
 
-def _score(model, config, idle_exit_s: float | None):
+def _open_log(url: str | None, queue_rows: int):
+    if url is None:
+        return None
+    from mldeploy.serving.prediction_log import check_log_url, open_prediction_log
+
+    check_log_url(url)
+    return open_prediction_log(url, max_queued_rows=queue_rows)
+
+
+def _score(model, config, idle_exit_s: float | None, prediction_log=None, log_inputs: bool = True):
     """Run a scorer until SIGTERM, Ctrl-C or ``idle_exit_s`` without events; return its counts."""
     from mldeploy.stream.scorer import StreamScorer
 
     scorer = StreamScorer(model, config, on_assign=lambda parts: console.print(
-        "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")))
+        "assigned partitions: " + (", ".join(f"{t}[{p}]" for t, p in parts) or "none")),
+                          prediction_log=prediction_log, log_inputs=log_inputs)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scorer.stop())
     return scorer.run(idle_exit_s=idle_exit_s)

@@ -22,6 +22,7 @@ from mldeploy.registry.journal import Journal
 from mldeploy.registry.records import AliasChange, ChangeFeed, DeletedVersion, ModelSummary, VersionRecord
 from mldeploy.registry.signed_records import public_key_object, sign_record, verify_record
 from mldeploy.registry.store import Store
+from mldeploy.registry.traffic import TrafficRecord
 
 __all__ = ["DEFAULT_ROOT", "RESERVED_ALIASES", "Registry"]
 
@@ -148,6 +149,21 @@ class Registry:
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Return every move of a model's aliases, oldest first."""
         return self._store.alias_history(name, alias)
+
+    def set_traffic(self, name: str, challenger: str | BundleRef, share: float, reason: str | None = None) -> TrafficRecord:
+        """Set the share (percent) of ``name``'s requests that its canary answers; servers follow it without a restart."""
+        challenger = BundleRef.parse(challenger) if isinstance(challenger, str) else challenger
+        if challenger.name != name:
+            raise ConfigError(f"the canary {challenger} is not a version of {name}")
+        return self._store.set_traffic(name, str(challenger), share, reason)
+
+    def traffic(self, name: str) -> TrafficRecord | None:
+        """Return ``name``'s canary share record, None if no canary was ever set."""
+        return self._store.traffic(name)
+
+    def traffic_history(self, name: str) -> list[TrafficRecord]:
+        """Return every setting of ``name``'s canary share with its reason (a guard's stop among them), oldest first."""
+        return self._store.traffic_history(name)
 
     def models(self) -> list[ModelSummary]:
         """Return every model name with its latest version."""

@@ -25,6 +25,7 @@ from mldeploy.registry import _lookup as lookup
 from mldeploy.registry._database import Database
 from mldeploy.registry._listen import ChangeListener
 from mldeploy.registry.feed import head, read_changes, record_change
+from mldeploy.registry.traffic import TrafficRecord, read_traffic, read_traffic_history, write_traffic
 from mldeploy.registry.records import AliasChange, ChangeFeed, ModelSummary, VersionRecord
 from mldeploy.registry.tables import alias_history, aliases, archives, models, record_signatures, utc_now, versions
 
@@ -213,6 +214,22 @@ class Store:
                 AliasChange(row.name, row.alias, row.version, row.previous_version, row.changed_at, row.id)
                 for row in conn.execute(query)
             ]
+
+    # -- canary traffic ----------------------------------------------------
+
+    def set_traffic(self, name: str, challenger: str, share: float, reason: str | None = None) -> TrafficRecord:
+        """Set the share of ``name``'s requests its canary ``challenger`` answers (see :mod:`mldeploy.registry.traffic`)."""
+        return self._db.transact(lambda conn: write_traffic(conn, name, challenger, share, reason))
+
+    def traffic(self, name: str) -> TrafficRecord | None:
+        """Return the canary share of ``name``, None if none was set."""
+        with self._db.read() as conn:
+            return read_traffic(conn, name)
+
+    def traffic_history(self, name: str) -> list[TrafficRecord]:
+        """Return every setting of ``name``'s canary share, oldest first."""
+        with self._db.read() as conn:
+            return read_traffic_history(conn, name)
 
     # -- change feed -------------------------------------------------------
 

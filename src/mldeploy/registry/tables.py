@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 __all__ = [
     "alias_history", "aliases", "archives", "changes", "deliveries", "events", "gate_decisions", "loop_runs", "metadata",
-    "models", "ops_locks", "record_signatures", "versions",
+    "models", "ops_locks", "record_signatures", "traffic", "traffic_history", "versions",
 ]
 
 _NAME = 200
@@ -213,4 +214,27 @@ deliveries = Table(
     Column("reason", Text, nullable=False, default=""),
     Column("cursor", Integer, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A canary's share of a model's traffic, beside its aliases: servers follow it (``serve --canary``) and
+# a guard sets it to 0 with its reason. Every setting is kept in traffic_history, newest last.
+traffic = Table(
+    "traffic",
+    metadata,
+    Column("name", String(_NAME), primary_key=True),
+    Column("challenger", String(2 * _NAME + 2), nullable=False),  # the canary's reference: salary:staging, salary@4
+    Column("share", Double, nullable=False),  # percent of requests, 0 to 100
+    Column("reason", Text, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+traffic_history = Table(
+    "traffic_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(_NAME), nullable=False, index=True),
+    Column("challenger", String(2 * _NAME + 2), nullable=False),
+    Column("share", Double, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
 )

@@ -36,7 +36,7 @@ from mldeploy.serving.result import Prediction, ServingPath
 
 __all__ = [
     "class_names", "columns_to_frame", "pack_prediction", "prediction_arrow", "prediction_columns", "prediction_frame",
-    "prediction_json", "prediction_messages", "probabilities_json", "records_from_json", "unpack_prediction",
+    "prediction_json", "prediction_messages", "probabilities_json", "records_from_json", "row_json", "unpack_prediction",
 ]
 
 _NAME_SHOWN = 60
@@ -217,6 +217,14 @@ def _orjson():
 
 
 _orjson_module = False
+
+
+def row_json(row: Mapping) -> str:
+    """Return one input row as compact JSON text (numpy values as numbers, NaN as null, anything else as its text)."""
+    fast = _orjson()
+    if fast is not None:
+        return fast.dumps(row, default=str, option=fast.OPT_SERIALIZE_NUMPY).decode()
+    return json.dumps(row, default=str, separators=(",", ":"))
 
 
 def _dumps(value) -> bytes:

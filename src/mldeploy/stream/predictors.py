@@ -85,10 +85,12 @@ class ThreadPredictor:
     depth = 1
     """Batches in flight while the loop writes: one, which the worker computes while the loop works."""
 
-    def __init__(self, model, extra: Extra = "reject") -> None:
+    def __init__(self, model, extra: Extra = "reject", drop: str | None = None) -> None:
         self.model = model
         self.extra = extra
         """How events' fields that the schema does not know are treated: "reject" (a dead letter) or "ignore"."""
+        self.drop = drop
+        """A field taken out of every event before validation (``--log-key``), or None."""
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="mldeploy-scorer")
 
     def submit(self, values: list[bytes]) -> Outcome:
@@ -98,7 +100,7 @@ class ThreadPredictor:
 
     def start(self, values: list[bytes]) -> tuple[Decoded, Future]:
         """Decode and prepare ``values``; return them and the future of their computed result (``compute_batch``)."""
-        decoded = decode_batch(values)
+        decoded = decode_batch(values, self.drop)
         try:
             prepared = prepare_batch(self.model, decoded, self.extra)
         except NotReadyError as error:
@@ -124,13 +126,13 @@ class ProcessPredictor:
     """Batches in flight while the loop writes: enough queued (tens of ms of work) that the loop's waits,
     such as a commit's round trips, don't leave the process idle."""
 
-    def __init__(self, spec: ModelSpec, extra: Extra = "reject") -> None:
+    def __init__(self, spec: ModelSpec, extra: Extra = "reject", drop: str | None = None) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # forking a process with librdkafka's threads is unsafe
         requests, self._requests = context.Pipe(duplex=False)
         self._answers, answers = context.Pipe(duplex=False)
-        self._process = context.Process(target=_serve, args=(spec, extra, requests, answers), daemon=True,
+        self._process = context.Process(target=_serve, args=(spec, extra, requests, answers, drop), daemon=True,
                                         name=f"mldeploy-predictor-{spec.name}")
         self._process.start()
         requests.close()  # only the child holds these ends now: its reads end when this process does
@@ -207,7 +209,7 @@ def _widen_pipe(fd: int) -> None:
 
 
 # ---------------------------------------------------------------- the prediction process
-def _serve(spec: ModelSpec, extra: Extra, requests, answers) -> None:
+def _serve(spec: ModelSpec, extra: Extra, requests, answers, drop: str | None = None) -> None:
     """The prediction process: subscribe, then answer requests in order until told to exit or the scorer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the scorer decides when to stop
     try:
@@ -223,7 +225,7 @@ def _serve(spec: ModelSpec, extra: Extra, requests, answers) -> None:
     # takes up to the switch interval, 5 ms by default: longer than the kernel takes for a batch of 500
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
     with model:
-        server = _Server(model, answers, extra)
+        server = _Server(model, answers, extra, drop)
         try:
             server.run(queue)
         except OSError:
@@ -244,8 +246,8 @@ class _Server:
     ahead = 2
     """Batches prepared and not yet answered, at most: the worker always has the next one to compute."""
 
-    def __init__(self, model, answers, extra: Extra = "reject") -> None:
-        self.predictor = ThreadPredictor(model, extra)
+    def __init__(self, model, answers, extra: Extra = "reject", drop: str | None = None) -> None:
+        self.predictor = ThreadPredictor(model, extra, drop)
         self.model = model
         self._answers = answers
         self._scoring: deque[tuple[int, int, Decoded, Future]] = deque()

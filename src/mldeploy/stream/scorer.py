@@ -38,6 +38,7 @@ from mldeploy.errors import NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
+from mldeploy.stream.log_entry import ScoredEntry
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scorer_config import ScorerConfig
 from mldeploy.stream.scoring import Scored
@@ -68,7 +69,8 @@ class ScorerStats:
 class StreamScorer:
     """Score a Kafka topic of JSON events with ``model``: a ModelSpec (its own process) or a LiveModel (a thread)."""
 
-    def __init__(self, model, config: ScorerConfig, on_assign: Callable[[list[tuple[str, int]]], None] | None = None):
+    def __init__(self, model, config: ScorerConfig, on_assign: Callable[[list[tuple[str, int]]], None] | None = None,
+                 prediction_log=None, log_inputs: bool = True):
         from mldeploy._extras import require
 
         self.ck = require("confluent_kafka")
@@ -85,6 +87,9 @@ class StreamScorer:
         """Batches handed to the predictor and not yet written, oldest first."""
         self._predictor: ProcessPredictor | ThreadPredictor | None = None
         self._first_event_at: float | None = None
+        self._prediction_log = prediction_log
+        """A PredictionLog (``--log-to``) told of every written batch's predictions, or None."""
+        self._log_inputs = log_inputs
 
     def stop(self) -> None:
         """Ask the loop to finish its batch and return (safe from signal handlers and threads)."""
@@ -95,7 +100,7 @@ class StreamScorer:
         self._ensure_outputs()
         model = self.model
         predictor = ProcessPredictor if isinstance(model, ModelSpec) else ThreadPredictor
-        self._predictor = predictor(model, self.config.extra)
+        self._predictor = predictor(model, self.config.extra, self.config.log_key)
         try:
             return self._run(idle_exit_s)
         finally:
@@ -196,7 +201,14 @@ class StreamScorer:
         except self.ck.KafkaException as exc:
             self._abort(consumer, producer, exc, unwritten=messages)  # not yet in pending if the transaction did not begin
             return False
+        if self._prediction_log is not None and scored.predictions:
+            self._log(messages, scored)
         return True
+
+    def _log(self, messages: list, scored: Scored) -> None:
+        """Queue a written batch for the prediction log: one append; its rows (and keys) are made on the log's thread."""
+        self._prediction_log.submit(ScoredEntry(messages, scored, self.config.source.topic, time.time(), self._log_inputs,
+                                                self.config.log_key, self._prediction_log.count_unkeyed))
 
     def _ensure_outputs(self) -> None:
         """Create the prediction and dead-letter topics (as many partitions as the input) unless they exist."""

@@ -34,6 +34,8 @@ class ScorerConfig:
     """Events per micro-batch at most."""
     extra: Extra = "reject"
     """An event with a field the schema does not know: "reject" makes it a dead letter, "ignore" drops the field."""
+    log_key: str | None = None
+    """The event field that keys its logged prediction (``--log-key``): taken out before validation; None: the Kafka key."""
     wait_s: float = bounded(0.05, 0.001, 10)
     """How long the loop waits for an event when none is queued (then it checks for stop())."""
     exactly_once: bool = True
@@ -57,6 +59,8 @@ class ScorerConfig:
             raise ConfigError(f"--in ({self.source.where}) and --out ({self.output.where}) must be on one Kafka cluster")
         check_fields(self)
         check_extra(self.extra)
+        if self.log_key is not None and not self.log_key.strip():
+            raise ConfigError("--log-key is empty; name the event field that keys each logged prediction, e.g. listing_id")
         if not self.commit_interval_s < self.transaction_timeout_s:
             raise ConfigError(f"the commit interval must be at least 0 s and shorter than the transaction timeout "
                               f"({self.transaction_timeout_s:g} s), got {self.commit_interval_s:g} s")

@@ -65,9 +65,16 @@ class Decoded:
     dead: dict[int, tuple[str, list[str]]]
 
 
-def decode_batch(values: Sequence[bytes]) -> Decoded:
-    """Parse a micro-batch's message values; an event that is not a JSON object gets its dead letter here."""
+def decode_batch(values: Sequence[bytes], drop: str | None = None) -> Decoded:
+    """Parse a micro-batch's message values; an event that is not a JSON object gets its dead letter here.
+
+    ``drop``: a field taken out of every event before validation (the prediction log's key).
+    """
     rows, bad = codec.decode_events(list(values))
+    if drop is not None:
+        for row in rows:
+            if row is not None:
+                row.pop(drop, None)
     return Decoded(rows, [i for i, row in enumerate(rows) if row is not None],
                    {position: ("invalid-event", [reason]) for position, reason in bad.items()})
 

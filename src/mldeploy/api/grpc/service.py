@@ -88,7 +88,7 @@ class InferenceService:
             decoded = decode_infer_request(request)
             # grpc.aio starts one call per turn of the loop, so a batch hardly ever forms: a call alone predicts at once
             pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request),
-                                          alone_inline=True)
+                                          alone_inline=True, endpoint="grpc.infer")
             response = encode_infer_response(pred, decoded, self._responses["ModelInfer"]())
         except Exception as exc:
             await self._abort(context, exc, name, "grpc.ModelInfer", started)

@@ -6,20 +6,25 @@ An app in any language reads predictions with one query on the view::
     FROM latest_predictions WHERE model_name = 'salary' AND key = '10042';
 
 ``latest_predictions`` holds one row per (model_name, key): the prediction
-written last (ties: the higher version). ``predictions`` keeps one row per
-(model_name, model_version, key), so every version's predictions stay
-available for validation. ``probabilities`` is a JSON object ``{"class": p}``
+written last (ties: the higher version), by a batch run or by a server.
+``predictions`` keeps one row per (model_name, model_version, key) of batch
+runs, so every version's predictions stay available for validation.
+``served_predictions`` keeps every prediction the API (REST, gRPC) or the
+streaming scorer made with ``--log-to`` (one row per answered row, repeats
+included; ``role`` is ``served`` for the answer sent, ``shadow`` for a
+challenger's answer to the same row), with ``request_id`` where batch rows
+have ``run_id``. ``probabilities`` is a JSON object ``{"class": p}``
 (classifiers only); ``value`` is set for regressors, ``label`` for
 classifiers. Times are UTC.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Double, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Connection, Double, Index, Integer, MetaData, String, Table, Text, inspect
 
 from mldeploy.registry.tables import UtcDateTime
 
-__all__ = ["LATEST_VIEW", "metadata", "metrics", "predictions", "rejects", "runs", "view_sql"]
+__all__ = ["LATEST_VIEW", "create_schema", "metadata", "metrics", "predictions", "rejects", "runs", "served", "view_sql"]
 
 _NAME = 200
 LATEST_VIEW = "latest_predictions"
@@ -70,6 +75,27 @@ rejects = Table(
     Column("reasons", Text, nullable=False),  # JSON list of every issue: {field, expected, got, reason}
 )
 
+served = Table(
+    "served_predictions", metadata,
+    Column("model_name", String(_NAME), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("model_version", Integer, nullable=False),
+    Column("request_id", String(64), nullable=False),
+    Column("source", String(20), nullable=False),     # api | stream
+    Column("endpoint", String(200), nullable=False),  # rest.predict | rest.infer | grpc.infer | the events topic
+    Column("role", String(20), nullable=False),       # served | shadow
+    Column("predicted_at", UtcDateTime, nullable=False),
+    Column("value", Double),
+    Column("label", Text),
+    Column("probabilities", Text),
+    Column("inputs", Text),  # JSON object of the row as the model saw it; null with --log-inputs none
+    Column("latency_s", Double),  # the request's time in the model (API; null from the stream)
+)
+Index("ix_served_predictions_key", served.c.model_name, served.c.key)
+Index("ix_served_predictions_time", served.c.model_name, served.c.predicted_at)
+
+SERVED_COLUMNS = tuple(column.name for column in served.columns)
+
 metrics = Table(
     "prediction_metrics", metadata,
     Column("validation_id", String(32), primary_key=True),
@@ -89,6 +115,28 @@ def view_sql() -> str:
         f"CREATE VIEW {LATEST_VIEW} AS "
         "SELECT model_name, key, model_version, run_id, predicted_at, value, label, probabilities FROM ("
         "SELECT p.*, ROW_NUMBER() OVER (PARTITION BY model_name, key "
-        "ORDER BY predicted_at DESC, model_version DESC) AS position FROM predictions p"
-        ") ranked WHERE position = 1"
+        "ORDER BY predicted_at DESC, model_version DESC) AS position FROM ("
+        "SELECT model_name, key, model_version, run_id, predicted_at, value, label, probabilities FROM predictions "
+        "UNION ALL SELECT model_name, key, model_version, request_id, predicted_at, value, label, probabilities "
+        "FROM served_predictions WHERE role = 'served'"
+        ") p) ranked WHERE position = 1"
     )
+
+
+def create_schema(conn: Connection, is_postgres: bool) -> None:
+    """Create missing tables and the view inside the caller's write transaction.
+
+    A database made before ``served_predictions`` existed has a view over batch
+    rows only: it is replaced when that table is added.
+    """
+    if is_postgres:  # concurrent first runs on one PostgreSQL queue here instead of colliding
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7091853)")
+    inspector = inspect(conn)
+    had_served = served.name in inspector.get_table_names()
+    metadata.create_all(conn)
+    views = inspector.get_view_names()
+    if LATEST_VIEW in views and not had_served:
+        conn.exec_driver_sql(f"DROP VIEW {LATEST_VIEW}")
+        views = []
+    if LATEST_VIEW not in views:
+        conn.exec_driver_sql(view_sql())

@@ -1,0 +1,136 @@
+"""The canary: a share of a model's requests answered by a challenger, sticky per key, changeable at run time.
+
+``--canary salary:staging=10%`` routes a request to the challenger when a
+stable hash of its log key (the first row's ``--log-key`` value) falls in the
+share, so one person always meets the same version; a request without a key
+is routed at random. Every answer names the version that made it, as always.
+
+The share lives in the registry beside the aliases (:mod:`mldeploy.registry.traffic`):
+the server writes the share it starts with, then follows the record (one
+primary-key read per poll, on a thread of its own), so ``Registry.set_traffic``
+changes the split on every server without a restart. A guard watches the
+challenger's last answers: when its error rate (server errors, not the
+client's bad rows) or p99 latency passes the limits, it sets the share to 0 and
+records why in the registry, where every server reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import zlib
+from collections import deque
+from datetime import datetime, timezone
+
+import numpy as np
+
+from mldeploy.api.challenger import Challenger
+from mldeploy.bundle import BundleRef
+from mldeploy.errors import ConfigError
+from mldeploy.registry.traffic import check_share
+
+__all__ = ["Canary", "parse_canary"]
+
+log = logging.getLogger("mldeploy.api")
+_BUCKETS = 10_000  # the share's resolution: 0.01 %
+_CANARY = re.compile(r"^(?P<ref>[^=]+)=(?P<share>[0-9]+(?:\.[0-9]+)?)%?$")
+
+
+def parse_canary(text: str) -> tuple[BundleRef, float]:
+    """Parse ``REF=P%`` (``salary:staging=10%``); ConfigError names what is wrong."""
+    found = _CANARY.match(text.strip()) if isinstance(text, str) else None
+    if found is None:
+        raise ConfigError(f"--canary {text!r} is not REF=P%: give the challenger and its share, e.g. salary:staging=10%")
+    share = float(found.group("share"))
+    if not 0 <= share <= 100:
+        raise ConfigError(f"--canary {text}: the share must be from 0 to 100 %, got {found.group('share')}")
+    return BundleRef.parse(found.group("ref")), share
+
+
+class Canary:
+    """The challenger answering a share of one served model's requests, its registry record, and its guard."""
+
+    def __init__(self, ref: BundleRef, share: float, catalog):
+        config = catalog.config
+        self.ref = ref
+        self.name = ref.name
+        self.challenger = Challenger(ref, catalog, "canary")
+        self.live, self.batcher = self.challenger.live, self.challenger.batcher
+        self.share = check_share(share)
+        self.stopped_because: str | None = None
+        self._stopped_at: datetime | None = None
+        self._registry = catalog.registry
+        self._max_error_rate = config.canary_max_error_rate
+        self._max_p99_s = config.canary_max_p99_ms / 1000 if config.canary_max_p99_ms is not None else None
+        self._min_requests = config.canary_min_requests
+        self._recent: deque[tuple[bool, float]] = deque(maxlen=max(config.canary_min_requests, 100))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._poll_interval_s = config.poll_interval_s
+        self._registry.set_traffic(self.name, str(ref), self.share, reason="mldeploy serve --canary")
+        self._follower = threading.Thread(target=self._follow, name=f"mldeploy-canary-{self.name}", daemon=True)
+        self._follower.start()
+
+    def chooses(self, key: str | None) -> bool:
+        """Tell whether the challenger answers a request keyed ``key`` (None: at random)."""
+        share = self.share
+        if share <= 0:
+            return False
+        if share >= 100:
+            return True
+        if key is None:
+            return random.random() * 100 < share
+        return zlib.crc32(key.encode("utf-8", "surrogatepass")) % _BUCKETS < share * (_BUCKETS / 100)
+
+    def observe(self, failed: bool, seconds: float) -> None:
+        """Count one challenger answer; stop the canary when the last ones pass a guard's limit."""
+        with self._lock:
+            self._recent.append((failed, seconds))
+            if self.share <= 0 or len(self._recent) < self._min_requests:
+                return
+            failures = sum(1 for was_failed, _ in self._recent if was_failed)
+            error_rate = failures / len(self._recent)
+            p99 = float(np.quantile([s for _, s in self._recent], 0.99))
+            reason = None
+            if self._max_error_rate is not None and error_rate > self._max_error_rate:
+                reason = f"error rate {error_rate:.1%} over {self._max_error_rate:.1%} in the last {len(self._recent)} answers"
+            elif self._max_p99_s is not None and p99 > self._max_p99_s:
+                reason = f"p99 {p99 * 1000:.1f} ms over {self._max_p99_s * 1000:g} ms in the last {len(self._recent)} answers"
+            if reason is None:
+                return
+            self.share, self.stopped_because, self._stopped_at = 0.0, reason, datetime.now(timezone.utc)
+        log.warning("canary %s stopped by its guard: %s", self.ref, reason)
+        threading.Thread(target=self._record_stop, args=(reason,), daemon=True).start()  # off the event loop
+
+    def close(self) -> None:
+        """Stop following the share and the challenger's alias."""
+        self._stop.set()
+        self._follower.join(5)
+        self.challenger.close()
+
+    def _record_stop(self, reason: str) -> None:
+        try:
+            self._registry.set_traffic(self.name, str(self.ref), 0, reason=f"guard: {reason}")
+        except Exception as exc:  # the share is 0 here already; the registry is told when it can be
+            log.warning("canary %s: cannot record the guard's stop in the registry: %s", self.ref, exc)
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self._poll_interval_s):
+            try:
+                record = self._registry.traffic(self.name)
+            except Exception as exc:  # keep the share we have while the registry is away
+                log.warning("canary %s: cannot read its share from the registry: %s", self.ref, exc)
+                continue
+            if record is None or record.challenger != str(self.ref):
+                continue
+            if self._stopped_at is not None and record.updated_at <= self._stopped_at:
+                continue  # the guard's stop is not in the registry yet: the older share must not undo it
+            if record.share != self.share:
+                with self._lock:
+                    if self.share != record.share:
+                        log.info("canary %s: share %g%% -> %g%% (%s)", self.ref, self.share, record.share,
+                                 record.reason or "set in the registry")
+                        self.share = record.share
+                        self._recent.clear()

@@ -1,0 +1,315 @@
+"""The prediction log: every served prediction recorded off the request path, for truth that arrives later.
+
+An adapter hands :meth:`PredictionLog.submit` one :class:`LogEntry` per answered
+request (its rows' keys, inputs and the Prediction): one append under a lock,
+nothing per row, never a wait. A writer thread drains the queue in batches into
+a :class:`PredictionSink` (a database table, a Kafka topic). The queue is bounded
+in rows: when the sink falls behind or goes away, what does not fit is dropped and
+counted (``dropped``, and a warning at most every few seconds), never silently.
+A batch the sink failed on is kept and retried until it is written, so a database
+that goes away and comes back loses only what the queue could not hold.
+
+Sinks are opened by URL scheme through the ``mldeploy.prediction_logs`` entry
+point group (as model sources are, :mod:`mldeploy.serving.model_source`): the
+entry's name is a scheme, its value a callable ``open(url) -> PredictionSink``.
+mldeploy declares ``sqlite`` and ``postgresql`` (the prediction database's
+tables) and ``kafka`` (a topic, in the stream adapter), so the core never
+imports a database driver or a broker client.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from mldeploy.errors import ConfigError
+from mldeploy.serving import codecs
+from mldeploy.serving.result import Prediction
+
+__all__ = [
+    "LOG_GROUP", "LogEntry", "Loggable", "PredictionLog", "PredictionSink", "check_log_url", "log_schemes", "open_prediction_log",
+    "split_keys",
+]
+
+LOG_GROUP = "mldeploy.prediction_logs"
+log = logging.getLogger("mldeploy.prediction_log")
+
+_WARN_EVERY_S = 5.0
+_RETRY_FIRST_S = 0.1
+_RETRY_MAX_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One answered request: what the model saw and said, and where.
+
+    ``keys`` holds one key per row (the ``--log-key`` field's value, or the
+    request id with the row's position when a row had none); ``inputs`` the rows
+    as the model saw them (None with ``--log-inputs none``).
+    """
+
+    prediction: Prediction
+    keys: list[str]
+    inputs: list[dict] | Mapping[str, Sequence] | None
+    """The rows as records, or as columns (a V2 request's tensors: turned into records on the writer thread)."""
+    source: str
+    """Which architecture answered: ``api``, ``stream``."""
+    endpoint: str
+    """Which endpoint or topic: ``rest.predict``, ``rest.infer``, ``grpc.infer``, ``stream``."""
+    request_id: str
+    role: str = "served"
+    """``served``: the answer sent; ``shadow``: a challenger's answer to the same rows, not sent."""
+    at: float = 0.0
+    """Unix time of the answer."""
+    latency_s: float | None = None
+    """Seconds the model took to answer the request (micro-batch wait included)."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def rows(self) -> list[dict]:
+        """Return one plain record per row, the shape every sink stores (inputs and probabilities as JSON text)."""
+        pred = self.prediction
+        classifier = pred.classes is not None
+        values = pred.values.tolist()
+        probabilities = codecs.probabilities_json(pred) or [None] * len(values)
+        inputs = [codecs.row_json(row) for row in _records(self.inputs)] if self.inputs is not None else [None] * len(values)
+        common = dict(model_name=pred.ref.name, model_version=pred.ref.version, request_id=self.request_id,
+                      source=self.source, endpoint=self.endpoint, role=self.role, predicted_at=self.at,
+                      latency_s=self.latency_s)
+        return [dict(common, key=key, value=None if classifier else float(value), label=str(value) if classifier else None,
+                     probabilities=proba, inputs=row)
+                for key, value, proba, row in zip(self.keys, values, probabilities, inputs)]
+
+
+class Loggable(Protocol):
+    """What the log queues: a :class:`LogEntry`, or an adapter's own entry that makes the same rows (off the hot path)."""
+
+    def __len__(self) -> int:
+        """Rows in the entry (what counts against the queue's bound)."""
+
+    def rows(self) -> list[dict]:
+        """The rows as :meth:`LogEntry.rows` gives them; called on the writer thread."""
+
+
+@runtime_checkable
+class PredictionSink(Protocol):
+    """Where the log's batches go; called from the writer thread only."""
+
+    def describe(self) -> str:
+        """Name the target for logs and errors, without any password."""
+
+    def write(self, entries: list[Loggable]) -> None:
+        """Store every row of ``entries`` at once (one transaction, one produce flush); raise when it cannot."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class PredictionLog:
+    """A bounded queue of log entries and the thread that writes them to a sink in batches.
+
+    ``max_queued_rows`` bounds what waits (the batch being written included);
+    ``batch_rows`` is the most rows one write takes.
+    """
+
+    def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 5_000,
+                 flush_interval_s: float = 0.05):
+        if max_queued_rows < 1 or batch_rows < 1:
+            raise ConfigError(f"the prediction log needs room for a row; got max_queued_rows={max_queued_rows}, "
+                              f"batch_rows={batch_rows}")
+        self.sink = sink
+        self.max_queued_rows = max_queued_rows
+        self.batch_rows = batch_rows
+        self._flush_interval_s = flush_interval_s
+        self._queue: deque[Loggable] = deque()
+        self._queued_rows = 0        # rows waiting or being written
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self.written = 0
+        self.dropped = 0
+        self.unkeyed = 0
+        self.failures = 0
+        self._warned_at = 0.0
+        self._warned_dropped = 0
+        self._thread = threading.Thread(target=self._run, name="mldeploy-prediction-log", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting to be written (or being written)."""
+        return self._queued_rows
+
+    def describe(self) -> str:
+        """Say where the log writes."""
+        return self.sink.describe()
+
+    def submit(self, entry: Loggable) -> bool:
+        """Queue one request's rows; False (and counted as dropped) when the queue has no room for them."""
+        rows = len(entry)
+        with self._lock:
+            if self._closing or self._queued_rows + rows > self.max_queued_rows:
+                self.dropped += rows
+                dropped = True
+            else:
+                self._queue.append(entry)
+                self._queued_rows += rows
+                dropped = False
+        if dropped:
+            self._warn_dropped()
+            return False
+        if self._queued_rows >= self.batch_rows:
+            self._wake.set()
+        return True
+
+    def count_unkeyed(self, rows: int) -> None:
+        """Count rows that came without the log key (they are logged under their request id)."""
+        with self._lock:
+            self.unkeyed += rows
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Wait until everything queued so far is written; False if ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while self._queued_rows and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.01)
+        return self._queued_rows == 0
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Write what is queued (for up to ``timeout_s``), stop the thread, close the sink; the rest counts as dropped."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join(timeout_s)
+        with self._lock:
+            left, self._queued_rows = self._queued_rows, 0
+            self._queue.clear()
+            self.dropped += left
+        if left:
+            log.warning("prediction log %s: %d row(s) not written at shutdown (%d dropped in all)",
+                        self.describe(), left, self.dropped)
+        self.sink.close()
+
+    def _take(self) -> list[Loggable]:
+        entries, rows = [], 0
+        with self._lock:
+            while self._queue and (not entries or rows + len(self._queue[0]) <= self.batch_rows):
+                entry = self._queue.popleft()
+                entries.append(entry)
+                rows += len(entry)
+        return entries
+
+    def _run(self) -> None:
+        retry_s = _RETRY_FIRST_S
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.wait(self._flush_interval_s)
+                self._wake.clear()
+                continue
+            batch = self._take()
+            rows = sum(len(entry) for entry in batch)
+            while True:  # a failed batch is kept (it counts against the bound) and retried until written
+                try:
+                    self.sink.write(batch)
+                    break
+                except Exception as exc:
+                    self.failures += 1
+                    if self.failures == 1 or retry_s >= _RETRY_MAX_S:
+                        log.warning("prediction log %s: cannot write %d row(s), retrying: %s",
+                                    self.describe(), rows, _first_line(exc))
+                    if self._closing:
+                        with self._lock:
+                            self._queued_rows -= rows
+                            self.dropped += rows
+                        return
+                    time.sleep(retry_s)
+                    retry_s = min(retry_s * 2, _RETRY_MAX_S)
+            retry_s = _RETRY_FIRST_S
+            with self._lock:
+                self._queued_rows -= rows
+                self.written += rows
+
+    def _warn_dropped(self) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY_S:
+            self._warned_at = now
+            log.warning("prediction log %s is behind: %d row(s) dropped (%d since the last warning); "
+                        "the queue holds at most %d rows", self.describe(), self.dropped,
+                        self.dropped - self._warned_dropped, self.max_queued_rows)
+            self._warned_dropped = self.dropped
+
+
+def split_keys(records: list[dict], field: str | None, request_id: str | None) -> tuple[list[str], str, int]:
+    """Take ``field`` out of each record (in place); return the rows' keys, the request id and how many lacked it.
+
+    A row without the field is keyed by the request id (``id#row`` for rows after the first).
+    """
+    request_id = request_id or uuid.uuid4().hex
+    keys, missing = [], 0
+    for position, record in enumerate(records):
+        value = record.pop(field, None) if field is not None and isinstance(record, dict) else None
+        if value is None:
+            missing += 1
+            keys.append(request_id if position == 0 else f"{request_id}#{position}")
+        else:
+            keys.append(str(value))
+    return keys, request_id, missing
+
+
+def log_schemes() -> list[str]:
+    """Return the URL schemes an installed package offers a prediction log for, sorted."""
+    return sorted({entry.name for entry in entry_points(group=LOG_GROUP)})
+
+
+def check_log_url(url: str) -> None:
+    """Raise ConfigError naming the schemes on offer unless an installed package offers a log for ``url``."""
+    _entry(url)
+
+
+def open_prediction_log(url: str, **options) -> PredictionLog:
+    """Open the sink for ``url`` (``postgresql://…``, ``sqlite:///…``, ``kafka://HOST:PORT/TOPIC``) and start its writer."""
+    entry = _entry(url)
+    sink = entry.load()(url)
+    if not isinstance(sink, PredictionSink):
+        raise ConfigError(f"the {entry.name}:// prediction log ({entry.value}) returned {type(sink).__name__}, "
+                          "not a PredictionSink")
+    return PredictionLog(sink, **options)
+
+
+def _entry(url: str):
+    scheme = urlsplit(url).scheme.split("+")[0] if isinstance(url, str) else ""
+    found = [entry for entry in entry_points(group=LOG_GROUP) if entry.name == scheme]
+    if not found:
+        offered = ", ".join(f"{known}://" for known in log_schemes()) or "none (is mldeploy installed?)"
+        raise ConfigError(f'--log-to "{_masked(url)}" names no prediction log mldeploy knows; schemes on offer: {offered}')
+    return found[0]
+
+
+def _masked(url) -> str:
+    parts = urlsplit(str(url))
+    if parts.password is None:
+        return str(url)
+    return str(url).replace(f":{parts.password}@", ":***@", 1)
+
+
+def _records(inputs) -> list[dict]:
+    if isinstance(inputs, list):
+        return inputs
+    names = list(inputs)
+    columns = [values.tolist() if hasattr(values, "tolist") else list(values) for values in inputs.values()]
+    return [dict(zip(names, row)) for row in zip(*columns)]
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,72 @@
+"""A scored micro-batch as the prediction log's entry: its rows are made on the log's writer thread, not the scorer's loop.
+
+The scorer hands over what it has anyway (the consumed messages and the
+encoded predictions). The log key is the event's ``--log-key`` field (taken
+out before validation by the predictor, read back here from the message) or,
+without ``--log-key``, the event's Kafka key; an event without one is keyed
+``topic/partition/offset`` and counted. The event's JSON is the inputs, and the
+prediction message is read back into value, label and probabilities.
+Dead-lettered events are not predictions and are not logged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from mldeploy.stream.scoring import Scored
+
+__all__ = ["ScoredEntry"]
+
+
+class ScoredEntry:
+    """One written micro-batch of the streaming scorer, for :meth:`PredictionLog.submit`."""
+
+    __slots__ = ("messages", "scored", "endpoint", "at", "with_inputs", "log_key", "count_unkeyed")
+
+    def __init__(self, messages: list, scored: Scored, endpoint: str, at: float, with_inputs: bool,
+                 log_key: str | None = None, count_unkeyed: Callable[[int], None] = lambda rows: None):
+        self.messages = messages
+        self.scored = scored
+        self.endpoint = endpoint
+        self.at = at
+        self.with_inputs = with_inputs
+        self.log_key = log_key
+        self.count_unkeyed = count_unkeyed
+
+    def __len__(self) -> int:
+        return len(self.scored.predictions)
+
+    def rows(self) -> list[dict]:
+        """One row per predicted event, as :meth:`mldeploy.serving.prediction_log.LogEntry.rows` makes them."""
+        rows, unkeyed = [], 0
+        models = self.scored.models
+        for position, value in self.scored.predictions.items():
+            message = self.messages[position]
+            name, _, version = models[position].rpartition("@")
+            event = (message.value() or b"").decode("utf-8", "replace")
+            key = self._key(message, event)
+            where = f"{message.topic()}/{message.partition()}/{message.offset()}"
+            if key is None:
+                key, unkeyed = where, unkeyed + 1
+            output = json.loads(value)
+            probabilities = output.get("probabilities")
+            rows.append(dict(
+                model_name=name, model_version=int(version), key=key, request_id=where,
+                source="stream", endpoint=self.endpoint, role="served", predicted_at=self.at,
+                value=output.get("prediction") if "prediction" in output else None, label=output.get("label"),
+                probabilities=json.dumps(probabilities) if probabilities is not None else None,
+                inputs=event if self.with_inputs else None, latency_s=None))
+        if unkeyed:
+            self.count_unkeyed(unkeyed)
+        return rows
+
+    def _key(self, message, event: str) -> str | None:
+        if self.log_key is None:
+            key = message.key()
+            return key.decode("utf-8", "replace") if key else None
+        try:
+            value = json.loads(event).get(self.log_key)
+        except (ValueError, AttributeError):
+            return None
+        return None if value is None else str(value)

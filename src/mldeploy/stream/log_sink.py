@@ -1,0 +1,50 @@
+"""The prediction log's topic sink: each served prediction one JSON message on a Kafka topic (or a local log).
+
+Opened by the core through the ``mldeploy.prediction_logs`` entry points
+(``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``), so the API server logs
+to a topic without importing the stream adapter. Messages are keyed by the
+log key (a person's predictions stay in order on one partition); the value is
+the row as :meth:`LogEntry.rows` gives it (inputs and probabilities as JSON
+text, ``predicted_at`` in Unix seconds). A batch is one produce flush,
+acknowledged by the broker before the next one starts.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mldeploy.serving.prediction_log import Loggable
+from mldeploy.stream.codec import Record
+from mldeploy.stream.schemes import open_transport
+from mldeploy.stream.transport import TopicKind, parse_url
+
+__all__ = ["TopicLogSink", "open_topic_log"]
+
+
+class TopicLogSink:
+    """Append logged predictions to a topic, one message a row."""
+
+    def __init__(self, url: str):
+        self.location = parse_url(url)
+        self._transport = open_transport(self.location)
+        self._transport.ensure_topic(self.location.topic, TopicKind.EVENTS)
+
+    def describe(self) -> str:
+        """Name the topic and where it lives."""
+        return f"topic {self.location.topic} on {self._transport.describe()}"
+
+    def write(self, entries: list[Loggable]) -> None:
+        """Produce every row of ``entries``; return once the broker has them all."""
+        records = [Record(str(row["key"]).encode(), json.dumps(row, separators=(",", ":")).encode())
+                   for entry in entries for row in entry.rows()]
+        if records:
+            self._transport.append(self.location.topic, records)
+
+    def close(self) -> None:
+        """Close the producer."""
+        self._transport.close()
+
+
+def open_topic_log(url: str) -> TopicLogSink:
+    """Entry point of the ``kafka`` and ``local`` prediction logs."""
+    return TopicLogSink(url)

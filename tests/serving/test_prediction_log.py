@@ -1,0 +1,61 @@
+"""The core's prediction log: keys taken out of rows, rows made from a Prediction, a bounded queue, schemes by entry point."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mldeploy.bundle import BundleRef
+from mldeploy.errors import ConfigError
+from mldeploy.serving import Prediction, ServingPath
+from mldeploy.serving.prediction_log import LogEntry, PredictionLog, check_log_url, open_prediction_log, split_keys
+
+
+def test_the_key_field_is_taken_out_and_rows_without_it_are_keyed_by_the_request():
+    rows = [{"a": 1, "id": 7}, {"a": 2}, {"a": 3, "id": "x"}]
+    keys, request_id, missing = split_keys(rows, "id", "req")
+    assert (keys, request_id, missing) == (["7", "req#1", "x"], "req", 1)
+    assert rows == [{"a": 1}, {"a": 2}, {"a": 3}]
+
+
+def test_a_classifier_entry_makes_labels_probabilities_and_inputs_from_columns():
+    pred = Prediction(BundleRef("churn", 3), ServingPath.COMPILED, np.array(["no", "yes"], dtype=object),
+                      np.array([[0.75, 0.25], [0.125, 0.875]]), ("no", "yes"))
+    entry = LogEntry(pred, ["k1", "k2"], {"age": np.array([30, 40])}, "api", "grpc.infer", "r1", at=1.5, latency_s=0.01)
+    rows = entry.rows()
+    assert [(r["key"], r["label"], r["value"], r["model_version"]) for r in rows] == [("k1", "no", None, 3), ("k2", "yes", None, 3)]
+    assert rows[1]["probabilities"] == '{"no": 0.125, "yes": 0.875}' and rows[0]["inputs"] == '{"age":30}'
+
+
+def test_unknown_schemes_are_named_with_the_ones_on_offer_and_passwords_masked():
+    with pytest.raises(ConfigError, match=r'"ftp://u:\*\*\*@h/t" names no prediction log.*postgresql://'):
+        check_log_url("ftp://u:secret@h/t")
+
+
+def test_a_full_queue_drops_and_counts_and_a_healthy_sink_gets_everything_else(tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = open_prediction_log(url, max_queued_rows=4)
+    pred = Prediction(BundleRef("salary", 1), ServingPath.SCIKIT_LEARN, np.array([1.0, 2.0, 3.0]))
+    try:
+        assert log.submit(LogEntry(pred, ["a", "b", "c"], None, "api", "rest.predict", "r1", at=1.0))
+        accepted = log.submit(LogEntry(pred, ["d", "e", "f"], None, "api", "rest.predict", "r2", at=1.0))
+        assert log.flush(30)
+    finally:
+        log.close()
+    # The second entry fits only if the writer took the first in between: either way, nothing is lost unseen.
+    assert log.written + log.dropped == 6 and log.dropped == (0 if accepted else 3)
+    from mldeploy.batch.prediction_store import PredictionStore
+
+    with PredictionStore(url) as store:
+        stored = pd.concat(list(store.iter_served("salary")))
+    assert len(stored) == log.written and set(stored.key) >= {"a", "b", "c"}
+
+
+def test_a_log_needs_room_for_a_row(tmp_path):
+    from mldeploy.predictions.log_sink import DatabaseLogSink
+
+    sink = DatabaseLogSink(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with pytest.raises(ConfigError, match="needs room for a row"):
+            PredictionLog(sink, max_queued_rows=0)
+    finally:
+        sink.close()
