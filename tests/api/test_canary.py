@@ -52,6 +52,7 @@ def test_a_10_percent_canary_answers_a_tenth_of_5000_keys_and_each_key_sticks(tw
             assert set(_versions(server, keys[:50]).values()) == {2}
 
         _services.wait_until(all_on_the_challenger, 30, "the share from the registry")
+        assert 'mldeploy_api_canary_share_percent{model="salary"} 100.0' in server.get("/metrics").text
 
 
 def test_the_guard_stops_a_slow_canary_and_records_why(two_versions):

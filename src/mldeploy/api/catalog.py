@@ -63,6 +63,8 @@ class ServedModel:
         canary = parse_canary(config.canary) if config.canary is not None else None
         self.canary: Canary | None = Canary(*canary, catalog) if canary is not None and canary[0].name == self.name else None
         """The challenger answering a share of this model's requests (``--canary``), or None."""
+        if self.canary is not None:
+            catalog.metrics.watch_canary(self.name, self.canary)
 
     def _swapped(self, event) -> None:
         # Called from the live model's thread; prometheus-client is thread-safe.

@@ -41,6 +41,8 @@ class ApiMetrics:
         self._shadow = Counter("mldeploy_api_shadow_predictions", "Shadow challenger requests by model, challenger "
                                "version and outcome (ok, refused, failed, skipped).",
                                ["model", "version", "outcome"], registry=self.registry)
+        self._canary_share = Gauge("mldeploy_api_canary_share_percent", "Share of a model's requests its canary answers "
+                                   "now (0 once a guard stopped it).", ["model"], registry=self.registry)
         self._children: dict[tuple, object] = {}
         self._pauses = CollectorPauses()
         self.registry.register(self._pauses)
@@ -86,6 +88,10 @@ class ApiMetrics:
     def shadowed(self, model: str, version, outcome: str) -> None:
         """Count one request the shadow challenger scored (ok), refused, failed on, or skipped (too many in flight)."""
         self._child(self._shadow, model, str(version or ""), outcome).inc()
+
+    def watch_canary(self, model: str, canary) -> None:
+        """Expose the share of ``model``'s requests its canary answers, as it changes."""
+        self._canary_share.labels(model).set_function(lambda: canary.share)
 
     def watch_log(self, prediction_log) -> None:
         """Expose a prediction log's counts: rows written, dropped (queue full), queued, and logged without a key."""
