@@ -443,8 +443,11 @@ def measure_live(args, workdir: Path) -> dict:
                     rounds[kind][c].append(wrk(url, body, c, args.duration, workdir))
         metrics = httpx.get(servers["log"][1].rsplit("/predict", 1)[0] + "/metrics").text
         dropped = float(re.search(r"^mldeploy_prediction_log_dropped_rows (\S+)$", metrics, re.M).group(1))
+        shadowed = httpx.get(servers["shadow"][1].rsplit("/predict", 1)[0] + "/metrics").text
+        outcomes = {outcome: int(float(count)) for outcome, count in re.findall(
+            r'^mldeploy_api_shadow_predictions_total\{[^}]*outcome="(\w+)"[^}]*\} (\S+)$', shadowed, re.M)}
         return {"load": {kind: {c: _median(runs) for c, runs in levels.items()} for kind, levels in rounds.items()},
-                "dropped": int(dropped)}
+                "dropped": int(dropped), "shadow_outcomes": outcomes}
     finally:
         for process, _, _ in servers.values():
             process.terminate()
@@ -476,6 +479,9 @@ def report_live(results: dict, args) -> str:
     ]
     lines += ["", "| floor | this run | met |", "|---|---:|---|"]
     lines += [f"| {what} | {value} | {'met' if ok else '**not met**'} |" for what, value, ok in live_floors]
+    outcomes = results["shadow_outcomes"]
+    lines += ["", "Shadow requests by outcome over the whole run (from the server's /metrics): "
+              + (", ".join(f"{outcome} {count:,}" for outcome, count in sorted(outcomes.items())) or "none") + "."]
     return "\n".join(lines)
 
 
