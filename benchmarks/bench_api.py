@@ -112,6 +112,8 @@ def start(kind: str, workdir: Path, bundle_dir: str, options: tuple[str, ...] = 
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
+    process.terminate()  # not in the caller's list of servers yet: nobody else would stop it
+    process.wait(30)
     raise SystemExit(f"{kind} server not ready after 300 s")
 
 
