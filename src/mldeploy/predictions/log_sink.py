@@ -25,6 +25,7 @@ from mldeploy.serving.prediction_log import Loggable
 __all__ = ["DatabaseLogSink", "open_database_log"]
 
 _COLUMNS = ", ".join(tables.SERVED_COLUMNS)
+_AT = tables.SERVED_COLUMNS.index("predicted_at")
 
 
 class DatabaseLogSink:
@@ -77,16 +78,16 @@ class DatabaseLogSink:
 
 def _copy(conn, rows: list[dict]) -> None:
     cursor = conn.connection.driver_connection.cursor()
+    times: dict[float, datetime] = {}  # the rows of one request share their time: convert it once
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([_pg_value(name, row[name]) for name in tables.SERVED_COLUMNS])
+                values = [row[name] for name in tables.SERVED_COLUMNS]
+                at = values[_AT]
+                values[_AT] = times.get(at) or times.setdefault(at, datetime.fromtimestamp(at, timezone.utc))
+                copy.write_row(values)
     finally:
         cursor.close()
-
-
-def _pg_value(name: str, value):
-    return datetime.fromtimestamp(value, timezone.utc) if name == "predicted_at" else value
 
 
 def _sqlite_value(name: str, value):
