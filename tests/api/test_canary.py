@@ -69,7 +69,9 @@ def test_the_guard_stops_a_slow_canary_and_records_why(two_versions):
         assert set(_versions(server, [f"after{i}" for i in range(50)], keyed=False).values()) == {1}
     with Registry(root=two_versions) as registry:
         history = registry.traffic_history("salary")
+        stops = [event for event in registry.journal.history("salary") if event.kind == "canary-stopped"]
     assert [h.share for h in history] == [50.0, 0.0] and "over 0.001 ms" in history[-1].reason
+    assert len(stops) == 1 and stops[0].version == 2 and stops[0].reason.startswith("p99")
 
 
 @pytest.mark.parametrize("canary, words", [

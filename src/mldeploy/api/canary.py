@@ -113,6 +113,9 @@ class Canary:
     def _record_stop(self, reason: str) -> None:
         try:
             self._registry.set_traffic(self.name, str(self.ref), 0, reason=f"guard: {reason}")
+            # The model's history (the journal the freshness loop writes too) says why the canary ended.
+            self._registry.journal.record(self.name, "canary-stopped", reason=reason, actor="mldeploy serve --canary",
+                                          version=self.live.version, details={"challenger": str(self.ref)})
         except Exception as exc:  # the share is 0 here already; the registry is told when it can be
             log.warning("canary %s: cannot record the guard's stop in the registry: %s", self.ref, exc)
 
