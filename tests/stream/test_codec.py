@@ -110,6 +110,40 @@ def test_broken_events_cannot_merge_into_their_neighbours():
     assert rows == [None, None, None] and sorted(bad) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("orjson", [True, False], ids=["orjson", "stdlib-json"])
+@pytest.mark.parametrize("hostile", [b"[" * 100_000, b'{"a":' * 100_000, b'{"a": "' + b"[" * 5000 + b'"}' + b"]" * 65],
+                         ids=["brackets", "objects", "brackets-after-a-string"])
+def test_an_event_nested_without_end_is_a_reason_not_a_crash(monkeypatch, orjson, hostile):
+    if not orjson:
+        monkeypatch.setattr(codec, "_orjson", None)
+        monkeypatch.setattr(codec, "_loads", json.loads)
+    rows, bad = codec.decode_events([b'{"a": 1}', hostile, b'{"a": 2}'])
+    assert rows[0] == {"a": 1} and rows[2] == {"a": 2} and rows[1] is None
+    assert "nests deeper than 64 levels" in bad[1] or bad[1].startswith("the message is not JSON")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    event = json.dumps({"note": "[" * 200 + "{" * 200}).encode()
+    assert codec.decode_events([event]) == ([{"note": "[" * 200 + "{" * 200}], {})
+
+
+def test_a_dead_letter_carries_a_bounded_excerpt_with_the_event_size_and_digest():
+    event = b"\xff" * 700_000  # as hex, 1.4 MB: more than a broker takes by default
+    letter = codec.dead_letter_value(event, "invalid-event", ["why"] * 1000, {"topic": "t", "partition": 0, "offset": 9})
+    assert len(letter) < 64 * 1024
+    parsed = json.loads(letter)
+    assert parsed["event_bytes"] == 700_000 and parsed["event_sha256"] == bytes_digest(event)
+    assert parsed["event_truncated"] is True and bytes.fromhex(parsed["event"]) == event[:codec.DEAD_LETTER_EXCERPT_BYTES]
+    assert parsed["reasons"] == ["why"] * 20 and parsed["reasons_total"] == 1000
+
+
+def test_a_dead_letter_keeps_a_small_event_whole_and_a_cut_text_as_text():
+    small = codec.dead_letter_value(b'{"a": [1, 2]}', "invalid-event", ["r"], {})
+    assert json.loads(small)["event"] == '{"a": [1, 2]}' and "event_truncated" not in json.loads(small)
+    text = ("a" + "é" * codec.DEAD_LETTER_EXCERPT_BYTES).encode()  # two bytes a character after one: the cut splits one
+    assert json.loads(codec.dead_letter_value(text, "invalid-event", ["r"], {}))["event"].startswith("aéé")
+
+
 def test_issues_group_by_row_and_whole_input_issues_apply_to_every_row():
     error = SchemaError([Issue(1, "age", "a number", '"x"'), Issue(None, "city", "a column", "none")])
     grouped = codec.issues_by_row(error, 3)

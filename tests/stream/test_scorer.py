@@ -1,5 +1,6 @@
 """The streaming scorer against the real broker: predictions, dead letters, crashes, a shared group."""
 
+import hashlib
 import json
 import os
 import re
@@ -68,12 +69,23 @@ class _Transactional:
     ``fail_on`` names the producer call that raises an abortable error; seeks and aborts are recorded.
     """
 
-    def __init__(self, fail_on: str):
-        self.fail_on, self.seeks, self.aborted = fail_on, {}, 0
+    def __init__(self, fail_on: str, abortable: bool = True):
+        self.fail_on, self.abortable, self.seeks, self.aborted, self.committed = fail_on, abortable, {}, 0, []
 
     def _maybe_fail(self, call: str) -> None:
-        if call == self.fail_on:
+        if call == self.fail_on and self.abortable:
             raise ck.KafkaException(ck.KafkaError(ck.KafkaError._STATE, "fenced for the test", txn_requires_abort=True))
+        if call == self.fail_on:
+            raise ck.KafkaException(ck.KafkaError(ck.KafkaError.MSG_SIZE_TOO_LARGE, "too large for the test"))
+
+    def send_offsets_to_transaction(self, offsets, _metadata) -> None:
+        self.committed.append(offsets)
+
+    def commit_transaction(self) -> None:
+        pass
+
+    def consumer_group_metadata(self) -> None:
+        return None
 
     def begin_transaction(self) -> None:
         self._maybe_fail("begin_transaction")
@@ -81,7 +93,7 @@ class _Transactional:
     def produce(self, *args, **kwargs) -> None:
         self._maybe_fail("produce")
 
-    def abort_transaction(self) -> None:
+    def abort_transaction(self, _timeout: float = -1) -> None:
         self.aborted += 1
 
     def seek(self, partition) -> None:
@@ -146,6 +158,73 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
     assert reasons[0].startswith('field "age": expected') and reasons[1].startswith('field "remote": expected')
     assert letters[b"not-json"]["reasons"][0].startswith("the message is not JSON")
     assert letters[b"a-list"]["event"] == "[1, 2]" and letters[b"a-list"]["source"]["topic"] == topic
+
+
+POISON = {b"700-kb-of-ff": b"\xff" * 700_000,  # its whole payload as a hex dead letter, 1.4 MB, would not fit
+          b"nested-brackets": b"[" * 100_000,  # a recursive JSON parser runs out of stack
+          b"surrogate-key": json.dumps(ROWS[0] | {"\ud800": 1}).encode(),  # cannot be encoded as UTF-8 text
+          b"surrogate-value": json.dumps(ROWS[0] | {"age": "\udfff"}).encode()}
+
+
+@pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
+def test_poison_events_become_dead_letters_that_fit_and_cost_no_other_event(kafka_broker, model_url, exactly_once):
+    """Each poison event once crashed the scorer (and closing committed the offsets past it and its neighbours)."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 1, topic)
+    good = rows_as_events(ROWS[:40])
+    events = dict(list(good.items())[:20]) | POISON | dict(list(good.items())[20:])
+    produce(kafka_broker.bootstrap, topic, events)
+    config = ScorerConfig(parse_url(kafka_broker.url(topic)), parse_url(kafka_broker.url(f"{topic}-out")),
+                          max_batch=16, exactly_once=exactly_once, group=f"g-{topic}")
+    scorer = StreamScorer(ModelSpec(model_url, "salary"), config)
+    failures = []
+    thread = threading.Thread(target=lambda: _record_failure(scorer.run, failures))
+    thread.start()
+    predictions, dead = Reader(kafka_broker.bootstrap, f"{topic}-out", 1), Reader(kafka_broker.bootstrap, f"{topic}.dead-letter", 1)
+    try:
+        dead.until(lambda m: len(m) >= len(POISON) or failures, 90)
+        predictions.until(lambda m: len(m) >= len(good) or failures, 60)
+    finally:
+        scorer.stop()
+        thread.join(30)
+        predictions.close()
+        dead.close()
+    assert failures == []
+    assert {m.key() for m in predictions.messages} == set(good)
+    letters = {m.key(): json.loads(m.value()) for m in dead.messages}
+    assert set(letters) == set(POISON)
+    for key, letter in letters.items():
+        assert letter["error"] == "invalid-event" and letter["event_bytes"] == len(POISON[key]), key
+        assert letter["event_sha256"] == hashlib.sha256(POISON[key]).hexdigest() and len(json.dumps(letter)) < 100_000
+    assert "nests deeper than" in letters[b"nested-brackets"]["reasons"][0]
+    assert letters[b"surrogate-key"]["reasons"] == [r'field "\ud800": expected one of the known fields (years_experience, '
+                                                    "age, education, job_family, level, city, remote, company_size, "
+                                                    "certifications, performance_rating, weekly_hours), got 1"]
+    assert letters[b"surrogate-value"]["reasons"] == [r'field "age": expected a whole number in [0, 93], got "\udfff"']
+    assert _committed(kafka_broker.bootstrap, f"g-{topic}", topic) == len(events)
+
+
+def _record_failure(run, failures: list) -> None:
+    try:
+        run()
+    except Exception as exc:  # the test asserts there was none, and shows it
+        failures.append(exc)
+
+
+def test_a_write_that_fails_for_good_leaves_nothing_to_commit_not_even_on_close():
+    """A non-abortable failure: the scorer stops, and the revoke while it closes must not commit the batches."""
+    scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
+    scorer._pending = Pending()
+    written = consumed((0, 1), (1, 0))
+    scorer._pending.add(written, BatchCounts(len(written), len(written), 0))
+    writing = consumed((0, 5), (1, 3))
+    scorer._in_flight.append((consumed((0, 7),), lambda: _one_version(writing)))
+    client = _Transactional("produce", abortable=False)
+    with pytest.raises(errors.MldeployError, match="too large for the test"):
+        scorer._write_scored(client, client, writing, lambda: _one_version(writing))
+    assert scorer._pending is None and not scorer._in_flight and scorer._failed and client.aborted == 1
+    scorer._commit(client, client)  # what closing does: nothing left to commit
+    assert client.committed == []
 
 
 def test_the_prediction_process_swaps_in_a_version_published_mid_stream(kafka_broker, model_url, salary_registry):

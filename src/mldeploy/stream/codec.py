@@ -26,7 +26,7 @@ from mldeploy.bundle.ref import BundleRef
 from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
 
 __all__ = [
-    "CHUNK_BYTES", "FORMAT", "MODEL_HEADER", "Record", "PublishedVersion",
+    "CHUNK_BYTES", "DEAD_LETTER_EXCERPT_BYTES", "FORMAT", "MAX_EVENT_DEPTH", "MODEL_HEADER", "Record", "PublishedVersion",
     "archive_reader", "chunk_records", "dead_letter_value", "decode_events", "decode_version", "encode_version",
     "issues_by_row", "join_chunks", "version_keys",
 ]
@@ -195,36 +195,93 @@ class _PartsReader(io.RawIOBase):
         return 0
 
 
+MAX_EVENT_DEPTH = 64
+"""How deeply an event's JSON may nest: events are flat objects of fields, and a parser that recursed
+as deep as a hostile message nests (100 KB of ``[``) would exhaust the stack."""
+DEAD_LETTER_EXCERPT_BYTES = 16 * 1024
+"""A dead letter carries at most this much of its event (with the event's size and SHA-256), so that it
+always fits the broker's message limit whatever the event: a 700 KB event of ``0xff`` bytes, as hex, would not."""
+DEAD_LETTER_REASONS = 20
+"""A dead letter lists at most this many reasons (each at most ``DEAD_LETTER_REASON_CHARS``) and says how many there were."""
+DEAD_LETTER_REASON_CHARS = 1000
+
+
 def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str]]:
     """Parse event messages (JSON objects): rows by position (None where invalid) and why each invalid one is."""
     try:  # each message parsed on its own (joined into one array, a broken message could merge with its neighbour)
-        rows = [_loads(value) for value in values]
-        if all(type(row) is dict for row in rows):
-            return rows, {}
+        if _orjson is not None or not any(map(_event_problem, values)):  # orjson stops at 1,024 levels without recursing
+            rows = [_loads(value) for value in values]
+            if all(type(row) is dict for row in rows):
+                return rows, {}
     except ValueError:  # only a batch with a bad message pays for finding it
         pass
     rows, bad = [], {}
     for position, value in enumerate(values):
         rows.append(None)
-        try:
-            row = json.loads(value)
-        except ValueError as exc:
-            bad[position] = f"the message is not JSON ({exc}); send one JSON object per event"
-            continue
-        if type(row) is not dict:
-            bad[position] = f"expected one JSON object of fields, got {type(row).__name__}"
-            continue
-        rows[position] = row
+        reason = _event_problem(value)
+        if reason is None:
+            try:
+                row = json.loads(value)
+            except ValueError as exc:
+                reason = f"the message is not JSON ({exc}); send one JSON object per event"
+            else:
+                if type(row) is not dict:
+                    reason = f"expected one JSON object of fields, got {type(row).__name__}"
+                else:
+                    rows[position] = row
+        if reason is not None:
+            bad[position] = reason
     return rows, bad
 
 
+def _event_problem(value: bytes) -> str | None:
+    """Why ``value`` cannot be parsed safely (nested deeper than MAX_EVENT_DEPTH), or None; no recursion."""
+    if value.count(b"[") + value.count(b"{") <= MAX_EVENT_DEPTH:
+        return None  # cannot nest deeper: the usual event never pays for the scan below
+    depth, in_string, escaped = 0, False, False
+    for byte in value:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # closing quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_EVENT_DEPTH:
+                return (f"the message nests deeper than {MAX_EVENT_DEPTH} levels; "
+                        "send one flat JSON object of fields per event")
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return None
+
+
 def dead_letter_value(event: bytes, error: str, reasons: list[str], source: dict) -> bytes:
-    """Encode a dead letter (JSON): the error code, every reason, the event (text, or hex if not UTF-8) and where it was read."""
+    """Encode a dead letter (JSON): the error code, its reasons, the event and where it was read.
+
+    The event is given as text (or hex if not UTF-8), cut to its first DEAD_LETTER_EXCERPT_BYTES
+    bytes, with its size and SHA-256 so it can be found and matched; reasons are bounded alike.
+    So a dead letter always fits the broker, whatever the event was.
+    """
+    excerpt = event[:DEAD_LETTER_EXCERPT_BYTES]
     try:
-        text = event.decode()
-    except UnicodeDecodeError:
-        text = event.hex()
-    return json.dumps({"error": error, "reasons": reasons, "event": text, "source": source}).encode()
+        text = excerpt.decode()
+    except UnicodeDecodeError as exc:
+        if len(excerpt) < len(event) and exc.start >= len(excerpt) - 3:  # the cut split a character
+            text = excerpt[:exc.start].decode(errors="replace")
+        else:
+            text = excerpt.hex()
+    shown = [reason[:DEAD_LETTER_REASON_CHARS] for reason in reasons[:DEAD_LETTER_REASONS]]
+    letter = {"error": error, "reasons": shown, "event": text, "source": source,
+              "event_bytes": len(event), "event_sha256": hashlib.sha256(event).hexdigest()}
+    if len(excerpt) < len(event):
+        letter["event_truncated"] = True
+    if len(shown) < len(reasons):
+        letter["reasons_total"] = len(reasons)
+    return json.dumps(letter).encode()
 
 
 def issues_by_row(error: SchemaError, rows: int) -> dict[int, list[Issue]]:

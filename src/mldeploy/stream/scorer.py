@@ -90,6 +90,8 @@ class StreamScorer:
         self._prediction_log = prediction_log
         """A PredictionLog (``--log-to``) told of every written batch's predictions, or None."""
         self._log_inputs = log_inputs
+        self._failed = False
+        """A write or commit failed for good: nothing more may be committed, not even while closing."""
 
     def stop(self) -> None:
         """Ask the loop to finish its batch and return (safe from signal handlers and threads)."""
@@ -119,6 +121,9 @@ class StreamScorer:
                     break
             self._finish(consumer, producer)
             self._commit(consumer, producer)
+        except BaseException:
+            self._drop_unwritten(producer)  # closing the consumer below must commit none of it
+            raise
         finally:
             consumer.close()
             producer.flush(10)
@@ -134,6 +139,8 @@ class StreamScorer:
                 self._on_assign([(p.topic, p.partition) for p in partitions])
 
         def before_revoke(_consumer, _partitions) -> None:
+            if self._failed:
+                return  # a write failed: commit nothing more, the next owner reads it all again
             self._finish(consumer, producer, rewind=False)  # unwritten events are read again by the next owner
             self._commit(consumer, producer)  # the next owner must find these offsets committed
 
@@ -249,10 +256,23 @@ class StreamScorer:
         """Abort the open transaction and rewind to its first events and ``unwritten``'s (abortable errors), or fail."""
         error = exc.args[0]
         if not self.config.exactly_once or not error.txn_requires_abort():
+            self._drop_unwritten(producer)
             raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
         log.warning("aborting a transaction and reading its events again: %s", error)
         producer.abort_transaction()
         self._rewind(consumer, unwritten or [], self._pending.first if self._pending is not None else None)
+        self._pending = None
+
+    def _drop_unwritten(self, producer) -> None:
+        """After a failure the scorer does not recover from: forget the batches not yet committed, so no later
+        commit (the revoke while closing) moves the offsets past events whose predictions were not written."""
+        self._failed = True
+        self._in_flight.clear()
+        if self._pending is not None and self.config.exactly_once:
+            try:
+                producer.abort_transaction(5)
+            except self.ck.KafkaException as exc:  # the broker aborts it anyway once the transaction times out
+                log.warning("could not abort the open transaction (the broker will): %s", exc)
         self._pending = None
 
     def _rewind(self, consumer, messages: list, earlier: dict[tuple[str, int], int] | None = None) -> None:

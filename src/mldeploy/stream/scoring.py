@@ -157,7 +157,12 @@ def accepted_dead(decoded: Decoded, accepted: Accepted) -> dict[int, tuple[str, 
 
 
 def _invalid(issues: list[Issue]) -> tuple[str, list[str]]:
-    return "invalid-event", [replace(i, row=None).describe() for i in issues]
+    return "invalid-event", [_utf8(replace(i, row=None).describe()) for i in issues]
+
+
+def _utf8(reason: str) -> str:
+    """``reason`` with lone surrogates escaped (``\\ud800``): they quote the event, and cannot be encoded as UTF-8."""
+    return reason.encode("utf-8", "backslashreplace").decode()
 
 
 def encoded(prediction, positions: list[int], dead: dict[int, tuple[str, list[str]]]) -> Scored:
@@ -181,4 +186,4 @@ def _predict_each(model, rows: list, positions: list[int], scored: Scored, extra
         except NotReadyError:
             raise
         except MldeployError as error:
-            scored.dead[position] = (dead_letter_reason(error), [str(error)])
+            scored.dead[position] = (dead_letter_reason(error), [_utf8(str(error))])
