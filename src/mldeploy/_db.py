@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceE
 from sqlalchemy.pool import StaticPool
 
 from mldeploy._extras import require
+from mldeploy._urls import masked_url
 from mldeploy.errors import BackendError, ConfigError, MldeployError, RegistryError
 
 __all__ = [
@@ -47,7 +48,9 @@ def normalise_url(url: str, what: str = "registry URL") -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"{what} {url!r} is not a database URL; {_URL_HINT}") from exc
+        raise ConfigError(f"{what} {masked_url(url)!r} is not a database URL; {_URL_HINT}") from exc
+    except ValueError as exc:  # SQLAlchemy reads the port as a number
+        raise ConfigError(f"{what} {masked_url(url)!r} has a port that is not a number; {_URL_HINT}") from exc
     if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
         return parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername in ("sqlite", "sqlite+pysqlite"):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from mldeploy._extras import require
+from mldeploy._urls import masked_url
 from mldeploy.errors import BackendError, ConfigError
 
 __all__ = ["DatabaseTable"]
@@ -37,9 +38,10 @@ class DatabaseTable:
                 parsed = parsed.set(drivername="postgresql+psycopg")
                 require("psycopg")
             self._engine = create_engine(parsed)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            raise ConfigError(f"input {url!r} is not a database URL SQLAlchemy can open: {exc}") from exc
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:  # ValueError: a port that is not a number
+            raise ConfigError(f"input {masked_url(url)!r} is not a database URL SQLAlchemy can open: {exc}") from exc
         self._select = f"SELECT * FROM {table}" if table else query.strip().rstrip(";")
+        self._subquery = f"({self._select}\n) AS input"  # the line break ends a -- comment at the query's end
         where = parsed.render_as_string(hide_password=True)
         self.description = f"{where} " + (f"table {table}" if table else f"query {self._select!r}")
         self._columns: list[str] | None = None
@@ -48,7 +50,7 @@ class DatabaseTable:
     def columns(self) -> list[str]:
         if self._columns is None:
             with self._connect() as conn:
-                self._columns = list(conn.execute(text(f"SELECT * FROM ({self._select}) AS input WHERE 1 = 0")).keys())
+                self._columns = list(conn.execute(text(f"SELECT * FROM {self._subquery} WHERE 1 = 0")).keys())
         return list(self._columns)
 
     def fingerprint(self) -> str:
@@ -56,7 +58,7 @@ class DatabaseTable:
 
     def count_rows(self) -> int:
         with self._connect() as conn:
-            return conn.execute(text(f"SELECT count(*) FROM ({self._select}) AS input")).scalar_one()
+            return conn.execute(text(f"SELECT count(*) FROM {self._subquery}")).scalar_one()
 
     def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
         pa = require("pyarrow")
@@ -64,7 +66,7 @@ class DatabaseTable:
 
         quoted = ", ".join(self._engine.dialect.identifier_preparer.quote(c) for c in columns)
         order = f" ORDER BY {self._engine.dialect.identifier_preparer.quote(self._order_by)}" if self._order_by else ""
-        sql = f"SELECT {quoted} FROM ({self._select}) AS input{order}"
+        sql = f"SELECT {quoted} FROM {self._subquery}{order}"
         with self._connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(text(sql))
             for rows in result.partitions():

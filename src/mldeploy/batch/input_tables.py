@@ -189,10 +189,21 @@ class CsvTable:
     def _header(self) -> list[str]:
         try:
             reader = self._csv.open_csv(self._path, read_options=self._csv.ReadOptions(block_size=1 << 16))
-            return list(reader.schema.names)
+            names = list(reader.schema.names)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{self._path} is not a readable CSV file: {_first_line(exc)}; "
                               "give a CSV file with a header row and as many fields on every line") from exc
+        _check_delimiter(self._path, names)
+        return names
+
+
+def _check_delimiter(path: Path, names: list[str]) -> None:
+    """A header read as one column that holds another separator: the file is not comma-separated."""
+    separator = next((s for s in (";", "\t", "|") if len(names) == 1 and s in names[0]), None)
+    if separator is not None:
+        shown = {"\t": "tabs"}.get(separator, repr(separator))
+        raise ConfigError(f"{path} reads as one column ({names[0][:60]!r}): its fields seem separated by {shown}, "
+                          "and mldeploy reads comma-separated CSV; save it with commas between fields")
 
 
 def _hash_file(digest, path: Path) -> None:

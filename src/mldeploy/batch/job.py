@@ -43,6 +43,10 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
     BatchJobConfig(chunk_rows=chunk_rows, extra=extra)  # refuses a bad value before anything is opened
     source = open_input(input, table=table, query=query, key=key)
     opened = PredictionStore(store) if isinstance(store, str) else store
+    if opened is not store and opened.in_memory:
+        opened.close()
+        raise ConfigError(f"--to {store!r} keeps the predictions in memory, and they would vanish when the batch "
+                          "ends; give a file (sqlite:///predictions.db) or a PostgreSQL database")
     try:
         options = dict(chunk_rows=chunk_rows, parquet_out=parquet_out, trusted=tuple(trusted), extra=extra)
         return _run(ref, source, key, opened, _engine(engine, spark_master), resume, registry, public_key, options,

@@ -44,7 +44,7 @@ class PredictionStore:
     def __init__(self, url: str = DEFAULT_URL):
         self._url = _parse(url)
         self.location = _describe(self._url)
-        if self._url.get_backend_name() == "sqlite" and self._url.database not in (None, "", ":memory:"):
+        if not self.in_memory and self._url.get_backend_name() == "sqlite":
             _prepare_folder(Path(self._url.database).expanduser().parent)
         self._engine, read_only = create_engine_for(self._url, create=True)
         if not self.is_postgres:
@@ -62,6 +62,11 @@ class PredictionStore:
     def url(self) -> str:
         """The store's URL, password included (what another process needs to open it)."""
         return self._url.render_as_string(hide_password=False)
+
+    @property
+    def in_memory(self) -> bool:
+        """Tell whether the store lives in this process only (in-memory SQLite): gone when it closes."""
+        return self._url.get_backend_name() == "sqlite" and self._url.database in (None, "", ":memory:")
 
     @property
     def is_postgres(self) -> bool:

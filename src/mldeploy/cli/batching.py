@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from mldeploy._urls import masked_url
 from mldeploy.cli.app import app, console, state
 from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.cli.render import table
@@ -45,10 +46,10 @@ def batch(
         run = run_batch(ref, input, key, to, engine=engine, resume=resume, registry=registry, table=table_name,
                         query=query, chunk_rows=chunk_rows, parquet_out=parquet_out, on_progress=on_progress,
                         public_key=state.public_key, spark_master=spark_master)
-    console.print(f"run {run.run_id}: {run.rows_written:,} predictions of {run.ref} written to {to}, "
+    console.print(f"run {run.run_id}: {run.rows_written:,} predictions of {run.ref} written to {masked_url(to)}, "
                   f"{run.rows_rejected:,} rows rejected")
     if run.rows_rejected:
-        db = "" if to == BatchJobConfig.store_url else f" --db {to}"
+        db = "" if to == BatchJobConfig.store_url else f" --db {masked_url(to)}"
         console.print(f"see them with: mldeploy rejects {run.run_id}{db}", highlight=False)
 
 
@@ -96,7 +97,7 @@ def lookup(
         found = store.get(name, key, version=version)
     if found is None:
         which = f"version {version} of {name}" if version else name
-        raise NotFoundError(f"no prediction of {which} for key {key!r} in {db}; run `mldeploy batch` on rows with that key")
+        raise NotFoundError(f"no prediction of {which} for key {key!r} in {masked_url(db)}; run `mldeploy batch` on rows with that key")
     if as_json:
         console.print_json(json.dumps(found.to_json()))
         return

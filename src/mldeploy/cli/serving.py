@@ -66,6 +66,8 @@ def serve(
     """
     from mldeploy.api.server import serve as run
 
+    if source is None:
+        _check_references(models)
     config = ApiConfig(
         models=tuple(models), registry=state.registry, source=source, host=host, port=port, grpc_port=grpc_port,
         workers=workers,
@@ -108,3 +110,11 @@ def log_inputs_choice(choice: str) -> bool:
 
         raise ConfigError(f"--log-inputs must be all or none, got {choice!r}")
     return choice == "all"
+
+
+def _check_references(models: list[str]) -> None:
+    """Stop at once (exit 2, in predict's words) on a reference the registry cannot resolve: a server that
+    started anyway answered 503 forever. A version that resolves but fails its checks is still waited for."""
+    with state.open_registry() as registry:
+        for model in models:
+            registry.resolve(model)

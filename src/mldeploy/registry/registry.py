@@ -262,7 +262,7 @@ def _default_root(url: str | None) -> Path:
         return DEFAULT_ROOT
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return DEFAULT_ROOT  # the store words the error
     if parsed is not None and parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return Path(parsed.database.removeprefix("file:")).expanduser().parent

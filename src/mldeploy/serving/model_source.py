@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from mldeploy.bundle import Bundle, BundleRef
+from mldeploy._urls import masked_url
 from mldeploy.errors import ConfigError
 
 __all__ = ["SOURCE_GROUP", "Candidate", "ModelSource", "RegistrySource", "check_source_url", "model_source_schemes", "open_model_source"]
@@ -87,7 +88,7 @@ class RegistrySource:
 
     def describe(self) -> str:
         """Say which reference in which registry is followed."""
-        return f"registry reference {self.ref} in {self._registry.url}"
+        return f"registry reference {self.ref} in {masked_url(self._registry.url)}"
 
     def next_candidate(self, timeout_s: float) -> Candidate | None:
         """Return the version the reference names now, when it differs from the last one offered."""
@@ -158,5 +159,5 @@ def _entry(url: str):
     found = [entry for entry in entry_points(group=SOURCE_GROUP) if entry.name == scheme]
     if not found:
         offered = ", ".join(f"{known}://" for known in model_source_schemes()) or "none (is mldeploy installed?)"
-        raise ConfigError(f'"{url}" names no source of model versions mldeploy knows; schemes on offer: {offered}')
+        raise ConfigError(f'"{masked_url(url)}" names no source of model versions mldeploy knows; schemes on offer: {offered}')
     return found[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol, Sequence
 from urllib.parse import urlsplit
 
+from mldeploy._urls import masked_url
 from mldeploy.errors import ConfigError
 from mldeploy.stream.codec import Record
 
@@ -82,15 +83,15 @@ def parse_url(url: str, topic: str | None = None) -> Location:
     parts = urlsplit(url if isinstance(url, str) else "")
     if parts.scheme == "kafka":
         if not parts.netloc or parts.port is None:
-            raise ConfigError(f'"{url}" names no broker: expected kafka://HOST:PORT/TOPIC, e.g. kafka://127.0.0.1:9092/models')
+            raise ConfigError(f'"{masked_url(url)}" names no broker: expected kafka://HOST:PORT/TOPIC, e.g. kafka://127.0.0.1:9092/models')
         where, path_topic = parts.netloc, parts.path.strip("/") or DEFAULT_TOPIC
     elif parts.scheme == "local":
         path = Path(parts.netloc + parts.path) if parts.netloc else Path(parts.path)
         if not path.is_absolute() or path.name == "":
-            raise ConfigError(f'"{url}" is not a local log: expected local:///FOLDER/TOPIC, e.g. local:///tmp/mldeploy/models')
+            raise ConfigError(f'"{masked_url(url)}" is not a local log: expected local:///FOLDER/TOPIC, e.g. local:///tmp/mldeploy/models')
         where, path_topic = str(path.parent), path.name
     else:
-        raise ConfigError(f'"{url}" is not a stream URL: expected kafka://HOST:PORT/TOPIC or local:///FOLDER/TOPIC')
+        raise ConfigError(f'"{masked_url(url)}" is not a stream URL: expected kafka://HOST:PORT/TOPIC or local:///FOLDER/TOPIC')
     chosen = topic or path_topic
     if not _TOPIC.match(chosen):
         raise ConfigError(f'topic "{chosen}" is not valid: use letters, digits, ".", "_" and "-" (at most 200)')

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 
+from mldeploy._urls import masked_url
 from mldeploy.errors import NotFoundError
 from mldeploy.examples.careers.answer import Answer
 
@@ -77,5 +78,5 @@ def precompute(bundle, form, registry, workdir: Path, store) -> float:
 def _latest_run(store, name: str, version: int):
     runs = [run for run in store.runs(name) if run.model_version == version and run.status == "finished"]
     if not runs:
-        raise NotFoundError(f"the prediction database {store.url} holds {name}@{version} estimates but no finished run")
+        raise NotFoundError(f"the prediction database {masked_url(store.url)} holds {name}@{version} estimates but no finished run")
     return max(runs, key=lambda run: run.started_at)
