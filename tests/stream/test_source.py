@@ -164,3 +164,81 @@ def test_a_transport_failing_for_long_is_replaced_by_a_new_one(tmp_path, salary_
         assert source.next_candidate(0.1).ref.version == 1  # the new connection reads the topic
     finally:
         source.close()
+
+
+def _write_record(url: str, record, keys=None) -> None:
+    """Append a version record as a hostile topic writer would: any fields, any keys."""
+    from mldeploy.stream import codec
+    from mldeploy.stream.transport import parse_url
+    from mldeploy.stream.schemes import open_transport
+
+    location = parse_url(url)
+    transport = open_transport(location)
+    try:
+        value = codec.encode_version(record)
+        transport.append(location.topic, [codec.Record(key, value) for key in keys or codec.version_keys(record.ref)])
+    finally:
+        transport.close()
+
+
+def test_a_record_copied_from_another_model_never_serves_that_model(stream_url, salary_registry):
+    """A record keyed "twin" that copies salary's (only its name changed) names salary's archive: refused on fetch."""
+    from dataclasses import replace
+
+    published = publish(salary_registry.get("salary@1"), stream_url).version
+    _write_record(stream_url, replace(published, name="twin"))
+    source = TopicSource(stream_url, "twin")
+    try:
+        candidate = source.next_candidate(timeout_s=10)
+        with pytest.raises(BundleError, match="twin@1 on .* holds salary@1"):
+            candidate.fetch()
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("fields", [
+    {"chunk_topic": "../outside/evil"}, {"chunk_topic": ".."}, {"archive_sha256": "../x"},
+    {"chunk_count": 0}, {"first_offset": 5, "last_offset": 4}, {"archive_bytes": -1},
+], ids=["path-out-of-the-folder", "dot-dot", "not-a-digest", "no-chunks", "offsets-reversed", "negative-size"])
+def test_a_record_whose_fields_cannot_be_right_is_skipped_before_use(stream_url, salary_registry, tmp_path, fields):
+    from dataclasses import replace
+
+    from mldeploy.stream.local_log import LocalLog
+    from mldeploy.stream.codec import chunk_records
+    from mldeploy.stream.transport import TopicKind
+
+    published = publish(salary_registry.get("salary@1"), stream_url).version
+    if fields.get("chunk_topic") == "../outside/evil" and stream_url.startswith("local:"):
+        # a real log outside the folder, holding a real archive: the record must not make the source read it
+        folder = stream_url.removeprefix("local://").rsplit("/", 1)[0]
+        outside = LocalLog(f"{folder}/../outside")
+        outside.ensure_topic("evil", TopicKind.CHUNKS)
+        outside.append("evil", chunk_records(salary_registry.get("salary@2").to_archive()))
+    _write_record(stream_url, replace(published, name="forged", **fields))
+    source = TopicSource(stream_url, "forged")
+    try:
+        assert source.next_candidate(timeout_s=5) is None
+        assert any("not a version record" in problem for problem in source._index.problems)
+    finally:
+        source.close()
+
+
+def test_a_record_claiming_millions_of_chunks_costs_only_what_is_read(stream_url, salary_registry):
+    import tracemalloc
+    from dataclasses import replace
+
+    published = publish(salary_registry.get("salary@1"), stream_url).version
+    claimed = 20_000_000
+    _write_record(stream_url, replace(published, name="huge", chunk_count=claimed, archive_bytes=claimed * 16,
+                                      last_offset=published.first_offset + claimed * 16))
+    source = TopicSource(stream_url, "huge", fetch_timeout_s=5)
+    try:
+        candidate = source.next_candidate(timeout_s=10)
+        tracemalloc.start()
+        with pytest.raises(BundleError, match="is truncated"):
+            candidate.fetch()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    finally:
+        source.close()
+    assert peak < 100 * 1024 * 1024  # 20 million claimed chunks once meant a list of 20 million missing indexes

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import BinaryIO
@@ -84,6 +85,9 @@ class PublishedVersion:
         return f"{self.archive_sha256}/{index}".encode()
 
 
+_CHUNK_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+"""A Kafka topic name: no path separator, so a local log's chunk topic stays inside its folder."""
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _FIELD_TYPES = {f.name: {"str": str, "int": int, "bool": bool}[f.type] for f in fields(PublishedVersion)}
 
 
@@ -139,6 +143,16 @@ def _check_types(record: PublishedVersion) -> None:
         if type(value) is not kind:
             raise TypeError(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
     BundleRef.parse(str(record.ref))  # a name or version that could not be a model's
+    if not _CHUNK_TOPIC.fullmatch(record.chunk_topic) or record.chunk_topic in (".", ".."):
+        raise ValueError(f"chunk_topic {record.chunk_topic[:80]!r} is not a topic name")
+    if not _SHA256.fullmatch(record.archive_sha256) or not _SHA256.fullmatch(record.digest):
+        raise ValueError("archive_sha256 and digest must be SHA-256 hex digests")
+    if not 0 <= record.first_offset <= record.last_offset or record.archive_bytes < 0:
+        raise ValueError(f"offsets {record.first_offset}..{record.last_offset} and archive_bytes {record.archive_bytes} "
+                         "cannot hold an archive")
+    if not 1 <= record.chunk_count <= min(record.last_offset - record.first_offset + 1, max(1, record.archive_bytes)):
+        raise ValueError(f"chunk_count {record.chunk_count} does not fit between offsets {record.first_offset} and "
+                         f"{record.last_offset} with {record.archive_bytes} archive bytes")
 
 
 def join_chunks(record: PublishedVersion, chunks: list[Record]) -> bytes:
@@ -155,12 +169,13 @@ def _checked_parts(record: PublishedVersion, chunks: list[Record]) -> list[bytes
     prefix = f"{record.archive_sha256}/".encode()
     parts: dict[int, bytes] = {}
     for chunk in chunks:
-        if chunk.key.startswith(prefix):
-            parts[int(chunk.key[len(prefix):])] = chunk.value
-    missing = [i for i in range(record.chunk_count) if i not in parts]
-    if missing:
-        raise BundleError(f"{record.ref} is truncated: {len(missing)} of {record.chunk_count} chunks are missing "
-                          f"from {record.chunk_topic} (first missing: {missing[0]}); publish it again")
+        index = chunk.key[len(prefix):]
+        if chunk.key.startswith(prefix) and index.isdigit() and int(index) < record.chunk_count:
+            parts[int(index)] = chunk.value
+    if len(parts) < record.chunk_count:  # counted, not listed: a record may claim millions of chunks
+        first_missing = next(i for i in range(record.chunk_count) if i not in parts)
+        raise BundleError(f"{record.ref} is truncated: {record.chunk_count - len(parts)} of {record.chunk_count} chunks "
+                          f"are missing from {record.chunk_topic} (first missing: {first_missing}); publish it again")
     ordered = [parts[i] for i in range(record.chunk_count)]
     hasher = hashlib.sha256()
     for part in ordered:

@@ -30,6 +30,8 @@ _FIRST_CONTACT_S = 5.0
 _REOPEN_AFTER_S = 15.0
 """A transport that has failed this long is closed and opened afresh: a Kafka client made while the broker
 was down has been seen to keep timing out after the broker came back, while a new one connected at once."""
+_READ_LIMIT = 1000
+"""Chunk records asked of the transport at a time (a Kafka read allocates room for as many as asked)."""
 
 
 class TopicSource:
@@ -107,7 +109,7 @@ class TopicSource:
     def _fetch(self, published: PublishedVersion) -> Bundle:
         """Read the version's chunks, join and check them, and open the bundle (no unpickling)."""
         bundle = Bundle.from_archive(codec.archive_reader(published, self._read_chunks(published)))
-        if bundle.digest != published.digest or bundle.version != published.version:
+        if bundle.digest != published.digest or bundle.ref != published.ref:  # a record copied from another model's
             raise BundleError(f"{published.ref} on {self.describe()} holds {bundle.ref} with another manifest digest; "
                               "the topic was written by something other than `mldeploy publish`, publish it again")
         return bundle
@@ -116,7 +118,8 @@ class TopicSource:
         chunks, cursor = [], published.first_offset
         deadline = time.monotonic() + self.fetch_timeout_s
         while cursor <= published.last_offset and time.monotonic() < deadline:
-            wait_s, needed = max(0.0, deadline - time.monotonic()), max(1, published.chunk_count - len(chunks))
+            wait_s = max(0.0, deadline - time.monotonic())
+            needed = min(_READ_LIMIT, max(1, published.chunk_count - len(chunks)))  # the record's count is a claim
             records, after = self._transport.read(published.chunk_topic, cursor, wait_s, limit=needed)
             chunks += [r for r in records if r.offset <= published.last_offset]
             if after == cursor:
