@@ -107,6 +107,10 @@ def test_bad_rows_answer_422_listing_every_bad_field(server, new_rows):
     ("/predict/salary", {"content": b"{}", "headers": {"content-type": "text/plain"}}, 415, "content type 'text/plain'"),
     ("/predict/salary", {"content": b"x" * 300_000}, 413, "at most 200,000"),
     ("/predict/salary", {"content": gzip.compress(b" " * 300_000), "headers": {"content-encoding": "gzip"}}, 413, "inflated body"),
+    ("/predict/salary", {"content": gzip.compress(b"[]") + gzip.compress(b"[{}]"), "headers": {"content-encoding": "gzip"}},
+     400, "bytes after its gzip data"),
+    ("/predict/salary", {"content": gzip.compress(b"[]" * 1000)[:-12], "headers": {"content-encoding": "gzip"}},
+     400, "ends before its gzip data does"),
     ("/predict/salary", {"content": b"[1, 2]"}, 422, 'row 0, field "(row)": expected a JSON object'),
     ("/predict/salary?extra=maybe", {"content": b"{}"}, 400, "extra must be reject or ignore"),
     ("/predict/salary?extr=ignore", {"content": b"{}"}, 400, "unknown query parameter 'extr'; /predict takes only extra"),
@@ -194,3 +198,8 @@ def test_without_the_token_only_health_checks_answer(server):
     assert refused.status_code == 401 and "Authorization: Bearer <token>" in refused.json()["error"]
     wrong = httpx.get(server.url + "/v2/models/salary", headers={"authorization": "Bearer nope"})
     assert wrong.status_code == 401
+    for scheme in ("bearer", "BEARER", "Bearer"):  # RFC 7235: the scheme is case-insensitive, the token is not
+        answer = httpx.get(server.url + "/v2/models/salary", headers={"authorization": f"{scheme} {server.token}"})
+        assert answer.status_code == 200, scheme
+    assert httpx.get(server.url + "/v2/models/salary",
+                     headers={"authorization": f"Bearer {server.token.upper()}x"}).status_code == 401

@@ -19,9 +19,11 @@ def is_health_check(path: str) -> bool:
 
 
 def bearer_matches(value: str | bytes, token: str) -> bool:
-    """True if an authorization value is ``Bearer <token>`` (compared in constant time: no token by timing)."""
+    """True if an authorization value is ``Bearer <token>``, the scheme in any case (RFC 7235); the token is
+    compared in constant time, so its bytes cannot be guessed by timing."""
     value = value.encode() if isinstance(value, str) else value
-    return hmac.compare_digest(value, f"Bearer {token}".encode())
+    scheme, _, credentials = value.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials, token.encode())
 
 
 class BearerTokenMiddleware:

@@ -61,6 +61,11 @@ def _inflate(body: bytes, encoding: str, limit_bytes: int) -> bytes:
         raise MalformedRequestError(f"the body is not valid {encoding} data ({exc})") from exc
     if len(data) > limit_bytes:
         raise PayloadTooLargeError(_too_large(len(data), limit_bytes, at_least=True, inflated=True))
+    if not inflater.eof:
+        raise MalformedRequestError(f"the body ends before its {encoding} data does; send the whole stream")
+    if inflater.unused_data:  # another gzip member, or anything: it would be ignored silently
+        raise MalformedRequestError(f"the body has {len(inflater.unused_data):,} bytes after its {encoding} data; "
+                                    "send one compressed stream and nothing after it")
     return data
 
 
