@@ -139,6 +139,23 @@ def test_metrics_count_requests_and_show_the_version_served(server, new_rows):
     assert 'mldeploy_api_gc_pause_seconds_count{generation="0"}' in text  # the server times its collector
 
 
+def test_model_names_a_client_makes_up_share_one_metrics_label(server):
+    """Each unknown name in a URL (or a gRPC ModelReady, open without a token) was a label of its own, for ever."""
+    import tritonclient.grpc as triton
+    from tritonclient.utils import InferenceServerException
+
+    made_up = [f"nothing-{i}-" + "x" * 2000 for i in range(30)]
+    with triton.InferenceServerClient(server.grpc) as client:
+        for name in made_up:
+            assert server.post(f"/predict/{name}", json={}).status_code == 404
+            assert server.get(f"/v2/models/{name}/ready").status_code == 404
+            with pytest.raises(InferenceServerException, match="NOT_FOUND"):
+                client.is_model_ready(name)
+    text = server.get("/metrics").text
+    assert not any(name in text for name in made_up) and len(text) < 100_000
+    assert 'model="(not served)"' in text
+
+
 def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):
     document = server.get("/openapi.json").json()
     record = document["components"]["schemas"]["salary_record"]

@@ -206,7 +206,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def create_app(config: ApiConfig):
     """Build the ASGI app; models start loading when the server starts (readiness says when they are in)."""
-    plane = DataPlane(config, ApiMetrics())
+    plane = DataPlane(config, ApiMetrics(served=(ref.name for ref in config.refs)))
     api = Api(plane)
 
     @contextlib.asynccontextmanager

@@ -9,12 +9,17 @@ from __future__ import annotations
 import bisect
 import gc
 import time
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["ApiMetrics"]
+__all__ = ["UNKNOWN_MODEL", "ApiMetrics"]
+
+UNKNOWN_MODEL = "(not served)"
+"""The one ``model`` label of requests naming a model this server does not serve: a label per name
+a client makes up would grow the scrape, and the process, without bound."""
 
 _LATENCY_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
@@ -24,7 +29,9 @@ _PAUSE_BUCKETS_S = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 
 class ApiMetrics:
     """The server's metrics, in a registry of their own (several apps can live in one process)."""
 
-    def __init__(self):
+    def __init__(self, served: Iterable[str] = ()):
+        self.served = frozenset(served)
+        """Model names that get labels of their own; requests for any other are counted under UNKNOWN_MODEL."""
         self.registry = CollectorRegistry()
         self._requests = Counter("mldeploy_api_requests", "Prediction requests answered, by model, version, endpoint and status.",
                                  ["model", "version", "endpoint", "status"], registry=self.registry)
@@ -66,11 +73,13 @@ class ApiMetrics:
 
     def answered(self, model: str, version, endpoint: str, status: int, seconds: float) -> None:
         """Count one answered request and its latency."""
+        model = model if model in self.served else UNKNOWN_MODEL
         self._child(self._requests, model, str(version or ""), endpoint, str(status)).inc()
         self._child(self._latency, model, endpoint).observe(seconds)
 
     def failed(self, model: str, endpoint: str, error: BaseException) -> None:
         """Count one failed request by its error class."""
+        model = model if model in self.served else UNKNOWN_MODEL
         self._child(self._errors, model, endpoint, type(error).__name__).inc()
 
     def batch(self, model: str, version, rows: int) -> None:
