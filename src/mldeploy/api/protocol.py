@@ -21,9 +21,13 @@ from typing import NamedTuple
 import numpy as np
 import orjson
 
+from mldeploy._json_depth import nests_deeper_than
 from mldeploy.api.errors import MalformedRequestError
 from mldeploy.api.tensors import FIXED, LENGTH, RequestedOutput, selected_outputs, to_binary
 from mldeploy.serving import Prediction, codecs
+
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of a JSON body read (a V2 request nests 4 levels; the plain JSON API 2)."""
 
 __all__ = [
     "HEADER_LENGTH",
@@ -136,15 +140,23 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
 
 def _load_json(data: bytes):
     try:
-        return orjson.loads(data)
+        return orjson.loads(data)  # stops at 1,024 levels by itself, and refuses lone surrogates
     except orjson.JSONDecodeError as exc:
         error = exc
+    if nests_deeper_than(data, MAX_JSON_DEPTH):  # Python's json below recurses once per level
+        raise MalformedRequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels; "
+                                    "send a JSON object of inputs or rows") from error
     try:
         # Python's json (and many clients) write Infinity and NaN, which strict JSON lacks: read them
         # so that an infinite value gets the core's own answer instead of a parse error.
-        return json.loads(data)
+        loaded = json.loads(data)
+        json.dumps(loaded, ensure_ascii=False).encode()  # a lone surrogate (\\ud800) cannot be answered back
+    except UnicodeEncodeError:
+        raise MalformedRequestError("the body holds a lone surrogate escape (such as \\ud800), which is not text; "
+                                    "send UTF-8 text") from error
     except ValueError:
         raise MalformedRequestError(f"the body is not valid JSON ({error}); send a JSON object") from error
+    return loaded
 
 
 def _request_id(request: dict) -> str | None:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import BinaryIO
 
+from mldeploy._json_depth import nests_deeper_than
 from mldeploy.bundle.digest import bytes_digest
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.errors import BundleError, ConfigError, Issue, SchemaError
@@ -250,27 +251,9 @@ def decode_events(values: list[bytes]) -> tuple[list[dict | None], dict[int, str
 
 
 def _event_problem(value: bytes) -> str | None:
-    """Why ``value`` cannot be parsed safely (nested deeper than MAX_EVENT_DEPTH), or None; no recursion."""
-    if value.count(b"[") + value.count(b"{") <= MAX_EVENT_DEPTH:
-        return None  # cannot nest deeper: the usual event never pays for the scan below
-    depth, in_string, escaped = 0, False, False
-    for byte in value:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # closing quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > MAX_EVENT_DEPTH:
-                return (f"the message nests deeper than {MAX_EVENT_DEPTH} levels; "
-                        "send one flat JSON object of fields per event")
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
+    """Why ``value`` cannot be parsed safely (nested deeper than MAX_EVENT_DEPTH), or None."""
+    if nests_deeper_than(value, MAX_EVENT_DEPTH):
+        return f"the message nests deeper than {MAX_EVENT_DEPTH} levels; send one flat JSON object of fields per event"
     return None
 
 
