@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from mldeploy.api import tensors
+from mldeploy.registry import Registry
 from mldeploy.serving import Model
 
+import _services
 from _api_data import records
 
 pytestmark = pytest.mark.timeout(120)
@@ -158,6 +160,23 @@ def test_model_names_a_client_makes_up_share_one_metrics_label(server):
     text = server.get("/metrics").text
     assert not any(name in text for name in made_up) and len(text) < 100_000
     assert 'model="(not served)"' in text
+
+
+def test_health_checks_load_nothing_and_name_nothing_to_a_caller_without_a_token(salary_bundle, tmp_path):
+    """Readiness of a version not at hand was a load (or a 404 listing the registry's versions); a 404 listed the models."""
+    with Registry(root=tmp_path / "registry") as registry:
+        registry.set_alias(registry.register(salary_bundle), "production")
+        registry.register(salary_bundle)
+    with _services.api_server("--registry", str(tmp_path / "registry"), "serve", "salary:production",
+                              env={"MLDEPLOY_API_TOKEN": "t0ken"}) as server:
+        for _ in range(2):
+            answer = httpx.get(server.url + "/v2/models/salary/versions/2/ready")
+            assert answer.status_code == 503 and answer.json() == {"name": "salary", "ready": False, "version": 1}
+        assert httpx.get(server.url + "/v2/models/salary/versions/1/ready").json()["ready"] is True
+        missing = httpx.get(server.url + "/v2/models/salary/versions/99/ready")
+        assert missing.status_code == 503 and "1, 2" not in missing.text
+        unknown = httpx.get(server.url + "/v2/models/nothing/ready")
+        assert unknown.status_code == 404 and "salary" not in unknown.text and unknown.json()["type"] == "NotFoundError"
 
 
 def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):

@@ -68,8 +68,16 @@ class DataPlane:
         return served
 
     async def model_ready(self, name: str, version: int | None) -> tuple[bool, int | None]:
-        """Return whether the model (or that version) answers now, and the version its alias serves."""
-        served = await self.target(name, version)
+        """Return whether the model (or that version) answers now, and the version its alias serves.
+
+        A health check, open without a token: answered from what is loaded, loading nothing (a version
+        not at hand is not ready), and a 404 that names nothing this server or its registry holds.
+        """
+        if self.catalog is None:
+            raise NotReadyError("the server is starting; retry in a moment")
+        served = self.catalog.models.get(name)
+        if served is None:
+            raise NotFoundError(f'this server does not serve a model "{name}"')
         is_ready = served.is_ready if version is None else served.is_loaded(version)
         return is_ready, served.live.version
 
