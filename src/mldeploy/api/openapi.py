@@ -29,7 +29,7 @@ _ERRORS = {
     "404": "No such model, or no such version of it",
     "413": "The body is larger than the server's --max-body-bytes",
     "415": "The content type is not application/json (or, for V2 inference, application/octet-stream)",
-    "422": "Rows that do not match the model's schema: `issues` lists every bad field of every bad row",
+    "422": "Rows that do not match the model's schema: `issues` lists the bad fields of the bad rows (the first 1,000; `issues_total` counts them all)",
     "503": "The model is still loading, or its version has not passed its checks yet",
 }
 _MAY_BE_LEFT_OUT = ("may be null or left out: a missing key of a field that may be empty counts as empty "
@@ -190,7 +190,8 @@ def _infer_response_schema() -> dict:
 def _error_schema() -> dict:
     return {"type": "object", "required": ["error"], "properties": {
         "error": {"type": "string"}, "type": {"type": "string"},
-        "issues": {"type": "array", "items": {"type": "object"}}}}
+        "issues": {"type": "array", "items": {"type": "object"}},
+        "issues_total": {"type": "integer", "description": "How many issues there were, when more than `issues` lists"}}}
 
 
 def _health_paths() -> dict:
