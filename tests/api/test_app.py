@@ -169,12 +169,12 @@ def test_health_checks_load_nothing_and_name_nothing_to_a_caller_without_a_token
         registry.register(salary_bundle)
     with _services.api_server("--registry", str(tmp_path / "registry"), "serve", "salary:production",
                               env={"MLDEPLOY_API_TOKEN": "t0ken"}) as server:
-        for _ in range(2):
+        for _ in range(2):  # a 4xx is "not ready" in the V2 protocol
             answer = httpx.get(server.url + "/v2/models/salary/versions/2/ready")
-            assert answer.status_code == 503 and answer.json() == {"name": "salary", "ready": False, "version": 1}
+            assert answer.status_code == 404 and "is not loaded here" in answer.json()["error"]
         assert httpx.get(server.url + "/v2/models/salary/versions/1/ready").json()["ready"] is True
         missing = httpx.get(server.url + "/v2/models/salary/versions/99/ready")
-        assert missing.status_code == 503 and "1, 2" not in missing.text
+        assert missing.status_code == 404 and "1, 2" not in missing.text
         unknown = httpx.get(server.url + "/v2/models/nothing/ready")
         assert unknown.status_code == 404 and "salary" not in unknown.text and unknown.json()["type"] == "NotFoundError"
 

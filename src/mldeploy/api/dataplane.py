@@ -71,15 +71,17 @@ class DataPlane:
         """Return whether the model (or that version) answers now, and the version its alias serves.
 
         A health check, open without a token: answered from what is loaded, loading nothing (a version
-        not at hand is not ready), and a 404 that names nothing this server or its registry holds.
+        not at hand is a 404, "not ready" in the V2 protocol), and a 404 that lists nothing this server
+        or its registry holds.
         """
         if self.catalog is None:
             raise NotReadyError("the server is starting; retry in a moment")
         served = self.catalog.models.get(name)
         if served is None:
             raise NotFoundError(f'this server does not serve a model "{name}"')
-        is_ready = served.is_ready if version is None else served.is_loaded(version)
-        return is_ready, served.live.version
+        if version is not None and not served.is_loaded(version):  # the V2 protocol: a 4xx means not ready
+            raise NotFoundError(f'version {version} of "{name}" is not loaded here; a prediction request for it loads it')
+        return served.is_ready, served.live.version
 
     async def infer(self, name: str, version: int | None, request: InferRequest, extra: str = "reject",
                     alone_inline: bool = False, endpoint: str = "rest.infer") -> Prediction:
