@@ -46,8 +46,14 @@ def test_no_output_of_serve_or_batch_shows_the_database_password(postgres_databa
     code, out, err = run(capsys, "keygen", "--out", str(tmp_path / "keys"))
     seen += [out, err]
     served = ("--registry", registry_url, "serve", "salary:production")
+    logs = []
     for args in (served, ("--public-key", str(tmp_path / "keys.pub"), *served)):  # the second refuses the unsigned bundle
-        seen += _server_outputs(args, ready=len(args) == len(served))
+        outputs = _server_outputs(args, ready=len(args) == len(served))
+        seen += outputs
+        logs.append(outputs[-1])
+    # each load and swap is in the server's log at info level, whatever --log-level (warning by default)
+    assert "INFO:" in logs[0] and "salary@1 is serving" in logs[0]
+    assert "salary@1 refused at the fetch check: the registry's record of salary@1 is not signed" in logs[1]
     seen += [record.getMessage() for record in caplog.records]
     leaks = [line for text in seen for line in text.splitlines() if PASSWORD in line]
     assert leaks == [], "\n".join(leaks)

@@ -14,6 +14,7 @@ port is reserved here first (a bound, never listening SO_REUSEPORT socket), so
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import inspect
 import signal
@@ -74,6 +75,7 @@ def serve(config: ApiConfig, on_listening: Callable[[str, str | None], None] = p
         # A worker importing scikit-learn and loading models can miss uvicorn's 5 s ping on a busy
         # machine; the supervisor would then kill and restart it, over and over.
         options["timeout_worker_healthcheck"] = _WORKER_PING_TIMEOUT_S
+    options["log_config"] = _log_config(config.log_level)
     uconfig = uvicorn.Config(partial(create_app, config), **options)
     on_listening(f"http://{shown}:{port}", None if held is None else f"{shown}:{config.grpc_port}")
     try:
@@ -112,3 +114,14 @@ def _supervisor(uvicorn, uconfig, sock: socket.socket):
     if "target" in inspect.signature(Multiprocess.__init__).parameters:
         return Multiprocess(uconfig, target=uvicorn.Server(uconfig).run, sockets=[sock])
     return Multiprocess(uconfig, sockets=[sock])
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's logging, applied in every worker, plus mldeploy's loggers at info (or the more verbose ``level``):
+    each version loaded, swapped in or refused, and by which check, is in the server's log whatever --log-level."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    verbose = level.lower() in ("debug", "trace")
+    config["loggers"]["mldeploy"] = {"handlers": ["default"], "level": "DEBUG" if verbose else "INFO", "propagate": False}
+    return config
