@@ -50,3 +50,22 @@ def test_the_document_and_the_server_agree_on_what_a_prediction_request_may_be(s
                                checks=[not_a_server_error, check])
 
     agree()
+
+
+def test_an_infer_request_without_inputs_is_refused_by_the_document_and_the_server(server):
+    document = httpx.get(server.url + "/openapi.json", headers=server.headers, timeout=10).json()
+    operation = document["paths"]["/v2/models/salary/infer"]["post"]
+    schema = _resolved(document, operation["requestBody"]["content"]["application/json"]["schema"])
+    assert _resolved(document, schema["properties"]["inputs"])["minItems"] == 1
+    answer = httpx.post(server.url + "/v2/models/salary/infer", json={"inputs": []}, headers=server.headers, timeout=10)
+    assert 400 <= answer.status_code < 500 and answer.json()["error"]
+
+
+def _resolved(document: dict, schema: dict) -> dict:
+    """Follow ``$ref``s (``#/components/schemas/NAME``) to the schema they name."""
+    while "$ref" in schema:
+        target = document
+        for part in schema["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        schema = target
+    return schema

@@ -176,7 +176,7 @@ def _tensor_schema() -> dict:
 def _infer_request_schema() -> dict:
     return {"type": "object", "required": ["inputs"], "properties": {
         "id": {"type": "string"}, "parameters": {"type": "object"},
-        "inputs": {"type": "array", "items": _tensor_schema()},
+        "inputs": {"type": "array", "minItems": 1, "items": _tensor_schema()},  # the server refuses none with a 4xx
         "outputs": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
             "name": {"type": "string"}, "parameters": {"type": "object"}}}}}}
 
