@@ -3,6 +3,7 @@
 import gzip
 
 import httpx
+import orjson
 import numpy as np
 import pytest
 
@@ -187,6 +188,18 @@ def test_an_error_lists_a_bounded_number_of_issues_each_once_and_counts_them_all
     assert len(body["issues"]) == 1000 and body["issues_total"] == 5000  # one field missing in each row
     listed = [tuple(sorted(issue.items())) for issue in body["issues"]]
     assert len(set(listed)) == len(listed)
+
+
+@pytest.mark.parametrize("count", [300_000_000, 10**15, 2**63 - 1])
+def test_a_binary_tensor_declaring_more_values_than_its_bytes_hold_is_refused_before_anything_is_allocated(server, count):
+    """1,174 bytes declaring a BYTES tensor of 300 million values once allocated 2.95 GB; 10^15 was a 500."""
+    raw = b"\x04\x00\x00\x00Oslo"
+    head = orjson.dumps({"inputs": [{"name": "city", "datatype": "BYTES", "shape": [count],
+                                     "parameters": {"binary_data_size": len(raw)}}]})
+    answer = server.post("/v2/models/salary/infer", content=head + raw,
+                         headers={"inference-header-content-length": str(len(head))})
+    assert answer.status_code == 400, answer.text
+    assert f"{count} BYTES element(s) need at least" in answer.json()["error"]
 
 
 def test_openapi_and_docs_show_the_real_fields_with_an_example(server, model):

@@ -281,6 +281,9 @@ def _bytes_elements(name: str, raw: bytes, count: int) -> list | np.ndarray:
     Binary BYTES has no null: an empty element is a missing value. Repeated texts (categories) are
     decoded once; this loop is most of the cost of a large request, so it stays tight.
     """
+    if count * LENGTH.size > len(raw):  # before allocating: a few bytes may declare a shape of billions
+        raise MalformedRequestError(f'input "{name}": {count} BYTES element(s) need at least {count * LENGTH.size} bytes '
+                                    f"(a 4-byte length each), the data has {len(raw)}")
     values = [None] * count if count <= _FEW_ROWS else np.empty(count, dtype=object)
     unpack, decoded, offset, end = LENGTH.unpack_from, {}, 0, len(raw)
     try:
