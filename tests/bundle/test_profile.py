@@ -48,3 +48,13 @@ def test_an_extra_file_may_not_take_a_bundle_name_or_leave_the_folder(tmp_path, 
     with pytest.raises(BundleError, match="extra file name"):
         Bundle.from_pipeline(pipeline, features, name="strict", directory=tmp_path / "b", extra_files={name: b"x"})
     assert not (tmp_path / "b").exists()
+
+
+def test_bin_counts_put_each_value_in_the_bin_searchsorted_names():
+    from mldeploy.bundle.profile import bin_counts
+
+    edges = np.array([-1.0, 0.0, 0.0, 2.5, 7.0])  # a repeated edge, as deciles of a lumpy column give
+    values = np.array([-np.inf, -5.0, -1.0, -0.5, 0.0, 0.0, 1.0, 2.5, 2.6, 7.0, 9.0, np.inf])
+    expected = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
+    assert bin_counts(edges, values).tolist() == expected.astype(float).tolist()
+    assert bin_counts(edges, np.empty(0)).tolist() == [0.0] * 6
