@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import _services
 from _api_data import records
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.examples import salary
 
 _QUEUE_ROWS = 300
+
+pytestmark = pytest.mark.postgres  # starts a PostgreSQL cluster of its own in the test body
 
 
 def _gauge(server, what: str) -> int:
