@@ -26,6 +26,7 @@ test: setup
 	scripts/chromium.sh install
 	scripts/careers_js.sh >/dev/null
 	$(VENV)/bin/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 	$(PY) -m pytest
 
 ## Everything that needs no PostgreSQL, no Kafka and no venv build, on every core; fitted models come from .cache/tests.
