@@ -156,7 +156,7 @@ def validate(
 def shadow_report(
     name: str = typer.Argument(..., help="Model name, e.g. salary."),
     since: str = typer.Option("1h", "--since", help="How far back: 30m, 1h, 2d."),
-    db: str = typer.Option("sqlite:///predictions.db", "--db", envvar="MLDEPLOY_PREDICTIONS",
+    db: str = typer.Option(BatchJobConfig.store_url, "--db", envvar="MLDEPLOY_PREDICTIONS",
                            help="The database the server logged to (its --log-to)."),
     truth: Path = typer.Option(None, "--truth", help="True values that have arrived (CSV, Parquet, JSON), with --key and --target."),
     key: str = typer.Option(None, "--key", help="The truth's key column (the server's --log-key values)."),

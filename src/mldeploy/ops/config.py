@@ -34,6 +34,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.ops.gate_rules import GateConfig, MetricRule, SliceRule
@@ -92,7 +93,7 @@ class BatchTarget:
     name: str
     input: Path
     key: str
-    store: str = "sqlite:///predictions.db"
+    store: str = BatchJobConfig.store_url
 
     @property
     def label(self) -> str:
