@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from mldeploy._extras import require
-from mldeploy.errors import BackendError, ConfigError, MldeployError, NotFoundError, SchemaError
+from mldeploy.errors import BackendError, ConfigError, MldeployError, NotFoundError, SchemaError, answer_for
 from mldeploy.examples.careers.site import MODE_TITLES, MODES, CareersSite
 
 __all__ = ["create_app", "ORT_FILES"]
@@ -37,6 +37,10 @@ _HEADERS = {
 }
 _MEDIA = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
           ".html": "text/html; charset=utf-8"}
+
+
+_STATUS = {ConfigError: 400, NotFoundError: 404, BackendError: 503}
+"""HTTP status of the errors the site answers in words (a SchemaError is a 422 with its issues)."""
 
 
 def create_app(site: CareersSite):
@@ -57,11 +61,7 @@ def create_app(site: CareersSite):
         if isinstance(exc, SchemaError):
             issues = [{"field": i.field, "message": f"expected {i.expected}, got {i.got}"} for i in exc.issues]
             return error(422, str(exc), issues)
-        if isinstance(exc, ConfigError):
-            return error(400, str(exc))
-        if isinstance(exc, NotFoundError):
-            return error(404, str(exc))
-        return error(503 if isinstance(exc, BackendError) else 500, str(exc))
+        return error(answer_for(exc, _STATUS, 500), str(exc))
 
     def static(name: str, folder: Path = STATIC) -> Response:
         path = folder / name
