@@ -257,11 +257,12 @@ def test_the_prediction_process_swaps_in_a_version_published_mid_stream(kafka_br
     assert by_second == [second.predict(ROWS[0])] * len(by_second)
 
 
-def _scorer(kafka_broker, model_url, topic: str, instance: str, at_least_once: bool = False) -> subprocess.Popen:
+def _scorer(kafka_broker, model_url, topic: str, instance: str, at_least_once: bool = False,
+            idle_exit_s: float = 6) -> subprocess.Popen:
     """Start `mldeploy stream-score` in its own process; its output lines collect in ``process.lines``."""
     command = ["stream-score", "--models", model_url, "--name", "salary", "--in", kafka_broker.url(topic),
                "--out", kafka_broker.url(f"{topic}-out"), "--group", f"g-{topic}", "--instance", instance,
-               "--max-batch", "25", "--idle-exit", "6", *(["--at-least-once"] if at_least_once else [])]
+               "--max-batch", "25", "--idle-exit", str(idle_exit_s), *(["--at-least-once"] if at_least_once else [])]
     process = subprocess.Popen([sys.executable, "-c", "from mldeploy.cli import main; main()", *command],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ | {"COLUMNS": "200"})
     process.lines = []
@@ -392,6 +393,7 @@ def test_a_scorer_fenced_by_a_second_of_the_same_identity_loses_and_doubles_noth
         second = _scorer(kafka_broker, model_url, topic, "same")
         assert feeder.is_alive(), "the stream ended before the second scorer came: nothing was fenced mid-stream"
         assert first.wait(120) != 0, f"the fenced scorer went on: {first.lines}"
+        assert "took this one's place" in first.stderr.read()
         feeder.join(60)
         predictions.until(lambda m: {x.key() for x in m} >= set(events), 150, processes=(second,))
         _scored(second)
@@ -400,3 +402,21 @@ def test_a_scorer_fenced_by_a_second_of_the_same_identity_loses_and_doubles_noth
         predictions.close()
     counts = Counter(m.key() for m in predictions.messages)
     assert set(counts) == set(events) and {k: n for k, n in counts.items() if n > 1} == {}
+
+
+def test_an_idle_scorer_whose_place_is_taken_stops_and_says_why(kafka_broker, model_url):
+    """With no event to write, only the consumer learns of its successor (librdkafka reports that as
+    ``_FATAL``, yet not ``fatal()``): the scorer must stop with a clear reason, not sit idle forever."""
+    topic = f"events-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker.bootstrap, 1, topic, f"{topic}-out")
+    first = _scorer(kafka_broker, model_url, topic, "same", idle_exit_s=60)
+    second = None
+    try:
+        assert "none" not in _wait_for_line(first, "assigned partitions: events", 120)
+        second = _scorer(kafka_broker, model_url, topic, "same", idle_exit_s=60)
+        assert first.wait(50) != 0, f"the scorer whose place was taken went on: {first.lines}"
+        assert "took this one's place" in first.stderr.read()
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.kill()

@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mldeploy.errors import NotReadyError
+from mldeploy.errors import BackendError, NotReadyError
 from mldeploy.stream import codec
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
@@ -92,6 +92,9 @@ class StreamScorer:
         self._log_inputs = log_inputs
         self._failed = False
         """A write or commit failed for good: nothing more may be committed, not even while closing."""
+        self._revoke_error: BaseException | None = None
+        """What failed inside the revoke callback, raised by the loop (an exception raised through librdkafka's
+        callback can be lost, or surface later as a SystemError in an unrelated call)."""
 
     def stop(self) -> None:
         """Ask the loop to finish its batch and return (safe from signal handlers and threads)."""
@@ -125,8 +128,9 @@ class StreamScorer:
             self._drop_unwritten(producer)  # closing the consumer below must commit none of it
             raise
         finally:
-            consumer.close()
-            producer.flush(10)
+            consumer.close()  # its revoke commits what was written (nothing, after a failure)
+        self._raise_revoke_error()
+        producer.flush(10)
         return self.stats
 
     def _subscribe(self, consumer, producer) -> list[float]:
@@ -141,8 +145,12 @@ class StreamScorer:
         def before_revoke(_consumer, _partitions) -> None:
             if self._failed:
                 return  # a write failed: commit nothing more, the next owner reads it all again
-            self._finish(consumer, producer, rewind=False)  # unwritten events are read again by the next owner
-            self._commit(consumer, producer)  # the next owner must find these offsets committed
+            try:
+                self._finish(consumer, producer, rewind=False)  # unwritten events are read again by the next owner
+                self._commit(consumer, producer)  # the next owner must find these offsets committed
+            except BaseException as exc:  # noqa: BLE001  (kept for the loop to raise, see _revoke_error)
+                self._drop_unwritten(producer)
+                self._revoke_error = exc
 
         consumer.subscribe([self.config.source.topic], on_assign=note_assignment, on_revoke=before_revoke)
         return assigned
@@ -150,6 +158,7 @@ class StreamScorer:
     def _step(self, consumer, producer) -> bool:
         """Read a micro-batch and hand it to the predictor, write the oldest scored one; False if neither came."""
         messages = self._read(consumer)
+        self._raise_revoke_error()
         usable = [m for m in messages if m.error() is None]  # the common case, without a call per message
         messages = usable if len(usable) == len(messages) else [m for m in messages if self._usable(m)]
         if messages:
@@ -167,6 +176,11 @@ class StreamScorer:
                 self.config.caught_up_commit_s if caught_up else self.config.commit_interval_s):
             self._commit(consumer, producer)
         return bool(messages) or wrote
+
+    def _raise_revoke_error(self) -> None:
+        if self._revoke_error is not None:
+            error, self._revoke_error = self._revoke_error, None
+            raise error
 
     def _read(self, consumer) -> list:
         """Return the events queued (up to a batch); if none and none is being scored, wait for the first.
@@ -257,7 +271,7 @@ class StreamScorer:
         error = exc.args[0]
         if not self.config.exactly_once or not error.txn_requires_abort():
             self._drop_unwritten(producer)
-            raise kafka_error("committing a batch of predictions", self.config.source.where, exc) from exc
+            raise self._failure("committing a batch of predictions", error) from exc
         log.warning("aborting a transaction and reading its events again: %s", error)
         producer.abort_transaction()
         self._rewind(consumer, unwritten or [], self._pending.first if self._pending is not None else None)
@@ -339,12 +353,22 @@ class StreamScorer:
         self.stats.models.update(counts.models)
 
     def _usable(self, message) -> bool:
-        if message.error() is None:
+        error = message.error()
+        if error is None:
             return True
-        if message.error().fatal():
-            raise kafka_error("reading events", self.config.source.where, message.error())
-        log.warning("Kafka reports while reading %s: %s", self.config.source.topic, message.error())
+        if error.fatal() or error.code() == self.ck.KafkaError._FATAL:  # a fenced consumer's error is not fatal()
+            raise self._failure("reading events", error)
+        log.warning("Kafka reports while reading %s: %s", self.config.source.topic, error)
         return False
+
+    def _failure(self, what: str, error, where: str | None = None) -> BackendError:
+        """The error to stop with: a scorer of the same identity that took over gets its own words."""
+        if not _fenced(self.ck, error):
+            return kafka_error(what, where or self.config.source.where, error)
+        return BackendError(
+            f"another scorer of group {self.config.group!r} with instance {self._instance!r} took this one's place "
+            f"({what}: {error.str()}); this one stops. Give each scorer of a group its own --instance, or none "
+            "(a random one is chosen); a scorer restarted under the same --instance takes over on purpose")
 
     def _consumer(self):
         group = self.config.group
@@ -369,8 +393,14 @@ class StreamScorer:
             try:
                 producer.init_transactions(30)  # also aborts what a crashed scorer of this name left open
             except self.ck.KafkaException as exc:
-                raise kafka_error("starting the scorer's transactions", self.config.output.where, exc) from exc
+                raise self._failure("starting the scorer's transactions", exc.args[0], self.config.output.where) from exc
         return producer
+
+
+def _fenced(ck, error) -> bool:
+    """Whether ``error`` says a newer client of this one's transactional or group-instance id took over."""
+    codes = {ck.KafkaError._FENCED, ck.KafkaError.FENCED_INSTANCE_ID, ck.KafkaError.PRODUCER_FENCED}
+    return error.code() in codes or (error.code() == ck.KafkaError._FATAL and "fenced" in error.str().lower())
 
 
 def _counts(messages: list, scored: Scored) -> BatchCounts:
