@@ -70,3 +70,19 @@ def test_a_text_column_that_accepts_unseen_values_stays_text():
     pipeline = make_pipeline(ohe, LinearRegression()).fit(frame, frame["x"])
     field = Bundle.from_pipeline(pipeline, frame, name="t", compile=False).schema.by_name["name"]
     assert (field.type, field.unseen, field.categories) == ("string", "accept", None)
+
+
+def test_probe_answers_do_not_depend_on_the_suspects_named():
+    from mldeploy.bundle.probing import probe_schema
+    from mldeploy.bundle.schema import Schema
+
+    frame, y = mixed_markers()
+    frame = frame.assign(size=np.random.default_rng(1).uniform(2, 400, len(frame)))
+    strict = make_column_transformer((OneHotEncoder(handle_unknown="error"), ["c1"]), (StandardScaler(), ["x"]),
+                                     (FunctionTransformer(np.log), ["size"]))
+    pipeline = make_pipeline(strict, LogisticRegression()).fit(frame.assign(c1=frame["c1"].fillna("?")), y)
+    start = Schema.from_sample(frame, "classification", [0, 1], None)
+    blind = probe_schema(pipeline, start, frame)
+    assert not blind.by_name["c1"].nullable and blind.by_name["size"].minimum > 0  # refusals were found
+    for suspect in (lambda rows: range(len(rows)), lambda rows: [], lambda rows: [0, 2, len(rows) + 5]):
+        assert probe_schema(pipeline, start, frame, suspect) == blind

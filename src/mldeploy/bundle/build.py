@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tempfile
@@ -13,7 +14,7 @@ import pandas as pd
 
 from mldeploy.bundle import storage
 from mldeploy.compiled.plan import CompiledInfo
-from mldeploy.bundle.compiling import compile_into
+from mldeploy.bundle.compiling import compile_checked
 from mldeploy.bundle.digest import frame_fingerprint
 from mldeploy.bundle.manifest import Manifest
 from mldeploy.bundle.probing import probe_schema
@@ -58,21 +59,32 @@ def write_bundle(
     ``extra_files`` (name -> bytes) adds files of the caller's own, such as the
     estimated-error model; the manifest's digests cover them like the rest.
     """
+    from threadpoolctl import threadpool_limits
+
     BundleRef.check_name(name)
     _check_fitted(pipeline, sample)
     sample = _fitted_columns(pipeline, sample)
     task, classes = _task_of(pipeline)
-    schema = probe_schema(pipeline, Schema.from_sample(sample, task, classes, ranges), sample)
+    # One OpenMP thread: every prediction here but one is of a few rows, where starting threads costs more
+    # than they save (on a busy machine, many times more).
+    with threadpool_limits(1):
+        profiled, predicted = _predictions(pipeline, sample)
+        compiled, info = (compile_checked(pipeline, sample, predicted if profiled is sample else None) if compile
+                          else (None, CompiledInfo("fallback", "compile=False")))
+        # The compiled form, verified to refuse what the pipeline refuses, says which probes to ask alone.
+        suspect = None if compiled is None else functools.partial(_refused_rows, compiled)
+        schema = probe_schema(pipeline, Schema.from_sample(sample, task, classes, ranges), sample, suspect)
     saved = _saved_pipeline(pipeline, tuple(trusted))
     target = _target_directory(directory)
     try:
-        _write_payload(target, saved, schema, sample, _prediction_profile(pipeline, sample, task))
-        compiled = compile_into(target, pipeline, sample) if compile else CompiledInfo("fallback", "compile=False")
+        _write_payload(target, saved, schema, sample, _prediction_profile(predicted, task))
+        if compiled is not None:
+            compiled.save(target)
         _write_extra_files(target, extra_files or {})
         manifest = Manifest(
             name=name, task=task, files=storage.digest_files(target), sizes=storage.file_sizes(target),
             metrics=dict(metrics or {}), data_fingerprint=frame_fingerprint(sample), training_rows=int(len(sample)),
-            parent=parent, description=description, compiled=compiled.to_dict(),
+            parent=parent, description=description, compiled=info.to_dict(),
         )
         storage.write_manifest(target, manifest)
     except BaseException:  # a half-written bundle is no bundle: leave nothing behind
@@ -154,11 +166,26 @@ def _write_payload(target: Path, saved: bytes, schema: Schema, sample: pd.DataFr
     (target / storage.PROFILE).write_text(json.dumps(profile, allow_nan=False, separators=(",", ":")))
 
 
-def _prediction_profile(pipeline, sample: pd.DataFrame, task: str) -> dict:
-    """Profile the pipeline's own predictions on (a sample of) its training rows: the baseline of prediction drift."""
+def _predictions(pipeline, sample: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Return (a sample of) the training rows and the pipeline's own predictions of them."""
     rows = sample.sample(n=min(_PREDICTION_ROWS, len(sample)), random_state=0) if len(sample) > _PREDICTION_ROWS else sample
-    predicted = pd.Series(np.asarray(pipeline.predict(rows)))
+    return rows, np.asarray(pipeline.predict(rows))
+
+
+def _prediction_profile(predicted: np.ndarray, task: str) -> dict:
+    """Profile the pipeline's own predictions on its training rows: the baseline of prediction drift."""
+    predicted = pd.Series(predicted)
     return profile_values(predicted.astype(str) if task == "classification" else predicted.astype("float64"))
+
+
+def _refused_rows(compiled, rows: pd.DataFrame) -> set[int]:
+    """The positions of ``rows`` the compiled form refuses; none named when it fails otherwise (a guess, not a verdict)."""
+    from mldeploy.compiled.verification import refused_positions
+
+    try:
+        return refused_positions(compiled.predict_frame, rows)
+    except Exception:  # noqa: BLE001 - a hint that cannot be had is no hint
+        return set()
 
 
 def _write_extra_files(target: Path, files: dict[str, bytes]) -> None:

@@ -3,22 +3,26 @@
 Every first question (an empty value, an unseen category, each widened bound and
 each end of the training range, for every field) goes to the pipeline in one
 batch of rows, one row per question; only a batch the pipeline refuses is split
-in halves until the refused rows stand alone. Each answer is the one its row
-gets alone: serving relies on the same property, that a pipeline refuses a batch
-exactly when it refuses one of its rows. A refused widened bound is then narrowed
-by bisection, one question at a time.
+in halves until the refused rows stand alone. Questions a ``suspect`` (the
+compiled form, already verified) expects refused are asked alone from the start,
+which spares the halving. Each answer is the one its row gets alone: serving
+relies on the same property, that a pipeline refuses a batch exactly when it
+refuses one of its rows. A refused widened bound is then narrowed by bisection,
+one question at a time.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from mldeploy.bundle.schema import Field, Schema
+from mldeploy.compiled.refusals import answer_rows
 from mldeploy.validation.checks import validate_frame
 
 __all__ = ["probe_schema"]
@@ -27,9 +31,14 @@ _UNSEEN_PROBE = "__mldeploy_unseen_category__"
 _RANGE_PROBES = 40
 
 
-def probe_schema(pipeline, schema: Schema, sample: pd.DataFrame) -> Schema:
-    """Return ``schema`` with each field's empty values, unseen categories and range as the pipeline accepts them."""
-    answers = _Answers(pipeline, validate_frame(schema, sample.iloc[:1], missing="as-trained"))
+def probe_schema(pipeline, schema: Schema, sample: pd.DataFrame,
+                 suspect: Callable[[pd.DataFrame], Iterable[int]] | None = None) -> Schema:
+    """Return ``schema`` with each field's empty values, unseen categories and range as the pipeline accepts them.
+
+    ``suspect(rows)`` may name the positions of probe rows the pipeline likely refuses; it only
+    decides how questions are grouped, never an answer.
+    """
+    answers = _Answers(pipeline, validate_frame(schema, sample.iloc[:1], missing="as-trained"), suspect)
     answers.ask_all([q for f in schema.fields for q in _first_questions(f, sample[f.name])])
     fields = []
     for f in schema.fields:
@@ -98,9 +107,10 @@ def _accepted_bound(answers: "_Answers", column: str, bound: float | None, seen:
 class _Answers:
     """Whether the pipeline accepts the base row with one field changed; answers kept, asked in batches."""
 
-    def __init__(self, pipeline, base: pd.DataFrame):
+    def __init__(self, pipeline, base: pd.DataFrame, suspect: Callable[[pd.DataFrame], Iterable[int]] | None = None):
         self._pipeline = pipeline
         self._base = base
+        self._suspect = suspect
         self._known: dict[tuple, bool] = {}
 
     def accepts(self, column: str, value) -> bool:
@@ -113,18 +123,13 @@ class _Answers:
     def ask_all(self, questions: list[tuple[str, object]]) -> None:
         """Answer every question with as few predictions as the refusals allow."""
         new = list({_key(c, v): (c, v) for c, v in questions if _key(c, v) not in self._known}.values())
-        if new:
-            self._answer(new, self._rows(new))
-
-    def _answer(self, questions: list, rows: pd.DataFrame) -> None:
-        results = self._predict(rows)
-        if results is None and len(questions) > 1:  # refused: find which rows, each alone in the end
-            middle = len(questions) // 2
-            self._answer(questions[:middle], rows.iloc[:middle])
-            self._answer(questions[middle:], rows.iloc[middle:])
+        if not new:
             return
-        for index, (column, value) in enumerate(questions):
-            self._known[_key(column, value)] = results is not None and _finite(results[index])
+        rows = self._rows(new)
+        suspects = self._suspect(rows) if self._suspect is not None and len(new) > 1 else ()
+        answers = answer_rows(lambda positions: self._predict(rows.iloc[positions]), len(new), suspects)
+        for (column, value), result in zip(new, answers):
+            self._known[_key(column, value)] = result is not None and _finite(result)
 
     def _rows(self, questions: list) -> pd.DataFrame:
         rows = []

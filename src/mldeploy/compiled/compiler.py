@@ -46,8 +46,10 @@ def column_kinds(frame: pd.DataFrame, columns) -> dict[str, str]:
     return kinds
 
 
-def compile_pipeline(pipeline, sample: pd.DataFrame) -> CompileResult:
+def compile_pipeline(pipeline, sample: pd.DataFrame, predicted=None) -> CompileResult:
     """Compile ``pipeline`` and check it against ``pipeline.predict`` on ``sample`` plus edge rows.
+
+    ``predicted`` is ``pipeline.predict(sample)`` when the caller has it already.
 
     Never raises for an unsupported step: the plan says which step falls back
     and why, and ``compiled`` is None. Example::
@@ -73,7 +75,7 @@ def compile_pipeline(pipeline, sample: pd.DataFrame) -> CompileResult:
         return CompileResult(None, plan)
     from mldeploy.compiled.verification import check_engines, verify
 
-    result = CompileResult(compiled, plan, verify(compiled, pipeline, sample))
+    result = CompileResult(compiled, plan, verify(compiled, pipeline, sample, predicted=predicted))
     if not result.report.ok:
         result.plan = [StepPlan(p.step, "fallback", f"verification failed: {result.report.summary()}") for p in plan]
         result.compiled = None

@@ -11,12 +11,15 @@ predictor runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["VerifyReport", "check_engines", "edge_rows", "infinite_rows", "verify"]
+from mldeploy.compiled.refusals import answer_rows
+
+__all__ = ["VerifyReport", "check_engines", "edge_rows", "infinite_rows", "refused_positions", "verify"]
 
 _UNSEEN = "\u2400unseen category"
 _SHOWN = 3
@@ -84,13 +87,18 @@ def infinite_rows(sample: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=sample.columns)
 
 
-def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9) -> VerifyReport:
-    """Compare ``compiled`` with ``pipeline`` on ``frame`` plus its edge rows; never raises for differences."""
+def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9, predicted=None) -> VerifyReport:
+    """Compare ``compiled`` with ``pipeline`` on ``frame`` plus its edge rows; never raises for differences.
+
+    ``predicted`` is ``pipeline.predict(frame)`` when the caller has it already (a bundle's prediction profile).
+    """
     from threadpoolctl import threadpool_limits
 
+    if predicted is not None and len(predicted) != len(frame):
+        raise ValueError(f"predicted: expected one prediction per row of frame ({len(frame)}), got {len(predicted)}")
     # One OpenMP thread: scikit-learn's per-call thread start-up dominates one-row predictions.
     with threadpool_limits(1):
-        return _verify(compiled, pipeline, frame, rtol)
+        return _verify(compiled, pipeline, frame, rtol, predicted)
 
 
 def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
@@ -109,10 +117,10 @@ def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
         report.engines.append(graph.engine)
 
 
-def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyReport:
+def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float, predicted) -> VerifyReport:
     report = VerifyReport(engines=[compiled.engine])
     frame = frame[compiled.columns]
-    _compare_batch(report, compiled, pipeline, frame, rtol, "sample")
+    _compare_batch(report, compiled, pipeline, frame, rtol, "sample", predicted)
     _compare_rows(report, compiled, pipeline, edge_rows(frame), rtol)
     infinite = infinite_rows(frame)
     for i in range(len(infinite)):
@@ -127,8 +135,9 @@ def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float) -> VerifyRepor
     return report
 
 
-def _compare_batch(report: VerifyReport, compiled, pipeline, frame: pd.DataFrame, rtol: float, what: str) -> None:
-    expected = pipeline.predict(frame)
+def _compare_batch(report: VerifyReport, compiled, pipeline, frame: pd.DataFrame, rtol: float, what: str,
+                   predicted=None) -> None:
+    expected = pipeline.predict(frame) if predicted is None else np.asarray(predicted)
     got = compiled.predict_frame(frame)
     from_records = compiled.predict_records(frame.to_dict("records"))
     if not _same(got, from_records):
@@ -143,11 +152,11 @@ def _compare_batch(report: VerifyReport, compiled, pipeline, frame: pd.DataFrame
 
 
 def _compare_rows(report: VerifyReport, compiled, pipeline, rows: pd.DataFrame, rtol: float) -> None:
-    # Which rows each side refuses, found by halving: every step the compiled form covers works row by row,
-    # so a batch is refused exactly when one of its rows is. Each row's verdict is the one it gets alone
-    # (a refused batch is split down to single rows), in a few calls instead of one per row.
-    sklearn_refuses = _refused_positions(pipeline.predict, rows)
-    compiled_refuses = _refused_positions(compiled.predict_frame, rows)
+    # Which rows each side refuses, each verdict the one the row gets alone, in a few calls instead of one
+    # per row (see refusals.py). The compiled form's refusals, found first and cheaply, are the rows asked
+    # of scikit-learn one by one; the rest go in one call, halved only if scikit-learn refuses it.
+    compiled_refuses = refused_positions(compiled.predict_frame, rows)
+    sklearn_refuses = refused_positions(pipeline.predict, rows, suspects=compiled_refuses)
     for i in sorted(sklearn_refuses ^ compiled_refuses):
         who = "scikit-learn" if i in sklearn_refuses else "the compiled form"
         report.fail(f"edge row {_describe(rows, i)}: only {who} refuses it")
@@ -158,20 +167,15 @@ def _compare_rows(report: VerifyReport, compiled, pipeline, rows: pd.DataFrame, 
             _compare_batch(report, compiled, pipeline, rows.iloc[accepted], rtol, "edge rows")
 
 
-def _refused_positions(predict, rows: pd.DataFrame) -> set[int]:
-    """The positions of the rows ``predict`` refuses, each confirmed alone: halve any refused batch."""
-    refused: set[int] = set()
-    pending = [(0, len(rows))]
-    while pending:
-        start, stop = pending.pop()
-        if stop <= start or not _refuses(lambda: predict(rows.iloc[start:stop])):
-            continue
-        if stop - start == 1:
-            refused.add(start)
-        else:
-            middle = (start + stop) // 2
-            pending += [(middle, stop), (start, middle)]
-    return refused
+def refused_positions(predict, rows: pd.DataFrame, suspects: Iterable[int] = ()) -> set[int]:
+    """The positions of the rows ``predict`` refuses (ValueError, TypeError), each confirmed alone.
+
+    ``suspects`` are positions likely refused, asked alone from the start; a wrong guess costs calls, never a verdict.
+    """
+    def ask(positions: list[int]):
+        return None if _refuses(lambda: predict(rows.iloc[positions])) else positions
+
+    return {i for i, answer in enumerate(answer_rows(ask, len(rows), suspects)) if answer is None}
 
 
 def _record(report: VerifyReport, error: np.ndarray, exact: np.ndarray, rtol: float, what: str) -> None:
