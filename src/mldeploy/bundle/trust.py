@@ -62,14 +62,18 @@ def check_loads(data: bytes, trusted: Iterable[str] = ()) -> None:
     maker learns it now, not the first time another machine loads the bundle.
     """
     import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
 
-    untrusted = skops.io.get_untrusted_types(data=data)
-    refused = sorted(set(untrusted) - SAFE_DEFAULT_TYPES - set(trusted))
-    if refused:
+    try:  # load it as a loader would, trusting no more; the types it holds are listed only when it refuses
+        skops.io.loads(data, trusted=sorted(SAFE_DEFAULT_TYPES | set(trusted)))
+        return
+    except UntrustedTypesFoundException as exc:
+        refused = sorted(set(skops.io.get_untrusted_types(data=data)) - SAFE_DEFAULT_TYPES - set(trusted))
+        if not refused:
+            raise
         listed = ", ".join(repr(n) for n in refused)
         raise UntrustedTypesError(
             f"the pipeline holds {len(refused)} type(s) a loader does not trust by default: {', '.join(refused)}; "
             f"if you know this code, make the bundle with trusted=[{listed}] and load it with the same",
             refused,
-        )
-    skops.io.loads(data, trusted=sorted(set(untrusted)))  # and it really loads
+        ) from exc
