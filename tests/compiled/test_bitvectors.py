@@ -137,3 +137,31 @@ def test_salary_pipeline_scores_with_bit_vectors(salary_compiled, salary_pipelin
     compiled = salary_compiled.compiled
     assert compiled._walker.kernel == "bitvectors"
     assert np.array_equal(compiled.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
+
+
+def _masks_split_by_split(arrays: dict, layout) -> np.ndarray:
+    """The mask table built one split at a time, as the layout once was: the reference for the vectorised build."""
+    from mldeploy.compiled.bitvectors import _tree_shape
+
+    nodes, splits, trees = arrays["walk_nodes"], arrays["walk_splits"], arrays["walk_trees"]
+    masks = np.full_like(layout.masks, np.iinfo(layout.masks.dtype).max)
+    starts = layout.threshold_starts
+    for t, root in enumerate(trees[:, 0]):
+        for node, (first, last) in _tree_shape(nodes, int(root))[1].items():
+            i = int(np.searchsorted(layout.used, nodes[node, 0]))
+            thresholds = layout.thresholds[starts[i]:starts[i + 1]]
+            k, count, start = int(np.searchsorted(thresholds, splits[node])), len(thresholds), layout.mask_starts[i]
+            clear = masks.dtype.type(~(((1 << last) - 1) ^ ((1 << first) - 1)) & np.iinfo(masks.dtype).max)
+            masks[start + k + 1:start + count + 1, t] &= clear
+            if not nodes[node, 3] & 1:
+                masks[start + count + 1, t] &= clear
+    return masks
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_mask_table_is_the_one_built_split_by_split(seed) -> None:
+    rng = np.random.default_rng(seed)
+    arrays = _random_trees(seed, int(rng.integers(1, 40)), int(rng.integers(1, 6)), 1, int(rng.choice([2, 8, 32, 33, 64])))
+    layout = bitvector_layout(arrays, 6, 1)
+    assert layout is not None
+    assert np.array_equal(layout.masks, _masks_split_by_split(arrays, layout))

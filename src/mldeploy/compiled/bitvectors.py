@@ -57,26 +57,49 @@ def bitvector_layout(arrays: dict, n_bases: int, n_targets: int) -> BitvectorLay
     dtype = np.uint32 if widest <= 32 else np.uint64
     if mask_starts[-1] * len(trees) * np.dtype(dtype).itemsize > MAX_MASK_BYTES:
         return None
-    masks = np.full((mask_starts[-1], len(trees)), np.iinfo(dtype).max, dtype=dtype)
-    slot = {int(base): i for i, base in enumerate(used)}
-    leaf_order = []
-    for t, (leaves, left_leaves) in enumerate(shapes):
-        leaf_order.extend(leaves)
-        for node, (first, last) in left_leaves.items():
-            i = slot[int(nodes[node, 0])]
-            count = len(per_base[i])
-            k = int(np.searchsorted(per_base[i], splits[node]))
-            clear = dtype(~(((1 << last) - 1) ^ ((1 << first) - 1)) & np.iinfo(dtype).max)
-            start = mask_starts[i]
-            masks[start + k + 1:start + count + 1, t] &= clear   # bins above the split go right
-            if not nodes[node, 3] & 1:
-                masks[start + count + 1, t] &= clear             # NaN goes right unless flagged left
+    masks = _masks(nodes, splits, shapes, used, per_base, mask_starts, dtype)
+    leaf_order = [leaf for leaves, _ in shapes for leaf in leaves]
     leaf_starts = np.concatenate([[0], np.cumsum([len(leaves) for leaves, _ in shapes])[:-1]]).astype(np.int64)
     layout = BitvectorLayout(used, np.concatenate([np.empty(0), *per_base]).astype(np.float64), threshold_starts, masks, mask_starts,
                              leaf_starts, np.ascontiguousarray(values[np.array(leaf_order, dtype=np.int64)]),
                              np.ascontiguousarray(trees[:, 1], dtype=np.int64), n_targets)
     _check(layout, [len(leaves) for leaves, _ in shapes], n_bases)
     return layout
+
+
+def _masks(nodes, splits, shapes, used, per_base, mask_starts, dtype) -> np.ndarray:
+    """Return the mask table: per base bin and tree, the leaves the splits sending that bin right leave standing.
+
+    All splits at once: each clears its left subtree's leaves in the rows of the bins above its
+    threshold, and in its base's NaN row unless NaN goes left. AND is order-free, so one ufunc.at does it.
+    """
+    full = np.iinfo(dtype).max
+    masks = np.full((mask_starts[-1], len(shapes)), full, dtype=dtype)
+    split_of = np.array([(t, node, first, last) for t, (_, left_leaves) in enumerate(shapes)
+                         for node, (first, last) in left_leaves.items()], dtype=np.int64).reshape(-1, 4)
+    tree, node, first, last = split_of.T
+    slot = np.searchsorted(used, nodes[node, 0])
+    count = np.array([len(t) for t in per_base], dtype=np.int64)[slot]
+    k = np.empty(len(node), dtype=np.int64)  # the split's place among its base's thresholds
+    for i, thresholds in enumerate(per_base):
+        here = slot == i
+        k[here] = np.searchsorted(thresholds, splits[node[here]])
+    clear = (full ^ (_low_bits(last) ^ _low_bits(first))).astype(dtype)  # all but the left subtree's leaves
+    start = mask_starts[slot]
+    above = count - k                                                  # bins above the split go right
+    rows = np.repeat(start + k + 1 - np.cumsum(above) + above, above) + np.arange(above.sum())
+    nan_right = (nodes[node, 3] & 1) == 0                              # NaN goes right unless flagged left
+    rows = np.concatenate([rows, (start + count + 1)[nan_right]])
+    columns = np.concatenate([np.repeat(tree, above), tree[nan_right]])
+    np.bitwise_and.at(masks, (rows, columns), np.concatenate([np.repeat(clear, above), clear[nan_right]]))
+    return masks
+
+
+def _low_bits(n: np.ndarray) -> np.ndarray:
+    """``(1 << n) - 1`` as uint64 for n in 0..64 (a shift by 64 is undefined in numpy)."""
+    n = n.astype(np.uint64)
+    shifted = (np.uint64(1) << np.minimum(n, np.uint64(63))) - np.uint64(1)
+    return np.where(n >= 64, np.uint64(np.iinfo(np.uint64).max), shifted)
 
 
 def _tree_shape(nodes: np.ndarray, root: int) -> tuple[list[int], dict[int, tuple[int, int]]] | None:

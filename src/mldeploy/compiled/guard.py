@@ -46,8 +46,7 @@ def _feature_guard(feature: Feature, policy: str) -> tuple[float, float, bool]:
         if not isinstance(feature.base, NumBase):
             return -math.inf, math.inf, nan_ok
         start = -_MAX if feature.base.lo is None else feature.base.lo
-        minus = largest_left(feature.chain, start, np.array([-np.inf]))[0]
-        plus = largest_left(feature.chain, start, np.array([_MAX]))[0]
+        minus, plus = largest_left(feature.chain, start, np.array([-np.inf, _MAX]))  # one search for both ends
     low = -math.inf if minus == -np.inf else float(np.nextafter(minus, np.inf))
     return low, float(plus), nan_ok
 
