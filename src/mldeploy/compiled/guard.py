@@ -27,11 +27,12 @@ def base_guards(guards: list, base_index: dict) -> dict[int, list]:
     and gains an entry for a base only a guard needs.
     """
     out: dict[int, list] = {}
+    ends: dict[tuple, tuple] = {}  # a feature reaches several checking steps (selection, then the model): search once
     for policy, features in guards:
         for feature in features:
             if not isinstance(feature, Feature):
                 continue
-            low, high, nan_ok = _feature_guard(feature, policy)
+            low, high, nan_ok = _feature_guard(feature, policy, ends)
             if low == -math.inf and high == math.inf and (nan_ok or not may_be_nan(feature.base)):
                 continue
             index = base_index.setdefault(feature.base, len(base_index))
@@ -40,13 +41,16 @@ def base_guards(guards: list, base_index: dict) -> dict[int, list]:
     return out
 
 
-def _feature_guard(feature: Feature, policy: str) -> tuple[float, float, bool]:
+def _feature_guard(feature: Feature, policy: str, ends: dict[tuple, tuple]) -> tuple[float, float, bool]:
     with np.errstate(all="ignore"):
         nan_ok = policy == "allow-nan" or not np.isnan(apply_chain(feature.chain, np.array([np.nan]))[0])
         if not isinstance(feature.base, NumBase):
             return -math.inf, math.inf, nan_ok
         start = -_MAX if feature.base.lo is None else feature.base.lo
-        minus, plus = largest_left(feature.chain, start, np.array([-np.inf, _MAX]))  # one search for both ends
+        key = (feature.chain, start)
+        if key not in ends:  # one search for both ends
+            ends[key] = tuple(largest_left(feature.chain, start, np.array([-np.inf, _MAX])))
+        minus, plus = ends[key]
     low = -math.inf if minus == -np.inf else float(np.nextafter(minus, np.inf))
     return low, float(plus), nan_ok
 
