@@ -82,3 +82,15 @@ def test_a_tree_graph_that_differs_from_the_walker_is_not_recorded_as_proven(sal
     report = VerifyReport(engines=["numba"])
     check_engines(tampered, salary_data[0].iloc[:200], report)
     assert report.ok and report.engines == ["numba"]  # numba may serve; the graph is verified before it would
+
+
+@pytest.mark.timeout(120)
+def test_verify_compares_with_the_predictions_it_is_given(salary_compiled, salary_pipeline, salary_data) -> None:
+    rows = salary_data[0].iloc[:200]
+    predicted = salary_pipeline.predict(rows)
+    with np.errstate(all="ignore"):
+        assert verify(salary_compiled.compiled, salary_pipeline, rows, predicted=predicted).ok
+        shifted = verify(salary_compiled.compiled, salary_pipeline, rows, predicted=predicted + 1.0)
+    assert not shifted.ok and "sample: 200 rows differ" in shifted.summary()
+    with pytest.raises(ValueError, match="one prediction per row of frame"):
+        verify(salary_compiled.compiled, salary_pipeline, rows, predicted=predicted[:-1])

@@ -7,10 +7,15 @@ a bundle that predicts with scikit-learn, and the plan says why.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from mldeploy.compiled.plan import CompiledInfo
 from mldeploy.errors import MissingExtraError
+
+if TYPE_CHECKING:
+    from mldeploy.compiled.predictor import CompiledPipeline
 
 __all__ = ["compile_checked"]
 
@@ -18,7 +23,7 @@ __all__ = ["compile_checked"]
 _VERIFY_ROWS = 5_000
 
 
-def compile_checked(pipeline, sample: pd.DataFrame, predicted=None) -> tuple[object | None, CompiledInfo]:
+def compile_checked(pipeline, sample: pd.DataFrame, predicted=None) -> tuple[CompiledPipeline | None, CompiledInfo]:
     """Return ``pipeline`` compiled (None unless verified exact) and what the manifest records of it.
 
     ``predicted`` is ``pipeline.predict(sample)`` when the caller has it already; the
