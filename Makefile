@@ -31,7 +31,7 @@ test: setup
 
 ## Everything that needs no PostgreSQL, no Kafka and no venv build, on every core; fitted models come from .cache/tests.
 test-fast: setup
-	$(PY) -m pytest -n auto --dist loadfile -m "not postgres and not kafka and not slow and not browser"
+	MLDEPLOY_TEST_TIER=fast $(PY) -m pytest -n auto --dist loadfile -m "not postgres and not kafka and not slow and not browser"
 
 ## The documentation site from docs/ (mkdocs, Material theme) into .cache/site; any warning fails the build.
 docs: setup

@@ -19,7 +19,7 @@ import pytest
 
 from _markers import SERVICE_FIXTURES, SERVICE_WORDS
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]  # runs pytest's collection of the whole suite
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

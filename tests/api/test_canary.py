@@ -12,6 +12,8 @@ from _api_data import records, refused_serve, retrained_bundle
 from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
+pytestmark = pytest.mark.slow  # runs load for seconds
+
 
 @pytest.fixture
 def two_versions(tmp_path, salary_bundle) -> str:

@@ -13,7 +13,7 @@ import _services
 from _cli import run
 from _api_data import records
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # starts and restarts servers that follow topics
 
 
 @pytest.fixture(params=["local", pytest.param("kafka", marks=pytest.mark.kafka)])

@@ -8,6 +8,8 @@ from schemathesis.checks import (content_type_conformance, negative_data_rejecti
                                  positive_data_acceptance, response_schema_conformance)
 from schemathesis.generation import GenerationMode
 
+from _examples import examples
+
 pytestmark = pytest.mark.timeout(150)
 
 CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
@@ -20,7 +22,7 @@ def test_no_generated_request_gets_a_server_error(server):
     for operation in operations:
         # A bounded number of examples per operation keeps the run to seconds; derandomize makes it repeatable.
         @given(case=operation.as_strategy())
-        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+        @settings(max_examples=examples(15), deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
         def check(case):
             case.call_and_validate(base_url=server.url, headers=server.headers, timeout=10, checks=CHECKS)
 
@@ -44,7 +46,7 @@ def test_the_document_and_the_server_agree_on_what_a_prediction_request_may_be(s
     operation = _predict_operation(server)
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
+    @settings(max_examples=examples(40), deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True)
     def agree(case):
         case.call_and_validate(base_url=server.url, headers=server.headers, timeout=10,
                                checks=[not_a_server_error, check])

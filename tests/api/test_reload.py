@@ -15,7 +15,7 @@ import _models
 import _services
 from _api_data import TOKEN, records, retrained_bundle
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # runs load for seconds
 
 LOAD = Path(__file__).with_name("_load.py")
 

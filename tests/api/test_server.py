@@ -10,7 +10,7 @@ import pytest
 import _services
 from _api_data import records
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # starts and signals server processes
 
 
 def _workers(pid: int) -> list[int]:

@@ -15,7 +15,7 @@ from mldeploy.batch.prediction_store import PredictionStore
 
 from _batch_inputs import people
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]  # kills and restarts a batch process
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROWS = 20_000

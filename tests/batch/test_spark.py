@@ -11,7 +11,7 @@ from mldeploy.batch.prediction_store import PredictionStore
 
 from _batch_inputs import people
 
-pytestmark = pytest.mark.timeout(600)  # a local Spark on a busy 2-core machine starts slowly
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # starts a JVM; a local Spark on a busy 2-core machine starts slowly
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from mldeploy.examples import salary
 from mldeploy.ops.registering import train_and_register
 from mldeploy.registry import Registry
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # runs the demo's whole loop step
 
 
 def test_loop_step_finds_drift_gates_and_the_server_swaps(tmp_path, capsys, monkeypatch):

@@ -12,7 +12,7 @@ from mldeploy.registry import Registry
 
 from _cli import run
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # runs the freshness loop's commands end to end
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
+from _examples import examples
 from _zoo import CLASSIFIERS, REGRESSORS, make_frame, make_pipeline
 from mldeploy.compiled import compile_pipeline
 from mldeploy.compiled.bitvectors import MAX_LEAVES, bitvector_layout
@@ -50,7 +51,7 @@ def _random_rows(seed: int, rows: int, n_bases: int) -> np.ndarray:
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n_trees=st.integers(1, 40), n_bases=st.integers(1, 6),
        width=st.sampled_from([1, 3]), max_leaves=st.sampled_from([2, 8, 32, 33, 64]))
 def test_bit_vectors_reach_the_walkers_leaves_on_random_trees(seed, n_trees, n_bases, width, max_leaves) -> None:

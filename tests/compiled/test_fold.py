@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _examples import examples
 from mldeploy.compiled.features import Feature, NumBase, apply_chain
 from mldeploy.compiled.fold import LEQ, fold_splits
 
@@ -14,7 +15,7 @@ _CHAIN = (("func", "log1p"), ("sub", 6.37), ("div", 1.83))
 
 
 @pytest.mark.timeout(120)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(threshold=st.floats(-5, 5), values=st.lists(st.floats(-1, 1e9), min_size=1, max_size=50))
 def test_folded_split_agrees_with_the_chain(threshold, values) -> None:
     feature = Feature(NumBase("size", lo=-1.0), _CHAIN)

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _examples import examples
 from _zoo import CLASSIFIERS, NUMBER_STEPS, REGRESSORS, TEXT_STEPS, make_frame, make_pipeline
 from mldeploy.compiled import compile_pipeline
 
-_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _relative(a: np.ndarray, b: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from mldeploy.errors import ConfigError
 from mldeploy.ops.compare import compare
 from mldeploy.registry import Registry
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # starts every architecture
 
 
 @pytest.fixture(scope="module")

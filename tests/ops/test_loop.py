@@ -14,7 +14,7 @@ from mldeploy.registry import Registry
 
 from _freshness import shuffled, write_config
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # kills and restarts loop processes
 
 
 def kinds(registry) -> list[str]:

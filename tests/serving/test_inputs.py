@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 import pandas as pd
 
+from _examples import examples
 import _bundles
 from mldeploy.validation.fast_columns import ColumnCleaner
 from mldeploy.validation.fast_row import clean_row
@@ -63,7 +64,7 @@ def _valid_rows(draw, schema, min_size, max_size):
     return draw(st.lists(row, min_size=min_size, max_size=max_size))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(data=st.data())
 def test_valid_rows_always_pass_the_fast_checks(model, data):
     schema = model.schema

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from _examples import examples
 from mldeploy.bundle import Bundle
 from mldeploy.errors import SchemaError
 from mldeploy.serving.model import Model
@@ -152,7 +153,7 @@ def _served(model, data):
         return "refused"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(frame=frames(), which=st.integers(0, 1), as_records=st.booleans())
 def test_every_path_gives_scikit_learns_answer_or_a_schema_error(models, frame, which, as_records):
     pipeline, serving = models[1][which]

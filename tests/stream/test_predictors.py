@@ -18,7 +18,7 @@ from mldeploy.stream.scoring import score_batch
 
 import _models
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # starts and kills prediction processes
 
 ROWS = [{k: (None if v != v else v) for k, v in row.items()}
         for row in _models.salary_data().drop(columns="salary").head(300).to_dict(orient="records")]

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from _examples import examples
 from mldeploy.validation.fast_columns import ColumnCleaner
 from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
@@ -27,7 +28,7 @@ TYPED = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(field=st.sampled_from(list(GOOD)), column=TYPED)
 def test_plain_checks_agree_with_the_bulk_validator(field, column):
     frame = pd.DataFrame({name: [value] * len(column) for name, value in GOOD.items()})
@@ -35,7 +36,7 @@ def test_plain_checks_agree_with_the_bulk_validator(field, column):
     _assert_agree(CLEANER.clean_frame(frame), frame)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(field=st.sampled_from(list(GOOD)), values=st.lists(VALUES, min_size=1, max_size=4))
 def test_record_checks_agree_with_the_bulk_validator(field, values):
     rows = [GOOD | {field: value} for value in values]

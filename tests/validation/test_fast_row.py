@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from _examples import examples
 from mldeploy.validation.fast_row import clean_row
 from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
@@ -22,7 +23,7 @@ VALUES = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(field=st.sampled_from(list(GOOD)), value=VALUES)
 def test_fast_path_agrees_with_the_bulk_validator(field, value):
     row = GOOD | {field: value}
