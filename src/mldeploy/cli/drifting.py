@@ -9,6 +9,7 @@ import typer
 
 from mldeploy.cli.app import app, console, current_user, state
 from mldeploy.cli.render import table
+from mldeploy.ops.drift_thresholds import CHUNK_ROWS, MAX_ROWS, SAMPLE_ROWS
 
 DRIFT_EXIT = 3
 """The exit code when drift passes the thresholds (0: no drift, 2: bad input, 1: another failure)."""
@@ -25,8 +26,8 @@ def drift(
              "FEATURE.KEY for one (prediction.KEY for the model's output), drift_share for the dataset.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
-    sample_rows: int = typer.Option(20_000, "--sample-rows", min=1, max=1_000_000, help="Rows kept for the tests and scored for the prediction."),
-    chunk_rows: int = typer.Option(65_536, "--chunk-rows", min=1, max=1_000_000, help="Rows read at a time."),
+    sample_rows: int = typer.Option(SAMPLE_ROWS, "--sample-rows", min=1, max=MAX_ROWS, help="Rows kept for the tests and scored for the prediction."),
+    chunk_rows: int = typer.Option(CHUNK_ROWS, "--chunk-rows", min=1, max=MAX_ROWS, help="Rows read at a time."),
     trust: list[str] = typer.Option([], "--trust", help="Trust this type in the pipeline (your own transformer class)."),
 ) -> None:
     """Compare current data with the training profile the bundle carries; exit 3 when drift passes the thresholds.

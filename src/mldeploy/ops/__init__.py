@@ -14,16 +14,28 @@ loop's steps are functions returning records, not printed text::
     ops.Loop(registry, ops.load_config("ops.toml")).run_once()
 """
 
-from mldeploy.ops.config import OpsConfig, load_config
-from mldeploy.ops.gate_rules import GateConfig
-from mldeploy.ops.gating import GateResult, gate
-from mldeploy.ops.loop import Loop, LoopPass
-from mldeploy.ops.promotion import Promotion, history, promote, rollback
-from mldeploy.ops.registering import train_and_register
-from mldeploy.ops.retraining import Retrained, retrain
-from mldeploy.ops.training import TrainResult
+from __future__ import annotations
 
-__all__ = [
-    "GateConfig", "GateResult", "Loop", "LoopPass", "OpsConfig", "Promotion", "Retrained", "TrainResult", "gate", "history",
-    "load_config", "promote", "retrain", "rollback", "train_and_register",
-]
+from mldeploy._lazy import lazy_names
+
+_LAZY = {
+    "OpsConfig": "mldeploy.ops.config", "load_config": "mldeploy.ops.config",
+    "GateConfig": "mldeploy.ops.gate_rules",
+    "GateResult": "mldeploy.ops.gating", "gate": "mldeploy.ops.gating",
+    "Loop": "mldeploy.ops.loop", "LoopPass": "mldeploy.ops.loop",
+    "Promotion": "mldeploy.ops.promotion", "history": "mldeploy.ops.promotion",
+    "promote": "mldeploy.ops.promotion", "rollback": "mldeploy.ops.promotion",
+    "train_and_register": "mldeploy.ops.registering",
+    "Retrained": "mldeploy.ops.retraining", "retrain": "mldeploy.ops.retraining",
+    "TrainResult": "mldeploy.ops.training",
+}
+"""Each public name -> its module, imported on first use: the command line reads small modules of this package
+(drift's row limits) without importing the whole loop."""
+
+__all__ = sorted(_LAZY)
+
+__getattr__ = lazy_names(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return __all__

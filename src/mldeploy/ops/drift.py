@@ -28,13 +28,12 @@ from mldeploy._extras import require
 from mldeploy.errors import ConfigError
 from mldeploy.ops.drift_compare import FeatureDrift, compare_categories, compare_numbers
 from mldeploy.ops.drift_tally import CategoryTally, NumericTally, RowSample
-from mldeploy.ops.drift_thresholds import PREDICTION, Thresholds
+from mldeploy.ops.drift_thresholds import CHUNK_ROWS, MAX_ROWS, PREDICTION, SAMPLE_ROWS, Thresholds
 from mldeploy.ops.error_model import ErrorModel
 
 __all__ = ["DriftReport", "EstimatedError", "Thresholds", "drift", "shown_amount"]
 
 _NUMERIC_TYPES = ("number", "integer")
-_MAX_ROWS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -125,7 +124,7 @@ def shown_amount(value: float) -> str:
 
 
 def drift(ref_or_model, current_frame, thresholds=None, registry=None, public_key=None, trusted=(),
-          chunk_rows: int = 65_536, sample_rows: int = 20_000, seed: int = 0) -> DriftReport:
+          chunk_rows: int = CHUNK_ROWS, sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> DriftReport:
     """Compare current data with the training profile of a model; return a :class:`DriftReport`.
 
     ``ref_or_model`` is a reference (``salary:production``), a bundle path, a
@@ -138,8 +137,8 @@ def drift(ref_or_model, current_frame, thresholds=None, registry=None, public_ke
     without the model's features.
     """
     limits = Thresholds.parse(thresholds)
-    if not (1 <= chunk_rows <= _MAX_ROWS and 1 <= sample_rows <= _MAX_ROWS):
-        raise ConfigError(f"chunk_rows and sample_rows must lie in [1, {_MAX_ROWS:,}] (memory grows with both), "
+    if not (1 <= chunk_rows <= MAX_ROWS and 1 <= sample_rows <= MAX_ROWS):
+        raise ConfigError(f"chunk_rows and sample_rows must lie in [1, {MAX_ROWS:,}] (memory grows with both), "
                           f"got {chunk_rows:,} and {sample_rows:,}")
     model = _model(ref_or_model, registry, public_key, trusted)
     schema = model.schema

@@ -26,6 +26,13 @@ from dataclasses import dataclass, field, fields, replace
 
 from mldeploy.errors import ConfigError
 
+SAMPLE_ROWS = 20_000
+"""Rows of the current data kept for the two-sample tests and scored for the prediction's drift."""
+CHUNK_ROWS = 65_536
+"""Rows of the current data read at a time."""
+MAX_ROWS = 1_000_000
+"""Upper bound of both: memory grows with each."""
+
 __all__ = ["DATASET_KEYS", "PREDICTION", "Limits", "Thresholds"]
 
 PREDICTION = "prediction"
