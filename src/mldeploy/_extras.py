@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from types import ModuleType
 
@@ -38,3 +39,16 @@ def require(module: str) -> ModuleType:
         extra, purpose = _EXTRAS.get(module.split(".")[0], (None, module))
         fix = f"pip install 'mldeploy[{extra}]'" if extra else f"pip install {module}"
         raise MissingExtraError(f"{module} is needed for {purpose} but is not installed; run: {fix}") from exc
+
+
+@functools.cache
+def optional(module: str) -> ModuleType | None:
+    """Import ``module`` if it is installed, else return None: for a faster library the code can do without.
+
+    orjson is the one today: the ``api`` and ``kafka`` extras bring it, and it is several times faster than
+    ``json`` at what the core encodes and the stream decodes.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None

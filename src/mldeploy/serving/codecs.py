@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mldeploy._extras import optional
 from mldeploy.bundle import BundleRef
 from mldeploy.bundle.schema import Schema
 from mldeploy.errors import Issue, SchemaError
@@ -204,36 +205,21 @@ _SIZE = struct.Struct("<I")
 _NUMBER_TYPES = frozenset({float, int})
 
 
-def _orjson():
-    """orjson when installed (the ``api`` and ``kafka`` extras bring it; several times faster), else None."""
-    global _orjson_module
-    if _orjson_module is False:
-        try:
-            import orjson
-        except ImportError:
-            orjson = None
-        _orjson_module = orjson
-    return _orjson_module
-
-
-_orjson_module = False
-
-
 def row_json(row: Mapping) -> str:
     """Return one input row as compact JSON text (numpy values as numbers, NaN as null, anything else as its text)."""
-    fast = _orjson()
+    fast = optional("orjson")  # several times faster than json when installed
     if fast is not None:
         return fast.dumps(row, default=str, option=fast.OPT_SERIALIZE_NUMPY).decode()
     return json.dumps(row, default=str, separators=(",", ":"))
 
 
 def _dumps(value) -> bytes:
-    fast = _orjson()
+    fast = optional("orjson")
     return fast.dumps(value) if fast is not None else json.dumps(value).encode()
 
 
 def _loads(data):
-    fast = _orjson()
+    fast = optional("orjson")
     return fast.loads(data) if fast is not None else json.loads(bytes(data))
 
 
@@ -243,7 +229,7 @@ def _number_texts(values: list) -> list[bytes] | None:
     A JSON number holds no comma, so the dump splits back into one text per value; anything else
     (text labels, non-finite floats, which orjson writes as null) takes the per-value path.
     """
-    fast = _orjson()
+    fast = optional("orjson")
     if fast is None or not values or not all(type(v) in _NUMBER_TYPES for v in values):
         return None
     try:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from typing import BinaryIO
 
+from mldeploy._extras import optional
 from mldeploy._json_depth import nests_deeper_than
 from mldeploy.bundle.digest import bytes_digest
 from mldeploy.bundle.ref import BundleRef
@@ -125,16 +126,7 @@ def decode_version(value: bytes) -> PublishedVersion:
     return record
 
 
-def _fast_json():
-    """orjson's parser when installed (the ``kafka`` extra brings it; several times faster), else None."""
-    try:
-        import orjson
-    except ImportError:
-        return None
-    return orjson
-
-
-_orjson = _fast_json()
+_orjson = optional("orjson")  # several times faster than json when installed
 _loads = _orjson.loads if _orjson is not None else json.loads
 
 
