@@ -40,7 +40,7 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
     a database URL (see :func:`mldeploy.serving.load`). Raises ConfigError
     for bad input, before anything is written.
     """
-    BatchJobConfig(chunk_rows=chunk_rows, extra=extra)  # refuses a bad value before anything is opened
+    config = BatchJobConfig(chunk_rows=chunk_rows, extra=extra)  # refuses a bad value before anything is opened
     source = open_input(input, table=table, query=query, key=key)
     opened = PredictionStore(store) if isinstance(store, str) else store
     if opened is not store and opened.in_memory:
@@ -48,7 +48,7 @@ def run_batch(ref: str, input: str | Path, key: str, store: str | PredictionStor
         raise ConfigError(f"--to {store!r} keeps the predictions in memory, and they would vanish when the batch "
                           "ends; give a file (sqlite:///predictions.db) or a PostgreSQL database")
     try:
-        options = dict(chunk_rows=chunk_rows, parquet_out=parquet_out, trusted=tuple(trusted), extra=extra)
+        options = dict(chunk_rows=config.chunk_rows, parquet_out=parquet_out, trusted=tuple(trusted), extra=config.extra)
         return _run(ref, source, key, opened, _engine(engine, spark_master), resume, registry, public_key, options,
                     on_progress)
     finally:
