@@ -59,3 +59,38 @@ def test_a_log_needs_room_for_a_row(tmp_path):
             PredictionLog(sink, max_queued_rows=0)
     finally:
         sink.close()
+
+
+class _HeldSink:
+    """A sink whose first write waits until released: a database that stalls mid-write (a fault on demand)."""
+
+    def __init__(self):
+        import threading
+
+        self.started, self.release = threading.Event(), threading.Event()
+        self.rows, self.closed = 0, False
+
+    def describe(self) -> str:
+        return "a held sink"
+
+    def write(self, entries) -> None:
+        self.started.set()
+        self.release.wait(30)
+        self.rows += sum(len(entry) for entry in entries)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_write_still_under_way_at_close_is_counted_once_by_its_writer():
+    sink = _HeldSink()
+    log = PredictionLog(sink, max_queued_rows=10, batch_rows=3)
+    pred = Prediction(BundleRef("salary", 1), ServingPath.SCIKIT_LEARN, np.array([1.0, 2.0, 3.0]))
+    assert log.submit(LogEntry(pred, ["a", "b", "c"], None, "api", "rest.predict", "r1", at=1.0))
+    assert sink.started.wait(30)  # the writer holds the first entry; the second waits in the queue
+    assert log.submit(LogEntry(pred, ["d", "e", "f"], None, "api", "rest.predict", "r2", at=1.0))
+    log.close(timeout_s=0.2)
+    assert log.dropped == 3 and not sink.closed  # only what waited; the sink is not closed under its own write
+    sink.release.set()
+    log._thread.join(30)
+    assert (log.written, log.dropped, sink.rows) == (3, 3, 3)

@@ -189,13 +189,18 @@ class PredictionLog:
         self._closing = True
         self._wake.set()
         self._thread.join(timeout_s)
-        with self._lock:
-            left, self._queued_rows = self._queued_rows, 0
+        with self._lock:  # a batch the thread still writes is its own to count, written or dropped, never both
+            left = sum(len(entry) for entry in self._queue)
             self._queue.clear()
+            self._queued_rows -= left
             self.dropped += left
         if left:
             log.warning("prediction log %s: %d row(s) not written at shutdown (%d dropped in all)",
                         self.describe(), left, self.dropped)
+        if self._thread.is_alive():
+            log.warning("prediction log %s: a write of %d row(s) was still under way at shutdown",
+                        self.describe(), self._queued_rows)
+            return  # the thread closes nothing under its own write; the process is ending anyway
         self.sink.close()
 
     def _take(self) -> list[Loggable]:
