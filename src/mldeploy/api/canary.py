@@ -4,6 +4,8 @@
 stable hash of its log key (the first row's ``--log-key`` value) falls in the
 share, so one person always meets the same version; a request without a key
 is routed at random. Every answer names the version that made it, as always.
+Until a version of the challenger has passed its checks, the champion answers
+its share too: an experiment that is loading, or cannot load, costs no client a 503.
 
 The share lives in the registry beside the aliases (:mod:`mldeploy.registry.traffic`):
 the server writes the share it starts with, then follows the record (one
@@ -31,7 +33,7 @@ from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.registry.traffic import check_share
 
-__all__ = ["Canary", "parse_canary"]
+__all__ = ["Canary", "CanaryGuard", "parse_canary"]
 
 log = logging.getLogger("mldeploy.api")
 _BUCKETS = 10_000  # the share's resolution: 0.01 %
@@ -49,6 +51,39 @@ def parse_canary(text: str) -> tuple[BundleRef, float]:
     return BundleRef.parse(found.group("ref")), share
 
 
+class CanaryGuard:
+    """The limits a canary's last answers must keep: the share of server errors and the p99 latency.
+
+    Not thread-safe: the canary calls it under its lock.
+    """
+
+    def __init__(self, max_error_rate: float | None, max_p99_ms: float | None, min_requests: int):
+        self.max_error_rate = max_error_rate
+        self.max_p99_s = max_p99_ms / 1000 if max_p99_ms is not None else None
+        self.min_requests = min_requests
+        self._recent: deque[tuple[bool, float]] = deque(maxlen=max(min_requests, 100))
+
+    def forget(self) -> None:
+        """Start counting afresh (the share changed: the answers before belong to another experiment)."""
+        self._recent.clear()
+
+    def observe(self, failed: bool, seconds: float) -> str | None:
+        """Count one answer; return why the canary must stop, or None while the last answers keep the limits."""
+        self._recent.append((failed, seconds))
+        if len(self._recent) < self.min_requests:
+            return None
+        failures = sum(1 for was_failed, _ in self._recent if was_failed)
+        error_rate = failures / len(self._recent)
+        if self.max_error_rate is not None and error_rate > self.max_error_rate:
+            return f"error rate {error_rate:.1%} over {self.max_error_rate:.1%} in the last {len(self._recent)} answers"
+        if self.max_p99_s is None:
+            return None
+        p99 = float(np.quantile([s for _, s in self._recent], 0.99))
+        if p99 > self.max_p99_s:
+            return f"p99 {p99 * 1000:.1f} ms over {self.max_p99_s * 1000:g} ms in the last {len(self._recent)} answers"
+        return None
+
+
 class Canary:
     """The challenger answering a share of one served model's requests, its registry record, and its guard."""
 
@@ -62,10 +97,7 @@ class Canary:
         self.stopped_because: str | None = None
         self._stopped_at: datetime | None = None
         self._registry = catalog.registry
-        self._max_error_rate = config.canary_max_error_rate
-        self._max_p99_s = config.canary_max_p99_ms / 1000 if config.canary_max_p99_ms is not None else None
-        self._min_requests = config.canary_min_requests
-        self._recent: deque[tuple[bool, float]] = deque(maxlen=max(config.canary_min_requests, 100))
+        self._guard = CanaryGuard(config.canary_max_error_rate, config.canary_max_p99_ms, config.canary_min_requests)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poll_interval_s = config.poll_interval_s
@@ -87,17 +119,9 @@ class Canary:
     def observe(self, failed: bool, seconds: float) -> None:
         """Count one challenger answer; stop the canary when the last ones pass a guard's limit."""
         with self._lock:
-            self._recent.append((failed, seconds))
-            if self.share <= 0 or len(self._recent) < self._min_requests:
+            if self.share <= 0:
                 return
-            failures = sum(1 for was_failed, _ in self._recent if was_failed)
-            error_rate = failures / len(self._recent)
-            p99 = float(np.quantile([s for _, s in self._recent], 0.99))
-            reason = None
-            if self._max_error_rate is not None and error_rate > self._max_error_rate:
-                reason = f"error rate {error_rate:.1%} over {self._max_error_rate:.1%} in the last {len(self._recent)} answers"
-            elif self._max_p99_s is not None and p99 > self._max_p99_s:
-                reason = f"p99 {p99 * 1000:.1f} ms over {self._max_p99_s * 1000:g} ms in the last {len(self._recent)} answers"
+            reason = self._guard.observe(failed, seconds)
             if reason is None:
                 return
             self.share, self.stopped_because, self._stopped_at = 0.0, reason, datetime.now(timezone.utc)
@@ -136,4 +160,4 @@ class Canary:
                         log.info("canary %s: share %g%% -> %g%% (%s)", self.ref, self.share, record.share,
                                  record.reason or "set in the registry")
                         self.share = record.share
-                        self._recent.clear()
+                        self._guard.forget()

@@ -144,7 +144,7 @@ class DataPlane:
         """Predict with the champion, or the canary for its share; log the answer; hand the rows to a shadow after it."""
         canary = served.canary if served is not None else None
         started = time.perf_counter()
-        if canary is not None and canary.chooses(keyed.sticky):
+        if canary is not None and canary.live.is_ready and canary.chooses(keyed.sticky):  # not loaded: the champion answers
             try:
                 pred = await canary.batcher.submit(rows, extra)
             except Exception as exc:
