@@ -32,3 +32,11 @@ def test_all_is_sorted_and_complete():
         assert getattr(mldeploy, name) is not None
     public = {n for n in vars(mldeploy) if not n.startswith("_") and n[0].isupper() or n == "load"}
     assert public <= set(mldeploy.__all__)
+
+
+def test_the_command_line_starts_without_pandas_scikit_learn_or_a_database_layer():
+    """Every `mldeploy` command (even --help) imports the command table: it must stay under half a second."""
+    heavy = ["pandas", "sklearn", "scipy", "sqlalchemy", "pyarrow", "skops", "numba", "onnxruntime"]
+    code = "import sys, mldeploy.cli.commands; print(','.join(m for m in %r if m in sys.modules))" % heavy
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "", f"import mldeploy.cli.commands loaded: {loaded}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import zlib
 from collections import deque
@@ -30,25 +29,12 @@ import numpy as np
 
 from mldeploy.api.challenger import Challenger
 from mldeploy.bundle import BundleRef
-from mldeploy.errors import ConfigError
 from mldeploy.registry.traffic import check_share
 
-__all__ = ["Canary", "CanaryGuard", "parse_canary"]
+__all__ = ["Canary", "CanaryGuard"]
 
 log = logging.getLogger("mldeploy.api")
 _BUCKETS = 10_000  # the share's resolution: 0.01 %
-_CANARY = re.compile(r"^(?P<ref>[^=]+)=(?P<share>[0-9]+(?:\.[0-9]+)?)%?$")
-
-
-def parse_canary(text: str) -> tuple[BundleRef, float]:
-    """Parse ``REF=P%`` (``salary:staging=10%``); ConfigError names what is wrong."""
-    found = _CANARY.match(text.strip()) if isinstance(text, str) else None
-    if found is None:
-        raise ConfigError(f"--canary {text!r} is not REF=P%: give the challenger and its share, e.g. salary:staging=10%")
-    share = float(found.group("share"))
-    if not 0 <= share <= 100:
-        raise ConfigError(f"--canary {text}: the share must be from 0 to 100 %, got {found.group('share')}")
-    return BundleRef.parse(found.group("ref")), share
 
 
 class CanaryGuard:

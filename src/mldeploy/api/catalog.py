@@ -25,7 +25,8 @@ from concurrent.futures import Executor
 from mldeploy.api.batcher import MicroBatcher
 from mldeploy.api.config import ApiConfig
 from mldeploy.api.metrics import ApiMetrics
-from mldeploy.api.canary import Canary, parse_canary
+from mldeploy.api.canary import Canary
+from mldeploy.api.canary_spec import parse_canary
 from mldeploy.api.shadow import Shadow
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import NotFoundError, NotReadyError

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mldeploy._constraints import bounded, check_fields
-from mldeploy.api.canary import parse_canary
-from mldeploy.bundle import BundleRef
+from mldeploy.api.canary_spec import parse_canary
+from mldeploy.bundle.ref import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving.model_source import check_source_url
 from mldeploy.serving.prediction_log import check_log_url

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # only frame_fingerprint needs pandas; file and byte digests are read by light modules
+    import pandas as pd
 
 __all__ = ["file_digest", "bytes_digest", "frame_fingerprint"]
 
@@ -28,6 +30,8 @@ def file_digest(path: Path) -> str:
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
     """Return a SHA-256 over a frame's columns, dtypes and values (row order matters)."""
+    import pandas as pd
+
     digest = hashlib.sha256()
     digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())

@@ -88,7 +88,7 @@ def serve(
 
 def _check_challengers(config) -> None:
     """Refuse, before anything starts, a challenger the registry lacks or that names the version already served."""
-    from mldeploy.api.canary import parse_canary
+    from mldeploy.api.canary_spec import parse_canary
     from mldeploy.api.challenger import check_challenger
     from mldeploy.bundle import BundleRef
 

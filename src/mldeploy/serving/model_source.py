@@ -19,12 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from mldeploy.bundle import Bundle, BundleRef
 from mldeploy._urls import masked_url
+from mldeploy.bundle.ref import BundleRef
 from mldeploy.errors import ConfigError
+
+if TYPE_CHECKING:  # the bundle module brings pandas: `serve` checks a source URL long before it opens a bundle
+    from mldeploy.bundle import Bundle
 
 __all__ = ["SOURCE_GROUP", "Candidate", "ModelSource", "RegistrySource", "check_source_url", "model_source_schemes", "open_model_source"]
 

@@ -31,7 +31,6 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from mldeploy.errors import ConfigError
-from mldeploy.serving import codecs
 from mldeploy.serving.result import Prediction
 
 __all__ = [
@@ -77,6 +76,8 @@ class LogEntry:
 
     def rows(self) -> list[dict]:
         """Return one plain record per row, the shape every sink stores (inputs and probabilities as JSON text)."""
+        from mldeploy.serving import codecs  # pandas: imported by the first write, not by every `mldeploy` command
+
         pred = self.prediction
         classifier = pred.classes is not None
         values = pred.values.tolist()
