@@ -7,6 +7,7 @@ waits for readiness (never for a fixed time).
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import subprocess
@@ -61,12 +62,14 @@ class LocalApiServer:
 def start_api_server(registry_url: str, ref: str, grpc: bool = False, poll_interval_s: float = 0.2,
                      ready_timeout_s: float = 180.0) -> LocalApiServer:
     """Start `mldeploy serve REF` on a free port (and a free gRPC port) and return it once it answers ready."""
-    command = [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", registry_url,
+    command = [sys.executable, "-c", "from mldeploy.cli import main; main()",
                "serve", ref, "--port", "0", "--poll-interval", str(poll_interval_s)]
     if grpc:
         command += ["--grpc-port", "0"]
     stderr = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    # The registry URL goes by environment, not argv: a password in it would show in every `ps` listing.
+    environment = os.environ | {"MLDEPLOY_REGISTRY": registry_url}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment)
     line = _first_line(process, ready_timeout_s)
     match = _LISTENING.search(line)
     if match is None:
