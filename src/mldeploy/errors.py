@@ -175,21 +175,34 @@ class SchemaError(MldeployError, ValueError):
     first few and says how many more there are.
     """
 
-    def __init__(self, issues: list[Issue], hint: str = "fix the values or retrain with data like them"):
+    def __init__(self, issues: list[Issue], hint: str = "fix the values or retrain with data like them",
+                 total: int | None = None):
         self.issues = list(issues)
         self.hint = hint
+        self.total = total if total is not None and total > len(self.issues) else None
+        """How many issues the input had when ``issues`` holds only the first of them (a validator told to stop
+        building issues at a limit still counts them); None: ``issues`` holds every one."""
         super().__init__(self._format())
+
+    @property
+    def is_truncated(self) -> bool:
+        """True when ``issues`` lists only the first of the input's issues (``total`` counts them all)."""
+        return self.total is not None
 
     def _format(self) -> str:
         shown = "; ".join(issue.describe() for issue in self.issues[:_SHOWN_ISSUES])
         rows = {issue.row for issue in self.issues if issue.row is not None}
-        more = len(self.issues) - _SHOWN_ISSUES
+        count = self.total if self.total is not None else len(self.issues)
+        more = count - _SHOWN_ISSUES
         tail = f"; and {more} more" if more > 0 else ""
-        head = f"{len(self.issues)} bad field(s)" + (f" in {len(rows)} row(s)" if rows else "")
+        if self.total is not None:
+            head = f"{count} bad field(s), the first {len(self.issues)} kept (in {len(rows)} row(s))"
+        else:
+            head = f"{count} bad field(s)" + (f" in {len(rows)} row(s)" if rows else "")
         return f"{head}: {shown}{tail}; {self.hint}"
 
     def __reduce__(self):
-        return (SchemaError, (self.issues, self.hint))
+        return (SchemaError, (self.issues, self.hint, self.total))
 
 
 def answer_for(error: BaseException, table: Mapping[type, _Answer], default: _Answer) -> _Answer:

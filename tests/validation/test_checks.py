@@ -235,3 +235,67 @@ def issues_of_schema(schema, data, **options) -> list[tuple]:
 def test_a_text_key_left_out_gets_the_marker_training_had_not_none():
     city = validate(NAN_ONLY, [{}, {"city": "austin"}])["city"].tolist()
     assert isinstance(city[0], float) and math.isnan(city[0]) and city[1] == "austin"
+
+
+# -- a limit on the issues built: a million bad rows cost counting, not a million issues ------------------------
+
+MIXED = [GOOD, {}, 42, GOOD | {"years": -1, "nickname": "x"}, GOOD | {"city": "paris", "remote": "maybe"},
+         {"years": None, "level": "senior"}] * 7
+
+
+@pytest.fixture
+def issues_built(monkeypatch):
+    """Count the issues the validator builds (each formats its value: what a million bad rows once cost)."""
+    from mldeploy.validation import checks
+
+    built = []
+
+    def counted(*args):
+        built.append(args)
+        return Issue(*args)
+
+    monkeypatch.setattr(checks, "Issue", counted)
+    return built
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_million_bad_rows_build_only_the_issues_kept_and_count_the_rest(issues_built, as_frame):
+    rows = [{}] * 1_000_000 if not as_frame else pd.DataFrame({**GOOD, "years": np.full(1_000_000, -1.0), "city": "paris"})
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, rows, max_issues=1000)
+    error = caught.value
+    per_row = 3 if not as_frame else 2  # three required fields left out; or two bad values
+    assert len(error.issues) == 1000 and error.total == per_row * 1_000_000 and error.is_truncated
+    assert len(issues_built) <= len(SCHEMA.fields) * 1000  # at most the limit from each column, never one per row
+    assert [(i.row, i.field) for i in error.issues[:per_row + 1]] == (
+        [(0, "level"), (0, "remote"), (0, "years"), (1, "level")] if not as_frame else [(0, "city"), (0, "years"), (1, "city")])
+    assert str(error).startswith(f"{per_row * 1_000_000} bad field(s), the first 1000 kept")
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+@pytest.mark.parametrize("limit", [1, 5, 20])
+def test_the_issues_kept_are_the_first_of_all_in_row_order_and_the_total_is_exact(limit, as_frame):
+    data = pd.DataFrame([row for row in MIXED if isinstance(row, dict) and row]) if as_frame else MIXED
+    with pytest.raises(SchemaError) as every:
+        validate(SCHEMA, data)
+    with pytest.raises(SchemaError) as limited:
+        validate(SCHEMA, data, max_issues=limit)
+    assert limited.value.issues == every.value.issues[:limit]
+    assert limited.value.total == len(every.value.issues) and every.value.total is None
+
+
+def test_a_new_unknown_key_in_every_row_is_counted_and_built_only_up_to_the_limit(issues_built):
+    rows = [GOOD | {f"extra{index}": index} for index in range(20_000)]
+    with pytest.raises(SchemaError) as caught:
+        validate(SCHEMA, rows, max_issues=10)
+    assert caught.value.total == 20_000 and [i.field for i in caught.value.issues] == [f"extra{i}" for i in range(10)]
+    assert len(issues_built) == 10
+
+
+def test_a_limited_error_survives_pickling():
+    import pickle
+
+    error = SchemaError([Issue(3, "age", "a number", '"x"')], total=7)
+    again = pickle.loads(pickle.dumps(error))
+    assert again.total == 7 and str(again) == str(error) and again.is_truncated
+    assert SchemaError([Issue(3, "age", "a number", '"x"')], total=1).total is None  # nothing left out

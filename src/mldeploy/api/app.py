@@ -55,9 +55,9 @@ def json_response(data, status: int = 200, headers: dict | None = None) -> Respo
     return Response(orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY), status, headers, _JSON)
 
 
-def error_response(exc: BaseException) -> Response:
+def error_response(exc: BaseException, max_issues: int = ApiConfig.max_issues) -> Response:
     """Answer with the status and JSON body the error table gives ``exc``."""
-    return json_response(error_body(exc), status_for(exc))
+    return json_response(error_body(exc, max_issues=max_issues), status_for(exc))
 
 
 class Api:
@@ -101,7 +101,7 @@ class Api:
         try:
             await self.plane.target(call.name, call.version)  # 404 before reading the body
             body = await read_body(call.headers, call.receive, INFER_TYPES, self.config.max_body_bytes)
-            decoded = protocol.parse_infer_request(body, call.headers.get(protocol.HEADER_LENGTH))
+            decoded = protocol.parse_infer_request(body, call.headers.get(protocol.HEADER_LENGTH), self.config.max_json_depth)
             pred = await self.plane.infer(call.name, call.version, decoded)
             content, header_length = protocol.encode_infer_response(pred, decoded)
         except Exception as exc:
@@ -119,7 +119,8 @@ class Api:
             self.plane.served(call.name)  # 404 before reading the body
             extra = _extra(call.query)
             body = await read_body(call.headers, call.receive, JSON_TYPES, self.config.max_body_bytes)
-            pred = await self.plane.predict(call.name, protocol.parse_records(body), extra)
+            records = protocol.parse_records(body, self.config.max_json_depth, self.config.max_issues)
+            pred = await self.plane.predict(call.name, records, extra)
             content = orjson.dumps(codecs.prediction_json(pred), option=orjson.OPT_SERIALIZE_NUMPY)
         except Exception as exc:
             return self._failed(exc, call.name, "predict", started)
@@ -135,7 +136,7 @@ class Api:
         exc = self.plane.failed(exc, name, endpoint)
         status = status_for(exc)
         self.metrics.answered(name, None, endpoint, status, time.perf_counter() - started)
-        return status, orjson.dumps(error_body(exc)), _JSON_HEADERS
+        return status, orjson.dumps(error_body(exc, max_issues=self.config.max_issues)), _JSON_HEADERS
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -194,10 +195,6 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return json_response({"error": text.get(exc.status_code, exc.detail), "type": "HTTPException"}, exc.status_code, exc.headers)
 
 
-async def _mldeploy_error(request: Request, exc: MldeployError) -> Response:
-    return error_response(exc)
-
-
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # The outermost catch: log the context, answer JSON, keep serving.
     log.error("unexpected failure answering %s %s", request.method, request.url.path, exc_info=exc)
@@ -246,8 +243,11 @@ def create_app(config: ApiConfig):
             if plane.prediction_log is not None:
                 await run_in_threadpool(plane.prediction_log.close)
 
+    async def mldeploy_error(request: Request, exc: MldeployError) -> Response:
+        return error_response(exc, config.max_issues)
+
     app = Starlette(routes=_routes(api), lifespan=lifespan,
-                    exception_handlers={HTTPException: _http_error, MldeployError: _mldeploy_error,
+                    exception_handlers={HTTPException: _http_error, MldeployError: mldeploy_error,
                                         Exception: _unexpected_error})
     app = PredictionEndpoints(app, api)
     return BearerTokenMiddleware(app, config.token) if config.token else app

@@ -185,7 +185,8 @@ class Catalog:
             except NotReadyError:
                 return True  # answers at once with the NotReadyError
 
-        return MicroBatcher(lambda rows, extra: infer(rows, extra=extra, missing="as-trained"), self.executor,
+        return MicroBatcher(lambda rows, extra: infer(rows, extra=extra, missing="as-trained", max_issues=config.max_issues),
+                            self.executor,
                             max_batch_rows=config.max_batch_rows, max_wait_s=config.max_wait_ms / 1000,
                             runs_inline=runs_inline,
                             on_batch=lambda rows, pred: self.metrics.batch(name, pred.version, rows))

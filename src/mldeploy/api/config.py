@@ -42,6 +42,16 @@ class ApiConfig:
     """Bearer token every request but health checks must carry; None: no auth."""
     max_body_bytes: int = bounded(64 * 1024 * 1024, 1024, 2**40)
     """Largest request body accepted; larger answers 413."""
+    max_header_bytes: int = bounded(64 * 1024, 1024, 16 * 1024 * 1024)
+    """Largest request head (request line and headers) accepted; a larger one answers 431 and the connection closes."""
+    header_timeout_s: float = bounded(10.0, 0.01, 3600)
+    """A connection that has not finished sending a request's headers this long after it began them
+    (or, for its first request, after it connected) is closed."""
+    max_json_depth: int = bounded(64, 8, 512)
+    """Deepest nesting of a JSON body or JSON element read (a V2 request nests 5 levels, ``/predict`` 2); deeper answers 400
+    before it is parsed. At most 512: code that walks what was read may recurse once per level."""
+    max_issues: int = bounded(1000, 1, 1_000_000)
+    """A 422 lists at most this many issues (``issues_total`` counts them all), and validation builds no more than that."""
     max_batch_rows: int = bounded(256, 1, 1_000_000)
     """Most rows the micro-batcher puts in one call of the serving core."""
     max_wait_ms: float = bounded(0.0, 0, 10_000)

@@ -22,12 +22,10 @@ import numpy as np
 import orjson
 
 from mldeploy._json_depth import nests_deeper_than
+from mldeploy.api.config import ApiConfig
 from mldeploy.api.errors import MalformedRequestError
 from mldeploy.api.tensors import FIXED, LENGTH, RequestedOutput, selected_outputs, to_binary
 from mldeploy.serving import Prediction, codecs
-
-MAX_JSON_DEPTH = 64
-"""Deepest nesting of a JSON body read (a V2 request nests 4 levels; the plain JSON API 2)."""
 
 __all__ = [
     "HEADER_LENGTH",
@@ -87,10 +85,13 @@ class InferRequest(NamedTuple):
         return [dict(zip(names, values)) for values in zip(*lists)]
 
 
-def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
-    """Decode a V2 infer body; ``header_length`` is the binary extension's header value, if sent."""
+def parse_infer_request(body: bytes, header_length: str | None, max_depth: int = ApiConfig.max_json_depth) -> InferRequest:
+    """Decode a V2 infer body; ``header_length`` is the binary extension's header value, if sent.
+
+    A JSON part that nests deeper than ``max_depth`` is refused before it is parsed.
+    """
     json_part, binary = _split(body, header_length)
-    request = _load_json(json_part)
+    request = _load_json(json_part, max_depth)
     if not isinstance(request, dict):
         raise MalformedRequestError("the inference request must be a JSON object with an \"inputs\" list")
     inputs = request.get("inputs")
@@ -138,14 +139,15 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
     return body[:length], body[length:]
 
 
-def _load_json(data: bytes):
+def _load_json(data: bytes, max_depth: int):
+    # Checked first, whoever parses: Python's json recurses once per level, and so would code walking the result.
+    if nests_deeper_than(data, max_depth):
+        raise MalformedRequestError(f"the JSON nests deeper than {max_depth} levels; send a JSON object of inputs or "
+                                    "rows, or raise the server's --max-json-depth")
     try:
-        return orjson.loads(data)  # stops at 1,024 levels by itself, and refuses lone surrogates
+        return orjson.loads(data)  # refuses lone surrogates
     except orjson.JSONDecodeError as exc:
         error = exc
-    if nests_deeper_than(data, MAX_JSON_DEPTH):  # Python's json below recurses once per level
-        raise MalformedRequestError(f"the body nests deeper than {MAX_JSON_DEPTH} levels; "
-                                    "send a JSON object of inputs or rows") from error
     try:
         # Python's json (and many clients) write Infinity and NaN, which strict JSON lacks: read them
         # so that an infinite value gets the core's own answer instead of a parse error.
@@ -321,13 +323,13 @@ def text_column(name: str, elements, count: int) -> list:
     return texts
 
 
-def json_column(name: str, elements, count: int) -> list:
+def json_column(name: str, elements, count: int, max_depth: int = ApiConfig.max_json_depth) -> list:
     """Decode BYTES elements that each hold one JSON value (a number, text, true/false or null)."""
     if len(elements) != count:
         raise MalformedRequestError(f'input "{name}": shape declares {count} value(s) but the contents hold {len(elements)}')
     values = []
     for index, element in enumerate(elements):
-        value = _load_json(element)
+        value = _load_json(element, max_depth)
         if isinstance(value, (list, dict)):
             raise MalformedRequestError(f'input "{name}", element {index}: a JSON element must be one value, not a '
                                         f"{type(value).__name__}")
@@ -380,6 +382,8 @@ def json_default(value):
     raise TypeError(f"cannot send a {type(value).__name__} as JSON")
 
 
-def parse_records(body: bytes) -> list[dict]:
-    """Decode a plain JSON ``/predict`` body: one record or a list of records."""
-    return codecs.records_from_json(_load_json(body))
+def parse_records(body: bytes, max_depth: int = ApiConfig.max_json_depth,
+                  max_issues: int | None = ApiConfig.max_issues) -> list[dict]:
+    """Decode a plain JSON ``/predict`` body: one record or a list of records (each entry not an object is an issue,
+    of which at most ``max_issues`` are listed)."""
+    return codecs.records_from_json(_load_json(body, max_depth), max_issues)

@@ -28,7 +28,10 @@ def rebuild_error(status, body, url: str) -> core.MldeployError:
         except TypeError:  # not the issues this client knows: say what came back instead
             return core.BackendError(f"{url} answered {status} with issues this client cannot read: {core.shorten(message)}")
         hint = body.get("hint")
-        return core.SchemaError(issues, hint) if isinstance(hint, str) and hint else core.SchemaError(issues)
+        total = body.get("issues_total") if type(body.get("issues_total")) is int else None
+        if isinstance(hint, str) and hint:
+            return core.SchemaError(issues, hint, total=total)
+        return core.SchemaError(issues, total=total)
     if kind is not None and not issubclass(kind, core.SchemaError):
         try:
             return kind(message)

@@ -26,6 +26,14 @@ def serve(
     token: str = typer.Option(None, "--token", help=f"Require 'Authorization: Bearer TOKEN' (or set {_TOKEN_ENV}); health checks stay open.",
                               show_default=False),
     max_body_bytes: int = typer.Option(ApiConfig.max_body_bytes, "--max-body-bytes", help="Largest request body; larger answers 413."),
+    max_header_bytes: int = typer.Option(ApiConfig.max_header_bytes, "--max-header-bytes", help="Largest request line "
+                                         "and headers together; larger answers 431 and the connection closes."),
+    header_timeout_s: float = typer.Option(ApiConfig.header_timeout_s, "--header-timeout", help="Seconds a connection may "
+                                           "take to send a request's headers; a slower one is closed."),
+    max_json_depth: int = typer.Option(ApiConfig.max_json_depth, "--max-json-depth", help="Deepest nesting of a JSON body "
+                                       "(REST) or JSON element (gRPC); deeper answers 400 / INVALID_ARGUMENT."),
+    max_issues: int = typer.Option(ApiConfig.max_issues, "--max-issues", help="Most issues a 422 lists (issues_total counts "
+                                   "them all); validation stops building them there."),
     max_batch_rows: int = typer.Option(ApiConfig.max_batch_rows, "--max-batch-rows", help="Most rows per micro-batch (one call of the model)."),
     max_wait_ms: float = typer.Option(ApiConfig.max_wait_ms, "--max-wait-ms", help="How long a request may wait for a batch to fill while requests arrive together; 0 never waits."),
     poll_interval_s: float = typer.Option(ApiConfig.poll_interval_s, "--poll-interval", help="Seconds between checks of an alias for a move."),
@@ -72,7 +80,8 @@ def serve(
         models=tuple(models), registry=state.registry, source=source, host=host, port=port, grpc_port=grpc_port,
         workers=workers,
         token=token if token is not None else os.environ.get(_TOKEN_ENV), max_body_bytes=max_body_bytes,
-        max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s, cache_dir=cache_dir,
+        max_header_bytes=max_header_bytes, header_timeout_s=header_timeout_s, max_json_depth=max_json_depth,
+        max_issues=max_issues, max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms, poll_interval_s=poll_interval_s, cache_dir=cache_dir,
         public_key=state.public_key, trusted=tuple(trust), log_level=log_level,
         log_to=log_to, log_key=log_key, log_inputs=log_inputs_choice(log_inputs), log_queue_rows=log_queue_rows,
         shadow=shadow, canary=canary, canary_max_error_rate=canary_max_error_rate, canary_max_p99_ms=canary_max_p99_ms,

@@ -58,18 +58,19 @@ class InputRouter:
         self._row_frame = RowFrameBuilder(schema)
         self._column_cleaner = ColumnCleaner(schema)
 
-    def route(self, data, extra: str, missing: str) -> Routed:
+    def route(self, data, extra: str, missing: str, max_issues: int | None = None) -> Routed:
         """Return the validated input; raise SchemaError naming every bad field of every bad row.
 
         ``missing`` (``as-given`` or ``as-trained``) says how empty text values reach the
         pipeline; every path applies it the same way (see :mod:`mldeploy.bundle.schema`).
+        ``max_issues``: the error builds only the first that many issues (and counts them all).
         """
         if isinstance(data, Mapping):
             return self._route_one(data, extra, missing)
         fast = self._route_clean(data, extra, missing) if self._compiled else None
         if fast is not None:
             return fast
-        frame = validate(self.schema, data, extra, missing)
+        frame = validate(self.schema, data, extra, missing, max_issues)
         return Routed("frame", len(frame), frame)
 
     def _route_one(self, row: Mapping, extra: str, missing: str) -> Routed:

@@ -51,12 +51,14 @@ def check_threads(threads) -> int:
     return int(threads)
 
 
-def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: bool = False):
+def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: bool = False,
+                 max_issues: int | None = None):
     """Return ``model``'s Prediction for ``data`` computed on ``threads`` threads, or None to run it on one.
 
     With ``accepted`` return an Accepted instead (bad rows set aside, numbered in the whole input).
     None comes back for input too small to split, of a kind that cannot be sliced (one dict), or
     that any slice refuses: the one-thread path then raises the error for the whole input.
+    ``max_issues`` bounds the issues each slice builds (see :meth:`Model.infer_accepted`).
     """
     if not isinstance(data, (pd.DataFrame, list, tuple)) or len(data) < SLICED_MIN_ROWS:
         return None
@@ -68,7 +70,7 @@ def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: 
     try:
         for start in range(0, rows, slice_rows):
             part = data.iloc[start:start + slice_rows] if isinstance(data, pd.DataFrame) else data[start:start + slice_rows]
-            futures.append(pool.submit(compute, model.prepare(part, extra, missing, refuse=refuse)))
+            futures.append(pool.submit(compute, model.prepare(part, extra, missing, refuse=refuse, max_issues=max_issues)))
         parts = [future.result() for future in futures]
     except Exception:  # bad input or a failing slice: the one-thread path words the error for every row
         for future in futures:

@@ -43,19 +43,22 @@ __all__ = [
 _NAME_SHOWN = 60
 
 
-def records_from_json(body) -> list[dict]:
+def records_from_json(body, max_issues: int | None = None) -> list[dict]:
     """Return the rows of a JSON body: one object, or a list of objects.
 
-    Raises SchemaError naming each entry that is not an object.
+    Raises SchemaError naming each entry that is not an object (the first ``max_issues`` of them,
+    and how many there were, when a limit is given).
     """
     if isinstance(body, Mapping):
         return [dict(body)]
     if not isinstance(body, list):
         raise SchemaError([Issue(None, "(body)", "a JSON object or a list of objects", _kind(body))],
                           hint="send one record or a list of records")
-    bad = [Issue(index, "(row)", "a JSON object", _kind(row)) for index, row in enumerate(body) if not isinstance(row, Mapping)]
+    bad = [index for index, row in enumerate(body) if not isinstance(row, Mapping)]
     if bad:
-        raise SchemaError(bad, hint="send each row as an object of field names and values")
+        shown = bad if max_issues is None else bad[:max_issues]
+        raise SchemaError([Issue(index, "(row)", "a JSON object", _kind(body[index])) for index in shown],
+                          hint="send each row as an object of field names and values", total=len(bad))
     return body
 
 

@@ -136,10 +136,11 @@ class LiveModel:
         """Predict with the version serving when the call starts (see :meth:`Model.infer`)."""
         return self.model.infer(data, extra, missing)
 
-    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Accepted:
+    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given",
+                       max_issues: int | None = None) -> Accepted:
         """Predict the valid rows and set the others aside, with the version serving when the call starts
         (see :meth:`Model.infer_accepted`)."""
-        return self.model.infer_accepted(data, extra, missing)
+        return self.model.infer_accepted(data, extra, missing, max_issues)
 
     def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:
         """Validate and encode ``data`` with the version serving now (see :meth:`Model.prepare`).

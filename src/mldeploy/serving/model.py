@@ -114,21 +114,27 @@ class Model:
                 return prediction
         return self.compute(self.prepare(data, extra, missing))
 
-    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Accepted:
+    def infer_accepted(self, data, extra: Extra = "reject", missing: Missing = "as-given",
+                       max_issues: int | None = None) -> Accepted:
         """Like :meth:`infer`, but a bad row refuses only itself: it is set aside with its issues.
 
         The rows that pass are predicted together in one call, and the result names every
         refused row's input position and issues. Input wrong as a whole (a missing column,
         not rows at all) still raises SchemaError. Costs nothing more than :meth:`infer`
         while every row is valid; with bad rows, the rest is validated once more, together.
+
+        ``max_issues`` bounds the work bad input can cause: an input with more issues than that
+        is refused as a whole (SchemaError with the first ``max_issues`` and ``total``), since
+        setting its rows aside would need every issue built.
         """
         if self.threads > 1 and self.compiled is not None:
-            accepted = infer_sliced(self, data, extra, missing, self.threads, accepted=True)
+            accepted = infer_sliced(self, data, extra, missing, self.threads, accepted=True, max_issues=max_issues)
             if accepted is not None:
                 return accepted
-        return self.compute_accepted(self.prepare(data, extra, missing, refuse="rows"))
+        return self.compute_accepted(self.prepare(data, extra, missing, refuse="rows", max_issues=max_issues))
 
-    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input") -> Prepared:
+    def prepare(self, data, extra: Extra = "reject", missing: Missing = "as-given", refuse: Refuse = "input",
+                max_issues: int | None = None) -> Prepared:
         """Validate ``data`` and encode it for the numeric step: the first half of :meth:`infer`.
 
         Raises what :meth:`infer` raises for bad input; with ``refuse="rows"`` rows with issues
@@ -140,12 +146,12 @@ class Model:
             check_extra(extra)
             check_missing(missing)
         try:
-            routed = self._router.route(data, extra, missing)
+            routed = self._router.route(data, extra, missing, max_issues)
             return self._encoded(routed.rows, routed)
         except SchemaError as error:  # from validation, or from the encoder (a value the compiled form refuses)
-            if refuse != "rows":
+            if refuse != "rows" or error.is_truncated:  # rows cannot be set aside by issues never built
                 raise
-            return self._prepare_accepted(data, extra, missing, error)
+            return self._prepare_accepted(data, extra, missing, error, max_issues)
 
     def _encoded(self, rows: int, routed, refused=_NOTHING_REFUSED, hint: str = "") -> Prepared:
         if rows == 0 or self.compiled is None:
@@ -157,12 +163,12 @@ class Model:
         except Exception as exc:
             raise PredictionError(f"{self.ref}: the {self.path.value} path failed on valid input: {exc}") from exc
 
-    def _prepare_accepted(self, data, extra: str, missing: str, error: SchemaError) -> Prepared:
+    def _prepare_accepted(self, data, extra: str, missing: str, error: SchemaError, max_issues: int | None) -> Prepared:
         """Set aside the rows ``error`` names and validate the rest once more, together (never row by row)."""
         refused: dict[int, list[Issue]] = {}
         hint, kept = error.hint, None
         while True:  # a second pass only finds more when a row's issues hid behind another's; each pass drops one row at least
-            if not error.issues or any(issue.row is None for issue in error.issues):
+            if not error.issues or error.is_truncated or any(issue.row is None for issue in error.issues):
                 raise error  # wrong for every row alike (a column missing or unknown, not rows at all)
             if kept is None:
                 kept = list(range(1 if isinstance(data, Mapping) else len(data)))
@@ -173,7 +179,7 @@ class Model:
             if not kept:
                 return self._encoded(0, None, _in_order(refused), hint)
             try:
-                routed = self._router.route(_subset(data, kept), extra, missing)
+                routed = self._router.route(_subset(data, kept), extra, missing, max_issues)
                 return self._encoded(routed.rows, routed, _in_order(refused), hint)
             except SchemaError as again:
                 error = again

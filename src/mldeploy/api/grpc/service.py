@@ -85,7 +85,7 @@ class InferenceService:
     async def ModelInfer(self, request, context):
         started, name = time.perf_counter(), request.model_name
         try:
-            decoded = decode_infer_request(request)
+            decoded = decode_infer_request(request, self.plane.config.max_json_depth)
             # grpc.aio starts one call per turn of the loop, so a batch hardly ever forms: a call alone predicts at once
             pred = await self.plane.infer(name, version_of(name, request.model_version), decoded, extra_of(request),
                                           alone_inline=True, endpoint="grpc.infer")
@@ -101,4 +101,4 @@ class InferenceService:
         code = grpc_code_for(exc)
         self.plane.metrics.answered(name, None, endpoint, code, time.perf_counter() - started)
         await context.abort(grpc.StatusCode[code], str(worded_for(exc, "grpc")),
-                            ((ERROR_METADATA, orjson.dumps(error_body(exc, "grpc"))),))
+                            ((ERROR_METADATA, orjson.dumps(error_body(exc, "grpc", self.plane.config.max_issues))),))

@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 
 from mldeploy.api import protocol
+from mldeploy.api.config import ApiConfig
 from mldeploy.api.errors import MalformedRequestError
 from mldeploy.api.grpc import messages
 from mldeploy.api.protocol import InferRequest
@@ -67,8 +68,10 @@ def extra_of(message) -> str:
     return extra
 
 
-def decode_infer_request(message) -> InferRequest:
+def decode_infer_request(message, max_depth: int = ApiConfig.max_json_depth) -> InferRequest:
     """Decode a ModelInferRequest into the request the data plane predicts for.
+
+    ``max_depth``: the deepest a BYTES element that holds JSON may nest (as for REST's bodies).
 
     Also takes the server's :func:`~mldeploy.api.grpc.messages.infer_request_frames`, whose input
     tensors are still encoded: a description seen before is recognised by its bytes, not read again.
@@ -79,10 +82,10 @@ def decode_infer_request(message) -> InferRequest:
                                     "give one per input, in the order of inputs")
     framed = bool(inputs) and isinstance(inputs[0], bytes)
     if raw:
-        tensors = [_raw_column(_layout_of(tensor) if framed else _raw_layout(tensor), contents)
+        tensors = [_raw_column(_layout_of(tensor) if framed else _raw_layout(tensor), contents, max_depth)
                    for tensor, contents in zip(inputs, raw)]
     else:
-        tensors = [_decode_typed(_tensor_class().FromString(tensor) if framed else tensor) for tensor in inputs]
+        tensors = [_decode_typed(_tensor_class().FromString(tensor) if framed else tensor, max_depth) for tensor in inputs]
     binary = bool(raw) or bool(parameter(message.parameters, "binary_data_output", False))
     return protocol.assemble_request(message.id or None, tensors, _requested_outputs(message, binary), binary)
 
@@ -121,12 +124,12 @@ def _raw_layout(tensor) -> RawLayout:
     return name, datatype, count, is_json, protocol.ONE_VALUE.get(datatype) if count == 1 else None
 
 
-def _raw_column(layout: RawLayout, raw: bytes) -> tuple[str, list | np.ndarray]:
+def _raw_column(layout: RawLayout, raw: bytes, max_depth: int) -> tuple[str, list | np.ndarray]:
     name, datatype, count, is_json, single = layout
     if single is not None and len(raw) == single.size:  # else raw_column words what is wrong with the length
         return name, list(single.unpack(raw))
     if is_json:
-        return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count)
+        return name, protocol.json_column(name, protocol.split_bytes(name, raw, count), count, max_depth)
     return name, protocol.raw_column(name, datatype, raw, count)
 
 
@@ -134,16 +137,16 @@ def _tensor_class():
     return messages.message("ModelInferRequest.InferInputTensor")
 
 
-def _decode_typed(tensor) -> tuple[str, list]:
+def _decode_typed(tensor, max_depth: int) -> tuple[str, list]:
     name, datatype = tensor.name, tensor.datatype
     protocol.check_datatype(name, datatype)
     shape = tensor.shape
     count = shape[0] if len(shape) == 1 and shape[0] >= 0 else protocol.rows_of(name, list(shape))
     is_json = datatype == "BYTES" and bool(parameter(tensor.parameters, protocol.JSON_ELEMENTS, False))
-    return name, _typed_column(tensor, name, datatype, count, is_json)
+    return name, _typed_column(tensor, name, datatype, count, is_json, max_depth)
 
 
-def _typed_column(tensor, name: str, datatype: str, count: int, is_json: bool) -> list:
+def _typed_column(tensor, name: str, datatype: str, count: int, is_json: bool, max_depth: int) -> list:
     expected = CONTENTS_FIELD.get(datatype)
     if expected is None:
         raise MalformedRequestError(f'input "{name}": {datatype} travels only as raw_input_contents')
@@ -153,7 +156,7 @@ def _typed_column(tensor, name: str, datatype: str, count: int, is_json: bool) -
                                     f'not in {", ".join(given)}')
     values = getattr(tensor.contents, expected)
     if is_json:
-        return protocol.json_column(name, values, count)
+        return protocol.json_column(name, values, count, max_depth)
     if datatype == "BYTES":
         return protocol.text_column(name, values, count)
     if len(values) != count:
