@@ -20,6 +20,7 @@ _EXTRAS = {
     "matplotlib": ("plot", "validation plots and drift reports (validate --plot, drift --report)"),
     "starlette": ("api", "the model API server"),
     "uvicorn": ("api", "the model API server"),
+    "httptools": ("api", "the model API server's HTTP parser"),
     "orjson": ("api", "the model API server and client"),
     "prometheus_client": ("api", "the model API's metrics"),
     "openapi_ui_bundles": ("api", "the model API's interactive docs page"),

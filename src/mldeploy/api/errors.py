@@ -16,6 +16,7 @@ from mldeploy import errors as core
 from mldeploy.api.config import ApiConfig
 
 __all__ = [
+    "HeadTooLargeError",
     "MalformedRequestError",
     "PayloadTooLargeError",
     "RequestError",
@@ -44,6 +45,10 @@ class PayloadTooLargeError(RequestError):
     """A body larger than the configured limit."""
 
 
+class HeadTooLargeError(RequestError):
+    """A request line and headers larger than the configured limit (answered by the HTTP protocol, then closed)."""
+
+
 class UnauthorizedError(RequestError):
     """A request without the server's bearer token."""
 
@@ -66,6 +71,7 @@ STATUS: dict[type[BaseException], Answer] = {
     MalformedRequestError: Answer(400, "INVALID_ARGUMENT"),
     UnsupportedMediaTypeError: Answer(415, "INVALID_ARGUMENT"),
     PayloadTooLargeError: Answer(413, "RESOURCE_EXHAUSTED"),
+    HeadTooLargeError: Answer(431, "RESOURCE_EXHAUSTED"),
     UnauthorizedError: Answer(401, "UNAUTHENTICATED"),
     RequestError: Answer(400, "INVALID_ARGUMENT"),
     core.AliasConflictError: Answer(409, "ABORTED"),

@@ -76,6 +76,10 @@ def serve(config: ApiConfig, on_listening: Callable[[str, str | None], None] = p
         # machine; the supervisor would then kill and restart it, over and over.
         options["timeout_worker_healthcheck"] = _WORKER_PING_TIMEOUT_S
     options["log_config"] = _log_config(config.log_level)
+    require("httptools")
+    from mldeploy.api.request_head import head_bounded_protocol
+
+    options["http"] = head_bounded_protocol(config.max_header_bytes, config.header_timeout_s)
     uconfig = uvicorn.Config(partial(create_app, config), **options)
     on_listening(f"http://{shown}:{port}", None if held is None else f"{shown}:{config.grpc_port}")
     try:
