@@ -281,3 +281,11 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 20.0) -> int:
         if stream is not None:
             stream.close()
     return process.returncode
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of process ``pid``, in MiB (from /proc)."""
+    from pathlib import Path
+
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024

@@ -14,6 +14,7 @@ from mldeploy.api.grpc.service import ERROR_METADATA
 from mldeploy.api import tensors
 from mldeploy.serving import Model
 
+import _services
 from _api_data import TOKEN, records
 
 pytestmark = pytest.mark.timeout(120)
@@ -194,3 +195,29 @@ def test_the_async_client_over_grpc_gives_the_same_errors(server, new_rows):
                 await client.infer(rows[:1])
 
     asyncio.run(calls())
+
+
+def _raw_request(rows: list[dict], model):
+    from mldeploy.api.grpc.records import infer_request
+
+    return infer_request(messages.message("ModelInferRequest")(), "salary", rows, "reject", model.schema.names)
+
+
+@pytest.mark.parametrize("datatype", ["BYTES", "FP64", "INT64", "JSON"])
+@pytest.mark.parametrize("rows", [2**63 - 1, 300_000_000])
+def test_a_raw_shape_claiming_more_elements_than_bytes_sent_is_invalid_argument_and_allocates_nothing(
+        server, channel, model, new_rows, datatype, rows):
+    sample = records(new_rows.head(1))
+    if datatype == "JSON":
+        sample[0]["age"] = "ten"  # a column that mixes kinds travels as BYTES elements that are each JSON
+    request = _raw_request(sample, model)
+    wanted = {"JSON": "BYTES", "BYTES": "BYTES"}.get(datatype, datatype)
+    position = next(i for i, tensor in enumerate(request.inputs) if tensor.datatype == wanted
+                    and (datatype != "JSON" or tensor.name == "age"))
+    request.inputs[position].shape[0] = rows
+    before = _services.rss_mib(server.process.pid)
+    error = _failure(lambda: _call(channel, "ModelInfer", request))
+    name = request.inputs[position].name
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert error.details().startswith(f'input "{name}"')
+    assert _services.rss_mib(server.process.pid) - before < 50  # 2**63-1 BYTES elements once became a MemoryError (INTERNAL)

@@ -18,11 +18,6 @@ def _workers(pid: int) -> list[int]:
     return [int(c) for c in children if "resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes().decode(errors="replace")]
 
 
-def _rss_mib(pid: int) -> float:
-    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines() if l.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
 def _all_workers_ready(server) -> bool:
     # Each fresh connection may reach either worker: ten 200s in a row mean both have loaded.
     return all(httpx.get(server.url + "/v2/health/ready", timeout=5).status_code == 200 for _ in range(10))
@@ -38,7 +33,7 @@ def test_two_workers_serve_one_port_and_sigterm_lets_an_in_flight_request_finish
         assert all(_listens(pid, grpc_port) for pid in workers)  # SO_REUSEPORT: the kernel spreads gRPC connections too
         _check_grpc_answers(server, new_rows)
         with capsys.disabled():
-            print(f"\nworker memory (RSS): {', '.join(f'{_rss_mib(pid):.0f} MiB' for pid in workers)}")
+            print(f"\nworker memory (RSS): {', '.join(f'{_services.rss_mib(pid):.0f} MiB' for pid in workers)}")
         body = orjson.dumps(records(new_rows.head(5)))
         release, answer = threading.Event(), {}
 

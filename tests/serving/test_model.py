@@ -266,6 +266,21 @@ def test_infer_accepted_still_raises_for_input_wrong_as_a_whole_and_refuses_a_lo
     assert model.infer_accepted(features.head(3)).refused == {}
 
 
+@pytest.mark.parametrize("form", ["records", "frame"])
+def test_infer_accepted_refuses_as_a_whole_an_input_with_more_issues_than_max_issues(registry, form):
+    _, features = _models.salary_pipeline()
+    model = load("salary@1", registry=registry)
+    rows = features.head(40).to_dict(orient="records")
+    for row in rows[:12]:
+        row["age"] = "old"
+    data = rows if form == "records" else pd.DataFrame(rows)
+    with pytest.raises(SchemaError) as raised:  # setting rows aside would need every issue built
+        model.infer_accepted(data, missing="as-trained", max_issues=10)
+    assert raised.value.total == 12 and [i.row for i in raised.value.issues] == list(range(10))
+    accepted = model.infer_accepted(data, missing="as-trained", max_issues=12)  # within the limit: set aside as ever
+    assert list(accepted.refused) == list(range(12)) and len(accepted.prediction) == 28
+
+
 def test_infer_accepted_also_sets_aside_rows_the_compiled_encoder_refuses(registry, monkeypatch):
     # The salary schema's checks catch everything its encoder would refuse, so the encoder's own refusal is forced.
     from mldeploy.errors import Issue

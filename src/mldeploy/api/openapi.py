@@ -29,7 +29,7 @@ _ERRORS = {
     "404": "No such model, or no such version of it",
     "413": "The body is larger than the server's --max-body-bytes",
     "415": "The content type is not application/json (or, for V2 inference, application/octet-stream)",
-    "422": "Rows that do not match the model's schema: `issues` lists the bad fields of the bad rows (the first 1,000; `issues_total` counts them all)",
+    "422": "Rows that do not match the model's schema: `issues` lists the bad fields of the bad rows (the first 1,000, or what the server's `--max-issues` says; `issues_total` counts them all)",
     "503": "The model is still loading, or its version has not passed its checks yet",
 }
 _MAY_BE_LEFT_OUT = ("may be null or left out: a missing key of a field that may be empty counts as empty "
