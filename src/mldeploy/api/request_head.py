@@ -6,9 +6,10 @@ no timeout runs before a connection's first response): a single 200 MB header wa
 subclass counts the bytes of a head as they arrive, before the parser copies them, and
 answers 431 and closes once a head passes ``max_head_bytes``; a connection that has not
 finished a head ``head_timeout_s`` after it began it (or, for the first, after it connected)
-is closed. Idle keep-alive connections stay uvicorn's (``timeout_keep_alive``). The hot path
-adds a few attribute checks per read and no timer per request: the timer runs only while a
-head is incomplete at the end of a read.
+is closed. Idle keep-alive connections stay uvicorn's (``timeout_keep_alive``), which also
+closes a connection whose next head arrived, unfinished, in the read that ended a request. The
+hot path adds a few attribute checks per read and no timer per request: the timer runs only
+while a head is incomplete at the end of a read.
 
 Built by :func:`head_bounded_protocol`: uvicorn calls the factory for each connection.
 """
@@ -36,8 +37,7 @@ class HeadBoundedProtocol(HttpToolsProtocol):
         self._max_head_bytes = max_head_bytes
         self._head_timeout_s = head_timeout_s
         self._head_bytes: int | None = 0
-        """Bytes read of the head under way; None while a body is read or an answer awaited."""
-        self._head_begun = False
+        """Bytes read since the last request ended (of the next head); None from a head's end to its request's end."""
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:
@@ -49,31 +49,38 @@ class HeadBoundedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        head = self._head_bytes
+        if head is None or head + len(data) <= self._max_head_bytes:  # the usual read: one call, no copy
+            if head is not None:
+                self._head_bytes = head + len(data)
+            HttpToolsProtocol.data_received(self, data)
+        else:
+            self._receive_past_limit(data)
+        if self._head_bytes and self._head_timer is None and not self.transport.is_closing():
+            self._arm_head_timer()  # a head is under way, unfinished, at the end of this read
+
+    def _receive_past_limit(self, data: bytes) -> None:
+        """Feed the parser up to the limit; refuse the head if it is still unfinished there."""
         while data:
-            if self._head_bytes is None:  # a body, or what follows a head while its answer is made
-                super().data_received(data)
-                break
+            if self._head_bytes is None:  # the head ended within the limit: the rest is its body (or a next head)
+                HttpToolsProtocol.data_received(self, data)
+                return
             room = self._max_head_bytes - self._head_bytes
             if room <= 0:
                 self._refuse_head()
                 return
-            chunk, data = (data, b"") if len(data) <= room else (data[:room], data[room:])
+            chunk, data = data[:room], data[room:]
             self._head_bytes += len(chunk)
-            super().data_received(chunk)
+            HttpToolsProtocol.data_received(self, chunk)
             if self.transport.is_closing():
                 return
-        if self._head_begun and self._head_bytes is not None and self._head_timer is None:
-            self._arm_head_timer()
 
     # -- parser callbacks ------------------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._head_begun = True
-        super().on_message_begin()
-
     def on_headers_complete(self) -> None:
-        self._head_bytes, self._head_begun = None, False
-        self._disarm_head_timer()
+        self._head_bytes = None
+        if self._head_timer is not None:
+            self._disarm_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
