@@ -172,7 +172,9 @@ class SchemaError(MldeployError, ValueError):
     """Input rows that do not match a bundle's schema.
 
     ``issues`` holds every bad field of every bad row; the message shows the
-    first few and says how many more there are.
+    first few and says how many more there are. A validator told to stop
+    building issues at a limit keeps only the first ones and counts them all:
+    ``total`` is then that count (None when ``issues`` holds every one).
     """
 
     def __init__(self, issues: list[Issue], hint: str = "fix the values or retrain with data like them",
@@ -180,8 +182,6 @@ class SchemaError(MldeployError, ValueError):
         self.issues = list(issues)
         self.hint = hint
         self.total = total if total is not None and total > len(self.issues) else None
-        """How many issues the input had when ``issues`` holds only the first of them (a validator told to stop
-        building issues at a limit still counts them); None: ``issues`` holds every one."""
         super().__init__(self._format())
 
     @property
