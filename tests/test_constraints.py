@@ -30,8 +30,30 @@ CASES = [(make, name, bad) for cls, make in CONFIGS.items() for name, bounds in 
 
 @pytest.mark.parametrize("make, name, bad", CASES, ids=[f"{n}={b}" for _, n, b in CASES])
 def test_every_bounded_field_refuses_values_outside_its_bounds(make, name, bad):
-    with pytest.raises(ConfigError, match=rf"^{re.escape(name)} must be (in \[|at least)"):
+    with pytest.raises(ConfigError, match=rf"^{re.escape(name)}( \(--[a-z0-9-]+\))? must be (in \[|at least)"):
         make(**{name: bad})
+
+
+COMMANDS = {ApiConfig: "serve", ScorerConfig: "stream-score", BatchJobConfig: "batch"}
+
+
+@pytest.mark.parametrize("cls", list(CONFIGS))
+def test_each_flag_an_error_names_is_an_option_of_its_command(cls):
+    import typer.main
+
+    from mldeploy.cli import commands  # noqa: F401  (registers the commands)
+    from mldeploy.cli.app import app
+
+    command = typer.main.get_command(app).commands[COMMANDS[cls]]
+    options = {option for param in command.params for option in param.opts}
+    named = {}
+    for name, bounds in constraints_of(cls).items():
+        with pytest.raises(ConfigError) as refused:
+            CONFIGS[cls](**{name: bounds.invalid_values()[0]})
+        flag = re.match(r"^\S+ \((--[a-z0-9-]+)\)", str(refused.value))
+        if flag:
+            named[name] = flag.group(1)
+    assert named and set(named.values()) <= options, set(named.values()) - options
 
 
 @pytest.mark.parametrize("cls", list(CONFIGS))

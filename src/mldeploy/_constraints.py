@@ -24,6 +24,7 @@ from mldeploy.errors import ConfigError
 __all__ = ["Between", "bounded", "check_fields", "constraints_of"]
 
 _KEY = "mldeploy.constraint"
+_FLAG = "mldeploy.flag"
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,14 @@ class Between:
         return [self.low - step] + ([self.high + step] if self.high is not None else [])
 
 
-def bounded(default, low: float, high: float | None = None, **field_options):
-    """A dataclass field with ``default`` whose value must lie in ``[low, high]`` (see :func:`check_fields`)."""
-    return dataclasses.field(default=default, metadata={_KEY: Between(low, high)}, **field_options)
+def bounded(default, low: float, high: float | None = None, flag: str | None = None, **field_options):
+    """A dataclass field with ``default`` whose value must lie in ``[low, high]`` (see :func:`check_fields`).
+
+    ``flag`` is the command-line option that sets it (``--max-batch``): the error names both, so the
+    person who typed the flag and the one who built the dataclass each find their own word.
+    """
+    metadata = {_KEY: Between(low, high), **({_FLAG: flag} if flag else {})}
+    return dataclasses.field(default=default, metadata=metadata, **field_options)
 
 
 def constraints_of(config_class) -> dict[str, Between]:
@@ -64,8 +70,10 @@ def constraints_of(config_class) -> dict[str, Between]:
 
 def check_fields(config) -> None:
     """Check every bounded field of a dataclass instance; the first one out of bounds raises ConfigError."""
-    for name, constraint in constraints_of(type(config)).items():
-        constraint.check(name, getattr(config, name))
+    for field in dataclasses.fields(config):
+        if _KEY in field.metadata:
+            flag = field.metadata.get(_FLAG)
+            field.metadata[_KEY].check(f"{field.name} ({flag})" if flag else field.name, getattr(config, field.name))
 
 
 def _number(value) -> str:

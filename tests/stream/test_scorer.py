@@ -52,8 +52,8 @@ def test_every_mldeploy_error_has_a_dead_letter_reason():
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"max_batch": 0}, "max_batch must be in [1, 1000000], got 0"),
-    ({"commit_interval_s": 10.0}, "commit interval must be at least 0 s and shorter than the transaction timeout (10 s)"),
+    ({"max_batch": 0}, "max_batch (--max-batch) must be in [1, 1000000], got 0"),
+    ({"commit_interval_s": 10.0}, "commit interval (--commit-interval) must be shorter than the transaction timeout (10 s)"),
     ({"commit_interval_s": -1}, "got -1"),
     ({"caught_up_commit_s": 3.0}, "caught-up commit interval must be between 0 s and the commit interval (2 s), got 3 s"),
     ({"extra": "drop"}, 'extra=\'drop\' is not a valid choice; expected one of "reject", "ignore"'),

@@ -32,35 +32,35 @@ class ApiConfig:
     """Follow the versions published at this URL (``kafka://HOST:PORT/TOPIC``, ``local:///FOLDER/TOPIC``) instead of a registry."""
     host: str = "127.0.0.1"
     """Interface to bind; loopback unless told otherwise."""
-    port: int = bounded(8080, 0, _MAX_PORT)
+    port: int = bounded(8080, 0, _MAX_PORT, flag="--port")
     """TCP port; 0 lets the OS choose (the server prints the one it got)."""
-    grpc_port: int | None = bounded(None, 0, _MAX_PORT)
+    grpc_port: int | None = bounded(None, 0, _MAX_PORT, flag="--grpc-port")
     """Also serve the Open Inference Protocol over gRPC on this port (0: a free one, printed); None: REST only."""
-    workers: int = bounded(1, 1, 64)
+    workers: int = bounded(1, 1, 64, flag="--workers")
     """Worker processes sharing the port, each serving every model."""
     token: str | None = field(default=None, repr=False)
     """Bearer token every request but health checks must carry; None: no auth."""
-    max_body_bytes: int = bounded(64 * 1024 * 1024, 1024, 2**40)
+    max_body_bytes: int = bounded(64 * 1024 * 1024, 1024, 2**40, flag="--max-body-bytes")
     """Largest request body accepted; larger answers 413."""
-    max_header_bytes: int = bounded(64 * 1024, 1024, 16 * 1024 * 1024)
+    max_header_bytes: int = bounded(64 * 1024, 1024, 16 * 1024 * 1024, flag="--max-header-bytes")
     """Largest request head (request line and headers) accepted; a larger one answers 431 and the connection closes."""
-    header_timeout_s: float = bounded(10.0, 0.01, 3600)
+    header_timeout_s: float = bounded(10.0, 0.01, 3600, flag="--header-timeout")
     """A connection that has not finished sending a request's headers this long after it began them
     (or, for its first request, after it connected) is closed."""
-    max_json_depth: int = bounded(64, 8, 512)
+    max_json_depth: int = bounded(64, 8, 512, flag="--max-json-depth")
     """Deepest nesting of a JSON body or JSON element read (a V2 request nests 5 levels, ``/predict`` 2); deeper answers 400
     before it is parsed. At most 512: code that walks what was read may recurse once per level."""
-    max_issues: int = bounded(1000, 1, 1_000_000)
+    max_issues: int = bounded(1000, 1, 1_000_000, flag="--max-issues")
     """A 422 lists at most this many issues (``issues_total`` counts them all), and validation builds no more than that."""
-    max_batch_rows: int = bounded(256, 1, 1_000_000)
+    max_batch_rows: int = bounded(256, 1, 1_000_000, flag="--max-batch-rows")
     """Most rows the micro-batcher puts in one call of the serving core."""
-    max_wait_ms: float = bounded(0.0, 0, 10_000)
+    max_wait_ms: float = bounded(0.0, 0, 10_000, flag="--max-wait-ms")
     """How long a request may wait for others to join its batch while the model is busy; 0: never wait."""
     inline_max_rows: int = bounded(64, 0, 1_000_000)
     """Batches up to this many rows on the compiled path run on the event loop (tens of µs); others in a thread."""
     cache_dir: str | None = None
     """Keep each model's last good version here; a restart serves it while the registry or broker is down."""
-    poll_interval_s: float = bounded(0.5, 0.01, 3600)
+    poll_interval_s: float = bounded(0.5, 0.01, 3600, flag="--poll-interval")
     """How often an alias is checked for a move."""
     public_key: bytes | None = field(default=None, repr=False)
     """Ed25519 public key (PEM): refuse bundles not signed by it."""
@@ -78,15 +78,15 @@ class ApiConfig:
     """The request field that keys each logged row (taken out before validation); None: rows keyed by request id."""
     log_inputs: bool = True
     """Log each row's inputs beside its prediction (``--log-inputs none``: False)."""
-    log_queue_rows: int = bounded(100_000, 1, 100_000_000)
+    log_queue_rows: int = bounded(100_000, 1, 100_000_000, flag="--log-queue-rows")
     """Most rows the prediction log holds while its target is slow or away; more are dropped and counted."""
     shadow: str | None = None
     """A challenger (``salary:staging``) that scores every request of its model after the answer is sent."""
     canary: str | None = None
     """A challenger and its share (``salary:staging=10%``) that answers that share of its model's requests."""
-    canary_max_error_rate: float | None = bounded(None, 0, 1)
+    canary_max_error_rate: float | None = bounded(None, 0, 1, flag="--canary-max-error-rate")
     """Stop the canary when more than this share (0-1) of its last answers failed; None: no such guard."""
-    canary_max_p99_ms: float | None = bounded(None, 0, 3_600_000)
+    canary_max_p99_ms: float | None = bounded(None, 0, 3_600_000, flag="--canary-max-p99-ms")
     """Stop the canary when the p99 latency of its last answers passes this; None: no such guard."""
     canary_min_requests: int = bounded(50, 1, 1_000_000)
     """Answers the guard needs before it judges (it looks at the last max(this, 100))."""

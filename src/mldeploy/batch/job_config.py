@@ -20,7 +20,7 @@ class BatchJobConfig:
 
     store_url: str = "sqlite:///predictions.db"
     """The prediction database: ``sqlite:///PATH`` or ``postgresql://USER@HOST:PORT/DB``."""
-    chunk_rows: int = bounded(65_536, 1, 16_777_216)
+    chunk_rows: int = bounded(65_536, 1, 16_777_216, flag="--chunk-rows")
     """Rows read, scored and committed at a time: memory is bounded by this, and a resumed run repeats at most one chunk."""
     extra: str = "ignore"
     """``ignore`` input columns the model does not know (ids, targets), or ``reject`` them."""

@@ -30,7 +30,7 @@ class ScorerConfig:
     """Consumer group: scorers with one group share the input's partitions."""
     instance: str = ""
     """Stable name of this scorer in its group; a restart with the same name takes over at once."""
-    max_batch: int = bounded(500, 1, 1_000_000)
+    max_batch: int = bounded(500, 1, 1_000_000, flag="--max-batch")
     """Events per micro-batch at most."""
     extra: Extra = "reject"
     """An event with a field the schema does not know: "reject" makes it a dead letter, "ignore" drops the field."""
@@ -42,7 +42,7 @@ class ScorerConfig:
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
     transaction_timeout_s: float = bounded(10.0, 1, 900)
     """The broker aborts a dead scorer's open transaction after this long."""
-    commit_interval_s: float = bounded(2.0, 0, 900)
+    commit_interval_s: float = bounded(2.0, 0, 900, flag="--commit-interval")
     """While behind the input, commit written batches together for this long: a commit's round trips
     (tens of ms on a busy broker) stall the loop, so sharing them keeps up throughput (2 s scored 7% more
     events/s than 0.5 s)."""
@@ -62,7 +62,7 @@ class ScorerConfig:
         if self.log_key is not None and not self.log_key.strip():
             raise ConfigError("--log-key is empty; name the event field that keys each logged prediction, e.g. listing_id")
         if not self.commit_interval_s < self.transaction_timeout_s:
-            raise ConfigError(f"the commit interval must be at least 0 s and shorter than the transaction timeout "
+            raise ConfigError(f"the commit interval (--commit-interval) must be shorter than the transaction timeout "
                               f"({self.transaction_timeout_s:g} s), got {self.commit_interval_s:g} s")
         if not 0 <= self.caught_up_commit_s <= self.commit_interval_s:
             raise ConfigError(f"the caught-up commit interval must be between 0 s and the commit interval "
