@@ -58,3 +58,13 @@ def test_bin_counts_put_each_value_in_the_bin_searchsorted_names():
     expected = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
     assert bin_counts(edges, values).tolist() == expected.astype(float).tolist()
     assert bin_counts(edges, np.empty(0)).tolist() == [0.0] * 6
+
+
+def test_quantiles_bins_and_sketch_are_each_quantile_asked_alone():
+    rng = np.random.default_rng(5)
+    values = np.concatenate([rng.standard_cauchy(997), [1e-300, 1e-300, 7.0]])
+    summary = profile_frame(pd.DataFrame({"x": values}))["columns"]["x"]
+    quantiles = (0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0)
+    assert list(summary["quantiles"].values()) == np.quantile(values, quantiles).tolist()
+    assert summary["bins"]["edges"] == np.unique(np.quantile(values, np.linspace(0, 1, PSI_BINS + 1)[1:-1])).tolist()
+    assert summary["sketch"] == np.quantile(values, np.linspace(0, 1, SKETCH_POINTS)).tolist()

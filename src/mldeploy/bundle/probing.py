@@ -132,13 +132,27 @@ class _Answers:
             self._known[_key(column, value)] = result is not None and _finite(result)
 
     def _rows(self, questions: list) -> pd.DataFrame:
-        rows = []
-        for column, value in questions:
-            row = self._base.copy()
-            is_text = self._base[column].dtype == object
-            row[column] = pd.Series([value], dtype=object if is_text else "float64")
-            rows.append(row)
-        return pd.concat(rows, ignore_index=True)
+        """One row per question: the base row with that question's field set, built column by column.
+
+        Each changed column is the base value's column joined with the asked values by pd.concat, so
+        its dtype and values are what joining one-row frames would give (None stays None in text,
+        an int column asked NaN turns float, a bool one object), without copying a frame per row.
+        """
+        asked: dict[str, list[int]] = {}
+        for position, (column, _) in enumerate(questions):
+            asked.setdefault(column, []).append(position)
+        repeated = [0] * len(questions)
+        columns = {}
+        for name in self._base.columns:
+            column = self._base[name].iloc[repeated].reset_index(drop=True)
+            if name in asked:
+                positions = asked[name]
+                values = pd.Series([questions[p][1] for p in positions], index=positions,
+                                   dtype=object if column.dtype == object else "float64")
+                rest = column.drop(index=positions)
+                column = (pd.concat([rest, values]) if len(rest) else values).sort_index()
+            columns[name] = column
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(questions)))
 
     def _predict(self, rows: pd.DataFrame):
         try:
