@@ -121,10 +121,11 @@ def _compile_trees(model, features: list[Feature], names: list[str], kinds: dict
     features = indicators
     guard = base_guards(guards, index)
     nan_free = nan_free_bases(index, guard)
-    model_bytes = tree_graph(trees, features, base_of, len(index), nan_free)
+    folds: dict = {}  # the graph and the walker fold the same splits: once
+    model_bytes = tree_graph(trees, features, base_of, len(index), nan_free, folds)
     spec = _spec("trees", trees.post, trees.n_estimators, names, kinds, trees.classes)
     spec["n_targets"] = trees.n_targets
-    arrays = {**_classes(trees.classes), **(walker_layout(trees, features, base_of, nan_free) or {})}
+    arrays = {**_classes(trees.classes), **(walker_layout(trees, features, base_of, nan_free, folds) or {})}
     return CompiledPipeline(_encoder(index, kinds, guard), spec, arrays, model_bytes)
 
 

@@ -23,16 +23,16 @@ ML_OPSET = 5
 
 
 def ensemble_layout(model: TreeModel, features: list[Feature], base_of: list[int],
-                    nan_free: set[int] = frozenset()) -> dict[str, np.ndarray]:
+                    nan_free: set[int] = frozenset(), folds: dict | None = None) -> dict[str, np.ndarray]:
     """Return TreeEnsemble attributes with splits folded onto base values ``base_of[feature]``.
 
     Splits on a base in ``nan_free`` never see NaN, so they drop the missing-value route: an
-    ensemble without any is walked about twice as fast by onnxruntime.
+    ensemble without any is walked about twice as fast by onnxruntime. ``folds``: see :func:`fold_interior`.
     """
     nodes = concatenate_trees(model.trees)
     leaf = nodes["left"] < 0
     interior = np.flatnonzero(~leaf)
-    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior)
+    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior, folds)
     tracks &= ~np.isin(feature_ids, sorted(nan_free))
     position = np.where(leaf, np.cumsum(leaf) - 1, np.cumsum(~leaf) - 1)
     true_child = nodes["offset"][interior] + nodes["left"][interior]
@@ -64,8 +64,13 @@ def concatenate_trees(trees: list) -> dict[str, np.ndarray]:
     }
 
 
-def fold_interior(model: TreeModel, features: list[Feature], base_of: list[int], nodes: dict, interior: np.ndarray):
-    """Return (base ids, modes, splits, missing-goes-true) of the ``interior`` nodes, folded onto base values."""
+def fold_interior(model: TreeModel, features: list[Feature], base_of: list[int], nodes: dict, interior: np.ndarray,
+                  folds: dict | None = None):
+    """Return (base ids, modes, splits, missing-goes-true) of the ``interior`` nodes, folded onto base values.
+
+    ``folds`` (a dict, empty at first) keeps each feature's folded splits for the next call on the same
+    splits: the walker and the ONNX graph of one model fold the very same splits.
+    """
     feature = nodes["feature"][interior]
     feature_ids = np.zeros(len(interior), dtype=np.int64)
     modes = np.full(len(interior), LEQ, dtype=np.uint8)
@@ -73,8 +78,14 @@ def fold_interior(model: TreeModel, features: list[Feature], base_of: list[int],
     tracks = np.zeros(len(interior), dtype=bool)
     for j in np.unique(feature):
         where = np.flatnonzero(feature == j)
-        chosen = features[j].with_op("f32") if model.float32 else features[j]
-        result = fold_splits(chosen, nodes["threshold"][interior][where], nodes["missing_left"][interior][where])
+        thresholds, missing_left = nodes["threshold"][interior][where], nodes["missing_left"][interior][where]
+        key = (int(j), model.float32, thresholds.tobytes(), missing_left.tobytes())
+        result = None if folds is None else folds.get(key)
+        if result is None:
+            chosen = features[j].with_op("f32") if model.float32 else features[j]
+            result = fold_splits(chosen, thresholds, missing_left)
+            if folds is not None:
+                folds[key] = result
         modes[where], splits[where], tracks[where] = result
         feature_ids[where] = base_of[j]
     return feature_ids, modes, splits, tracks
@@ -111,7 +122,9 @@ def ensemble_node(layout: dict, n_targets: int, inputs: list[str], outputs: list
     onnx = require("onnx")
     tensors = {"nodes_splits", "nodes_modes", "leaf_weights"}
     attributes = {
-        name: onnx.numpy_helper.from_array(np.asarray(values)) if name in tensors else [int(v) for v in values]
+        # ints as one tolist(): int() of each numpy scalar took a quarter of building the graph
+        name: onnx.numpy_helper.from_array(np.asarray(values)) if name in tensors
+        else np.asarray(values, dtype=np.int64).tolist()
         for name, values in layout.items()
     }
     return onnx.helper.make_node(
@@ -121,7 +134,7 @@ def ensemble_node(layout: dict, n_targets: int, inputs: list[str], outputs: list
 
 
 def tree_graph(model: TreeModel, features: list[Feature], base_of: list[int], n_inputs: int,
-               nan_free: set[int] = frozenset()) -> bytes:
+               nan_free: set[int] = frozenset(), folds: dict | None = None) -> bytes:
     """Return a serialized model: float64 ``X`` [N, n_inputs] -> raw scores ``raw`` [N, n_targets].
 
     One single-target TreeEnsemble per target, joined by Concat: onnxruntime walks a
@@ -135,7 +148,7 @@ def tree_graph(model: TreeModel, features: list[Feature], base_of: list[int], n_
     nodes = []
     for k, name in enumerate(names):
         trees = [replace(tree, target=0) for tree in model.trees if tree.target == k]
-        layout = ensemble_layout(replace(model, trees=trees, n_targets=1), features, base_of, nan_free)
+        layout = ensemble_layout(replace(model, trees=trees, n_targets=1), features, base_of, nan_free, folds)
         nodes.append(ensemble_node(layout, 1, ["X"], [name]))
     if len(names) > 1:
         nodes.append(helper.make_node("Concat", names, ["raw"], axis=1))

@@ -31,18 +31,19 @@ _SMALL_BLOCK_ROWS = 1024
 
 
 def walker_layout(model: TreeModel, features: list[Feature], base_of: list[int],
-                  nan_free: set[int] = frozenset()) -> dict[str, np.ndarray] | None:
+                  nan_free: set[int] = frozenset(), folds: dict | None = None) -> dict[str, np.ndarray] | None:
     """Return the walk arrays of a tree model, or None when a split is not ``<=`` (the graph then serves).
 
     ``walk_nodes`` [interior, 4] int32: base id, left, right, flags (1: NaN goes left); a child
     below zero is leaf ``-child - 1``. ``walk_splits`` [interior] float64. ``walk_values``
     [leaves, width] float64. ``walk_trees`` [trees, 2] int64: root (a leaf if below zero), first target.
+    ``folds`` shares folded splits with the graph's build (see :func:`~mldeploy.compiled.graph.fold_interior`).
     """
     trees = _merge(model.trees, model.n_targets)
     nodes = concatenate_trees(trees)
     leaf = nodes["left"] < 0
     interior = np.flatnonzero(~leaf)
-    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior)
+    feature_ids, modes, splits, tracks = fold_interior(model, features, base_of, nodes, interior, folds)
     if (modes != LEQ).any():
         return None
     tracks &= ~np.isin(feature_ids, sorted(nan_free))
