@@ -140,10 +140,42 @@ def test_salary_pipeline_scores_with_bit_vectors(salary_compiled, salary_pipelin
     assert np.array_equal(compiled.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
 
 
+def _tree_shape(nodes: np.ndarray, root: int):
+    """A tree's leaves left to right and each split's left-subtree leaf range, depth first: as the layout once found them."""
+    leaves: list[int] = []
+    left_leaves: dict[int, tuple[int, int]] = {}
+    stack = [(root, False)]
+    while stack:
+        node, returning = stack.pop()
+        if node < 0:
+            leaves.append(-node - 1)
+        elif returning:
+            left_leaves[node] = (left_leaves[node][0], len(leaves))
+            stack.append((int(nodes[node, 2]), False))
+        else:
+            left_leaves[node] = (len(leaves), -1)
+            stack.append((node, True))
+            stack.append((int(nodes[node, 1]), False))
+    return leaves, left_leaves
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_tree_shapes_found_level_by_level_are_the_depth_first_ones(seed) -> None:
+    from mldeploy.compiled.bitvectors import _tree_shapes
+
+    rng = np.random.default_rng(seed)
+    arrays = _random_trees(seed, int(rng.integers(1, 40)), int(rng.integers(1, 6)), 1, int(rng.choice([1, 2, 8, 33, 64])))
+    nodes, roots = arrays["walk_nodes"], arrays["walk_trees"][:, 0]
+    n_leaves, leaf_order, (tree, node, first, last) = _tree_shapes(nodes, roots)
+    expected = [_tree_shape(nodes, int(root)) for root in roots]
+    assert n_leaves.tolist() == [len(leaves) for leaves, _ in expected]
+    assert leaf_order.tolist() == [leaf for leaves, _ in expected for leaf in leaves]
+    found = {(int(t), int(n)): (int(f), int(la)) for t, n, f, la in zip(tree, node, first, last)}
+    assert found == {(t, n): span for t, (_, spans) in enumerate(expected) for n, span in spans.items()}
+
+
 def _masks_split_by_split(arrays: dict, layout) -> np.ndarray:
     """The mask table built one split at a time, as the layout once was: the reference for the vectorised build."""
-    from mldeploy.compiled.bitvectors import _tree_shape
-
     nodes, splits, trees = arrays["walk_nodes"], arrays["walk_splits"], arrays["walk_trees"]
     masks = np.full_like(layout.masks, np.iinfo(layout.masks.dtype).max)
     starts = layout.threshold_starts

@@ -45,39 +45,37 @@ class BitvectorLayout:
 def bitvector_layout(arrays: dict, n_bases: int, n_targets: int) -> BitvectorLayout | None:
     """Build the bit-vector layout from checked walk arrays, or return None when trees are too big for it."""
     nodes, splits, values, trees = (arrays[name] for name in ("walk_nodes", "walk_splits", "walk_values", "walk_trees"))
-    shapes = [_tree_shape(nodes, int(root)) for root in trees[:, 0]]
-    if not shapes or any(shape is None for shape in shapes):
+    shapes = _tree_shapes(nodes, trees[:, 0])
+    if shapes is None:
         return None
+    n_leaves, leaf_order, splits_of = shapes
     used = np.unique(nodes[:, 0]).astype(np.int64)
     per_base = [np.unique(splits[nodes[:, 0] == base]) for base in used]
     threshold_starts = np.concatenate([[0], np.cumsum([len(t) for t in per_base])]).astype(np.int64)
     # bins 0..len(thresholds) for numbers, one more for NaN
     mask_starts = np.concatenate([[0], np.cumsum([len(t) + 2 for t in per_base])]).astype(np.int64)
-    widest = max(len(leaves) for leaves, _ in shapes)
+    widest = int(n_leaves.max())
     dtype = np.uint32 if widest <= 32 else np.uint64
     if mask_starts[-1] * len(trees) * np.dtype(dtype).itemsize > MAX_MASK_BYTES:
         return None
-    masks = _masks(nodes, splits, shapes, used, per_base, mask_starts, dtype)
-    leaf_order = [leaf for leaves, _ in shapes for leaf in leaves]
-    leaf_starts = np.concatenate([[0], np.cumsum([len(leaves) for leaves, _ in shapes])[:-1]]).astype(np.int64)
+    masks = _masks(nodes, splits, splits_of, len(trees), used, per_base, mask_starts, dtype)
+    leaf_starts = np.concatenate([[0], np.cumsum(n_leaves)[:-1]]).astype(np.int64)
     layout = BitvectorLayout(used, np.concatenate([np.empty(0), *per_base]).astype(np.float64), threshold_starts, masks, mask_starts,
-                             leaf_starts, np.ascontiguousarray(values[np.array(leaf_order, dtype=np.int64)]),
+                             leaf_starts, np.ascontiguousarray(values[leaf_order]),
                              np.ascontiguousarray(trees[:, 1], dtype=np.int64), n_targets)
-    _check(layout, [len(leaves) for leaves, _ in shapes], n_bases)
+    _check(layout, n_leaves.tolist(), n_bases)
     return layout
 
 
-def _masks(nodes, splits, shapes, used, per_base, mask_starts, dtype) -> np.ndarray:
+def _masks(nodes, splits, splits_of, n_trees, used, per_base, mask_starts, dtype) -> np.ndarray:
     """Return the mask table: per base bin and tree, the leaves the splits sending that bin right leave standing.
 
     All splits at once: each clears its left subtree's leaves in the rows of the bins above its
     threshold, and in its base's NaN row unless NaN goes left. AND is order-free, so one ufunc.at does it.
     """
     full = np.iinfo(dtype).max
-    masks = np.full((mask_starts[-1], len(shapes)), full, dtype=dtype)
-    split_of = np.array([(t, node, first, last) for t, (_, left_leaves) in enumerate(shapes)
-                         for node, (first, last) in left_leaves.items()], dtype=np.int64).reshape(-1, 4)
-    tree, node, first, last = split_of.T
+    masks = np.full((mask_starts[-1], n_trees), full, dtype=dtype)
+    tree, node, first, last = splits_of
     slot = np.searchsorted(used, nodes[node, 0])
     count = np.array([len(t) for t in per_base], dtype=np.int64)[slot]
     k = np.empty(len(node), dtype=np.int64)  # the split's place among its base's thresholds
@@ -102,25 +100,51 @@ def _low_bits(n: np.ndarray) -> np.ndarray:
     return np.where(n >= 64, np.uint64(np.iinfo(np.uint64).max), shifted)
 
 
-def _tree_shape(nodes: np.ndarray, root: int) -> tuple[list[int], dict[int, tuple[int, int]]] | None:
-    """Return a tree's leaves left to right and each split's left-subtree leaf range; None past MAX_LEAVES."""
-    leaves: list[int] = []
-    left_leaves: dict[int, tuple[int, int]] = {}
-    stack = [(root, False)]
-    while stack:
-        node, returning = stack.pop()
-        if node < 0:
-            leaves.append(-node - 1)
-            if len(leaves) > MAX_LEAVES:
-                return None
-        elif returning:   # the left subtree is done: its leaves end here
-            left_leaves[node] = (left_leaves[node][0], len(leaves))
-            stack.append((int(nodes[node, 2]), False))
-        else:
-            left_leaves[node] = (len(leaves), -1)
-            stack.append((node, True))
-            stack.append((int(nodes[node, 1]), False))
-    return leaves, left_leaves
+def _tree_shapes(nodes: np.ndarray, roots: np.ndarray):
+    """Return (leaves per tree, leaf ids tree by tree left to right, (tree, node, first, last) of every split).
+
+    ``first..last`` numbers the leaves of a split's left subtree within its tree. None when a tree has
+    more than MAX_LEAVES leaves. All trees at once, one depth level at a time: the walk arrays are
+    checked (each node has one parent and comes after it), so each level is every node's children.
+    """
+    left, right = nodes[:, 1].astype(np.int64), nodes[:, 2].astype(np.int64)
+    roots = np.asarray(roots, dtype=np.int64)
+    levels = []  # (interior nodes, their trees) per depth
+    frontier, tree = roots[roots >= 0], np.flatnonzero(roots >= 0)
+    while frontier.size:
+        if len(levels) >= MAX_LEAVES:  # a tree this deep has more leaves than a word holds
+            return None
+        levels.append((frontier, tree))
+        children, trees = np.concatenate([left[frontier], right[frontier]]), np.concatenate([tree, tree])
+        frontier, tree = children[children >= 0], trees[children >= 0]
+    below = np.zeros(max(len(nodes), 1), dtype=np.int64)  # leaves under each interior node, deepest level first
+    for frontier, _ in reversed(levels):
+        below[frontier] = _leaves_under(left[frontier], below) + _leaves_under(right[frontier], below)
+    n_leaves = np.where(roots >= 0, below[np.maximum(roots, 0)], 1)
+    if n_leaves.max(initial=0) > MAX_LEAVES:
+        return None
+    first = np.zeros(len(nodes), dtype=np.int64)  # the node's first leaf, counted within its tree
+    leaf_trees, leaf_places, leaf_ids = [np.flatnonzero(roots < 0)], [np.zeros(int((roots < 0).sum()), np.int64)], [
+        -roots[roots < 0] - 1]
+    for frontier, tree in levels:
+        starts = first[frontier]
+        for child, start in ((left[frontier], starts), (right[frontier], starts + _leaves_under(left[frontier], below))):
+            first[child[child >= 0]] = start[child >= 0]
+            leaf_trees.append(tree[child < 0])
+            leaf_places.append(start[child < 0])
+            leaf_ids.append(-child[child < 0] - 1)
+    leaf_trees, leaf_places, leaf_ids = (np.concatenate(parts) for parts in (leaf_trees, leaf_places, leaf_ids))
+    leaf_order = leaf_ids[np.lexsort((leaf_places, leaf_trees))]
+    split_nodes = np.concatenate([frontier for frontier, _ in levels]) if levels else np.zeros(0, np.int64)
+    split_trees = np.concatenate([tree for _, tree in levels]) if levels else np.zeros(0, np.int64)
+    split_first = first[split_nodes]
+    splits_of = (split_trees, split_nodes, split_first, split_first + _leaves_under(left[split_nodes], below))
+    return n_leaves, leaf_order.astype(np.int64), splits_of
+
+
+def _leaves_under(children: np.ndarray, below: np.ndarray) -> np.ndarray:
+    """Leaves under each child: one for a leaf, else its count in ``below``."""
+    return np.where(children < 0, 1, below[np.maximum(children, 0)])
 
 
 def _check(layout: BitvectorLayout, n_leaves: list[int], n_bases: int) -> None:
