@@ -101,3 +101,24 @@ def test_the_plot_is_a_png(url, tmp_path):
         report = validate(store, pd.DataFrame({"id": range(100), "y": np.arange(100.0) + 3}), "id", "y", record=False)
     path = plot_report(report, tmp_path / "report.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_a_stream_event_logged_twice_counts_once(url):
+    """An exactly-once scorer whose transaction aborted scores its events again: the log holds them twice."""
+    from mldeploy.serving.prediction_log import LogEntry, open_prediction_log
+
+    actual = np.arange(100, dtype=float) * 1_000
+    prediction = Prediction(BundleRef("salary", 3), ServingPath.COMPILED, actual[:10] + 500)
+    log = open_prediction_log(url)
+    try:
+        for _ in range(2):  # the same ten events, the same offsets: before and after the abort
+            log.submit(LogEntry(prediction, KEYS[:10], None, "stream", "events", "events/0/7", at=1.0))
+        asked = LogEntry(prediction, KEYS[:10], None, "api", "rest.predict", "r-2", at=2.0)  # a second request
+        log.submit(asked)
+        assert log.flush(30)
+    finally:
+        log.close()
+    truth = pd.DataFrame({"employee_id": range(100), "salary": actual})
+    with PredictionStore(url) as store:
+        report = validate(store, truth, "employee_id", "salary")
+    assert report.table().loc[3, "rows"] == 20 and report.table().loc[3, "mae"] == pytest.approx(500)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from itertools import chain
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -146,12 +145,20 @@ def _times(column: pd.Series, name: str) -> np.ndarray:
 _JOINED = ["key", "model_version", "predicted_at", "value", "label", "probabilities", "actual"]
 
 
+_SERVED_EVENT = ["key", "model_version", "request_id", "role"]
+"""What names one logged prediction: a stream event scored again (after an aborted transaction, or at least once)
+is logged again under the same request id (``topic/partition/offset``), and must count once."""
+
+
 def _join(store: PredictionStore, name: str, actual: pd.DataFrame) -> pd.DataFrame:
     columns = _JOINED + [c for c in actual.columns if c != "actual"]
     # Batch rows and logged served rows (API, gRPC, stream, shadows) alike: metrics are per version, whoever predicted.
-    chunks = chain(store.iter_predictions(name), store.iter_served(name))
-    parts = [chunk.join(actual, on="key", how="inner") for chunk in chunks]
-    parts = [p for p in parts if not p.empty]
+    batch = [chunk.join(actual, on="key", how="inner") for chunk in store.iter_predictions(name)]
+    served = [chunk.join(actual, on="key", how="inner") for chunk in store.iter_served(name)]
+    served = [p for p in served if not p.empty]
+    if served:
+        served = [pd.concat(served, ignore_index=True).drop_duplicates(_SERVED_EVENT)]
+    parts = [p for p in batch + served if not p.empty]
     if not parts:
         return pd.DataFrame(columns=columns)
     joined = pd.concat(parts, ignore_index=True)
