@@ -1,11 +1,14 @@
 import multiprocessing
+import os
 
 import pytest
 
+import mldeploy
 from mldeploy.errors import BackendError
+from mldeploy.stream import publish
 from mldeploy.stream.codec import Record
 from mldeploy.stream.local_log import LocalLog
-from mldeploy.stream.transport import TopicKind
+from mldeploy.stream.transport import TopicKind, chunk_topic
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -74,3 +77,60 @@ def test_damage_is_reported_with_its_place(tmp_path):
 
 def test_a_missing_topic_reads_as_empty(tmp_path):
     assert LocalLog(tmp_path / "nowhere").read("t", 0, timeout_s=0) == ([], 0)
+
+
+def _tear(path, record: Record, kept_bytes: int) -> int:
+    """Append the first ``kept_bytes`` of ``record``'s frame, as a writer killed mid-append leaves it; return where it starts."""
+    scratch = LocalLog(path.parent / "scratch")
+    scratch.ensure_topic("frame", TopicKind.EVENTS)
+    scratch.append("frame", [record])
+    frame = (scratch.folder / "frame.log").read_bytes()
+    assert kept_bytes < len(frame)
+    with open(path, "ab") as handle:
+        torn_at = handle.seek(0, os.SEEK_END)
+        handle.write(frame[:kept_bytes])
+    return torn_at
+
+
+@pytest.mark.parametrize("kept_bytes", [5, 200], ids=["torn-header", "torn-body"])
+def test_a_torn_tail_is_cut_by_the_next_writer_and_a_reader_waiting_at_it_reads_what_comes_next(tmp_path, kept_bytes):
+    """A writer killed mid-append once left a frame that every later one was appended behind: no reader got past it."""
+    log = LocalLog(tmp_path / "log")
+    log.ensure_topic("t", TopicKind.EVENTS)
+    log.append("t", [Record(b"a", b"whole")])
+    torn_at = _tear(tmp_path / "log" / "t.log", Record(b"killed", b"k" * 1000), kept_bytes)
+    assert log.end("t") == torn_at  # a reader starting at the end starts where the next frame will
+    waiting = LocalLog(tmp_path / "log")  # another process's reader, already at the torn frame
+    assert waiting.read("t", torn_at, timeout_s=0) == ([], torn_at)
+    offsets = LocalLog(tmp_path / "log").append("t", [Record(b"b", b"short"), Record(b"c", b"after")])
+    assert offsets[0] == torn_at
+    records, cursor = waiting.read("t", torn_at, timeout_s=0)
+    assert [(r.key, r.value, r.offset) for r in records] == [(b"b", b"short", offsets[0]), (b"c", b"after", offsets[1])]
+    assert cursor == log.end("t") == (tmp_path / "log" / "t.log").stat().st_size
+    assert [r.key for r in log.read("t", 0, timeout_s=0)[0]] == [b"a", b"b", b"c"]
+
+
+def test_bytes_that_are_no_frame_in_the_middle_are_refused_by_the_writer_not_appended_behind(tmp_path):
+    log = LocalLog(tmp_path)
+    log.append("t", [Record(b"a", b"value")])
+    end = log.end("t")
+    with open(tmp_path / "t.log", "ab") as handle:
+        handle.write(b"not a frame at all")
+    with pytest.raises(BackendError, match=rf"t.log is damaged at byte {end}: no frame starts there; move the file away"):
+        log.append("t", [Record(b"b", b"value")])
+    assert (tmp_path / "t.log").stat().st_size == end + len(b"not a frame at all")
+
+
+@pytest.mark.parametrize("torn", ["models", "chunks"])
+def test_a_subscriber_gets_the_version_published_after_a_publisher_was_killed_mid_append(tmp_path, salary_registry, torn):
+    """The torn frame is on the model topic (a subscriber is waiting at it) or on its chunk topic."""
+    url = f"local://{tmp_path}/log/models"
+    publish(salary_registry.get("salary@1"), url)
+    with mldeploy.subscribe(url, "salary") as live:
+        assert live.wait_ready(60) and live.version == 1
+        topic = "models" if torn == "models" else chunk_topic("models")
+        _tear(tmp_path / "log" / f"{topic}.log", Record(b"salary", b"{" * 5000), 3000)
+        publish(salary_registry.get("salary@2"), url)
+        assert live.wait_for_version(2, 30), "the subscriber never got past the torn frame"
+    with mldeploy.subscribe(url, "salary", wait_s=30) as started_later:
+        assert started_later.version == 2
