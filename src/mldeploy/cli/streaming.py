@@ -121,6 +121,10 @@ def stream_score(
     at_least_once: bool = typer.Option(False, "--at-least-once", help="Commit after acknowledgement instead of transactions."),
     commit_interval: float = typer.Option(ScorerConfig.commit_interval_s, "--commit-interval", help="Seconds of batches per commit while behind "
                                           "the input (once caught up, it commits every 0.03 s)."),
+    outage_limit: float = typer.Option(ScorerConfig.outage_limit_s, "--outage-limit", help="Seconds the broker may "
+                                       "be unreachable: meanwhile the scorer waits and retries (an aborted "
+                                       "transaction's events are read again); past it, it exits 1, having committed "
+                                       "nothing it did not write."),
     pin: int = typer.Option(None, "--pin", help="Hold this version instead of following the latest."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Keep the last good version here (served if the broker is down)."),
     require_signed: bool = typer.Option(False, "--require-signed", help="Refuse unsigned versions."),
@@ -152,7 +156,7 @@ def stream_score(
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
                           caught_up_commit_s=min(ScorerConfig.caught_up_commit_s, max(commit_interval, 0.0)),
-                          extra="ignore" if ignore_extra else "reject", log_key=log_key)
+                          extra="ignore" if ignore_extra else "reject", log_key=log_key, outage_limit_s=outage_limit)
     spec = ModelSpec(models, name, pin=pin, public_key=state.public_key, require_signed=require_signed,
                      cache_dir=str(cache_dir) if cache_dir else None, trusted=tuple(trust), print_swaps=True)
     with_inputs = log_inputs_choice(log_inputs)

@@ -12,6 +12,11 @@ letter with every reason, and only then moves the group's offsets:
 
 Several scorers with one ``group`` share the input's partitions.
 
+While the broker is unreachable the scorer waits and retries (:mod:`mldeploy.stream._outage`):
+a transaction it cannot commit is aborted, or, when librdkafka hangs in it, its producer is
+replaced, and its events are read again from the last committed offsets. Past
+``outage_limit_s`` it stops with a BackendError, having committed nothing it did not write.
+
 Scoring overlaps the Kafka work: a predictor (:mod:`mldeploy.stream.predictors`)
 scores a batch while the loop reads the next one, writes the one before and
 commits. Given a :class:`~mldeploy.stream.predictors.ModelSpec`, the model
@@ -36,8 +41,10 @@ from dataclasses import dataclass, field
 
 from mldeploy.errors import BackendError, NotReadyError
 from mldeploy.stream import codec
+from mldeploy.stream._outage import OutageClock, Wedged, call_within
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
-from mldeploy.stream.kafka import KafkaTransport, client_config, kafka_error
+from mldeploy.stream._scorer_clients import Replaceable, consumer_settings, fenced, producer_settings
+from mldeploy.stream.kafka import KafkaTransport, kafka_error
 from mldeploy.stream.log_entry import ScoredEntry
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scorer_config import ScorerConfig
@@ -92,6 +99,8 @@ class StreamScorer:
         self._log_inputs = log_inputs
         self._failed = False
         """A write or commit failed for good: nothing more may be committed, not even while closing."""
+        self._outage = OutageClock(config.outage_limit_s, config.source.where)
+        """How long Kafka has failed the scorer's reads and commits; it stops past ``config.outage_limit_s``."""
         self._revoke_error: BaseException | None = None
         """What failed inside the revoke callback, raised by the loop (an exception raised through librdkafka's
         callback can be lost, or surface later as a SystemError in an unrelated call)."""
@@ -163,6 +172,8 @@ class StreamScorer:
         messages = usable if len(usable) == len(messages) else [m for m in messages if self._usable(m)]
         if messages:
             self._first_event_at = self._first_event_at or time.monotonic()
+        elif not self._in_flight and self._outage.should_probe():
+            self._probe(consumer)
         if messages:
             self._in_flight.append((messages, self._predictor.submit([m.value() or b"" for m in messages])))
         wrote = False  # a revoke during consume() may have written every batch in flight
@@ -246,36 +257,91 @@ class StreamScorer:
         if self._pending is None:
             return
         offsets = self._pending.commit_offsets(self.ck)
+        retried, KafkaException = self._outage.retried, self.ck.KafkaException  # noqa: N806
         try:
             if self.config.exactly_once:
-                producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata())
-                producer.commit_transaction()
+                # A failed send is aborted and read again (sent again, it has hung after a broker restart);
+                # a commit under way cannot be aborted, only tried again.
+                metadata = consumer.consumer_group_metadata()
+                call_within(lambda timeout_s: producer.send_offsets_to_transaction(offsets, metadata, timeout_s),
+                            self._outage.call_s())
+                retried("committing a transaction", producer.commit_transaction, KafkaException)
             else:
                 self._await_acknowledgements(producer)
-                consumer.commit(offsets=offsets, asynchronous=False)
-        except self.ck.KafkaException as exc:
+                retried("committing offsets", lambda _: consumer.commit(offsets=offsets, asynchronous=False), KafkaException)
+        except KafkaException as exc:
             self._abort(consumer, producer, exc)
             return
+        except Wedged as exc:
+            self._recover(consumer, producer, "committing a transaction", exc)
+            return
+        except BackendError:  # past the outage limit
+            self._drop_unwritten(producer)
+            raise
+        self._outage.recovered()
         for counts in self._pending.batches:
             self._count(counts)
         self._pending = None
 
     def _await_acknowledgements(self, producer) -> None:
-        """At least once: every prediction is acknowledged before the offsets move."""
-        if producer.flush(30) > 0 or self._failed_deliveries:
-            reason = self._failed_deliveries[0] if self._failed_deliveries else "not acknowledged in 30 s"
-            raise kafka_error("writing predictions", self.config.source.where, reason)
+        """At least once: every prediction is acknowledged before the offsets move (waiting out an outage)."""
+        while (waiting := producer.flush(self._outage.call_s())) > 0 and not self._failed_deliveries:
+            self._outage.failed("writing predictions", f"{waiting} not acknowledged yet")
+        if self._failed_deliveries:
+            raise kafka_error("writing predictions", self.config.source.where, self._failed_deliveries[0])
 
     def _abort(self, consumer, producer, exc, unwritten: list | None = None) -> None:
         """Abort the open transaction and rewind to its first events and ``unwritten``'s (abortable errors), or fail."""
         error = exc.args[0]
-        if not self.config.exactly_once or not error.txn_requires_abort():
+        if not self.config.exactly_once or error.fatal() or not (error.txn_requires_abort() or error.retriable()):
             self._drop_unwritten(producer)
             raise self._failure("committing a batch of predictions", error) from exc
+        if error.retriable():  # the broker is away: abort, and try again within the outage limit
+            self._outage_failed(producer, "writing a transaction", error)
         log.warning("aborting a transaction and reading its events again: %s", error)
-        producer.abort_transaction()
+        try:
+            self._outage.retried("aborting a transaction", producer.abort_transaction, self.ck.KafkaException)
+        except self.ck.KafkaException as failed:
+            self._drop_unwritten(producer)
+            raise self._failure("aborting a transaction", failed.args[0]) from failed
+        except BackendError:  # past the outage limit
+            self._drop_unwritten(producer)
+            raise
+        except Wedged as stuck:
+            self._recover(consumer, producer, "aborting a transaction", stuck)
+            return
         self._rewind(consumer, unwritten or [], self._pending.first if self._pending is not None else None)
         self._pending = None
+
+    def _recover(self, consumer, producer, what: str, stuck: Wedged) -> None:
+        """A transactional call hung (a librdkafka bug after an outage): replace the producer, whose transaction
+        the new one's init completes or aborts, and read again from the offsets the group has committed since."""
+        self._outage_failed(producer, what, stuck)
+        log.warning("Kafka at %s: %s hung (%s); starting a new producer and reading again from the committed offsets",
+                    self.config.source.where, what, stuck)
+        self._in_flight.clear()
+        self._pending = None
+        try:
+            producer.replace()
+            assigned = consumer.assignment()
+            committed = self._outage.retried("reading the committed offsets",
+                                             lambda timeout_s: consumer.committed(assigned, timeout=timeout_s),
+                                             self.ck.KafkaException) if assigned else []
+        except (BackendError, Wedged, self.ck.KafkaException) as exc:
+            self._drop_unwritten(producer)
+            raise exc if isinstance(exc, BackendError) else self._failure("recovering from an outage", exc) from exc
+        for partition in committed:
+            if partition.offset < 0:  # nothing committed yet: where a new group starts
+                partition.offset = self.ck.OFFSET_BEGINNING
+            consumer.seek(partition)
+
+    def _outage_failed(self, producer, what: str, error) -> None:
+        """Note an outage's failure; past the limit, drop what is not committed and raise."""
+        try:
+            self._outage.failed(what, error)
+        except BackendError:
+            self._drop_unwritten(producer)
+            raise
 
     def _drop_unwritten(self, producer) -> None:
         """After a failure the scorer does not recover from: forget the batches not yet committed, so no later
@@ -284,8 +350,8 @@ class StreamScorer:
         self._in_flight.clear()
         if self._pending is not None and self.config.exactly_once:
             try:
-                producer.abort_transaction(5)
-            except self.ck.KafkaException as exc:  # the broker aborts it anyway once the transaction times out
+                call_within(producer.abort_transaction, 5)
+            except (self.ck.KafkaException, Wedged) as exc:  # the broker aborts it anyway once the transaction times out
                 log.warning("could not abort the open transaction (the broker will): %s", exc)
         self._pending = None
 
@@ -329,16 +395,18 @@ class StreamScorer:
             except BufferError:
                 self._produce_when_room(producer, topic, value, message.key(), headers)
 
-    @staticmethod
-    def _produce_when_room(producer, topic: str, value: bytes, key, headers) -> None:
-        """Serve delivery reports until the full local queue takes the message."""
+    def _produce_when_room(self, producer, topic: str, value: bytes, key, headers) -> None:
+        """Serve delivery reports until the full local queue takes the message (within the outage limit)."""
+        started = time.monotonic()
         while True:
             producer.poll(0.005)
             try:
                 producer.produce(topic, value, key, headers=headers)
                 return
             except BufferError:
-                continue
+                if time.monotonic() - started > 1.0:  # a queue that drains not even in a second: is the broker away?
+                    self._outage.failed("writing predictions", "the producer's queue stays full")
+                    started = time.monotonic()
 
     def _delivered(self, err, msg) -> None:
         if err is not None:
@@ -358,12 +426,26 @@ class StreamScorer:
             return True
         if error.fatal() or error.code() == self.ck.KafkaError._FATAL:  # a fenced consumer's error is not fatal()
             raise self._failure("reading events", error)
-        log.warning("Kafka reports while reading %s: %s", self.config.source.topic, error)
+        self._outage.failed(f"reading {self.config.source.topic}", error)  # the client retries; the probe sees it end
         return False
+
+    def _client_error(self, error) -> None:
+        """librdkafka's errors outside any call (a broker gone): it reconnects by itself; the outage clock starts."""
+        if not error.fatal():  # a fatal one also comes with the next consume(), and stops the scorer there
+            self._outage.noticed(f"reading {self.config.source.topic}", error)
+
+    def _probe(self, consumer) -> None:
+        """While an outage lasts and nothing is read: ask the broker for the input's metadata, to see it back."""
+        try:
+            consumer.list_topics(self.config.source.topic, timeout=self._outage.call_s())
+        except self.ck.KafkaException as exc:
+            self._outage.failed(f"reading {self.config.source.topic}", exc.args[0])
+            return
+        self._outage.recovered()
 
     def _failure(self, what: str, error, where: str | None = None) -> BackendError:
         """The error to stop with: a scorer of the same identity that took over gets its own words."""
-        if not _fenced(self.ck, error):
+        if not fenced(self.ck, error):
             return kafka_error(what, where or self.config.source.where, error)
         return BackendError(
             f"another scorer of group {self.config.group!r} with instance {self._instance!r} took this one's place "
@@ -371,36 +453,23 @@ class StreamScorer:
             "(a random one is chosen); a scorer restarted under the same --instance takes over on purpose")
 
     def _consumer(self):
-        group = self.config.group
-        return self.ck.Consumer(client_config(self.config.source.where, {
-            "group.id": group, "group.instance.id": f"{group}.{self._instance}",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed", "session.timeout.ms": 10000,
-        }))
+        return self.ck.Consumer(consumer_settings(self.config, self._instance, self._client_error))
 
-    def _producer(self):
-        # Delivery reports only for failures, through one callback set here: per-message Python work costs
-        # more than scoring the message. A 20 ms linger scored ~4% more events/s while behind, but doubled the
-        # latency at half the maximum rate (p50 204 against 125 ms): commits wait for it.
-        settings = {"enable.idempotence": True, "acks": "all", "linger.ms": 5, "delivery.report.only.error": True,
-                    "retry.backoff.ms": 10,
-                    "on_delivery": self._delivered}
+    def _producer(self) -> Replaceable:
+        return Replaceable(self._make_producer)
+
+    def _make_producer(self, replacing: bool = False):
+        producer = self.ck.Producer(producer_settings(self.config, self._instance, self._delivered))
         if self.config.exactly_once:
-            settings["transactional.id"] = f"mldeploy-scorer.{self.config.group}.{self._instance}"
-            settings["transaction.timeout.ms"] = int(self.config.transaction_timeout_s * 1000)
-        producer = self.ck.Producer(client_config(self.config.output.where, settings))
-        if self.config.exactly_once:
-            try:
-                producer.init_transactions(30)  # also aborts what a crashed scorer of this name left open
+            try:  # also completes or aborts what a crashed (or replaced) producer of this name left open
+                if replacing:
+                    self._outage.retried("starting the scorer's transactions", producer.init_transactions,
+                                         self.ck.KafkaException)
+                else:
+                    producer.init_transactions(30)
             except self.ck.KafkaException as exc:
                 raise self._failure("starting the scorer's transactions", exc.args[0], self.config.output.where) from exc
         return producer
-
-
-def _fenced(ck, error) -> bool:
-    """Whether ``error`` says a newer client of this one's transactional or group-instance id took over."""
-    codes = {ck.KafkaError._FENCED, ck.KafkaError.FENCED_INSTANCE_ID, ck.KafkaError.PRODUCER_FENCED}
-    return error.code() in codes or (error.code() == ck.KafkaError._FATAL and "fenced" in error.str().lower())
 
 
 def _counts(messages: list, scored: Scored) -> BatchCounts:

@@ -40,6 +40,10 @@ class ScorerConfig:
     """How long the loop waits for an event when none is queued (then it checks for stop())."""
     exactly_once: bool = True
     """Kafka transactions (True) or commit-after-acknowledgement (False)."""
+    outage_limit_s: float = bounded(120.0, 1, 3600)
+    """How long the broker may be unreachable before the scorer stops (``--outage-limit``): meanwhile it waits
+    and retries, aborting and reading again what it could not commit; past it, it exits, having committed
+    nothing it did not write."""
     transaction_timeout_s: float = bounded(10.0, 1, 900)
     """The broker aborts a dead scorer's open transaction after this long."""
     commit_interval_s: float = bounded(2.0, 0, 900, flag="--commit-interval")
