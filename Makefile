@@ -29,9 +29,10 @@ test: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 	$(PY) -m pytest
 
-## Everything that needs no PostgreSQL, no Kafka and no venv build, on every core; fitted models come from .cache/tests.
+## Everything that needs no PostgreSQL, no Kafka and nothing slow, on every core; fitted models come from .cache/tests.
+## One xdist worker more than cores: many tests wait on a server or a child process, and the spare worker fills that wait.
 test-fast: setup
-	MLDEPLOY_TEST_TIER=fast $(PY) -m pytest -n auto --dist loadfile -m "not postgres and not kafka and not slow and not browser"
+	MLDEPLOY_TEST_TIER=fast $(PY) -m pytest -n $$(( $$(nproc) + 1 )) --dist loadfile -m "not postgres and not kafka and not slow and not browser"
 
 ## The documentation site from docs/ (mkdocs, Material theme) into .cache/site; any warning fails the build.
 docs: setup
