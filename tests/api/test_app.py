@@ -163,6 +163,7 @@ def test_model_names_a_client_makes_up_share_one_metrics_label(server):
     assert 'model="(not served)"' in text
 
 
+@pytest.mark.slow  # starts a server of its own beside the module's
 def test_health_checks_load_nothing_and_name_nothing_to_a_caller_without_a_token(salary_bundle, tmp_path):
     """Readiness of a version not at hand was a load (or a 404 listing the registry's versions); a 404 listed the models."""
     with Registry(root=tmp_path / "registry") as registry:

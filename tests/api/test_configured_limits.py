@@ -13,7 +13,7 @@ from mldeploy.api.grpc.records import infer_request
 from mldeploy.api.grpc.service import ERROR_METADATA
 from mldeploy.serving import Model
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # starts a server per limit setting
 
 _DEPTH, _ISSUES = 8, 5
 

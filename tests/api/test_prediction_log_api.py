@@ -16,6 +16,8 @@ from mldeploy.batch.backtest import validate
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.examples import salary
 
+pytestmark = pytest.mark.slow  # starts servers and drives them with load
+
 
 def _rows(count: int, seed: int = 5) -> tuple[list[dict], pd.DataFrame]:
     frame = salary.generate(count, seed=seed)

@@ -13,7 +13,7 @@ import pytest
 import _services
 from _api_data import records
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # starts a server and waits out its header timeouts
 
 _MAX_HEAD = 16 * 1024
 _WAIT_S = 60  # a socket timeout far beyond the 1 s limit: a connection still open then was kept

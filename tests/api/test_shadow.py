@@ -17,6 +17,8 @@ from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.examples import salary
 from mldeploy.registry import Registry
 
+pytestmark = pytest.mark.slow  # starts servers with two models each and drives them with load
+
 
 @pytest.fixture(scope="module")
 def two_versions(tmp_path_factory, salary_bundle) -> str:

@@ -94,6 +94,7 @@ def _register_many(root: str, bundle_folder: str, count: int) -> list[int]:
         return [registry.register(bundle).version for _ in range(count)]
 
 
+@pytest.mark.slow  # starts processes that race
 def test_processes_registering_at_once_get_distinct_versions(tmp_path, bundle):
     context = multiprocessing.get_context("spawn")
     with context.Pool(3) as pool:

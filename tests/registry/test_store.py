@@ -270,6 +270,7 @@ def register_versions(url: str, worker: int, start, results) -> None:
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow  # starts processes that race
 def test_concurrent_processes_get_distinct_versions(store_url: str):
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(WORKERS), ctx.Queue()

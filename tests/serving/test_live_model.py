@@ -31,6 +31,7 @@ def _events(live: LiveModel) -> queue.Queue:
     return events
 
 
+@pytest.mark.slow  # swaps versions under load for seconds
 def test_swaps_under_load_fail_no_prediction_and_refuse_every_broken_version(base, tmp_path):
     source = _bundles.QueueSource()
     live = LiveModel(source, poll_timeout_s=0.05)

@@ -49,6 +49,7 @@ def registry_url(request, tmp_path):
         yield request.getfixturevalue("postgres_database")
 
 
+@pytest.mark.slow  # starts a follower process
 def test_a_follower_process_swaps_as_another_process_moves_the_alias(registry_url, tmp_path):
     base = _bundles.salary_bundle(tmp_path)
     with Registry(registry_url, root=tmp_path / "root") as registry:

@@ -223,6 +223,7 @@ def test_a_record_whose_fields_cannot_be_right_is_skipped_before_use(stream_url,
         source.close()
 
 
+@pytest.mark.slow  # reads a million chunk records to bound memory
 def test_a_record_claiming_millions_of_chunks_costs_only_what_is_read(stream_url, salary_registry):
     import tracemalloc
     from dataclasses import replace
