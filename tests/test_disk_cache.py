@@ -120,6 +120,7 @@ RACER = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # starts processes that race
 def test_racing_workers_keep_one_whole_entry(tmp_path):
     import time
 

@@ -8,7 +8,7 @@ from mldeploy.registry import Registry
 
 import _bundles
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]  # starts a server and moves an alias under it
 
 
 def test_api_step_answers_both_ways_and_swaps_when_the_alias_moves(tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 
 from mldeploy.ops.local_server import start_api_server
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]  # starts a server process
 
 
 def test_the_registry_url_reaches_the_server_by_environment_never_by_its_command_line(salary_registry):
