@@ -55,6 +55,13 @@ class Replaceable:
 
 
 def fenced(ck, error) -> bool:
-    """Whether ``error`` says a newer client of this one's transactional or group-instance id took over."""
+    """Whether ``error`` says a newer client of this one's transactional or group-instance id took over.
+
+    ``error`` may be a KafkaError, the KafkaException around one, or anything else (a stuck call: never fenced).
+    """
+    if isinstance(error, ck.KafkaException) and error.args:
+        error = error.args[0]
+    if not isinstance(error, ck.KafkaError):
+        return False
     codes = {ck.KafkaError._FENCED, ck.KafkaError.FENCED_INSTANCE_ID, ck.KafkaError.PRODUCER_FENCED}
     return error.code() in codes or (error.code() == ck.KafkaError._FATAL and "fenced" in error.str().lower())

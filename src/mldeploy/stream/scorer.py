@@ -447,9 +447,10 @@ class StreamScorer:
         """The error to stop with: a scorer of the same identity that took over gets its own words."""
         if not fenced(self.ck, error):
             return kafka_error(what, where or self.config.source.where, error)
+        text = error.str() if isinstance(error, self.ck.KafkaError) else str(error)
         return BackendError(
             f"another scorer of group {self.config.group!r} with instance {self._instance!r} took this one's place "
-            f"({what}: {error.str()}); this one stops. Give each scorer of a group its own --instance, or none "
+            f"({what}: {text}); this one stops. Give each scorer of a group its own --instance, or none "
             "(a random one is chosen); a scorer restarted under the same --instance takes over on purpose")
 
     def _consumer(self):
