@@ -11,7 +11,6 @@ first row is written, so a refused job leaves the store as it was. Example::
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from mldeploy.batch.engine import Engine, OnProgress, RunPlan
