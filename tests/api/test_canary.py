@@ -84,3 +84,15 @@ def test_the_guard_stops_a_slow_canary_and_records_why(two_versions):
 ])
 def test_a_canary_that_cannot_run_is_refused_before_the_server_starts(two_versions, canary, words, capsys):
     assert words in refused_serve(capsys, two_versions, "--canary", canary)
+
+
+def test_a_canary_that_never_passes_its_checks_leaves_every_answer_to_the_champion(tmp_path, salary_bundle):
+    """Its share of requests must not get 503s while it loads, nor forever when it cannot."""
+    import _bundles
+
+    with Registry(root=tmp_path / "registry") as registry:
+        registry.set_alias(registry.register(salary_bundle), "production")
+        registry.set_alias(registry.register(_bundles.raising(salary_bundle, tmp_path, 2)), "staging")
+    with _services.api_server("--registry", str(tmp_path / "registry"), "serve", "salary:production",
+                              "--canary", "salary:staging=50%") as server:
+        assert set(_versions(server, [f"k{i}" for i in range(200)], keyed=False).values()) == {1}

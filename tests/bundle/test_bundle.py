@@ -194,3 +194,35 @@ def test_ordinary_scikit_learn_pipelines_load_under_the_default_trust(tmp_path):
         pipeline.fit(features, target)
         bundle = Bundle.from_pipeline(pipeline, features, name="t", directory=tmp_path / str(index), compile=False)
         assert (bundle.load_pipeline().predict(features) == pipeline.predict(features)).all()
+
+
+def test_pipelines_load_one_at_a_time_across_threads(salary_bundle, monkeypatch):
+    """numpy parses each array header with ast, which CPython 3.11 cannot do in two threads at once
+    (a canary's load beside its champion's failed with "AST constructor recursion depth mismatch")."""
+    import threading
+    import time
+
+    import skops.io
+
+    loading, most = [0], [0]
+    counted = threading.Lock()
+    real_loads = skops.io.loads
+
+    def slow_loads(*args, **kwargs):
+        with counted:
+            loading[0] += 1
+            most[0] = max(most[0], loading[0])
+        time.sleep(0.05)  # long enough for the other threads to arrive while this one loads
+        try:
+            return real_loads(*args, **kwargs)
+        finally:
+            with counted:
+                loading[0] -= 1
+
+    monkeypatch.setattr(skops.io, "loads", slow_loads)
+    threads = [threading.Thread(target=salary_bundle.load_pipeline) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1

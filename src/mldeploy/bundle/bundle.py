@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import pandas as pd
 
+from mldeploy._literal_parsing import PARSING_LITERALS
 from mldeploy.bundle import archive, signing, storage
 from mldeploy.bundle.digest import bytes_digest
 from mldeploy.bundle.manifest import Manifest
@@ -146,8 +147,9 @@ class Bundle:
         self._check_library_versions(allow_version_mismatch)
         data = self.read_file(storage.PIPELINE)
         try:
-            allowed = check_trusted(skops.io.get_untrusted_types(data=data), trusted)
-            return skops.io.loads(data, trusted=allowed)
+            with PARSING_LITERALS:
+                allowed = check_trusted(skops.io.get_untrusted_types(data=data), trusted)
+                return skops.io.loads(data, trusted=allowed)
         except BundleError:
             raise
         except Exception as exc:  # skops raises many types on a bad file; all mean the same to the user

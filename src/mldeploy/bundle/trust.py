@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mldeploy._literal_parsing import PARSING_LITERALS
 from mldeploy.errors import UntrustedTypesError
 
 __all__ = ["SAFE_DEFAULT_TYPES", "check_loads", "check_trusted"]
@@ -65,7 +66,8 @@ def check_loads(data: bytes, trusted: Iterable[str] = ()) -> None:
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:  # load it as a loader would, trusting no more; the types it holds are listed only when it refuses
-        skops.io.loads(data, trusted=sorted(SAFE_DEFAULT_TYPES | set(trusted)))
+        with PARSING_LITERALS:
+            skops.io.loads(data, trusted=sorted(SAFE_DEFAULT_TYPES | set(trusted)))
         return
     except UntrustedTypesFoundException as exc:
         refused = sorted(set(skops.io.get_untrusted_types(data=data)) - SAFE_DEFAULT_TYPES - set(trusted))

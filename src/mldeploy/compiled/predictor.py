@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.special import expit, softmax
 
 from mldeploy._extras import require
+from mldeploy._literal_parsing import PARSING_LITERALS
 from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.graph import make_session
@@ -153,7 +154,7 @@ class CompiledPipeline:
         spec = json.loads(read(f"{_FOLDER}/encoder.json"))
         if not isinstance(spec, dict) or spec.get("format") != FORMAT or spec.get("kind") not in ("trees", "linear"):
             raise ValueError(f"{folder}: not a compiled pipeline of format {FORMAT}")
-        with np.load(io.BytesIO(read(f"{_FOLDER}/arrays.npz")), allow_pickle=False) as data:
+        with PARSING_LITERALS, np.load(io.BytesIO(read(f"{_FOLDER}/arrays.npz")), allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         if spec.get("classes_object") and "classes" in arrays:
             arrays["classes"] = arrays["classes"].astype(object)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mldeploy._literal_parsing import PARSING_LITERALS
 from mldeploy.errors import BundleError, shorten
 
 __all__ = ["ERROR_MODEL_FILE", "ERROR_MODEL_INFO", "ErrorModel"]
@@ -99,7 +100,8 @@ class ErrorModel:
         data = bundle.read_file(ERROR_MODEL_FILE)
         try:
             info = json.loads(bundle.read_file(ERROR_MODEL_INFO))
-            estimator = skops.io.loads(data, trusted=check_trusted(skops.io.get_untrusted_types(data=data)))
+            with PARSING_LITERALS:
+                estimator = skops.io.loads(data, trusted=check_trusted(skops.io.get_untrusted_types(data=data)))
             return cls(estimator, str(info["metric"]), float(info["held_out"]), int(info["rows"]))
         except BundleError:
             raise
