@@ -22,8 +22,8 @@ def test_a_classifier_entry_makes_labels_probabilities_and_inputs_from_columns()
                       np.array([[0.75, 0.25], [0.125, 0.875]]), ("no", "yes"))
     entry = LogEntry(pred, ["k1", "k2"], {"age": np.array([30, 40])}, "api", "grpc.infer", "r1", at=1.5, latency_s=0.01)
     rows = entry.rows()
-    assert [(r["key"], r["label"], r["value"], r["model_version"]) for r in rows] == [("k1", "no", None, 3), ("k2", "yes", None, 3)]
-    assert rows[1]["probabilities"] == '{"no": 0.125, "yes": 0.875}' and rows[0]["inputs"] == '{"age":30}'
+    assert [(r.key, r.label, r.value, r.model_version) for r in rows] == [("k1", "no", None, 3), ("k2", "yes", None, 3)]
+    assert rows[1].probabilities == '{"no": 0.125, "yes": 0.875}' and rows[0].inputs == '{"age":30}'
 
 
 def test_unknown_schemes_are_named_with_the_ones_on_offer_and_passwords_masked():

@@ -38,7 +38,7 @@ from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.openapi import docs_page, openapi_document
 from mldeploy.errors import MldeployError, shorten
 from mldeploy.serving import codecs
-from mldeploy.serving.frozen_heap import freeze_heap
+from mldeploy.serving.frozen_heap import collect_young_less_often, freeze_heap
 from mldeploy.serving.prediction_log import open_prediction_log
 
 __all__ = ["create_app"]
@@ -228,6 +228,7 @@ def create_app(config: ApiConfig):
 
                 grpc_server = await start_grpc(plane, config)
             freeze_heap()  # what start-up imported; each model's load freezes again once it swaps in
+            collect_young_less_often()
             yield
         finally:
             plane.metrics.unwatch_collector()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from typing import NamedTuple
 
 from mldeploy.api.catalog import Catalog, ServedModel
@@ -21,7 +20,7 @@ from mldeploy.api.metrics import ApiMetrics
 from mldeploy.api.protocol import InferRequest
 from mldeploy.errors import MldeployError, NotFoundError, NotReadyError
 from mldeploy.serving import Prediction, codecs
-from mldeploy.serving.prediction_log import LogEntry, PredictionLog, split_keys
+from mldeploy.serving.prediction_log import LogEntry, PredictionLog, new_request_id, split_keys
 
 __all__ = ["DataPlane"]
 
@@ -121,7 +120,7 @@ class DataPlane:
         return Keyed(keys, request_id, sticky)
 
     def _column_keys(self, request: InferRequest) -> Keyed:
-        request_id = request.id or uuid.uuid4().hex
+        request_id = request.id or new_request_id()
         values = request.columns.pop(self.config.log_key, None) if self.config.log_key is not None else None
         if values is None:
             self._count_unkeyed(request.rows)

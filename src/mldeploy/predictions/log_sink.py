@@ -20,12 +20,11 @@ from sqlalchemy import Connection
 from mldeploy._db import WRITE, create_engine_for, describe, normalise_url, translate_errors
 from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
-from mldeploy.serving.prediction_log import Loggable
+from mldeploy.serving.prediction_log import Loggable, LogRow
 
 __all__ = ["DatabaseLogSink", "open_database_log"]
 
-_COLUMNS = ", ".join(tables.SERVED_COLUMNS)
-_AT = tables.SERVED_COLUMNS.index("predicted_at")
+_COLUMNS = ", ".join(LogRow._fields)  # the table's columns, in the order a LogRow holds them
 
 
 class DatabaseLogSink:
@@ -63,8 +62,8 @@ class DatabaseLogSink:
                 _copy(conn, rows)
             else:
                 conn.exec_driver_sql(
-                    f"INSERT INTO served_predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(tables.SERVED_COLUMNS))})",
-                    [tuple(_sqlite_value(name, row[name]) for name in tables.SERVED_COLUMNS) for row in rows])
+                    f"INSERT INTO served_predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(LogRow._fields))})",
+                    [_sqlite_row(row) for row in rows])
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -76,23 +75,68 @@ class DatabaseLogSink:
             yield conn
 
 
-def _copy(conn, rows: list[dict]) -> None:
+def _copy(conn, rows: list[LogRow]) -> None:
+    """Send ``rows`` as one COPY in PostgreSQL's text format, built here: a third of psycopg's per-row ``write_row``."""
+    stamps = _Stamps()
+    lines = [_copy_line(row, stamps) for row in rows]
+    data = "".join(lines).encode("utf-8", "replace")  # a lone surrogate from a request's JSON becomes "?", not a failed batch
     cursor = conn.connection.driver_connection.cursor()
-    times: dict[float, datetime] = {}  # the rows of one request share their time: convert it once
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                values = [row[name] for name in tables.SERVED_COLUMNS]
-                at = values[_AT]
-                values[_AT] = times.get(at) or times.setdefault(at, datetime.fromtimestamp(at, timezone.utc))
-                copy.write_row(values)
+            copy.write(data)
     finally:
         cursor.close()
 
 
-def _sqlite_value(name: str, value):
-    # The text form SQLAlchemy's SQLite DateTime reads back (UTC, no offset).
-    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f") if name == "predicted_at" else value
+def _copy_line(row: LogRow, stamps: _Stamps) -> str:
+    name, key, version, request_id, source, endpoint, role, at, value, label, probabilities, inputs, latency = row
+    # name (a bundle name), source and role are plain words by construction: no escaping to pay for.
+    return (f"{name}\t{_text(key)}\t{version:d}\t{_text(request_id)}\t{source}\t{_text(endpoint)}\t{role}\t"
+            f"{stamps.text(at)}\t{_NULL if value is None else repr(float(value))}\t{_text(label)}\t"
+            f"{_text(probabilities)}\t{_text(inputs)}\t{_NULL if latency is None else repr(float(latency))}\n")
+
+
+_NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\\\u0000"})
+
+
+def _text(value) -> str:
+    """One field of COPY's text format: backslash escapes, ``\\N`` for null; NUL, which PostgreSQL cannot store, as ``\\u0000``."""
+    if value is None:
+        return _NULL
+    text = value if type(value) is str else str(value)
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text or "\x00" in text:  # five scans beat one regex
+        return text.translate(_ESCAPES)
+    return text
+
+
+class _Stamps:
+    """Unix times as timestamptz text; the date and time of day are formatted once a second."""
+
+    def __init__(self):
+        self._second, self._text = None, ""
+
+    def text(self, at: float) -> str:
+        second = int(at)
+        if second != self._second:
+            self._second = second
+            self._text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        return "%s.%06d+00" % (self._text, (at - second) * 1_000_000)  # microseconds, truncated
+
+
+def _sqlite_row(row: LogRow) -> tuple:
+    # predicted_at in the text form SQLAlchemy's SQLite DateTime reads back (UTC, no offset); a lone surrogate
+    # from a request's JSON, which sqlite3 cannot encode, becomes "?" rather than a batch that never writes.
+    at = datetime.fromtimestamp(row.predicted_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return tuple(_encodable(value) if type(value) is str else value for value in row._replace(predicted_at=at))
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _prepare_folder(folder: Path) -> None:

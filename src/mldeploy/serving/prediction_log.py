@@ -19,7 +19,10 @@ imports a database driver or a broker client.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -27,15 +30,15 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from mldeploy.errors import ConfigError
 from mldeploy.serving.result import Prediction
 
 __all__ = [
-    "LOG_GROUP", "LogEntry", "Loggable", "PredictionLog", "PredictionSink", "check_log_url", "log_schemes", "open_prediction_log",
-    "split_keys",
+    "LOG_GROUP", "LogEntry", "LogRow", "Loggable", "PredictionLog", "PredictionSink", "check_log_url", "log_schemes", "open_prediction_log",
+    "new_request_id", "split_keys",
 ]
 
 LOG_GROUP = "mldeploy.prediction_logs"
@@ -46,9 +49,38 @@ _RETRY_FIRST_S = 0.1
 _RETRY_MAX_S = 2.0
 
 
-@dataclass(frozen=True, slots=True)
+class LogRow(NamedTuple):
+    """One logged prediction, in the column order of the prediction database's ``served_predictions``.
+
+    A tuple, not a dict: the writer makes one per served row, and a dict costs twice as much.
+    """
+
+    model_name: str
+    key: str
+    model_version: int
+    request_id: str
+    source: str
+    """Which architecture answered: ``api``, ``stream``."""
+    endpoint: str
+    role: str
+    predicted_at: float
+    """Unix time of the answer."""
+    value: float | None
+    """A regressor's prediction (None from a classifier)."""
+    label: str | None
+    """A classifier's label (None from a regressor)."""
+    probabilities: str | None
+    """A classifier's probabilities as a JSON object ``{"class": p}``."""
+    inputs: str | None
+    """The row as the model saw it, as JSON text; None with ``--log-inputs none``."""
+    latency_s: float | None
+
+
+@dataclass(slots=True)
 class LogEntry:
-    """One answered request: what the model saw and said, and where.
+    """One answered request: what the model saw and said, and where; not changed once submitted.
+
+    Not a frozen dataclass: one is made per request, and freezing doubles what that costs.
 
     ``keys`` holds one key per row (the ``--log-key`` field's value, or the
     request id with the row's position when a row had none); ``inputs`` the rows
@@ -74,21 +106,22 @@ class LogEntry:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def rows(self) -> list[dict]:
-        """Return one plain record per row, the shape every sink stores (inputs and probabilities as JSON text)."""
-        from mldeploy.serving import codecs  # pandas: imported by the first write, not by every `mldeploy` command
-
+    def rows(self) -> list[LogRow]:
+        """Return one row per prediction, the shape every sink stores (inputs and probabilities as JSON text)."""
+        codecs = _codecs()
         pred = self.prediction
-        classifier = pred.classes is not None
         values = pred.values.tolist()
-        probabilities = codecs.probabilities_json(pred) or [None] * len(values)
-        inputs = [codecs.row_json(row) for row in _records(self.inputs)] if self.inputs is not None else [None] * len(values)
-        common = dict(model_name=pred.ref.name, model_version=pred.ref.version, request_id=self.request_id,
-                      source=self.source, endpoint=self.endpoint, role=self.role, predicted_at=self.at,
-                      latency_s=self.latency_s)
-        return [dict(common, key=key, value=None if classifier else float(value), label=str(value) if classifier else None,
-                     probabilities=proba, inputs=row)
-                for key, value, proba, row in zip(self.keys, values, probabilities, inputs)]
+        nothing = [None] * len(values)
+        inputs = list(map(codecs.row_json, _records(self.inputs))) if self.inputs is not None else nothing
+        head = (pred.ref.name,)
+        middle = (pred.ref.version, self.request_id, self.source, self.endpoint, self.role, self.at)
+        latency = (self.latency_s,)
+        if pred.classes is None:  # a regressor: value, no label nor probabilities
+            return [LogRow._make(head + (key,) + middle + (float(value), None, None, row) + latency)
+                    for key, value, row in zip(self.keys, values, inputs)]
+        probabilities = codecs.probabilities_json(pred) or nothing
+        return [LogRow._make(head + (key,) + middle + (None, str(label), proba, row) + latency)
+                for key, label, proba, row in zip(self.keys, values, probabilities, inputs)]
 
 
 class Loggable(Protocol):
@@ -97,7 +130,7 @@ class Loggable(Protocol):
     def __len__(self) -> int:
         """Rows in the entry (what counts against the queue's bound)."""
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[LogRow]:
         """The rows as :meth:`LogEntry.rows` gives them; called on the writer thread."""
 
 
@@ -119,11 +152,13 @@ class PredictionLog:
     """A bounded queue of log entries and the thread that writes them to a sink in batches.
 
     ``max_queued_rows`` bounds what waits (the batch being written included);
-    ``batch_rows`` is the most rows one write takes.
+    ``batch_rows`` is the most rows one write takes. The writer wakes every
+    ``flush_interval_s`` or once ``batch_rows`` wait: a write's fixed cost (a
+    transaction, a produce flush) is paid a few times a second, not per request.
     """
 
-    def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 5_000,
-                 flush_interval_s: float = 0.05):
+    def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 10_000,
+                 flush_interval_s: float = 0.5):
         if max_queued_rows < 1 or batch_rows < 1:
             raise ConfigError(f"the prediction log needs room for a row; got max_queued_rows={max_queued_rows}, "
                               f"batch_rows={batch_rows}")
@@ -207,6 +242,9 @@ class PredictionLog:
     def _take(self) -> list[Loggable]:
         entries, rows = [], 0
         with self._lock:
+            if self._queued_rows <= self.batch_rows:  # the usual case: everything queued is one batch
+                entries, self._queue = list(self._queue), deque()
+                return entries
             while self._queue and (not entries or rows + len(self._queue[0]) <= self.batch_rows):
                 entry = self._queue.popleft()
                 entries.append(entry)
@@ -255,12 +293,29 @@ class PredictionLog:
             self._warned_dropped = self.dropped
 
 
+class _RequestIds:
+    """Ids unique across processes at a tenth of uuid4's cost: a random prefix per process, then a counter."""
+
+    def __init__(self):
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked worker must not repeat its parent's ids
+
+    def _reset(self) -> None:
+        self._prefix, self._counter = uuid.uuid4().hex[:16], itertools.count()
+
+    def new(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"  # 32 hex digits, the shape of a uuid4's
+
+
+new_request_id = _RequestIds().new
+
+
 def split_keys(records: list[dict], field: str | None, request_id: str | None) -> tuple[list[str], str, int]:
     """Take ``field`` out of each record (in place); return the rows' keys, the request id and how many lacked it.
 
     A row without the field is keyed by the request id (``id#row`` for rows after the first).
     """
-    request_id = request_id or uuid.uuid4().hex
+    request_id = request_id or new_request_id()
     keys, missing = [], 0
     for position, record in enumerate(records):
         value = record.pop(field, None) if field is not None and isinstance(record, dict) else None
@@ -306,6 +361,13 @@ def _masked(url) -> str:
     if parts.password is None:
         return str(url)
     return str(url).replace(f":{parts.password}@", ":***@", 1)
+
+
+@functools.cache
+def _codecs():
+    from mldeploy.serving import codecs  # pandas: imported by the first write, not by every `mldeploy` command
+
+    return codecs
 
 
 def _records(inputs) -> list[dict]:

@@ -19,6 +19,7 @@ try:  # the kafka extra brings orjson: several times faster, and this runs besid
 except ImportError:  # the json module reads the same messages
     _loads = json.loads
 
+from mldeploy.serving.prediction_log import LogRow
 from mldeploy.stream.scoring import Scored
 
 __all__ = ["ScoredEntry"]
@@ -42,7 +43,7 @@ class ScoredEntry:
     def __len__(self) -> int:
         return len(self.scored.predictions)
 
-    def rows(self) -> list[dict]:
+    def rows(self) -> list[LogRow]:
         """One row per predicted event, as :meth:`mldeploy.serving.prediction_log.LogEntry.rows` makes them."""
         rows, unkeyed = [], 0
         models = self.scored.models
@@ -56,12 +57,11 @@ class ScoredEntry:
                 key, unkeyed = where, unkeyed + 1
             output = _loads(value)
             probabilities = output.get("probabilities")
-            rows.append(dict(
-                model_name=name, model_version=int(version), key=key, request_id=where,
-                source="stream", endpoint=self.endpoint, role="served", predicted_at=self.at,
-                value=output.get("prediction") if "prediction" in output else None, label=output.get("label"),
-                probabilities=json.dumps(probabilities) if probabilities is not None else None,
-                inputs=event if self.with_inputs else None, latency_s=None))
+            rows.append(LogRow(
+                name, key, int(version), where, "stream", self.endpoint, "served", self.at,
+                output.get("prediction"), output.get("label"),
+                json.dumps(probabilities) if probabilities is not None else None,
+                event if self.with_inputs else None, None))
         if unkeyed:
             self.count_unkeyed(unkeyed)
         return rows

@@ -35,7 +35,8 @@ class TopicLogSink:
 
     def write(self, entries: list[Loggable]) -> None:
         """Produce every row of ``entries``; return once the broker has them all."""
-        records = [Record(str(row["key"]).encode(), json.dumps(row, separators=(",", ":")).encode())
+        # json.dumps escapes a lone surrogate from a request's JSON; the key, raw bytes, gets "?" for it
+        records = [Record(str(row.key).encode("utf-8", "replace"), json.dumps(row._asdict(), separators=(",", ":")).encode())
                    for entry in entries for row in entry.rows()]
         if records:
             self._transport.append(self.location.topic, records)

@@ -1,0 +1,76 @@
+"""The database sink of the prediction log: hostile text and odd numbers stored as given, on PostgreSQL (COPY) and SQLite."""
+
+import math
+from datetime import datetime, timezone
+
+import pandas as pd
+import pytest
+
+from mldeploy.batch.prediction_store import PredictionStore
+from mldeploy.predictions import tables
+from mldeploy.predictions.log_sink import DatabaseLogSink
+from mldeploy.serving.prediction_log import LogRow
+
+_AT = 1_796_000_000.123456  # 2026-12-01, with microseconds
+
+
+class _Entry:
+    def __init__(self, rows: list[LogRow]):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> list[LogRow]:
+        return self._rows
+
+
+def _row(key: str, value: float | None = 1.5, inputs: str | None = '{"a":1}', request_id: str = "r1") -> LogRow:
+    return LogRow("salary", key, 2, request_id, "api", "rest.predict", "served", _AT, value, None, None, inputs, 0.002)
+
+
+HOSTILE = [
+    _row("tab\there", inputs='{"note":"line\\nbreak \\\\ slash"}'),
+    _row("new\nline\rreturn", request_id="id\\with\\backslashes"),
+    _row("back\\slash\\N", inputs=None),  # "\N" is COPY's null: the key must not become one
+    _row("nul\x00byte", value=float("nan")),
+    _row("ünïcødé ✓", value=float("inf")),
+    _row("lone\ud800surrogate", value=None),
+]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log.db'}"
+    return request.getfixturevalue("postgres_database")
+
+
+def test_every_column_of_a_log_row_is_a_column_of_the_table():
+    assert LogRow._fields == tables.SERVED_COLUMNS
+
+
+def test_hostile_text_and_odd_numbers_are_stored_as_given(database):
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write([_Entry(HOSTILE[:3]), _Entry(HOSTILE[3:])])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary"))).set_index("request_id", drop=False)
+    keys = sorted(stored.key)
+    postgres = database.startswith("postgresql")
+    expected = sorted(row.key for row in HOSTILE[:3]) + [
+        "nul\\u0000byte" if postgres else "nul\x00byte",  # PostgreSQL stores no NUL: it is kept as its JSON escape
+        "ünïcødé ✓",
+        "lone?surrogate",  # from JSON parsed without orjson: neither database can store it
+    ]
+    assert keys == sorted(expected)
+    by_key = stored.set_index("key")
+    assert by_key.loc["tab\there", "inputs"] == '{"note":"line\\nbreak \\\\ slash"}'
+    assert by_key.loc["new\nline\rreturn", "request_id"] == "id\\with\\backslashes"
+    assert by_key.loc["back\\slash\\N", "inputs"] is None
+    assert by_key.loc["ünïcødé ✓", "value"] == math.inf
+    assert pd.isna(by_key.loc["tab\there", "label"])
+    when = by_key.loc["tab\there", "predicted_at"]
+    assert pd.Timestamp(when).to_pydatetime() == datetime.fromtimestamp(_AT, timezone.utc)
