@@ -5,12 +5,15 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 import pytest
 
 from mldeploy.examples import salary
 from mldeploy.ops.registering import train_and_register
+from mldeploy.bundle import BundleRef
+from mldeploy.ops import gate, retrain
 from mldeploy.registry import Registry
 
 from _freshness import ROWS, small_recipe
@@ -25,11 +28,54 @@ def champion_folder(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def retrained_folder(champion_folder: Path, tmp_path_factory, drifted: pd.DataFrame) -> Path:
+    """champion_folder plus salary@2, retrained on the drifted data, not gated yet (a retrain costs seconds: made once)."""
+    root = tmp_path_factory.mktemp("retrained") / "registry"
+    shutil.copytree(champion_folder, root)
+    with Registry(root=root) as registry:
+        assert retrain(registry, "salary:production", drifted, "salary").challenger == BundleRef("salary", 2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def gated_folder(retrained_folder: Path, tmp_path_factory, holdout: pd.DataFrame) -> Path:
+    """retrained_folder with salary@2's gate against salary@1 passed and recorded."""
+    root = tmp_path_factory.mktemp("gated") / "registry"
+    shutil.copytree(retrained_folder, root)
+    with Registry(root=root) as registry:
+        assert gate(registry, BundleRef("salary", 2), "salary:production", holdout, "salary").passed
+    return root
+
+
 @pytest.fixture
 def registry(champion_folder: Path, tmp_path: Path) -> Iterator[Registry]:
     """A registry of this test only, starting with the champion salary@1 at production."""
+    yield from _copy_of(champion_folder, tmp_path)
+
+
+@pytest.fixture
+def challenged(retrained_folder: Path, tmp_path: Path) -> Iterator[Challenged]:
+    """A registry of this test only: salary@1 at production and salary@2, retrained on drifted data, not gated."""
+    for registry in _copy_of(retrained_folder, tmp_path):
+        yield Challenged(registry, BundleRef("salary", 2))
+
+
+@pytest.fixture
+def gated(gated_folder: Path, tmp_path: Path) -> Iterator[Challenged]:
+    """A registry of this test only: salary@1 at production and salary@2, which passed its gate against it."""
+    for registry in _copy_of(gated_folder, tmp_path):
+        yield Challenged(registry, BundleRef("salary", 2))
+
+
+class Challenged(NamedTuple):
+    registry: Registry
+    challenger: BundleRef
+
+
+def _copy_of(folder: Path, tmp_path: Path) -> Iterator[Registry]:
     root = tmp_path / "registry"
-    shutil.copytree(champion_folder, root)
+    shutil.copytree(folder, root)
     with Registry(root=root) as opened:
         yield opened
 

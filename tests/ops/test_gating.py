@@ -11,12 +11,8 @@ from mldeploy.ops.gate_rules import MetricRule, SliceRule
 pytestmark = pytest.mark.timeout(300)
 
 
-@pytest.fixture
-def challenger(registry, drifted):
-    return retrain(registry, "salary:production", drifted, "salary").challenger
-
-
-def test_a_better_challenger_passes_and_the_decision_is_recorded(registry, challenger, holdout):
+def test_a_better_challenger_passes_and_the_decision_is_recorded(challenged, holdout):
+    registry, challenger = challenged
     result = gate(registry, challenger, "salary:production", holdout, "salary", actor="ana")
     names = [check.name for check in result.checks]
     assert names == ["mae", "rmse", "r2", "schema compatible", "one-row latency (ms)", "edge rows finite"]
@@ -39,14 +35,16 @@ def test_a_challenger_trained_on_shuffled_targets_is_refused_naming_the_metric(r
     assert not registry.journal.gate_decision("salary", bad.version).passed
 
 
-def test_an_absolute_threshold_passes_a_metric_worse_than_the_champions(registry, challenger, holdout):
+def test_an_absolute_threshold_passes_a_metric_worse_than_the_champions(challenged, holdout):
+    registry, challenger = challenged
     strict = GateConfig(metrics=(MetricRule("r2", tolerance=0.0, threshold=0.0),))
     result = gate(registry, challenger, "salary@1", holdout.head(300), "salary", strict)
     assert result.checks[0].name == "r2" and result.checks[0].passed
     assert "or ≥ 0" in result.checks[0].tolerance
 
 
-def test_slices_compare_each_value_with_enough_rows(registry, challenger, holdout):
+def test_slices_compare_each_value_with_enough_rows(challenged, holdout):
+    registry, challenger = challenged
     result = gate(registry, challenger, "salary:production", holdout, "salary",
                   GateConfig(slices=(SliceRule("remote", min_rows=100, tolerance=10.0),)))
     sliced = [check.name for check in result.checks if "where" in check.name]
@@ -72,18 +70,21 @@ def test_a_challenger_that_breaks_the_schema_fails_that_check(registry, drifted,
     (lambda h: h.drop(columns="age"), "lacks the model's input field(s) 'age'"),
     (lambda h: h.assign(salary=h["salary"].where(h.index > 2)), 'target "salary" is empty in 3 row'),
 ])
-def test_a_holdout_that_cannot_be_measured_is_refused_and_nothing_recorded(registry, challenger, holdout, change, message):
+def test_a_holdout_that_cannot_be_measured_is_refused_and_nothing_recorded(challenged, holdout, change, message):
+    registry, challenger = challenged
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         gate(registry, challenger, "salary:production", change(holdout), "salary")
     assert registry.journal.gate_decision("salary", challenger.version) is None
 
 
-def test_a_slice_column_not_in_the_holdout_is_refused(registry, challenger, holdout):
+def test_a_slice_column_not_in_the_holdout_is_refused(challenged, holdout):
+    registry, challenger = challenged
     with pytest.raises(ConfigError, match="slice column\\(s\\) 'department' not in the holdout"):
         gate(registry, challenger, "salary:production", holdout, "salary", GateConfig(slices=(SliceRule("department"),)))
 
 
-def test_a_metric_of_the_other_task_is_refused(registry, challenger, holdout):
+def test_a_metric_of_the_other_task_is_refused(challenged, holdout):
+    registry, challenger = challenged
     with pytest.raises(ConfigError, match="accuracy measure classification, but this model does regression"):
         gate(registry, challenger, "salary:production", holdout, "salary", GateConfig(metrics=(MetricRule("accuracy"),)))
 

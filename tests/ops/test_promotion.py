@@ -13,14 +13,6 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-def gated(registry, drifted, holdout):
-    """salary@2, retrained on drifted data, that passed its gate against salary@1."""
-    made = retrain(registry, "salary:production", drifted, "salary")
-    assert gate(registry, made.challenger, "salary:production", holdout, "salary").passed
-    return made.challenger
-
-
-@pytest.fixture
 def targets(tmp_path, holdout):
     people = tmp_path / "people.parquet"
     holdout.drop(columns="salary").head(40).assign(person=range(40)).to_parquet(people)
@@ -47,8 +39,9 @@ def test_a_version_that_failed_its_gate_is_refused(registry, drifted, holdout):
     assert registry.aliases("salary") == {"production": 1}
 
 
-def test_a_promotion_moves_the_alias_and_fans_out_then_rollback_takes_the_same_path(registry, gated, targets, tmp_path):
-    done = promote(registry, gated, "production", reason="Q3 data", actor="ana", targets=targets)
+def test_a_promotion_moves_the_alias_and_fans_out_then_rollback_takes_the_same_path(gated, targets, tmp_path):
+    registry, challenger = gated
+    done = promote(registry, challenger, "production", reason="Q3 data", actor="ana", targets=targets)
     assert (done.kind, done.previous_version, done.version) == ("promote", 1, 2)
     assert [(o.target.split(":")[0], o.status) for o in done.outcomes] == [("batch", "delivered"), ("embedded", "delivered")]
     assert "rebuild careers-site" in done.outcomes[1].detail
@@ -66,9 +59,10 @@ def test_a_promotion_moves_the_alias_and_fans_out_then_rollback_takes_the_same_p
     assert moves == [("promote", 1, 2, "Q3 data", "ana"), ("rollback", 2, 1, "complaints", "bo")]
 
 
-def test_a_failing_target_is_reported_and_retried_while_the_alias_moves_once(registry, gated, targets, tmp_path):
+def test_a_failing_target_is_reported_and_retried_while_the_alias_moves_once(gated, targets, tmp_path):
+    registry, challenger = gated
     broken = BatchTarget("broken", tmp_path / "later.parquet", "person", f"sqlite:///{tmp_path / 'broken.db'}")
-    done = promote(registry, gated, "production", reason="Q3", targets=(*targets, broken))
+    done = promote(registry, challenger, "production", reason="Q3", targets=(*targets, broken))
     failed = done.failed_targets
     assert [o.target for o in failed] == ["batch:broken"] and "later.parquet does not exist" in failed[0].detail
     assert registry.aliases("salary") == {"production": 2}
