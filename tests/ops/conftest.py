@@ -31,21 +31,19 @@ def champion_folder(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def retrained_folder(champion_folder: Path, tmp_path_factory, drifted: pd.DataFrame) -> Path:
     """champion_folder plus salary@2, retrained on the drifted data, not gated yet (a retrain costs seconds: made once)."""
-    root = tmp_path_factory.mktemp("retrained") / "registry"
-    shutil.copytree(champion_folder, root)
-    with Registry(root=root) as registry:
+    def retrained(registry: Registry) -> None:
         assert retrain(registry, "salary:production", drifted, "salary").challenger == BundleRef("salary", 2)
-    return root
+
+    return _folder_after(champion_folder, tmp_path_factory.mktemp("retrained"), retrained)
 
 
 @pytest.fixture(scope="session")
 def gated_folder(retrained_folder: Path, tmp_path_factory, holdout: pd.DataFrame) -> Path:
     """retrained_folder with salary@2's gate against salary@1 passed and recorded."""
-    root = tmp_path_factory.mktemp("gated") / "registry"
-    shutil.copytree(retrained_folder, root)
-    with Registry(root=root) as registry:
+    def gated(registry: Registry) -> None:
         assert gate(registry, BundleRef("salary", 2), "salary:production", holdout, "salary").passed
-    return root
+
+    return _folder_after(retrained_folder, tmp_path_factory.mktemp("gated"), gated)
 
 
 @pytest.fixture
@@ -71,6 +69,13 @@ def gated(gated_folder: Path, tmp_path: Path) -> Iterator[Challenged]:
 class Challenged(NamedTuple):
     registry: Registry
     challenger: BundleRef
+
+
+def _folder_after(folder: Path, parent: Path, step) -> Path:
+    """A copy of the registry ``folder`` in ``parent``, with ``step(registry)`` done on it."""
+    for registry in _copy_of(folder, parent):
+        step(registry)
+    return parent / "registry"
 
 
 def _copy_of(folder: Path, tmp_path: Path) -> Iterator[Registry]:
