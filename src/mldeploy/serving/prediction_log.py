@@ -157,8 +157,8 @@ class PredictionLog:
     transaction, a produce flush) is paid a few times a second, not per request.
     """
 
-    def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 10_000,
-                 flush_interval_s: float = 0.5):
+    def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 2_000,
+                 flush_interval_s: float = 0.1):
         if max_queued_rows < 1 or batch_rows < 1:
             raise ConfigError(f"the prediction log needs room for a row; got max_queued_rows={max_queued_rows}, "
                               f"batch_rows={batch_rows}")
