@@ -10,10 +10,10 @@ from typing import NamedTuple
 import pandas as pd
 import pytest
 
-from mldeploy.examples import salary
-from mldeploy.ops.registering import train_and_register
 from mldeploy.bundle import BundleRef
+from mldeploy.examples import salary
 from mldeploy.ops import gate, retrain
+from mldeploy.ops.registering import train_and_register
 from mldeploy.registry import Registry
 
 from _freshness import ROWS, small_recipe

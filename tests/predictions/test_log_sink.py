@@ -11,7 +11,7 @@ from mldeploy.predictions import tables
 from mldeploy.predictions.log_sink import DatabaseLogSink
 from mldeploy.serving.prediction_log import LogRow
 
-_AT = 1_796_000_000.123456  # 2026-12-01, with microseconds
+_AT = 1_796_000_000.1234567  # 2026-12-01: its microseconds round up, as datetime.fromtimestamp rounds them
 
 
 class _Entry:
@@ -74,3 +74,37 @@ def test_hostile_text_and_odd_numbers_are_stored_as_given(database):
     assert pd.isna(by_key.loc["tab\there", "label"])
     when = by_key.loc["tab\there", "predicted_at"]
     assert pd.Timestamp(when).to_pydatetime() == datetime.fromtimestamp(_AT, timezone.utc)
+
+
+def test_an_id_longer_than_its_column_is_shortened_and_stays_distinct(database):
+    long_ids = ["v2-" + "x" * 97, "v2-" + "x" * 96 + "y"]  # a V2 request's id has no length limit
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write([_Entry([_row(f"k{i}", request_id=request_id) for i, request_id in enumerate(long_ids)])])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary"))).sort_values("key")
+    assert all(len(request_id) == 64 for request_id in stored.request_id) and stored.request_id.nunique() == 2
+
+
+def test_rows_the_table_can_never_hold_are_dropped_and_counted_and_the_rest_written(database):
+    from mldeploy.serving.prediction_log import PredictionLog
+
+    class _Broken(_Entry):
+        def rows(self):
+            raise ValueError("a prediction message no parser reads")
+
+    out_of_range = _row("too-new")._replace(model_version=2**40)  # PostgreSQL's integer refuses it; SQLite keeps it
+    log = PredictionLog(DatabaseLogSink(database))
+    try:
+        for entry in (_Entry([_row("a")]), _Broken([_row("x")]), _Entry([out_of_range]), _Entry([_row("b")])):
+            log.submit(entry)
+        assert log.flush(30)
+    finally:
+        log.close()
+    with PredictionStore(database) as store:
+        keys = set(pd.concat(list(store.iter_served("salary"))).key)
+    refused = 2 if database.startswith("postgresql") else 1
+    assert {"a", "b"} <= keys and "x" not in keys
+    assert (log.written, log.refused, log.dropped) == (4 - refused, refused, refused)

@@ -24,3 +24,9 @@ def test_a_higher_threshold_is_kept(thresholds_restored):
     gc.set_threshold(YOUNG_THRESHOLD * 2, 10, 10)
     collect_young_less_often()
     assert gc.get_threshold() == (YOUNG_THRESHOLD * 2, 10, 10)
+
+
+def test_automatic_collection_switched_off_stays_off(thresholds_restored):
+    gc.set_threshold(0, 10, 10)
+    collect_young_less_often()
+    assert gc.get_threshold() == (0, 10, 10)

@@ -1,5 +1,7 @@
 """The core's prediction log: keys taken out of rows, rows made from a Prediction, a bounded queue, schemes by entry point."""
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +9,9 @@ import pytest
 from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving import Prediction, ServingPath
-from mldeploy.serving.prediction_log import LogEntry, PredictionLog, check_log_url, open_prediction_log, split_keys
+from mldeploy.serving.prediction_log import (
+    LogEntry, PredictionLog, check_log_url, new_request_id, open_prediction_log, split_keys,
+)
 
 
 def test_the_key_field_is_taken_out_and_rows_without_it_are_keyed_by_the_request():
@@ -94,3 +98,44 @@ def test_a_write_still_under_way_at_close_is_counted_once_by_its_writer():
     sink.release.set()
     log._thread.join(30)
     assert (log.written, log.dropped, sink.rows) == (3, 3, 3)
+
+
+class _RecordingSink:
+    """A sink that keeps what it is given (this module tests the queue, not a database)."""
+
+    def __init__(self):
+        self.writes: list[list] = []
+
+    def describe(self) -> str:
+        return "recording"
+
+    def write(self, entries) -> None:
+        self.writes.append([row for entry in entries for row in entry.rows()])
+
+    def close(self) -> None:
+        pass
+
+
+def _entry(key: str, version: int = 1) -> LogEntry:
+    pred = Prediction(BundleRef("salary", version), ServingPath.SCIKIT_LEARN, np.array([1.0]))
+    return LogEntry(pred, [key], None, "api", "rest.predict", f"r-{key}", at=1.0)
+
+
+def test_after_a_write_the_writer_waits_out_its_interval_unless_asked_to_flush():
+    sink = _RecordingSink()
+    log = PredictionLog(sink, flush_interval_s=30.0)
+    try:
+        log.submit(_entry("a"))
+        assert log.flush(10)
+        log.submit(_entry("b"))
+        time.sleep(0.3)  # the writer would have written "b" at once before: now it waits out 30 s
+        assert [[row.key for row in rows] for rows in sink.writes] == [["a"]] and log.queued == 1
+        assert log.flush(10)
+        assert [[row.key for row in rows] for rows in sink.writes] == [["a"], ["b"]]
+    finally:
+        log.close()
+
+
+def test_request_ids_are_unique_and_shaped_like_a_uuid4_hex():
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

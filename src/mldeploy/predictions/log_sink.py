@@ -1,6 +1,6 @@
 """The prediction log's database sink: served predictions appended to ``served_predictions``, one transaction a batch.
 
-PostgreSQL gets each batch by COPY (rows streamed by psycopg, no SQL per row);
+PostgreSQL gets each batch by one COPY, its text built here in one pass (no SQL per row);
 SQLite by one ``executemany``. The tables and view are created on open, as the
 batch store does, so ``latest_predictions`` and ``mldeploy validate`` read the
 logged rows beside batch ones. A write that fails (server gone) raises: the
@@ -10,21 +10,25 @@ the engine's pre-ping replaces dead connections when the server is back.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DataError, IntegrityError
 
 from mldeploy._db import WRITE, create_engine_for, describe, normalise_url, translate_errors
 from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
-from mldeploy.serving.prediction_log import Loggable, LogRow
+from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused
 
 __all__ = ["DatabaseLogSink", "open_database_log"]
 
 _COLUMNS = ", ".join(LogRow._fields)  # the table's columns, in the order a LogRow holds them
+_REQUEST_ID = tables.served.c.request_id.type.length
+_ENDPOINT = tables.served.c.endpoint.type.length
 
 
 class DatabaseLogSink:
@@ -53,17 +57,22 @@ class DatabaseLogSink:
         return describe(self._url)
 
     def write(self, entries: list[Loggable]) -> None:
-        """Append every row of ``entries`` in one transaction."""
-        rows = [row for entry in entries for row in entry.rows()]
-        if not rows:
-            return
-        with self._begin() as conn:
-            if self.is_postgres:
-                _copy(conn, rows)
-            else:
-                conn.exec_driver_sql(
-                    f"INSERT INTO served_predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(LogRow._fields))})",
-                    [_sqlite_row(row) for row in rows])
+        """Append every row of ``entries`` in one transaction; RowsRefused for rows the table can never hold."""
+        try:
+            rows = [row for entry in entries for row in entry.rows()]
+            if not rows:
+                return
+            with self._begin() as conn:
+                if self.is_postgres:
+                    _copy(conn, [_fitted(row) for row in rows])
+                else:
+                    conn.exec_driver_sql(
+                        f"INSERT INTO served_predictions ({_COLUMNS}) VALUES ({', '.join('?' * len(LogRow._fields))})",
+                        [_sqlite_row(_fitted(row)) for row in rows])
+        except Exception as exc:
+            if _never_stored(exc):
+                raise RowsRefused(f"{type(exc).__name__}: {exc}") from exc
+            raise
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -79,8 +88,11 @@ def _copy(conn, rows: list[LogRow]) -> None:
     """Send ``rows`` as one COPY in PostgreSQL's text format, built here: a third of psycopg's per-row ``write_row``."""
     stamps = _Stamps()
     lines = [_copy_line(row, stamps) for row in rows]
-    data = "".join(lines).encode("utf-8", "replace")  # a lone surrogate from a request's JSON becomes "?", not a failed batch
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    # in the connection's encoding, as psycopg would send it; a lone surrogate from a request's JSON
+    # (or a character the database's encoding lacks) becomes "?", not a batch that never writes
+    data = "".join(lines).encode(driver.info.encoding, "replace")
+    cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
             copy.write(data)
@@ -117,11 +129,34 @@ class _Stamps:
         self._second, self._text = None, ""
 
     def text(self, at: float) -> str:
-        second = int(at)
+        second, micro = divmod(round(at * 1_000_000), 1_000_000)  # rounded as datetime.fromtimestamp rounds
         if second != self._second:
             self._second = second
             self._text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        return "%s.%06d+00" % (self._text, (at - second) * 1_000_000)  # microseconds, truncated
+        return "%s.%06d+00" % (self._text, micro)
+
+
+def _never_stored(exc: Exception) -> bool:
+    """Whether no retry can store what raised ``exc``: rows that could not be made, or the database refusing their data."""
+    if isinstance(exc, (ValueError, TypeError, KeyError, UnicodeError)):  # a row the entry could not make or format
+        return True
+    if isinstance(exc, (DataError, IntegrityError)):  # SQLAlchemy's wrapping of the driver's
+        return True
+    return str(getattr(exc, "sqlstate", None) or "")[:2] in ("22", "23")  # psycopg's own: data exception, constraint
+
+
+def _fitted(row: LogRow) -> LogRow:
+    """``row`` with a request id or endpoint longer than its column shortened, its digest keeping it distinct."""
+    if len(row.request_id) <= _REQUEST_ID and len(row.endpoint) <= _ENDPOINT:
+        return row
+    return row._replace(request_id=_shortened(row.request_id, _REQUEST_ID), endpoint=_shortened(row.endpoint, _ENDPOINT))
+
+
+def _shortened(text: str, size: int) -> str:
+    if len(text) <= size:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+    return f"{text[:size - 17]}~{digest}"
 
 
 def _sqlite_row(row: LogRow) -> tuple:

@@ -7,7 +7,8 @@ a :class:`PredictionSink` (a database table, a Kafka topic). The queue is bounde
 in rows: when the sink falls behind or goes away, what does not fit is dropped and
 counted (``dropped``, and a warning at most every few seconds), never silently.
 A batch the sink failed on is kept and retried until it is written, so a database
-that goes away and comes back loses only what the queue could not hold.
+that goes away and comes back loses only what the queue could not hold; rows the
+sink refuses for good (:class:`RowsRefused`) are dropped and counted, not retried.
 
 Sinks are opened by URL scheme through the ``mldeploy.prediction_logs`` entry
 point group (as model sources are, :mod:`mldeploy.serving.model_source`): the
@@ -37,8 +38,8 @@ from mldeploy.errors import ConfigError
 from mldeploy.serving.result import Prediction
 
 __all__ = [
-    "LOG_GROUP", "LogEntry", "LogRow", "Loggable", "PredictionLog", "PredictionSink", "check_log_url", "log_schemes", "open_prediction_log",
-    "new_request_id", "split_keys",
+    "LOG_GROUP", "LogEntry", "LogRow", "Loggable", "PredictionLog", "PredictionSink", "RowsRefused", "check_log_url",
+    "log_schemes", "new_request_id", "open_prediction_log", "split_keys",
 ]
 
 LOG_GROUP = "mldeploy.prediction_logs"
@@ -142,19 +143,36 @@ class PredictionSink(Protocol):
         """Name the target for logs and errors, without any password."""
 
     def write(self, entries: list[Loggable]) -> None:
-        """Store every row of ``entries`` at once (one transaction, one produce flush); raise when it cannot."""
+        """Store every row of ``entries`` at once (one transaction, one produce flush); raise when it cannot.
+
+        Each entry's ``rows()`` are :class:`LogRow` tuples. Raise :class:`RowsRefused` for rows no
+        retry can store, anything else for a failure worth retrying.
+        """
 
     def close(self) -> None:
         """Release connections."""
+
+
+class RowsRefused(Exception):
+    """Raised by a sink for rows it can never store (a field too long, a value of the wrong type).
+
+    The log does not retry them: it writes the rest of the batch, then drops and counts the
+    entries refused. Any other exception means "not now" (the database is down) and is retried.
+    """
+
+
+class _Closing(Exception):
+    """The log closed while a write kept failing: what is left is dropped."""
 
 
 class PredictionLog:
     """A bounded queue of log entries and the thread that writes them to a sink in batches.
 
     ``max_queued_rows`` bounds what waits (the batch being written included);
-    ``batch_rows`` is the most rows one write takes. The writer wakes every
-    ``flush_interval_s`` or once ``batch_rows`` wait: a write's fixed cost (a
-    transaction, a produce flush) is paid a few times a second, not per request.
+    ``batch_rows`` is the most rows one write takes. The writer writes at most
+    once every ``flush_interval_s``, sooner only once ``batch_rows`` wait: a
+    write's fixed cost (a transaction, a produce flush) is paid a few times a
+    second, not per request.
     """
 
     def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 2_000,
@@ -171,10 +189,14 @@ class PredictionLog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False
+        self._flushing = 0  # callers of flush() now
         self.written = 0
         self.dropped = 0
         self.unkeyed = 0
         self.failures = 0
+        self.refused = 0
+        """Rows the sink refused for good (counted in ``dropped`` too)."""
+        self._refused_warned_at = float("-inf")
         self._warned_at = 0.0
         self._warned_dropped = 0
         self._thread = threading.Thread(target=self._run, name="mldeploy-prediction-log", daemon=True)
@@ -215,9 +237,15 @@ class PredictionLog:
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until everything queued so far is written; False if ``timeout_s`` passed first."""
         deadline = time.monotonic() + timeout_s
-        while self._queued_rows and time.monotonic() < deadline:
-            self._wake.set()
-            time.sleep(0.01)
+        with self._lock:
+            self._flushing += 1  # the writer stops waiting out its interval
+        try:
+            while self._queued_rows and time.monotonic() < deadline:
+                self._wake.set()
+                time.sleep(0.01)
+        finally:
+            with self._lock:
+                self._flushing -= 1
         return self._queued_rows == 0
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -252,7 +280,6 @@ class PredictionLog:
         return entries
 
     def _run(self) -> None:
-        retry_s = _RETRY_FIRST_S
         while True:
             if not self._queue:
                 if self._closing:
@@ -260,28 +287,76 @@ class PredictionLog:
                 self._wake.wait(self._flush_interval_s)
                 self._wake.clear()
                 continue
-            batch = self._take()
-            rows = sum(len(entry) for entry in batch)
-            while True:  # a failed batch is kept (it counts against the bound) and retried until written
-                try:
-                    self.sink.write(batch)
-                    break
-                except Exception as exc:
-                    self.failures += 1
-                    if self.failures == 1 or retry_s >= _RETRY_MAX_S:
-                        log.warning("prediction log %s: cannot write %d row(s), retrying: %s",
-                                    self.describe(), rows, _first_line(exc))
-                    if self._closing:
-                        with self._lock:
-                            self._queued_rows -= rows
-                            self.dropped += rows
-                        return
-                    time.sleep(retry_s)
-                    retry_s = min(retry_s * 2, _RETRY_MAX_S)
-            retry_s = _RETRY_FIRST_S
-            with self._lock:
-                self._queued_rows -= rows
+            started = time.monotonic()
+            if not self._write_batch(self._take()):
+                return
+            self._pause_until(started + self._flush_interval_s)
+
+    def _pause_until(self, deadline: float) -> None:
+        """Under steady traffic, wait out the interval after a write: its fixed cost is paid a few times a second."""
+        while not (self._closing or self._flushing) and self._queued_rows < self.batch_rows:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(left)
+            self._wake.clear()
+
+    def _write_batch(self, batch: list[Loggable]) -> bool:
+        """Write ``batch``, splitting it down to the entries the sink refuses; False if the log closed first."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            rows = sum(len(entry) for entry in part)
+            try:
+                self._write_retrying(part, rows)
+            except RowsRefused as refused:
+                if len(part) > 1:  # halve until the refused entries stand alone; the others are written
+                    middle = len(part) // 2
+                    parts += [part[middle:], part[:middle]]
+                    continue
+                self._settle(rows, written=False)
+                self._warn_refused(rows, refused)
+                continue
+            except _Closing:
+                self._settle(rows + sum(len(entry) for rest in parts for entry in rest), written=False)
+                return False
+            self._settle(rows, written=True)
+        return True
+
+    def _write_retrying(self, part: list[Loggable], rows: int) -> None:
+        """Write ``part``; a failure other than RowsRefused is kept (it counts against the bound) and retried."""
+        retry_s = _RETRY_FIRST_S
+        while True:
+            try:
+                self.sink.write(part)
+                return
+            except RowsRefused:
+                raise
+            except Exception as exc:
+                self.failures += 1
+                if self.failures == 1 or retry_s >= _RETRY_MAX_S:
+                    log.warning("prediction log %s: cannot write %d row(s), retrying: %s",
+                                self.describe(), rows, _first_line(exc))
+                if self._closing:
+                    raise _Closing from exc
+                time.sleep(retry_s)
+                retry_s = min(retry_s * 2, _RETRY_MAX_S)
+
+    def _settle(self, rows: int, written: bool) -> None:
+        with self._lock:
+            self._queued_rows -= rows
+            if written:
                 self.written += rows
+            else:
+                self.dropped += rows
+
+    def _warn_refused(self, rows: int, refused: RowsRefused) -> None:
+        self.refused += rows
+        now = time.monotonic()
+        if now - self._refused_warned_at >= _WARN_EVERY_S:
+            self._refused_warned_at = now
+            log.warning("prediction log %s refused %d row(s) it can never store, dropped (%d refused in all): %s",
+                        self.describe(), rows, self.refused, _first_line(refused))
 
     def _warn_dropped(self) -> None:
         now = time.monotonic()

@@ -25,6 +25,13 @@ from mldeploy.stream.scoring import Scored
 __all__ = ["ScoredEntry"]
 
 
+def _prediction(message: bytes) -> dict:
+    try:
+        return _loads(message)
+    except ValueError:  # {"prediction":NaN}: json reads what orjson refuses
+        return json.loads(message)
+
+
 class ScoredEntry:
     """One written micro-batch of the streaming scorer, for :meth:`PredictionLog.submit`."""
 
@@ -55,11 +62,13 @@ class ScoredEntry:
             where = f"{message.topic()}/{message.partition()}/{message.offset()}"
             if key is None:
                 key, unkeyed = where, unkeyed + 1
-            output = _loads(value)
+            output = _prediction(value)
             probabilities = output.get("probabilities")
+            number, label = output.get("prediction"), output.get("label")
+            if isinstance(number, str):  # a classifier without probabilities: {"prediction": "no"}
+                number, label = None, number
             rows.append(LogRow(
-                name, key, int(version), where, "stream", self.endpoint, "served", self.at,
-                output.get("prediction"), output.get("label"),
+                name, key, int(version), where, "stream", self.endpoint, "served", self.at, number, label,
                 json.dumps(probabilities) if probabilities is not None else None,
                 event if self.with_inputs else None, None))
         if unkeyed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 
-from mldeploy.serving.prediction_log import Loggable
+from mldeploy.serving.prediction_log import Loggable, RowsRefused
 from mldeploy.stream.codec import Record
 from mldeploy.stream.schemes import open_transport
 from mldeploy.stream.transport import TopicKind, parse_url
@@ -36,8 +36,11 @@ class TopicLogSink:
     def write(self, entries: list[Loggable]) -> None:
         """Produce every row of ``entries``; return once the broker has them all."""
         # json.dumps escapes a lone surrogate from a request's JSON; the key, raw bytes, gets "?" for it
-        records = [Record(str(row.key).encode("utf-8", "replace"), json.dumps(row._asdict(), separators=(",", ":")).encode())
-                   for entry in entries for row in entry.rows()]
+        try:
+            records = [Record(str(row.key).encode("utf-8", "replace"), json.dumps(row._asdict(), separators=(",", ":")).encode())
+                       for entry in entries for row in entry.rows()]
+        except (ValueError, TypeError, KeyError) as exc:  # an entry whose rows cannot be made never will be
+            raise RowsRefused(f"{type(exc).__name__}: {exc}") from exc
         if records:
             self._transport.append(self.location.topic, records)
 
