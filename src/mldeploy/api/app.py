@@ -201,6 +201,12 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return json_response({"error": f"the server failed unexpectedly ({type(exc).__name__}); see its log", "type": "ServerError"}, 500)
 
 
+# Fewer, larger writes than the log's default: the server's event loop keeps more of its core that way
+# (logging at 79% of plain req/s against 75% with the default's 0.1 s and 2,000 rows), while the streaming
+# scorer's loop, which a longer write holds up, does better with the default (81% against 72%).
+_API_LOG_WRITES = dict(flush_interval_s=0.25, batch_rows=5_000)
+
+
 def create_app(config: ApiConfig):
     """Build the ASGI app; models start loading when the server starts (readiness says when they are in)."""
     plane = DataPlane(config, ApiMetrics(served=(ref.name for ref in config.refs)))
@@ -212,7 +218,7 @@ def create_app(config: ApiConfig):
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mldeploy-load")
         if config.log_to is not None:  # opened first: a log that cannot be opened stops the start, nothing to undo
             plane.prediction_log = await run_in_threadpool(open_prediction_log, config.log_to,
-                                                           max_queued_rows=config.log_queue_rows)
+                                                           max_queued_rows=config.log_queue_rows, **_API_LOG_WRITES)
             plane.metrics.watch_log(plane.prediction_log)
         try:
             plane.catalog = await run_in_threadpool(Catalog, config, executor, loader, plane.metrics)
