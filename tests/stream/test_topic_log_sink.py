@@ -30,3 +30,20 @@ def test_each_row_is_one_message_keyed_by_its_log_key_even_a_key_no_encoder_take
     assert [record.key for record in records] == [b"L1", b"lone?surrogate"]
     first = json.loads(records[0].value)
     assert first == dict(rows[0]._asdict()) and first["model_version"] == 3 and first["value"] == 42.0
+
+
+def test_a_row_too_large_for_the_broker_is_dropped_and_counted_and_the_others_written(kafka_broker):
+    from mldeploy.serving.prediction_log import PredictionLog
+
+    def row(key: str, inputs: str) -> LogRow:
+        return LogRow("salary", key, 3, "r1", "api", "rest.predict", "served", 1.5, 42.0, None, None, inputs, 0.001)
+
+    huge = '{"note":"' + "x" * 3_000_000 + '"}'  # a request's 3 MB field: over what a Kafka message may hold
+    log = PredictionLog(TopicLogSink(kafka_broker.url("served-large")))
+    try:
+        for entry in (_Entry([row("a", "{}")]), _Entry([row("big", huge)]), _Entry([row("b", "{}")])):
+            log.submit(entry)
+        assert log.flush(60)
+    finally:
+        log.close()
+    assert (log.written, log.refused, log.dropped) == (2, 1, 1)

@@ -17,7 +17,7 @@ from mldeploy._extras import require
 from mldeploy.errors import BackendError, ConfigError
 from mldeploy.stream.codec import Record
 from mldeploy.stream.kafka_log import RateLimitedKafkaLog
-from mldeploy.stream.transport import TopicKind
+from mldeploy.stream.transport import RecordTooLarge, TopicKind
 
 __all__ = ["KafkaTransport", "client_config", "kafka_error", "missing_topic"]
 
@@ -88,12 +88,12 @@ class KafkaTransport:
         """Produce records in order (idempotent, acks=all); return offsets once all are acknowledged."""
         producer = self._producer or self._make_producer()
         offsets: list[int | None] = [None] * len(records)
-        errors: list[str] = []
+        errors: list = []
 
         def delivered(index: int):
             def report(err, msg) -> None:
                 if err is not None:
-                    errors.append(str(err))
+                    errors.append(err)
                 else:
                     offsets[index] = msg.offset()
             return report
@@ -103,8 +103,14 @@ class KafkaTransport:
         left = producer.flush(self.timeout_s)
         if errors or left or None in offsets:
             reason = errors[0] if errors else f"{left} message(s) not acknowledged in {self.timeout_s:.0f} s"
-            raise kafka_error(f"writing {len(records)} record(s) to {topic}", self.bootstrap, reason)
+            error = kafka_error(f"writing {len(records)} record(s) to {topic}", self.bootstrap, reason)
+            if any(self._too_large(err) for err in errors):
+                raise RecordTooLarge(str(error))
+            raise error
         return offsets
+
+    def _too_large(self, error) -> bool:
+        return error.code() == self.ck.KafkaError.MSG_SIZE_TOO_LARGE
 
     def read(self, topic: str, start: int, timeout_s: float, limit: int = 1000) -> tuple[list[Record], int]:
         """Return up to ``limit`` records from offset ``start`` (waiting up to ``timeout_s`` for one) and the next offset.
@@ -181,7 +187,10 @@ class KafkaTransport:
             except BufferError:  # the local queue is full: let deliveries drain it
                 producer.poll(0.05)
             except self.ck.KafkaException as exc:
-                raise kafka_error(f"writing to {topic}", self.bootstrap, exc) from exc
+                error = kafka_error(f"writing to {topic}", self.bootstrap, exc)
+                if exc.args and self._too_large(exc.args[0]):
+                    raise RecordTooLarge(str(error)) from exc
+                raise error from exc
 
     def _reader(self, topic: str, start: int | None):
         consumer, position = self._readers.get(topic, (None, None))

@@ -16,7 +16,7 @@ import json
 from mldeploy.serving.prediction_log import Loggable, RowsRefused
 from mldeploy.stream.codec import Record
 from mldeploy.stream.schemes import open_transport
-from mldeploy.stream.transport import TopicKind, parse_url
+from mldeploy.stream.transport import RecordTooLarge, TopicKind, parse_url
 
 __all__ = ["TopicLogSink", "open_topic_log"]
 
@@ -42,7 +42,10 @@ class TopicLogSink:
         except (ValueError, TypeError, KeyError) as exc:  # an entry whose rows cannot be made never will be
             raise RowsRefused(f"{type(exc).__name__}: {exc}") from exc
         if records:
-            self._transport.append(self.location.topic, records)
+            try:
+                self._transport.append(self.location.topic, records)
+            except RecordTooLarge as exc:  # a row no retry fits into a message: the log finds and drops it
+                raise RowsRefused(str(exc)) from exc
 
     def close(self) -> None:
         """Close the producer."""

@@ -18,13 +18,17 @@ from typing import Protocol, Sequence
 from urllib.parse import urlsplit
 
 from mldeploy._urls import masked_url
-from mldeploy.errors import ConfigError
+from mldeploy.errors import BackendError, ConfigError
 from mldeploy.stream.codec import Record
 
 __all__ = ["DEFAULT_TOPIC", "Location", "TopicKind", "Transport", "chunk_topic", "parse_url"]
 
 DEFAULT_TOPIC = "models"
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+class RecordTooLarge(BackendError):
+    """A record larger than the topic takes: writing it again cannot succeed."""
 
 
 class TopicKind(str, Enum):
