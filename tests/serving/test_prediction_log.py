@@ -139,3 +139,19 @@ def test_after_a_write_the_writer_waits_out_its_interval_unless_asked_to_flush()
 def test_request_ids_are_unique_and_shaped_like_a_uuid4_hex():
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+
+
+def test_a_forked_process_takes_request_ids_of_its_own():
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running the parent's clean-up
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = new_request_id()
+    assert len(child) == 32 and child[:16] != parent[:16]
