@@ -138,7 +138,7 @@ class _Stamps:
 
 def _never_stored(exc: Exception) -> bool:
     """Whether no retry can store what raised ``exc``: rows that could not be made, or the database refusing their data."""
-    if isinstance(exc, (ValueError, TypeError, KeyError, UnicodeError)):  # a row the entry could not make or format
+    if isinstance(exc, (ValueError, TypeError, KeyError)):  # a row the entry could not make or format (UnicodeError too)
         return True
     if isinstance(exc, (DataError, IntegrityError)):  # SQLAlchemy's wrapping of the driver's
         return True

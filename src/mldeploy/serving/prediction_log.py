@@ -114,14 +114,13 @@ class LogEntry:
         values = pred.values.tolist()
         nothing = [None] * len(values)
         inputs = list(map(codecs.row_json, _records(self.inputs))) if self.inputs is not None else nothing
-        head = (pred.ref.name,)
-        middle = (pred.ref.version, self.request_id, self.source, self.endpoint, self.role, self.at)
-        latency = (self.latency_s,)
+        name, version, request_id, at, latency = pred.ref.name, pred.ref.version, self.request_id, self.at, self.latency_s
+        source, endpoint, role = self.source, self.endpoint, self.role
         if pred.classes is None:  # a regressor: value, no label nor probabilities
-            return [LogRow._make(head + (key,) + middle + (float(value), None, None, row) + latency)
+            return [LogRow(name, key, version, request_id, source, endpoint, role, at, float(value), None, None, row, latency)
                     for key, value, row in zip(self.keys, values, inputs)]
         probabilities = codecs.probabilities_json(pred) or nothing
-        return [LogRow._make(head + (key,) + middle + (None, str(label), proba, row) + latency)
+        return [LogRow(name, key, version, request_id, source, endpoint, role, at, None, str(label), proba, row, latency)
                 for key, label, proba, row in zip(self.keys, values, probabilities, inputs)]
 
 
@@ -196,8 +195,8 @@ class PredictionLog:
         self.failures = 0
         self.refused = 0
         """Rows the sink refused for good (counted in ``dropped`` too)."""
-        self._refused_warned_at = float("-inf")
-        self._warned_at = 0.0
+        self._refused_warning = _EveryFewSeconds()
+        self._dropped_warning = _EveryFewSeconds()
         self._warned_dropped = 0
         self._thread = threading.Thread(target=self._run, name="mldeploy-prediction-log", daemon=True)
         self._thread.start()
@@ -352,20 +351,31 @@ class PredictionLog:
 
     def _warn_refused(self, rows: int, refused: RowsRefused) -> None:
         self.refused += rows
-        now = time.monotonic()
-        if now - self._refused_warned_at >= _WARN_EVERY_S:
-            self._refused_warned_at = now
+        if self._refused_warning.due():
             log.warning("prediction log %s refused %d row(s) it can never store, dropped (%d refused in all): %s",
                         self.describe(), rows, self.refused, _first_line(refused))
 
     def _warn_dropped(self) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= _WARN_EVERY_S:
-            self._warned_at = now
+        if self._dropped_warning.due():
             log.warning("prediction log %s is behind: %d row(s) dropped (%d since the last warning); "
-                        "the queue holds at most %d rows", self.describe(), self.dropped,
+                        "the queue holds at most %d rows: check that the target is up and keeping up, or raise "
+                        "--log-queue-rows to ride out longer outages", self.describe(), self.dropped,
                         self.dropped - self._warned_dropped, self.max_queued_rows)
             self._warned_dropped = self.dropped
+
+
+class _EveryFewSeconds:
+    """Says when a warning that repeats under load is due again: at most once every few seconds."""
+
+    def __init__(self):
+        self._last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < _WARN_EVERY_S:
+            return False
+        self._last = now
+        return True
 
 
 class _RequestIds:
