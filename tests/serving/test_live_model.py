@@ -200,7 +200,7 @@ def test_with_freeze_heap_each_swap_freezes_the_new_version_and_frees_the_one_it
     with LiveModel(_bundles.QueueSource(), start=False, freeze_heap=True) as live:
         assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 1).path, 1)).accepted
         first = weakref.ref(live.model)
-        assert gc.get_freeze_count() > 0 and _is_frozen(live.model) and _is_frozen(live.model.pipeline)
+        assert gc.get_freeze_count() > 0 and _is_frozen(live.model) and _is_frozen(live.model.compiled)
         assert live.consider(_bundles.candidate_of(_bundles.numbered(base, tmp_path, 2).path, 2)).accepted
         assert _is_frozen(live.model) and live.version == 2
         assert first() is None  # frozen, yet freed by reference counting once swapped out: nothing leaks

@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -208,7 +212,7 @@ def test_export_onnx_is_checked_before_it_is_handed_out(registry):
     report = model.verify_onnx(model.export_onnx())
     assert report.ok and report.exact_rows == report.rows
     _, features = _models.salary_pipeline()
-    model.pipeline = salary.default_pipeline(max_iter=3).fit(features, features["age"] * 1000.0)  # a real mismatch
+    model._pipeline = salary.default_pipeline(max_iter=3).fit(features, features["age"] * 1000.0)  # a real mismatch
     with pytest.raises(BundleError, match="exported ONNX model does not match scikit-learn"):
         model.export_onnx()
 
@@ -302,3 +306,19 @@ def test_infer_accepted_also_sets_aside_rows_the_compiled_encoder_refuses(regist
     accepted = model.infer_accepted(rows, missing="as-trained")
     assert list(accepted.refused) == [6] and accepted.refused[6][0].expected == "a value the model can encode"
     assert len(accepted.prediction) == 9
+
+
+def test_a_compiled_model_predicts_without_importing_scikit_learn_and_loads_the_pipeline_on_first_use(registry):
+    _, features = _models.salary_pipeline()
+    row = json.dumps(features.iloc[3].to_dict())
+    # A fresh interpreter: this one has scikit-learn imported already.
+    code = ("import json, sys, mldeploy, pandas\n"
+            f"model = mldeploy.load('salary:production', registry={str(registry.root)!r})\n"
+            f"row = json.loads({row!r})\n"
+            "value = model.predict(row)\n"
+            "before = [name for name in ('sklearn', 'skops') if name in sys.modules]\n"
+            "same = model.pipeline.predict(pandas.DataFrame([row]))[0] == value\n"
+            "print(model.path.value, before, 'skops' in sys.modules, same)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["compiled", "[]", "True", "True"]

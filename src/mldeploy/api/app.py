@@ -156,7 +156,7 @@ class Api:
         models = {}
         catalog = self.plane.catalog
         for name, served in (catalog.models.items() if catalog else ()):
-            models[name] = served.model if served.is_ready else None
+            models[name] = served.model if served.live.is_ready else None
         return models
 
 

@@ -76,8 +76,9 @@ class ServedModel:
 
     @property
     def is_ready(self) -> bool:
-        """True once a version has loaded and passed its smoke prediction."""
-        return self.live.is_ready
+        """True once a version has loaded and passed its smoke prediction, and each challenger has settled."""
+        return self.live.is_ready and all(side.challenger.has_settled for side in (self.shadow, self.canary)
+                                          if side is not None)
 
     @property
     def model(self) -> Model:

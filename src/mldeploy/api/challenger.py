@@ -33,6 +33,15 @@ class Challenger:
                                                 event.describe()))
         self.batcher: MicroBatcher = catalog.batcher_for(ref.name, self.live.infer_accepted, lambda: self.live.model)
 
+    @property
+    def has_settled(self) -> bool:
+        """True once the first version offered was swapped in or refused: a server waits for this to say it is ready.
+
+        Without the wait, the requests of the first moments would miss a challenger still loading.
+        A refused one does not hold the server up: the champion answers, as the canary's rules say.
+        """
+        return self.live.is_ready or self.live.last_event is not None
+
     def close(self) -> None:
         """Stop following the challenger's alias."""
         self.live.close()

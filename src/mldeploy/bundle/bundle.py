@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import warnings
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +21,7 @@ import pandas as pd
 from mldeploy._literal_parsing import PARSING_LITERALS
 from mldeploy.bundle import archive, signing, storage
 from mldeploy.bundle.digest import bytes_digest
-from mldeploy.bundle.manifest import Manifest
+from mldeploy.bundle.manifest import Manifest, library_versions
 from mldeploy.bundle.ref import BundleRef
 from mldeploy.bundle.schema import Schema
 from mldeploy.bundle.trust import check_trusted
@@ -142,18 +143,30 @@ class Bundle:
 
         The bytes deserialised are the bytes whose digest was checked, read once.
         """
-        import skops.io
+        return self.pipeline_loader(trusted, allow_version_mismatch)()
 
-        self._check_library_versions(allow_version_mismatch)
+    def pipeline_loader(self, trusted=(), allow_version_mismatch: bool = False) -> Callable[[], object]:
+        """Check the pipeline now (library versions, the file's digest); return a function that deserialises it.
+
+        The check fails here, at once; the deserialisation (skops, the trust check, scikit-learn's
+        import: about a second) waits for the call. The function deserialises the bytes checked now.
+        """
+        self.check_library_versions(allow_version_mismatch)
         data = self.read_file(storage.PIPELINE)
-        try:
-            with PARSING_LITERALS:
-                allowed = check_trusted(skops.io.get_untrusted_types(data=data), trusted)
-                return skops.io.loads(data, trusted=allowed)
-        except BundleError:
-            raise
-        except Exception as exc:  # skops raises many types on a bad file; all mean the same to the user
-            raise BundleError(f"cannot load the pipeline of {self.ref}: {exc}") from exc
+
+        def load():
+            import skops.io
+
+            try:
+                with PARSING_LITERALS:
+                    allowed = check_trusted(skops.io.get_untrusted_types(data=data), trusted)
+                    return skops.io.loads(data, trusted=allowed)
+            except BundleError:
+                raise
+            except Exception as exc:  # skops raises many types on a bad file; all mean the same to the user
+                raise BundleError(f"cannot load the pipeline of {self.ref}: {exc}") from exc
+
+        return load
 
     def sample(self) -> pd.DataFrame:
         """Return the rows of training data kept in the bundle, in training dtypes."""
@@ -167,9 +180,12 @@ class Bundle:
         """Return the reference profile of the training data."""
         return storage.read_json(self.path, self.manifest, storage.PROFILE)
 
-    def _check_library_versions(self, allow_mismatch: bool) -> None:
-        from sklearn import __version__ as installed
+    def check_library_versions(self, allow_mismatch: bool = False) -> None:
+        """Refuse a bundle made with another major scikit-learn (unless ``allow_mismatch``); warn on a minor change.
 
+        Reads the installed version from package metadata, so nothing of scikit-learn is imported.
+        """
+        installed = library_versions()["scikit-learn"]
         made_with = self.manifest.libraries.get("scikit-learn", "unknown")
         if made_with in ("unknown", installed):
             return
@@ -183,7 +199,7 @@ class Bundle:
             f"{self.ref} was made with scikit-learn {made_with} and is loaded with {installed}; "
             "predictions may differ: retrain or check them",
             BundleVersionWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
     def __repr__(self) -> str:

@@ -7,13 +7,16 @@ float32 and inexact). onnxruntime is imported only when a session is made.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mldeploy._extras import require
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ, fold_splits
-from mldeploy.compiled.trees import TreeModel
+
+if TYPE_CHECKING:  # scikit-learn is not imported to run a saved graph
+    from mldeploy.compiled.trees import TreeModel
 
 __all__ = ["ML_OPSET", "ONNX_OPSET", "concatenate_trees", "ensemble_layout", "ensemble_node", "fold_interior",
            "make_session", "tree_graph"]

@@ -10,13 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
 
 from mldeploy.compiled.features import Feature, Unsupported, apply_chain
 
 __all__ = ["LinearModel", "extract_linear", "feature_matrix", "is_linear_model"]
 
-_REGRESSORS = (LinearRegression, Ridge, Lasso, ElasticNet)
+
+def _linear_types():
+    """Return (the regressors read, LogisticRegression); imported here, as saved models run without scikit-learn."""
+    from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+
+    return (LinearRegression, Ridge, Lasso, ElasticNet), LogisticRegression
 
 
 @dataclass
@@ -31,14 +35,15 @@ class LinearModel:
 
 def is_linear_model(model) -> bool:
     """Tell whether ``model`` is one of the linear models this module reads."""
-    return type(model) in _REGRESSORS or type(model) is LogisticRegression
+    regressors, logistic = _linear_types()
+    return type(model) in regressors or type(model) is logistic
 
 
 def extract_linear(model) -> LinearModel:
     """Read a fitted linear model; raise Unsupported for several outputs."""
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
-    if type(model) is LogisticRegression:
+    if type(model) is _linear_types()[1]:
         post = "logistic" if len(model.classes_) <= 2 else "softmax"
         return LinearModel(coef, intercept, post, model.classes_)
     if coef.shape[0] != 1:

@@ -109,6 +109,11 @@ class CompiledPipeline:
             return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
         return self._session.run(None, {"X": bases})[0]
 
+    @property
+    def has_proba(self) -> bool:
+        """Whether :meth:`finish` returns class probabilities (every compiled classifier does)."""
+        return self._post not in ("sum", "mean")
+
     def finish(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Turn raw scores into (predictions, class probabilities or None), as the pipeline's last step would."""
         post = self._post

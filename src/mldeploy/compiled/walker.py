@@ -11,6 +11,7 @@ bit-identical to the graph's. numba is imported only when a walker is made.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,9 @@ from mldeploy.compiled.bitvectors import MAX_LEAVES, bitvector_layout
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ
 from mldeploy.compiled.graph import concatenate_trees, fold_interior
-from mldeploy.compiled.trees import TreeModel
+
+if TYPE_CHECKING:  # scikit-learn is not imported to walk a saved layout
+    from mldeploy.compiled.trees import TreeModel
 
 __all__ = ["KERNELS", "WALK_ARRAYS", "TreeWalker", "check_layout", "walker_layout"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 from mldeploy.bundle import Bundle
 from mldeploy.bundle.manifest import library_versions
@@ -14,8 +15,12 @@ __all__ = ["load_compiled"]
 _CHECKED = ("scikit-learn", "numpy", "machine", "mldeploy")
 
 
-def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
-    """Return (compiled pipeline or None, why) for a bundle whose pipeline is already loaded."""
+def load_compiled(bundle: Bundle, load_pipeline: Callable[[], object], force_verify: bool = False):
+    """Return (compiled pipeline or None, why) for a bundle.
+
+    ``load_pipeline`` returns the scikit-learn pipeline; it is called only when the
+    compiled form must be verified again here (a library or the machine changed).
+    """
     info = bundle.manifest.compiled_info
     if not info.is_compiled:
         return None, info.reason or "the bundle has no compiled form"
@@ -29,7 +34,7 @@ def load_compiled(bundle: Bundle, pipeline, force_verify: bool = False):
     if info.engines and compiled.engine not in info.engines:
         changed.append(f"the {compiled.engine} engine")  # e.g. numba is missing here: the graph serves
     if changed or force_verify:
-        report = verify(compiled, pipeline, bundle.sample())
+        report = verify(compiled, load_pipeline(), bundle.sample())
         if not report.ok:
             return _fallback(bundle, f"re-verification failed ({', '.join(changed) or 'forced'} changed): {report.summary()}")
         return compiled, f"compiled; re-verified here because {', '.join(changed) or 'asked'}: {report.summary()}"

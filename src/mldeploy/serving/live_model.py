@@ -97,6 +97,8 @@ class LiveModel:
         self._poll_timeout_s = poll_timeout_s
         self._freeze_heap = freeze_heap
         self._model: Model | None = None
+        self.last_event: SwapEvent | None = None
+        """The last version swapped in or refused (None before the first decision)."""
         self._callbacks: list[Callable[[SwapEvent], None]] = []
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -234,6 +236,7 @@ class LiveModel:
                 self._cache.forget()
 
     def _announce(self, event: SwapEvent) -> SwapEvent:
+        self.last_event = event
         (log.info if event.accepted else log.warning)("%s: %s", self.source.name, event.describe())
         for callback in list(self._callbacks):
             try:

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -75,7 +76,7 @@ class Model:
 
     def __init__(self, bundle: Bundle, trusted=(), allow_version_mismatch: bool = False, use_compiled: bool = True,
                  threads: int | None = None):
-        """Load ``bundle``'s pipeline and its compiled form.
+        """Load ``bundle``'s compiled form, and its pipeline where the compiled form cannot serve.
 
         ``threads`` is how many threads one large prediction (16,384 rows or more, on the compiled
         path) may use: None, the default, means every core this process may run on; 1 keeps every
@@ -86,16 +87,38 @@ class Model:
         """Threads one large prediction may use."""
         self.bundle = bundle
         self.schema = bundle.schema
-        self.pipeline = bundle.load_pipeline(trusted=trusted, allow_version_mismatch=allow_version_mismatch)
-        self.compiled, self._compiled_reason = load_compiled(bundle, self.pipeline) if use_compiled else (None, "use_compiled=False")
+        self._pipeline = None
+        self._pipeline_lock = threading.Lock()
+        self._load_pipeline = bundle.pipeline_loader(trusted, allow_version_mismatch)  # the file is checked now
+        self.compiled, self._compiled_reason = (load_compiled(bundle, lambda: self.pipeline) if use_compiled
+                                                else (None, "use_compiled=False"))
         self.path = ServingPath.COMPILED if self.compiled is not None else ServingPath.SCIKIT_LEARN
+        if self.compiled is None:
+            self.pipeline  # noqa: B018 - scikit-learn serves: load it now, so a bad pipeline fails here
         self.ref: BundleRef = bundle.ref
         self.task = Task(bundle.manifest.task)
         classes = bundle.schema.output.classes
         self.classes: list | None = list(classes) if classes is not None else None
         self._classes = tuple(classes) if classes is not None else None
         self._router = InputRouter(bundle.schema, self.compiled is not None)
-        self._has_proba = self.task is Task.CLASSIFICATION and hasattr(self.pipeline, "predict_proba")
+        self._has_proba = self.task is Task.CLASSIFICATION and (
+            self.compiled.has_proba if self.compiled is not None else hasattr(self.pipeline, "predict_proba"))
+
+    @property
+    def pipeline(self):
+        """The scikit-learn pipeline, deserialised (with the trust check) on first use.
+
+        Its file was read and its digest checked when the model loaded. A model served by
+        its compiled form, verified for the libraries installed here, never needs it to
+        predict: such a process imports neither skops nor scikit-learn until something
+        asks for the pipeline (a re-verification, an ONNX check, your code).
+        """
+        if self._pipeline is None:
+            with self._pipeline_lock:
+                if self._pipeline is None:
+                    self._pipeline = self._load_pipeline()
+                    self._load_pipeline = None  # the file's bytes are no longer needed
+        return self._pipeline
 
     def infer(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prediction:
         """Validate ``data`` once and predict it: the one call every adapter makes.
