@@ -269,10 +269,19 @@ def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
     """Return (values after imputation, index of each value among the lookup's keys or -1)."""
     keys = list(lookup)
     if len(values) >= _INDEXER_ROWS and None not in lookup:
-        is_nan = _float_nan(values)
-        if fill is not None and is_nan.any():
-            values = np.where(is_nan, fill, values)
-        return values, pd.Index(keys, dtype=object).get_indexer(values)
+        index = pd.Index(keys, dtype=object)
+        if fill is not None and index.hasnans:  # a NaN key would match NaN before the imputer's fill could
+            values = np.where(_float_nan(values), fill, values)
+            return values, index.get_indexer(values)
+        positions = index.get_indexer(values)
+        unknown = np.flatnonzero(positions < 0)
+        if fill is not None and unknown.size:  # only a value found nowhere can be a NaN to fill: test those alone
+            nan_rows = unknown[_float_nan(values[unknown])]
+            if nan_rows.size:
+                values = values.copy()
+                values[nan_rows] = fill
+                positions[nan_rows] = index.get_indexer([fill])[0]
+        return values, positions
     positions = _lookup(keys, values)
     if fill is not None and (positions < 0).any():
         is_nan = _float_nan(values)
