@@ -416,7 +416,8 @@ def measure_live(args, workdir: Path) -> dict:
 
     The three servers run at once (idle ones cost nothing) and are loaded in interleaved rounds, as above.
     The challenger is the same pipeline registered again (salary@2, aliased staging): the shadow doubles the
-    model work, as a real challenger would. PostgreSQL is a throwaway cluster (scripts/postgres.sh) on a free port.
+    model work, as a real challenger would. PostgreSQL is a throwaway cluster (scripts/postgres.sh) on a free port,
+    pinned to the load core.
     """
     import httpx
     import orjson
@@ -428,7 +429,10 @@ def measure_live(args, workdir: Path) -> dict:
         registry.set_alias(registry.register(bundle), "staging")
     body = orjson.dumps(one | {"listing_id": "L1"}).decode()
     pg_dir, pg_port = Path(tempfile.mkdtemp(prefix="bench-pg-")), free_port()
-    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)], check=True)
+    # On the load core, beside wrk: in production the database has a machine of its own, and its work
+    # here is no part of the server's (before 2026-12-06 it ran unpinned, on either core).
+    subprocess.run(["taskset", "-c", LOAD_CORE, str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)],
+                   check=True)
     log_url = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
     options = {"plain": ("--log-key", "listing_id"), "log": ("--log-to", log_url, "--log-key", "listing_id"),
                "shadow": ("--shadow", "salary:staging", "--log-key", "listing_id")}
@@ -465,7 +469,7 @@ def report_live(results: dict, args) -> str:
     lines = ["## Model API with live traffic (`benchmarks/bench_api.py --live-traffic`)", "",
              f"{machine_line()}. The same single-row `POST /predict/salary` as above (with a `listing_id` log key), "
              f"three servers pinned to core {SERVER_CORE} measured in the same {args.rounds} interleaved rounds of "
-             f"{args.duration} s; wrk pinned to core {LOAD_CORE}.",
+             f"{args.duration} s; wrk and PostgreSQL pinned to core {LOAD_CORE}.",
              ""] + _load_table(load, names, LIVE_KINDS, LIVE_LEVELS)
     plain, logged, shadow = load["plain"], load["log"], load["shadow"]
     log_share = logged[64]["rps"] / plain[64]["rps"]
