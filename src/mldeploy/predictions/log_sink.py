@@ -11,14 +11,16 @@ the engine's pre-ping replaces dead connections when the server is back.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, IntegrityError
 
+from mldeploy._extras import optional
 from mldeploy._db import WRITE, create_engine_for, describe, normalise_url, translate_errors
 from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
@@ -85,13 +87,11 @@ class DatabaseLogSink:
 
 
 def _copy(conn, rows: list[LogRow]) -> None:
-    """Send ``rows`` as one COPY in PostgreSQL's text format, built here: a third of psycopg's per-row ``write_row``."""
-    stamps = _Stamps()
-    lines = [_copy_line(row, stamps) for row in rows]
+    """Send ``rows`` as one COPY in PostgreSQL's text format, built here (a fraction of psycopg's per-row ``write_row``)."""
     driver = conn.connection.driver_connection
     # in the connection's encoding, as psycopg would send it; a lone surrogate from a request's JSON
     # (or a character the database's encoding lacks) becomes "?", not a batch that never writes
-    data = "".join(lines).encode(driver.info.encoding, "replace")
+    data = _copy_text(rows).encode(driver.info.encoding, "replace")
     cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
@@ -100,16 +100,34 @@ def _copy(conn, rows: list[LogRow]) -> None:
         cursor.close()
 
 
-def _copy_line(row: LogRow, stamps: _Stamps) -> str:
-    name, key, version, request_id, source, endpoint, role, at, value, label, probabilities, inputs, latency = row
-    # name (a bundle name), source and role are plain words by construction: no escaping to pay for.
-    return (f"{name}\t{_text(key)}\t{version:d}\t{_text(request_id)}\t{source}\t{_text(endpoint)}\t{role}\t"
-            f"{stamps.text(at)}\t{_NULL if value is None else repr(float(value))}\t{_text(label)}\t"
-            f"{_text(probabilities)}\t{_text(inputs)}\t{_NULL if latency is None else repr(float(latency))}\n")
+def _copy_text(rows: list[LogRow]) -> str:
+    """The COPY text of ``rows``, built column by column: each text column is searched for escapes once, as a whole.
+
+    Only a column holding an escape, a null or a non-finite number takes the per-value path. Name, source and role are plain words by construction: nothing to escape there.
+    """
+    (names, keys, versions, request_ids, sources, endpoints, roles, ats, values, labels, probabilities, inputs,
+     latencies) = zip(*rows)
+    columns = (names, _texts(keys), map(str, versions), _texts(request_ids), sources, _texts(endpoints), roles,
+               _stamps(ats), _floats(values), _texts(labels), _texts(probabilities), _texts(inputs), _floats(latencies))
+    # One f-string a row: a third faster than "\t".join over each row's tuple.
+    return "".join([f"{a}\t{b}\t{c}\t{d}\t{e}\t{f}\t{g}\t{h}\t{i}\t{j}\t{k}\t{m}\t{n}\n"
+                    for a, b, c, d, e, f, g, h, i, j, k, m, n in zip(*columns)])
 
 
 _NULL = "\\N"
+_ESCAPED = ("\\", "\t", "\n", "\r", "\x00")
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\\\u0000"})
+
+
+def _texts(column: tuple) -> Sequence[str]:
+    """A text column as COPY fields: as it is when no value needs an escape, else value by value."""
+    try:
+        whole = "".join(filter(None, column))  # None and "" need no search; anything but text raises
+    except TypeError:
+        return [_text(value) for value in column]
+    if any(char in whole for char in _ESCAPED):
+        return [_text(value) for value in column]
+    return [_NULL if value is None else value for value in column] if None in column else column
 
 
 def _text(value) -> str:
@@ -122,18 +140,23 @@ def _text(value) -> str:
     return text
 
 
-class _Stamps:
-    """Unix times as timestamptz text; the date and time of day are formatted once a second."""
+def _floats(column: tuple) -> Sequence[str]:
+    """Numbers as the shortest text that reads back to the same float (and nan, inf), ``\\N`` for None."""
+    fast = optional("orjson")  # one C-level dump of the column: a tenth of repr() per value
+    if fast is not None and None not in column:
+        try:
+            dumped = fast.dumps(column)
+        except TypeError:  # a number type orjson does not write
+            dumped = b"null"
+        if b"null" not in dumped:  # orjson writes nan and inf as null: those columns go value by value
+            return dumped[1:-1].decode().split(",")
+    return [_NULL if value is None else repr(float(value)) for value in column]
 
-    def __init__(self):
-        self._second, self._text = None, ""
 
-    def text(self, at: float) -> str:
-        second, micro = divmod(round(at * 1_000_000), 1_000_000)  # rounded as datetime.fromtimestamp rounds
-        if second != self._second:
-            self._second = second
-            self._text = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        return "%s.%06d+00" % (self._text, micro)
+def _stamps(ats: tuple) -> list[str]:
+    """Unix times as UTC timestamptz text, to the microsecond, rounded as ``datetime.fromtimestamp`` rounds."""
+    micros = np.rint(np.asarray(ats, dtype=np.float64) * 1_000_000).astype(np.int64).astype("datetime64[us]")
+    return np.datetime_as_string(micros, unit="us", timezone="UTC").tolist()
 
 
 def _never_stored(exc: Exception) -> bool:

@@ -25,10 +25,18 @@ from mldeploy.stream.scoring import Scored
 __all__ = ["ScoredEntry"]
 
 
+def _predictions(messages: list[bytes]) -> list[dict]:
+    """Read a batch's prediction messages back, in one parse when it can (a JSON array of them)."""
+    try:
+        return _loads(b"[" + b",".join(messages) + b"]")
+    except ValueError:  # {"prediction":NaN}: json reads what orjson refuses; one by one, as the array may be what failed
+        return [_prediction(message) for message in messages]
+
+
 def _prediction(message: bytes) -> dict:
     try:
         return _loads(message)
-    except ValueError:  # {"prediction":NaN}: json reads what orjson refuses
+    except ValueError:
         return json.loads(message)
 
 
@@ -53,22 +61,22 @@ class ScoredEntry:
     def rows(self) -> list[LogRow]:
         """One row per predicted event, as :meth:`mldeploy.serving.prediction_log.LogEntry.rows` makes them."""
         rows, unkeyed = [], 0
-        models = self.scored.models
-        for position, value in self.scored.predictions.items():
+        predictions, models = self.scored.predictions, self.scored.models
+        refs = {ref: (ref.rpartition("@")[0], int(ref.rpartition("@")[2])) for ref in set(models.values())}
+        for position, output in zip(predictions, _predictions(list(predictions.values()))):
             message = self.messages[position]
-            name, _, version = models[position].rpartition("@")
+            name, version = refs[models[position]]
             event = (message.value() or b"").decode("utf-8", "replace")
             key = self._key(message, event)
             where = f"{message.topic()}/{message.partition()}/{message.offset()}"
             if key is None:
                 key, unkeyed = where, unkeyed + 1
-            output = _prediction(value)
             probabilities = output.get("probabilities")
             number, label = output.get("prediction"), output.get("label")
             if isinstance(number, str):  # a classifier without probabilities: {"prediction": "no"}
                 number, label = None, number
             rows.append(LogRow(
-                name, key, int(version), where, "stream", self.endpoint, "served", self.at, number, label,
+                name, key, version, where, "stream", self.endpoint, "served", self.at, number, label,
                 json.dumps(probabilities) if probabilities is not None else None,
                 event if self.with_inputs else None, None))
         if unkeyed:
