@@ -108,3 +108,16 @@ def test_rows_the_table_can_never_hold_are_dropped_and_counted_and_the_rest_writ
     refused = 2 if database.startswith("postgresql") else 1
     assert {"a", "b"} <= keys and "x" not in keys
     assert (log.written, log.refused, log.dropped) == (4 - refused, refused, refused)
+
+
+def test_every_finite_number_reads_back_to_the_same_float(database):
+    values = [0.1 + 0.2, 1e-7, 123456789.12345679, 5e-324, -0.0, 1.7976931348623157e308, 81312.23362556958]
+    sink = DatabaseLogSink(database)
+    try:  # no None, NaN or infinity: the column goes in one dump, not value by value
+        sink.write([_Entry([_row(f"n{i}", value=value) for i, value in enumerate(values)])])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary"))).set_index("key")
+    assert [float(stored.loc[f"n{i}", "value"]) for i in range(len(values))] == values
+    assert all(float(stored.loc[f"n{i}", "latency_s"]) == 0.002 for i in range(len(values)))
