@@ -123,6 +123,18 @@ def test_an_aborted_transaction_rewinds_to_every_event_it_did_not_commit(fail_on
     assert scorer._pending is None and not scorer._in_flight
 
 
+def test_a_bare_fatal_error_after_the_producer_was_fenced_is_worded_as_fencing():
+    # librdkafka's produce() on a fenced producer raises only "Fatal error"; the cause came through error_cb.
+    scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
+    bare = ck.KafkaError(ck.KafkaError._FATAL, "Unable to produce message: Local: Fatal error")
+    assert "took this one's place" not in str(scorer._failure("writing predictions", bare))
+    scorer._producer_error(ck.KafkaError(ck.KafkaError._TRANSPORT, "broker down"))  # not fatal: not kept
+    assert "took this one's place" not in str(scorer._failure("writing predictions", bare))
+    scorer._producer_error(ck.KafkaError(ck.KafkaError._FATAL, "Fatal error: Broker: Producer fenced by newer instance",
+                                         fatal=True))
+    assert "took this one's place" in str(scorer._failure("writing predictions", bare))
+
+
 @pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],
                          ids=["transactions", "at-least-once", "model-on-a-thread"])
 def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once, where):

@@ -89,6 +89,7 @@ class StreamScorer:
         self._instance = config.instance or uuid.uuid4().hex[:12]
         self._dead_topic = config.dead_letter
         self._failed_deliveries: list[str] = []
+        self._producer_fatal = None  # the producer's fatal error as librdkafka reported it (its calls say only "Fatal error")
         self._pending: Pending | None = None
         self._in_flight: deque[tuple[list, Outcome]] = deque()
         """Batches handed to the predictor and not yet written, oldest first."""
@@ -434,6 +435,13 @@ class StreamScorer:
         if not error.fatal():  # a fatal one also comes with the next consume(), and stops the scorer there
             self._outage.noticed(f"reading {self.config.source.topic}", error)
 
+    def _producer_error(self, error) -> None:
+        """librdkafka's producer errors outside any call: a fatal one is kept, as it names the cause (fenced)."""
+        if error.fatal():
+            self._producer_fatal = error
+        else:  # a broker away: the producer retries, and the calls that fail drive the outage clock
+            log.debug("producer: %s", error)
+
     def _probe(self, consumer) -> None:
         """While an outage lasts and nothing is read: ask the broker for the input's metadata, to see it back."""
         try:
@@ -446,7 +454,9 @@ class StreamScorer:
     def _failure(self, what: str, error, where: str | None = None) -> BackendError:
         """The error to stop with: a scorer of the same identity that took over gets its own words."""
         if not fenced(self.ck, error):
-            return kafka_error(what, where or self.config.source.where, error)
+            if not fenced(self.ck, self._producer_fatal):  # a produce() after fencing fails as a bare "Fatal error"
+                return kafka_error(what, where or self.config.source.where, error)
+            error = self._producer_fatal
         text = error.str() if isinstance(error, self.ck.KafkaError) else str(error)
         return BackendError(
             f"another scorer of group {self.config.group!r} with instance {self._instance!r} took this one's place "
@@ -460,7 +470,7 @@ class StreamScorer:
         return Replaceable(self._make_producer)
 
     def _make_producer(self, replacing: bool = False):
-        producer = self.ck.Producer(producer_settings(self.config, self._instance, self._delivered))
+        producer = self.ck.Producer(producer_settings(self.config, self._instance, self._delivered, self._producer_error))
         if self.config.exactly_once:
             try:  # also completes or aborts what a crashed (or replaced) producer of this name left open
                 if replacing:
