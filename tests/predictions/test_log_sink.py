@@ -121,3 +121,17 @@ def test_every_finite_number_reads_back_to_the_same_float(database):
         stored = pd.concat(list(store.iter_served("salary"))).set_index("key")
     assert [float(stored.loc[f"n{i}", "value"]) for i in range(len(values))] == values
     assert all(float(stored.loc[f"n{i}", "latency_s"]) == 0.002 for i in range(len(values)))
+
+
+def test_on_postgresql_the_time_index_is_brin_which_costs_the_copy_almost_nothing(postgres_database):
+    import sqlalchemy
+
+    DatabaseLogSink(postgres_database).close()  # creates the tables
+    engine = sqlalchemy.create_engine(postgres_database)
+    try:
+        with engine.connect() as conn:
+            definition = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_served_predictions_time'").scalar_one()
+    finally:
+        engine.dispose()
+    assert "USING brin (model_name, predicted_at)" in definition
