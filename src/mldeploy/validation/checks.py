@@ -281,11 +281,15 @@ def _check_booleans(f: Field, column: pd.Series):
 
 def _check_text(f: Field, column: pd.Series, missing_rule: str):
     raw = column.to_numpy(dtype=object)
-    missing = empty_mask(raw)
-    if missing.any():  # Decimal("NaN") is an empty number, but no Decimal is text
-        missing[missing] = [not isinstance(v, Decimal) for v in raw[missing]]
-    # infer_dtype scans in C; the Python-level check runs only for mixed columns.
-    is_text = ~missing if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty") else _is_instance(raw, str)
+    if pd.api.types.infer_dtype(raw, skipna=False) == "string":  # all text, none empty: one C scan says so
+        missing = np.zeros(len(raw), dtype=bool)                    # (a quarter of pandas' isna on the column)
+        is_text = ~missing
+    else:
+        missing = empty_mask(raw)
+        if missing.any():  # Decimal("NaN") is an empty number, but no Decimal is text
+            missing[missing] = [not isinstance(v, Decimal) for v in raw[missing]]
+        # infer_dtype scans in C; the Python-level check runs only for mixed columns.
+        is_text = ~missing if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty") else _is_instance(raw, str)
     expected = f.expected()
     problems = [(~missing & ~is_text, f"text ({expected})")]
     values = raw
