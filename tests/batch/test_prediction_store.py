@@ -170,3 +170,15 @@ def test_sqlite_keeps_rows_in_the_key_order_and_commits_without_waiting_for_the_
     with PredictionStore(f"sqlite:///{tmp_path / 'p.db'}") as store, store._read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+def test_a_classifier_without_probabilities_stores_its_labels(store_url):
+    # RidgeClassifier, LinearSVC: labels and no predict_proba
+    prediction = Prediction(BundleRef("churn", 1), ServingPath.SCIKIT_LEARN, np.array(["no", "yes", "no"], dtype=object),
+                            None, ("no", "yes"))
+    with PredictionStore(store_url) as store:
+        run = store.start_run("churn", 1, "local", "x", "f" * 64, "id", 3)
+        store.write(run, ScoredChunk(0, 3, np.array(["a", "b", "c"], dtype=object), prediction), Progress(3, 3, 0))
+        found = store.get("churn", "b")
+        assert (found.label, found.probabilities, found.value) == ("yes", None, None)
+        assert store.count("churn", 1) == 3

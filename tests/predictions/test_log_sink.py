@@ -123,6 +123,18 @@ def test_every_finite_number_reads_back_to_the_same_float(database):
     assert all(float(stored.loc[f"n{i}", "latency_s"]) == 0.002 for i in range(len(values)))
 
 
+def test_a_boolean_prediction_is_stored_as_a_number(database):
+    # a stream classifier with True/False classes and no probabilities logs its label as the value
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write([_Entry([_row("yes", value=True), _row("no", value=False)])])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary"))).set_index("key")
+    assert (stored.loc["yes", "value"], stored.loc["no", "value"]) == (1.0, 0.0)
+
+
 def test_on_postgresql_the_time_index_is_brin_which_costs_the_copy_almost_nothing(postgres_database):
     import sqlalchemy
 

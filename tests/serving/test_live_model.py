@@ -227,3 +227,18 @@ def test_a_loaded_model_holds_no_reference_cycle(base):
         assert [ref() for ref in dropped] == [None] * 3
     finally:
         gc.enable()
+
+
+def test_a_source_with_nothing_to_offer_yet_settles_the_model_without_making_it_ready(base, tmp_path):
+    from mldeploy.registry import Registry
+    from mldeploy.serving import RegistrySource
+
+    with Registry(root=tmp_path / "registry") as registry:
+        registry.register(_bundles.numbered(base, tmp_path, 1))
+        with LiveModel(RegistrySource(registry, "salary:staging", poll_interval_s=0.05)) as live:
+            deadline = time.monotonic() + 30
+            while not live.has_settled and time.monotonic() < deadline:  # the alias is not set: nothing to offer
+                time.sleep(0.01)
+            assert live.has_settled and not live.is_ready and live.last_event is None
+            registry.set_alias("salary@1", "staging")
+            assert live.wait_ready(30) and live.version == 1

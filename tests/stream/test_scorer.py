@@ -128,10 +128,12 @@ def test_a_bare_fatal_error_after_the_producer_was_fenced_is_worded_as_fencing()
     scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
     bare = ck.KafkaError(ck.KafkaError._FATAL, "Unable to produce message: Local: Fatal error")
     assert "took this one's place" not in str(scorer._failure("writing predictions", bare))
-    scorer._producer_error(ck.KafkaError(ck.KafkaError._TRANSPORT, "broker down"))  # not fatal: not kept
+    fenced_error = ck.KafkaError(ck.KafkaError._FATAL, "Fatal error: Broker: Producer fenced by newer instance", fatal=True)
+    scorer._producers = 2
+    scorer._producer_error(ck.KafkaError(ck.KafkaError._TRANSPORT, "broker down"), 2)  # not fatal: not kept
+    scorer._producer_error(fenced_error, 1)  # a replaced producer, fenced by its successor on purpose
     assert "took this one's place" not in str(scorer._failure("writing predictions", bare))
-    scorer._producer_error(ck.KafkaError(ck.KafkaError._FATAL, "Fatal error: Broker: Producer fenced by newer instance",
-                                         fatal=True))
+    scorer._producer_error(fenced_error, 2)
     assert "took this one's place" in str(scorer._failure("writing predictions", bare))
 
 

@@ -35,12 +35,12 @@ class Challenger:
 
     @property
     def has_settled(self) -> bool:
-        """True once the first version offered was swapped in or refused: a server waits for this to say it is ready.
-
-        Without the wait, the requests of the first moments would miss a challenger still loading.
-        A refused one does not hold the server up: the champion answers, as the canary's rules say.
+        """True once the challenger's source has answered once: a version loaded or refused, no version to
+        offer yet, or an error. A server waits for this to say it is ready: without the wait, the requests
+        of the first moments would miss a challenger still loading; with it, a challenger that cannot load
+        (or has nothing to offer) does not hold the server up, and the champion answers, as the canary's rules say.
         """
-        return self.live.is_ready or self.live.last_event is not None
+        return self.live.has_settled
 
     def close(self) -> None:
         """Stop following the challenger's alias."""

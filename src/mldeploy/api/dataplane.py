@@ -80,7 +80,7 @@ class DataPlane:
             raise NotFoundError(f'this server does not serve a model "{name}"')
         if version is not None and not served.is_loaded(version):  # the V2 protocol: a 4xx means not ready
             raise NotFoundError(f'version {version} of "{name}" is not loaded here; a prediction request for it loads it')
-        return served.is_ready, served.live.version
+        return served.live.is_ready, served.live.version  # this model's own readiness, whatever its challengers'
 
     async def infer(self, name: str, version: int | None, request: InferRequest, extra: str = "reject",
                     alone_inline: bool = False, endpoint: str = "rest.infer") -> Prediction:

@@ -140,7 +140,9 @@ def write_postgres(conn: Connection, run_id: str, name: str, version: int, chunk
     cursor = conn.connection.driver_connection.cursor()
     try:
         if len(chunk.keys):
-            direct = direct and _copy_direct(cursor, chunk, name, version, run_id, at)
+            # the binary layout has room for a classifier's probabilities; one without them takes the staging path
+            binary = not (chunk.is_classification and chunk.prediction.probabilities is None)
+            direct = direct and binary and _copy_direct(cursor, chunk, name, version, run_id, at)
             if not direct:
                 cursor.execute(_STAGING)
                 with cursor.copy("COPY prediction_staging (key, value, label, probabilities) FROM STDIN (FORMAT csv)") as copy:
@@ -195,7 +197,8 @@ def _columns(chunk: ScoredChunk) -> tuple[list, list, list]:
     count = len(chunk.keys)
     if not chunk.is_classification:
         return chunk.values.astype("float64").tolist(), [None] * count, [None] * count
-    return [None] * count, [str(label) for label in chunk.values.tolist()], codecs.probabilities_json(chunk.prediction)
+    probabilities = codecs.probabilities_json(chunk.prediction)  # None from a classifier without predict_proba
+    return [None] * count, [str(label) for label in chunk.values.tolist()], probabilities or [None] * count
 
 
 def _csv(chunk: ScoredChunk) -> bytes:

@@ -140,10 +140,13 @@ def _text(value) -> str:
     return text
 
 
+_DUMPED_AS_NUMBERS = frozenset({float, int})
+
+
 def _floats(column: tuple) -> Sequence[str]:
     """Numbers as the shortest text that reads back to the same float (and nan, inf), ``\\N`` for None."""
     fast = optional("orjson")  # one C-level dump of the column: a tenth of repr() per value
-    if fast is not None and None not in column:
+    if fast is not None and set(map(type, column)) <= _DUMPED_AS_NUMBERS:  # no None, no bool (orjson: true)
         try:
             dumped = fast.dumps(column)
         except TypeError:  # a number type orjson does not write

@@ -99,6 +99,7 @@ class LiveModel:
         self._model: Model | None = None
         self.last_event: SwapEvent | None = None
         """The last version swapped in or refused (None before the first decision)."""
+        self._asked = threading.Event()  # the follower asked its source once and dealt with the answer
         self._callbacks: list[Callable[[SwapEvent], None]] = []
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -133,6 +134,12 @@ class LiveModel:
     def is_ready(self) -> bool:
         """Whether a version has passed its checks and is serving."""
         return self._model is not None
+
+    @property
+    def has_settled(self) -> bool:
+        """Whether the first answer of the source has been dealt with: a version swapped in or refused,
+        nothing to offer yet (an alias not set), or an error (the source unreachable)."""
+        return self._model is not None or self.last_event is not None or self._asked.is_set()
 
     def infer(self, data, extra: Extra = "reject", missing: Missing = "as-given") -> Prediction:
         """Predict with the version serving when the call starts (see :meth:`Model.infer`)."""
@@ -223,10 +230,13 @@ class LiveModel:
                     self.consider(candidate)
             except MldeployError as exc:
                 log.warning("%s: %s; still serving %s", self.source.describe(), exc, self.version)
+                self._asked.set()
                 self._stop.wait(_RETRY_AFTER_ERROR_S)
             except Exception:  # the follower's outermost loop: log, keep the last good version, carry on
                 log.exception("%s: unexpected error while following; still serving %s", self.source.describe(), self.version)
+                self._asked.set()
                 self._stop.wait(_RETRY_AFTER_ERROR_S)
+            self._asked.set()
 
     def _serve_cached(self) -> None:
         cached = self._cache.candidate()

@@ -19,9 +19,10 @@ from mldeploy.stream.codec import Record
 from mldeploy.stream.kafka_log import RateLimitedKafkaLog
 from mldeploy.stream.transport import RecordTooLarge, TopicKind
 
-__all__ = ["KafkaTransport", "client_config", "kafka_error", "missing_topic"]
+__all__ = ["KafkaTransport", "client_config", "kafka_error", "librdkafka_log", "missing_topic"]
 
-_librdkafka_log = RateLimitedKafkaLog(logging.getLogger("mldeploy.kafka.librdkafka"))
+librdkafka_log = RateLimitedKafkaLog(logging.getLogger("mldeploy.kafka.librdkafka"))
+"""Where librdkafka's own lines go (every client's ``logger``), each kind at most once per 30 s."""
 
 _TOPIC_CONFIG = {
     TopicKind.MODELS: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1", "segment.ms": "3600000"},
@@ -37,7 +38,7 @@ def client_config(bootstrap: str, extra: Mapping[str, object] | None = None) -> 
         "bootstrap.servers": bootstrap,
         "reconnect.backoff.ms": 100,
         "reconnect.backoff.max.ms": 1000,
-        "logger": _librdkafka_log,
+        "logger": librdkafka_log,
         **(extra or {}),
     }
 

@@ -44,7 +44,7 @@ from mldeploy.stream import codec
 from mldeploy.stream._outage import OutageClock, Wedged, call_within
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream._scorer_clients import Replaceable, consumer_settings, fenced, producer_settings
-from mldeploy.stream.kafka import KafkaTransport, kafka_error
+from mldeploy.stream.kafka import KafkaTransport, kafka_error, librdkafka_log
 from mldeploy.stream.log_entry import ScoredEntry
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scorer_config import ScorerConfig
@@ -90,6 +90,7 @@ class StreamScorer:
         self._dead_topic = config.dead_letter
         self._failed_deliveries: list[str] = []
         self._producer_fatal = None  # the producer's fatal error as librdkafka reported it (its calls say only "Fatal error")
+        self._producers = 0  # producers made so far: the last is the current one
         self._pending: Pending | None = None
         self._in_flight: deque[tuple[list, Outcome]] = deque()
         """Batches handed to the predictor and not yet written, oldest first."""
@@ -295,6 +296,8 @@ class StreamScorer:
         """Abort the open transaction and rewind to its first events and ``unwritten``'s (abortable errors), or fail."""
         error = exc.args[0]
         if not self.config.exactly_once or error.fatal() or not (error.txn_requires_abort() or error.retriable()):
+            if error.fatal() and self._producer_fatal is None:
+                self._learn_fatal_cause(producer)
             self._drop_unwritten(producer)
             raise self._failure("committing a batch of predictions", error) from exc
         if error.retriable():  # the broker is away: abort, and try again within the outage limit
@@ -435,12 +438,23 @@ class StreamScorer:
         if not error.fatal():  # a fatal one also comes with the next consume(), and stops the scorer there
             self._outage.noticed(f"reading {self.config.source.topic}", error)
 
-    def _producer_error(self, error) -> None:
-        """librdkafka's producer errors outside any call: a fatal one is kept, as it names the cause (fenced)."""
+    def _learn_fatal_cause(self, producer) -> None:
+        """A call failed as a bare "Fatal error": poll, which hands over librdkafka's fatal error (fenced?) through
+        the error callback or raises it."""
+        try:
+            producer.poll(0)
+        except self.ck.KafkaException as exc:
+            self._producer_fatal = exc.args[0] if exc.args else None
+
+    def _producer_error(self, error, number: int) -> None:
+        """librdkafka's errors of producer ``number`` outside any call: the current one's fatal error is kept,
+        as it names the cause (fenced); others are logged like librdkafka's own lines."""
+        if number != self._producers:
+            return
         if error.fatal():
             self._producer_fatal = error
         else:  # a broker away: the producer retries, and the calls that fail drive the outage clock
-            log.debug("producer: %s", error)
+            librdkafka_log.log(logging.WARNING, "%s [producer] %s", error.name(), error.str())
 
     def _probe(self, consumer) -> None:
         """While an outage lasts and nothing is read: ask the broker for the input's metadata, to see it back."""
@@ -470,7 +484,11 @@ class StreamScorer:
         return Replaceable(self._make_producer)
 
     def _make_producer(self, replacing: bool = False):
-        producer = self.ck.Producer(producer_settings(self.config, self._instance, self._delivered, self._producer_error))
+        self._producers += 1
+        self._producer_fatal = None
+        number = self._producers  # a replaced producer is fenced by its successor on purpose: not this one's cause
+        producer = self.ck.Producer(producer_settings(self.config, self._instance, self._delivered,
+                                                      lambda error: self._producer_error(error, number)))
         if self.config.exactly_once:
             try:  # also completes or aborts what a crashed (or replaced) producer of this name left open
                 if replacing:
