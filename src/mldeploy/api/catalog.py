@@ -76,9 +76,13 @@ class ServedModel:
 
     @property
     def is_ready(self) -> bool:
-        """True once a version has loaded and passed its smoke prediction, and each challenger has settled."""
-        return self.live.is_ready and all(side.challenger.has_settled for side in (self.shadow, self.canary)
-                                          if side is not None)
+        """True once a version has loaded and passed its smoke prediction, and each challenger has settled.
+
+        Without the wait for the challengers, the first requests would miss one still loading; a challenger
+        refused, or with nothing to offer yet, does not hold the server up (the champion answers).
+        """
+        challengers = (side for side in (self.shadow, self.canary) if side is not None)
+        return self.live.is_ready and all(side.live.has_settled for side in challengers)
 
     @property
     def model(self) -> Model:

@@ -33,15 +33,6 @@ class Challenger:
                                                 event.describe()))
         self.batcher: MicroBatcher = catalog.batcher_for(ref.name, self.live.infer_accepted, lambda: self.live.model)
 
-    @property
-    def has_settled(self) -> bool:
-        """True once the challenger's source has answered once: a version loaded or refused, no version to
-        offer yet, or an error. A server waits for this to say it is ready: without the wait, the requests
-        of the first moments would miss a challenger still loading; with it, a challenger that cannot load
-        (or has nothing to offer) does not hold the server up, and the champion answers, as the canary's rules say.
-        """
-        return self.live.has_settled
-
     def close(self) -> None:
         """Stop following the challenger's alias."""
         self.live.close()

@@ -43,7 +43,8 @@ def extract_linear(model) -> LinearModel:
     """Read a fitted linear model; raise Unsupported for several outputs."""
     coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
     intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
-    if type(model) is _linear_types()[1]:
+    _, logistic = _linear_types()
+    if type(model) is logistic:
         post = "logistic" if len(model.classes_) <= 2 else "softmax"
         return LinearModel(coef, intercept, post, model.classes_)
     if coef.shape[0] != 1:

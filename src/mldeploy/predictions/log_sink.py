@@ -103,7 +103,8 @@ def _copy(conn, rows: list[LogRow]) -> None:
 def _copy_text(rows: list[LogRow]) -> str:
     """The COPY text of ``rows``, built column by column: each text column is searched for escapes once, as a whole.
 
-    Only a column holding an escape, a null or a non-finite number takes the per-value path. Name, source and role are plain words by construction: nothing to escape there.
+    Only a column holding an escape, a null or a non-finite number takes the per-value path.
+    Name, source and role are plain words by construction: nothing to escape there.
     """
     (names, keys, versions, request_ids, sources, endpoints, roles, ats, values, labels, probabilities, inputs,
      latencies) = zip(*rows)
@@ -121,13 +122,18 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "
 
 def _texts(column: tuple) -> Sequence[str]:
     """A text column as COPY fields: as it is when no value needs an escape, else value by value."""
-    try:
-        whole = "".join(filter(None, column))  # None and "" need no search; anything but text raises
-    except TypeError:
-        return [_text(value) for value in column]
-    if any(char in whole for char in _ESCAPED):
+    if _needs_escapes(column):
         return [_text(value) for value in column]
     return [_NULL if value is None else value for value in column] if None in column else column
+
+
+def _needs_escapes(column: tuple) -> bool:
+    """Whether any value of a text column needs an escape, or is not text (its str() is then checked alone)."""
+    try:
+        whole = "".join(filter(None, column))  # None and "" need no search
+    except TypeError:
+        return True
+    return any(char in whole for char in _ESCAPED)
 
 
 def _text(value) -> str:

@@ -224,19 +224,19 @@ class LiveModel:
 
     def _follow(self) -> None:
         while not self._stop.is_set():
+            failed = True
             try:
                 candidate = self.source.next_candidate(self._poll_timeout_s)
                 if candidate is not None:
                     self.consider(candidate)
+                failed = False
             except MldeployError as exc:
                 log.warning("%s: %s; still serving %s", self.source.describe(), exc, self.version)
-                self._asked.set()
-                self._stop.wait(_RETRY_AFTER_ERROR_S)
             except Exception:  # the follower's outermost loop: log, keep the last good version, carry on
                 log.exception("%s: unexpected error while following; still serving %s", self.source.describe(), self.version)
-                self._asked.set()
-                self._stop.wait(_RETRY_AFTER_ERROR_S)
             self._asked.set()
+            if failed:
+                self._stop.wait(_RETRY_AFTER_ERROR_S)
 
     def _serve_cached(self) -> None:
         cached = self._cache.candidate()

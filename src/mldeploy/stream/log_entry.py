@@ -19,6 +19,7 @@ try:  # the kafka extra brings orjson: several times faster, and this runs besid
 except ImportError:  # the json module reads the same messages
     _loads = json.loads
 
+from mldeploy.bundle.ref import BundleRef
 from mldeploy.serving.prediction_log import LogRow
 from mldeploy.stream.scoring import Scored
 
@@ -62,10 +63,10 @@ class ScoredEntry:
         """One row per predicted event, as :meth:`mldeploy.serving.prediction_log.LogEntry.rows` makes them."""
         rows, unkeyed = [], 0
         predictions, models = self.scored.predictions, self.scored.models
-        refs = {ref: (ref.rpartition("@")[0], int(ref.rpartition("@")[2])) for ref in set(models.values())}
+        refs = {text: BundleRef.parse(text) for text in set(models.values())}
         for position, output in zip(predictions, _predictions(list(predictions.values()))):
             message = self.messages[position]
-            name, version = refs[models[position]]
+            ref = refs[models[position]]
             event = (message.value() or b"").decode("utf-8", "replace")
             key = self._key(message, event)
             where = f"{message.topic()}/{message.partition()}/{message.offset()}"
@@ -76,7 +77,7 @@ class ScoredEntry:
             if isinstance(number, str):  # a classifier without probabilities: {"prediction": "no"}
                 number, label = None, number
             rows.append(LogRow(
-                name, key, version, where, "stream", self.endpoint, "served", self.at, number, label,
+                ref.name, key, ref.version, where, "stream", self.endpoint, "served", self.at, number, label,
                 json.dumps(probabilities) if probabilities is not None else None,
                 event if self.with_inputs else None, None))
         if unkeyed:
