@@ -186,16 +186,21 @@ def in_process_limit(live, rows: list[dict]) -> float:
 
 def scorer_throughput(bootstrap: str, model_url: str, rows: list[dict], mode: str) -> float:
     """Events/s of one scorer process over ``rows`` already on the input topic, in ``mode`` (see SCORER_MODES)."""
+    return scorer_run(bootstrap, model_url, rows, mode)[0]
+
+
+def scorer_run(bootstrap: str, model_url: str, rows: list[dict], mode: str) -> tuple[float, float]:
+    """Events/s of one scorer process, and the machine's CPU µs an event from its first event to its log's last write."""
     topic = f"bench-events-{uuid.uuid4().hex[:8]}"
     produce(bootstrap, topic, rows)
     run = subprocess.run([sys.executable, __file__, "--scorer", bootstrap, model_url, topic, mode],
                          stdout=subprocess.PIPE, text=True, timeout=600)
     if run.returncode != 0:
         raise SystemExit(f"the {mode} scorer failed (exit code {run.returncode}); its error is printed above")
-    events, busy_s = run.stdout.split()[-2:]
+    events, busy_s, machine_cpu_s = run.stdout.split()[-3:]
     if int(events) != len(rows):
         raise SystemExit(f"the scorer read {events} events of {len(rows)}")
-    return int(events) / float(busy_s)
+    return int(events) / float(busy_s), float(machine_cpu_s) / int(events) * 1e6
 
 
 def scorer_main(bootstrap: str, model_url: str, topic: str, mode: str) -> None:
@@ -211,20 +216,66 @@ def scorer_main(bootstrap: str, model_url: str, topic: str, mode: str) -> None:
     config = ScorerConfig(parse_url(f"kafka://{bootstrap}/{topic}"), parse_url(f"kafka://{bootstrap}/{topic}-out"),
                           max_batch=MAX_BATCH, exactly_once=mode != "at-least-once", group=f"bench-{topic}")
     spec = ModelSpec(model_url, "salary")
-    if mode == "logged":  # every prediction also logged to the database the parent started (--with-logging)
-        from mldeploy.serving.prediction_log import open_prediction_log
+    with CpuSampler() as cpu:
+        if mode == "logged":  # every prediction also logged to the database the parent started (--with-logging)
+            from mldeploy.serving.prediction_log import open_prediction_log
 
-        log = open_prediction_log(os.environ[LOG_URL_ENV])
-        stats = StreamScorer(spec, config, prediction_log=log).run(idle_exit_s=3.0)
-        log.close(timeout_s=120)
-        if log.dropped:
-            progress(f"the prediction log dropped {log.dropped:,} rows")
-    elif mode == "in-process":
-        with spec.open() as live:
-            stats = StreamScorer(live, config).run(idle_exit_s=3.0)
-    else:
-        stats = StreamScorer(spec, config).run(idle_exit_s=3.0)
-    print(stats.events, stats.busy_s)
+            log = open_prediction_log(os.environ[LOG_URL_ENV])
+            scorer = StreamScorer(spec, config, prediction_log=log)
+            stats = scorer.run(idle_exit_s=3.0)
+            log.close(timeout_s=120)  # its last writes count: the log's work is part of the scorer's
+            end = time.monotonic()
+            if log.dropped:
+                progress(f"the prediction log dropped {log.dropped:,} rows")
+        elif mode == "in-process":
+            with spec.open() as live:
+                scorer = StreamScorer(live, config)
+                stats = scorer.run(idle_exit_s=3.0)
+            end = scorer._first_event_at + stats.busy_s
+        else:
+            scorer = StreamScorer(spec, config)
+            stats = scorer.run(idle_exit_s=3.0)
+            end = scorer._first_event_at + stats.busy_s
+    # every process's CPU (scorer, model process, broker, PostgreSQL) from the first event to the last write
+    print(stats.events, stats.busy_s, cpu.between(scorer._first_event_at, end))
+
+
+class CpuSampler:
+    """Samples the machine's busy CPU seconds every 20 ms on a thread; ``between`` interpolates a window's share."""
+
+    def __init__(self):
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.monotonic(), machine_cpu_s()))
+            if self._stop.wait(0.02):
+                self.samples.append((time.monotonic(), machine_cpu_s()))
+                return
+
+    def between(self, start: float, end: float) -> float:
+        """Busy CPU seconds of the whole machine from ``start`` to ``end`` (monotonic times)."""
+        times, values = zip(*self.samples)
+        import numpy as np
+
+        return float(np.interp(end, times, values) - np.interp(start, times, values))
+
+
+def machine_cpu_s() -> float:
+    """Seconds of CPU the whole machine has spent busy since boot (every core, every process; /proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def warm_up(bootstrap: str, model_url: str, rows: list[dict], seconds: float) -> None:
@@ -401,20 +452,30 @@ def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str
     try:
         rounds = 1 if quick else ROUNDS
         warm_up(bootstrap, model_url, rows, 30 if quick else BROKER_WARM_UP_S)
-        plain, logged = [], []
+        plain, logged, plain_cpu, logged_cpu = [], [], [], []
         for round_ in range(rounds):
-            plain.append(scorer_throughput(bootstrap, model_url, rows, "exactly-once"))
-            logged.append(scorer_throughput(bootstrap, model_url, rows, "logged"))
-            progress(f"round {round_ + 1}/{rounds}: {plain[-1]:,.0f} events/s plain, {logged[-1]:,.0f} logged")
+            for rates, cpus, mode in ((plain, plain_cpu, "exactly-once"), (logged, logged_cpu, "logged")):
+                rate, cpu = scorer_run(bootstrap, model_url, rows, mode)
+                rates.append(rate)
+                cpus.append(cpu)
+            progress(f"round {round_ + 1}/{rounds}: {plain[-1]:,.0f} events/s plain, {logged[-1]:,.0f} logged; "
+                     f"machine CPU {plain_cpu[-1]:.1f} / {logged_cpu[-1]:.1f} µs an event")
     finally:
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
         shutil.rmtree(pg_dir, ignore_errors=True)
     ratio = statistics.median(logged) / statistics.median(plain)
+    cpu_plain, cpu_logged = statistics.median(plain_cpu), statistics.median(logged_cpu)
+    rounds_text = "; ".join(f"{p:,.0f} / {q:,.0f}" for p, q in zip(plain, logged))
     return ["", f"### Streaming scoring with the prediction log (`--with-logging`, {len(rows):,} events, exactly once)", "",
-            f"Medians of {rounds} interleaved rounds; the log writes to PostgreSQL (COPY) on a thread of the scorer.", "",
-            "| scorer | events/s |", "|---|---:|",
-            f"| no log | {statistics.median(plain):,.0f} |", f"| `--log-to postgresql://…` | {statistics.median(logged):,.0f} |",
-            "", f"With logging: {ratio:.0%} of the events/s without (floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'})."]
+            f"Medians of {rounds} interleaved rounds; the log writes to PostgreSQL (COPY) on a thread of the scorer. "
+            "Machine CPU: every process's CPU time (scorer, model process, broker, PostgreSQL) from the scorer's first "
+            "event to its last commit (with the log: to the log's last write), an event.", "",
+            "| scorer | events/s | machine CPU an event |", "|---|---:|---:|",
+            f"| no log | {statistics.median(plain):,.0f} | {cpu_plain:.1f} µs |",
+            f"| `--log-to postgresql://…` | {statistics.median(logged):,.0f} | {cpu_logged:.1f} µs |",
+            "", f"With logging: {ratio:.0%} of the events/s without (floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'}). "
+            f"Rounds (plain / logged events/s): {rounds_text}. The log adds {cpu_logged - cpu_plain:.1f} µs of the "
+            "machine's CPU an event (its writer thread, PostgreSQL, the kernel's copies)."]
 
 
 def _free_port() -> int:

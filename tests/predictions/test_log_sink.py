@@ -110,6 +110,26 @@ def test_rows_the_table_can_never_hold_are_dropped_and_counted_and_the_rest_writ
     assert (log.written, log.refused, log.dropped) == (4 - refused, refused, refused)
 
 
+def test_a_batch_of_many_slices_is_one_transaction_written_whole_or_not_at_all(database):
+    from mldeploy.predictions import log_sink
+    from mldeploy.serving.prediction_log import RowsRefused
+
+    size = log_sink._ROWS_PER_SLICE
+    entries = [_Entry([_row(f"k{e}-{i}") for i in range(size // 2 + 1)]) for e in range(5)]  # about three slices
+    late_refusal = [*entries, _Entry([_row("late")._replace(model_version=2**40)])]
+    sink = DatabaseLogSink(database)
+    try:
+        if database.startswith("postgresql"):  # the refused row is in the last slice, after the others were sent
+            with pytest.raises(RowsRefused):
+                sink.write(late_refusal)
+        sink.write(entries)
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        keys = list(pd.concat(list(store.iter_served("salary"))).key)
+    assert sorted(keys) == sorted(row.key for entry in entries for row in entry.rows())
+
+
 def test_every_finite_number_reads_back_to_the_same_float(database):
     values = [0.1 + 0.2, 1e-7, 123456789.12345679, 5e-324, -0.0, 1.7976931348623157e308, 81312.23362556958]
     sink = DatabaseLogSink(database)

@@ -112,16 +112,21 @@ class LogEntry:
         codecs = _codecs()
         pred = self.prediction
         values = pred.values.tolist()
-        nothing = [None] * len(values)
-        inputs = list(map(codecs.row_json, _records(self.inputs))) if self.inputs is not None else nothing
+        inputs = list(map(codecs.row_json, _records(self.inputs))) if self.inputs is not None else [None] * len(values)
         name, version, request_id, at, latency = pred.ref.name, pred.ref.version, self.request_id, self.at, self.latency_s
         source, endpoint, role = self.source, self.endpoint, self.role
         if pred.classes is None:  # a regressor: value, no label nor probabilities
-            return [LogRow(name, key, version, request_id, source, endpoint, role, at, float(value), None, None, row, latency)
+            return [_new_row(LogRow, (name, key, version, request_id, source, endpoint, role, at, float(value), None, None,
+                                      row, latency))
                     for key, value, row in zip(self.keys, values, inputs)]
-        probabilities = codecs.probabilities_json(pred) or nothing
-        return [LogRow(name, key, version, request_id, source, endpoint, role, at, None, str(label), proba, row, latency)
+        probabilities = codecs.probabilities_json(pred) or [None] * len(values)
+        return [_new_row(LogRow, (name, key, version, request_id, source, endpoint, role, at, None, str(label), proba,
+                                  row, latency))
                 for key, label, proba, row in zip(self.keys, values, probabilities, inputs)]
+
+
+# LogRow(...) runs a Python-level __new__ per row; tuple.__new__ makes the same named tuple in C, in half the time.
+_new_row = tuple.__new__
 
 
 class Loggable(Protocol):
