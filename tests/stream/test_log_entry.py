@@ -29,3 +29,31 @@ def test_each_shape_of_prediction_fills_value_or_label(prediction, value, label,
 def test_a_prediction_that_is_not_a_number_is_read_as_nan():
     [row] = _rows(b'{"prediction":NaN}')  # what json.dumps writes for a NaN prediction, which orjson refuses
     assert math.isnan(row.value)
+
+
+def test_a_batch_across_two_versions_keeps_each_event_its_version_key_and_shape():
+    messages = [Message(topic="events", partition=2, offset=10 + i, key=key, value=b'{"age":%d}' % i)
+                for i, key in enumerate([b"a", None, b"c", None])]
+    scored = Scored(predictions={0: b'{"prediction":"no"}', 1: b'{"label":"yes","probabilities":{"no":0.5,"yes":0.5}}',
+                                 3: b'{"prediction":"yes"}'},  # event 2 was dead-lettered: no prediction, no row
+                    models={0: "churn@3", 1: "churn@4", 3: "churn@4"})
+    unkeyed = []
+    rows = ScoredEntry(messages, scored, "events", 1.5, with_inputs=False, count_unkeyed=unkeyed.append).rows()
+    assert [(r.key, r.request_id, r.model_version, r.value, r.label, r.probabilities, r.inputs) for r in rows] == [
+        ("a", "events/2/10", 3, None, "no", None, None),
+        ("events/2/11", "events/2/11", 4, None, "yes", '{"no": 0.5, "yes": 0.5}', None),
+        ("events/2/13", "events/2/13", 4, None, "yes", None, None),
+    ]
+    assert unkeyed == [2]
+    assert all(type(row).__name__ == "LogRow" and row.source == "stream" for row in rows)
+
+
+def test_the_log_key_is_read_from_each_event_and_an_entry_without_predictions_makes_no_rows():
+    messages = [Message(topic="t", partition=0, offset=i, value=value)
+                for i, value in enumerate([b'{"id":7,"age":1}', b'{"age":2}', b"not json"])]
+    scored = Scored(predictions={0: b'{"prediction":1.5}', 1: b'{"prediction":2.5}', 2: b'{"prediction":3.5}'},
+                    models={0: "m@1", 1: "m@1", 2: "m@1"})
+    rows = ScoredEntry(messages, scored, "t", 1.0, with_inputs=True, log_key="id").rows()
+    assert [(r.key, r.value, r.label, r.inputs) for r in rows] == [
+        ("7", 1.5, None, '{"id":7,"age":1}'), ("t/0/1", 2.5, None, '{"age":2}'), ("t/0/2", 3.5, None, "not json")]
+    assert ScoredEntry([], Scored(), "t", 1.0, with_inputs=True).rows() == []
