@@ -85,6 +85,34 @@ def test_rows_refused_in_any_slice_are_set_aside_with_their_positions_in_the_who
     assert got.hint == expected.hint
 
 
+def test_with_several_helpers_every_slice_is_computed_once_and_put_back_in_order() -> None:
+    bundle = _bundles()["regressor"]
+    one, four = Model(bundle, threads=1), Model(bundle, threads=4)
+    computed = []
+    compute = four.compute
+    four.compute = lambda prepared: computed.append(prepared.rows) or compute(prepared)
+    got = _threads.infer_sliced(four, _rows(), "reject", "as-given", 4)
+    assert got is not None and np.array_equal(got.values, one.infer(_rows()).values)
+    assert sum(computed) == ROWS and len(computed) == -(-ROWS // _threads._MIN_SLICE_ROWS)  # slices of the minimum size
+
+
+def test_a_slice_that_fails_to_compute_hands_the_input_back_to_the_one_thread_path() -> None:
+    # a kernel failing on valid input is a fault no real input produces here: the compute call is replaced
+    model = Model(_bundles()["regressor"], threads=2)
+    compute, calls = model.compute, []
+
+    def failing_third(prepared):
+        calls.append(prepared.rows)
+        if len(calls) == 3:
+            raise RuntimeError("the kernel failed")
+        return compute(prepared)
+
+    model.compute = failing_third
+    assert _threads.infer_sliced(model, _rows(), "reject", "as-given", 2) is None
+    model.compute = compute
+    assert _threads.infer_sliced(model, _rows(), "reject", "as-given", 2) is not None  # the pool's helper is free again
+
+
 def test_threads_default_to_the_cores_this_process_may_use() -> None:
     assert Model(_bundles()["regressor"]).threads == _threads.available_cores()
 
