@@ -463,7 +463,7 @@ def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str
     finally:
         subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
         shutil.rmtree(pg_dir, ignore_errors=True)
-    ratio = statistics.median(logged) / statistics.median(plain)
+    ratio = statistics.median(q / p for p, q in zip(plain, logged))  # rounds are paired: each its own ratio
     cpu_plain, cpu_logged = statistics.median(plain_cpu), statistics.median(logged_cpu)
     rounds_text = "; ".join(f"{p:,.0f} / {q:,.0f}" for p, q in zip(plain, logged))
     return ["", f"### Streaming scoring with the prediction log (`--with-logging`, {len(rows):,} events, exactly once)", "",
@@ -473,7 +473,8 @@ def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str
             "| scorer | events/s | machine CPU an event |", "|---|---:|---:|",
             f"| no log | {statistics.median(plain):,.0f} | {cpu_plain:.1f} µs |",
             f"| `--log-to postgresql://…` | {statistics.median(logged):,.0f} | {cpu_logged:.1f} µs |",
-            "", f"With logging: {ratio:.0%} of the events/s without (floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'}). "
+            "", f"With logging: {ratio:.0%} of the events/s without, the median of the rounds' ratios "
+            f"(floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'}). "
             f"Rounds (plain / logged events/s): {rounds_text}. The log adds {cpu_logged - cpu_plain:.1f} µs of the "
             "machine's CPU an event (its writer thread, PostgreSQL, the kernel's copies)."]
 

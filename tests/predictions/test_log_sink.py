@@ -119,7 +119,7 @@ def test_a_batch_of_many_slices_is_one_transaction_written_whole_or_not_at_all(d
     late_refusal = [*entries, _Entry([_row("late")._replace(model_version=2**40)])]
     sink = DatabaseLogSink(database)
     try:
-        if database.startswith("postgresql"):  # the refused row is in the last slice, after the others were sent
+        if database.startswith("postgresql"):  # the refused row is in the last slice: the whole COPY is refused
             with pytest.raises(RowsRefused):
                 sink.write(late_refusal)
         sink.write(entries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,47 @@ def test_a_slice_that_fails_to_compute_hands_the_input_back_to_the_one_thread_pa
     assert _threads.infer_sliced(model, _rows(), "reject", "as-given", 2) is None
     model.compute = compute
     assert _threads.infer_sliced(model, _rows(), "reject", "as-given", 2) is not None  # the pool's helper is free again
+
+
+def test_a_call_whose_helper_waits_behind_another_call_computes_alone_and_does_not_wait() -> None:
+    model, reference = Model(_bundles()["regressor"], threads=2), Model(_bundles()["regressor"], threads=1)
+    busy, release = threading.Event(), threading.Event()
+    _threads._pool(1).submit(lambda: busy.set() or release.wait(600))  # another call holds the only helper thread
+    assert busy.wait(30)
+    answers = []
+    caller = threading.Thread(target=lambda: answers.append(_threads.infer_sliced(model, _rows(), "reject", "as-given", 2)))
+    try:
+        caller.start()
+        caller.join(60)  # far less than the other call holds its helper
+        assert not caller.is_alive(), "the call waited for the other call's helper"
+    finally:
+        release.set()
+    assert np.array_equal(answers[0].values, reference.infer(_rows()).values)
+
+
+def test_a_helper_that_cannot_start_hands_the_input_back_and_leaves_no_thread_waiting(monkeypatch) -> None:
+    # a thread limit reached mid-call is a fault no test machine produces on demand: the pool's submit is wrapped
+    model = Model(_bundles()["regressor"], threads=3)
+    pool = _threads._pool(2)
+    submit, submitted = pool.submit, []
+
+    def second_fails(*args, **kwargs):
+        if submitted:
+            raise RuntimeError("can't start new thread")
+        submitted.append(submit(*args, **kwargs))
+        return submitted[-1]
+
+    monkeypatch.setattr(pool, "submit", second_fails)
+    assert _threads.infer_sliced(model, _rows(), "reject", "as-given", 3) is None
+    submitted[0].result(timeout=60)  # the helper that did start was told to stop
+
+
+def test_no_more_helpers_start_than_there_are_slices_to_share() -> None:
+    model = Model(_bundles()["regressor"], threads=64)
+    rows = _rows().head(_threads.SLICED_MIN_ROWS)  # four slices of the smallest size
+    assert _threads.infer_sliced(model, rows, "reject", "as-given", 64) is not None
+    helpers = [thread for thread in threading.enumerate() if thread.name.startswith("mldeploy-compute-63")]
+    assert 1 <= len(helpers) <= 3
 
 
 def test_threads_default_to_the_cores_this_process_may_use() -> None:

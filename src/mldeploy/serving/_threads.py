@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -73,26 +73,47 @@ def infer_sliced(model, data, extra: str, missing: str, threads: int, accepted: 
     compute, refuse = (model.compute_accepted, "rows") if accepted else (model.compute, "input")
     prepared: queue.SimpleQueue = queue.SimpleQueue()
     parts: dict[int, object] = {}
-    helpers = [_pool(threads - 1).submit(_compute_queued, compute, prepared, parts) for _ in range(threads - 1)]
     starts = range(0, rows, slice_rows)
+    helpers: list[Future] = []
     try:
+        pool = _pool(threads - 1)
+        for _ in range(min(threads - 1, len(starts) - 1)):  # never more helpers than slices to share
+            helpers.append(pool.submit(_compute_queued, compute, prepared, parts))
         for number, start in enumerate(starts):
             part = data.iloc[start:start + slice_rows] if isinstance(data, pd.DataFrame) else data[start:start + slice_rows]
             prepared.put((number, model.prepare(part, extra, missing, refuse=refuse, max_issues=max_issues)))
-    except Exception:  # bad input: the one-thread path words the error for every row
-        return None
-    finally:  # after the last slice, one stop for each helper; the caller computes what is left beside them
-        for _ in helpers:
+        for _ in helpers:  # after the last slice, one stop a helper; the caller computes what is left beside them
             prepared.put(None)
-    try:
         _compute_left(compute, prepared, parts)
-        for helper in helpers:
-            helper.result()
-    except Exception:  # a failing slice: the one-thread path raises the error for the whole input
+        _wait_for(helpers)
+    except Exception:  # bad input, or a failing slice: the one-thread path words the error for the whole input
+        _abandon(prepared, helpers)
         return None
     ordered = [parts[number] for number in range(len(starts))]
     return _joined_accepted(ordered, starts) if accepted else _joined(ordered)
 
+
+def _wait_for(helpers: list[Future]) -> None:
+    """Wait for the helpers still computing; one not started yet (the pool busy with another call) is cancelled.
+
+    Every slice has been taken when this runs, so a helper that never started had nothing left to do,
+    and the caller need not wait behind another call's helpers for it.
+    """
+    for helper in helpers:
+        if not helper.cancel():
+            helper.result()
+
+
+def _abandon(prepared: queue.SimpleQueue, helpers: list[Future]) -> None:
+    """Stop a failed call's helpers at once: drop the slices not taken yet, cancel those not started, stop the rest."""
+    while True:
+        try:
+            prepared.get_nowait()
+        except queue.Empty:
+            break
+    for helper in helpers:
+        if not helper.cancel():
+            prepared.put(None)
 
 
 def _compute_queued(compute, prepared: queue.SimpleQueue, parts: dict) -> None:
