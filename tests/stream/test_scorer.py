@@ -137,6 +137,25 @@ def test_a_bare_fatal_error_after_the_producer_was_fenced_is_worded_as_fencing()
     assert "took this one's place" in str(scorer._failure("writing predictions", bare))
 
 
+def test_a_fenced_abort_after_a_bare_fatal_error_is_worded_as_fencing():
+    # the full-suite failure of 2026-12-06: produce() raised a bare "Fatal error", the poll that follows handed
+    # over no cause yet, and only the abort of the open transaction said _FENCED; the error must still say so
+    scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
+    scorer._producers = 1
+    scorer._pending = Pending()
+    bare = ck.KafkaError(ck.KafkaError._FATAL, "Unable to produce message: Local: Fatal error", fatal=True)
+
+    class _FencedProducer:
+        def poll(self, timeout):
+            return 0
+
+        def abort_transaction(self, timeout=None):
+            raise ck.KafkaException(ck.KafkaError(ck.KafkaError._FENCED, "Local: This instance has been fenced", fatal=True))
+
+    with pytest.raises(errors.BackendError, match="took this one's place"):
+        scorer._abort(None, _FencedProducer(), ck.KafkaException(bare))
+
+
 @pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],
                          ids=["transactions", "at-least-once", "model-on-a-thread"])
 def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once, where):

@@ -356,6 +356,8 @@ class StreamScorer:
             try:
                 call_within(producer.abort_transaction, 5)
             except (self.ck.KafkaException, Wedged) as exc:  # the broker aborts it anyway once the transaction times out
+                if fenced(self.ck, exc):  # the abort names the cause that a produce()'s bare "Fatal error" hid
+                    self._producer_fatal = exc.args[0]
                 log.warning("could not abort the open transaction (the broker will): %s", exc)
         self._pending = None
 
