@@ -347,7 +347,6 @@ def report(results: dict, args) -> str:
         for c in LEVELS:
             r = load[kind][c]
             lines.append(f"| {names[kind]} | {c} | {r['rps']:,.0f} | {_ms(r['p50'])} | {_ms(r['p99'])} | {r['errors']} |")
-    lines += ["", "Req/s shares at c=64 are the median of each round's ratio to plain (servers measured side by side)."]
     lines += ["", "| floor | this run | met |", "|---|---:|---|"]
     lines += [f"| {what} | {value} | {'met' if ok else '**not met**'} |" for what, value, ok in floors(results)]
     batching, gc = results["batching"], results["gc"]

@@ -90,11 +90,11 @@ def _copy(conn, entries: list[Loggable]) -> None:
     """Send the rows of ``entries`` as one COPY in PostgreSQL's text format, built here (a fraction of psycopg's
     per-row ``write_row``) a few hundred rows at a time, and sent in one write.
 
-    Made whole, a batch's rows are megabytes of short-lived objects that push the serving thread's own
-    data out of the processor's caches; made in slices they stay small (the API server logging to
-    PostgreSQL spent about 3 µs a request less, benchmarks/RESULTS.md). Sending each slice on its own
-    costs the streaming scorer a fifth of its events/s: each send waits on the socket and takes the
-    GIL back from the scorer's thread.
+    Made whole, a batch's rows and lines are megabytes of short-lived objects beside the serving thread's
+    own data; made in slices they stay small (the API server's CPU a logged request: +8 to +10 µs over
+    plain before, +5 to +9 after, benchmarks/RESULTS.md). Each slice sent on its own did no better for
+    the API, and in one run cost the streaming scorer a fifth of its events/s: every send can wait on
+    the socket and take the GIL back from the scorer's thread.
     """
     driver = conn.connection.driver_connection
     # in the connection's encoding, as psycopg would send it; a lone surrogate from a request's JSON

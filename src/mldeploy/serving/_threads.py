@@ -5,9 +5,9 @@ kernels release it. So the calling thread prepares slice after slice while
 ``threads - 1`` helpers compute the slices already prepared, and once every
 slice is prepared the caller computes those left, beside the helpers: one
 thread a core, and no core idle while the last slices are computed (a pool
-of ``threads`` helpers left the caller a third of a core while it prepared,
-and two threads ran 1.50x one, against 1.66x now at 65,536 salary rows,
-benchmarks/bench_compiled.py).
+of ``threads`` helpers left the caller a third of a core while it prepared:
+two threads ran 1.50x one at 65,536 salary rows, 1.58x to 1.71x now,
+benchmarks/RESULTS.md).
 Rows are independent, so the slices' results, put back in order, are the
 bits one call would give. Input with any bad row is handed back to the one
 thread path, which names every issue with the row numbers of the whole input.

@@ -21,13 +21,10 @@ except ImportError:  # the json module reads the same messages
     _loads = json.loads
 
 from mldeploy.bundle.ref import BundleRef
-from mldeploy.serving.prediction_log import LogRow
+from mldeploy.serving.prediction_log import LogRow, log_row
 from mldeploy.stream.scoring import Scored
 
 __all__ = ["ScoredEntry"]
-
-# LogRow(...) runs a Python-level __new__ per row; tuple.__new__ makes the same named tuple in C.
-_new_row = tuple.__new__
 
 
 def _predictions(messages: list[bytes]) -> list[dict]:
@@ -92,7 +89,7 @@ class ScoredEntry:
         inputs = events if self.with_inputs else repeat(None)
         columns = zip(names, keys, versions, wheres, repeat("stream"), repeat(self.endpoint), repeat("served"),
                       repeat(self.at), numbers, labels, probabilities, inputs, repeat(None))
-        return list(map(_new_row, repeat(LogRow), columns))
+        return list(map(log_row, columns))
 
     def _keys(self, messages: list, events: list[str]) -> list[str | None]:
         if self.log_key is None:
@@ -110,8 +107,8 @@ class ScoredEntry:
 def _outputs(outputs: list[dict]) -> tuple[list, list, list]:
     """Each prediction message's number, label and probabilities (as JSON text), column by column."""
     numbers = [output.get("prediction") for output in outputs]
-    if not any("label" in output or type(output.get("prediction")) is str for output in outputs):  # a regressor's batch
-        nothing = [None] * len(outputs)
+    if not any(type(number) is str for number in numbers) and not any("label" in output for output in outputs):
+        nothing = [None] * len(outputs)  # a regressor's batch
         return numbers, nothing, nothing
     labels = [output.get("label") for output in outputs]
     for i, number in enumerate(numbers):
