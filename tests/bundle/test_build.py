@@ -86,3 +86,26 @@ def test_probe_answers_do_not_depend_on_the_suspects_named():
     assert not blind.by_name["c1"].nullable and blind.by_name["size"].minimum > 0  # refusals were found
     for suspect in (lambda rows: range(len(rows)), lambda rows: [], lambda rows: [0, 2, len(rows) + 5]):
         assert probe_schema(pipeline, start, frame, suspect) == blind
+
+
+def test_garbage_collection_pauses_while_a_bundle_is_made_and_comes_back_as_it_was(monkeypatch):
+    import gc
+
+    import _models
+    from mldeploy.bundle import build
+
+    pipeline, features = _models.strict_pipeline()
+    seen: list[bool] = []
+    probe = build.probe_schema
+    monkeypatch.setattr(build, "probe_schema", lambda *a, **k: (seen.append(gc.isenabled()), probe(*a, **k))[1])
+    Bundle.from_pipeline(pipeline, features, name="t", compile=False)
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        Bundle.from_pipeline(pipeline, features, name="t", compile=False)
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+    with pytest.raises(Exception, match="sample must be a non-empty DataFrame"):
+        Bundle.from_pipeline(pipeline, features.iloc[:0], name="t")
+    assert gc.isenabled()

@@ -94,3 +94,22 @@ def test_verify_compares_with_the_predictions_it_is_given(salary_compiled, salar
     assert not shifted.ok and "sample: 200 rows differ" in shifted.summary()
     with pytest.raises(ValueError, match="one prediction per row of frame"):
         verify(salary_compiled.compiled, salary_pipeline, rows, predicted=predicted[:-1])
+
+
+def test_the_records_compared_are_what_to_dict_gives_value_for_value_and_type_for_type() -> None:
+    import pandas as pd
+
+    from mldeploy.compiled.verification import _records
+
+    frame = pd.DataFrame({
+        "x": [1.5, np.nan, -0.0], "n": [1, 2, 3], "b": [True, False, True], "t": ["a", None, np.nan],
+        "d": pd.to_datetime(["2026-01-01", "2026-06-01", None]),
+    })
+    nullable = frame.assign(c=pd.Categorical(["u", None, "u"]), i=pd.array([1, None, 3], dtype="Int64"))
+    for case in (frame, nullable):
+        ours, theirs = _records(case), case.to_dict("records")
+        assert [list(row) for row in ours] == [list(row) for row in theirs]
+        for mine, expected in zip(ours, theirs):
+            for name, value in expected.items():
+                assert type(mine[name]) is type(value), name
+                assert mine[name] is value or mine[name] == value or (value != value and mine[name] != mine[name]), name

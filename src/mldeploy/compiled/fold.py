@@ -22,6 +22,7 @@ LEQ = 0
 """The split mode ``x <= split``: the only one folding makes (one-hot codes arrive as 0/1 indicators)."""
 _MAX = np.finfo(np.float64).max
 _SIGN = np.uint64(1 << 63)
+_ONE = np.uint64(1)
 
 
 def fold_splits(feature: Feature, thresholds: np.ndarray, missing_left: np.ndarray):
@@ -67,25 +68,21 @@ def largest_left(chain: tuple, lo: float, thresholds: np.ndarray) -> np.ndarray:
     n = len(thresholds)
     low = np.full(n, _key(lo))
     high = np.full(n, _key(_MAX))
-    low_left = _left(chain, _unkey(low), thresholds)
-    high_left = _left(chain, _unkey(high), thresholds)
-    while True:
-        active = high - low > 1
-        if not active.any():
-            break
-        middle = low + (high - low) // np.uint64(2)
-        left = _left(chain, _unkey(middle), thresholds)
-        low = np.where(active & left, middle, low)
-        high = np.where(active & ~left, middle, high)
+    with np.errstate(all="ignore"):
+        low_left = apply_chain(chain, _unkey(low)) <= thresholds
+        high_left = apply_chain(chain, _unkey(high)) <= thresholds
+        # 64 halvings take any span of 64-bit keys down to one step. A threshold whose span is down to one
+        # step already keeps its low end: its middle is its low end, left of it as every low end is (or,
+        # where none is, the result is -inf below). No mask of the ones still going: fewer operations a round.
+        for _ in range(64):
+            middle = low + ((high - low) >> _ONE)
+            left = apply_chain(chain, _unkey(middle)) <= thresholds
+            low = np.where(left, middle, low)
+            high = np.where(left, high, middle)
     splits = _unkey(low)
     splits[~low_left] = -np.inf
     splits[high_left] = np.inf
     return splits
-
-
-def _left(chain: tuple, values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return apply_chain(chain, values) <= thresholds
 
 
 def _key(value: float) -> np.uint64:
@@ -100,4 +97,4 @@ def _keys(values: np.ndarray) -> np.ndarray:
 
 def _unkey(keys: np.ndarray) -> np.ndarray:
     bits = np.where(keys & _SIGN, keys & ~_SIGN, ~keys)
-    return bits.astype(np.uint64).view(np.float64)
+    return bits.view(np.float64)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mldeploy.compiled.one_thread import one_native_thread
 from mldeploy.compiled.refusals import answer_rows
 
 __all__ = ["VerifyReport", "check_engines", "edge_rows", "infinite_rows", "refused_positions", "verify"]
@@ -92,12 +93,9 @@ def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9, predicte
 
     ``predicted`` is ``pipeline.predict(frame)`` when the caller has it already (a bundle's prediction profile).
     """
-    from threadpoolctl import threadpool_limits
-
     if predicted is not None and len(predicted) != len(frame):
         raise ValueError(f"predicted: expected one prediction per row of frame ({len(frame)}), got {len(predicted)}")
-    # One OpenMP thread: scikit-learn's per-call thread start-up dominates one-row predictions.
-    with threadpool_limits(1):
+    with one_native_thread():
         return _verify(compiled, pipeline, frame, rtol, predicted)
 
 
@@ -139,7 +137,7 @@ def _compare_batch(report: VerifyReport, compiled, pipeline, frame: pd.DataFrame
                    predicted=None) -> None:
     expected = pipeline.predict(frame) if predicted is None else np.asarray(predicted)
     got = compiled.predict_frame(frame)
-    from_records = compiled.predict_records(frame.to_dict("records"))
+    from_records = compiled.predict_records(_records(frame))
     if not _same(got, from_records):
         report.fail(f"{what}: dicts and DataFrame give different predictions")
     exact = _equal(expected, got)
@@ -184,6 +182,17 @@ def refused_positions(predict, rows: pd.DataFrame, suspects: Iterable[int] = ())
         return None if _refuses(lambda: predict(rows.iloc[positions])) else positions
 
     return {i for i, answer in enumerate(answer_rows(ask, len(rows), suspects)) if answer is None}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")``: the same dicts of the same Python values, 7x quicker (tolist() boxes a column at once).
+
+    Only for NumPy columns: pandas' own types (nullable integers, categories) box missing values their own way.
+    """
+    if not all(isinstance(dtype, np.dtype) for dtype in frame.dtypes):
+        return frame.to_dict("records")
+    names = list(frame.columns)
+    return [dict(zip(names, row)) for row in zip(*(frame[name].tolist() for name in names))]
 
 
 def _record(report: VerifyReport, error: np.ndarray, exact: np.ndarray, rtol: float, what: str) -> None:
