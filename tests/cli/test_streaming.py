@@ -64,3 +64,29 @@ def test_send_then_read_events_on_a_local_log(capsys, tmp_path):
     assert code == 0 and "First 1 message(s)" in out and '"age": 29.0' in out and "│ 7 " in out, err
     code, _, err = run(capsys, "send", str(tmp_path / "rows.csv"), "--to", url, "--key", "id")
     assert code == 2 and "--key 'id' is not a column of the table" in err
+
+
+def test_a_scorer_that_seems_stuck_prints_each_threads_stack_on_sigusr1_and_carries_on(tmp_path):
+    """While it waits for a broker that is not there, `kill -USR1` shows where it waits."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from _services import free_port
+
+    broker = f"kafka://127.0.0.1:{free_port()}"  # nothing listens there: the scorer waits for the topic's metadata
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from mldeploy.cli import main; main()", "stream-score", "--models",
+         f"local://{tmp_path}/log/models", "--name", "salary", "--in", f"{broker}/in", "--out", f"{broker}/out"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("scoring ")
+        time.sleep(1.0)  # past the signal's registration, right after that line; the metadata wait lasts seconds
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        assert process.poll() is None, "SIGUSR1 stopped the scorer"
+    finally:
+        process.kill()
+        _, err = process.communicate(timeout=30)
+    assert "Current thread" in err and "in _ensure_outputs" in err and "in run" in err

@@ -1,6 +1,7 @@
 """The streaming scorer while its broker is away: it waits within --outage-limit, then stops without losing an event."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -64,7 +65,9 @@ class _Scorer:
         try:
             code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"the scorer still runs after {timeout_s:g} s: {''.join(self.errors)[-3000:]}") from None
+            self.process.send_signal(signal.SIGUSR1)  # the scorer prints each thread's stack: where it waits
+            time.sleep(2)  # for the dump to reach the reader thread
+            raise AssertionError(f"the scorer still runs after {timeout_s:g} s: {''.join(self.errors)[-8000:]}") from None
         time.sleep(0.1)  # let the reader threads take the last lines
         return code
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 from pathlib import Path
 
@@ -144,7 +145,8 @@ def stream_score(
     """Score a topic of JSON events into a topic of predictions with the newest good model version.
 
     The model predicts in a process of its own, which follows the model topic and swaps
-    versions; this one reads events, writes predictions and commits.
+    versions; this one reads events, writes predictions and commits. A scorer that seems
+    stuck prints what each of its threads is doing on `kill -USR1 PID`, and carries on.
 
     Example: `mldeploy stream-score --models kafka://127.0.0.1:9092/models --name salary
     --in kafka://127.0.0.1:9092/salary-requests --out kafka://127.0.0.1:9092/salary-predictions`
@@ -196,6 +198,7 @@ def _score(model, config, idle_exit_s: float | None, prediction_log=None, log_in
                           prediction_log=prediction_log, log_inputs=log_inputs)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scorer.stop())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # see the command's help
     return scorer.run(idle_exit_s=idle_exit_s)
 
 
