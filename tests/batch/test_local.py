@@ -56,3 +56,30 @@ def test_a_store_that_fails_mid_run_stops_every_stage(salary_registry, people_pa
     with PredictionStore(url) as store:
         [run] = store.runs()
     assert (run.status, run.rows_done) == ("failed", 500) and "no such table" in run.error
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 7)])
+def test_the_model_gets_every_core_but_the_one_the_writer_keeps_busy(monkeypatch, cores, threads):
+    import mldeploy.serving
+    from mldeploy.batch.local import LocalEngine
+
+    monkeypatch.setattr(mldeploy.serving, "available_cores", lambda: cores)
+    assert LocalEngine().model_threads == threads
+
+
+def test_the_run_loads_its_model_with_the_engines_threads(salary_registry, tmp_path):
+    from mldeploy.batch.local import LocalEngine
+
+    class ThreeThreads(LocalEngine):
+        model_threads = 3
+        seen: list = []
+
+        def execute(self, plan, on_progress=None):
+            self.seen.append(plan.model.threads)
+            super().execute(plan, on_progress)
+
+    path = tmp_path / "people.parquet"
+    people(300).to_parquet(path)
+    run = run_batch("salary@1", path, "employee_id", f"sqlite:///{tmp_path / 'p.db'}", registry=salary_registry,
+                    engine=ThreeThreads())
+    assert ThreeThreads.seen == [3] and run.rows_written == 300

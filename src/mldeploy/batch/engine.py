@@ -58,6 +58,8 @@ class Engine(Protocol):
     """Reads, scores and writes one run's rows, committing chunk by chunk."""
 
     name: str
+    model_threads: int | None
+    """Threads the job loads the run's model with (see :class:`mldeploy.serving.Model`); None: every core."""
 
     def execute(self, plan: RunPlan, on_progress: OnProgress | None = None) -> None:
         """Score every row of ``plan.source`` past ``plan.run.rows_done`` into ``plan.store``."""

@@ -60,7 +60,7 @@ def _run(ref, source: InputTable, key, store: PredictionStore, engine: Engine, r
     fingerprint = source.fingerprint()
     previous = _resumable(ref, store, fingerprint, key) if resume else None
     model = _load(f"{previous.model_name}@{previous.model_version}" if previous else ref, registry,
-                  options["trusted"], public_key)
+                  options["trusted"], public_key, getattr(engine, "model_threads", None))
     _check_columns(source, model.schema, key)
     keys = check_keys(source, key)
     if previous is not None:
@@ -90,10 +90,10 @@ def _resumable(ref: str, store: PredictionStore, fingerprint: str, key: str) -> 
     return run
 
 
-def _load(ref: str, registry, trusted, public_key):
+def _load(ref: str, registry, trusted, public_key, threads: int | None):
     from mldeploy.serving import load
 
-    return load(ref, registry=registry, trusted=tuple(trusted), public_key=public_key)
+    return load(ref, registry=registry, trusted=tuple(trusted), public_key=public_key, threads=threads)
 
 
 def _check_columns(source: InputTable, schema, key: str) -> None:

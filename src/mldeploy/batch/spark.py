@@ -40,6 +40,7 @@ class SparkEngine:
     """Score a run with PySpark on ``master`` (``local[*]``, ``spark://host:7077``, ``yarn``, ...)."""
 
     name = "spark"
+    model_threads = 1  # the driver's copy only resolves the run and its schema; each task loads its own
 
     def __init__(self, master: str | None = None):
         self.master = master or "local[*]"

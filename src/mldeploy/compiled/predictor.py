@@ -8,6 +8,7 @@ layout; written and read without pickle).
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, softmax
 
 from mldeploy._extras import require
 from mldeploy._literal_parsing import PARSING_LITERALS
@@ -125,8 +125,8 @@ class CompiledPipeline:
             proba = raw / self.spec["n_estimators"]
             return self.classes_.take(np.argmax(proba, axis=1)), proba
         if post == "softmax":
-            return self.classes_.take(np.argmax(raw, axis=1)), softmax(raw, axis=1)
-        positive = expit(raw[:, 0])
+            return self.classes_.take(np.argmax(raw, axis=1)), _scipy_special().softmax(raw, axis=1)
+        positive = _scipy_special().expit(raw[:, 0])
         proba = np.stack([1 - positive, positive], axis=1)
         chosen = raw[:, 0] >= 0 if post == "gb_binary" else raw[:, 0] > 0
         return self.classes_.take(chosen.astype(np.int64)), proba
@@ -169,6 +169,14 @@ class CompiledPipeline:
             _check_ops(model_bytes, folder)
         encoder = RowEncoder.from_json(spec.pop("encoder"))
         return cls(encoder, spec, arrays, model_bytes, engine)
+
+
+@functools.cache
+def _scipy_special():
+    """scipy.special, imported by the first classifier that needs it: 0.1 s that a regressor's process never pays."""
+    from scipy import special
+
+    return special
 
 
 def _tree_engine(engine: str, arrays: dict) -> str:
