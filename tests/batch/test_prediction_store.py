@@ -1,5 +1,7 @@
 """PredictionStore on SQLite and on the real PostgreSQL: upserts, the latest view, runs, rejects."""
 
+import sqlite3
+
 import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
@@ -182,3 +184,26 @@ def test_a_classifier_without_probabilities_stores_its_labels(store_url):
         found = store.get("churn", "b")
         assert (found.label, found.probabilities, found.value) == ("yes", None, None)
         assert store.count("churn", 1) == 3
+
+
+@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setlimit"), reason="Connection.setlimit needs Python 3.11")
+def test_a_sqlite_that_binds_at_most_999_variables_gets_statements_that_fit(tmp_path):
+    """SQLite before 3.32 binds 999 variables a statement: a chunk of 1,000-row statements would fail there."""
+    from sqlalchemy import event
+
+    from mldeploy.batch import _store_writes
+
+    limits = []
+
+    def at_most_999(dbapi_connection, _record, _proxy) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        limits.append(dbapi_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+
+    keys = [f"k{i}" for i in range(2_500)]
+    with PredictionStore(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        event.listen(store._engine, "checkout", at_most_999)
+        run = store.start_run("salary", 1, "local", "x", "f" * 64, "id", len(keys))
+        store.write(run, _chunk(keys, np.arange(len(keys), dtype=float)), Progress(len(keys), len(keys), 0))
+        assert store.count("salary") == 2_500 and store.get("salary", "k2499").value == 2499.0
+        assert limits and set(limits) == {999}
+    assert _store_writes._ROWS_PER_STATEMENT * 2 > 999  # without the limit's say, the statements would not fit

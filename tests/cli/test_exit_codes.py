@@ -36,15 +36,3 @@ def test_hints_name_the_flags_the_core_does_not_know():
     assert hint_for(untrusted) == "if you know this code, rerun with --trust a.B --trust c.D"
     assert "--force" in hint_for(errors.VersionMismatchError("old", "scikit-learn", "1.4.0", "2.0.0"))
     assert hint_for(errors.ConfigError("plain")) is None
-
-
-@pytest.mark.parametrize(("call", "frozen"), [("main()", True), ("main(['--help'])", False)])
-def test_the_program_freezes_its_heap_on_the_way_out_and_an_in_process_caller_keeps_its_own(call, frozen):
-    """The program skips the interpreter's last collection (0.3 s after a model was loaded); a caller's process does not."""
-    import subprocess
-    import sys
-
-    code = ("import atexit, gc, sys; from mldeploy.cli import main; sys.argv = ['mldeploy', '--help']; "
-            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0)); " + call)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and f"frozen {frozen}" in done.stdout, done.stderr
