@@ -123,3 +123,15 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_prediction_process_prints_its_threads_stacks_on_sigusr1_and_answers_after(model_url, capfd):
+    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
+    try:
+        assert predictor.wait_ready(60)
+        os.kill(predictor._process.pid, signal.SIGUSR1)
+        assert predictor.submit(GOOD[:3])().predictions  # the signal did not stop it
+        time.sleep(0.5)  # the dump goes straight to the shared stderr; give it a moment to land
+        assert "in _serve" in capfd.readouterr().err
+    finally:
+        predictor.close()

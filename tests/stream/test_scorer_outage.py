@@ -65,11 +65,21 @@ class _Scorer:
         try:
             code = self.process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGUSR1)  # the scorer prints each thread's stack: where it waits
+            for pid in (self.process.pid, *_children(self.process.pid)):  # the scorer and its prediction process
+                os.kill(pid, signal.SIGUSR1)  # each prints its threads' stacks: where it waits
             time.sleep(2)  # for the dump to reach the reader thread
             raise AssertionError(f"the scorer still runs after {timeout_s:g} s: {''.join(self.errors)[-8000:]}") from None
         time.sleep(0.1)  # let the reader threads take the last lines
         return code
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its prediction process), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as listed:
+            return [int(child) for child in listed.read().split()]
+    except OSError:
+        return []
 
 
 def _feed(bootstrap: str, topic: str, events: dict[bytes, bytes], chunks: int, done: threading.Event) -> None:

@@ -146,7 +146,8 @@ def stream_score(
 
     The model predicts in a process of its own, which follows the model topic and swaps
     versions; this one reads events, writes predictions and commits. A scorer that seems
-    stuck prints what each of its threads is doing on `kill -USR1 PID`, and carries on.
+    stuck prints what each of its threads is doing on `kill -USR1 PID`, and carries on;
+    so does its prediction process (its child).
 
     Example: `mldeploy stream-score --models kafka://127.0.0.1:9092/models --name salary
     --in kafka://127.0.0.1:9092/salary-requests --out kafka://127.0.0.1:9092/salary-predictions`

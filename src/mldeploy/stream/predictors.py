@@ -20,6 +20,7 @@ NotReadyError while no version serves).
 
 from __future__ import annotations
 
+import faulthandler
 import signal
 import struct
 import sys
@@ -212,6 +213,7 @@ def _widen_pipe(fd: int) -> None:
 def _serve(spec: ModelSpec, extra: Extra, requests, answers, drop: str | None = None) -> None:
     """The prediction process: subscribe, then answer requests in order until told to exit or the scorer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the scorer decides when to stop
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # like the scorer: `kill -USR1` prints where it waits
     try:
         model = spec.open()
     except Exception as exc:  # the scorer raises it: a bad URL, a missing extra
