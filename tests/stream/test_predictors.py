@@ -135,3 +135,20 @@ def test_the_prediction_process_prints_its_threads_stacks_on_sigusr1_and_answers
         assert "in _serve" in capfd.readouterr().err
     finally:
         predictor.close()
+
+
+def test_a_prediction_process_that_stops_answering_is_an_error_not_a_wait_for_good(model_url, monkeypatch):
+    from mldeploy.stream import predictors
+
+    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
+    try:
+        assert predictor.wait_ready(60)
+        monkeypatch.setattr(predictors, "_ANSWER_LIMIT_S", 1.0)
+        os.kill(predictor._process.pid, signal.SIGSTOP)  # stuck: alive, and silent
+        outcome = predictor.submit(GOOD[:3])
+        with pytest.raises(PredictionError, match=rf"pid {predictor._process.pid}\) has not answered in 1 s; "
+                                                  rf"`kill -USR1 {predictor._process.pid}`"):
+            outcome()
+    finally:
+        os.kill(predictor._process.pid, signal.SIGCONT)
+        predictor.close()

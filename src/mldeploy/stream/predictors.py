@@ -45,6 +45,9 @@ Outcome = Callable[[], Scored]
 """Returns a submitted batch's Scored (blocking until it is ready); raises NotReadyError when no version served."""
 
 _STARTUP_TIMEOUT_S = 300.0
+_ANSWER_LIMIT_S = 120.0
+"""The longest the prediction process may leave a batch unanswered. It answers a batch in milliseconds, so one
+silent this long is stuck: the scorer stops with an error rather than wait for good (and commits nothing unwritten)."""
 _SECONDS = struct.Struct("<d")
 _PIPE_BYTES = 4 << 20
 _SWITCH_INTERVAL_S = 0.0005
@@ -153,7 +156,7 @@ class ProcessPredictor:
     def wait_ready(self, timeout_s: float) -> bool:
         self._number += 1
         self._send(_frames.pack(b"R", self._number, _SECONDS.pack(timeout_s)))
-        return self._await(self._number, lambda kind, body: kind == b"Y")
+        return self._await(self._number, lambda kind, body: kind == b"Y", timeout_s + _ANSWER_LIMIT_S)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask the process to exit (it closes its model), then make sure it has."""
@@ -175,10 +178,19 @@ class ProcessPredictor:
             raise self._exited() from exc
 
     def _await(self, number: int, read: Callable, timeout_s: float | None = None):
-        """Read answers until the one to request ``number`` (earlier ones answer batches dropped by a rewind)."""
+        """Read answers until the one to request ``number`` (earlier ones answer batches dropped by a rewind).
+
+        PredictionError when no answer comes for ``timeout_s`` (default ``_ANSWER_LIMIT_S``).
+        """
+        limit_s = _ANSWER_LIMIT_S if timeout_s is None else timeout_s
         while True:
-            if timeout_s is not None and not self._answers.poll(timeout_s):
-                raise errors.PredictionError(f"the prediction process did not start in {timeout_s:.0f} s")
+            if not self._answers.poll(limit_s):
+                if number == 0:
+                    raise errors.PredictionError(f"the prediction process did not start in {limit_s:.0f} s")
+                raise errors.PredictionError(
+                    f"the prediction process (pid {self._process.pid}) has not answered in {limit_s:.0f} s; "
+                    f"`kill -USR1 {self._process.pid}` prints where it waits; start the scorer again (it reads "
+                    "every event it did not commit again)")
             try:
                 kind, answered, body = _frames.unpack(self._answers.recv_bytes())
             except (EOFError, OSError) as exc:
