@@ -156,6 +156,28 @@ def test_a_fenced_abort_after_a_bare_fatal_error_is_worded_as_fencing():
         scorer._abort(None, _FencedProducer(), ck.KafkaException(bare))
 
 
+def test_a_failed_scorer_whose_consumer_cannot_leave_the_group_still_stops_with_its_error(monkeypatch, caplog):
+    """A consumer whose coordinator went away can block in close() for good (no real broker does it on cue)."""
+    from mldeploy.stream import scorer as scorer_module
+
+    monkeypatch.setattr(scorer_module, "_CLOSE_AFTER_FAILURE_S", 0.2)
+    monkeypatch.setattr("mldeploy.stream._outage._GRACE_S", 0.3)
+    released = threading.Event()
+
+    class _StuckConsumer:
+        def close(self):
+            released.wait(30)
+
+    scorer = StreamScorer(None, ScorerConfig(parse_url("kafka://127.0.0.1:9/in"), parse_url("kafka://127.0.0.1:9/out")))
+    scorer._failed = True
+    try:
+        scorer._close(_StuckConsumer())
+        still_stuck = not released.is_set()  # it returned while close() still waited
+    finally:
+        released.set()
+    assert still_stuck and "did not leave group" in caplog.text
+
+
 @pytest.mark.parametrize("exactly_once, where", [(True, "process"), (False, "process"), (True, "thread")],
                          ids=["transactions", "at-least-once", "model-on-a-thread"])
 def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kafka_broker, model_url, exactly_once, where):

@@ -55,6 +55,11 @@ __all__ = ["ScorerConfig", "ScorerStats", "StreamScorer"]
 
 log = logging.getLogger(__name__)
 
+_CLOSE_AFTER_FAILURE_S = 5.0
+"""How long a failed scorer waits for its consumer to leave the group (and call_within's grace)."""
+_CLOSE_GRACE_S = 30.0
+"""Beyond the outage limit, how long a scorer that stops cleanly waits for its consumer to close."""
+
 # produce() takes (topic, value, key, partition, callback, on_delivery, timestamp, headers). The scorer passes them
 # by position (-1: the key's partition; None, None: the producer's callback; 0: now): confluent-kafka parses keywords
 # a microsecond slower per call (2.8 against 1.8 µs), a tenth of the scorer's time per event.
@@ -139,10 +144,25 @@ class StreamScorer:
             self._drop_unwritten(producer)  # closing the consumer below must commit none of it
             raise
         finally:
-            consumer.close()  # its revoke commits what was written (nothing, after a failure)
+            self._close(consumer)  # its revoke commits what was written (nothing, after a failure)
         self._raise_revoke_error()
         producer.flush(10)
         return self.stats
+
+    def _close(self, consumer) -> None:
+        """Leave the group, within a bound: a consumer whose group coordinator went away can block in close()
+        for good, which would hide the error the scorer stops with. After a failure there is nothing left to
+        commit, so a few seconds will do; otherwise the revoke may still commit, within the outage limit."""
+        bound_s = _CLOSE_AFTER_FAILURE_S if self._failed else self.config.outage_limit_s + _CLOSE_GRACE_S
+        try:
+            call_within(lambda _timeout_s: consumer.close(), bound_s)
+        except Wedged:
+            log.warning("Kafka at %s: the consumer did not leave group %r in time; leaving it behind (the broker "
+                        "drops it once its session times out)", self.config.source.where, self.config.group)
+        except self.ck.KafkaException as exc:
+            if not self._failed:
+                raise
+            log.warning("Kafka at %s: closing the consumer failed too: %s", self.config.source.where, exc)
 
     def _subscribe(self, consumer, producer) -> list[float]:
         """Join the group; return the list of times partitions were assigned (the idle clock starts then)."""
