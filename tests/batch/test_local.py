@@ -58,7 +58,7 @@ def test_a_store_that_fails_mid_run_stops_every_stage(salary_registry, people_pa
     assert (run.status, run.rows_done) == ("failed", 500) and "no such table" in run.error
 
 
-@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 7)])
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 7), (300, 256)])
 def test_the_model_gets_every_core_but_the_one_the_writer_keeps_busy(monkeypatch, cores, threads):
     import mldeploy.serving
     from mldeploy.batch.local import LocalEngine

@@ -106,7 +106,8 @@ def test_the_records_compared_are_what_to_dict_gives_value_for_value_and_type_fo
         "d": pd.to_datetime(["2026-01-01", "2026-06-01", None]),
     })
     nullable = frame.assign(c=pd.Categorical(["u", None, "u"]), i=pd.array([1, None, 3], dtype="Int64"))
-    for case in (frame, nullable):
+    numpy_scalars = frame.assign(o=pd.Series([np.int64(3), np.float64(0.5), np.bool_(True)], dtype=object))
+    for case in (frame, nullable, numpy_scalars):
         ours, theirs = _records(case), case.to_dict("records")
         assert [list(row) for row in ours] == [list(row) for row in theirs]
         for mine, expected in zip(ours, theirs):

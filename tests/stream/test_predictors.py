@@ -152,3 +152,19 @@ def test_a_prediction_process_that_stops_answering_is_an_error_not_a_wait_for_go
     finally:
         os.kill(predictor._process.pid, signal.SIGCONT)
         predictor.close()
+
+
+def test_a_prediction_process_that_takes_no_more_requests_is_an_error_too_and_closes(model_url, monkeypatch):
+    from mldeploy.stream import predictors
+
+    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
+    try:
+        assert predictor.wait_ready(60)
+        monkeypatch.setattr(predictors, "_ANSWER_LIMIT_S", 0.5)
+        os.kill(predictor._process.pid, signal.SIGSTOP)  # stuck: its reader thread no longer empties the pipe
+        with pytest.raises(PredictionError, match=r"has taken no request in 0 s; `kill -USR1"):
+            for _ in range(2_000):  # until the pipe is full (a few MB)
+                predictor.submit(GOOD)
+    finally:
+        predictor.close(timeout_s=2)  # a stopped process is killed, not waited for
+    assert not predictor._process.is_alive()

@@ -155,6 +155,7 @@ def stream_score(
     from mldeploy.stream.predictors import ModelSpec
     from mldeploy.stream.transport import parse_url
 
+    _print_stacks_on_sigusr1()
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
@@ -181,6 +182,16 @@ def stream_score(
                       f"{prediction_log.dropped:,} dropped, {prediction_log.unkeyed:,} without a key")
 
 
+def _print_stacks_on_sigusr1() -> None:
+    """`kill -USR1 PID` prints every thread's stack on stderr (see stream-score's help), where the OS and stderr allow."""
+    if not hasattr(signal, "SIGUSR1"):
+        return  # not POSIX
+    try:
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    except (AttributeError, ValueError, RuntimeError, OSError):
+        pass  # stderr is no file (a caller's capture): there is nowhere to print to
+
+
 def _open_log(url: str | None, queue_rows: int):
     if url is None:
         return None
@@ -199,7 +210,6 @@ def _score(model, config, idle_exit_s: float | None, prediction_log=None, log_in
                           prediction_log=prediction_log, log_inputs=log_inputs)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: scorer.stop())
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # see the command's help
     return scorer.run(idle_exit_s=idle_exit_s)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from mldeploy._lazy import lazy_names
 
 __all__ = ["Candidate", "LiveModel", "Model", "Prediction", "RegistrySource", "ServingPath", "ServingPlan",
-           "ModelSource", "SwapEvent", "available_cores", "load", "open_model_source"]
+           "MAX_THREADS", "ModelSource", "SwapEvent", "available_cores", "load", "open_model_source"]
 
 _WHERE = {
     "Model": "mldeploy.serving.model",
@@ -27,6 +27,7 @@ _WHERE = {
     "RegistrySource": "mldeploy.serving.model_source",
     "open_model_source": "mldeploy.serving.model_source",
     "available_cores": "mldeploy.serving._threads",
+    "MAX_THREADS": "mldeploy.serving._threads",
 }
 
 

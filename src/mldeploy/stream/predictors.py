@@ -21,10 +21,13 @@ NotReadyError while no version serves).
 from __future__ import annotations
 
 import faulthandler
+import os
+import select
 import signal
 import struct
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +48,9 @@ Outcome = Callable[[], Scored]
 """Returns a submitted batch's Scored (blocking until it is ready); raises NotReadyError when no version served."""
 
 _STARTUP_TIMEOUT_S = 300.0
+_POSIX_PIPES = os.name != "nt"  # non-blocking pipes and select() on them: POSIX only
+_LENGTH = struct.Struct("!i")
+_MAX_FRAME = 0x7FFFFFFF  # multiprocessing frames longer ones otherwise; no batch comes near it
 _ANSWER_LIMIT_S = 120.0
 """The longest the prediction process may leave a batch unanswered. It answers a batch in milliseconds, so one
 silent this long is stuck: the scorer stops with an error rather than wait for good (and commits nothing unwritten)."""
@@ -143,6 +149,9 @@ class ProcessPredictor:
         answers.close()
         for connection in (self._requests, self._answers):
             _widen_pipe(connection.fileno())
+        if _POSIX_PIPES:
+            os.set_blocking(self._requests.fileno(), False)  # writes wait in select(), within a bound (see _send)
+        self._stuck = False
         self._number = 0
         self._await(0, lambda kind, body: None, _STARTUP_TIMEOUT_S)
 
@@ -161,21 +170,48 @@ class ProcessPredictor:
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask the process to exit (it closes its model), then make sure it has."""
         try:
-            self._send(_frames.pack(b"Q", 0))
+            self._send(_frames.pack(b"Q", 0), wait_s=1.0)  # a stuck process that reads nothing is stopped below
         except errors.MldeployError:
-            pass  # it has exited already
+            pass  # it has exited already, or takes no more requests
+        if self._stuck:
+            timeout_s = 1.0  # it will not read the request to exit: stop it
         self._process.join(timeout_s)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout_s)
+        if self._process.is_alive():  # stopped or stuck past SIGTERM
+            self._process.kill()
+            self._process.join(timeout_s)
         self._requests.close()
         self._answers.close()
 
-    def _send(self, frame: bytes) -> None:
+    def _send(self, frame: bytes, wait_s: float | None = None) -> None:
+        """Write ``frame`` as the process's ``recv_bytes`` reads it; PredictionError when the pipe stays full for
+        ``wait_s`` (default ``_ANSWER_LIMIT_S``): a stuck process would otherwise keep this one waiting for good."""
+        if self._stuck:
+            raise errors.PredictionError("the prediction process stopped taking requests; start the scorer again")
         try:
-            self._requests.send_bytes(frame)
+            if _POSIX_PIPES:
+                self._write_within(frame, _ANSWER_LIMIT_S if wait_s is None else wait_s)
+            else:
+                self._requests.send_bytes(frame)
         except OSError as exc:
             raise self._exited() from exc
+
+    def _write_within(self, frame: bytes, wait_s: float) -> None:
+        """multiprocessing's framing (a 4-byte big-endian length, then the bytes) on the non-blocking pipe."""
+        if len(frame) > _MAX_FRAME:
+            raise errors.PredictionError(f"a batch of {len(frame):,} bytes is too large to hand to the prediction process")
+        data = memoryview(_LENGTH.pack(len(frame)) + frame)
+        deadline = time.monotonic() + wait_s
+        fd = self._requests.fileno()
+        while data:
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([], [fd], [], left)[1]:
+                    raise self._silent(wait_s, "taken no request") from None  # part of a frame may be in the pipe
 
     def _await(self, number: int, read: Callable, timeout_s: float | None = None):
         """Read answers until the one to request ``number`` (earlier ones answer batches dropped by a rewind).
@@ -187,10 +223,7 @@ class ProcessPredictor:
             if not self._answers.poll(limit_s):
                 if number == 0:
                     raise errors.PredictionError(f"the prediction process did not start in {limit_s:.0f} s")
-                raise errors.PredictionError(
-                    f"the prediction process (pid {self._process.pid}) has not answered in {limit_s:.0f} s; "
-                    f"`kill -USR1 {self._process.pid}` prints where it waits; start the scorer again (it reads "
-                    "every event it did not commit again)")
+                raise self._silent(limit_s, "not answered")
             try:
                 kind, answered, body = _frames.unpack(self._answers.recv_bytes())
             except (EOFError, OSError) as exc:
@@ -202,6 +235,13 @@ class ProcessPredictor:
             if kind == b"N":
                 raise NotReadyError("no version of the model serves yet")
             return read(kind, body)
+
+    def _silent(self, waited_s: float, what: str) -> errors.PredictionError:
+        self._stuck = True  # nothing more is sent; close() stops it without asking
+        pid = self._process.pid
+        return errors.PredictionError(
+            f"the prediction process (pid {pid}) has {what} in {waited_s:.0f} s; `kill -USR1 {pid}` prints where it "
+            "waits; start the scorer again (it reads every event it did not commit again)")
 
     def _exited(self) -> errors.PredictionError:
         self._process.join(5)
@@ -225,7 +265,8 @@ def _widen_pipe(fd: int) -> None:
 def _serve(spec: ModelSpec, extra: Extra, requests, answers, drop: str | None = None) -> None:
     """The prediction process: subscribe, then answer requests in order until told to exit or the scorer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the scorer decides when to stop
-    faulthandler.register(signal.SIGUSR1, all_threads=True)  # like the scorer: `kill -USR1` prints where it waits
+    if hasattr(signal, "SIGUSR1"):  # POSIX: like the scorer, `kill -USR1` prints where it waits
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         model = spec.open()
     except Exception as exc:  # the scorer raises it: a bad URL, a missing extra
