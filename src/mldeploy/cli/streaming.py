@@ -183,7 +183,7 @@ def stream_score(
 
 
 def _print_stacks_on_sigusr1() -> None:
-    """`kill -USR1 PID` prints every thread's stack on stderr (see stream-score's help), where the OS and stderr allow."""
+    """`kill -USR1 PID` prints every thread's stack on stderr (see stream-score's help), where OS and stderr allow."""
     if not hasattr(signal, "SIGUSR1"):
         return  # not POSIX
     try:

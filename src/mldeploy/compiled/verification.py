@@ -185,7 +185,7 @@ def refused_positions(predict, rows: pd.DataFrame, suspects: Iterable[int] = ())
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
-    """``frame.to_dict("records")``: the same dicts of the same Python values, 7x quicker (tolist() boxes a column at once).
+    """``frame.to_dict("records")``: the same dicts of the same Python values, 7x quicker (tolist() boxes a column).
 
     Only for NumPy columns of Python values: pandas' own types (nullable integers, categories) and numpy scalars
     inside object columns are boxed pandas' own way, so those frames go through ``to_dict``.

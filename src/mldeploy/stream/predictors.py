@@ -201,7 +201,7 @@ class ProcessPredictor:
     def _write_within(self, frame: bytes, wait_s: float) -> None:
         """multiprocessing's framing (a 4-byte big-endian length, then the bytes) on the non-blocking pipe."""
         if len(frame) > _MAX_FRAME:
-            raise errors.PredictionError(f"a batch of {len(frame):,} bytes is too large to hand to the prediction process")
+            raise errors.PredictionError(f"a batch of {len(frame):,} bytes is too large for the prediction process")
         data = memoryview(_LENGTH.pack(len(frame)) + frame)
         deadline = time.monotonic() + wait_s
         fd = self._requests.fileno()
