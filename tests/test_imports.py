@@ -40,3 +40,21 @@ def test_the_command_line_starts_without_pandas_scikit_learn_or_a_database_layer
     code = "import sys, mldeploy.cli.commands; print(','.join(m for m in %r if m in sys.modules))" % heavy
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "", f"import mldeploy.cli.commands loaded: {loaded}"
+
+
+def test_a_compiled_regressor_predicts_without_scikit_learn_skops_or_scipy_special(salary_registry):
+    """A regressor's compiled form needs neither its pipeline nor the classifiers' functions (0.1 s of start-up)."""
+    import json
+
+    import _models
+
+    row = json.dumps(_models.salary_data().drop(columns="salary").iloc[0].to_dict(), default=str)
+    code = (
+        "import json, sys, mldeploy; "
+        f"model = mldeploy.load('salary@1', registry={str(salary_registry.root)!r}); "
+        f"assert len(model.infer(json.loads({row!r})).values) == 1; "
+        "print(','.join(m for m in ['sklearn', 'skops', 'scipy.special'] if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", f"a compiled regressor loaded: {done.stdout.strip()}"
