@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -131,40 +132,42 @@ def test_the_prediction_process_prints_its_threads_stacks_on_sigusr1_and_answers
         assert predictor.wait_ready(60)
         os.kill(predictor._process.pid, signal.SIGUSR1)
         assert predictor.submit(GOOD[:3])().predictions  # the signal did not stop it
-        time.sleep(0.5)  # the dump goes straight to the shared stderr; give it a moment to land
-        assert "in _serve" in capfd.readouterr().err
+        err, deadline = "", time.monotonic() + 30
+        while "in _serve" not in err and time.monotonic() < deadline:  # the dump reaches the shared stderr on its own
+            err += capfd.readouterr().err
+            time.sleep(0.05)
+        assert "in _serve" in err
     finally:
         predictor.close()
 
 
-def test_a_prediction_process_that_stops_answering_is_an_error_not_a_wait_for_good(model_url, monkeypatch):
+@contextmanager
+def _stopped_predictor(model_url: str, monkeypatch, limit_s: float):
+    """A prediction process that stops (SIGSTOP: alive, silent, reading nothing), with the scorer's bound at ``limit_s``."""
     from mldeploy.stream import predictors
 
     predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
     try:
         assert predictor.wait_ready(60)
-        monkeypatch.setattr(predictors, "_ANSWER_LIMIT_S", 1.0)
-        os.kill(predictor._process.pid, signal.SIGSTOP)  # stuck: alive, and silent
+        monkeypatch.setattr(predictors, "_ANSWER_LIMIT_S", limit_s)
+        os.kill(predictor._process.pid, signal.SIGSTOP)
+        yield predictor
+    finally:
+        predictor.close(timeout_s=2)  # a stopped process is killed, not waited for
+
+
+def test_a_prediction_process_that_stops_answering_is_an_error_not_a_wait_for_good(model_url, monkeypatch):
+    with _stopped_predictor(model_url, monkeypatch, 1.0) as predictor:
         outcome = predictor.submit(GOOD[:3])
         with pytest.raises(PredictionError, match=rf"pid {predictor._process.pid}\) has not answered in 1 s; "
                                                   rf"`kill -USR1 {predictor._process.pid}`"):
             outcome()
-    finally:
-        os.kill(predictor._process.pid, signal.SIGCONT)
-        predictor.close()
+    assert not predictor._process.is_alive()
 
 
 def test_a_prediction_process_that_takes_no_more_requests_is_an_error_too_and_closes(model_url, monkeypatch):
-    from mldeploy.stream import predictors
-
-    predictor = ProcessPredictor(ModelSpec(model_url, "salary"))
-    try:
-        assert predictor.wait_ready(60)
-        monkeypatch.setattr(predictors, "_ANSWER_LIMIT_S", 0.5)
-        os.kill(predictor._process.pid, signal.SIGSTOP)  # stuck: its reader thread no longer empties the pipe
+    with _stopped_predictor(model_url, monkeypatch, 0.5) as predictor:
         with pytest.raises(PredictionError, match=r"has taken no request in 0 s; `kill -USR1"):
-            for _ in range(2_000):  # until the pipe is full (a few MB)
+            for _ in range(2_000):  # until the pipe (a few MB) is full: its reader no longer empties it
                 predictor.submit(GOOD)
-    finally:
-        predictor.close(timeout_s=2)  # a stopped process is killed, not waited for
     assert not predictor._process.is_alive()

@@ -67,7 +67,9 @@ class _Scorer:
         except subprocess.TimeoutExpired:
             for pid in (self.process.pid, *_children(self.process.pid)):  # the scorer and its prediction process
                 os.kill(pid, signal.SIGUSR1)  # each prints its threads' stacks: where it waits
-            time.sleep(2)  # for the dump to reach the reader thread
+            deadline = time.monotonic() + 5  # until the dump reaches the reader thread, or it will not come
+            while time.monotonic() < deadline and not any("Current thread" in line for line in self.errors):
+                time.sleep(0.05)
             raise AssertionError(f"the scorer still runs after {timeout_s:g} s: {''.join(self.errors)[-8000:]}") from None
         time.sleep(0.1)  # let the reader threads take the last lines
         return code

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import faulthandler
 import signal
 from pathlib import Path
 
 import typer
 
+from mldeploy._stack_dumps import print_stacks_on_sigusr1
 from mldeploy.cli.app import app, console, state
 from mldeploy.cli.render import table
 from mldeploy.cli.serving import log_inputs_choice
@@ -155,7 +155,7 @@ def stream_score(
     from mldeploy.stream.predictors import ModelSpec
     from mldeploy.stream.transport import parse_url
 
-    _print_stacks_on_sigusr1()
+    print_stacks_on_sigusr1()  # see the help above; before anything that might seem stuck
     parse_url(models)  # a bad URL is the user's mistake: say so before starting anything
     config = ScorerConfig(parse_url(input_url), parse_url(output_url), dead_letter or "", group, instance or "",
                           max_batch, exactly_once=not at_least_once, commit_interval_s=commit_interval,
@@ -180,16 +180,6 @@ def stream_score(
     if prediction_log is not None:
         console.print(f"logged {prediction_log.written:,} predictions to {prediction_log.describe()}: "
                       f"{prediction_log.dropped:,} dropped, {prediction_log.unkeyed:,} without a key")
-
-
-def _print_stacks_on_sigusr1() -> None:
-    """`kill -USR1 PID` prints every thread's stack on stderr (see stream-score's help), where OS and stderr allow."""
-    if not hasattr(signal, "SIGUSR1"):
-        return  # not POSIX
-    try:
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
-    except (AttributeError, ValueError, RuntimeError, OSError):
-        pass  # stderr is no file (a caller's capture): there is nowhere to print to
 
 
 def _open_log(url: str | None, queue_rows: int):

@@ -20,7 +20,6 @@ NotReadyError while no version serves).
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import select
 import signal
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from queue import Empty, SimpleQueue
 
 from mldeploy import errors
+from mldeploy._stack_dumps import print_stacks_on_sigusr1
 from mldeploy.bundle.options import Extra
 from mldeploy.errors import NotReadyError
 from mldeploy.stream import _frames
@@ -265,8 +265,7 @@ def _widen_pipe(fd: int) -> None:
 def _serve(spec: ModelSpec, extra: Extra, requests, answers, drop: str | None = None) -> None:
     """The prediction process: subscribe, then answer requests in order until told to exit or the scorer is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the scorer decides when to stop
-    if hasattr(signal, "SIGUSR1"):  # POSIX: like the scorer, `kill -USR1` prints where it waits
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    print_stacks_on_sigusr1()  # like the scorer: `kill -USR1` prints where it waits
     try:
         model = spec.open()
     except Exception as exc:  # the scorer raises it: a bad URL, a missing extra
