@@ -155,6 +155,29 @@ def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
     assert walker.scores(rows).ravel().tolist() == [2.0, 4.0, 2.0, 1.0, 1.0]
 
 
+@pytest.mark.timeout(300)
+def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
+    from mldeploy.compiled._walk_kernel import LANES
+    from mldeploy.compiled.walker import TreeWalker
+
+    frame, target = make_frame(3_000, seed=3, classes=3)  # NaN goes left in some splits, right in others
+    model = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=40, random_state=0)
+    pipeline = make_pipeline(model, classifier=True).fit(frame, target)
+    compiled, _ = _both_engines(pipeline, frame.iloc[:500])
+    walker = TreeWalker(compiled.arrays, len(compiled.encoder.bases), int(compiled.spec["n_targets"]), kernel="walk")
+    assert set(np.unique(compiled.arrays["walk_nodes"][:, 3])) == {0, 1} and walker.n_targets == 3
+    bases = compiled.encoder.encode_frame(frame)
+    alone = np.concatenate([walker.scores(bases[row:row + 1]) for row in range(len(bases))])
+    assert compiled._walker.kernel == "bitvectors"  # the other kernel, which reaches each leaf its own way
+    assert np.array_equal(alone, compiled.scores(bases))
+    # fewer rows than lanes, exactly as many, one more, and a batch past the small ensemble's block of rows
+    for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 1_024 + 7, len(bases)):
+        assert np.array_equal(walker.scores(bases[:rows]), alone[:rows]), rows
+    big = TreeWalker(compiled.arrays, len(compiled.encoder.bases), 3, kernel="walk")
+    big._block_rows = None  # a big ensemble walks the whole batch through each tree
+    assert np.array_equal(big.scores(bases), alone)
+
+
 @pytest.mark.timeout(120)
 def test_numba_is_loaded_only_with_a_compiled_tree_model() -> None:
     code = "import sys, mldeploy, mldeploy.compiled; print('numba' in sys.modules)"

@@ -8,7 +8,10 @@ from mldeploy._extras import require
 
 numba = require("numba")
 
-__all__ = ["NODE", "preorder", "walk"]
+__all__ = ["LANES", "NODE", "preorder", "walk"]
+
+LANES = 12
+"""Rows walked side by side through one tree (measured best of 4-32 on a random forest)."""
 
 NODE = np.dtype([("split", np.float64), ("right", np.int32), ("code", np.int32)])
 """One node in 16 bytes, trees stored depth first so an interior node's left child is the next node.
@@ -64,17 +67,50 @@ def walk(bases, nodes, values, trees, out, block_rows):  # pragma: no cover - co
     """Add each tree's leaf values to ``out`` [rows, targets] for every row of ``bases``, in tree order.
 
     Rows go through one tree ``block_rows`` at a time before the next tree: each row still
-    adds its trees in order, and the tree being walked stays in cache.
+    adds its trees in order, and the tree being walked stays in cache. Within a tree, ``LANES``
+    rows walk side by side, each taking one step in turn, and a step picks the next node
+    without a branch: no step waits on a guessed turn (a walk's turns are coin flips to the
+    branch predictor) and the lanes' loads overlap. A lane whose row reaches its leaf adds the
+    leaf's values and takes the next row; the rows in lanes when none are left finish one by one.
     """
     width = values.shape[1]
-    n_rows = bases.shape[0]
-    for begin in range(0, n_rows, block_rows):
-        end = min(begin + block_rows, n_rows)
+    lane_row = np.empty(LANES, np.int64)
+    lane_node = np.empty(LANES, np.int64)
+    for begin in range(0, bases.shape[0], block_rows):
+        end = min(begin + block_rows, bases.shape[0])
+        lanes = min(LANES, end - begin)
         for t in range(trees.shape[0]):
             root = trees[t, 0]
             target = trees[t, 1]
-            for row in range(begin, end):
-                node = root
+            for g in range(lanes):
+                lane_row[g] = begin + g
+                lane_node[g] = root
+            next_row = begin + lanes
+            filling = next_row < end
+            while filling:
+                for g in range(lanes):
+                    node = lane_node[g]
+                    code = nodes[node].code
+                    if code < 0:
+                        leaf, row = nodes[node].right, lane_row[g]
+                        for j in range(width):
+                            out[row, target + j] += values[leaf, j]
+                        if next_row < end:
+                            lane_row[g] = next_row
+                            lane_node[g] = root
+                            next_row += 1
+                        else:
+                            filling = False
+                            lane_node[g] = -1
+                        continue
+                    right = nodes[node].right
+                    x = bases[lane_row[g], code >> 1]
+                    left = np.int64((x <= nodes[node].split) | (((code & 1) != 0) & (x != x)))
+                    lane_node[g] = right + left * (node + 1 - right)   # arithmetic, so no branch is compiled
+            for g in range(lanes):
+                node, row = lane_node[g], lane_row[g]
+                if node < 0:
+                    continue
                 code = nodes[node].code
                 while code >= 0:
                     x = bases[row, code >> 1]
