@@ -42,8 +42,12 @@ def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_p
     frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
     local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'spark.db'}"
     run_batch("salary@1", path, "employee_id", local, registry=salary_registry, chunk_rows=1000)
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "777")  # the user's own setting
     run = run_batch("salary@1", path, "employee_id", remote, registry=salary_registry, chunk_rows=1000, engine="spark")
     assert (run.engine, run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("spark", "finished", 4000, 3999, 1)
+    # the run's settings (its batch size, splits by bytes alone) were the run's: the session has its own back
+    assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "777"
+    assert spark.conf.get("spark.sql.files.openCostInBytes", None) is None
     expected, got = _all(local), _all(remote)
     assert got.index.tolist() == expected.index.tolist()
     assert got["value"].tolist() == expected["value"].tolist()  # bit for bit

@@ -17,6 +17,7 @@ import hashlib
 import os
 import sys
 import tempfile
+from contextlib import contextmanager
 
 from mldeploy._extras import require
 from mldeploy.batch._store_writes import Progress
@@ -34,6 +35,10 @@ _SUMMARY = "rows long, written long, rejected long"
 # Per Python worker (workers are reused across tasks): bundle digest -> model, store URL -> store.
 _MODELS: dict[str, object] = {}
 _STORES: dict[str, PredictionStore] = {}
+_EVEN_SPLITS = {"spark.sql.files.openCostInBytes": "0"}
+"""Split the input by its bytes alone. Spark's default counts 4 MB more per file to open it, so one file
+of tens of MB on two cores splits 60/40 (631,072 and 368,928 of 1,000,000 rows), and the run waits for
+the bigger task: evenly split, a million salary rows took 3.0-3.2 s on local[2] instead of 3.4-3.7 s."""
 
 
 class SparkEngine:
@@ -50,15 +55,15 @@ class SparkEngine:
         functions = require("pyspark.sql.functions")
         spark, owned = _session(self.master)
         try:
-            spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(plan.chunk_rows))
-            archive = spark.sparkContext.broadcast(plan.bundle_archive())
-            columns, features = plan.columns(plan.source.columns())
-            task = _PartitionTask(archive, plan, features)
-            rows = _read(spark, plan, columns).withColumn(_ROW, functions.monotonically_increasing_id())
-            totals = rows.mapInArrow(task, _SUMMARY).agg(
-                *(functions.coalesce(functions.sum(c), functions.lit(0)).alias(c) for c in ("rows", "written", "rejected"))
-            ).collect()[0]
-            archive.unpersist()
+            with _settings(spark, {**_EVEN_SPLITS, "spark.sql.execution.arrow.maxRecordsPerBatch": str(plan.chunk_rows)}):
+                archive = spark.sparkContext.broadcast(plan.bundle_archive())
+                columns, features = plan.columns(plan.source.columns())
+                task = _PartitionTask(archive, plan, features)
+                rows = _read(spark, plan, columns).withColumn(_ROW, functions.monotonically_increasing_id())
+                totals = rows.mapInArrow(task, _SUMMARY).agg(*(
+                    functions.coalesce(functions.sum(c), functions.lit(0)).alias(c) for c in ("rows", "written", "rejected")
+                )).collect()[0]
+                archive.unpersist()
         finally:
             if owned:
                 spark.stop()
@@ -99,6 +104,22 @@ def _model(archive: bytes, trusted: tuple):
         _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
                                 threads=1)  # Spark runs one task per core already
     return _MODELS[digest]
+
+
+@contextmanager
+def _settings(spark, values: dict[str, str]):
+    """Set session settings for the run and put the old ones back after: the session may be the user's."""
+    before = {key: spark.conf.get(key, None) for key in values}
+    for key, value in values.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def _read(spark, plan: RunPlan, columns: list[str]):
