@@ -31,6 +31,9 @@ _MISSING_LEFT = 1
 _CACHED_BYTES = 256 * 1024
 """Ensembles up to this size (nodes and leaves) count as small: they fit in a core's L2 cache."""
 _SMALL_BLOCK_ROWS = 1024
+_BIG_BLOCK_ROWS = 16_384
+"""Rows a big ensemble walks tree by tree: their base values (a few MB) stay in cache across its trees.
+A random forest of 100 trees: 307k rows/s at 262,144 rows in blocks of 16,384, 230k walking all of them."""
 
 
 def walker_layout(model: TreeModel, features: list[Feature], base_of: list[int],
@@ -166,8 +169,8 @@ class TreeWalker:
         self._nodes = nodes
         self._trees = trees
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
-        # walked tree by tree over the whole batch, so only one tree needs to stay in cache.
-        self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else None
+        # walked tree by tree over a bigger block, so one tree and the block's rows stay in cache.
+        self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else _BIG_BLOCK_ROWS
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
@@ -178,6 +181,5 @@ class TreeWalker:
         if self._bitvectors is not None:
             self._bitvector_kernel(bases, *self._bitvectors.arguments(), out)
             return out
-        block_rows = self._block_rows or max(1, len(bases))
-        self._kernel(bases, self._nodes, self._values, self._trees, out, block_rows)
+        self._kernel(bases, self._nodes, self._values, self._trees, out, self._block_rows)
         return out
