@@ -41,6 +41,9 @@ def pack(directory: Path, compress: bool = True) -> bytes:
 
     Compressed with gzip unless ``compress`` is False: a transport that compresses
     by itself (Kafka's lz4, outside Python) then spares every reader the gunzip.
+    The same folder always gives the same bytes (no times, owners or modes kept),
+    so a digest of the archive names the bundle: Spark's workers keep a model loaded
+    from one run to the next by it.
     """
     directory = Path(directory)
     if not (directory / MANIFEST).is_file():
@@ -48,7 +51,9 @@ def pack(directory: Path, compress: bool = True) -> bytes:
     first = [directory / name for name in (MANIFEST, SIGNATURE) if (directory / name).is_file()]
     rest = sorted(p for p in directory.rglob("*") if p.is_file() and p not in first)
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, **({"mode": "w:gz", "compresslevel": 6} if compress else {"mode": "w"})) as tar:
+    # gzip's own header holds a time unless told otherwise, which tarfile's "w:gz" does not do
+    stream = gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) if compress else buffer
+    with tarfile.open(fileobj=stream, mode="w") as tar:
         for path in first + rest:
             info = tar.gettarinfo(str(path), arcname=path.relative_to(directory).as_posix())
             info.uid = info.gid = 0
@@ -57,6 +62,8 @@ def pack(directory: Path, compress: bool = True) -> bytes:
             info.mode = 0o644
             with open(path, "rb") as handle:
                 tar.addfile(info, handle)
+    if compress:
+        stream.close()  # writes gzip's trailer; the buffer stays open
     return buffer.getvalue()
 
 
