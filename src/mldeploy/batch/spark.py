@@ -32,8 +32,8 @@ __all__ = ["SparkEngine"]
 
 _ROW = "_mldeploy_row"
 _SUMMARY = "rows long, written long, rejected long"
-# Per Python worker (workers are reused across tasks): bundle digest -> model, store URL -> store.
-_MODELS: dict[str, object] = {}
+# Per Python worker (workers are reused across tasks): (bundle digest, trusted types) -> model, store URL -> store.
+_MODELS: dict[tuple, object] = {}
 _STORES: dict[str, PredictionStore] = {}
 _EVEN_SPLITS = {"spark.sql.files.openCostInBytes": "0"}
 """Split the input by its bytes alone. Spark's default counts 4 MB more per file to open it, so one file
@@ -95,15 +95,16 @@ class _PartitionTask:
 
 
 def _model(archive: bytes, trusted: tuple):
-    digest = hashlib.sha256(archive).hexdigest()
-    if digest not in _MODELS:
+    # the same bundle loaded with other trusted types is another model: a run never borrows another's trust
+    key = (hashlib.sha256(archive).hexdigest(), tuple(trusted or ()))
+    if key not in _MODELS:
         from mldeploy.bundle import Bundle
         from mldeploy.serving import Model
 
         folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
-        _MODELS[digest] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
+        _MODELS[key] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
                                 threads=1)  # Spark runs one task per core already
-    return _MODELS[digest]
+    return _MODELS[key]
 
 
 @contextmanager
