@@ -103,7 +103,7 @@ def _model(archive: bytes, trusted: tuple):
 
         folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
         _MODELS[key] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
-                                threads=1)  # Spark runs one task per core already
+                             threads=1)  # Spark runs one task per core already
     return _MODELS[key]
 
 
