@@ -33,18 +33,33 @@ def _all(url, name="salary"):
     return frame.set_index("key").sort_index()
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
-def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_path, suffix):
+def _write(frame: pd.DataFrame, tmp_path, kind: str):
+    """The input as one CSV file, one Parquet file of row groups of 700 rows, or a folder of two such files."""
+    if kind == "csv":
+        frame.to_csv(tmp_path / "people.csv", index=False)
+        return tmp_path / "people.csv"
+    if kind == "parquet":
+        frame.to_parquet(tmp_path / "people.parquet", row_group_size=700)
+        return tmp_path / "people.parquet"
+    folder = tmp_path / "people"
+    folder.mkdir()
+    frame.iloc[:1500].to_parquet(folder / "a.parquet", row_group_size=700)
+    frame.iloc[1500:].to_parquet(folder / "b.parquet", row_group_size=700)
+    return folder
+
+
+@pytest.mark.parametrize("kind", ["parquet", "folder", "csv"])
+def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_path, kind):
     frame = people(4000)
     frame["years_experience"] = frame["years_experience"].astype(str)  # Parquet keeps types: "ten" needs a text column
     frame.loc[11, "years_experience"] = "ten"
-    path = tmp_path / f"people{suffix}"
-    frame.to_parquet(path) if suffix == ".parquet" else frame.to_csv(path, index=False)
+    frame.loc[3210, "years_experience"] = "many"  # in the second file, in a row group of its own
+    path = _write(frame, tmp_path, kind)
     local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'spark.db'}"
     run_batch("salary@1", path, "employee_id", local, registry=salary_registry, chunk_rows=1000)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "777")  # the user's own setting
     run = run_batch("salary@1", path, "employee_id", remote, registry=salary_registry, chunk_rows=1000, engine="spark")
-    assert (run.engine, run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("spark", "finished", 4000, 3999, 1)
+    assert (run.engine, run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("spark", "finished", 4000, 3998, 2)
     # the run's settings (its batch size, splits by bytes alone) were the run's: the session has its own back
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "777"
     assert spark.conf.get("spark.sql.files.openCostInBytes", None) is None
@@ -52,5 +67,17 @@ def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_p
     assert got.index.tolist() == expected.index.tolist()
     assert got["value"].tolist() == expected["value"].tolist()  # bit for bit
     with PredictionStore(remote) as store:
-        [reject] = store.rejects(run.run_id)
-    assert reject.key == "10011" and reject.reasons == ('field "years_experience": expected a number in [0, 64.95], got "ten"',)
+        rejects = store.rejects(run.run_id)
+    assert [reject.key for reject in rejects] == ["10011", "13210"]
+    assert rejects[0].reasons == ('field "years_experience": expected a number in [0, 64.95], got "ten"',)
+    if kind != "csv":  # Parquet is read by row group in the workers: rows keep their numbers in the input
+        with PredictionStore(local) as store:
+            assert [r.row for r in rejects] == [r.row for r in store.rejects(store.runs("salary")[0].run_id)] == [11, 3210]
+
+
+def test_spark_finishes_an_empty_parquet_input(spark, salary_registry, tmp_path):
+    path = tmp_path / "none.parquet"
+    people(10).iloc[:0].to_parquet(path)
+    run = run_batch("salary@1", path, "employee_id", f"sqlite:///{tmp_path / 'p.db'}", registry=salary_registry,
+                    engine="spark")
+    assert (run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("finished", 0, 0, 0)

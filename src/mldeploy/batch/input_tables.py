@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from mldeploy._extras import require
 from mldeploy.errors import ConfigError
 
-__all__ = ["InputTable", "open_input"]
+__all__ = ["InputTable", "RowGroup", "open_input", "read_row_group"]
 
 _HASH_BLOCK = 1 << 20
 _CSV_BLOCK_BYTES = 4 << 20
@@ -104,6 +105,16 @@ class ParquetTable:
     def count_rows(self) -> int:
         return sum(f.metadata.num_rows for f in self._opened)
 
+    def row_groups(self) -> list[RowGroup]:
+        """Every row group of every file, in reading order, each with its first row's number in the input."""
+        groups, first = [], 0
+        for file, opened in zip(self._files, self._opened):
+            for index in range(opened.metadata.num_row_groups):
+                rows = opened.metadata.row_group(index).num_rows
+                groups.append(RowGroup(str(file), index, first, rows))
+                first += rows
+        return groups
+
     def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
         pa = require("pyarrow")
         for file, opened in zip(self._files, self._opened):
@@ -120,6 +131,30 @@ class ParquetTable:
                     skip_rows = 0
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read {file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
+
+
+@dataclass(frozen=True)
+class RowGroup:
+    """One row group of a Parquet input: a share of the rows that a worker can read by itself."""
+
+    file: str
+    index: int
+    first_row: int
+    """Its first row's number in the whole input (files in reading order)."""
+    rows: int
+
+
+def read_row_group(group: RowGroup, columns: list[str], chunk_rows: int) -> Iterator:
+    """Yield (first row number, Arrow table) for ``group``'s rows, ``chunk_rows`` at a time."""
+    pa = require("pyarrow")
+    first = group.first_row
+    try:
+        opened = require("pyarrow.parquet").ParquetFile(group.file)
+        for batch in opened.iter_batches(batch_size=chunk_rows, row_groups=[group.index], columns=columns):
+            yield first, pa.Table.from_batches([batch])
+            first += batch.num_rows
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {group.file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
 
 
 class CsvTable:
