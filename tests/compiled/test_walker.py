@@ -160,10 +160,15 @@ def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
     from mldeploy.compiled._walk_kernel import LANES
     from mldeploy.compiled.walker import TreeWalker
 
-    frame, target = make_frame(3_000, seed=3, classes=3)  # NaN goes left in some splits, right in others
-    model = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=40, random_state=0)
-    pipeline = make_pipeline(model, classifier=True).fit(frame, target)
-    compiled, _ = _both_engines(pipeline, frame.iloc[:500])
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=3_000), "y": rng.normal(size=3_000)})
+    target = frame["x"] + frame["y"] ** 2
+    frame.loc[rng.random(3_000) < 0.2, "x"] = np.nan  # NaN reaches the trees, which send it left in some splits
+    frame.loc[rng.random(3_000) < 0.2, "y"] = np.nan
+    target = target + np.where(frame["x"].isna(), 5.0, 0.0) - np.where(frame["y"].isna(), 5.0, 0.0)
+    labels = np.digitize(target, np.quantile(target, [0.33, 0.66]))
+    model = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=40, random_state=0).fit(frame, labels)
+    compiled, _ = _both_engines(model, frame.iloc[:500])
     walker = TreeWalker(compiled.arrays, len(compiled.encoder.bases), int(compiled.spec["n_targets"]), kernel="walk")
     assert set(np.unique(compiled.arrays["walk_nodes"][:, 3])) == {0, 1} and walker.n_targets == 3
     bases = compiled.encoder.encode_frame(frame)
@@ -176,6 +181,14 @@ def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
     big = TreeWalker(compiled.arrays, len(compiled.encoder.bases), 3, kernel="walk")
     big._block_rows = 1_000  # as a big ensemble's blocks, with one left part-full
     assert np.array_equal(big.scores(bases), alone)
+    # without a split that sends NaN left the steps skip the NaN test: the same scores where no value is NaN
+    nodes = compiled.arrays["walk_nodes"].copy()
+    nodes[:, 3] = 0
+    plain = TreeWalker({**compiled.arrays, "walk_nodes": nodes}, len(compiled.encoder.bases), 3, kernel="walk")
+    assert (walker._nan_routes, plain._nan_routes) == (True, False)
+    whole = ~np.isnan(bases).any(axis=1)
+    assert 1_000 < whole.sum() < len(bases)
+    assert np.array_equal(plain.scores(bases[whole]), alone[whole])
 
 
 @pytest.mark.timeout(120)
