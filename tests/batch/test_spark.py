@@ -4,10 +4,14 @@ import os
 import sys
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
+import _models
 from mldeploy.batch.job import run_batch
 from mldeploy.batch.prediction_store import PredictionStore
+from mldeploy.bundle import Bundle
+from mldeploy.errors import BundleError, ConfigError
 
 from _batch_inputs import people
 
@@ -49,12 +53,15 @@ def _write(frame: pd.DataFrame, tmp_path, kind: str):
 
 
 @pytest.mark.parametrize("kind", ["parquet", "folder", "csv"])
-def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_path, kind):
+def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_path, kind, monkeypatch):
     frame = people(4000)
     frame["years_experience"] = frame["years_experience"].astype(str)  # Parquet keeps types: "ten" needs a text column
     frame.loc[11, "years_experience"] = "ten"
     frame.loc[3210, "years_experience"] = "many"  # in the second file, in a row group of its own
     path = _write(frame, tmp_path, kind)
+    if kind == "parquet":  # a path relative to where the user is, not to where Spark's workers started
+        monkeypatch.chdir(tmp_path)
+        path = path.relative_to(tmp_path)
     local, remote = f"sqlite:///{tmp_path / 'local.db'}", f"sqlite:///{tmp_path / 'spark.db'}"
     run_batch("salary@1", path, "employee_id", local, registry=salary_registry, chunk_rows=1000)
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "777")  # the user's own setting
@@ -81,3 +88,28 @@ def test_spark_finishes_an_empty_parquet_input(spark, salary_registry, tmp_path)
     run = run_batch("salary@1", path, "employee_id", f"sqlite:///{tmp_path / 'p.db'}", registry=salary_registry,
                     engine="spark")
     assert (run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("finished", 0, 0, 0)
+
+
+def test_an_unreadable_row_group_ends_the_run_with_the_workers_own_error(spark, salary_registry, tmp_path):
+    path = tmp_path / "damaged.parquet"
+    people(4000).to_parquet(path, row_group_size=700, compression="snappy")
+    data = bytearray(path.read_bytes())
+    page = pq.ParquetFile(path).metadata.row_group(3).column(2).data_page_offset
+    data[page + 30:page + 230] = b"\xff" * 200  # the footer still reads: the driver opens the file, a worker cannot
+    path.write_bytes(bytes(data))
+    with pytest.raises(ConfigError, match=r"cannot read .*damaged\.parquet: .*the file is damaged or not Parquet"):
+        run_batch("salary@1", path, "employee_id", f"sqlite:///{tmp_path / 'p.db'}", registry=salary_registry,
+                  engine="spark")
+
+
+def test_a_worker_keeps_one_model_per_bundle_and_trusted_types(tmp_path):
+    from mldeploy.batch import spark as engine
+
+    pipeline, features = _models.custom_pipeline()
+    bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b",
+                                  trusted=("custom_features.ExperienceRatio",))
+    archive = bundle.to_archive()
+    trusted = engine._model(archive, ("custom_features.ExperienceRatio",))
+    assert engine._model(archive, ["custom_features.ExperienceRatio"]) is trusted
+    with pytest.raises(BundleError, match="not trusted: custom_features.ExperienceRatio"):
+        engine._model(archive, ())  # a run that trusts nothing does not borrow the other run's model

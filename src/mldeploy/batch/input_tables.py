@@ -111,7 +111,7 @@ class ParquetTable:
         for file, opened in zip(self._files, self._opened):
             for index in range(opened.metadata.num_row_groups):
                 rows = opened.metadata.row_group(index).num_rows
-                groups.append(RowGroup(str(file), index, first, rows))
+                groups.append(RowGroup(str(Path(file).resolve()), index, first, rows))  # workers may start elsewhere
                 first += rows
         return groups
 

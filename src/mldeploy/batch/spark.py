@@ -32,12 +32,16 @@ from mldeploy.batch.engine import OnProgress, RunPlan
 from mldeploy.batch.prediction_store import PredictionStore
 from mldeploy.batch.scoring import ChunkScorer
 from mldeploy.batch.input_tables import CsvTable, ParquetTable, read_row_group
-from mldeploy.errors import ConfigError
+from mldeploy.errors import (BackendError, BundleError, ConfigError, MldeployError, PredictionError, RegistryError,
+                             UnsupportedError)
 
 __all__ = ["SparkEngine"]
 
 _ROW = "_mldeploy_row"
-_SUMMARY = "rows long, written long, rejected long"
+_SUMMARY = "rows long, written long, rejected long, error string"
+_SUMMARY_NAMES = ("rows", "written", "rejected", "error")
+_CARRIED = (ConfigError, BackendError, BundleError, RegistryError, UnsupportedError, PredictionError)
+"""The errors a task carries back to the driver by name and message (classes that take a message alone)."""
 # Per Python worker (workers are reused across tasks): (bundle digest, trusted types) -> model, store URL -> store.
 _MODELS: dict[tuple, object] = {}
 _STORES: dict[str, PredictionStore] = {}
@@ -60,29 +64,38 @@ class SparkEngine:
 
     def execute(self, plan: RunPlan, on_progress: OnProgress | None = None) -> None:
         """Score every row of the input on the cluster; the run's counts are set when all partitions are written."""
-        functions = require("pyspark.sql.functions")
         spark, owned = _session(self.master)
         try:
             with _settings(spark, {**_EVEN_SPLITS, "spark.sql.execution.arrow.maxRecordsPerBatch": str(plan.chunk_rows)}):
-                archive = spark.sparkContext.broadcast(plan.bundle_archive())
-                columns, features = plan.columns(plan.source.columns())
-                task = _Task(archive, plan, features, columns)
-                # a few rows a task, added up here: an aggregation in Spark would add a stage and a shuffle
-                if isinstance(plan.source, ParquetTable):
-                    groups = plan.source.row_groups()
-                    slices = max(1, min(len(groups), _SLICES_PER_CORE * spark.sparkContext.defaultParallelism))
-                    counts = spark.sparkContext.parallelize(groups, slices).mapPartitions(task.score_row_groups).collect()
-                else:
-                    rows = _read_csv(spark, plan, columns).withColumn(_ROW, functions.monotonically_increasing_id())
-                    counts = rows.mapInArrow(task.score_batches, _SUMMARY).collect()
-                archive.unpersist()
+                counts = _score_everywhere(spark, plan)
         finally:
             if owned:
                 spark.stop()
+        _raise_carried(counts)
         totals = Progress(*(sum(row[i] for row in counts) for i in range(3)))  # rows, written, rejected
         plan.store.set_progress(plan.run.run_id, totals)
         if on_progress is not None:
             on_progress(totals.rows_done, plan.run.rows_total)
+
+
+def _score_everywhere(spark, plan: RunPlan) -> list:
+    """Run the tasks and return their count rows (rows, written, rejected, carried error or None).
+
+    A few rows a task, added up by the caller: an aggregation in Spark would add a stage and a shuffle.
+    """
+    archive = spark.sparkContext.broadcast(plan.bundle_archive())
+    try:
+        columns, features = plan.columns(plan.source.columns())
+        task = _Task(archive, plan, features, columns)
+        if isinstance(plan.source, ParquetTable):
+            groups = plan.source.row_groups()
+            slices = max(1, min(len(groups), _SLICES_PER_CORE * spark.sparkContext.defaultParallelism))
+            return spark.sparkContext.parallelize(groups, slices).mapPartitions(task.score_row_groups).collect()
+        row_ids = require("pyspark.sql.functions").monotonically_increasing_id()
+        rows = _read_csv(spark, plan, columns).withColumn(_ROW, row_ids)
+        return rows.mapInArrow(task.score_batches, _SUMMARY).collect()
+    finally:
+        archive.unpersist()
 
 
 class _Task:
@@ -95,20 +108,29 @@ class _Task:
         self.columns, self.chunk_rows = columns, plan.chunk_rows
 
     def score_row_groups(self, groups):
-        """Read each Parquet row group given and score it; yield (rows, written, rejected) per chunk."""
-        scorer, store = self._open()
-        for group in groups:
-            for first_row, table in read_row_group(group, self.columns, self.chunk_rows):
-                yield self._score(scorer, store, table, first_row, None)
+        """Read each Parquet row group given and score it; yield (rows, written, rejected, None) per chunk.
+
+        mldeploy's own errors (an unreadable file, a store gone) end the task with one row that carries them.
+        """
+        try:
+            scorer, store = self._open()
+            for group in groups:
+                for first_row, table in read_row_group(group, self.columns, self.chunk_rows):
+                    yield (*self._score(scorer, store, table, first_row, None), None)
+        except MldeployError as exc:
+            yield 0, 0, 0, _carry(exc)
 
     def score_batches(self, batches):
         """Score Arrow batches from Spark's reader, numbered by their row ids; yield one count row each."""
         pa = require("pyarrow")
-        scorer, store = self._open()
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            counts = self._score(scorer, store, table, 0, table.column(_ROW).to_numpy())
-            yield pa.RecordBatch.from_pydict({name: [n] for name, n in zip(("rows", "written", "rejected"), counts)})
+        try:
+            scorer, store = self._open()
+            for batch in batches:
+                table = pa.Table.from_batches([batch])
+                counts = (*self._score(scorer, store, table, 0, table.column(_ROW).to_numpy()), None)
+                yield pa.RecordBatch.from_pydict({name: [n] for name, n in zip(_SUMMARY_NAMES, counts)})
+        except MldeployError as exc:
+            yield pa.RecordBatch.from_pydict({name: [n] for name, n in zip(_SUMMARY_NAMES, (0, 0, 0, _carry(exc)))})
 
     def _open(self):
         scorer = ChunkScorer(_model(self.archive.value, self.trusted), self.key, self.extra)
@@ -134,6 +156,20 @@ def _model(archive: bytes, trusted: tuple):
         _MODELS[key] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
                              threads=1)  # Spark runs one task per core already
     return _MODELS[key]
+
+
+def _carry(exc: MldeployError) -> str:
+    """The error as text for the driver: its nearest class that takes a message alone, and the message."""
+    kind = next((kind for kind in type(exc).__mro__ if kind in _CARRIED), MldeployError)
+    return f"{kind.__name__}: {exc}"
+
+
+def _raise_carried(counts: list) -> None:
+    """Raise the first error a task carried back, as its own class, so the CLI reports it like a local one."""
+    carried = next((row[3] for row in counts if row[3]), None)
+    if carried:
+        name, _, message = carried.partition(": ")
+        raise next((kind for kind in _CARRIED if kind.__name__ == name), MldeployError)(message)
 
 
 @contextmanager
