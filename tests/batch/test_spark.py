@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -102,9 +103,11 @@ def test_an_unreadable_row_group_ends_the_run_with_the_workers_own_error(spark, 
                   engine="spark")
 
 
-def test_a_worker_keeps_one_model_per_bundle_and_trusted_types(tmp_path):
+def test_a_worker_keeps_a_few_models_each_per_bundle_and_trusted_types(tmp_path, salary_registry, monkeypatch):
     from mldeploy.batch import spark as engine
 
+    monkeypatch.setattr(engine, "_MODELS", type(engine._MODELS)())
+    monkeypatch.setattr(engine, "_MAX_MODELS", 1)
     pipeline, features = _models.custom_pipeline()
     bundle = Bundle.from_pipeline(pipeline, features, name="custom", directory=tmp_path / "b",
                                   trusted=("custom_features.ExperienceRatio",))
@@ -113,3 +116,7 @@ def test_a_worker_keeps_one_model_per_bundle_and_trusted_types(tmp_path):
     assert engine._model(archive, ["custom_features.ExperienceRatio"]) is trusted
     with pytest.raises(BundleError, match="not trusted: custom_features.ExperienceRatio"):
         engine._model(archive, ())  # a run that trusts nothing does not borrow the other run's model
+    [(_, folder)] = engine._MODELS.values()
+    engine._model(salary_registry.get("salary@1").to_archive(), ())  # another bundle: the oldest goes, folder too
+    assert len(engine._MODELS) == 1 and not Path(folder).exists()
+    assert engine._model(archive, ("custom_features.ExperienceRatio",)) is not trusted

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import tempfile
+from collections import OrderedDict
 from contextlib import contextmanager
 
 from mldeploy._extras import require
@@ -42,8 +44,10 @@ _SUMMARY = "rows long, written long, rejected long, error string"
 _SUMMARY_NAMES = ("rows", "written", "rejected", "error")
 _CARRIED = (ConfigError, BackendError, BundleError, RegistryError, UnsupportedError, PredictionError)
 """The errors a task carries back to the driver by name and message (classes that take a message alone)."""
-# Per Python worker (workers are reused across tasks): (bundle digest, trusted types) -> model, store URL -> store.
-_MODELS: dict[tuple, object] = {}
+# Per Python worker (workers are reused across tasks): (bundle digest, trusted types) -> (model, its folder),
+# the most recently used last; store URL -> store.
+_MODELS: OrderedDict[tuple, tuple] = OrderedDict()
+_MAX_MODELS = 4
 _STORES: dict[str, PredictionStore] = {}
 _SLICES_PER_CORE = 4
 """Tasks a core for a Parquet input's row groups: shares small enough that no core waits long for another."""
@@ -148,14 +152,24 @@ class _Task:
 def _model(archive: bytes, trusted: tuple):
     # the same bundle loaded with other trusted types is another model: a run never borrows another's trust
     key = (hashlib.sha256(archive).hexdigest(), tuple(trusted or ()))
-    if key not in _MODELS:
-        from mldeploy.bundle import Bundle
-        from mldeploy.serving import Model
+    if key in _MODELS:
+        _MODELS.move_to_end(key)
+        return _MODELS[key][0]
+    from mldeploy.bundle import Bundle
+    from mldeploy.serving import Model
 
-        folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
-        _MODELS[key] = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
-                             threads=1)  # Spark runs one task per core already
-    return _MODELS[key]
+    folder = tempfile.mkdtemp(prefix="mldeploy-spark-")
+    try:
+        model = Model(Bundle.from_archive(archive, directory=f"{folder}/bundle"), trusted=trusted,
+                      threads=1)  # Spark runs one task per core already
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _MODELS[key] = (model, folder)
+    while len(_MODELS) > _MAX_MODELS:  # a long-lived session's workers outlive many runs and bundles
+        _, (_, old_folder) = _MODELS.popitem(last=False)
+        shutil.rmtree(old_folder, ignore_errors=True)
+    return model
 
 
 def _carry(exc: MldeployError) -> str:
