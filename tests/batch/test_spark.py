@@ -68,7 +68,7 @@ def test_spark_gives_the_local_engines_predictions(spark, salary_registry, tmp_p
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "777")  # the user's own setting
     run = run_batch("salary@1", path, "employee_id", remote, registry=salary_registry, chunk_rows=1000, engine="spark")
     assert (run.engine, run.status, run.rows_done, run.rows_written, run.rows_rejected) == ("spark", "finished", 4000, 3998, 2)
-    # the run's settings (its batch size, splits by bytes alone) were the run's: the session has its own back
+    # the run's settings (CSV: Spark's batch size, splits by bytes alone) were the run's: the session has its own back
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "777"
     assert spark.conf.get("spark.sql.files.openCostInBytes", None) is None
     expected, got = _all(local), _all(remote)

@@ -110,9 +110,8 @@ class ParquetTable:
         groups, first = [], 0
         for file, opened in zip(self._files, self._opened):
             for index in range(opened.metadata.num_row_groups):
-                rows = opened.metadata.row_group(index).num_rows
-                groups.append(RowGroup(str(Path(file).resolve()), index, first, rows))  # workers may start elsewhere
-                first += rows
+                groups.append(RowGroup(str(Path(file).resolve()), index, first))  # workers may start elsewhere
+                first += opened.metadata.row_group(index).num_rows
         return groups
 
     def iter_tables(self, columns: list[str], chunk_rows: int, skip_rows: int = 0) -> Iterator:
@@ -141,7 +140,6 @@ class RowGroup:
     index: int
     first_row: int
     """Its first row's number in the whole input (files in reading order)."""
-    rows: int
 
 
 def read_row_group(group: RowGroup, columns: list[str], chunk_rows: int) -> Iterator:

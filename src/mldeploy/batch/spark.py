@@ -70,8 +70,7 @@ class SparkEngine:
         """Score every row of the input on the cluster; the run's counts are set when all partitions are written."""
         spark, owned = _session(self.master)
         try:
-            with _settings(spark, {**_EVEN_SPLITS, "spark.sql.execution.arrow.maxRecordsPerBatch": str(plan.chunk_rows)}):
-                counts = _score_everywhere(spark, plan)
+            counts = _score_everywhere(spark, plan)
         finally:
             if owned:
                 spark.stop()
@@ -95,9 +94,11 @@ def _score_everywhere(spark, plan: RunPlan) -> list:
             groups = plan.source.row_groups()
             slices = max(1, min(len(groups), _SLICES_PER_CORE * spark.sparkContext.defaultParallelism))
             return spark.sparkContext.parallelize(groups, slices).mapPartitions(task.score_row_groups).collect()
-        row_ids = require("pyspark.sql.functions").monotonically_increasing_id()
-        rows = _read_csv(spark, plan, columns).withColumn(_ROW, row_ids)
-        return rows.mapInArrow(task.score_batches, _SUMMARY).collect()
+        # Spark's reader: its batches are the run's chunks, its splits even (settings the run's own, then put back)
+        with _settings(spark, {**_EVEN_SPLITS, "spark.sql.execution.arrow.maxRecordsPerBatch": str(plan.chunk_rows)}):
+            row_ids = require("pyspark.sql.functions").monotonically_increasing_id()
+            rows = _read_csv(spark, plan, columns).withColumn(_ROW, row_ids)
+            return rows.mapInArrow(task.score_batches, _SUMMARY).collect()
     finally:
         archive.unpersist()
 
