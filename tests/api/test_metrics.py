@@ -1,4 +1,4 @@
-"""ApiMetrics: the collector's pauses, timed by a gc callback, reach a scrape per generation."""
+"""ApiMetrics: answers counted by label, and the collector's pauses, timed by a gc callback, reach a scrape per generation."""
 
 import gc
 import re
@@ -25,3 +25,19 @@ def test_collector_pauses_are_counted_while_watched_and_only_then():
     stopped = _count(metrics, 2)
     gc.collect()
     assert _count(metrics, 2) == stopped
+
+
+def test_answers_are_counted_per_version_endpoint_and_status_and_made_up_names_keep_one_label():
+    metrics = ApiMetrics(served=["salary"])
+    for _ in range(3):
+        metrics.answered("salary", 4, "infer", 200, 0.002)
+    metrics.answered("salary", None, "predict", 200, 0.2)
+    for name in ("made-up-1", "made-up-2"):
+        metrics.answered(name, 1, "predict", 200, 0.001)
+    text = metrics.render()[0].decode()
+    assert 'mldeploy_api_requests_total{endpoint="infer",model="salary",status="200",version="4"} 3.0' in text
+    assert 'mldeploy_api_requests_total{endpoint="predict",model="salary",status="200",version=""} 1.0' in text
+    assert 'mldeploy_api_requests_total{endpoint="predict",model="(not served)",status="200",version="1"} 2.0' in text
+    assert 'mldeploy_api_request_seconds_count{endpoint="infer",model="salary"} 3.0' in text
+    assert 'mldeploy_api_request_seconds_sum{endpoint="predict",model="salary"} 0.2' in text
+    assert "made-up" not in text and len(metrics._answers) == 2  # what a client names is never kept

@@ -99,7 +99,10 @@ class Api:
         """``POST /v2/models/{name}[/versions/{v}]/infer``: V2 tensors in and out (JSON or binary)."""
         started = time.perf_counter()
         try:
-            await self.plane.target(call.name, call.version)  # 404 before reading the body
+            if call.version is None:  # 404 before reading the body
+                self.plane.served(call.name)
+            else:
+                await self.plane.target(call.name, call.version)
             body = await read_body(call.headers, call.receive, INFER_TYPES, self.config.max_body_bytes)
             decoded = protocol.parse_infer_request(body, call.headers.get(protocol.HEADER_LENGTH), self.config.max_json_depth)
             pred = await self.plane.infer(call.name, call.version, decoded)

@@ -89,8 +89,12 @@ class DataPlane:
         ``alone_inline``: a small request that finds no other one queued or running predicts at
         once instead (see :meth:`MicroBatcher.run_alone`). ``endpoint`` names the route in the prediction log.
         """
-        served = await self.target(name, version)
-        model, batcher = (served.model, served.batcher) if version is None else await served.pinned(version)
+        if version is None:  # the usual request: nothing to load, no coroutine to await
+            served = self.served(name)
+            model, batcher = served.model, served.batcher
+        else:
+            served = await self.target(name, version)
+            model, batcher = await served.pinned(version)
         keyed = self._column_keys(request) if self._takes_keys(served) else None
         if request.rows <= batcher.max_batch_rows:
             rows = request.records()

@@ -8,7 +8,7 @@ request goes on to the Starlette app (docs, metadata, health, and the 405s).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from mldeploy.api.body import request_headers
 
@@ -18,9 +18,11 @@ _INFER = re.compile(r"^/v2/models/([^/]+)(?:/versions/([0-9]+))?/infer$")
 _PREDICT = "/predict/"
 
 
-@dataclass(frozen=True)
-class Call:
-    """One POST to a prediction endpoint: its model, version, the headers read, query string and body source."""
+class Call(NamedTuple):
+    """One POST to a prediction endpoint: its model, version, the headers read, query string and body source.
+
+    A named tuple: one is made per request, at half the cost of a frozen dataclass.
+    """
 
     name: str
     version: int | None

@@ -25,6 +25,7 @@ from mldeploy._json_depth import nests_deeper_than
 from mldeploy.api.config import ApiConfig
 from mldeploy.api.errors import MalformedRequestError
 from mldeploy.api.tensors import FIXED, LENGTH, RequestedOutput, selected_outputs, to_binary
+from mldeploy.api.typed_infer import read_plain
 from mldeploy.serving import Prediction, codecs
 
 __all__ = [
@@ -78,7 +79,7 @@ class InferRequest(NamedTuple):
     def records(self) -> list[dict]:
         """Return the rows as dicts of plain Python values (for small requests that join a micro-batch)."""
         if self.rows == 1:  # the usual request: one record straight from the columns
-            return [{name: values[0] if type(values) is list else values[:1].tolist()[0]
+            return [{name: values[:1].tolist()[0] if type(values) is np.ndarray else values[0]
                      for name, values in self.columns.items()}]
         names = list(self.columns)
         lists = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.columns.values()]
@@ -90,6 +91,12 @@ def parse_infer_request(body: bytes, header_length: str | None, max_depth: int =
 
     A JSON part that nests deeper than ``max_depth`` is refused before it is parsed.
     """
+    if header_length is None:
+        plain = read_plain(body)
+        if plain is not None:
+            outputs = (None, False) if plain.outputs is None and plain.parameters is None else \
+                _requested_outputs({"outputs": plain.outputs, "parameters": plain.parameters})
+            return InferRequest(plain.id, plain.columns, plain.rows, *outputs)
     json_part, binary = _split(body, header_length)
     request = _load_json(json_part, max_depth)
     if not isinstance(request, dict):
@@ -355,16 +362,16 @@ def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[byte
     """Return the response body and, when any output is binary, the length of its JSON part."""
     outputs, chunks = [], []
     for output, datatype, values in selected_outputs(pred, request.outputs, request.binary_output):
-        tensor = {"name": output.name, "datatype": datatype, "shape": list(values.shape)}
         if output.binary:
             chunk = to_binary(datatype, values)
-            tensor["parameters"] = {"binary_data_size": len(chunk)}
             chunks.append(chunk)
+            outputs.append({"name": output.name, "datatype": datatype, "shape": list(values.shape),
+                            "parameters": {"binary_data_size": len(chunk)}})
         else:
-            tensor["data"] = values.ravel().tolist()
-        outputs.append(tensor)
+            outputs.append({"name": output.name, "datatype": datatype, "shape": list(values.shape),
+                            "data": values.ravel().tolist()})
     head = {"model_name": pred.ref.name, "model_version": str(pred.ref.version), "outputs": outputs,
-            "parameters": {"path": str(pred.path)}}
+            "parameters": {"path": pred.path.value}}
     if request.id is not None:
         head["id"] = request.id
     header = orjson.dumps(head)

@@ -6,6 +6,7 @@ the gRPC one (:mod:`mldeploy.api.grpc.translate`).
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ def selected_outputs(pred: Prediction, outputs: tuple[RequestedOutput, ...] | No
                      binary_output: bool) -> list[tuple[RequestedOutput, str, np.ndarray]]:
     """Return (requested output, datatype, values) for each output asked for (None: all, binary as ``binary_output``)."""
     columns = _output_columns(pred)
-    wanted = outputs or tuple(RequestedOutput(name, binary_output) for name in columns)
+    wanted = outputs or _every_output(tuple(columns), binary_output)
     selected = []
     for output in wanted:
         if output.name not in columns:
@@ -93,10 +94,15 @@ def selected_outputs(pred: Prediction, outputs: tuple[RequestedOutput, ...] | No
     return selected
 
 
+@functools.cache
+def _every_output(names: tuple[str, ...], binary: bool) -> tuple[RequestedOutput, ...]:
+    return tuple(RequestedOutput(name, binary) for name in names)  # made once: most requests ask for every output
+
+
 def _output_columns(pred: Prediction) -> dict[str, tuple[str, np.ndarray]]:
+    if pred.classes is None:  # a regressor, the usual answer: its values as they are, without a copy
+        return {"prediction": ("FP64", np.asarray(pred.values, dtype="<f8"))}
     columns = codecs.prediction_columns(pred)
-    if pred.classes is None:
-        return {"prediction": ("FP64", np.asarray(columns["prediction"], dtype="<f8"))}
     datatype = _label_datatype(pred.classes)
     labels = columns["label"]
     if datatype != "BYTES":
