@@ -67,6 +67,16 @@ def test_anything_else_is_left_to_the_full_path(body):
     assert typed_infer.read_plain(body) is None
 
 
+@pytest.mark.parametrize("before_datatype", [b'"data": ' + b"[" * 5000 + b"]" * 5000,
+                                             b'"note": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5000])
+def test_a_deep_value_before_the_datatype_is_left_to_the_full_path_which_refuses_it(before_datatype):
+    # msgspec looks ahead for the tag by skipping the keys before it, recursively: past its limit, a RecursionError.
+    body = b'{"inputs": [{"name": "a", "shape": [1], ' + before_datatype + b', "datatype": "FP64"}]}'
+    assert typed_infer.read_plain(body) is None
+    with pytest.raises(MalformedRequestError, match="nests deeper than 64 levels"):
+        protocol.parse_infer_request(body, None)
+
+
 def test_what_the_full_path_refuses_is_refused_with_its_words():
     body = _body(_tensor("a", "FP64", [1]), _tensor("a", "FP64", [1]))
     with pytest.raises(MalformedRequestError, match='input "a" is given twice'):

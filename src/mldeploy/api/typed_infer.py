@@ -70,9 +70,11 @@ def _decoders():
     msgspec = optional("msgspec")
     if msgspec is None:
         return None
+    # RecursionError: to find a tensor's datatype given after other keys, msgspec skips their values
+    # recursively; one nested too deep must go to the full path, which refuses it by depth, not become a 500.
     return (msgspec.json.Decoder(_request_type(msgspec, one_row=True)),
             msgspec.json.Decoder(_request_type(msgspec, one_row=False)),
-            (msgspec.DecodeError, msgspec.ValidationError))
+            (msgspec.DecodeError, RecursionError))
 
 
 def _request_type(msgspec, one_row: bool):
