@@ -46,8 +46,8 @@ def require(module: str) -> ModuleType:
 def optional(module: str) -> ModuleType | None:
     """Import ``module`` if it is installed, else return None: for a faster library the code can do without.
 
-    orjson is the one today: the ``api`` and ``kafka`` extras bring it, and it is several times faster than
-    ``json`` at what the core encodes and the stream decodes.
+    orjson is one: the ``api`` and ``kafka`` extras bring it, and it is several times faster than ``json`` at
+    what the core encodes and the stream decodes. msgspec (the ``api`` extra) reads the usual V2 JSON request.
     """
     try:
         return importlib.import_module(module)
