@@ -94,8 +94,9 @@ def parse_infer_request(body: bytes, header_length: str | None, max_depth: int =
     if header_length is None:
         plain = read_plain(body)
         if plain is not None:
-            outputs = (None, False) if plain.outputs is None and plain.parameters is None else \
-                _requested_outputs({"outputs": plain.outputs, "parameters": plain.parameters})
+            if plain.outputs is None and plain.parameters is None:
+                return InferRequest(plain.id, plain.columns, plain.rows, None, False)
+            outputs = _requested_outputs({"outputs": plain.outputs, "parameters": plain.parameters})
             return InferRequest(plain.id, plain.columns, plain.rows, *outputs)
     json_part, binary = _split(body, header_length)
     request = _load_json(json_part, max_depth)

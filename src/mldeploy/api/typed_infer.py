@@ -17,7 +17,7 @@ again and words its error, so both paths answer alike. msgspec is part of the
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, NamedTuple, Optional, Union
 
 from mldeploy._extras import optional
 from mldeploy.api.tensors import FIXED
@@ -27,13 +27,14 @@ __all__ = ["PlainRequest", "read_plain"]
 _INT64 = dict(ge=-(2**63), le=2**63 - 1)  # orjson reads some longer integers as floats: leave those to the full path
 
 
-class PlainRequest:
+class PlainRequest(NamedTuple):
     """What a plain body holds: the id, one column per input (all of one length), the outputs and parameters as sent."""
 
-    __slots__ = ("id", "columns", "rows", "outputs", "parameters")
-
-    def __init__(self, request_id, columns: dict, rows: int, outputs, parameters):
-        self.id, self.columns, self.rows, self.outputs, self.parameters = request_id, columns, rows, outputs, parameters
+    id: str | None
+    columns: dict[str, list]
+    rows: int
+    outputs: list | None
+    parameters: dict | None
 
 
 def read_plain(body: bytes) -> PlainRequest | None:
@@ -45,14 +46,14 @@ def read_plain(body: bytes) -> PlainRequest | None:
     try:
         request = one_row.decode(body)
     except errors:
-        return _many(many_rows, errors, body)
+        return _read_many_rows(many_rows, errors, body)
     columns = {tensor.name: tensor.data for tensor in request.inputs}
     if len(columns) != len(request.inputs):  # a name given twice: the full path says which
         return None
     return PlainRequest(request.id, columns, 1, request.outputs, request.parameters)
 
 
-def _many(decoder, errors, body: bytes) -> PlainRequest | None:
+def _read_many_rows(decoder, errors, body: bytes) -> PlainRequest | None:
     try:
         request = decoder.decode(body)
     except errors:
