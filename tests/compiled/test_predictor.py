@@ -98,3 +98,29 @@ def test_columns_give_the_same_bases_as_the_frame_with_either_category_lookup(sa
     assert np.array_equal(encoder.encode_columns(columns, len(frame)), by_indexer, equal_nan=True)
     assert np.array_equal(salary_compiled.compiled.predict_columns(columns, len(frame)),
                           salary_compiled.compiled.predict_frame(frame))
+
+
+@pytest.mark.timeout(60)
+def test_a_small_batch_by_columns_matches_each_row_and_names_every_refused_row(salary_compiled, salary_holdout) -> None:
+    encoder = salary_compiled.compiled.encoder
+    frame = salary_holdout.iloc[:25].copy()
+    frame.loc[frame.index[::4], ["company_size", "years_experience"]] = np.nan  # imputed, and NaN where a guard allows it
+
+    def columns(batch):
+        return {name: batch[name].to_numpy(dtype=object if batch[name].dtype == object else np.float64)
+                for name in batch.columns}
+
+    by_row = np.array([encoder.encode_row(row) for row in frame.to_dict("records")])
+    assert np.array_equal(encoder.encode_columns(columns(frame), len(frame)), by_row, equal_nan=True)
+    outside = frame.copy()
+    outside.loc[outside.index[[3, 7]], "company_size"] = -5.0
+    with pytest.raises(SchemaError) as refused:
+        encoder.encode_columns(columns(outside), len(outside))
+    assert [(issue.row, issue.field, issue.got) for issue in refused.value.issues] == [
+        (3, "company_size", "-5"), (7, "company_size", "-5")]
+    infinite = frame.copy()
+    infinite.loc[infinite.index[[2, 5]], "weekly_hours"] = [np.inf, -np.inf]
+    with pytest.raises(SchemaError) as refused:
+        encoder.encode_columns(columns(infinite), len(infinite))
+    assert [(issue.row, issue.field, issue.expected) for issue in refused.value.issues] == [
+        (2, "weekly_hours", "a finite number"), (5, "weekly_hours", "a finite number")]

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import pandas as pd
 
@@ -35,16 +35,14 @@ Infer = Callable[[object, str], Accepted]
 """(rows, extra) -> Accepted: one call of the serving core (records or a DataFrame), bad rows set aside."""
 
 
-@dataclass(eq=False)
 class _Job:
-    rows: list | pd.DataFrame
-    extra: str
-    future: asyncio.Future | None
-    arrived: float = field(default_factory=time.monotonic)
+    """One request's rows waiting for a batch; its size is read several times a batch, so it is kept."""
 
-    @property
-    def size(self) -> int:
-        return len(self.rows)
+    __slots__ = ("rows", "extra", "future", "size", "arrived")
+
+    def __init__(self, rows: list | pd.DataFrame, extra: str, future: asyncio.Future | None):
+        self.rows, self.extra, self.future, self.size = rows, extra, future, len(rows)
+        self.arrived = time.monotonic()
 
 
 class MicroBatcher:

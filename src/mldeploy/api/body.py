@@ -24,7 +24,9 @@ def request_headers(scope) -> dict[str, str]:
 
 async def read_body(headers: Mapping[str, str], receive, content_types: frozenset[str], limit_bytes: int) -> bytes:
     """Return the body; 415 for another content type or encoding, 413 past ``limit_bytes`` (also once inflated)."""
-    content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = headers.get("content-type", "")
+    if content_type not in content_types:  # the usual header is read as it is; anything else is normalised first
+        content_type = content_type.split(";", 1)[0].strip().lower()
     if content_type not in content_types and not content_type.endswith("+json"):
         allowed = ", ".join(sorted(t for t in content_types if t))
         raise UnsupportedMediaTypeError(f"content type {content_type!r} is not read here; send {allowed}")
