@@ -54,6 +54,8 @@ class RowEncoder:
         self._number_columns = [column for _, column, _, _ in numbers]
         self._number_fills = np.array([fill for _, _, fill, _ in numbers], dtype=np.float64)
         self._number_lows = np.array([low for _, _, _, low in numbers], dtype=np.float64)
+        self._per_column = [(i, *plan) for i, plan in enumerate(self._plan) if plan[0] not in (_ONEHOT, _NUMBER)]
+        """The bases a batch still encodes one by one (texts, missing-value flags)."""
         self._guarded = np.array([check[0] for check in self._checks], dtype=np.intp)
         self._guard_lows, self._guard_highs, self._guard_nan_ok = (
             np.array([check[i] for check in self._checks], dtype=dtype)
@@ -85,7 +87,7 @@ class RowEncoder:
             return (_NUMBER, base.column, fill, -math.inf if base.lo is None else base.lo)
         if isinstance(base, MissingBase):
             return (_MISSING_NUMBER if base.numeric else _MISSING_TEXT, base.column, None, None)
-        index = {category: i for i, category in enumerate(base.categories)}
+        index = _Index((category, i) for i, category in enumerate(base.categories))  # made once: looked up every batch
         if isinstance(base, CodeBase):
             return (_CODE, base.column, base.fill, (index, base.strict))
         if isinstance(base, OneHotBase):
@@ -163,10 +165,10 @@ class RowEncoder:
         if self._number_columns:
             out[:, self._number_bases] = _numbers(np.column_stack([columns[column] for column in self._number_columns]),
                                                   self._number_fills, self._number_lows)
-        for i, (kind, column, fill, extra) in enumerate(self._plan):
+        for i, kind, column, fill, extra in self._per_column:
             if kind == _MISSING_NUMBER:
                 out[:, i] = np.isnan(columns[column])
-            elif kind not in (_ONEHOT, _NUMBER):
+            else:
                 out[:, i] = _texts(columns[column], column, kind, fill, extra, looked_up)
         if self._checks:
             self._check_guards(out, columns)
@@ -301,7 +303,7 @@ def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
                 values[nan_rows] = fill
                 positions[nan_rows] = index.get_indexer([fill])[0]
         return values, positions
-    positions = _lookup(keys, values)
+    positions = _lookup(lookup if type(lookup) is _Index else _Index((key, i) for i, key in enumerate(keys)), values)
     if fill is not None and (positions < 0).any():
         is_nan = _float_nan(values)
         if is_nan.any():
@@ -318,9 +320,9 @@ def _float_nan(values: np.ndarray) -> np.ndarray:
     return missing
 
 
-def _lookup(keys: list, values: np.ndarray) -> np.ndarray:
+def _lookup(index: _Index, values: np.ndarray) -> np.ndarray:
+    """Each value's position in ``index``, or -1."""
     # A dict, not pandas: pandas would match None with NaN, scikit-learn keeps them apart.
-    index = _Index((key, i) for i, key in enumerate(keys))
     try:
         return np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     except TypeError:  # an unhashable value is no category
