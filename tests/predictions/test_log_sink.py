@@ -3,13 +3,16 @@
 import math
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mldeploy.batch.prediction_store import PredictionStore
+from mldeploy.bundle import BundleRef
 from mldeploy.predictions import tables
 from mldeploy.predictions.log_sink import DatabaseLogSink
-from mldeploy.serving.prediction_log import LogRow
+from mldeploy.serving import Prediction, ServingPath
+from mldeploy.serving.prediction_log import LogEntry, LogRow
 
 _AT = 1_796_000_000.1234567  # 2026-12-01: its microseconds round up, as datetime.fromtimestamp rounds them
 
@@ -74,6 +77,30 @@ def test_hostile_text_and_odd_numbers_are_stored_as_given(database):
     assert pd.isna(by_key.loc["tab\there", "label"])
     when = by_key.loc["tab\there", "predicted_at"]
     assert pd.Timestamp(when).to_pydatetime() == datetime.fromtimestamp(_AT, timezone.utc)
+
+
+def test_api_entries_written_a_column_at_a_time_read_back_as_their_rows_written_one_by_one(database):
+    def entry(key, value, inputs, request_id):
+        prediction = Prediction(BundleRef("salary", 2), ServingPath.COMPILED, np.array([value]))
+        return LogEntry(prediction, [key], inputs, "api", "rest.infer", request_id, at=_AT, latency_s=0.002)
+
+    entries = [entry("tab\there", 1.5, [{"note": "line\nbreak \\ slash", "n": 1}], "r1"),
+               entry("back\\slash\\N", float("nan"), None, "v2-" + "x" * 97),
+               entry("nul\x00byte", -0.0, {"city": np.array(["Oslo"], dtype=object)}, "r3"),
+               *(entry(f"k{i}", i / 7, [{"i": i}], f"r{i}") for i in range(4, 600))]  # more than one slice
+    by_row = [row._replace(role="shadow") for logged in entries for row in logged.rows()]  # the same rows, told apart
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write(entries)
+        sink.write([_Entry(by_row)])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary")))
+    served, shadow = (stored[stored.role == role].drop(columns="role").sort_values("key").reset_index(drop=True)
+                      for role in ("served", "shadow"))
+    assert len(served) == len(entries)
+    pd.testing.assert_frame_equal(served, shadow)
 
 
 def test_an_id_longer_than_its_column_is_shortened_and_stays_distinct(database):

@@ -24,7 +24,7 @@ from mldeploy._extras import optional
 from mldeploy._db import WRITE, create_engine_for, describe, normalise_url, translate_errors
 from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
-from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused
+from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused, one_row_columns
 
 __all__ = ["DatabaseLogSink", "open_database_log"]
 
@@ -109,26 +109,38 @@ def _copy(conn, entries: list[Loggable]) -> None:
         cursor.close()
 
 
-def _slices(entries: list[Loggable]) -> Iterator[list[LogRow]]:
-    """The rows of ``entries``, fitted to the table, in lists of about ``_ROWS_PER_SLICE`` (an entry is never split)."""
-    rows: list[LogRow] = []
+def _slices(entries: list[Loggable]) -> Iterator[tuple]:
+    """The rows of ``entries`` as columns fitted to the table, about ``_ROWS_PER_SLICE`` rows a slice (an entry is never split)."""
+    part, rows = [], 0
     for entry in entries:
-        rows += map(_fitted, entry.rows())
-        if len(rows) >= _ROWS_PER_SLICE:
-            yield rows
-            rows = []
+        part.append(entry)
+        rows += len(entry)
+        if rows >= _ROWS_PER_SLICE:
+            yield _columns(part)
+            part, rows = [], 0
     if rows:
-        yield rows
+        yield _columns(part)
 
 
-def _copy_text(rows: list[LogRow]) -> str:
-    """The COPY text of ``rows``, built column by column: each text column is searched for escapes once, as a whole.
+def _columns(entries: list[Loggable]) -> tuple:
+    columns = one_row_columns(entries)
+    if columns is None:
+        return tuple(zip(*[_fitted(row) for entry in entries for row in entry.rows()]))
+    request_ids, endpoints = columns[3], columns[5]
+    if max(map(len, request_ids)) > _REQUEST_ID or max(map(len, endpoints)) > _ENDPOINT:
+        columns = (*columns[:3], [_shortened(text, _REQUEST_ID) for text in request_ids], columns[4],
+                   [_shortened(text, _ENDPOINT) for text in endpoints], *columns[6:])
+    return columns
+
+
+def _copy_text(columns: tuple) -> str:
+    """The COPY text of a slice's ``columns``: each text column is searched for escapes once, as a whole.
 
     Only a column holding an escape, a null or a non-finite number takes the per-value path.
     Name, source and role are plain words by construction: nothing to escape there.
     """
     (names, keys, versions, request_ids, sources, endpoints, roles, ats, values, labels, probabilities, inputs,
-     latencies) = zip(*rows)
+     latencies) = columns
     columns = (names, _texts(keys), map(str, versions), _texts(request_ids), sources, _texts(endpoints), roles,
                _stamps(ats), _floats(values), _texts(labels), _texts(probabilities), _texts(inputs), _floats(latencies))
     # One f-string a row: a third faster than "\t".join over each row's tuple.
