@@ -79,6 +79,21 @@ def test_hostile_text_and_odd_numbers_are_stored_as_given(database):
     assert pd.Timestamp(when).to_pydatetime() == datetime.fromtimestamp(_AT, timezone.utc)
 
 
+def _written_whole_and_row_by_row(database: str, entries: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``entries`` as they are, then their rows one by one (as shadows, to tell them apart); read both back."""
+    by_row = [row._replace(role="shadow") for entry in entries for row in entry.rows()]
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write(entries)
+        sink.write([_Entry(by_row)])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        stored = pd.concat(list(store.iter_served("salary")))
+    return tuple(stored[stored.role == role].drop(columns="role").sort_values("key").reset_index(drop=True)
+                 for role in ("served", "shadow"))
+
+
 def test_api_entries_written_a_column_at_a_time_read_back_as_their_rows_written_one_by_one(database):
     def entry(key, value, inputs, request_id):
         prediction = Prediction(BundleRef("salary", 2), ServingPath.COMPILED, np.array([value]))
@@ -88,19 +103,29 @@ def test_api_entries_written_a_column_at_a_time_read_back_as_their_rows_written_
                entry("back\\slash\\N", float("nan"), None, "v2-" + "x" * 97),
                entry("nul\x00byte", -0.0, {"city": np.array(["Oslo"], dtype=object)}, "r3"),
                *(entry(f"k{i}", i / 7, [{"i": i}], f"r{i}") for i in range(4, 600))]  # more than one slice
-    by_row = [row._replace(role="shadow") for logged in entries for row in logged.rows()]  # the same rows, told apart
-    sink = DatabaseLogSink(database)
-    try:
-        sink.write(entries)
-        sink.write([_Entry(by_row)])
-    finally:
-        sink.close()
-    with PredictionStore(database) as store:
-        stored = pd.concat(list(store.iter_served("salary")))
-    served, shadow = (stored[stored.role == role].drop(columns="role").sort_values("key").reset_index(drop=True)
-                      for role in ("served", "shadow"))
+    served, by_row = _written_whole_and_row_by_row(database, entries)
     assert len(served) == len(entries)
-    pd.testing.assert_frame_equal(served, shadow)
+    pd.testing.assert_frame_equal(served, by_row)
+
+
+def test_stream_batches_written_as_their_columns_read_back_as_their_rows_written_one_by_one(database):
+    from confluent_kafka import Message
+
+    from mldeploy.stream.log_entry import ScoredEntry
+    from mldeploy.stream.scoring import Scored
+
+    def batch(first: int, count: int, model: str) -> ScoredEntry:
+        messages = [Message(topic="events", partition=1, offset=first + i, key=b"k%d" % (first + i),
+                            value=b'{"note":"tab\there","i":%d}' % i) for i in range(count)]
+        scored = Scored(predictions={i: b'{"prediction":%d.5}' % i for i in range(count)},
+                        models={i: model for i in range(count)})
+        return ScoredEntry(messages, scored, "events", _AT, with_inputs=True)
+
+    batches = [batch(0, 300, "salary@2"), ScoredEntry([], Scored(), "events", _AT, with_inputs=True),
+               batch(300, 40, "salary@3")]
+    served, by_row = _written_whole_and_row_by_row(database, batches)
+    assert len(served) == 340 and set(served.model_version) == {2, 3}
+    pd.testing.assert_frame_equal(served, by_row)
 
 
 def test_an_id_longer_than_its_column_is_shortened_and_stays_distinct(database):

@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -123,11 +124,16 @@ def _slices(entries: list[Loggable]) -> Iterator[tuple]:
 
 
 def _columns(entries: list[Loggable]) -> tuple:
+    """The 13 columns of ``entries``' rows: made as columns where the entries can (the API's one-row entries, the
+    stream's scored batches), else transposed from their rows."""
     columns = one_row_columns(entries)
+    if columns is None and all(hasattr(entry, "columns") for entry in entries):
+        parts = [entry.columns() for entry in entries]
+        columns = parts[0] if len(parts) == 1 else tuple(list(chain.from_iterable(column)) for column in zip(*parts))
     if columns is None:
         return tuple(zip(*[_fitted(row) for entry in entries for row in entry.rows()]))
     request_ids, endpoints = columns[3], columns[5]
-    if max(map(len, request_ids)) > _REQUEST_ID or max(map(len, endpoints)) > _ENDPOINT:
+    if request_ids and (max(map(len, request_ids)) > _REQUEST_ID or max(map(len, endpoints)) > _ENDPOINT):
         columns = (*columns[:3], [_shortened(text, _REQUEST_ID) for text in request_ids], columns[4],
                    [_shortened(text, _ENDPOINT) for text in endpoints], *columns[6:])
     return columns
@@ -195,8 +201,10 @@ def _floats(column: tuple) -> Sequence[str]:
     return [_NULL if value is None else repr(float(value)) for value in column]
 
 
-def _stamps(ats: tuple) -> list[str]:
+def _stamps(ats: Sequence[float]) -> list[str]:
     """Unix times as UTC timestamptz text, to the microsecond, rounded as ``datetime.fromtimestamp`` rounds."""
+    if len(ats) > 1 and ats.count(ats[0]) == len(ats):  # a stream batch: every row has its batch's time, written once
+        return _stamps(ats[:1]) * len(ats)
     micros = np.rint(np.asarray(ats, dtype=np.float64) * 1_000_000).astype(np.int64).astype("datetime64[us]")
     return np.datetime_as_string(micros, unit="us", timezone="UTC").tolist()
 

@@ -153,7 +153,11 @@ def one_row_columns(entries: Sequence) -> tuple[list, ...] | None:
 
 
 class Loggable(Protocol):
-    """What the log queues: a :class:`LogEntry`, or an adapter's own entry that makes the same rows (off the hot path)."""
+    """What the log queues: a :class:`LogEntry`, or an adapter's own entry that makes the same rows (off the hot path).
+
+    An entry may also have ``columns()``: its rows as the 13 columns of :class:`LogRow`, for a sink that
+    writes columns (PostgreSQL's COPY), which then makes no tuple per row.
+    """
 
     def __len__(self) -> int:
         """Rows in the entry (what counts against the queue's bound)."""
