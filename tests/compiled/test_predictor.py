@@ -124,3 +124,19 @@ def test_a_small_batch_by_columns_matches_each_row_and_names_every_refused_row(s
         encoder.encode_columns(columns(infinite), len(infinite))
     assert [(issue.row, issue.field, issue.expected) for issue in refused.value.issues] == [
         (2, "weekly_hours", "a finite number"), (5, "weekly_hours", "a finite number")]
+
+
+@pytest.mark.timeout(60)
+def test_a_number_column_no_base_reads_may_come_as_objects(salary_compiled, salary_holdout) -> None:
+    frame = salary_holdout.iloc[:5]
+    columns = {name: frame[name].to_numpy(dtype=object if frame[name].dtype == object else np.float64)
+               for name in frame.columns}
+    columns["certifications"] = columns["certifications"].astype(object)  # read by no base: only checked finite
+    assert np.array_equal(salary_compiled.compiled.predict_columns(columns, len(frame)),
+                          salary_compiled.compiled.predict_frame(frame))
+    columns["years_experience"] = columns["years_experience"].copy()
+    columns["years_experience"][2] = np.inf
+    with pytest.raises(SchemaError) as refused:
+        salary_compiled.compiled.predict_columns(columns, len(frame))
+    assert [(issue.row, issue.field, issue.expected) for issue in refused.value.issues] == [
+        (2, "years_experience", "a finite number")]

@@ -152,7 +152,8 @@ class RowEncoder:
 
     def encode_columns(self, columns: Mapping[str, np.ndarray], rows: int) -> np.ndarray:
         """Return the base values of ``rows`` rows given as columns: float64 numbers, object texts."""
-        if self._numeric and np.isinf(np.concatenate([columns[column] for column in self._numeric])).any():
+        numbers = np.concatenate([columns[column] for column in self._numeric]) if self._numeric else None
+        if numbers is not None and (numbers.dtype == object or np.isinf(numbers).any()):  # isinf reads no objects
             for column in self._numeric:  # NaN is a missing value; the first column with an infinity is named
                 _check_finite(columns[column], column)
         out = np.empty((rows, len(self._plan)), dtype=np.float64)
