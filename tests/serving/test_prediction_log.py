@@ -43,7 +43,8 @@ def test_one_row_regressor_entries_make_the_columns_their_rows_make():
     assert repr(list(columns)) == repr(by_rows)  # repr: NaN equals NaN, and -0.0 stays -0.0
     classifier = Prediction(BundleRef("churn", 3), ServingPath.COMPILED, np.array(["no"], dtype=object), None, ("no", "yes"))
     two_rows = LogEntry(regression(1.0), ["a", "b"], None, "api", "rest.predict", "r4")
-    for other in (LogEntry(classifier, ["k"], None, "api", "rest.predict", "r5"), two_rows):
+    no_inputs = LogEntry(regression(2.0), ["k6"], [], "api", "rest.predict", "r6")
+    for other in (LogEntry(classifier, ["k"], None, "api", "rest.predict", "r5"), two_rows, no_inputs):
         assert one_row_columns([*entries, other]) is None  # anything else: row by row
 
 

@@ -138,12 +138,15 @@ def one_row_columns(entries: Sequence) -> tuple[list, ...] | None:
     spends half what :meth:`LogEntry.rows` and a transposition cost an entry on the writer thread, which
     shares the interpreter with the serving loop.
     """
-    if not all(type(entry) is LogEntry and len(entry.keys) == 1 and entry.prediction.classes is None
-               for entry in entries):
+    if not all(type(entry) is LogEntry and len(entry.keys) == 1 and len(entry.prediction) == 1
+               and entry.prediction.classes is None for entry in entries):
         return None
     row_json = _codecs().row_json
     predictions = [entry.prediction for entry in entries]
-    inputs = [None if entry.inputs is None else row_json(_first_record(entry.inputs)) for entry in entries]
+    try:
+        inputs = [None if entry.inputs is None else row_json(_first_record(entry.inputs)) for entry in entries]
+    except IndexError:  # inputs without a row: the rows the entry makes say what it holds
+        return None
     nothing = [None] * len(entries)
     return ([prediction.ref.name for prediction in predictions], [entry.keys[0] for entry in entries],
             [prediction.ref.version for prediction in predictions], [entry.request_id for entry in entries],
