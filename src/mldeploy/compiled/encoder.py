@@ -42,6 +42,7 @@ class RowEncoder:
         self._plan = [self._step(base) for base in self.bases]
         self._checks = [(i, self.bases[i].column, *self.guards[i]) for i in sorted(self.guards)]
         self._onehot = _onehot_groups(self._plan)
+        self._row_steps = _row_steps(self._plan)
         self._numeric = list(dict.fromkeys(
             [*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))]))
         """Every column read as a number: each is checked finite once per batch."""
@@ -98,9 +99,16 @@ class RowEncoder:
     def encode_row(self, row: dict) -> list:
         """Return the base values of one row as a list."""
         self._check_unread_finite(row)
-        out = []
-        for kind, column, fill, extra in self._plan:
+        out = [0.0] * len(self._plan)  # a one-hot indicator stays 0.0 unless its category is the row's
+        for kind, where, column, fill, extra in self._row_steps:
             value = row[column]
+            if kind == _ONEHOT:  # one lookup for all of a column's indicators
+                code = extra[0].get(value, -1)
+                if code < 0:  # missing (filled), unseen or refused: the slow path decides
+                    code = _code(value, column, fill, extra[0], extra[1])
+                for index in where.get(code, ()):
+                    out[index] = 1.0
+                continue
             if kind == _NUMBER:
                 if value is None or value != value:
                     value = fill
@@ -108,11 +116,6 @@ class RowEncoder:
                     raise _refused(column, value, _FINITE)
                 elif value < extra:
                     value = math.nan
-            elif kind == _ONEHOT:
-                code = extra[0].get(value, -1)
-                if code < 0:  # missing (filled), unseen or refused: the slow path decides
-                    code = _code(value, column, fill, extra[0], extra[1])
-                value = 1.0 if code == extra[2] else 0.0
             elif kind == _CODE:
                 value = _code(value, column, fill, *extra)
             elif kind == _ORDINAL:
@@ -121,7 +124,7 @@ class RowEncoder:
                 value = _missing_number(value, column)
             else:
                 value = 1.0 if value.__class__ is float and value != value else 0.0
-            out.append(value)
+            out[where] = value
         for index, column, low, high, nan_ok in self._checks:
             value = out[index]
             if not low <= value <= high and not (nan_ok and value != value):
@@ -265,6 +268,24 @@ def _texts(values: np.ndarray, column: str, kind: int, fill, extra, looked_up: d
     if not found.all() and extra[1] is None:
         raise _refused_at(column, values, ~found, _KNOWN)
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
+
+
+def _row_steps(plan: list) -> list[tuple]:
+    """A row's steps, in base order: (kind, base index, column, fill, extra) a base, but one step for all the
+    one-hot bases of a column (kind, {category code: base indices}, column, fill, (lookup, strict)), at its
+    first base: a refusal still comes from the first base that refuses."""
+    steps, groups = [], {}
+    for i, (kind, column, fill, extra) in enumerate(plan):
+        if kind != _ONEHOT:
+            steps.append((kind, i, column, fill, extra))
+            continue
+        lookup, strict, code = extra
+        key = (column, fill, tuple(lookup), strict)
+        if key not in groups:
+            groups[key] = {}
+            steps.append((_ONEHOT, groups[key], column, fill, (lookup, strict)))
+        groups[key].setdefault(code, []).append(i)
+    return steps
 
 
 def _onehot_groups(plan: list) -> list[tuple]:
