@@ -2,9 +2,10 @@
 
 A V2 JSON body spells each feature as a tensor object (name, datatype, shape,
 data); read as Python dicts and checked field by field, one row of eleven
-features cost 8.7 µs, five times the plain ``/predict`` body. Here msgspec
+features cost 8.7 µs, seven times the plain ``/predict`` body. Here msgspec
 decodes the body straight into typed tensors, one kind per datatype, so the
-datatype, the shape and every value's type are checked while it reads: 3 µs.
+datatype, the shape and every value's type are checked while it reads: about
+4 µs for the whole request.
 
 Only the plain case is taken, exactly as :mod:`mldeploy.api.protocol` would
 read it: no ``parameters`` on a tensor (binary data), no key it does not know,
