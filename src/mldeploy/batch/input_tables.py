@@ -129,7 +129,7 @@ class ParquetTable:
                     yield pa.Table.from_batches([batch.slice(skip_rows)])
                     skip_rows = 0
             except (OSError, ValueError) as exc:
-                raise ConfigError(f"cannot read {file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
+                raise _damaged(file, exc) from exc
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def read_row_group(group: RowGroup, columns: list[str], chunk_rows: int) -> Iter
             yield first, pa.Table.from_batches([batch])
             first += batch.num_rows
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {group.file}: {_first_line(exc)}; the file is damaged or not Parquet") from exc
+        raise _damaged(group.file, exc) from exc
 
 
 class CsvTable:
@@ -246,6 +246,12 @@ def _hash_file(digest, path: Path) -> None:
                 digest.update(block)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _damaged(file, exc: Exception) -> ConfigError:
+    """A Parquet file that opened but whose rows cannot be read, and what to do about it."""
+    return ConfigError(f"cannot read {file}: {_first_line(exc)}; the file is damaged or not Parquet: write it again, "
+                       "or leave it out of the input")
 
 
 def _first_line(exc: Exception) -> str:
