@@ -42,7 +42,7 @@ class RowEncoder:
         self._plan = [self._step(base) for base in self.bases]
         self._checks = [(i, self.bases[i].column, *self.guards[i]) for i in sorted(self.guards)]
         self._onehot = _onehot_groups(self._plan)
-        self._row_steps = _row_steps(self._plan)
+        self._row_steps = _row_steps(self._plan, self._onehot)
         self._numeric = list(dict.fromkeys(
             [*self.number_columns, *(plan[1] for plan in self._plan if plan[0] in (_NUMBER, _MISSING_NUMBER))]))
         """Every column read as a number: each is checked finite once per batch."""
@@ -270,22 +270,17 @@ def _texts(values: np.ndarray, column: str, kind: int, fill, extra, looked_up: d
     return np.where(found, table[positions], extra[1] if extra[1] is not None else np.nan)
 
 
-def _row_steps(plan: list) -> list[tuple]:
-    """A row's steps, in base order: (kind, base index, column, fill, extra) a base, but one step for all the
-    one-hot bases of a column (kind, {category code: base indices}, column, fill, (lookup, strict)), at its
-    first base: a refusal still comes from the first base that refuses."""
-    steps, groups = [], {}
-    for i, (kind, column, fill, extra) in enumerate(plan):
-        if kind != _ONEHOT:
-            steps.append((kind, i, column, fill, extra))
-            continue
-        lookup, strict, code = extra
-        key = (column, fill, tuple(lookup), strict)
-        if key not in groups:
-            groups[key] = {}
-            steps.append((_ONEHOT, groups[key], column, fill, (lookup, strict)))
-        groups[key].setdefault(code, []).append(i)
-    return steps
+def _row_steps(plan: list, onehot_groups: list[tuple]) -> list[tuple]:
+    """A row's steps, in base order: (kind, base index, column, fill, extra) a base, but one step for each of
+    ``onehot_groups`` (kind, {category code: base indices}, column, fill, (lookup, strict)), at its first base:
+    a refusal still comes from the first base that refuses."""
+    steps = [(i, (kind, i, column, fill, extra)) for i, (kind, column, fill, extra) in enumerate(plan) if kind != _ONEHOT]
+    for column, fill, lookup, strict, indices, codes in onehot_groups:
+        where: dict = {}
+        for index, code in zip(indices.tolist(), codes.tolist()):
+            where.setdefault(code, []).append(index)
+        steps.append((int(indices[0]), (_ONEHOT, where, column, fill, (lookup, strict))))
+    return [step for _, step in sorted(steps, key=lambda pair: pair[0])]
 
 
 def _onehot_groups(plan: list) -> list[tuple]:
