@@ -10,7 +10,7 @@ from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving import Prediction, ServingPath
 from mldeploy.serving.prediction_log import (
-    LogEntry, PredictionLog, check_log_url, new_request_id, one_row_columns, open_prediction_log, split_keys,
+    LogEntry, PredictionLog, check_log_url, new_request_id, open_prediction_log, split_keys,
 )
 
 
@@ -39,13 +39,13 @@ def test_one_row_regressor_entries_make_the_columns_their_rows_make():
                LogEntry(regression(float("nan"), 5), ["k2"], None, "api", "rest.predict", "r2", role="shadow", at=2.5),
                LogEntry(regression(-0.0), ["k3"], {"age": np.array([41]), "city": ["Rome"]}, "api", "rest.infer", "r3")]
     by_rows = [list(column) for column in zip(*[row for entry in entries for row in entry.rows()])]
-    columns = one_row_columns(entries)
+    columns = LogEntry.columns_of(entries)
     assert repr(list(columns)) == repr(by_rows)  # repr: NaN equals NaN, and -0.0 stays -0.0
     classifier = Prediction(BundleRef("churn", 3), ServingPath.COMPILED, np.array(["no"], dtype=object), None, ("no", "yes"))
     two_rows = LogEntry(regression(1.0), ["a", "b"], None, "api", "rest.predict", "r4")
     no_inputs = LogEntry(regression(2.0), ["k6"], [], "api", "rest.predict", "r6")
     for other in (LogEntry(classifier, ["k"], None, "api", "rest.predict", "r5"), two_rows, no_inputs):
-        assert one_row_columns([*entries, other]) is None  # anything else: row by row
+        assert LogEntry.columns_of([*entries, other]) is None  # anything else: row by row
 
 
 def test_unknown_schemes_are_named_with_the_ones_on_offer_and_passwords_masked():

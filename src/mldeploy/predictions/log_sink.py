@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from mldeploy._extras import optional
 from mldeploy._db import WRITE, create_engine_for, describe, normalise_url, translate_errors
 from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
-from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused, one_row_columns
+from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused
 
 __all__ = ["DatabaseLogSink", "open_database_log"]
 
@@ -124,12 +123,12 @@ def _slices(entries: list[Loggable]) -> Iterator[tuple]:
 
 
 def _columns(entries: list[Loggable]) -> tuple:
-    """The 13 columns of ``entries``' rows: made as columns where the entries can (the API's one-row entries, the
-    stream's scored batches), else transposed from their rows."""
-    columns = one_row_columns(entries)
-    if columns is None and all(hasattr(entry, "columns") for entry in entries):
-        parts = [entry.columns() for entry in entries]
-        columns = parts[0] if len(parts) == 1 else tuple(list(chain.from_iterable(column)) for column in zip(*parts))
+    """The 13 columns of ``entries``' rows: made as columns by their class where it can (``columns_of``: the API's
+    one-row entries, the stream's scored batches), else transposed from their rows."""
+    kind = type(entries[0])
+    columns_of = getattr(kind, "columns_of", None)
+    same_kind = columns_of is not None and all(type(entry) is kind for entry in entries)
+    columns = columns_of(entries) if same_kind else None
     if columns is None:
         return tuple(zip(*[_fitted(row) for entry in entries for row in entry.rows()]))
     request_ids, endpoints = columns[3], columns[5]

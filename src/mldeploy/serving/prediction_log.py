@@ -39,7 +39,7 @@ from mldeploy.serving.result import Prediction
 
 __all__ = [
     "LOG_GROUP", "LogEntry", "LogRow", "Loggable", "PredictionLog", "PredictionSink", "RowsRefused", "check_log_url",
-    "log_row", "log_schemes", "new_request_id", "one_row_columns", "open_prediction_log", "split_keys",
+    "log_row", "log_schemes", "new_request_id", "open_prediction_log", "split_keys",
 ]
 
 LOG_GROUP = "mldeploy.prediction_logs"
@@ -112,6 +112,32 @@ class LogEntry:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @classmethod
+    def columns_of(cls, entries: Sequence[LogEntry]) -> tuple[list, ...] | None:
+        """The 13 columns (in :class:`LogRow` order) of ``entries`` when each holds one row of a regressor, the
+        API's usual entry; None otherwise (the sink then takes their rows).
+
+        Made a column at a time, with no tuple per row: a sink that writes columns (PostgreSQL's COPY text)
+        spends half what :meth:`rows` and a transposition cost an entry on the writer thread, which shares
+        the interpreter with the serving loop.
+        """
+        if not all(len(entry.keys) == 1 and len(entry.prediction) == 1 and entry.prediction.classes is None
+                   for entry in entries):
+            return None
+        row_json = _codecs().row_json
+        predictions = [entry.prediction for entry in entries]
+        try:
+            inputs = [None if entry.inputs is None else row_json(_first_record(entry.inputs)) for entry in entries]
+        except IndexError:  # inputs without a row: the rows the entry makes say what it holds
+            return None
+        nothing = [None] * len(entries)
+        return ([prediction.ref.name for prediction in predictions], [entry.keys[0] for entry in entries],
+                [prediction.ref.version for prediction in predictions], [entry.request_id for entry in entries],
+                [entry.source for entry in entries], [entry.endpoint for entry in entries],
+                [entry.role for entry in entries], [entry.at for entry in entries],
+                [float(prediction.values[0]) for prediction in predictions], nothing, nothing, inputs,
+                [entry.latency_s for entry in entries])
+
     def rows(self) -> list[LogRow]:
         """Return one row per prediction, the shape every sink stores (inputs and probabilities as JSON text)."""
         codecs = _codecs()
@@ -130,36 +156,12 @@ class LogEntry:
                 for key, label, proba, row in zip(self.keys, values, probabilities, inputs)]
 
 
-def one_row_columns(entries: Sequence) -> tuple[list, ...] | None:
-    """The columns of ``entries`` (13, in :class:`LogRow` order) when each is a :class:`LogEntry` holding one row of a
-    regressor, the API's usual entry; None for any other mix.
-
-    Made a column at a time, with no tuple per row: a sink that writes columns (PostgreSQL's COPY text)
-    spends half what :meth:`LogEntry.rows` and a transposition cost an entry on the writer thread, which
-    shares the interpreter with the serving loop.
-    """
-    if not all(type(entry) is LogEntry and len(entry.keys) == 1 and len(entry.prediction) == 1
-               and entry.prediction.classes is None for entry in entries):
-        return None
-    row_json = _codecs().row_json
-    predictions = [entry.prediction for entry in entries]
-    try:
-        inputs = [None if entry.inputs is None else row_json(_first_record(entry.inputs)) for entry in entries]
-    except IndexError:  # inputs without a row: the rows the entry makes say what it holds
-        return None
-    nothing = [None] * len(entries)
-    return ([prediction.ref.name for prediction in predictions], [entry.keys[0] for entry in entries],
-            [prediction.ref.version for prediction in predictions], [entry.request_id for entry in entries],
-            [entry.source for entry in entries], [entry.endpoint for entry in entries], [entry.role for entry in entries],
-            [entry.at for entry in entries], [float(prediction.values[0]) for prediction in predictions], nothing,
-            nothing, inputs, [entry.latency_s for entry in entries])
-
-
 class Loggable(Protocol):
     """What the log queues: a :class:`LogEntry`, or an adapter's own entry that makes the same rows (off the hot path).
 
-    An entry may also have ``columns()``: its rows as the 13 columns of :class:`LogRow`, for a sink that
-    writes columns (PostgreSQL's COPY), which then makes no tuple per row.
+    An entry's class may also have ``columns_of(entries)``: the rows of a list of its entries as the 13 columns
+    of :class:`LogRow` (or None to fall back on their rows), for a sink that writes columns (PostgreSQL's
+    COPY), which then makes no tuple per row.
     """
 
     def __len__(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from itertools import chain
 
 try:  # the kafka extra brings orjson: several times faster, and this runs beside the scorer's loop
     from orjson import loads as _loads
@@ -62,6 +63,12 @@ class ScoredEntry:
     def rows(self) -> list[LogRow]:
         """One row per predicted event, as :meth:`mldeploy.serving.prediction_log.LogEntry.rows` makes them."""
         return list(map(log_row, zip(*self.columns())))
+
+    @classmethod
+    def columns_of(cls, entries: list[ScoredEntry]) -> tuple[list, ...]:
+        """The columns of several batches' rows, one after the other (see :meth:`columns`)."""
+        parts = [entry.columns() for entry in entries]
+        return parts[0] if len(parts) == 1 else tuple(list(chain.from_iterable(column)) for column in zip(*parts))
 
     def columns(self) -> tuple[list, ...]:
         """The rows of :meth:`rows` as 13 columns, the way a sink that writes columns (PostgreSQL's COPY) reads them.
