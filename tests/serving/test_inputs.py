@@ -11,7 +11,7 @@ import pandas as pd
 from _examples import examples
 import _bundles
 from mldeploy.validation.fast_columns import ColumnCleaner
-from mldeploy.validation.fast_row import clean_row
+from mldeploy.validation.fast_row import make_row_cleaner
 from mldeploy.serving._inputs import InputRouter
 from mldeploy.serving.model import Model
 
@@ -69,7 +69,7 @@ def _valid_rows(draw, schema, min_size, max_size):
 def test_valid_rows_always_pass_the_fast_checks(model, data):
     schema = model.schema
     rows = data.draw(_valid_rows(schema, 1, 40))
-    assert all(clean_row(schema, row) is not None for row in rows), "the row check refused a valid row"
+    assert all(make_row_cleaner(schema)(row) is not None for row in rows), "the row check refused a valid row"
     assert ColumnCleaner(schema).clean_records(rows) is not None, "the column check refused valid rows"
     frame = pd.DataFrame.from_records(rows, columns=schema.names)
     assert ColumnCleaner(schema).clean_frame(frame) is not None, "the column check refused a valid frame"

@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from mldeploy.validation.fast_row import clean_row
+from mldeploy.validation.fast_row import make_row_cleaner
 from mldeploy.validation.checks import validate
 from mldeploy.serving import _row_frame
 from mldeploy.serving._row_frame import RowFrameBuilder
@@ -26,12 +26,12 @@ pytestmark = pytest.mark.timeout(30)
 
 @pytest.mark.parametrize("row", [GOOD, GOOD | {"count": None, "city": None}, GOOD | {"count": "7", "remote": "yes"}])
 def test_one_row_frame_equals_the_bulk_validators_frame(row):
-    built = RowFrameBuilder(SCHEMA).frame(clean_row(SCHEMA, row))
+    built = RowFrameBuilder(SCHEMA).frame(make_row_cleaner(SCHEMA)(row))
     pd.testing.assert_frame_equal(built, validate(SCHEMA, [row]))
 
 
 def test_public_constructor_gives_the_same_frame(monkeypatch):
     monkeypatch.setattr(_row_frame, "_arrays_to_mgr", None)
-    built = RowFrameBuilder(SCHEMA).frame(clean_row(SCHEMA, GOOD | {"count": None}))
+    built = RowFrameBuilder(SCHEMA).frame(make_row_cleaner(SCHEMA)(GOOD | {"count": None}))
     assert math.isnan(built["count"].iloc[0])
     pd.testing.assert_frame_equal(built, validate(SCHEMA, [GOOD | {"count": None}]))

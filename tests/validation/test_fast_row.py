@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from _examples import examples
-from mldeploy.validation.fast_row import clean_row
+from mldeploy.bundle.schema import Field, Output, Schema
+from mldeploy.validation.fast_row import BAD, clean_value, make_row_cleaner
 from mldeploy.validation.checks import validate
 from mldeploy.errors import SchemaError
 
@@ -27,7 +28,7 @@ VALUES = st.one_of(
 @given(field=st.sampled_from(list(GOOD)), value=VALUES)
 def test_fast_path_agrees_with_the_bulk_validator(field, value):
     row = GOOD | {field: value}
-    fast = clean_row(SCHEMA, row)
+    fast = make_row_cleaner(SCHEMA)(row)
     try:
         bulk = validate(SCHEMA, [row]).iloc[0].tolist()
     except SchemaError:
@@ -38,9 +39,60 @@ def test_fast_path_agrees_with_the_bulk_validator(field, value):
 
 
 def test_fast_path_refuses_missing_and_extra_keys():
-    assert clean_row(SCHEMA, {k: v for k, v in GOOD.items() if k != "city"}) is None
-    assert clean_row(SCHEMA, GOOD | {"extra": 1}) is None
-    assert list(clean_row(SCHEMA, GOOD).items()) == list(zip(SCHEMA.names, [4.5, 3, "austin", "junior", False]))
+    clean = make_row_cleaner(SCHEMA)
+    assert clean({k: v for k, v in GOOD.items() if k != "city"}) is None
+    assert clean(GOOD | {"extra": 1}) is None
+    assert list(clean(GOOD).items()) == list(zip(SCHEMA.names, [4.5, 3.0, "austin", "junior", False]))
+
+
+# Every kind of field the quick tests treat apart, and names that need quoting in the written-out check.
+WIDE = Schema(
+    (
+        Field("it's \"odd\"\n", "number", nullable=True, dtype="float64"),
+        Field("class", "integer", nullable=False, minimum=-5.0, maximum=2.0**60, dtype="int64"),
+        Field("city", "category", nullable=True, categories=("austin", "boston", ""), unseen="reject", nulls=("none",)),
+        Field("level", "category", nullable=True, categories=("junior",), unseen="accept", text_null="none"),
+        Field("note", "string", nullable=False),
+        Field("remote", "boolean", nullable=True, dtype="bool"),
+        Field("rate", "number", nullable=False, minimum=0.5, maximum=0.75, dtype="float64"),
+    ),
+    Output("regression"),
+)
+EDGES = [None, math.nan, math.inf, -math.inf, 0, 1, 1.0, 1.5, -5, -5.0, -5.5, 2**60, 2**60 + 1, 2.0**60, 2**1024, 0.5,
+         0.75, 0.7500000000000001, 1e308, -1e308, True, False, np.bool_(True), np.float64(0.6), np.int64(2), "", " ",
+         "2", "0.6", "yes", "austin", "Austin", "junior", "hello", b"austin", [1], {"a": 1}, 3 + 0j, Fraction(1, 2), pd.NA]
+WIDE_VALUES = st.one_of(VALUES, st.floats(-10.0, 10.0), st.integers(-(2**70), 2**70), st.sampled_from(EDGES))
+
+
+def _reference(schema: Schema, row: dict, missing: str):
+    """The rule the written-out check must follow: each field's value through clean_value, in schema order."""
+    if len(row) != len(schema.fields) or any(f.name not in row for f in schema.fields):
+        return None
+    clean = {f.name: clean_value(f, row[f.name], missing) for f in schema.fields}
+    return None if any(value is BAD for value in clean.values()) else clean
+
+
+WIDE_GOOD = dict(zip(WIDE.names, [1.5, 2, "austin", "junior", "hello", True, 0.6]))
+
+
+@pytest.mark.parametrize("missing", ["as-given", "as-trained"])
+def test_written_out_check_gives_clean_values_answer_at_every_edge(missing):
+    clean = make_row_cleaner(WIDE, missing)
+    for name in WIDE.names:
+        for value in EDGES:
+            row = WIDE_GOOD | {name: value}
+            assert repr(clean(row)) == repr(_reference(WIDE, row, missing)), (name, value)
+
+
+@settings(max_examples=examples(600), deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(WIDE.names), WIDE_VALUES, min_size=1, max_size=2),
+       missing=st.sampled_from(["as-given", "as-trained"]))
+def test_written_out_check_gives_clean_values_answer(changes, missing):
+    row = WIDE_GOOD | changes
+    expected, got = _reference(WIDE, row, missing), make_row_cleaner(WIDE, missing)(row)
+    assert repr(got) == repr(expected)  # repr: NaN equals NaN, and 3 is not 3.0
+    if got is not None:
+        assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
 
 
 def _norm(value):

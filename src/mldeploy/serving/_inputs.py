@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from mldeploy.validation.fast_columns import ColumnCleaner
-from mldeploy.validation.fast_row import clean_row
+from mldeploy.validation.fast_row import make_row_cleaner
 from mldeploy.bundle.schema import Schema
 from mldeploy.validation.checks import validate
 from mldeploy.serving._row_frame import RowFrameBuilder
 
 __all__ = ["InputRouter", "Routed"]
 
-_ROW_PATH_MAX_ROWS = 16
+_ROW_PATH_MAX_ROWS = 32  # the written-out row check made rows cheaper: 32 rows 115 µs against 132 by column (salary)
 _COLUMN_PATH_MAX_ROWS = 1024
 
 
@@ -57,6 +57,8 @@ class InputRouter:
         self._names = schema.names
         self._row_frame = RowFrameBuilder(schema)
         self._column_cleaner = ColumnCleaner(schema)
+        self._row_cleaners = {}
+        """missing rule -> the schema's row check (:func:`make_row_cleaner`), made at first use."""
 
     def route(self, data, extra: str, missing: str, max_issues: int | None = None) -> Routed:
         """Return the validated input; raise SchemaError naming every bad field of every bad row.
@@ -74,7 +76,7 @@ class InputRouter:
         return Routed("frame", len(frame), frame)
 
     def _route_one(self, row: Mapping, extra: str, missing: str) -> Routed:
-        clean = clean_row(self.schema, row, missing) if extra == "reject" else None
+        clean = self._row_cleaner(missing)(row) if extra == "reject" else None
         if clean is None:  # the bulk path words any error, and serves rows with fields to ignore
             frame = validate(self.schema, [row], extra, missing)
             return Routed("frame", len(frame), frame)
@@ -100,10 +102,16 @@ class InputRouter:
         columns = cleaner.clean_frame(data, extra, missing) if is_frame else cleaner.clean_records(data, missing)
         return Routed("columns", len(data), columns) if columns is not None else None
 
+    def _row_cleaner(self, missing: str):
+        cleaner = self._row_cleaners.get(missing)
+        if cleaner is None:
+            cleaner = self._row_cleaners[missing] = make_row_cleaner(self.schema, missing)
+        return cleaner
+
     def _clean_rows(self, rows, missing: str) -> list[dict] | None:
-        clean = []
+        clean, clean_row = [], self._row_cleaner(missing)
         for row in rows:
-            values = clean_row(self.schema, row, missing) if isinstance(row, Mapping) else None
+            values = clean_row(row) if isinstance(row, Mapping) else None
             if values is None:
                 return None
             clean.append(values)
@@ -111,6 +119,6 @@ class InputRouter:
 
 
 def _frame_rows(frame: pd.DataFrame) -> list[dict]:
-    # Column lists are plain Python values (NaN stays float NaN): what clean_row expects.
+    # Column lists are plain Python values (NaN stays float NaN): what the row check expects.
     columns = {name: frame[name].tolist() for name in frame.columns}
     return [dict(zip(columns, values)) for values in zip(*columns.values())]

@@ -21,7 +21,7 @@ except (ImportError, AttributeError):  # another pandas: the public constructor 
 
 
 class RowFrameBuilder:
-    """Turn a clean row (from ``clean_row``) into the frame the bulk validator would give."""
+    """Turn a clean row (from the row check, :func:`~mldeploy.validation.fast_row.make_row_cleaner`) into the frame the bulk validator would give."""
 
     def __init__(self, schema: Schema):
         self._names = schema.names

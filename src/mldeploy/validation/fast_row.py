@@ -2,42 +2,31 @@
 
 This path only says yes (with clean values) or no. On no, the caller runs the
 bulk validator, which words the error, so every path reports the same issues.
+
+:func:`clean_value` is the rule for one value. Walking the schema for every
+row, asking each field its type and bounds, cost 2.4 µs for the salary model's
+eleven fields, the largest part of a one-row prediction; so
+:func:`make_row_cleaner` writes a schema's row check out once, as
+``dataclasses`` writes an ``__init__``: one test per field, its bounds and
+categories bound as constants, for values that arrive as they should (a float
+in range, a known category, a bool): 0.7 µs. Any other value (None, NaN, text
+for a number, an int for a bool, a numpy scalar...) goes to clean_value itself,
+and the quick tests take only what clean_value would take unchanged (or turn
+into a float, for an int), so a row gets clean_value's answer field by field.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from mldeploy.validation.coercion import BOOL_WORDS, NUMBER_TEXT
 from mldeploy.bundle.schema import Field, Schema
 
-__all__ = ["BAD", "clean_row", "clean_value"]
-
-
-def clean_row(schema: Schema, row: Mapping, missing: str = "as-given") -> dict | None:
-    """Return the row as a new dict in field order, its values coerced, or None if anything is off.
-
-    A dict because that is what both consumers take (the compiled encoder reads
-    fields by name; the one-row frame builder its values in order): no second copy.
-
-    ``missing`` is ``as-given`` (None and NaN reach the pipeline as given) or
-    ``as-trained`` (an empty text value becomes the marker training had).
-    """
-    if len(row) != len(schema.fields):
-        return None
-    clean = {}
-    for f in schema.fields:
-        name = f.name
-        if name not in row:
-            return None
-        value = clean_value(f, row[name], missing)
-        if value is BAD:
-            return None
-        clean[name] = value
-    return clean
+__all__ = ["BAD", "clean_value", "make_row_cleaner"]
 
 
 BAD = object()
@@ -95,3 +84,60 @@ def _clean_bool(value):
         word = BOOL_WORDS.get(value.strip().lower())
         return BAD if word is None else word
     return BAD
+
+
+_LARGEST = sys.float_info.max  # bounds of a field without them: an infinity is never in range
+
+
+def make_row_cleaner(schema: Schema, missing: str = "as-given") -> Callable[[Mapping], dict | None]:
+    """Return ``clean(row)``: the row as a new dict in field order, its values coerced, or None if anything is off.
+
+    A dict because that is what both consumers take (the compiled encoder reads
+    fields by name; the one-row frame builder its values in order): no second copy.
+    A row is off when it lacks a field, has one more, or clean_value refuses a value.
+
+    ``missing`` is ``as-given`` (None and NaN reach the pipeline as given) or
+    ``as-trained`` (an empty text value becomes the marker training had).
+    """
+    names = {"BAD": BAD, "clean_value": clean_value, "missing": missing}
+    lines = ["def clean(row):", f"    if len(row) != {len(schema.fields)}:", "        return None", "    try:"]
+    lines += [f"        v{i} = row[{f.name!r}]" for i, f in enumerate(schema.fields)]
+    lines += ["    except KeyError:", "        return None"]
+    for i, f in enumerate(schema.fields):
+        names[f"f{i}"] = f
+        lines += _field_lines(f, i, names)
+    fields = ", ".join(f"{f.name!r}: v{i}" for i, f in enumerate(schema.fields))
+    lines += [f"    return {{{fields}}}"]
+    exec(compile("\n".join(lines), f"<row cleaner of {len(schema.fields)} fields>", "exec"), names)  # noqa: S102
+    return names["clean"]
+
+
+def _field_lines(f: Field, i: int, names: dict) -> list[str]:
+    """The lines that clean ``v{i}``: a value that passes the quick test is kept (an int becomes a float)."""
+    slow = [f"v{i} = clean_value(f{i}, v{i}, missing)", f"if v{i} is BAD:", "    return None"]
+    quick = _quick_test(f, i, names)
+    if quick is None:
+        return [f"    {line}" for line in slow]
+    lines = [f"    if not ({quick}):", *(f"        {line}" for line in slow)]
+    if f.type in ("number", "integer"):
+        lines += [f"    elif type(v{i}) is int:", f"        v{i} = float(v{i})"]
+    return lines
+
+
+def _quick_test(f: Field, i: int, names: dict) -> str | None:
+    """The expression that is true of a value clean_value takes as it is; None: every value goes to clean_value."""
+    value = f"v{i}"
+    if f.type in ("number", "integer"):
+        names[f"low{i}"] = max(f.minimum, -_LARGEST) if f.minimum is not None else -_LARGEST
+        names[f"high{i}"] = min(f.maximum, _LARGEST) if f.maximum is not None else _LARGEST
+        in_range = f"low{i} <= {value} <= high{i}"  # False for NaN, and for an infinity
+        whole = f" and {value}.is_integer()" if f.type == "integer" else ""
+        return f"(type({value}) is float and {in_range}{whole}) or (type({value}) is int and {in_range})"
+    if f.type == "boolean":
+        return f"type({value}) is bool"
+    if f.type == "category" and f.unseen == "reject":
+        names[f"categories{i}"] = frozenset(f.categories or ())
+        return f"type({value}) is str and {value} in categories{i}"
+    if f.type in ("category", "string"):
+        return f"type({value}) is str"
+    return None
