@@ -128,6 +128,16 @@ def test_json_response_echoes_the_id_and_names_the_version():
                                   "outputs": [{"name": "prediction", "datatype": "FP64", "shape": [2], "data": [1.5, 2.5]}]}
 
 
+@pytest.mark.parametrize("request_id", [None, "r-1", 'quote " and \u2028 and \\'])
+@pytest.mark.parametrize("values", [[1.5], [0.1, -2e300, float("nan"), 5e-324], []])
+def test_a_regressors_answer_laid_out_directly_is_the_dicts_json_byte_for_byte(request_id, values):
+    request = protocol.InferRequest(request_id, {"x": [1]}, 1, None, False)
+    as_dict = {"model_name": "salary", "model_version": "3",
+               "outputs": [{"name": "prediction", "datatype": "FP64", "shape": [len(values)], "data": values}],
+               "parameters": {"path": "compiled"}, **({} if request_id is None else {"id": request_id})}
+    assert protocol.encode_infer_response(_regression(values), request) == (orjson.dumps(as_dict), None)
+
+
 def test_requested_outputs_come_back_in_their_own_encoding():
     classifier = Prediction(BundleRef("churn", 2), ServingPath.SCIKIT_LEARN, np.array(["no", "yes"], dtype=object),
                             np.array([[0.9, 0.1], [0.2, 0.8]]), ("no", "yes"))

@@ -361,6 +361,8 @@ def split_bytes(name: str, raw: bytes, count: int) -> list[bytes]:
 
 def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[bytes, int | None]:
     """Return the response body and, when any output is binary, the length of its JSON part."""
+    if pred.classes is None and request.outputs is None and not request.binary_output and pred.values.ndim == 1:
+        return _regression_json(pred, request.id), None
     outputs, chunks = [], []
     for output, datatype, values in selected_outputs(pred, request.outputs, request.binary_output):
         if output.binary:
@@ -377,6 +379,20 @@ def encode_infer_response(pred: Prediction, request: InferRequest) -> tuple[byte
         head["id"] = request.id
     header = orjson.dumps(head)
     return (header + b"".join(chunks), len(header)) if chunks else (header, None)
+
+
+def _regression_json(pred: Prediction, request_id: str | None) -> bytes:
+    """The usual answer, a regressor's values in JSON, laid out directly: the same bytes as the general
+    path's dict (key for key, in its order) at a third of its cost."""
+    values = np.asarray(pred.values, dtype="<f8")
+    parts = [b'{"model_name":', orjson.dumps(pred.ref.name), b',"model_version":', orjson.dumps(str(pred.ref.version)),
+             b',"outputs":[{"name":"prediction","datatype":"FP64","shape":[', str(len(values)).encode(),
+             b'],"data":', orjson.dumps(values.tolist()), b'}],"parameters":{"path":', orjson.dumps(pred.path.value),
+             b'}']
+    if request_id is not None:
+        parts += [b',"id":', orjson.dumps(request_id)]
+    parts.append(b"}")
+    return b"".join(parts)
 
 
 def json_default(value):
