@@ -1,6 +1,8 @@
 """ApiMetrics: answers counted by label, and the collector's pauses, timed by a gc callback, reach a scrape per generation."""
 
 import gc
+import math
+import random
 import re
 
 from mldeploy.api.metrics import ApiMetrics
@@ -41,3 +43,33 @@ def test_answers_are_counted_per_version_endpoint_and_status_and_made_up_names_k
     assert 'mldeploy_api_request_seconds_count{endpoint="infer",model="salary"} 3.0' in text
     assert 'mldeploy_api_request_seconds_sum{endpoint="predict",model="salary"} 0.2' in text
     assert "made-up" not in text and len(metrics._answers) == 2  # what a client names is never kept
+
+
+def test_the_tally_shows_what_prometheus_clients_own_counter_and_histogram_would():
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    from mldeploy.api import metrics as module
+
+    ours = ApiMetrics(served=["salary", "churn"])
+    registry = CollectorRegistry()
+    requests = Counter("mldeploy_api_requests", "x", ["model", "version", "endpoint", "status"], registry=registry)
+    latency = Histogram("mldeploy_api_request_seconds", "x", ["model", "endpoint"], buckets=module._LATENCY_BUCKETS_S,
+                        registry=registry)
+    rng = random.Random(3)
+    for _ in range(2000):
+        model, endpoint, status = rng.choice(["salary", "churn"]), rng.choice(["predict", "infer"]), rng.choice([200, 422])
+        version = rng.choice([None, 1, 2])
+        seconds = rng.choice([*module._LATENCY_BUCKETS_S, 0.0, 20.0, rng.expovariate(500)])  # the bounds themselves too
+        ours.answered(model, version, endpoint, status, seconds)
+        requests.labels(model, str(version or ""), endpoint, str(status)).inc()
+        latency.labels(model, endpoint).observe(seconds)
+
+    def samples(text: str) -> list[str]:
+        return sorted(line for line in text.splitlines()
+                      if line.startswith(("mldeploy_api_requests_total", "mldeploy_api_request_seconds_"))
+                      and "_created" not in line and "_sum" not in line)
+
+    assert samples(ours.render()[0].decode()) == samples(generate_latest(registry).decode())
+    ours_sums = re.findall(r"mldeploy_api_request_seconds_sum\{(.*)\} (\S+)", ours.render()[0].decode())
+    their_sums = dict(re.findall(r"mldeploy_api_request_seconds_sum\{(.*)\} (\S+)", generate_latest(registry).decode()))
+    assert len(ours_sums) == 4 and all(math.isclose(float(v), float(their_sums[k])) for k, v in ours_sums)
