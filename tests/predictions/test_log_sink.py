@@ -207,20 +207,15 @@ def test_a_boolean_prediction_is_stored_as_a_number(database):
     assert (stored.loc["yes", "value"], stored.loc["no", "value"]) == (1.0, 0.0)
 
 
-def test_on_postgresql_the_indexes_are_the_cheap_kinds_and_a_key_is_still_found_by_index(postgres_database):
+def test_on_postgresql_the_time_index_is_brin_which_costs_the_copy_almost_nothing(postgres_database):
     import sqlalchemy
 
     DatabaseLogSink(postgres_database).close()  # creates the tables
     engine = sqlalchemy.create_engine(postgres_database)
     try:
         with engine.connect() as conn:
-            definitions = dict(conn.exec_driver_sql(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'served_predictions'").all())
-            conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: a scan would win on cost alone
-            plan = "\n".join(row[0] for row in conn.exec_driver_sql(
-                "EXPLAIN SELECT * FROM latest_predictions WHERE model_name = 'salary' AND key = 'k5'").all())
+            definition = conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_served_predictions_time'").scalar_one()
     finally:
         engine.dispose()
-    assert "USING brin (model_name, predicted_at)" in definitions["ix_served_predictions_time"]
-    assert "USING hash (key)" in definitions["ix_served_predictions_key"]
-    assert "ix_served_predictions_key" in plan  # the view's lookup of one key reaches served rows by the index
+    assert "USING brin (model_name, predicted_at)" in definition

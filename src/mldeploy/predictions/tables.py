@@ -91,10 +91,7 @@ served = Table(
     Column("inputs", Text),  # JSON object of the row as the model saw it; null with --log-inputs none
     Column("latency_s", Double),  # the request's time in the model (API; null from the stream)
 )
-# A key is looked up by equality only (latest_predictions for one key; validate reads by model and time):
-# on PostgreSQL a hash index answers that as a B-tree does, and costs the COPY 0.5 against 1.3 µs a
-# logged row, of PostgreSQL's 2.2 against 3.1 (100,000 stream rows). SQLite: a B-tree.
-Index("ix_served_predictions_key", served.c.key, postgresql_using="hash")
+Index("ix_served_predictions_key", served.c.model_name, served.c.key)
 # Rows come in time order: a BRIN index (PostgreSQL) answers "since" as well as a B-tree and costs the
 # COPY almost nothing to keep (a B-tree took 1.6 µs of PostgreSQL's 4.4 µs a logged row). SQLite: a B-tree.
 Index("ix_served_predictions_time", served.c.model_name, served.c.predicted_at, postgresql_using="brin")
