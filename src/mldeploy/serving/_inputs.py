@@ -21,7 +21,8 @@ from mldeploy.serving._row_frame import RowFrameBuilder
 
 __all__ = ["InputRouter", "Routed"]
 
-_ROW_PATH_MAX_ROWS = 32  # the written-out row check made rows cheaper: 32 rows 115 µs against 132 by column (salary)
+_ROW_PATH_MAX_ROWS = 32  # records: 32 rows 115 µs against 132 by column (salary model, one-row check 0.7 µs)
+_FRAME_ROW_PATH_MAX_ROWS = 16  # a frame is turned into records first: by column from 17 rows (32: 114 against 229 µs)
 _COLUMN_PATH_MAX_ROWS = 1024
 
 
@@ -93,7 +94,7 @@ class InputRouter:
             return None
         if extra != "reject" and not is_frame:
             return None
-        if len(data) <= _ROW_PATH_MAX_ROWS:
+        if len(data) <= (_FRAME_ROW_PATH_MAX_ROWS if is_frame else _ROW_PATH_MAX_ROWS):
             if is_frame and len(data.columns) != len(self._names):
                 return None  # also a frame of rows without columns, which would zip to no rows
             rows = self._clean_rows(_frame_rows(data) if is_frame else data, missing)
