@@ -31,7 +31,7 @@ class ColumnCleaner:
         """Return {field: values} with numbers as float64 (NaN when empty) and texts as objects, or None.
 
         ``extra="ignore"`` skips columns the schema does not know; otherwise they are a no.
-        ``missing`` says how empty texts reach the pipeline (see ``clean_row``).
+        ``missing`` says how empty texts reach the pipeline (see :func:`~mldeploy.validation.fast_row.make_row_cleaner`).
         """
         columns = frame.columns
         if isinstance(columns, pd.MultiIndex) or not columns.is_unique:
