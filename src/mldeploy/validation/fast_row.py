@@ -101,7 +101,7 @@ def make_row_cleaner(schema: Schema, missing: str = "as-given") -> Callable[[Map
     """
     names = {"BAD": BAD, "clean_value": clean_value, "missing": missing}
     lines = ["def clean(row):", f"    if len(row) != {len(schema.fields)}:", "        return None", "    try:"]
-    lines += [f"        v{i} = row[{f.name!r}]" for i, f in enumerate(schema.fields)]
+    lines += [f"        v{i} = row[{f.name!r}]" for i, f in enumerate(schema.fields)] or ["        pass"]
     lines += ["    except KeyError:", "        return None"]
     for i, f in enumerate(schema.fields):
         names[f"f{i}"] = f
