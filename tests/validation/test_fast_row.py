@@ -1,4 +1,7 @@
+import collections
 import math
+import sys
+import types
 from fractions import Fraction
 
 import numpy as np
@@ -101,3 +104,30 @@ def _norm(value):
     if isinstance(value, (bool, int, float)) and not isinstance(value, str):
         return float(value)
     return value
+
+
+def test_a_mapping_that_fills_in_missing_keys_is_refused_a_missing_field_and_left_as_it_was():
+    schema = Schema((Field("a", "number"), Field("b", "number", nullable=False)), Output("regression"))
+    row = collections.defaultdict(float, {"a": 1.0, "typo": 2.0})
+    assert make_row_cleaner(schema)(row) is None
+    assert dict(row) == {"a": 1.0, "typo": 2.0}
+    assert make_row_cleaner(schema)(collections.Counter({"a": 1, "typo": 2})) is None
+    assert make_row_cleaner(schema)(types.MappingProxyType({"a": 1, "b": 2})) == {"a": 1.0, "b": 2.0}
+
+
+BOUNDS = [None, 0, 0.5, -5, 2**53 + 1, 2**53 + 3, 2**63 - 1, -(2**63) + 1, 10**400, -(10**400), 1e308, -1e308,
+          float(2**63), 2.0**53]
+NUMBERS = [0, 1, -1, 2**53, 2**53 + 1, 2**53 + 2, 2**53 + 3, 2**63 - 1, 2**63, -(2**63) + 1, 10**300, -(10**300),
+           10**400, 1e308, sys.float_info.max, math.inf, -math.inf, math.nan, 0.5, 2.0**53, 2.0**63, -0.0]
+
+
+@pytest.mark.parametrize("kind", ["number", "integer"])
+def test_bounds_no_float_holds_exactly_give_clean_values_answer(kind):
+    # clean_value makes an int a float, then compares: 2**63 - 1 becomes 2.0**63, past a maximum of 2**63 - 1.
+    for minimum in BOUNDS:
+        for maximum in BOUNDS:
+            field = Field("n", kind, minimum=minimum, maximum=maximum)
+            clean = make_row_cleaner(Schema((field,), Output("regression")))
+            for value in NUMBERS:
+                expected = clean_value(field, value)
+                assert repr(clean({"n": value})) == repr(None if expected is BAD else {"n": expected}), (minimum, maximum, value)

@@ -100,7 +100,9 @@ def make_row_cleaner(schema: Schema, missing: str = "as-given") -> Callable[[Map
     ``as-trained`` (an empty text value becomes the marker training had).
     """
     names = {"BAD": BAD, "clean_value": clean_value, "missing": missing}
-    lines = ["def clean(row):", f"    if len(row) != {len(schema.fields)}:", "        return None", "    try:"]
+    # A mapping other than a dict is read as a dict: a defaultdict would fill a missing field in, not raise KeyError.
+    lines = ["def clean(row):", f"    if len(row) != {len(schema.fields)}:", "        return None",
+             "    if type(row) is not dict:", "        row = dict(row)", "    try:"]
     lines += [f"        v{i} = row[{f.name!r}]" for i, f in enumerate(schema.fields)] or ["        pass"]
     lines += ["    except KeyError:", "        return None"]
     for i, f in enumerate(schema.fields):
@@ -128,8 +130,8 @@ def _quick_test(f: Field, i: int, names: dict) -> str | None:
     """The expression that is true of a value clean_value takes as it is; None: every value goes to clean_value."""
     value = f"v{i}"
     if f.type in ("number", "integer"):
-        names[f"low{i}"] = max(f.minimum, -_LARGEST) if f.minimum is not None else -_LARGEST
-        names[f"high{i}"] = min(f.maximum, _LARGEST) if f.maximum is not None else _LARGEST
+        names[f"low{i}"] = _float_within(f.minimum, rising=True)
+        names[f"high{i}"] = _float_within(f.maximum, rising=False)
         in_range = f"low{i} <= {value} <= high{i}"  # False for NaN, and for an infinity
         whole = f" and {value}.is_integer()" if f.type == "integer" else ""
         return f"(type({value}) is float and {in_range}{whole}) or (type({value}) is int and {in_range})"
@@ -141,3 +143,17 @@ def _quick_test(f: Field, i: int, names: dict) -> str | None:
     if f.type in ("category", "string"):
         return f"type({value}) is str"
     return None
+
+
+def _float_within(bound, rising: bool) -> float:
+    """The float nearest ``bound`` on its inner side (``rising``: a lower bound), so that a value within it is
+    within ``bound`` once clean_value has made it a float: an int bound may lie between two floats."""
+    if bound is None:
+        return -_LARGEST if rising else _LARGEST
+    if abs(bound) > _LARGEST:  # past every finite float: no bound for a finite value, or no finite value at all
+        outward = (bound < 0) if rising else (bound > 0)
+        return (-_LARGEST if rising else _LARGEST) if outward else (math.inf if rising else -math.inf)
+    inner = float(bound)
+    if (inner < bound) if rising else (inner > bound):
+        inner = math.nextafter(inner, math.inf if rising else -math.inf)
+    return inner
