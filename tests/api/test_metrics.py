@@ -73,3 +73,18 @@ def test_the_tally_shows_what_prometheus_clients_own_counter_and_histogram_would
     ours_sums = re.findall(r"mldeploy_api_request_seconds_sum\{(.*)\} (\S+)", ours.render()[0].decode())
     their_sums = dict(re.findall(r"mldeploy_api_request_seconds_sum\{(.*)\} (\S+)", generate_latest(registry).decode()))
     assert len(ours_sums) == 4 and all(math.isclose(float(v), float(their_sums[k])) for k, v in ours_sums)
+
+
+def test_created_series_are_left_out_when_prometheus_client_leaves_out_its_own():
+    from prometheus_client import disable_created_metrics, enable_created_metrics
+
+    metrics = ApiMetrics(served=["salary"])
+    metrics.answered("salary", 1, "predict", 200, 0.01)
+    assert "mldeploy_api_requests_created" in metrics.render()[0].decode()
+    disable_created_metrics()
+    try:
+        text = metrics.render()[0].decode()
+    finally:
+        enable_created_metrics()
+    assert "mldeploy_api_requests_total" in text and "mldeploy_api_request_seconds_count" in text
+    assert "_created" not in text

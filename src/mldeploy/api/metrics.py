@@ -11,6 +11,7 @@ import gc
 import time
 from collections.abc import Iterable
 
+import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
@@ -158,10 +159,11 @@ class AnswerTally:
 
     def collect(self):
         """Yield the counter and the histogram for a scrape (prometheus-client's custom collector protocol)."""
+        created = prometheus_client.metrics._use_created  # off with PROMETHEUS_DISABLE_CREATED_SERIES, as for its own
         requests = CounterMetricFamily("mldeploy_api_requests", "Prediction requests answered, by model, version, "
                                        "endpoint and status.", labels=["model", "version", "endpoint", "status"])
         for labels, (count,) in self._counts.items():
-            requests.add_metric(labels, count, created=self._created[labels])
+            requests.add_metric(labels, count, created=self._created[labels] if created else None)
         yield requests
         latency = HistogramMetricFamily("mldeploy_api_request_seconds", "Time from request to answer, by model and "
                                         "endpoint.", labels=["model", "endpoint"])
@@ -172,8 +174,9 @@ class AnswerTally:
                 cumulative += count
                 buckets.append((bound, cumulative))
             latency.add_metric(labels, buckets, cells[-1])
-            latency.add_sample("mldeploy_api_request_seconds_created", dict(zip(("model", "endpoint"), labels)),
-                               self._created[labels])
+            if created:
+                latency.add_sample("mldeploy_api_request_seconds_created", dict(zip(("model", "endpoint"), labels)),
+                                   self._created[labels])
         yield latency
 
 
