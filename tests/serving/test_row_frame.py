@@ -35,3 +35,11 @@ def test_public_constructor_gives_the_same_frame(monkeypatch):
     built = RowFrameBuilder(SCHEMA).frame(make_row_cleaner(SCHEMA)(GOOD | {"count": None}))
     assert math.isnan(built["count"].iloc[0])
     pd.testing.assert_frame_equal(built, validate(SCHEMA, [GOOD | {"count": None}]))
+
+
+@pytest.mark.parametrize("value", [2**63 - 1, 2.0**63, -(2.0**63), 2**63 - 1024])
+def test_a_whole_number_at_int64s_edge_gives_the_bulk_validators_frame(value):
+    # A schema made from an int64 column is bounded by float(2**63): 2**63 - 1 reads as 2.0**63, past int64.
+    schema = Schema((Field("n", "integer", minimum=-(2.0**63), maximum=2.0**63, dtype="int64"),), Output("regression"))
+    built = RowFrameBuilder(schema).frame(make_row_cleaner(schema)({"n": value}))
+    pd.testing.assert_frame_equal(built, validate(schema, [{"n": value}]))

@@ -56,7 +56,8 @@ class RowFrameBuilder:
             array[0] = value
             return array
         is_missing = isinstance(value, float) and math.isnan(value)
-        return np.array([value], dtype="float64" if is_missing else dtype)
+        # As the bulk validator: a whole number past int64's range stays a float (2.0**63 would overflow).
+        return np.array([value], dtype="float64" if is_missing or abs(value) >= 2**63 else dtype)
 
 
 def _disable_private_path() -> None:
