@@ -130,7 +130,12 @@ def _columns(entries: list[Loggable]) -> tuple:
     same_kind = columns_of is not None and all(type(entry) is kind for entry in entries)
     columns = columns_of(entries) if same_kind else None
     if columns is None:
-        return tuple(zip(*[_fitted(row) for entry in entries for row in entry.rows()]))
+        columns = tuple(zip(*[row for entry in entries for row in entry.rows()]))
+    return _fitted_columns(columns)
+
+
+def _fitted_columns(columns: tuple) -> tuple:
+    """``columns`` with request ids and endpoints longer than their columns shortened (as :func:`_fitted` does a row)."""
     request_ids, endpoints = columns[3], columns[5]
     if request_ids and (max(map(len, request_ids)) > _REQUEST_ID or max(map(len, endpoints)) > _ENDPOINT):
         columns = (*columns[:3], [_shortened(text, _REQUEST_ID) for text in request_ids], columns[4],
