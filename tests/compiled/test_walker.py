@@ -178,9 +178,12 @@ def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
     # fewer rows than lanes, exactly as many, one more, and a batch past the small ensemble's block of rows
     for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 1_024 + 7, len(bases)):
         assert np.array_equal(walker.scores(bases[:rows]), alone[:rows]), rows
-    big = TreeWalker(compiled.arrays, len(compiled.encoder.bases), 3, kernel="walk")
-    big._block_rows = 999  # as a big ensemble's blocks, the last one part-full
-    assert np.array_equal(big.scores(bases), alone)
+    blocks = TreeWalker(compiled.arrays, len(compiled.encoder.bases), 3, kernel="walk")
+    # blocks too small for the lanes, exactly full lanes, one row past them in every block, and
+    # a big ensemble's blocks with the last one part-full
+    for block_rows in (1, 5, LANES, LANES + 1, 999):
+        blocks._block_rows = block_rows
+        assert np.array_equal(blocks.scores(bases), alone), block_rows
     # without a split that sends NaN left the steps skip the NaN test: the same scores where no value is NaN
     nodes = compiled.arrays["walk_nodes"].copy()
     nodes[:, 3] = 0
