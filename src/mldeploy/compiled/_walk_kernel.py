@@ -97,8 +97,7 @@ def walk(bases, nodes, values, trees, out, block_rows, nan_routes):  # pragma: n
                 lane_row[g] = begin + g
                 lane_node[g] = root
             next_row = begin + lanes
-            filling = next_row < end
-            if next_row < end:
+            if next_row < end:  # every lane has a row, and more wait
                 _walk_lanes(flat, stride, words, splits, values, out, root, target, next_row, end,
                             lane_row, lane_node, nan_routes)
             for g in range(lanes):
