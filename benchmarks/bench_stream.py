@@ -440,15 +440,20 @@ def scoring(bootstrap: str, scratch: Path, quick: bool) -> list[str]:
 LOG_URL_ENV = "MLDEPLOY_BENCH_LOG_URL"
 
 
-def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str]:
-    """Events/s of one scorer (exactly once) without and with ``--log-to`` PostgreSQL, interleaved rounds; markdown lines."""
-    progress("scoring with and without the prediction log")
+def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool, sink: str = "postgresql") -> list[str]:
+    """Events/s of one scorer (exactly once) without and with ``--log-to`` (PostgreSQL, or a topic on the same
+    broker with ``sink="kafka"``), interleaved rounds; markdown lines."""
+    progress(f"scoring with and without the prediction log ({sink})")
     model_url, live, rows = salary_setup(bootstrap, scratch)
     live.close()
     rows = rows[:40_000] if quick else rows
-    pg_dir, pg_port = Path(tempfile.mkdtemp(prefix="bench-pg-")), _free_port()
-    subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)], check=True)
-    os.environ[LOG_URL_ENV] = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+    pg_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    if sink == "kafka":
+        os.environ[LOG_URL_ENV] = f"kafka://{bootstrap}/bench-prediction-log"
+    else:
+        pg_port = _free_port()
+        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "start", str(pg_dir), str(pg_port)], check=True)
+        os.environ[LOG_URL_ENV] = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
     try:
         rounds = 1 if quick else ROUNDS
         warm_up(bootstrap, model_url, rows, 30 if quick else BROKER_WARM_UP_S)
@@ -461,22 +466,24 @@ def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool) -> list[str
             progress(f"round {round_ + 1}/{rounds}: {plain[-1]:,.0f} events/s plain, {logged[-1]:,.0f} logged; "
                      f"machine CPU {plain_cpu[-1]:.1f} / {logged_cpu[-1]:.1f} µs an event")
     finally:
-        subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
+        if sink != "kafka":
+            subprocess.run([str(REPO / "scripts" / "postgres.sh"), "stop", str(pg_dir)], check=False)
         shutil.rmtree(pg_dir, ignore_errors=True)
     ratio = statistics.median(q / p for p, q in zip(plain, logged))  # rounds are paired: each its own ratio
     cpu_plain, cpu_logged = statistics.median(plain_cpu), statistics.median(logged_cpu)
     rounds_text = "; ".join(f"{p:,.0f} / {q:,.0f}" for p, q in zip(plain, logged))
     return ["", f"### Streaming scoring with the prediction log (`--with-logging`, {len(rows):,} events, exactly once)", "",
-            f"Medians of {rounds} interleaved rounds; the log writes to PostgreSQL (COPY) on a thread of the scorer. "
+            f"Medians of {rounds} interleaved rounds; the log writes to "
+            f"{'a topic on the same broker' if sink == 'kafka' else 'PostgreSQL (COPY)'} on a thread of the scorer. "
             "Machine CPU: every process's CPU time (scorer, model process, broker, PostgreSQL) from the scorer's first "
             "event to its last commit (with the log: to the log's last write), an event.", "",
             "| scorer | events/s | machine CPU an event |", "|---|---:|---:|",
             f"| no log | {statistics.median(plain):,.0f} | {cpu_plain:.1f} µs |",
-            f"| `--log-to postgresql://…` | {statistics.median(logged):,.0f} | {cpu_logged:.1f} µs |",
+            f"| `--log-to {'kafka' if sink == 'kafka' else 'postgresql'}://…` | {statistics.median(logged):,.0f} | {cpu_logged:.1f} µs |",
             "", f"With logging: {ratio:.0%} of the events/s without, the median of the rounds' ratios "
             f"(floor >= 85%: {'met' if ratio >= 0.85 else 'NOT met'}). "
             f"Rounds (plain / logged events/s): {rounds_text}. The log adds {cpu_logged - cpu_plain:.1f} µs of the "
-            "machine's CPU an event (its writer thread, PostgreSQL, the kernel's copies)."]
+            f"machine's CPU an event (its writer thread, {'the broker' if sink == 'kafka' else 'PostgreSQL'}, the kernel's copies)."]
 
 
 def _free_port() -> int:
@@ -496,6 +503,8 @@ def main() -> None:
     parser.add_argument("--propagation-only", action="store_true", help="skip the scoring measurements")
     parser.add_argument("--with-logging", action="store_true", help="only the scorer with and without --log-to "
                         "PostgreSQL (needs scripts/postgres.sh install)")
+    parser.add_argument("--log-sink", choices=("postgresql", "kafka"), default="postgresql",
+                        help="with --with-logging: where the log writes (kafka: a topic on the benchmark's broker)")
     args = parser.parse_args()
     if args.subscriber:
         return subscriber_main(*args.subscriber)
@@ -506,7 +515,7 @@ def main() -> None:
              "one KRaft broker on 127.0.0.1 (scripts/kafka.sh), Kafka 4.4.0, confluent-kafka.", ""]
     with kafka_broker() as bootstrap, tempfile.TemporaryDirectory(prefix="mldeploy-bench-") as scratch:
         if args.with_logging:
-            print("\n".join(lines + scoring_with_logging(bootstrap, Path(scratch), args.quick)))
+            print("\n".join(lines + scoring_with_logging(bootstrap, Path(scratch), args.quick, args.log_sink)))
             return
         lines += ["### Update propagation: `publish` returned -> all 5 subscriber processes serve the version", "",
                   "| bundle archive | rounds | p50 | max | floor |", "|---|---:|---:|---:|---|"]
