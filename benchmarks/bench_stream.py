@@ -475,7 +475,8 @@ def scoring_with_logging(bootstrap: str, scratch: Path, quick: bool, sink: str =
     return ["", f"### Streaming scoring with the prediction log (`--with-logging`, {len(rows):,} events, exactly once)", "",
             f"Medians of {rounds} interleaved rounds; the log writes to "
             f"{'a topic on the same broker' if sink == 'kafka' else 'PostgreSQL (COPY)'} on a thread of the scorer. "
-            "Machine CPU: every process's CPU time (scorer, model process, broker, PostgreSQL) from the scorer's first "
+            f"Machine CPU: every process's CPU time (scorer, model process, broker{'' if sink == 'kafka' else ', PostgreSQL'}) "
+            "from the scorer's first "
             "event to its last commit (with the log: to the log's last write), an event.", "",
             "| scorer | events/s | machine CPU an event |", "|---|---:|---:|",
             f"| no log | {statistics.median(plain):,.0f} | {cpu_plain:.1f} µs |",
