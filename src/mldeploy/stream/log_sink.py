@@ -12,6 +12,7 @@ acknowledged by the broker before the next one starts.
 from __future__ import annotations
 
 import json
+import math
 
 from mldeploy._extras import optional
 from mldeploy.serving.prediction_log import LogRow, Loggable, RowsRefused
@@ -57,7 +58,8 @@ def _rows_json(rows: list[LogRow]) -> list[bytes]:
     writer thread that shares the interpreter with the scorer or the server), else the stdlib's.
 
     The stdlib's also takes a batch with what orjson refuses, a lone surrogate from a request's JSON (it
-    escapes it); a NaN number is ``null`` from either (the stdlib's own would be ``NaN``, which is not JSON).
+    escapes it); a NaN or infinite number is ``null`` from either (the stdlib's own would be ``NaN`` or
+    ``Infinity``, which are not JSON).
     """
     fast = optional("orjson")
     if fast is not None:
@@ -65,7 +67,7 @@ def _rows_json(rows: list[LogRow]) -> list[bytes]:
             return [fast.dumps(row._asdict()) for row in rows]
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate somewhere in the batch
             pass
-    return [json.dumps({name: None if type(value) is float and value != value else value
+    return [json.dumps({name: None if type(value) is float and not math.isfinite(value) else value
                         for name, value in row._asdict().items()}, separators=(",", ":")).encode() for row in rows]
 
 
