@@ -49,6 +49,23 @@ def test_a_nan_or_infinite_number_is_json_null_with_or_without_a_row_only_the_st
     assert {value["inputs"] for value in values} == {'{"a":"\u00e9"}'}
 
 
+def test_rows_dumped_as_one_batch_split_back_into_their_own_messages_even_with_the_separator_in_a_text(tmp_path):
+    def row(key: str, inputs: str) -> LogRow:
+        return LogRow("salary", key, 3, "r1", "api", "rest.predict", "served", 1.5, 2.5, None, None, inputs, None)
+
+    batches = [[row("a", '{"x":1}')], [row("b", "{}"), row("c", '{"x":"}"}'), row("d", "{}")],
+               [row("e", '{"x":"},{"}'), row("f", "{}")]]  # the last: "},{" inside a text, so no split
+    sink = TopicLogSink(f"local:///{tmp_path}/served")
+    try:
+        for rows in batches:
+            sink.write([_Entry(rows)])
+    finally:
+        sink.close()
+    records, _ = LocalLog(tmp_path).read("served", 0, timeout_s=1)
+    assert [json.loads(record.value) for record in records] == [r._asdict() for rows in batches for r in rows]
+    assert [record.key for record in records] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+
+
 def test_a_row_too_large_for_the_broker_is_dropped_and_counted_and_the_others_written(kafka_broker):
     from mldeploy.serving.prediction_log import PredictionLog
 
