@@ -25,7 +25,8 @@ def model(tmp_path_factory):
 
 @pytest.mark.parametrize("rows, form, kind", [
     (1, "dict", "records"), (8, "dicts", "records"), (8, "frame", "records"),
-    (64, "dicts", "columns"), (64, "frame", "columns"), (1_024, "frame", "columns"), (2_000, "frame", "frame"),
+    (64, "dicts", "columns"), (64, "frame", "columns"), (1_024, "frame", "columns"), (2_000, "frame", "columns"),
+    (2_000, "dicts", "columns"),
 ])
 def test_each_batch_size_takes_its_check(model, rows, form, kind):
     frame = model.bundle.sample().sample(rows, replace=True, random_state=0).reset_index(drop=True)

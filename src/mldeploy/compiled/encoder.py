@@ -25,8 +25,6 @@ __all__ = ["COLUMNWISE_ROWS", "RowEncoder"]
 
 COLUMNWISE_ROWS = 512
 """From this many dicts on, rows are encoded column by column through a DataFrame."""
-_INDEXER_ROWS = 1024
-"""From this many rows on, pandas' hash index looks categories up faster than a dict."""
 _NUMBER, _MISSING_NUMBER, _MISSING_TEXT, _CODE, _ORDINAL, _ONEHOT = range(6)
 
 
@@ -305,27 +303,16 @@ def _looked_up(cache: dict, values: np.ndarray, column: str, fill, lookup: dict)
 
 def _positions(values: np.ndarray, fill, lookup: dict) -> tuple:
     """Return (values after imputation, index of each value among the lookup's keys or -1)."""
-    keys = list(lookup)
-    if len(values) >= _INDEXER_ROWS and None not in lookup:
-        index = pd.Index(keys, dtype=object)
-        if fill is not None and index.hasnans:  # a NaN key would match NaN before the imputer's fill could
-            values = np.where(_float_nan(values), fill, values)
-            return values, index.get_indexer(values)
-        positions = index.get_indexer(values)
+    index = lookup if type(lookup) is _Index else _Index((key, i) for i, key in enumerate(lookup))
+    positions = _lookup(index, values)
+    if fill is not None:
         unknown = np.flatnonzero(positions < 0)
-        if fill is not None and unknown.size:  # only a value found nowhere can be a NaN to fill: test those alone
+        if unknown.size:  # only a value found nowhere can be a NaN to fill: test those alone
             nan_rows = unknown[_float_nan(values[unknown])]
             if nan_rows.size:
                 values = values.copy()
                 values[nan_rows] = fill
-                positions[nan_rows] = index.get_indexer([fill])[0]
-        return values, positions
-    positions = _lookup(lookup if type(lookup) is _Index else _Index((key, i) for i, key in enumerate(keys)), values)
-    if fill is not None and (positions < 0).any():
-        is_nan = _float_nan(values)
-        if is_nan.any():
-            values = np.where(is_nan, fill, values)
-            positions = np.where(is_nan, keys.index(fill) if fill in keys else -1, positions)
+                positions[nan_rows] = index[fill]
     return values, positions
 
 

@@ -1,8 +1,9 @@
 """Route input to the cheapest check that can vouch for it, validating it exactly once.
 
 Batch sizes for the plain checks (measured in benchmarks/): up to a few rows,
-row by row; then column by column with numpy; beyond, pandas' bulk validator
-costs no more. Any doubt goes to the bulk validator, which words the error.
+row by row; from there on, at any size, column by column with numpy (at 8,192
+salary rows 0.10 µs a row against 0.25 for pandas' bulk validator). Any doubt
+goes to the bulk validator, which words the error.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ __all__ = ["InputRouter", "Routed"]
 
 _ROW_PATH_MAX_ROWS = 32  # records: 32 rows 115 µs against 132 by column (salary model, one-row check 0.7 µs)
 _FRAME_ROW_PATH_MAX_ROWS = 16  # a frame is turned into records first: by column from 17 rows (32: 114 against 229 µs)
-_COLUMN_PATH_MAX_ROWS = 1024
 
 
 class Routed(NamedTuple):
@@ -90,7 +90,7 @@ class InputRouter:
         is_frame = isinstance(data, pd.DataFrame)
         if not (is_frame or isinstance(data, (list, tuple))):
             return None
-        if not 0 < len(data) <= _COLUMN_PATH_MAX_ROWS or (is_frame and not data.columns.is_unique):
+        if not len(data) or (is_frame and not data.columns.is_unique):
             return None
         if extra != "reject" and not is_frame:
             return None
