@@ -5,7 +5,10 @@ entry of the manifest (plan, verification summary, engines), the full
 verification report, and the digests of every file whose bytes are
 deterministic (``pipeline.skops`` is a zip stamped with the time), as produced
 by the code before bundle creation was sped up (commit 3483022). Regenerate it
-only for a change meant to alter them: ``.venv/bin/python tests/bundle/test_build_unchanged.py``.
+only for a change meant to alter them, or for another set of libraries or BLAS kernels (the test
+skips on those), with the code of 3483022: ``.venv/bin/python tests/bundle/test_build_unchanged.py``.
+Recorded again on 2026-12-06 on a machine with SciPy 1.17.1, where 3483022 and main made the same
+records (the first recording's machine had made other last bits in the linear models' fits).
 """
 
 from __future__ import annotations
@@ -111,10 +114,20 @@ def _record(pipeline, features: pd.DataFrame, folder: Path) -> dict:
 
 
 def _versions() -> dict:
-    import skops
+    """What the recorded numbers depend on: the libraries, and the BLAS kernels that fit and predict.
 
+    SciPy's solvers fit the linear models, and the BLAS build picks its kernels by processor, so a
+    fitted coefficient's last bit, and the digests of every file made from it, move with either.
+    """
+    import scipy
+    import scipy.linalg  # noqa: F401 - loads SciPy's own BLAS, so it is listed
+    import skops
+    from threadpoolctl import threadpool_info
+
+    blas = sorted({f"{pool['internal_api']} {pool['version']} {pool.get('architecture')}"
+                   for pool in threadpool_info() if pool["user_api"] == "blas"})
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "pandas": pd.__version__,
-            "skops": skops.__version__}
+            "skops": skops.__version__, "scipy": scipy.__version__, "blas": blas}
 
 
 @pytest.fixture(scope="module")
