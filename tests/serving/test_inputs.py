@@ -48,6 +48,15 @@ def test_a_bad_row_goes_to_the_bulk_validator_which_words_it(model):
         model._router.route(rows, "reject", "as-given")
 
 
+def test_a_bad_value_in_a_large_frame_is_worded_by_the_bulk_validator_with_its_row(model):
+    frame = model.bundle.sample().sample(3_000, replace=True, random_state=1).reset_index(drop=True)
+    assert model._router.route(frame, "reject", "as-given").kind == "columns"
+    frame["age"] = frame["age"].astype(object)
+    frame.loc[2_500, "age"] = "old"
+    with pytest.raises(Exception, match='row 2500, field "age"'):
+        model._router.route(frame, "reject", "as-given")
+
+
 def _valid_value(field):
     if field.type == "boolean":
         values = st.booleans()
