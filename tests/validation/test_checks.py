@@ -137,6 +137,14 @@ def test_large_frames_are_checked_in_bulk():
     assert issues_of(frame) == [(123_456, "years", "a number in [0, 60]", "99")]
 
 
+@pytest.mark.parametrize("text", ["2.1000000000000003", "0000000000000000045.5", "000000000000000040.5", " 7e0 "])
+def test_a_number_given_as_text_reads_as_python_reads_it(text):
+    # as the row and column checks read it (and scikit-learn): the bulk validator used pandas' parser, which
+    # gave "2.1000000000000003" another last bit and "000000000000000040.5" the value 40.0
+    clean = validate(SCHEMA, pd.DataFrame([GOOD | {"years": text}] * 3))
+    assert clean["years"].tolist() == [float(text)] * 3
+
+
 def test_a_repeated_column_is_named_not_a_crash():
     frame = pd.DataFrame([GOOD])
     frame = pd.concat([frame, frame[["city"]]], axis=1)

@@ -33,6 +33,10 @@ def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     is_bool = series.map(lambda v: isinstance(v, _NOT_NUMBERS) or _is_signaling(v)).to_numpy()
     bad_text = is_text & ~series.where(is_text, "").str.fullmatch(NUMBER_TEXT).fillna(False).to_numpy(bool)
     usable = series.where(~(is_bool | bad_text), None)
+    number_text = is_text & ~bad_text
+    if number_text.any():  # read as Python reads it, like the fast checks and scikit-learn: pandas' parser
+        # gives some long or zero-padded texts other last bits ("2.1000000000000003") or other values ("000000000000000040.5": 40.0)
+        usable[number_text] = [float(text) for text in raw[number_text]]
     try:
         numbers = pd.to_numeric(usable, errors="coerce").to_numpy("float64")
     except (OverflowError, TypeError):
