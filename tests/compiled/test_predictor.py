@@ -84,7 +84,7 @@ def test_many_dicts_are_encoded_column_by_column_with_the_same_result(salary_com
 
 
 @pytest.mark.timeout(60)
-def test_columns_give_the_same_bases_as_the_frame(salary_compiled, salary_holdout) -> None:
+def test_columns_give_the_same_bases_as_the_frame(salary_compiled, salary_pipeline, salary_holdout) -> None:
     frame = salary_holdout.copy()
     frame.loc[::7, "city"] = np.nan
     encoder = salary_compiled.compiled.encoder
@@ -93,6 +93,10 @@ def test_columns_give_the_same_bases_as_the_frame(salary_compiled, salary_holdou
     assert np.array_equal(encoder.encode_columns(columns, len(frame)), encoder.encode_frame(frame), equal_nan=True)
     assert np.array_equal(salary_compiled.compiled.predict_columns(columns, len(frame)),
                           salary_compiled.compiled.predict_frame(frame))
+    # and the same as each row alone (its own lookups and imputation) and as scikit-learn
+    by_row = np.array([encoder.encode_row(row) for row in frame.to_dict("records")])
+    assert np.array_equal(encoder.encode_columns(columns, len(frame)), by_row, equal_nan=True)
+    assert np.array_equal(salary_compiled.compiled.predict_columns(columns, len(frame)), salary_pipeline.predict(frame))
 
 
 @pytest.mark.timeout(60)

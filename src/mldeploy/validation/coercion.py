@@ -34,8 +34,9 @@ def to_numbers(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     bad_text = is_text & ~series.where(is_text, "").str.fullmatch(NUMBER_TEXT).fillna(False).to_numpy(bool)
     usable = series.where(~(is_bool | bad_text), None)
     number_text = is_text & ~bad_text
-    if number_text.any():  # read as Python reads it, like the fast checks and scikit-learn: pandas' parser
-        # gives some long or zero-padded texts other last bits ("2.1000000000000003") or other values ("000000000000000040.5": 40.0)
+    if number_text.any():
+        # Read as float() reads it, like the fast checks and scikit-learn. pandas' parser gives some long texts
+        # another last bit ("2.1000000000000003") and some zero-padded ones another value ("000000000000000040.5": 40.0).
         usable[number_text] = [float(text) for text in raw[number_text]]
     try:
         numbers = pd.to_numeric(usable, errors="coerce").to_numpy("float64")
