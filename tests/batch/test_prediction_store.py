@@ -207,3 +207,26 @@ def test_a_sqlite_that_binds_at_most_999_variables_gets_statements_that_fit(tmp_
         assert store.count("salary") == 2_500 and store.get("salary", "k2499").value == 2499.0
         assert limits and set(limits) == {999}
     assert _store_writes._ROWS_PER_STATEMENT * 2 > 999  # without the limit's say, the statements would not fit
+
+
+@pytest.mark.postgres
+def test_keys_compare_byte_by_byte_and_a_database_made_before_still_takes_every_write(postgres_database):
+    engine = create_engine(postgres_database)
+    with PredictionStore(postgres_database) as store:
+        store.start_run("salary", 1, "local", "x", "f" * 64, "id", 0)  # makes the schema
+    query = ("SELECT table_name, column_name, collation_name FROM information_schema.columns "
+             "WHERE table_name IN ('predictions', 'served_predictions') AND column_name IN ('model_name', 'key')")
+    with engine.connect() as conn:
+        assert {row[2] for row in conn.execute(text(query))} == {"C"}
+    with engine.begin() as conn:  # the batch table as a database made before has it: the server's own collation
+        conn.execute(text("DROP VIEW latest_predictions"))
+        conn.execute(text('ALTER TABLE predictions ALTER COLUMN key TYPE text COLLATE "default", '
+                          'ALTER COLUMN model_name TYPE varchar(200) COLLATE "default"'))
+    engine.dispose()
+    with PredictionStore(postgres_database) as store:  # the view comes back over both collations
+        run = store.start_run("salary", 1, "local", "x", "f" * 64, "id", 2)
+        store.write(run, _chunk(["é", "a"], [1.0, 2.0]), Progress(2, 2, 0))
+        again = store.start_run("salary", 1, "local", "x", "f" * 64, "id", 2)
+        store.write(again, _chunk(["a", "b"], [3.0, 4.0]), Progress(2, 2, 0))  # merges through the staging table
+        assert store._direct_runs[again.run_id] is False
+        assert [store.get("salary", key).value for key in ("é", "a", "b")] == [1.0, 3.0, 4.0]
