@@ -31,7 +31,8 @@ def test_load_refuses_an_unknown_format(tmp_path, salary_compiled) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_load_refuses_a_graph_with_unexpected_operators(tmp_path, salary_compiled) -> None:
+def test_a_graph_with_unexpected_operators_is_refused_before_its_first_use(tmp_path, salary_compiled,
+                                                                           salary_holdout) -> None:
     import onnx
     from onnx import TensorProto, helper
 
@@ -40,8 +41,12 @@ def test_load_refuses_a_graph_with_unexpected_operators(tmp_path, salary_compile
                               [helper.make_tensor_value_info("X", TensorProto.DOUBLE, [None, 10])],
                               [helper.make_tensor_value_info("raw", TensorProto.DOUBLE, [None, 10])])
     (tmp_path / "compiled" / "model.onnx").write_bytes(helper.make_model(graph).SerializeToString())
+    walked = CompiledPipeline.load(tmp_path, engine="numba")  # never runs the graph, so never parses it
+    assert walked.predict_frame(salary_holdout.iloc[:3]).shape == (3,)
+    with pytest.raises(ValueError, match=r"model.onnx: unexpected operators \['Identity'\]"):
+        walked.model_bytes  # what onnxruntime and the exports take
     with pytest.raises(ValueError, match=r"unexpected operators \['Identity'\]"):
-        CompiledPipeline.load(tmp_path)
+        CompiledPipeline.load(tmp_path, engine="onnxruntime")
     assert onnx  # imported for the helper
 
 

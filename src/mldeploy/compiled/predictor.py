@@ -38,11 +38,12 @@ class CompiledPipeline:
     """Predict like the fitted pipeline it was compiled from, from dicts or DataFrames."""
 
     def __init__(self, encoder: RowEncoder, spec: dict, arrays: dict, model_bytes: bytes | None = None,
-                 engine: str = "auto") -> None:
+                 engine: str = "auto", *, graph_file: Path | None = None) -> None:
         """Prepare to predict; ``engine`` picks how trees run: "auto", "numba" or "onnxruntime".
 
         "auto" walks trees with numba when it is installed and the bundle has the walk arrays,
-        and runs the ONNX graph otherwise; both give the same bits.
+        and runs the ONNX graph otherwise; both give the same bits. ``graph_file`` names where
+        ``model_bytes`` were read from: their operators are checked before the graph's first use.
         """
         if engine not in _ENGINES:
             raise ValueError(f"engine: expected one of {sorted(_ENGINES)}, got {engine!r}")
@@ -50,7 +51,8 @@ class CompiledPipeline:
         self.spec = spec
         """JSON description: columns, model kind, post step, estimator count, NaN guard, plan."""
         self.arrays = arrays
-        self.model_bytes = model_bytes
+        self._model_bytes = model_bytes
+        self._unchecked_graph = graph_file
         self.columns: list[str] = list(spec["columns"])
         self.classes_ = arrays.get("classes")
         self._post = spec["post"]
@@ -61,11 +63,23 @@ class CompiledPipeline:
         if self.engine == "numba":
             self._walker = TreeWalker(arrays, len(encoder.bases), int(spec["n_targets"]))
         elif self.engine == "onnxruntime":
-            self._session = make_session(model_bytes)
+            self._session = make_session(self.model_bytes)
         if spec["kind"] == "linear":
             self._linear = LinearModel(arrays["coef"], arrays["intercept"], self._post, self.classes_)
             self._features = [_feature_from_json(item, encoder) for item in spec["features"]]
             self._base_of = [item["base"] for item in spec["features"]]
+
+    @property
+    def model_bytes(self) -> bytes | None:
+        """The trees as an ONNX graph (None for a linear model), for onnxruntime and the exports.
+
+        A graph read from a bundle has its operators checked here, at its first use, not at load:
+        a pipeline walked by numba never parses it (importing onnx and parsing took 35 ms of each load).
+        """
+        if self._unchecked_graph is not None:
+            _check_ops(self._model_bytes, self._unchecked_graph)
+            self._unchecked_graph = None
+        return self._model_bytes
 
     @property
     def is_classifier(self) -> bool:
@@ -163,12 +177,10 @@ class CompiledPipeline:
             arrays = {name: data[name] for name in data.files}
         if spec.get("classes_object") and "classes" in arrays:
             arrays["classes"] = arrays["classes"].astype(object)
-        model_bytes = None
-        if spec["kind"] == "trees":
-            model_bytes = read(f"{_FOLDER}/model.onnx")
-            _check_ops(model_bytes, folder)
         encoder = RowEncoder.from_json(spec.pop("encoder"))
-        return cls(encoder, spec, arrays, model_bytes, engine)
+        if spec["kind"] != "trees":
+            return cls(encoder, spec, arrays, None, engine)
+        return cls(encoder, spec, arrays, read(f"{_FOLDER}/model.onnx"), engine, graph_file=folder / "model.onnx")
 
 
 @functools.cache
@@ -196,12 +208,12 @@ def _tree_engine(engine: str, arrays: dict) -> str:
     return "numba" if has_layout else "onnxruntime"
 
 
-def _check_ops(model_bytes: bytes, folder: Path) -> None:
+def _check_ops(model_bytes: bytes, file: Path) -> None:
     onnx = require("onnx")
     graph = onnx.load_from_string(model_bytes).graph
     unexpected = {node.op_type for node in graph.node} - _ALLOWED_OPS
     if unexpected:
-        raise ValueError(f"{folder}/model.onnx: unexpected operators {sorted(unexpected)}; rebuild the bundle")
+        raise ValueError(f"{file}: unexpected operators {sorted(unexpected)}; rebuild the bundle")
 
 
 def feature_to_json(feature: Feature, base_index: int) -> dict:
