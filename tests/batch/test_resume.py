@@ -21,11 +21,19 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 ROWS = 20_000
 
 
+def _command(registry_root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", str(registry_root),
+            "batch", "salary@1", "--key", "employee_id", "--quiet", *args]
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+
+
 def _batch(registry_root: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-    command = [sys.executable, "-c", "from mldeploy.cli import main; main()", "--registry", str(registry_root),
-               "batch", "salary@1", "--key", "employee_id", "--quiet", *args]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """Start a batch process (the one to kill)."""
+    return subprocess.Popen(_command(registry_root, *args), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def _kill_mid_run(process: subprocess.Popen, store: PredictionStore, timeout_s: float = 120) -> None:
@@ -67,8 +75,9 @@ def test_sigkill_then_resume_scores_every_key_once(salary_registry, tmp_path, st
         assert interrupted.status == "running" and 0 < interrupted.rows_done < ROWS
         # what the runs table says is exactly what was committed
         assert store.count("salary", 1) + interrupted.rows_rejected == interrupted.rows_done
-    done = subprocess.run(_batch(salary_registry.root, *args, "--resume").args, capture_output=True, text=True,
-                          timeout=150, env=dict(os.environ, PYTHONPATH=str(SRC)))
+    # one resuming process: a second one racing it could write its progress after the first marked the run finished
+    done = subprocess.run(_command(salary_registry.root, *args, "--resume"), capture_output=True, text=True,
+                          timeout=150, env=_env())
     assert done.returncode == 0, done.stderr
     with PredictionStore(url) as store:
         runs = store.runs()
