@@ -38,6 +38,7 @@ from mldeploy.serving import codecs
 __all__ = ["Progress", "commit_without_waiting_for_the_disk", "write_postgres", "write_sqlite"]
 
 _COLUMNS = "model_name, model_version, key, run_id, predicted_at, value, label, probabilities"
+_SQLITE_COLUMNS = "predicted_at, model_name, model_version, key, run_id, value, label, probabilities"  # ?1 first
 _UPDATE = ("ON CONFLICT (model_name, key, model_version) DO UPDATE SET run_id = excluded.run_id, "
            "predicted_at = excluded.predicted_at, value = excluded.value, label = excluded.label, "
            "probabilities = excluded.probabilities")
@@ -97,9 +98,11 @@ def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: 
             varying, columns = "NULL, ?, ?", [chunk.keys.tolist(), labels, probabilities]
         else:
             varying, columns = "?, NULL, NULL", [chunk.keys.tolist(), chunk.values.astype("float64").tolist()]
-        # What every row shares is written into the statement as literals: binding it per row cost half the time.
-        row = f"({_literal(name)}, {int(version)}, ?, {_literal(run_id)}, {_literal(when)}, {varying})"
-        _insert_rows(conn, row, columns)
+        # What every row of a run shares is written into the statement as literals (binding it per row cost half
+        # the time); the chunk's time, which changes every chunk, is parameter ?1 of every row, bound once a
+        # statement, so a run's statements keep one text and SQLite compiles each once, not once a chunk.
+        row = f"(?1, {_literal(name)}, {int(version)}, ?, {_literal(run_id)}, {varying})"
+        _insert_rows(conn, row, columns, when)
     if chunk.rejects:
         conn.exec_driver_sql(
             f"INSERT INTO prediction_rejects (run_id, row_number, key, reasons) VALUES (?, ?, ?, ?) {_REJECT_UPSERT}",
@@ -110,8 +113,8 @@ def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: 
             (progress.rows_done, progress.rows_written, progress.rows_rejected, when, run_id))
 
 
-def _insert_rows(conn: Connection, row: str, columns: list[list]) -> None:
-    """Upsert the rows whose parameters are ``columns``, up to ``_ROWS_PER_STATEMENT`` rows to a statement."""
+def _insert_rows(conn: Connection, row: str, columns: list[list], when: str) -> None:
+    """Upsert the rows whose parameters are ``columns`` (``when`` is ?1), up to ``_ROWS_PER_STATEMENT`` rows a statement."""
     width, count = len(columns), len(columns[0])
     flat = [None] * (width * count)
     for position, column in enumerate(columns):
@@ -120,9 +123,9 @@ def _insert_rows(conn: Connection, row: str, columns: list[list]) -> None:
     per = rows * width
     whole = count // rows * per
     if whole:
-        conn.exec_driver_sql(_upsert(row, rows), [tuple(flat[i:i + per]) for i in range(0, whole, per)])
+        conn.exec_driver_sql(_upsert(row, rows), [(when, *flat[i:i + per]) for i in range(0, whole, per)])
     if whole < len(flat):
-        conn.exec_driver_sql(_upsert(row, (len(flat) - whole) // width), tuple(flat[whole:]))
+        conn.exec_driver_sql(_upsert(row, (len(flat) - whole) // width), (when, *flat[whole:]))
 
 
 def _rows_per_statement(conn: Connection, width: int) -> int:
@@ -134,11 +137,11 @@ def _rows_per_statement(conn: Connection, width: int) -> int:
         limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     else:
         limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-    return max(1, min(_ROWS_PER_STATEMENT, limit // width))
+    return max(1, min(_ROWS_PER_STATEMENT, (limit - 1) // width))  # ?1 is the chunk's time
 
 
 def _upsert(row: str, rows: int) -> str:
-    return f"INSERT INTO predictions ({_COLUMNS}) VALUES {', '.join([row] * rows)} {_UPDATE}"
+    return f"INSERT INTO predictions ({_SQLITE_COLUMNS}) VALUES {', '.join([row] * rows)} {_UPDATE}"
 
 
 def _literal(text: str) -> str:
