@@ -79,12 +79,14 @@ def test_hostile_text_and_odd_numbers_are_stored_as_given(database):
     assert pd.Timestamp(when).to_pydatetime() == datetime.fromtimestamp(_AT, timezone.utc)
 
 
-def _written_whole_and_row_by_row(database: str, entries: list) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write ``entries`` as they are, then their rows one by one (as shadows, to tell them apart); read both back."""
+def _written_whole_and_row_by_row(database: str, entries: list,
+                                  made: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write ``entries`` as they are (or ``made`` from them), then their rows one by one (as shadows, to tell them
+    apart); read both back."""
     by_row = [row._replace(role="shadow") for entry in entries for row in entry.rows()]
     sink = DatabaseLogSink(database)
     try:
-        sink.write(entries)
+        sink.write(entries if made is None else made)
         sink.write([_Entry(by_row)])
     finally:
         sink.close()
@@ -219,3 +221,37 @@ def test_on_postgresql_the_time_index_is_brin_which_costs_the_copy_almost_nothin
     finally:
         engine.dispose()
     assert "USING brin (model_name, predicted_at)" in definition
+
+
+def test_rows_made_into_copy_text_before_the_write_read_back_as_their_rows_written_one_by_one(postgres_database):
+    entries = [_Entry(HOSTILE), *(_Entry([_row(f"k{i}", value=i / 7)]) for i in range(300))]
+    sink = DatabaseLogSink(postgres_database)
+    try:
+        made = sink.prepare(entries[:150]) + sink.prepare(entries[150:])  # two ticks of the log's writer
+        assert [len(part) for part in made] == [155, 151]
+        halves = made[0].halves()
+        assert [len(half) for half in halves] == [77, 78] and "".join(h.text for h in halves) == made[0].text
+    finally:
+        sink.close()
+    served, by_row = _written_whole_and_row_by_row(postgres_database, entries, [*halves, made[1]])
+    assert len(served) == 306
+    pd.testing.assert_frame_equal(served, by_row)
+
+
+def test_a_row_refused_inside_made_copy_text_is_found_and_the_rest_written(postgres_database):
+    from mldeploy.serving.prediction_log import PredictionLog
+
+    sink = DatabaseLogSink(postgres_database)
+    refused = _Entry([_row("too-new")._replace(model_version=2**40)])
+    made = sink.prepare([_Entry([_row(f"k{i}")]) for i in range(40)] + [refused])
+    log = PredictionLog(sink)
+    try:
+        log._prepared = made  # as the writer's ticks leave them; counted against the bound like queued rows
+        log._queued_rows = 41
+        log._wake.set()
+        assert log.flush(30)
+    finally:
+        log.close()
+    with PredictionStore(postgres_database) as store:
+        keys = set(pd.concat(list(store.iter_served("salary"))).key)
+    assert keys == {f"k{i}" for i in range(40)} and (log.written, log.refused, log.dropped) == (40, 1, 1)

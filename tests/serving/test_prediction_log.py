@@ -10,7 +10,7 @@ from mldeploy.bundle import BundleRef
 from mldeploy.errors import ConfigError
 from mldeploy.serving import Prediction, ServingPath
 from mldeploy.serving.prediction_log import (
-    LogEntry, PredictionLog, check_log_url, new_request_id, open_prediction_log, split_keys,
+    LogEntry, PredictionLog, RowsRefused, check_log_url, new_request_id, open_prediction_log, split_keys,
 )
 
 
@@ -152,6 +152,63 @@ def test_after_a_write_the_writer_waits_out_its_interval_unless_asked_to_flush()
         assert [[row.key for row in rows] for rows in sink.writes] == [["a"], ["b"]]
     finally:
         log.close()
+
+
+class _Keys:
+    """A part made by _PreparingSink: the keys of the rows it holds."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def halves(self) -> tuple:
+        middle = len(self.keys) // 2
+        return _Keys(self.keys[:middle]), _Keys(self.keys[middle:])
+
+
+class _PreparingSink(_RecordingSink):
+    """Makes entries into parts of their keys between writes; refuses every write that holds a key "bad…"."""
+
+    def __init__(self):
+        super().__init__()
+        self.prepared: list[list[str]] = []
+
+    def prepare(self, entries) -> list:
+        keys = [row.key for entry in entries for row in entry.rows()]
+        self.prepared.append(keys)
+        return [_Keys(keys)]
+
+    def write(self, entries) -> None:
+        keys = [key for part in entries for key in (part.keys if isinstance(part, _Keys) else
+                                                    [row.key for row in part.rows()])]
+        if any(key.startswith("bad") for key in keys):
+            raise RowsRefused("a row no retry can store")
+        self.writes.append(keys)
+
+
+def test_between_writes_the_writer_makes_queued_entries_into_the_sinks_parts_and_refused_rows_are_found_in_them():
+    sink = _PreparingSink()
+    log = PredictionLog(sink, flush_interval_s=30.0)
+    try:
+        log.submit(_entry("a"))
+        log._wake.set()  # the idle writer takes it now, not in 30 s; then it waits out its interval
+        deadline = time.monotonic() + 10
+        while not sink.writes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for key in ("b", "c", "bad", "d", "e"):
+            log.submit(_entry(key))
+        deadline = time.monotonic() + 10
+        while sum(map(len, sink.prepared)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the writer prepares every few hundredths of a second, and writes after 30 s
+        assert sorted(key for keys in sink.prepared for key in keys) == ["b", "bad", "c", "d", "e"]
+        assert sink.writes == [["a"]] and log.queued == 5 and not log._queue  # prepared, still counted, not written
+        assert log.flush(10)
+    finally:
+        log.close()
+    assert sorted(key for keys in sink.writes[1:] for key in keys) == ["b", "c", "d", "e"]
+    assert (log.written, log.refused, log.dropped) == (5, 1, 1)
 
 
 def test_request_ids_are_unique_and_shaped_like_a_uuid4_hex():

@@ -114,7 +114,7 @@ def write_sqlite(conn: Connection, run_id: str, name: str, version: int, chunk: 
 
 
 def _insert_rows(conn: Connection, row: str, columns: list[list], when: str) -> None:
-    """Upsert the rows whose parameters are ``columns`` (``when`` is ?1), up to ``_ROWS_PER_STATEMENT`` rows a statement."""
+    """Upsert the rows whose parameters are ``columns``, ``_ROWS_PER_STATEMENT`` rows a statement; ``when`` is ?1."""
     width, count = len(columns), len(columns[0])
     flat = [None] * (width * count)
     for position, column in enumerate(columns):

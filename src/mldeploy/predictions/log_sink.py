@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,12 +27,30 @@ from mldeploy.errors import ConfigError
 from mldeploy.predictions import tables
 from mldeploy.serving.prediction_log import Loggable, LogRow, RowsRefused
 
-__all__ = ["DatabaseLogSink", "open_database_log"]
+__all__ = ["CopyText", "DatabaseLogSink", "open_database_log"]
 
 _COLUMNS = ", ".join(LogRow._fields)  # the table's columns, in the order a LogRow holds them
 _REQUEST_ID = tables.served.c.request_id.type.length
 _ENDPOINT = tables.served.c.endpoint.type.length
 _ROWS_PER_SLICE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class CopyText:
+    """Logged rows already made into COPY text (one line a row), waiting for the next write."""
+
+    text: str
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def halves(self) -> tuple[CopyText, CopyText]:
+        """Split the rows in two, to find the ones PostgreSQL refuses (a row's own line breaks are escaped)."""
+        lines = self.text[:-1].split("\n")
+        middle = len(lines) // 2
+        return (CopyText("\n".join(lines[:middle]) + "\n", middle),
+                CopyText("\n".join(lines[middle:]) + "\n", len(lines) - middle))
 
 
 class DatabaseLogSink:
@@ -59,7 +78,14 @@ class DatabaseLogSink:
         """Name the database, without any password."""
         return describe(self._url)
 
-    def write(self, entries: list[Loggable]) -> None:
+    def prepare(self, entries: list[Loggable]) -> list:
+        """PostgreSQL: make ``entries`` into one :class:`CopyText` for a later :meth:`write` (see
+        :class:`~mldeploy.serving.prediction_log.PredictionSink`); SQLite: leave them as they are."""
+        if not self.is_postgres:
+            return entries
+        return [CopyText("".join([_copy_text(columns) for columns in _slices(entries)]), sum(map(len, entries)))]
+
+    def write(self, entries: list[Loggable | CopyText]) -> None:
         """Append every row of ``entries`` in one transaction; RowsRefused for rows the table can never hold."""
         try:
             if not sum(map(len, entries)):
@@ -86,7 +112,7 @@ class DatabaseLogSink:
             yield conn
 
 
-def _copy(conn, entries: list[Loggable]) -> None:
+def _copy(conn, entries: list[Loggable | CopyText]) -> None:
     """Send the rows of ``entries`` as one COPY in PostgreSQL's text format, built here (a fraction of psycopg's
     per-row ``write_row``) a few hundred rows at a time, and sent in one write.
 
@@ -100,7 +126,9 @@ def _copy(conn, entries: list[Loggable]) -> None:
     # in the connection's encoding, as psycopg would send it; a lone surrogate from a request's JSON
     # (or a character the database's encoding lacks) becomes "?", not a batch that never writes
     encoding = driver.info.encoding
-    data = b"".join([_copy_text(rows).encode(encoding, "replace") for rows in _slices(entries)])
+    made = [entry.text for entry in entries if type(entry) is CopyText]
+    rest = [entry for entry in entries if type(entry) is not CopyText]
+    data = "".join(made + [_copy_text(columns) for columns in _slices(rest)]).encode(encoding, "replace")
     cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
