@@ -244,7 +244,7 @@ def test_a_row_refused_inside_made_copy_text_is_found_and_the_rest_written(postg
     sink = DatabaseLogSink(postgres_database)
     refused = _Entry([_row("too-new")._replace(model_version=2**40)])
     made = sink.prepare([_Entry([_row(f"k{i}")]) for i in range(40)] + [refused])
-    log = PredictionLog(sink)
+    log = PredictionLog(sink, prepare_every_s=0.02)
     try:
         log._prepared = made  # as the writer's ticks leave them; counted against the bound like queued rows
         log._queued_rows = 41

@@ -190,7 +190,7 @@ class _PreparingSink(_RecordingSink):
 
 def test_between_writes_the_writer_makes_queued_entries_into_the_sinks_parts_and_refused_rows_are_found_in_them():
     sink = _PreparingSink()
-    log = PredictionLog(sink, flush_interval_s=30.0)
+    log = PredictionLog(sink, flush_interval_s=30.0, prepare_every_s=0.02)
     try:
         log.submit(_entry("a"))
         log._wake.set()  # the idle writer takes it now, not in 30 s; then it waits out its interval

@@ -48,8 +48,6 @@ log = logging.getLogger("mldeploy.prediction_log")
 _WARN_EVERY_S = 5.0
 _RETRY_FIRST_S = 0.1
 _RETRY_MAX_S = 2.0
-# Between writes, the writer makes what is queued into its sink's form this often (see PredictionLog._prepare_queued).
-_PREPARE_EVERY_S = 0.02
 
 
 class LogRow(NamedTuple):
@@ -215,11 +213,13 @@ class PredictionLog:
     ``batch_rows`` is the most rows one write takes. The writer writes at most
     once every ``flush_interval_s``, sooner only once ``batch_rows`` wait: a
     write's fixed cost (a transaction, a produce flush) is paid a few times a
-    second, not per request.
+    second, not per request. With ``prepare_every_s``, a sink that can
+    (``prepare``) makes what is queued into its own form that often between
+    writes (see :meth:`_prepare_queued`).
     """
 
     def __init__(self, sink: PredictionSink, *, max_queued_rows: int = 100_000, batch_rows: int = 2_000,
-                 flush_interval_s: float = 0.1):
+                 flush_interval_s: float = 0.1, prepare_every_s: float | None = None):
         if max_queued_rows < 1 or batch_rows < 1:
             raise ConfigError(f"the prediction log needs room for a row; got max_queued_rows={max_queued_rows}, "
                               f"batch_rows={batch_rows}")
@@ -228,7 +228,8 @@ class PredictionLog:
         self.batch_rows = batch_rows
         self._flush_interval_s = flush_interval_s
         self._queue: deque[Loggable] = deque()
-        self._prepare = getattr(sink, "prepare", None)
+        self._prepare = getattr(sink, "prepare", None) if prepare_every_s else None
+        self._prepare_every_s = prepare_every_s
         self._prepared: list = []   # what the writer took from the queue and made into the sink's form, unwritten
         self._queued_rows = 0        # rows waiting or being written (the prepared ones too)
         self._lock = threading.Lock()
@@ -334,8 +335,10 @@ class PredictionLog:
 
         Made at the write a quarter second later instead, the entries of thousands of requests stay alive
         in between and are cold by then: the API server logging to PostgreSQL spent 3 µs more a request
-        on its loop and a third more on the writer (benchmarks/RESULTS.md). Entries the sink cannot make
-        are kept as they are: the write refuses them one by one.
+        on its loop and a sixth more on the writer (benchmarks/RESULTS.md). The streaming scorer, whose
+        entries are whole batches, lost by it (its thread shares the interpreter with the writer's more
+        frequent turns), so it is asked for, not the default. Entries the sink cannot make are kept as
+        they are: the write refuses them one by one.
         """
         if self._prepare is None or not self._queue:
             return
@@ -365,7 +368,7 @@ class PredictionLog:
             left = deadline - time.monotonic()
             if left <= 0:
                 return
-            self._wake.wait(min(left, _PREPARE_EVERY_S) if self._prepare is not None else left)
+            self._wake.wait(min(left, self._prepare_every_s) if self._prepare is not None else left)
             self._wake.clear()
             self._prepare_queued()
 
