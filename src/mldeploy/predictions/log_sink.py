@@ -126,9 +126,9 @@ def _copy(conn, entries: list[Loggable | CopyText]) -> None:
     # in the connection's encoding, as psycopg would send it; a lone surrogate from a request's JSON
     # (or a character the database's encoding lacks) becomes "?", not a batch that never writes
     encoding = driver.info.encoding
-    made = [entry.text for entry in entries if type(entry) is CopyText]
+    made = [entry.text.encode(encoding, "replace") for entry in entries if type(entry) is CopyText]
     rest = [entry for entry in entries if type(entry) is not CopyText]
-    data = "".join(made + [_copy_text(columns) for columns in _slices(rest)]).encode(encoding, "replace")
+    data = b"".join(made + [_copy_text(columns).encode(encoding, "replace") for columns in _slices(rest)])
     cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
