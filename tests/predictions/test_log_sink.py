@@ -246,8 +246,8 @@ def test_a_row_refused_inside_made_copy_text_is_found_and_the_rest_written(postg
     made = sink.prepare([_Entry([_row(f"k{i}")]) for i in range(40)] + [refused])
     log = PredictionLog(sink, prepare_every_s=0.02)
     try:
-        log._prepared = made  # as the writer's ticks leave them; counted against the bound like queued rows
-        log._queued_rows = 41
+        log._queued_rows = 41  # first: the writer may take the parts as soon as they are there
+        log._prepared, log._prepared_rows = made, 41  # as the writer's turns leave them
         log._wake.set()
         assert log.flush(30)
     finally:
@@ -255,3 +255,20 @@ def test_a_row_refused_inside_made_copy_text_is_found_and_the_rest_written(postg
     with PredictionStore(postgres_database) as store:
         keys = set(pd.concat(list(store.iter_served("salary"))).key)
     assert keys == {f"k{i}" for i in range(40)} and (log.written, log.refused, log.dropped) == (40, 1, 1)
+
+
+def test_entries_whose_rows_are_not_what_they_count_are_not_made_ahead_and_sqlite_makes_nothing_ahead(database):
+    class _Miscounted(_Entry):
+        def __len__(self) -> int:
+            return 2  # one row made: halving its text by line would lose count of one
+
+    sink = DatabaseLogSink(database)
+    try:
+        if database.startswith("sqlite"):
+            assert sink.prepare is None  # the log then takes no turns between writes
+        else:
+            entries = [_Entry([_row("a")]), _Miscounted([_row("b")])]
+            assert sink.prepare(entries) == entries
+            assert [len(part) for part in sink.prepare(entries[:1])] == [1]
+    finally:
+        sink.close()

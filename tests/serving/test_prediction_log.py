@@ -211,6 +211,22 @@ def test_between_writes_the_writer_makes_queued_entries_into_the_sinks_parts_and
     assert (log.written, log.refused, log.dropped) == (5, 1, 1)
 
 
+def test_the_writer_prepares_no_more_than_its_next_write_takes_and_needs_a_positive_turn():
+    sink = _PreparingSink()
+    log = PredictionLog(sink, batch_rows=3, flush_interval_s=30.0, prepare_every_s=0.02)
+    try:
+        with log._lock:  # queued as submit() queues, without waking the idle writer
+            log._queue.extend(_entry(key) for key in "abcde")
+            log._queued_rows += 5
+        log._prepare_queued()
+        assert sink.prepared == [["a", "b", "c"]] and log._prepared_rows == 3 and len(log._queue) == 2
+    finally:
+        log.close()
+    assert (log.written, log.dropped) == (5, 0)
+    with pytest.raises(ConfigError, match="prepare_every_s: expected a number of seconds above 0"):
+        PredictionLog(sink, prepare_every_s=0)
+
+
 def test_request_ids_are_unique_and_shaped_like_a_uuid4_hex():
     ids = {new_request_id() for _ in range(10_000)}
     assert len(ids) == 10_000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)

@@ -63,6 +63,8 @@ class DatabaseLogSink:
             if self._url.database in (None, "", ":memory:"):
                 raise ConfigError("--log-to sqlite needs a file (sqlite:///predictions.db): an in-memory log is lost")
             _prepare_folder(Path(self._url.database).expanduser().parent)
+        if not self.is_postgres:
+            self.prepare = None  # SQLite's rows are made at the write; a log asking to prepare finds nothing to call
         self._engine, read_only = create_engine_for(self._url, create=True)
         if read_only:
             self._engine.dispose()
@@ -79,11 +81,12 @@ class DatabaseLogSink:
         return describe(self._url)
 
     def prepare(self, entries: list[Loggable]) -> list:
-        """PostgreSQL: make ``entries`` into one :class:`CopyText` for a later :meth:`write` (see
-        :class:`~mldeploy.serving.prediction_log.PredictionSink`); SQLite: leave them as they are."""
-        if not self.is_postgres:
-            return entries
-        return [CopyText("".join([_copy_text(columns) for columns in _slices(entries)]), sum(map(len, entries)))]
+        """Make ``entries`` into one :class:`CopyText` for a later :meth:`write` (PostgreSQL only: see
+        :class:`~mldeploy.serving.prediction_log.PredictionSink`), or leave them as they are when their
+        text has another number of lines than they count rows (``halves`` splits by line)."""
+        text = "".join([_copy_text(columns) for columns in _slices(entries)])
+        rows = sum(map(len, entries))
+        return [CopyText(text, rows)] if text.count("\n") == rows else entries
 
     def write(self, entries: list[Loggable | CopyText]) -> None:
         """Append every row of ``entries`` in one transaction; RowsRefused for rows the table can never hold."""

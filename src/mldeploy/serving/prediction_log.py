@@ -223,6 +223,8 @@ class PredictionLog:
         if max_queued_rows < 1 or batch_rows < 1:
             raise ConfigError(f"the prediction log needs room for a row; got max_queued_rows={max_queued_rows}, "
                               f"batch_rows={batch_rows}")
+        if prepare_every_s is not None and not prepare_every_s > 0:
+            raise ConfigError(f"prepare_every_s: expected a number of seconds above 0, or None; got {prepare_every_s}")
         self.sink = sink
         self.max_queued_rows = max_queued_rows
         self.batch_rows = batch_rows
@@ -231,6 +233,7 @@ class PredictionLog:
         self._prepare = getattr(sink, "prepare", None) if prepare_every_s else None
         self._prepare_every_s = prepare_every_s
         self._prepared: list = []   # what the writer took from the queue and made into the sink's form, unwritten
+        self._prepared_rows = 0
         self._queued_rows = 0        # rows waiting or being written (the prepared ones too)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -303,8 +306,8 @@ class PredictionLog:
             left = sum(len(entry) for entry in self._queue)
             self._queue.clear()
             if not self._thread.is_alive():  # else the thread may still be writing them
-                left += sum(len(part) for part in self._prepared)
-                self._prepared = []
+                left += self._prepared_rows
+                self._prepared, self._prepared_rows = [], 0
             self._queued_rows -= left
             self.dropped += left
         if left:
@@ -317,8 +320,8 @@ class PredictionLog:
         self.sink.close()
 
     def _take(self) -> list:
-        entries, self._prepared = self._prepared, []
-        rows = sum(len(part) for part in entries)
+        entries, rows = self._prepared, self._prepared_rows
+        self._prepared, self._prepared_rows = [], 0
         with self._lock:
             if self._queued_rows <= self.batch_rows:  # the usual case: everything queued is one batch
                 entries += self._queue
@@ -342,12 +345,19 @@ class PredictionLog:
         """
         if self._prepare is None or not self._queue:
             return
-        with self._lock:
-            entries, self._queue = list(self._queue), deque()
+        entries, rows = [], 0
+        with self._lock:  # no more than the next write takes: an entry that would pass batch_rows waits for it
+            while self._queue and self._prepared_rows + rows + len(self._queue[0]) <= self.batch_rows:
+                entry = self._queue.popleft()
+                entries.append(entry)
+                rows += len(entry)
+        if not entries:
+            return
         try:
             self._prepared += self._prepare(entries)
         except Exception:  # noqa: BLE001  (written, and refused or not, with the batch)
             self._prepared += entries
+        self._prepared_rows += rows
 
     def _run(self) -> None:
         while True:
@@ -365,12 +375,12 @@ class PredictionLog:
     def _pause_until(self, deadline: float) -> None:
         """Under steady traffic, wait out the interval after a write: its fixed cost is paid a few times a second."""
         while not (self._closing or self._flushing) and self._queued_rows < self.batch_rows:
+            self._prepare_queued()
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             self._wake.wait(min(left, self._prepare_every_s) if self._prepare is not None else left)
             self._wake.clear()
-            self._prepare_queued()
 
     def _write_batch(self, batch: list[Loggable]) -> bool:
         """Write ``batch``, splitting it down to the entries the sink refuses; False if the log closed first."""
