@@ -347,6 +347,9 @@ class PredictionLog:
             return
         entries, rows = [], 0
         with self._lock:  # no more than the next write takes: an entry that would pass batch_rows waits for it
+            if self._queued_rows <= self.batch_rows:  # the usual case (nothing is being written now): all of it
+                entries, self._queue = list(self._queue), deque()
+                rows = self._queued_rows - self._prepared_rows
             while self._queue and self._prepared_rows + rows + len(self._queue[0]) <= self.batch_rows:
                 entry = self._queue.popleft()
                 entries.append(entry)
