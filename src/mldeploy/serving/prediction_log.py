@@ -320,18 +320,26 @@ class PredictionLog:
         self.sink.close()
 
     def _take(self) -> list:
-        entries, rows = self._prepared, self._prepared_rows
+        prepared, rows = self._prepared, self._prepared_rows
         self._prepared, self._prepared_rows = [], 0
+        return prepared + self._pop_queued(rows, at_least_one=not prepared)[0]
+
+    def _pop_queued(self, in_hand: int, at_least_one: bool) -> tuple[list, int]:
+        """Take the queued entries that fit one write beside ``in_hand`` rows already taken; return them and their rows.
+
+        ``at_least_one``: an entry larger than a write is taken alone rather than never.
+        """
         with self._lock:
-            if self._queued_rows <= self.batch_rows:  # the usual case: everything queued is one batch
-                entries += self._queue
-                self._queue = deque()
-                return entries
-            while self._queue and (not entries or rows + len(self._queue[0]) <= self.batch_rows):
+            if self._queued_rows <= self.batch_rows:  # the usual case (nothing is being written): all of it
+                entries, self._queue = list(self._queue), deque()
+                return entries, self._queued_rows - in_hand
+            entries, rows = [], 0
+            while self._queue and ((at_least_one and not entries)
+                                   or in_hand + rows + len(self._queue[0]) <= self.batch_rows):
                 entry = self._queue.popleft()
                 entries.append(entry)
                 rows += len(entry)
-        return entries
+            return entries, rows
 
     def _prepare_queued(self) -> None:
         """Make the queued entries into the sink's form now, while they are fresh, and let them go.
@@ -345,15 +353,8 @@ class PredictionLog:
         """
         if self._prepare is None or not self._queue:
             return
-        entries, rows = [], 0
-        with self._lock:  # no more than the next write takes: an entry that would pass batch_rows waits for it
-            if self._queued_rows <= self.batch_rows:  # the usual case (nothing is being written now): all of it
-                entries, self._queue = list(self._queue), deque()
-                rows = self._queued_rows - self._prepared_rows
-            while self._queue and self._prepared_rows + rows + len(self._queue[0]) <= self.batch_rows:
-                entry = self._queue.popleft()
-                entries.append(entry)
-                rows += len(entry)
+        # no more than the next write takes: an entry that would pass batch_rows waits for it
+        entries, rows = self._pop_queued(self._prepared_rows, at_least_one=False)
         if not entries:
             return
         try:
