@@ -10,6 +10,7 @@ import pandas as pd
 
 from _examples import examples
 import _bundles
+from mldeploy.errors import SchemaError
 from mldeploy.validation.fast_columns import ColumnCleaner
 from mldeploy.validation.fast_row import make_row_cleaner
 from mldeploy.serving._inputs import InputRouter
@@ -44,7 +45,7 @@ def test_without_a_compiled_form_everything_becomes_a_frame(model):
 def test_a_bad_row_goes_to_the_bulk_validator_which_words_it(model):
     rows = _records(model.bundle.sample().head(64))
     rows[5]["age"] = "old"
-    with pytest.raises(Exception, match='row 5, field "age"'):
+    with pytest.raises(SchemaError, match='row 5, field "age"'):
         model._router.route(rows, "reject", "as-given")
 
 
@@ -53,7 +54,7 @@ def test_a_bad_value_in_a_large_frame_is_worded_by_the_bulk_validator_with_its_r
     assert model._router.route(frame, "reject", "as-given").kind == "columns"
     frame["age"] = frame["age"].astype(object)
     frame.loc[2_500, "age"] = "old"
-    with pytest.raises(Exception, match='row 2500, field "age"'):
+    with pytest.raises(SchemaError, match='row 2500, field "age"'):
         model._router.route(frame, "reject", "as-given")
 
 

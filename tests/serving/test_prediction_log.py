@@ -1,5 +1,6 @@
 """The core's prediction log: keys taken out of rows, rows made from a Prediction, a bounded queue, schemes by entry point."""
 
+import threading
 import time
 
 import numpy as np
@@ -87,8 +88,6 @@ class _HeldSink:
     """A sink whose first write waits until released: a database that stalls mid-write (a fault on demand)."""
 
     def __init__(self):
-        import threading
-
         self.started, self.release = threading.Event(), threading.Event()
         self.rows, self.closed = 0, False
 
@@ -211,16 +210,20 @@ def test_between_writes_the_writer_makes_queued_entries_into_the_sinks_parts_and
     assert (log.written, log.refused, log.dropped) == (5, 1, 1)
 
 
-def test_the_writer_prepares_no_more_than_its_next_write_takes_and_needs_a_positive_turn():
+def test_the_writer_prepares_no_more_than_its_next_write_takes_and_needs_a_positive_turn(monkeypatch):
+    started = threading.Event()
+    run = PredictionLog._run
+    monkeypatch.setattr(PredictionLog, "_run", lambda self: started.wait(30) and run(self))  # the test's turn first
     sink = _PreparingSink()
     log = PredictionLog(sink, batch_rows=3, flush_interval_s=30.0, prepare_every_s=0.02)
     try:
-        with log._lock:  # queued as submit() queues, without waking the idle writer
+        with log._lock:  # queued as submit() queues
             log._queue.extend(_entry(key) for key in "abcde")
             log._queued_rows += 5
         log._prepare_queued()
         assert sink.prepared == [["a", "b", "c"]] and log._prepared_rows == 3 and len(log._queue) == 2
     finally:
+        started.set()  # the writer now writes the prepared part, then the two entries left
         log.close()
     assert (log.written, log.dropped) == (5, 0)
     with pytest.raises(ConfigError, match="prepare_every_s: expected a number of seconds above 0"):
