@@ -141,7 +141,19 @@ def expected() -> dict:
 @pytest.mark.parametrize("case", sorted(_CASES))
 def test_bundle_records_what_it_did_before(case, expected, tmp_path) -> None:
     pipeline, features = _CASES[case]()
-    assert _record(pipeline, features, tmp_path / "bundle") == expected[case]
+    assert _before_the_c_walker(_record(pipeline, features, tmp_path / "bundle")) == expected[case]
+
+
+def _before_the_c_walker(record: dict) -> dict:
+    """The record as the recorded code made it: the C tree walker ("native") came after, first among the engines."""
+    compiled, report = record["compiled"], record["report"] or {}
+    for engines in (compiled.get("engines"), report.get("engines")):
+        if engines and "numba" in engines:
+            assert engines[0] == "native", engines
+            engines.remove("native")
+    if "verified" in compiled:
+        compiled["verified"] = compiled["verified"].replace("(native, numba, ", "(numba, ")
+    return record
 
 
 def _write_expected() -> None:

@@ -40,6 +40,7 @@ def test_models_show_and_alias(capsys, trained):
     assert code == 0 and "salary:production → salary@1" in out
     code, out, _ = run(capsys, "--registry", trained, "show", "salary:production")
     assert code == 0 and "years_experience" in out and "pipeline.skops" in out and "lineage: salary@1" in out
+    assert "proven engines: native, numba, onnxruntime" in out
 
 
 def test_predict_writes_predictions(capsys, trained, workspace, tmp_path):

@@ -54,18 +54,19 @@ def test_verify_catches_a_tampered_walker_leaf(tmp_path, salary_compiled, salary
         arrays = {name: data[name] for name in data.files}
     arrays["walk_values"] = arrays["walk_values"] + 0.01  # a cent off on every leaf
     np.savez(path, allow_pickle=False, **arrays)
-    loaded = CompiledPipeline.load(tmp_path)
-    assert loaded.engine == "numba"
-    with np.errstate(all="ignore"):
-        report = verify(loaded, salary_pipeline, salary_data[0].iloc[:200])
-    assert not report.ok
-    assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")
+    for engine in ("native", "numba"):
+        loaded = CompiledPipeline.load(tmp_path, engine=engine)
+        with np.errstate(all="ignore"):
+            report = verify(loaded, salary_pipeline, salary_data[0].iloc[:200])
+        assert not report.ok
+        assert report.failures[0].startswith("sample: 200 rows differ beyond 1e-09 (first: row 0)")
 
 
 @pytest.mark.timeout(120)
-def test_both_tree_engines_are_proven_at_compile_time(salary_compiled) -> None:
-    assert salary_compiled.report.engines == ["numba", "onnxruntime"]
-    assert "(numba, onnxruntime)" in salary_compiled.report.summary()
+def test_every_tree_engine_is_proven_at_compile_time(salary_compiled) -> None:
+    assert salary_compiled.compiled.engine == "native"
+    assert salary_compiled.report.engines == ["native", "numba", "onnxruntime"]
+    assert "(native, numba, onnxruntime)" in salary_compiled.report.summary()
 
 
 @pytest.mark.timeout(120)
@@ -78,10 +79,10 @@ def test_a_tree_graph_that_differs_from_the_walker_is_not_recorded_as_proven(sal
     model = onnx.load_from_string(compiled.model_bytes)
     weights = next(a for a in model.graph.node[0].attribute if a.name == "leaf_weights")
     weights.t.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weights.t) + 1e-6))
-    tampered = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, model.SerializeToString(), "numba")
-    report = VerifyReport(engines=["numba"])
+    tampered = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, model.SerializeToString(), "native")
+    report = VerifyReport(engines=["native"])
     check_engines(tampered, salary_data[0].iloc[:200], report)
-    assert report.ok and report.engines == ["numba"]  # numba may serve; the graph is verified before it would
+    assert report.ok and report.engines == ["native", "numba"]  # a walker may serve; the graph is verified before it would
 
 
 @pytest.mark.timeout(120)

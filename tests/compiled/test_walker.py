@@ -1,7 +1,8 @@
-"""The numba tree walker: the same bits as the ONNX graph and scikit-learn, a checked layout, loaded lazily."""
+"""The tree walker, in C and in numba: the same bits as the ONNX graph and scikit-learn, a checked layout, loaded lazily."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -30,9 +31,11 @@ def _both_engines(pipeline, sample: pd.DataFrame) -> tuple[CompiledPipeline, Com
 
 
 def _assert_same_bits(walker: CompiledPipeline, onnx: CompiledPipeline, pipeline, rows: pd.DataFrame) -> None:
-    assert (walker.engine, onnx.engine) == ("numba", "onnxruntime")
+    assert (walker.engine, onnx.engine) == ("native", "onnxruntime")
+    numba = CompiledPipeline(walker.encoder, walker.spec, walker.arrays, walker.model_bytes, "numba")
     bases = walker.encoder.encode_frame(rows)
     assert np.array_equal(walker.scores(bases), onnx.scores(bases))
+    assert np.array_equal(walker.scores(bases).view(np.int64), numba.scores(bases).view(np.int64))  # -0.0 too
     assert np.array_equal(walker.predict_frame(rows), pipeline.predict(rows))
     assert np.array_equal(walker.predict_records(rows.to_dict("records")), pipeline.predict(rows))
     if walker.is_classifier:
@@ -83,13 +86,17 @@ def test_a_forest_walks_each_estimator_once_for_all_classes() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_salary_pipeline_walks_with_numba_and_survives_save_and_load(tmp_path, salary_compiled, salary_pipeline,
-                                                                      salary_holdout) -> None:
+def test_salary_pipeline_walks_in_c_and_survives_save_and_load(tmp_path, salary_compiled, salary_pipeline,
+                                                                salary_holdout) -> None:
     salary_compiled.compiled.save(tmp_path)
     loaded = CompiledPipeline.load(tmp_path)
-    assert loaded.engine == "numba"
-    assert CompiledPipeline.load(tmp_path, engine="onnxruntime").engine == "onnxruntime"
+    assert loaded.engine == "native"
+    for engine in ("numba", "onnxruntime"):
+        assert CompiledPipeline.load(tmp_path, engine=engine).engine == engine
+        assert CompiledPipeline.load(tmp_path, proven=(engine,)).engine == ("numba" if engine == "numba" else "native")
     assert np.array_equal(loaded.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
+    walked_by_numba = CompiledPipeline.load(tmp_path, engine="numba")
+    assert np.array_equal(walked_by_numba.predict_frame(salary_holdout), salary_pipeline.predict(salary_holdout))
 
 
 @pytest.mark.timeout(120)
@@ -99,8 +106,9 @@ def test_a_pipeline_without_walk_arrays_runs_the_graph(salary_compiled, salary_h
     old = CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes)
     assert old.engine == "onnxruntime"
     assert np.array_equal(old.predict_frame(salary_holdout), compiled.predict_frame(salary_holdout))
-    with pytest.raises(ValueError, match="engine 'numba' needs the walk arrays"):
-        CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes, "numba")
+    for engine in ("native", "numba"):
+        with pytest.raises(ValueError, match=f"engine '{engine}' needs the walk arrays"):
+            CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes, engine)
     with pytest.raises(ValueError, match="engine: expected one of"):
         CompiledPipeline(compiled.encoder, compiled.spec, arrays, compiled.model_bytes, "treelite")
 
@@ -133,9 +141,12 @@ def test_kernel_routes_nan_by_the_flag_and_adds_lone_leaves() -> None:
 
     right = {**_layout(), "walk_nodes": np.array([[0, -1, -2, 0]], np.int32)}
     for kernel in ("walk", "bitvectors"):
-        walker = TreeWalker(_layout(), n_bases=1, n_targets=1, kernel=kernel)
-        assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
-        assert TreeWalker(right, 1, 1, kernel=kernel).scores(np.array([[np.nan]])).ravel().tolist() == [6.0]
+        for backend in ("native", "numba"):
+            walker = TreeWalker(_layout(), n_bases=1, n_targets=1, kernel=kernel, backend=backend)
+            assert walker.backend == backend
+            assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
+            assert TreeWalker(right, 1, 1, kernel=kernel, backend=backend).scores(
+                np.array([[np.nan]])).ravel().tolist() == [6.0]
 
 
 @pytest.mark.timeout(60)
@@ -146,13 +157,14 @@ def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
     layout = {"walk_nodes": np.array([[0, 1, -1, 0], [1, -2, -3, 1], [1, -4, -5, 0]], np.int32),
               "walk_splits": np.array([0.5, 1.5, 9.0]), "walk_values": np.array([[1.0], [2.0], [4.0], [8.0], [16.0]]),
               "walk_trees": np.array([[0, 0]], np.int64)}
-    walker = TreeWalker(layout, n_bases=2, n_targets=1, kernel="walk")
-    assert walker._nodes.itemsize == 16
-    assert len(walker._nodes) == 5  # node 2 hangs from no tree, so it is left out
-    assert walker._nodes["code"].tolist() == [0, 3, -1, -1, -1]  # feature * 2 + NaN-left; -1 a leaf
-    assert walker._nodes["right"].tolist() == [4, 3, 1, 2, 0]
-    rows = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, np.nan], [1.0, 0.0], [np.nan, 0.0]])
-    assert walker.scores(rows).ravel().tolist() == [2.0, 4.0, 2.0, 1.0, 1.0]
+    for backend in ("native", "numba"):  # each lays the trees out with its own code
+        walker = TreeWalker(layout, n_bases=2, n_targets=1, kernel="walk", backend=backend)
+        assert walker._nodes.itemsize == 16
+        assert len(walker._nodes) == 5  # node 2 hangs from no tree, so it is left out
+        assert walker._nodes["code"].tolist() == [0, 3, -1, -1, -1]  # feature * 2 + NaN-left; -1 a leaf
+        assert walker._nodes["right"].tolist() == [4, 3, 1, 2, 0]
+        rows = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, np.nan], [1.0, 0.0], [np.nan, 0.0]])
+        assert walker.scores(rows).ravel().tolist() == [2.0, 4.0, 2.0, 1.0, 1.0]
 
 
 @pytest.mark.timeout(300)
@@ -169,39 +181,51 @@ def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
     labels = np.digitize(target, np.quantile(target, [0.33, 0.66]))
     model = HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=40, random_state=0).fit(frame, labels)
     compiled, _ = _both_engines(model, frame.iloc[:500])
-    walker = TreeWalker(compiled.arrays, len(compiled.encoder.bases), int(compiled.spec["n_targets"]), kernel="walk")
-    assert set(np.unique(compiled.arrays["walk_nodes"][:, 3])) == {0, 1} and walker.n_targets == 3
+    n_bases = len(compiled.encoder.bases)
     bases = compiled.encoder.encode_frame(frame)
-    alone = np.concatenate([walker.scores(bases[row:row + 1]) for row in range(len(bases))])
     assert compiled._walker.kernel == "bitvectors"  # the other kernel, which reaches each leaf its own way
-    assert np.array_equal(alone, compiled.scores(bases))
-    # fewer rows than lanes, exactly as many, one more, and a batch past the small ensemble's block of rows
-    for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 1_024 + 7, len(bases)):
-        assert np.array_equal(walker.scores(bases[:rows]), alone[:rows]), rows
-    blocks = TreeWalker(compiled.arrays, len(compiled.encoder.bases), 3, kernel="walk")
-    # blocks too small for the lanes, exactly full lanes, one row past them in every block, and
-    # a big ensemble's blocks with the last one part-full
-    for block_rows in (1, 5, LANES, LANES + 1, 999):
-        blocks._block_rows = block_rows
-        assert np.array_equal(blocks.scores(bases), alone), block_rows
-    # without a split that sends NaN left the steps skip the NaN test: the same scores where no value is NaN
-    nodes = compiled.arrays["walk_nodes"].copy()
-    nodes[:, 3] = 0
-    plain = TreeWalker({**compiled.arrays, "walk_nodes": nodes}, len(compiled.encoder.bases), 3, kernel="walk")
-    assert (walker._nan_routes, plain._nan_routes) == (True, False)
-    whole = ~np.isnan(bases).any(axis=1)
-    assert 1_000 < whole.sum() < len(bases)
-    assert np.array_equal(plain.scores(bases[whole]), alone[whole])
+    expected = compiled.scores(bases)
+    for backend in ("native", "numba"):
+        walker = TreeWalker(compiled.arrays, n_bases, int(compiled.spec["n_targets"]), kernel="walk", backend=backend)
+        assert set(np.unique(compiled.arrays["walk_nodes"][:, 3])) == {0, 1} and walker.n_targets == 3
+        alone = np.concatenate([walker.scores(bases[row:row + 1]) for row in range(len(bases))])
+        assert np.array_equal(alone, expected)
+        # fewer rows than lanes, exactly as many, one more, and a batch past the small ensemble's block of rows
+        for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 1_024 + 7, len(bases)):
+            assert np.array_equal(walker.scores(bases[:rows]), alone[:rows]), (backend, rows)
+        # blocks too small for the lanes, exactly full lanes, one row past them in every block, and
+        # a big ensemble's blocks with the last one part-full
+        for block_rows in (1, 5, LANES, LANES + 1, 999):
+            blocks = TreeWalker(compiled.arrays, n_bases, 3, kernel="walk", backend=backend, block_rows=block_rows)
+            assert np.array_equal(blocks.scores(bases), alone), (backend, block_rows)
+        # without a split that sends NaN left the steps skip the NaN test: the same scores where no value is NaN
+        nodes = compiled.arrays["walk_nodes"].copy()
+        nodes[:, 3] = 0
+        plain = TreeWalker({**compiled.arrays, "walk_nodes": nodes}, n_bases, 3, kernel="walk", backend=backend)
+        assert (walker._nan_routes, plain._nan_routes) == (True, False)
+        whole = ~np.isnan(bases).any(axis=1)
+        assert 1_000 < whole.sum() < len(bases)
+        assert np.array_equal(plain.scores(bases[whole]), alone[whole])
+    with pytest.raises(ValueError, match="block_rows: expected at least 1"):
+        TreeWalker(compiled.arrays, n_bases, 3, kernel="walk", block_rows=0)
 
 
 @pytest.mark.timeout(120)
-def test_numba_is_loaded_only_with_a_compiled_tree_model() -> None:
+def test_numba_is_loaded_only_where_the_c_walker_cannot_run(tmp_path, salary_compiled) -> None:
     code = "import sys, mldeploy, mldeploy.compiled; print('numba' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    salary_compiled.compiled.save(tmp_path)
+    load = (f"import sys\nfrom mldeploy.compiled import CompiledPipeline\n"
+            f"print(CompiledPipeline.load({str(tmp_path)!r}).engine, 'numba' in sys.modules)")
+    walked = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=True)
+    assert walked.stdout.strip() == "native False"
+    off = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MLDEPLOY_NATIVE": "0"})
+    assert off.stdout.strip() == "numba True"
 
 
 @pytest.mark.timeout(300)
-def test_without_numba_the_graph_serves(tmp_path, salary_compiled, salary_holdout) -> None:
+def test_without_a_walker_the_graph_serves(tmp_path, salary_compiled, salary_holdout) -> None:
     salary_compiled.compiled.save(tmp_path)
     expected = salary_compiled.compiled.predict_frame(salary_holdout.iloc[:200])
     np.save(tmp_path / "expected.npy", expected)
@@ -212,5 +236,7 @@ def test_without_numba_the_graph_serves(tmp_path, salary_compiled, salary_holdou
             f"c = CompiledPipeline.load({str(tmp_path)!r})\n"
             f"same = np.array_equal(c.predict_frame(pd.read_pickle({str(tmp_path / 'rows.pkl')!r})), "
             f"np.load({str(tmp_path / 'expected.npy')!r}))\nprint(c.engine, same)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "onnxruntime True"
+    for native, engine in (("1", "native"), ("0", "onnxruntime")):  # without numba, C walks; without both, the graph
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "MLDEPLOY_NATIVE": native}).stdout.strip()
+        assert out == f"{engine} True"

@@ -146,13 +146,17 @@ def test_an_engine_not_proven_at_creation_is_verified_before_it_serves(registry,
     import json
 
     bundle = registry.get("salary@1")
-    assert bundle.manifest.compiled["engines"] == ["numba", "onnxruntime"]
+    assert bundle.manifest.compiled["engines"] == ["native", "numba", "onnxruntime"]
     moved = bundle.copy_to(tmp_path / "moved")
     manifest = json.loads((moved.path / "manifest.json").read_text())
-    manifest["compiled"]["engines"] = ["onnxruntime"]  # as if made where numba was missing
+    manifest["compiled"]["engines"] = ["numba", "onnxruntime"]  # as if made before the C walker: numba serves
+    (moved.path / "manifest.json").write_text(json.dumps(manifest))
+    model = Model(Bundle.open(moved.path))
+    assert model.compiled.engine == "numba" and "verified when the bundle was made" in model.explain_plan().reason
+    manifest["compiled"]["engines"] = ["onnxruntime"]  # as if made where no walker ran
     (moved.path / "manifest.json").write_text(json.dumps(manifest))
     plan = Model(Bundle.open(moved.path)).explain_plan()
-    assert plan.path == "compiled" and "re-verified here because the numba engine" in plan.reason
+    assert plan.path == "compiled" and "re-verified here because the native engine" in plan.reason
 
 
 def test_small_and_large_batches_agree_on_both_paths(registry):

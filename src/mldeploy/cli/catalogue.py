@@ -65,6 +65,8 @@ def show(ref: str = typer.Argument(..., help="NAME@VERSION, NAME:ALIAS or NAME (
     console.print(schema_table(bundle.schema))
     compiled = m.compiled_info
     console.print(f"compiled form: {compiled.status} ({compiled.reason})")
+    if compiled.engines:
+        console.print(f"proven engines: {', '.join(compiled.engines)} (the first that runs here serves)")
     if compiled.plan:
         steps = [[p.step, p.status, p.reason] for p in compiled.plan]
         console.print(table("Compiled plan", ["step", "status", "how / why not"], steps))

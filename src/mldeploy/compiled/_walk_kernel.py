@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mldeploy._extras import require
+from mldeploy.compiled.node_records import NODE
 
 numba = require("numba")
 
@@ -12,13 +13,6 @@ __all__ = ["LANES", "NODE", "preorder", "walk"]
 
 LANES = 12
 """Rows walked side by side through one tree (measured best of 4-32 on a random forest)."""
-
-NODE = np.dtype([("split", np.float64), ("right", np.int32), ("code", np.int32)])
-"""One node in 16 bytes, trees stored depth first so an interior node's left child is the next node.
-
-``code`` is ``feature * 2 + nan_left`` for an interior node and -1 for a leaf, whose ``right``
-is its row in the leaf values. Four nodes share a cache line and a left turn usually stays in it.
-"""
 
 
 @numba.njit(cache=True, nogil=True)

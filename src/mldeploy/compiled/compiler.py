@@ -76,7 +76,7 @@ def compile_pipeline(pipeline, sample: pd.DataFrame, predicted=None) -> CompileR
         return CompileResult(None, plan)
     from mldeploy.compiled.verification import VerifyReport, check_engines, verify
 
-    # The ONNX graph's check runs in onnxruntime and numba, mostly without the GIL: on a thread of its own,
+    # The other engines' checks run in C, numba and onnxruntime, mostly without the GIL: on a thread of its own,
     # beside the verification (mostly scikit-learn's Python), it hides most of its time (salary: 12 of 16 ms).
     graph_check = VerifyReport()
     with ThreadPoolExecutor(1, thread_name_prefix="mldeploy-engine-check") as pool:

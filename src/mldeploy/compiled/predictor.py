@@ -2,7 +2,7 @@
 
 Files (under ``compiled/`` in the directory given to :meth:`CompiledPipeline.save`):
 ``encoder.json`` (bases, model description, plan), ``model.onnx`` (trees, for export and
-where numba is absent) and ``arrays.npz`` (coefficients, classes, the tree walker's
+where no tree walker runs) and ``arrays.npz`` (coefficients, classes, the tree walker's
 layout; written and read without pickle).
 """
 
@@ -23,7 +23,7 @@ from mldeploy.compiled.encoder import RowEncoder
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.graph import make_session
 from mldeploy.compiled.linear import LinearModel, feature_matrix, linear_scores
-from mldeploy.compiled.walker import WALK_ARRAYS, TreeWalker
+from mldeploy.compiled.walker import WALK_ARRAYS, TreeWalker, native_backend
 from mldeploy.errors import MissingExtraError
 
 __all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
@@ -31,18 +31,22 @@ __all__ = ["FORMAT", "CompiledPipeline", "feature_to_json"]
 FORMAT = 1
 _FOLDER = "compiled"
 _ALLOWED_OPS = {"TreeEnsemble", "Concat"}
-_ENGINES = {"auto", "numba", "onnxruntime"}
+_ENGINES = {"auto", "native", "numba", "onnxruntime"}
+WALKERS = ("native", "numba")
+"""The engines that walk the trees (the same kernel in C or numba), best first."""
 
 
 class CompiledPipeline:
     """Predict like the fitted pipeline it was compiled from, from dicts or DataFrames."""
 
     def __init__(self, encoder: RowEncoder, spec: dict, arrays: dict, model_bytes: bytes | None = None,
-                 engine: str = "auto", *, graph_file: Path | None = None) -> None:
-        """Prepare to predict; ``engine`` picks how trees run: "auto", "numba" or "onnxruntime".
+                 engine: str = "auto", *, graph_file: Path | None = None, proven: tuple[str, ...] = ()) -> None:
+        """Prepare to predict; ``engine`` picks how trees run: "auto", "native", "numba" or "onnxruntime".
 
-        "auto" walks trees with numba when it is installed and the bundle has the walk arrays,
-        and runs the ONNX graph otherwise; both give the same bits. ``graph_file`` names where
+        "auto" walks the trees when the bundle has the walk arrays, in C built on this machine
+        ("native") or else with numba, and runs the ONNX graph otherwise; all give the same bits.
+        Of the walkers that run here, one in ``proven`` (the engines a bundle was verified with)
+        comes first, so loading never re-verifies for want of choosing it. ``graph_file`` names where
         ``model_bytes`` were read from: their operators are checked before the graph's first use.
         """
         if engine not in _ENGINES:
@@ -56,12 +60,12 @@ class CompiledPipeline:
         self.columns: list[str] = list(spec["columns"])
         self.classes_ = arrays.get("classes")
         self._post = spec["post"]
-        self.engine = _tree_engine(engine, arrays) if spec["kind"] == "trees" else "linear"
-        """What computes the model: "numba" (tree walker), "onnxruntime" (tree graph) or "linear"."""
+        self.engine = _tree_engine(engine, arrays, proven) if spec["kind"] == "trees" else "linear"
+        """What computes the model: "native" or "numba" (tree walker), "onnxruntime" (tree graph) or "linear"."""
         self._walker = None
         self._session = None
-        if self.engine == "numba":
-            self._walker = TreeWalker(arrays, len(encoder.bases), int(spec["n_targets"]))
+        if self.engine in WALKERS:
+            self._walker = TreeWalker(arrays, len(encoder.bases), int(spec["n_targets"]), backend=self.engine)
         elif self.engine == "onnxruntime":
             self._session = make_session(self.model_bytes)
         if spec["kind"] == "linear":
@@ -74,7 +78,7 @@ class CompiledPipeline:
         """The trees as an ONNX graph (None for a linear model), for onnxruntime and the exports.
 
         A graph read from a bundle has its operators checked here, at its first use, not at load:
-        a pipeline walked by numba never parses it (importing onnx and parsing took 35 ms of each load).
+        a pipeline whose trees are walked never parses it (importing onnx and parsing took 35 ms of each load).
         """
         if self._unchecked_graph is not None:
             _check_ops(self._model_bytes, self._unchecked_graph)
@@ -162,11 +166,13 @@ class CompiledPipeline:
         return names
 
     @classmethod
-    def load(cls, directory: Path, engine: str = "auto", read: Callable[[str], bytes] | None = None) -> CompiledPipeline:
+    def load(cls, directory: Path, engine: str = "auto", read: Callable[[str], bytes] | None = None,
+             proven: tuple[str, ...] = ()) -> CompiledPipeline:
         """Read files written by :meth:`save`; raise ValueError when they are not a compiled pipeline.
 
         ``read(name)`` returns a file's bytes by its name in the bundle (``compiled/arrays.npz``);
         a bundle passes its digest-checking reader so what is parsed is what was checked.
+        ``proven`` lists the engines the bundle was verified with (see the constructor).
         """
         folder = Path(directory) / _FOLDER
         read = read or (lambda name: (Path(directory) / name).read_bytes())
@@ -180,7 +186,8 @@ class CompiledPipeline:
         encoder = RowEncoder.from_json(spec.pop("encoder"))
         if spec["kind"] != "trees":
             return cls(encoder, spec, arrays, None, engine)
-        return cls(encoder, spec, arrays, read(f"{_FOLDER}/model.onnx"), engine, graph_file=folder / "model.onnx")
+        return cls(encoder, spec, arrays, read(f"{_FOLDER}/model.onnx"), engine, graph_file=folder / "model.onnx",
+                   proven=proven)
 
 
 @functools.cache
@@ -191,21 +198,34 @@ def _scipy_special():
     return special
 
 
-def _tree_engine(engine: str, arrays: dict) -> str:
-    """Resolve "auto": numba when installed and the walk arrays are there, else onnxruntime."""
+def _tree_engine(engine: str, arrays: dict, proven: tuple[str, ...]) -> str:
+    """Resolve "auto": the first walker that runs here, proven ones first, else onnxruntime."""
     if engine == "onnxruntime":
         return engine
     has_layout = all(name in arrays for name in WALK_ARRAYS)
-    if engine == "numba":
+    if engine in WALKERS:
         if not has_layout:
-            raise ValueError("engine 'numba' needs the walk arrays, which this compiled pipeline lacks; rebuild it")
-        require("numba")
+            raise ValueError(f"engine {engine!r} needs the walk arrays, which this compiled pipeline lacks; rebuild it")
+        _walker_runs(engine, required=True)
         return engine
+    if has_layout:
+        for walker in sorted(WALKERS, key=lambda name: name not in proven):  # stable: C before numba within each
+            if _walker_runs(walker, required=False):
+                return walker
+    return "onnxruntime"
+
+
+def _walker_runs(engine: str, required: bool) -> bool:
+    """Whether the walker ``engine`` runs here; ``required`` raises the reason instead of returning False."""
+    if engine == "native":
+        return native_backend(required) is not None
     try:
         require("numba")
     except MissingExtraError:
-        return "onnxruntime"
-    return "numba" if has_layout else "onnxruntime"
+        if required:
+            raise
+        return False
+    return True
 
 
 def _check_ops(model_bytes: bytes, file: Path) -> None:

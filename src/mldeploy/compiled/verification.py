@@ -19,6 +19,7 @@ import pandas as pd
 
 from mldeploy.compiled.one_thread import one_native_thread
 from mldeploy.compiled.refusals import answer_rows
+from mldeploy.errors import MissingExtraError
 
 __all__ = ["VerifyReport", "check_engines", "edge_rows", "infinite_rows", "refused_positions", "verify"]
 
@@ -41,7 +42,7 @@ class VerifyReport:
     """Non-finite edge rows scikit-learn scores and the compiled form refuses."""
     failures: list[str] = field(default_factory=list)
     engines: list[str] = field(default_factory=list)
-    """The engines proven to give these results ("numba", "onnxruntime" or "linear")."""
+    """The engines proven to give these results ("native", "numba", "onnxruntime" or "linear")."""
 
     def fail(self, reason: str) -> None:
         """Record a difference."""
@@ -100,19 +101,27 @@ def verify(compiled, pipeline, frame: pd.DataFrame, rtol: float = 1e-9, predicte
 
 
 def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
-    """Add "onnxruntime" to ``report.engines`` when the ONNX tree graph gives the tree walker's bits on ``frame``.
+    """Add to ``report.engines`` each other tree engine that gives the tree walker's bits on ``frame``.
 
-    The graph serves where numba is missing; one not proven here is verified
-    against scikit-learn before it serves (and an export is checked on its own).
+    The other walker (C or numba) serves where the first cannot run here, the ONNX graph where
+    neither can; an engine not proven here is verified against scikit-learn before it serves
+    (and an export is checked on its own). Engines that cannot run on this machine are left out.
     """
-    if compiled.engine != "numba":
-        return
-    from mldeploy.compiled.predictor import CompiledPipeline
+    from mldeploy.compiled.predictor import WALKERS, CompiledPipeline
 
-    graph = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, "onnxruntime")
+    if compiled.engine not in WALKERS:
+        return
     bases = compiled.encoder.encode_frame(frame[compiled.columns])
-    if _equal(compiled.scores(bases), graph.scores(bases)).all():
-        report.engines.append(graph.engine)
+    expected = compiled.scores(bases)
+    for engine in (*WALKERS, "onnxruntime"):
+        if engine == compiled.engine:
+            continue
+        try:
+            other = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, engine)
+        except (ValueError, MissingExtraError):
+            continue
+        if _equal(expected, other.scores(bases)).all():
+            report.engines.append(engine)
 
 
 def _verify(compiled, pipeline, frame: pd.DataFrame, rtol: float, predicted) -> VerifyReport:

@@ -1,16 +1,18 @@
-"""Walk tree ensembles with a numba kernel: the fast path for tree models, exact like the ONNX graph.
+"""Walk tree ensembles with a compiled kernel: the fast path for tree models, exact like the ONNX graph.
 
 The layout is data saved in ``arrays.npz`` (no pickle), built from the same
 folded splits as the ONNX graph. Trees that share one structure and cover
 every target in turn (a forest's per-class trees) are merged, so each leaf
 holds all targets and a row walks each estimator once. Each target is summed
 from zero in tree order, as onnxruntime and scikit-learn do, so the scores are
-bit-identical to the graph's. numba is imported only when a walker is made.
+bit-identical to the graph's. The kernel is C built on this machine (native.py) or,
+where no C compiler works, numba, imported only then.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,11 +21,12 @@ from mldeploy.compiled.bitvectors import MAX_LEAVES, bitvector_layout
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ
 from mldeploy.compiled.graph import concatenate_trees, fold_interior
+from mldeploy.compiled.node_records import NODE
 
 if TYPE_CHECKING:  # scikit-learn is not imported to walk a saved layout
     from mldeploy.compiled.trees import TreeModel
 
-__all__ = ["KERNELS", "WALK_ARRAYS", "TreeWalker", "check_layout", "walker_layout"]
+__all__ = ["BACKENDS", "KERNELS", "WALK_ARRAYS", "TreeWalker", "check_layout", "native_backend", "walker_layout"]
 
 WALK_ARRAYS = ("walk_nodes", "walk_splits", "walk_values", "walk_trees")
 """The layout's names in ``arrays.npz``."""
@@ -128,52 +131,72 @@ def _check_compact(nodes: np.ndarray, roots: np.ndarray, n_bases: int, n_leaves:
 
 KERNELS = ("auto", "bitvectors", "walk")
 """How TreeWalker scores: bit vectors when every tree is small enough (see bitvectors.py), else walking."""
+BACKENDS = ("auto", "native", "numba")
+"""What runs the kernel: C built on this machine (see native.py) or numba; "auto" is C where it builds."""
 
 
 class TreeWalker:
-    """Score rows of base values with a numba kernel, trees in order; the GIL is released while it runs."""
+    """Score rows of base values with a compiled kernel, trees in order; the GIL is released while it runs."""
 
-    def __init__(self, arrays: dict, n_bases: int, n_targets: int, kernel: str = "auto") -> None:
+    def __init__(self, arrays: dict, n_bases: int, n_targets: int, kernel: str = "auto", backend: str = "auto",
+                 block_rows: int | None = None) -> None:
+        """``block_rows`` overrides how many rows go through the trees together when walking (tests use it)."""
         if kernel not in KERNELS:
             raise ValueError(f"kernel: expected one of {list(KERNELS)}, got {kernel!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
         check_layout(arrays, n_bases, n_targets)
+        native = native_backend(required=backend == "native") if backend != "numba" else None
+        self.backend = "native" if native is not None else "numba"
+        """The backend in use: "native" or "numba"."""
         self._bitvectors = bitvector_layout(arrays, n_bases, n_targets) if kernel != "walk" else None
         if kernel == "bitvectors" and self._bitvectors is None:
             raise ValueError(f"kernel 'bitvectors' needs trees of at most {MAX_LEAVES} leaves and a small mask table")
         self.kernel = "bitvectors" if self._bitvectors is not None else "walk"
         """The kernel in use: "bitvectors" or "walk"."""
-        if self._bitvectors is not None:
+        if self._bitvectors is None:
+            self._score = self._lay_out_walk(arrays, n_bases, native, block_rows)
+        elif native is not None:
+            self._score = native.bitvector_scorer(self._bitvectors)
+        else:
             from mldeploy.compiled import _bitvector_kernel  # imports numba; only the kernel in use is loaded
 
-            self._bitvector_kernel = _bitvector_kernel.score
-        else:
-            self._lay_out_walk(arrays, n_bases)
+            score, arguments = _bitvector_kernel.score, self._bitvectors.arguments()
+            self._score = lambda bases, out: score(bases, *arguments, out)
         self.n_bases = n_bases
         self.n_targets = n_targets
         self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
 
-    def _lay_out_walk(self, arrays: dict, n_bases: int) -> None:
+    def _lay_out_walk(self, arrays: dict, n_bases: int, native, block_rows: int | None) -> Callable:
+        """Lay each tree out depth first in 16-byte records, leaves included, and return the scorer that walks them."""
         if n_bases >= 2**30:
             raise ValueError("walk arrays: too many base values for the node records")
-        from mldeploy.compiled import _walk_kernel  # imports numba
+        if block_rows is not None and block_rows < 1:
+            raise ValueError(f"block_rows: expected at least 1, got {block_rows}")
+        if native is None:
+            from mldeploy.compiled import _walk_kernel  # imports numba
 
-        self._kernel = _walk_kernel.walk
+            preorder, walk = _walk_kernel.preorder, _walk_kernel.walk
+        else:
+            preorder, walk = native.preorder, None
         flat = np.ascontiguousarray(arrays["walk_nodes"])
-        self._values = np.ascontiguousarray(arrays["walk_values"])
+        values = np.ascontiguousarray(arrays["walk_values"])
         trees = np.array(arrays["walk_trees"], dtype=np.int64, order="C")
-        # Lay each tree out depth first in 16-byte records, leaves included: the left child is the next record
-        nodes = np.zeros(len(flat) + len(self._values), dtype=_walk_kernel.NODE)
-        roots, used = _walk_kernel.preorder(flat, np.ascontiguousarray(arrays["walk_splits"]), trees[:, 0].copy(), nodes)
+        nodes = np.zeros(len(flat) + len(values), dtype=NODE)  # the left child is the next record
+        roots, used = preorder(flat, np.ascontiguousarray(arrays["walk_splits"]), trees[:, 0].copy(), nodes)
         nodes, trees[:, 0] = (nodes[:used].copy() if used < len(nodes) else nodes), roots  # unreached nodes left out
-        _check_compact(nodes, trees[:, 0], n_bases, len(self._values))
+        _check_compact(nodes, trees[:, 0], n_bases, len(values))
         self._nodes = nodes
-        self._trees = trees
-        self._nan_routes = bool((nodes["code"][nodes["code"] >= 0] & 1).any())
+        self._nan_routes = nan_routes = bool((nodes["code"][nodes["code"] >= 0] & 1).any())
         """Whether a split sends NaN left: without one, each step skips the NaN test (a forest's steps: 15% fewer)."""
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
         # walked tree by tree over a bigger block, so one tree and the block's rows stay in cache.
         big_block_rows = max(_SMALL_BLOCK_ROWS, _BIG_BLOCK_BYTES // (8 * max(1, n_bases)))
-        self._block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + self._values.nbytes <= _CACHED_BYTES else big_block_rows
+        if block_rows is None:
+            block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + values.nbytes <= _CACHED_BYTES else big_block_rows
+        if native is not None:
+            return native.walker(nodes, values, trees, block_rows, nan_routes)
+        return lambda bases, out: walk(bases, nodes, values, trees, out, block_rows, nan_routes)
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
@@ -181,8 +204,15 @@ class TreeWalker:
         if bases.ndim != 2 or bases.shape[1] != self.n_bases:
             raise ValueError(f"expected base values of shape (rows, {self.n_bases}), got {bases.shape}")
         out = np.zeros((len(bases), self.n_targets))
-        if self._bitvectors is not None:
-            self._bitvector_kernel(bases, *self._bitvectors.arguments(), out)
-            return out
-        self._kernel(bases, self._nodes, self._values, self._trees, out, self._block_rows, self._nan_routes)
+        self._score(bases, out)
         return out
+
+
+def native_backend(required: bool):
+    """This machine's C kernels, or None for numba; ``required`` raises ValueError instead of returning None."""
+    from mldeploy.compiled.native import native_kernels
+
+    kernels = native_kernels()
+    if kernels is None and required:
+        raise ValueError("the native tree kernels need a working C compiler (set CC to one) and MLDEPLOY_NATIVE unset or 1")
+    return kernels

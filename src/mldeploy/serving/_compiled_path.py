@@ -27,12 +27,13 @@ def load_compiled(bundle: Bundle, load_pipeline: Callable[[], object], force_ver
     try:
         from mldeploy.compiled import CompiledPipeline, verify
 
-        compiled = CompiledPipeline.load(bundle.path, read=bundle.read_file)  # digest-checked bytes, as read
+        # digest-checked bytes, as read; a walker the bundle was verified with comes first
+        compiled = CompiledPipeline.load(bundle.path, read=bundle.read_file, proven=info.engines)
     except (ValueError, OSError, MissingExtraError) as exc:
         return _fallback(bundle, f"the compiled form cannot be loaded here: {exc}")
     changed = [name for name in _CHECKED if bundle.manifest.libraries.get(name) != library_versions().get(name)]
     if info.engines and compiled.engine not in info.engines:
-        changed.append(f"the {compiled.engine} engine")  # e.g. numba is missing here: the graph serves
+        changed.append(f"the {compiled.engine} engine")  # e.g. no walker runs here: the graph serves
     if changed or force_verify:
         report = verify(compiled, load_pipeline(), bundle.sample())
         if not report.ok:

@@ -1,0 +1,107 @@
+"""The C tree kernels: built once per machine into a private cache, reused, and off where no compiler works."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mldeploy.compiled import native
+from mldeploy.compiled.walker import TreeWalker
+
+pytestmark = pytest.mark.timeout(180)
+
+_LAYOUT = {"walk_nodes": np.array([[0, -1, -2, 1]], np.int32), "walk_splits": np.array([0.5]),
+           "walk_values": np.array([[1.0], [2.0], [4.0]]), "walk_trees": np.array([[0, 0], [-3, 0]], np.int64)}
+"""A stump on base 0 (leaves 0 and 1, NaN left) and a lone leaf (leaf 2)."""
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """native_kernels() as in a new process, with its cache under tmp_path."""
+    monkeypatch.setenv("MLDEPLOY_NATIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLDEPLOY_NATIVE", raising=False)
+    native.native_kernels.cache_clear()
+    yield tmp_path / "cache"
+    native.native_kernels.cache_clear()
+
+
+def test_the_first_use_builds_a_private_library_and_later_ones_reuse_it(fresh) -> None:
+    kernels = native.native_kernels()
+    assert kernels is not None and kernels.path.parent == fresh and kernels.path.exists()
+    assert not kernels.path.stat().st_mode & 0o022  # loaded as code: no one else may change it
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    built = kernels.path.stat().st_mtime_ns
+    code = "from mldeploy.compiled.native import native_kernels; print(native_kernels().path)"
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "MLDEPLOY_NATIVE_CACHE": str(fresh)})
+    assert again.stdout.strip() == str(kernels.path) and kernels.path.stat().st_mtime_ns == built
+    assert [p.name for p in fresh.iterdir()] == [kernels.path.name]  # no half-built file left behind
+    walker = TreeWalker(_LAYOUT, n_bases=1, n_targets=1, kernel="walk", backend="native")
+    assert walker.scores(np.array([[0.0], [1.0], [np.nan]])).ravel().tolist() == [5.0, 6.0, 5.0]
+
+
+def test_a_library_others_could_change_is_built_again_not_loaded(fresh) -> None:
+    path = native.native_kernels().path
+    swapped = path.with_name("swapped")  # as if someone else had put their own file there
+    swapped.write_bytes(b"not a library")
+    swapped.chmod(0o666)
+    swapped.replace(path)  # a new file: this process's mapping of the old one stays whole
+    native.native_kernels.cache_clear()
+    kernels = native.native_kernels()
+    assert kernels is not None and kernels.path == path and not path.stat().st_mode & 0o022
+    assert path.read_bytes()[:4] == b"\x7fELF"
+
+
+@pytest.mark.parametrize(("compiler", "message"), [("/nonexistent/cc", "no C compiler found"),
+                                                    ("false", "could not be built or loaded")])
+def test_without_a_working_compiler_numba_walks(fresh, monkeypatch, caplog, compiler, message) -> None:
+    monkeypatch.setenv("CC", compiler)
+    with caplog.at_level(logging.INFO, logger="mldeploy.compiled.native"):
+        assert native.native_kernels() is None
+    assert message in caplog.text
+    assert not list(fresh.glob("*.so"))
+    assert TreeWalker(_LAYOUT, n_bases=1, n_targets=1).backend == "numba"
+    with pytest.raises(ValueError, match="need a working C compiler"):
+        TreeWalker(_LAYOUT, n_bases=1, n_targets=1, backend="native")
+
+
+def test_mldeploy_native_0_turns_the_c_kernels_off(fresh, monkeypatch) -> None:
+    monkeypatch.setenv("MLDEPLOY_NATIVE", "0")
+    assert native.native_kernels() is None
+    assert not fresh.exists()
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        TreeWalker(_LAYOUT, n_bases=1, n_targets=1, backend="c")
+
+
+def test_each_compiler_and_source_gets_its_own_build(fresh, monkeypatch) -> None:
+    first = native.library_path()
+    monkeypatch.setattr(native, "FLAGS", (*native.FLAGS, "-g"))
+    assert native.library_path() != first and native.library_path().parent == first.parent
+
+
+def test_c_and_numba_agree_to_the_bit_on_random_forests_with_nan() -> None:
+    from sklearn.ensemble import RandomForestRegressor
+
+    from mldeploy.compiled import compile_pipeline
+
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({"a": rng.normal(size=4_000), "b": rng.normal(size=4_000), "c": rng.integers(0, 5, 4_000) * 1.0})
+    target = frame["a"] * 3 + np.sin(frame["b"]) + frame["c"]
+    model = RandomForestRegressor(n_estimators=20, min_samples_leaf=2, random_state=0).fit(frame, target)
+    compiled = compile_pipeline(model, frame.iloc[:500]).compiled
+    assert compiled.engine == "native" and compiled._walker.kernel == "walk"
+    rows = frame.copy()
+    rows.loc[rng.random(len(rows)) < 0.1, "a"] = np.nan  # a forest sends NaN one way, each backend the same way
+    bases = compiled.encoder.encode_frame(rows)
+    arrays, n_bases = compiled.arrays, len(compiled.encoder.bases)
+    c = TreeWalker(arrays, n_bases, 1, kernel="walk", backend="native").scores(bases)
+    numba = TreeWalker(arrays, n_bases, 1, kernel="walk", backend="numba").scores(bases)
+    assert np.array_equal(c.view(np.int64), numba.view(np.int64))
+    assert np.array_equal(compiled.predict_frame(frame), model.predict(frame))
