@@ -72,6 +72,12 @@ def test_without_a_working_compiler_numba_walks(fresh, monkeypatch, caplog, comp
         TreeWalker(_LAYOUT, n_bases=1, n_targets=1, backend="native")
 
 
+def test_a_32_bit_machine_walks_with_numba(fresh, monkeypatch) -> None:
+    monkeypatch.setattr(native.platform, "machine", lambda: "i686")  # x87 could add in 80 bits there
+    assert native.native_kernels() is None
+    assert not fresh.exists()
+
+
 def test_mldeploy_native_0_turns_the_c_kernels_off(fresh, monkeypatch) -> None:
     monkeypatch.setenv("MLDEPLOY_NATIVE", "0")
     assert native.native_kernels() is None

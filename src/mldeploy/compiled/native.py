@@ -30,9 +30,11 @@ import numpy as np
 __all__ = ["FLAGS", "NativeKernels", "library_path", "native_kernels"]
 
 SOURCE = Path(__file__).with_name("_native_kernels.c")
+_MACHINES = {"x86_64": "-march=native", "amd64": "-march=native", "aarch64": "-mcpu=native", "arm64": "-mcpu=native"}
+"""Where the kernels are built, and how to target the processor. 64-bit only: 32-bit x86 may add in x87's
+80-bit registers, and the sums would no longer be numba's to the bit."""
 FLAGS = ("-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math",
-         *{"x86_64": ("-march=native",), "amd64": ("-march=native",), "aarch64": ("-mcpu=native",),
-           "arm64": ("-mcpu=native",)}.get(platform.machine().lower(), ()))
+         *[flag for flag in [_MACHINES.get(platform.machine().lower())] if flag])
 """No contraction into fused multiply-adds and no reordering: each score is its leaves summed in tree order.
 The processor's own vector instructions (as numba uses) make the bit-vector kernel 10% quicker; the
 build is keyed by the processor too (see :func:`library_path`), so a shared cache never runs one elsewhere."""
@@ -146,6 +148,9 @@ def native_kernels() -> NativeKernels | None:
     """Return the C kernels, building them on this machine's first use; None where they cannot be built or are off."""
     if os.environ.get("MLDEPLOY_NATIVE", "1") == "0":
         return None
+    if platform.machine().lower() not in _MACHINES:
+        _log.info("no C tree kernels on %s (64-bit x86 and ARM only): trees are walked by numba", platform.machine())
+        return None
     path = library_path()
     if path is None:
         _log.info("no C compiler found (set CC to name one): trees are walked by numba")
@@ -155,7 +160,9 @@ def native_kernels() -> NativeKernels | None:
             _build(path)
         return NativeKernels(ctypes.CDLL(str(path)), path)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        _log.warning("the C tree kernels could not be built or loaded (%s); trees are walked by numba", exc)
+        _log.warning("the C tree kernels could not be built or loaded (%s); trees are walked by numba. Set "
+                     "MLDEPLOY_NATIVE_CACHE to a writable folder or CC to a working compiler, or MLDEPLOY_NATIVE=0 "
+                     "to use numba without trying", exc)
         return None
 
 
