@@ -59,6 +59,13 @@ def test_a_library_others_could_change_is_built_again_not_loaded(fresh) -> None:
     assert path.read_bytes()[:4] == b"\x7fELF"
 
 
+def test_a_cache_folder_others_can_write_to_is_not_used(fresh, caplog) -> None:
+    fresh.mkdir(mode=0o700)
+    fresh.chmod(0o777)  # another user could swap a library in between the check and the load
+    assert native.native_kernels() is None
+    assert "can be changed by other users" in caplog.text and not list(fresh.iterdir())
+
+
 @pytest.mark.parametrize(("compiler", "message"), [("/nonexistent/cc", "no C compiler found"),
                                                     ("false", "could not be built or loaded")])
 def test_without_a_working_compiler_numba_walks(fresh, monkeypatch, caplog, compiler, message) -> None:

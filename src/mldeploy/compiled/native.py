@@ -155,8 +155,12 @@ def native_kernels() -> NativeKernels | None:
     if path is None:
         _log.info("no C compiler found (set CC to name one): trees are walked by numba")
         return None
+    if not _private(path.parent, missing=True):  # a folder yet to be made is made private
+        _log.warning("%s can be changed by other users, so no library is loaded from it; trees are walked by numba. "
+                     "Set MLDEPLOY_NATIVE_CACHE to a folder only you can write to", path.parent)
+        return None
     try:
-        if not _trusted(path):
+        if not _private(path, missing=False):
             _build(path)
         return NativeKernels(ctypes.CDLL(str(path)), path)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:
@@ -208,12 +212,12 @@ def _suffix() -> str:
     return ".dll" if sys.platform == "win32" else ".dylib" if sys.platform == "darwin" else ".so"
 
 
-def _trusted(path: Path) -> bool:
-    """Whether ``path`` is a build this user made and no one else can change (it is loaded as code)."""
+def _private(path: Path, missing: bool) -> bool:
+    """Whether ``path`` is this user's and no one else can change it; ``missing`` is the answer where it does not exist."""
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return False
+        return missing
     owner_ok = not hasattr(os, "getuid") or stat.st_uid == os.getuid()
     return owner_ok and not stat.st_mode & 0o022
 
