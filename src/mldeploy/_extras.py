@@ -14,7 +14,7 @@ _EXTRAS = {
     "pyarrow": ("parquet", "Parquet files"),
     "onnx": ("onnx", "the compiled predictor and ONNX export"),
     "onnxruntime": ("onnx", "the compiled predictor and ONNX export"),
-    "numba": ("onnx", "the compiled predictor's fast tree walker"),
+    "numba": ("onnx", "the tree walker where no C compiler works (see mldeploy.compiled.native)"),
     "confluent_kafka": ("kafka", "the Kafka transport of the stream adapter"),
     "pyspark": ("spark", "the Spark batch engine (--engine spark)"),
     "matplotlib": ("plot", "validation plots and drift reports (validate --plot, drift --report)"),
