@@ -75,7 +75,7 @@ def test_sigkill_then_resume_scores_every_key_once(salary_registry, tmp_path, st
         assert interrupted.status == "running" and 0 < interrupted.rows_done < ROWS
         # what the runs table says is exactly what was committed
         assert store.count("salary", 1) + interrupted.rows_rejected == interrupted.rows_done
-    # one resuming process: a second one racing it could write its progress after the first marked the run finished
+    # one resuming process (a second one, started while this one runs, is refused: see test_run_lease.py)
     done = subprocess.run(_command(salary_registry.root, *args, "--resume"), capture_output=True, text=True,
                           timeout=150, env=_env())
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ first row is written, so a refused job leaves the store as it was. Example::
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 
 from mldeploy.batch.engine import Engine, OnProgress, RunPlan
@@ -63,19 +64,22 @@ def _run(ref, source: InputTable, key, store: PredictionStore, engine: Engine, r
                   options["trusted"], public_key, getattr(engine, "model_threads", None))
     _check_columns(source, model.schema, key)
     keys = check_keys(source, key)
-    if previous is not None:
-        run = store.reopen_run(previous.run_id)
-    else:
-        run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint, key,
-                              keys.rows)
-    plan = RunPlan(source, key, model, model.bundle.to_archive, store, run, text_columns=isinstance(source, CsvTable),
-                   **options)
-    try:
-        engine.execute(plan, on_progress)
-    except BaseException as exc:
-        store.fail_run(run.run_id, f"{type(exc).__name__}: {exc}")
-        raise
-    return store.finish_run(run.run_id)
+    with ExitStack() as lease:  # one writer a run: a resume never runs under a live writer (see run_lease)
+        if previous is not None:
+            lease.enter_context(store.hold_run(previous.run_id))
+            run = store.reopen_run(previous.run_id)
+        else:
+            run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint,
+                                  key, keys.rows)
+            lease.enter_context(store.hold_run(run.run_id))
+        plan = RunPlan(source, key, model, model.bundle.to_archive, store, run,
+                       text_columns=isinstance(source, CsvTable), **options)
+        try:
+            engine.execute(plan, on_progress)
+        except BaseException as exc:
+            store.fail_run(run.run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        return store.finish_run(run.run_id)
 
 
 def _resumable(ref: str, store: PredictionStore, fingerprint: str, key: str) -> RunRecord:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from mldeploy.batch._store_writes import Progress, commit_without_waiting_for_th
 from mldeploy.batch.chunk import Reject, ScoredChunk
 from mldeploy.batch.job_config import BatchJobConfig
 from mldeploy.batch.records import RunRecord, StoredPrediction
+from mldeploy.batch.run_lease import advisory_lease, file_lease
 from mldeploy.errors import BackendError, ConfigError
 from mldeploy._db import WRITE, create_engine_for, normalise_url
 from mldeploy.predictions import tables
@@ -157,6 +158,17 @@ class PredictionStore:
         with self._write() as conn:
             conn.execute(insert(tables.runs).values(**values))
         return RunRecord(**values)
+
+    def hold_run(self, run_id: str) -> AbstractContextManager:
+        """Hold the run's lease for a ``with`` block: RunBusyError while another process writes it.
+
+        The lease goes when the block ends or the process dies (see :mod:`mldeploy.batch.run_lease`).
+        """
+        if self.in_memory:  # no other process can see this database
+            return nullcontext()
+        if self.is_postgres:
+            return advisory_lease(self._engine, self.location, run_id)
+        return file_lease(Path(self._url.database).expanduser(), self.location, run_id)
 
     def reopen_run(self, run_id: str) -> RunRecord:
         """Mark an unfinished run running again (for ``--resume``) and return it."""

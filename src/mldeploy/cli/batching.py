@@ -27,7 +27,7 @@ def batch(
                                      help="Spark master URL for --engine spark (default local[*])."),
     table_name: str = typer.Option(None, "--table", help="Table to read when --input is a database URL."),
     query: str = typer.Option(None, "--query", help="SELECT to read when --input is a database URL."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run over this input."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the last unfinished run over this input (refused while another process writes it)."),
     chunk_rows: int = typer.Option(BatchJobConfig.chunk_rows, "--chunk-rows", help="Rows read, scored and committed at a time."),
     parquet_out: Path = typer.Option(None, "--parquet-out", help="Also write the predictions to this Parquet file."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
