@@ -19,8 +19,9 @@ careers: setup
 	$(VENV)/bin/mldeploy example careers-site --port 8000
 
 ## The whole test suite against real services (PostgreSQL and Kafka are installed here and started by the tests' fixtures;
-## the careers page's tests drive Debian's Chromium: `pytest -m "not browser"` leaves them out).
+## the careers page's tests drive Debian's Chromium: `pytest -m "not browser"` leaves them out; the C tree walker's tests need a C compiler).
 test: setup
+	command -v cc >/dev/null || (apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev)  # builds the C tree walker
 	scripts/postgres.sh install
 	scripts/kafka.sh install
 	scripts/chromium.sh install
