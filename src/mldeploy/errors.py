@@ -12,6 +12,7 @@
         AliasConflictError   a version an alias points to cannot be deleted
       ConfigError            bad option, flag, environment variable or file value
         BadReferenceError    text that is not a model reference
+        RunBusyError         a batch run another process is writing right now (--resume)
       UnsupportedError       the call does not apply to this model (predict_proba on a regressor)
       PredictionError        the pipeline or its compiled form failed on valid input; cause chained
       NotReadyError          a live model that has no good version yet
@@ -46,6 +47,7 @@ __all__ = [
     "NotFoundError",
     "NotReadyError",
     "PredictionError",
+    "RunBusyError",
     "RegistryError",
     "SchemaError",
     "UnsupportedError",
@@ -114,6 +116,10 @@ class ConfigError(MldeployError):
 
 class BadReferenceError(ConfigError):
     """Text that is not a model reference (``name``, ``name@version``, ``name:alias``)."""
+
+
+class RunBusyError(ConfigError):
+    """A batch run that another process is writing right now: it cannot be resumed until that one ends."""
 
 
 class UnsupportedError(MldeployError):

@@ -6,13 +6,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from mldeploy.batch import run_batch
 from mldeploy.batch.prediction_store import PredictionStore
-from mldeploy.batch.run_lease import RunBusyError
+from mldeploy.errors import RunBusyError
 
 from _batch_inputs import people
 
@@ -65,8 +66,21 @@ def test_a_resume_refuses_a_run_another_process_writes_and_takes_it_once_that_on
     finally:
         holder.send_signal(signal.SIGKILL)  # as a crash would: no cleanup runs
         holder.wait(timeout=30)
-    done = run_batch("salary@1", path, "employee_id", store_url, registry=salary_registry, resume=True)
+    done = _resume_once_free(lambda: run_batch("salary@1", path, "employee_id", store_url, registry=salary_registry,
+                                               resume=True))
     assert (done.run_id, done.status, done.rows_written) == (run_id, "finished", 100)
+
+
+def _resume_once_free(resume, timeout_s: float = 20.0):
+    """PostgreSQL drops a dead client's locks when its server process notices the closed socket: soon, not at once."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return resume()
+        except RunBusyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def test_one_process_cannot_hold_a_run_twice(store_url) -> None:
@@ -78,3 +92,23 @@ def test_one_process_cannot_hold_a_run_twice(store_url) -> None:
                     pass
         with store.hold_run(run.run_id):  # released at the end of the block
             pass
+
+
+def test_ending_one_lease_keeps_the_others_this_process_holds(tmp_path, store_url) -> None:
+    # POSIX locks go when a process closes any descriptor of their file: one lease's end must not end another's
+    with PredictionStore(store_url) as store:
+        first, second = (store.start_run("salary", 1, "local", "x", "f" * 64, "employee_id", 1) for _ in range(2))
+        with store.hold_run(second.run_id):
+            with store.hold_run(first.run_id):
+                pass
+            with pytest.raises(RunBusyError):
+                with store.hold_run(second.run_id):  # a refused attempt closes nothing either
+                    pass
+            env = dict(os.environ, PYTHONPATH=f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+            code = ("import sys\nfrom mldeploy.batch.prediction_store import PredictionStore\n"
+                    "from mldeploy.errors import RunBusyError\n"
+                    "with PredictionStore(sys.argv[1]) as store:\n"
+                    "    try:\n        store.hold_run(sys.argv[2]).__enter__()\n    except RunBusyError:\n        print('busy')")
+            other = subprocess.run([sys.executable, "-c", code, store_url, second.run_id], capture_output=True,
+                                   text=True, env=env, timeout=60)
+            assert other.stdout.strip() == "busy", other.stderr

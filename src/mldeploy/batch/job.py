@@ -17,7 +17,7 @@ from pathlib import Path
 from mldeploy.batch.engine import Engine, OnProgress, RunPlan
 from mldeploy.batch.keys import check_keys
 from mldeploy.batch.job_config import BatchJobConfig
-from mldeploy.batch.prediction_store import PredictionStore
+from mldeploy.batch.prediction_store import PredictionStore, new_run_id
 from mldeploy.batch.records import RunRecord
 from mldeploy.batch.input_tables import CsvTable, InputTable, open_input
 from mldeploy.bundle import BundleRef
@@ -68,10 +68,11 @@ def _run(ref, source: InputTable, key, store: PredictionStore, engine: Engine, r
         if previous is not None:
             lease.enter_context(store.hold_run(previous.run_id))
             run = store.reopen_run(previous.run_id)
-        else:
+        else:  # leased before it is recorded: no resume can take it in between
+            run_id = new_run_id()
+            lease.enter_context(store.hold_run(run_id))
             run = store.start_run(model.ref.name, model.ref.version, engine.name, source.description, fingerprint,
-                                  key, keys.rows)
-            lease.enter_context(store.hold_run(run.run_id))
+                                  key, keys.rows, run_id=run_id)
         plan = RunPlan(source, key, model, model.bundle.to_archive, store, run,
                        text_columns=isinstance(source, CsvTable), **options)
         try:

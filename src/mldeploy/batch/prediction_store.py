@@ -30,7 +30,7 @@ from mldeploy.errors import BackendError, ConfigError
 from mldeploy._db import WRITE, create_engine_for, normalise_url
 from mldeploy.predictions import tables
 
-__all__ = ["PredictionStore", "Progress"]
+__all__ = ["PredictionStore", "Progress", "new_run_id"]
 
 DEFAULT_URL = BatchJobConfig.store_url
 
@@ -148,10 +148,10 @@ class PredictionStore:
     # -- writing -------------------------------------------------------------
 
     def start_run(self, name: str, version: int, engine: str, input: str, fingerprint: str, key_column: str,
-                  rows_total: int | None) -> RunRecord:
-        """Record a new run as running and return it."""
+                  rows_total: int | None, run_id: str | None = None) -> RunRecord:
+        """Record a new run as running and return it; ``run_id`` (32 hex digits) is one from :func:`new_run_id`."""
         now = _now()
-        values = dict(run_id=uuid.uuid4().hex, model_name=name, model_version=version, engine=engine, input=input,
+        values = dict(run_id=run_id or new_run_id(), model_name=name, model_version=version, engine=engine, input=input,
                       input_fingerprint=fingerprint, key_column=key_column, status="running", started_at=now,
                       updated_at=now, finished_at=None, rows_total=rows_total, rows_done=0, rows_written=0,
                       rows_rejected=0, error=None)
@@ -162,7 +162,8 @@ class PredictionStore:
     def hold_run(self, run_id: str) -> AbstractContextManager:
         """Hold the run's lease for a ``with`` block: RunBusyError while another process writes it.
 
-        The lease goes when the block ends or the process dies (see :mod:`mldeploy.batch.run_lease`).
+        The lease goes when the block ends or the process dies (see :mod:`mldeploy.batch.run_lease`;
+        without ``fcntl``, on Windows, a SQLite lease holds within this process only).
         """
         if self.in_memory:  # no other process can see this database
             return nullcontext()
@@ -171,8 +172,14 @@ class PredictionStore:
         return file_lease(Path(self._url.database).expanduser(), self.location, run_id)
 
     def reopen_run(self, run_id: str) -> RunRecord:
-        """Mark an unfinished run running again (for ``--resume``) and return it."""
-        self._set_run(run_id, status="running", error=None)
+        """Mark an unfinished run running again (for ``--resume``) and return it; ConfigError if it finished meanwhile."""
+        runs = tables.runs
+        with self._write() as conn:
+            reopened = conn.execute(update(runs).where(runs.c.run_id == run_id, runs.c.status != "finished")
+                                    .values(status="running", error=None)).rowcount
+        if not reopened:
+            raise ConfigError(f"run {run_id} in {self.location} finished while this resume started; nothing is "
+                              "left to resume")
         return self.run(run_id)
 
     def write(self, run: RunRecord, chunk: ScoredChunk, progress: Progress | None) -> None:
@@ -257,6 +264,11 @@ class PredictionStore:
         except DBAPIError as exc:
             reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
             raise BackendError(f"prediction store {self.location}: {reason}") from exc
+
+
+def new_run_id() -> str:
+    """A new run's id: 32 hex digits (its lease takes its key from them)."""
+    return uuid.uuid4().hex
 
 
 def _latest_view():

@@ -22,6 +22,7 @@ EXIT_CODES: dict[type[e.MldeployError], int] = {
     e.AliasConflictError: 2,
     e.ConfigError: 2,
     e.BadReferenceError: 2,
+    e.RunBusyError: 2,
     e.UnsupportedError: 2,
     e.PredictionError: 1,
     e.NotReadyError: 1,
