@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,10 @@ import _services
 from _markers import _services_used_are_marked, pytest_collection_modifyitems, pytest_fixture_setup  # noqa: F401  (hooks)
 from mldeploy.registry import Registry
 from _services import KafkaBroker, PostgresServer
+
+# The C tree kernels the tests build go under the project's .cache, not the user's home
+# (set before any test runs, so the processes the tests start find the same build).
+os.environ.setdefault("MLDEPLOY_NATIVE_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "native"))
 
 
 @pytest.fixture(scope="session")

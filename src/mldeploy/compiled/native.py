@@ -7,6 +7,8 @@ built the first time a walker needs it, into a cache keyed by the source, the co
 the flags, and reused after. Where no compiler works, :func:`native_kernels` returns None
 and the walker uses numba. ``MLDEPLOY_NATIVE=0`` turns the C kernels off;
 ``MLDEPLOY_NATIVE_CACHE`` names the cache folder (default ``~/.cache/mldeploy/native``).
+These are settings of the machine, not of a call, like numba's ``NUMBA_CACHE_DIR``: they
+are read here, where the kernels load, and the cache is this module's own I/O, as numba's is.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import platform
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -31,8 +34,8 @@ __all__ = ["FLAGS", "NativeKernels", "library_path", "native_kernels"]
 
 SOURCE = Path(__file__).with_name("_native_kernels.c")
 _MACHINES = {"x86_64": "-march=native", "amd64": "-march=native", "aarch64": "-mcpu=native", "arm64": "-mcpu=native"}
-"""Where the kernels are built, and how to target the processor. 64-bit only: 32-bit x86 may add in x87's
-80-bit registers, and the sums would no longer be numba's to the bit."""
+"""Where the kernels are built, and how to target the processor. 64-bit only (and a 64-bit Python): 32-bit x86
+may add in x87's 80-bit registers, and the sums would no longer be numba's to the bit."""
 FLAGS = ("-O3", "-shared", "-fPIC", "-ffp-contract=off", "-fno-fast-math",
          *[flag for flag in [_MACHINES.get(platform.machine().lower())] if flag])
 """No contraction into fused multiply-adds and no reordering: each score is its leaves summed in tree order.
@@ -81,7 +84,8 @@ class _Scorer:
 
     The kernel's argument types are left undeclared: declared, ctypes spent 0.5 µs of a one-row call
     checking them. Pointers go as buffer views, counts as Python ints, which ctypes passes as C ``int``
-    (the kernels take ``int``, and ctypes refuses one that does not fit).
+    and would silently cut to 32 bits: rows go in calls of at most 2**30, and the walker keeps base
+    values and targets below 2**30 (see :class:`~mldeploy.compiled.walker.TreeWalker`).
     """
 
     def __init__(self, function, model: ctypes.Structure, keep: tuple) -> None:
@@ -148,9 +152,19 @@ def native_kernels() -> NativeKernels | None:
     """Return the C kernels, building them on this machine's first use; None where they cannot be built or are off."""
     if os.environ.get("MLDEPLOY_NATIVE", "1") == "0":
         return None
-    if platform.machine().lower() not in _MACHINES:
+    if platform.machine().lower() not in _MACHINES or struct.calcsize("P") != 8:
         _log.info("no C tree kernels on %s (64-bit x86 and ARM only): trees are walked by numba", platform.machine())
         return None
+    try:
+        return _load()
+    except Exception as exc:  # whatever stops the build or the load, numba still walks the trees
+        _log.warning("the C tree kernels could not be built or loaded (%s: %s); trees are walked by numba. Set "
+                     "MLDEPLOY_NATIVE_CACHE to a writable folder or CC to a working compiler, or MLDEPLOY_NATIVE=0 "
+                     "to use numba without trying", type(exc).__name__, exc)
+        return None
+
+
+def _load() -> NativeKernels | None:
     path = library_path()
     if path is None:
         _log.info("no C compiler found (set CC to name one): trees are walked by numba")
@@ -159,15 +173,9 @@ def native_kernels() -> NativeKernels | None:
         _log.warning("%s can be changed by other users, so no library is loaded from it; trees are walked by numba. "
                      "Set MLDEPLOY_NATIVE_CACHE to a folder only you can write to", path.parent)
         return None
-    try:
-        if not _private(path, missing=False):
-            _build(path)
-        return NativeKernels(ctypes.CDLL(str(path)), path)
-    except (OSError, subprocess.SubprocessError, ValueError) as exc:
-        _log.warning("the C tree kernels could not be built or loaded (%s); trees are walked by numba. Set "
-                     "MLDEPLOY_NATIVE_CACHE to a writable folder or CC to a working compiler, or MLDEPLOY_NATIVE=0 "
-                     "to use numba without trying", exc)
-        return None
+    if not _private(path, missing=False):
+        _build(path)
+    return NativeKernels(ctypes.CDLL(str(path)), path)
 
 
 def library_path() -> Path | None:

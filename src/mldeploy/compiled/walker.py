@@ -11,8 +11,8 @@ where no C compiler works, numba, imported only then.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -148,6 +148,8 @@ class TreeWalker:
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {list(BACKENDS)}, got {backend!r}")
         check_layout(arrays, n_bases, n_targets)
+        if max(n_bases, n_targets) >= 2**30:  # the kernels count them in C int
+            raise ValueError("walk arrays: too many base values or targets for the tree kernels")
         native = native_backend(required=backend == "native") if backend != "numba" else None
         self.backend = "native" if native is not None else "numba"
         """The backend in use: "native" or "numba"."""
@@ -171,8 +173,6 @@ class TreeWalker:
 
     def _lay_out_walk(self, arrays: dict, n_bases: int, native, block_rows: int | None) -> Callable:
         """Lay each tree out depth first in 16-byte records, leaves included, and return the scorer that walks them."""
-        if n_bases >= 2**30:
-            raise ValueError("walk arrays: too many base values for the node records")
         if block_rows is not None and block_rows < 1:
             raise ValueError(f"block_rows: expected at least 1, got {block_rows}")
         if native is None:
