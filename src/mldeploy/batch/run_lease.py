@@ -33,7 +33,7 @@ _log = logging.getLogger(__name__)
 
 def _busy(location: str, run_id: str) -> RunBusyError:
     return RunBusyError(f"run {run_id} in {location} is being written by another process right now; wait for it "
-                        "to end (mldeploy runs lists its progress), then resume it if it did not finish")
+                        "to end (its row in prediction_runs shows its progress), then resume it if it did not finish")
 
 
 @contextmanager
