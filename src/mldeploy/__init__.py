@@ -30,6 +30,7 @@ from mldeploy.errors import (
     NotReadyError,
     PredictionError,
     RegistryError,
+    RunBusyError,
     SchemaError,
     UnsupportedError,
     UntrustedTypesError,

@@ -75,6 +75,7 @@ STATUS: dict[type[BaseException], Answer] = {
     UnauthorizedError: Answer(401, "UNAUTHENTICATED"),
     RequestError: Answer(400, "INVALID_ARGUMENT"),
     core.AliasConflictError: Answer(409, "ABORTED"),
+    core.RunBusyError: Answer(409, "ABORTED"),  # a batch run another process writes (the API starts none today)
     # The server's state or its neighbours: retry later or elsewhere.
     core.NotReadyError: Answer(503, "UNAVAILABLE"),
     core.RegistryError: Answer(503, "UNAVAILABLE"),
