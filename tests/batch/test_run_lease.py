@@ -112,3 +112,12 @@ def test_ending_one_lease_keeps_the_others_this_process_holds(tmp_path, store_ur
             other = subprocess.run([sys.executable, "-c", code, store_url, second.run_id], capture_output=True,
                                    text=True, env=env, timeout=60)
             assert other.stdout.strip() == "busy", other.stderr
+
+
+def test_a_lock_file_that_cannot_be_opened_is_named(tmp_path) -> None:
+    from mldeploy.batch.run_lease import file_lease
+    from mldeploy.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"cannot open .*p\.db-runs\.lock, where batch runs take their leases"):
+        with file_lease(tmp_path / "absent" / "p.db", "SQLite file p.db", "0" * 32):
+            pass

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from mldeploy.errors import RunBusyError
+from mldeploy.errors import ConfigError, RunBusyError
 
 __all__ = ["advisory_lease", "file_lease"]
 
@@ -77,7 +77,7 @@ class _LockFiles:
     def take(self, path: Path, offset: int) -> bool:
         """Lock byte ``offset`` of ``path``; False when this or another process holds it."""
         with self._guard:
-            descriptor, held = self._open.get(path) or (os.open(path, os.O_RDWR | os.O_CREAT, 0o600), set())
+            descriptor, held = self._open.get(path) or (_open_lock_file(path), set())
             if offset in held or not _lock_byte(descriptor, offset):
                 if not held:  # opened just now for this byte: closing it drops no other lock
                     os.close(descriptor)
@@ -111,6 +111,15 @@ def file_lease(database: Path, location: str, run_id: str) -> Iterator[None]:
         yield
     finally:
         _LOCK_FILES.give_back(path, offset)
+
+
+def _open_lock_file(path: Path) -> int:
+    """Open (or make) the lock file; as readable and writable as SQLite makes its own files, so every writer can lock."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise ConfigError(f"cannot open {path}, where batch runs take their leases ({exc.strerror}); let every user "
+                          "that writes this prediction store write that file too") from exc
 
 
 def _lock_byte(descriptor: int, offset: int) -> bool:
