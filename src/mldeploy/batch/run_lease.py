@@ -24,6 +24,11 @@ from sqlalchemy import text
 
 from mldeploy.errors import ConfigError, RunBusyError
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
 __all__ = ["advisory_lease", "file_lease"]
 
 _ADVISORY_CLASS = 0x6D6C64
@@ -123,9 +128,7 @@ def _open_lock_file(path: Path) -> int:
 
 
 def _lock_byte(descriptor: int, offset: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows: leases hold within this process only
+    if fcntl is None:  # Windows: leases hold within this process only
         return True
     try:
         fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
@@ -135,8 +138,5 @@ def _lock_byte(descriptor: int, offset: int) -> bool:
 
 
 def _unlock_byte(descriptor: int, offset: int) -> None:
-    try:
-        import fcntl
-    except ImportError:
-        return
-    fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
+    if fcntl is not None:
+        fcntl.lockf(descriptor, fcntl.LOCK_UN, 1, offset)
