@@ -118,3 +118,13 @@ def test_c_and_numba_agree_to_the_bit_on_random_forests_with_nan() -> None:
     numba = TreeWalker(arrays, n_bases, 1, kernel="walk", backend="numba").scores(bases)
     assert np.array_equal(c.view(np.int64), numba.view(np.int64))
     assert np.array_equal(compiled.predict_frame(frame), model.predict(frame))
+
+
+def test_the_walk_uses_avx512_vectors_where_the_processor_has_them() -> None:
+    kernels = native.native_kernels()
+    if not os.path.exists("/proc/cpuinfo"):
+        pytest.skip("no /proc/cpuinfo to read the processor's features from")
+    with open("/proc/cpuinfo", encoding="utf-8") as info:  # x86 lists "flags"; other processors none of these
+        flags = next((set(line.split(":", 1)[1].split()) for line in info if line.startswith("flags")), set())
+    expected = 48 if {"avx512f", "avx512dq", "bmi2"} <= flags else 0
+    assert kernels.vector_lanes == expected

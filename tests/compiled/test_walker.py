@@ -190,12 +190,13 @@ def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
         assert set(np.unique(compiled.arrays["walk_nodes"][:, 3])) == {0, 1} and walker.n_targets == 3
         alone = np.concatenate([walker.scores(bases[row:row + 1]) for row in range(len(bases))])
         assert np.array_equal(alone, expected)
-        # fewer rows than lanes, exactly as many, one more, and a batch past the small ensemble's block of rows
-        for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 1_024 + 7, len(bases)):
+        # fewer rows than lanes, exactly as many, one more, either side of where the C walk turns to
+        # AVX-512 vectors (64 rows), and a batch past the small ensemble's block of rows
+        for rows in (1, LANES - 1, LANES, LANES + 1, 2 * LANES + 5, 63, 64, 65, 1_024 + 7, len(bases)):
             assert np.array_equal(walker.scores(bases[:rows]), alone[:rows]), (backend, rows)
-        # blocks too small for the lanes, exactly full lanes, one row past them in every block, and
-        # a big ensemble's blocks with the last one part-full
-        for block_rows in (1, 5, LANES, LANES + 1, 999):
+        # blocks too small for the lanes, exactly full lanes, one row past them in every block, blocks
+        # just big enough for the vectors, and a big ensemble's blocks with the last one part-full
+        for block_rows in (1, 5, LANES, LANES + 1, 64, 65, 999):
             blocks = TreeWalker(compiled.arrays, n_bases, 3, kernel="walk", backend=backend, block_rows=block_rows)
             assert np.array_equal(blocks.scores(bases), alone), (backend, block_rows)
         # without a split that sends NaN left the steps skip the NaN test: the same scores where no value is NaN

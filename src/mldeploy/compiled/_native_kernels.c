@@ -8,6 +8,10 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__BMI2__)
+#include <immintrin.h>
+#define VECTOR_WALK 1
+#endif
 
 #define LANES 12 /* rows walked side by side through one tree, as _walk_kernel.LANES */
 
@@ -142,14 +146,115 @@ static inline void walk_lanes(const double *restrict bases, int64_t stride, cons
     }
 }
 
+#ifdef VECTOR_WALK
+#define VECTORS 6       /* vectors of 8 rows stepped side by side: enough loads in flight to cover the gathers' wait */
+#define STEPS 4         /* steps between looks for lanes at a leaf: a look costs about as much as three steps */
+#define VECTOR_ROWS 64  /* below this many rows in a block, the lanes would mostly idle: the scalar walk is quicker */
+
+/* Walk rows [begin, end) through one tree, 8 rows a vector (AVX-512): each step gathers every lane's record
+ * and base value and moves it by a compare and a blend, with no branch. A lane at a leaf stays there until
+ * the next look, which writes its leaf to leaves[row - begin] and gives the lane the next row. Every lane
+ * takes the same steps as walk_lanes, so each row reaches the same leaf. */
+static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *bases, int64_t stride, int64_t begin,
+                              int64_t end, int nan_routes, int32_t *leaves)
+{
+    const double *splits = (const double *)nodes;
+    const long long *links = (const long long *)nodes + 1; /* right in the low 32 bits, code in the high 32 */
+    const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), two = _mm512_set1_epi64(2);
+    const __m512i row_width = _mm512_set1_epi64(stride), first = _mm512_set1_epi64(begin), zero = _mm512_setzero_si512();
+    const __m512i start = _mm512_set1_epi64(2 * root); /* records are 16 bytes: indexes count 8-byte words */
+    __m512i at[VECTORS], row[VECTORS], row_start[VECTORS], last_links[VECTORS];
+    __mmask8 live[VECTORS], last_inner[VECTORS];
+    int64_t next = begin;
+    for (int v = 0; v < VECTORS; v++) {
+        int64_t n = end - next < 8 ? (end - next > 0 ? end - next : 0) : 8;
+        live[v] = (__mmask8)((1u << n) - 1);
+        row[v] = _mm512_add_epi64(_mm512_set1_epi64(next), lane);
+        row_start[v] = _mm512_mullo_epi64(row[v], row_width);
+        at[v] = start;
+        next += n;
+    }
+    for (int any = 1; any;) {
+        for (int s = 0; s < STEPS; s++) {
+            for (int v = 0; v < VECTORS; v++) {
+                __m512i link = _mm512_mask_i64gather_epi64(zero, live[v], at[v], links, 8);
+                __m512d split = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), live[v], at[v], splits, 8);
+                __m512i code = _mm512_srai_epi64(link, 32);
+                __mmask8 inner = _mm512_mask_cmpge_epi64_mask(live[v], code, zero);
+                __m512i where = _mm512_add_epi64(row_start[v], _mm512_srai_epi64(code, 1));
+                __m512d x = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), inner, where, bases, 8);
+                __mmask8 left = _mm512_mask_cmp_pd_mask(inner, x, split, _CMP_LE_OQ);
+                if (nan_routes)
+                    left |= _mm512_mask_cmp_pd_mask(_mm512_mask_test_epi64_mask(inner, code, _mm512_set1_epi64(1)), x, x,
+                                                    _CMP_UNORD_Q);
+                __m512i right = _mm512_slli_epi64(_mm512_srai_epi64(_mm512_slli_epi64(link, 32), 32), 1);
+                at[v] = _mm512_mask_blend_epi64(inner, at[v], _mm512_mask_blend_epi64(left, right, _mm512_add_epi64(at[v], two)));
+                last_links[v] = link;
+                last_inner[v] = inner;
+            }
+        }
+        any = 0;
+        for (int v = 0; v < VECTORS; v++) { /* lanes found at a leaf in the last step: record it, take the next row */
+            __mmask8 leaf = live[v] & (__mmask8)~last_inner[v];
+            if (leaf) {
+                __m512i value_row = _mm512_srai_epi64(_mm512_slli_epi64(last_links[v], 32), 32);
+                _mm512_mask_i64scatter_epi32(leaves, leaf, _mm512_sub_epi64(row[v], first), _mm512_cvtepi64_epi32(value_row), 4);
+                int64_t done = __builtin_popcount(leaf), taken = end - next < done ? end - next : done;
+                __mmask8 refill = (__mmask8)_pdep_u32((1u << taken) - 1, leaf); /* the first `taken` lanes done */
+                row[v] = _mm512_mask_expand_epi64(row[v], refill, _mm512_add_epi64(_mm512_set1_epi64(next), lane));
+                row_start[v] = _mm512_mullo_epi64(row[v], row_width);
+                at[v] = _mm512_mask_blend_epi64(refill, at[v], start);
+                live[v] &= (__mmask8)~(leaf & ~refill);
+                next += taken;
+            }
+            any |= live[v];
+        }
+    }
+}
+
+/* Walk a block of rows through every tree with vectors; each tree's leaf values are then added row by row,
+ * so every row still sums its trees in order. */
+static void walk_block_vectors(const walk_model_t *m, const double *bases, int64_t stride, int64_t begin, int64_t end,
+                               double *out, int64_t out_stride, int32_t *leaves)
+{
+    for (int64_t t = 0; t < m->n_trees; t++) {
+        int64_t target = m->trees[2 * t + 1];
+        walk_tree_vectors(m->nodes, m->trees[2 * t], bases, stride, begin, end, (int)m->nan_routes, leaves);
+        for (int64_t row = begin; row < end; row++)
+            add_leaf(out + row * out_stride + target, m->values + (int64_t)leaves[row - begin] * m->width, m->width);
+    }
+}
+#endif
+
+/* How many rows the vector walk steps side by side on this build (0: it was built without AVX-512). */
+int mldeploy_vector_lanes(void)
+{
+#ifdef VECTOR_WALK
+    return 8 * VECTORS;
+#else
+    return 0;
+#endif
+}
+
 /* Add each tree's leaf values to out [rows, out_stride] at its target (see _walk_kernel.walk).
  * The counts are int: ctypes passes Python ints as int (native.py's _Scorer). */
 int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stride, double *out, int out_stride)
 {
     const node_t *nodes = m->nodes;
     int64_t lane_row[LANES], lane_node[LANES];
+#ifdef VECTOR_WALK
+    int32_t *leaves = rows >= VECTOR_ROWS ? malloc((rows < m->block_rows ? rows : m->block_rows) * sizeof(int32_t)) : NULL;
+    if (rows >= VECTOR_ROWS && leaves == NULL)
+        return -2;
+#endif
     for (int64_t begin = 0; begin < rows; begin += m->block_rows) {
         int64_t end = begin + m->block_rows < rows ? begin + m->block_rows : rows;
+#ifdef VECTOR_WALK
+        if (end - begin >= VECTOR_ROWS) {
+            walk_block_vectors(m, bases, stride, begin, end, out, out_stride, leaves);
+            continue;
+        }
+#endif
         int64_t lanes = end - begin < LANES ? end - begin : LANES;
         for (int64_t t = 0; t < m->n_trees; t++) {
             int64_t root = m->trees[2 * t], target = m->trees[2 * t + 1];
@@ -181,6 +286,9 @@ int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stri
             }
         }
     }
+#ifdef VECTOR_WALK
+    free(leaves);
+#endif
     return 0;
 }
 
