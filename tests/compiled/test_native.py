@@ -128,3 +128,10 @@ def test_the_walk_uses_avx512_vectors_where_the_processor_has_them() -> None:
         flags = next((set(line.split(":", 1)[1].split()) for line in info if line.startswith("flags")), set())
     expected = 48 if {"avx512f", "avx512dq", "bmi2"} <= flags else 0
     assert kernels.vector_lanes == expected
+
+
+def test_vectors_route_nan_and_reach_a_tree_that_is_one_leaf() -> None:
+    x = np.tile([0.0, 1.0, np.nan, 0.5, 0.75], 41)[:, np.newaxis]  # 205 rows: vectors where the processor has them
+    for block_rows in (64, 100, 205):
+        walker = TreeWalker(_LAYOUT, 1, 1, kernel="walk", backend="native", block_rows=block_rows)
+        assert walker.scores(x).ravel().tolist() == np.tile([5.0, 6.0, 5.0, 5.0, 6.0], 41).tolist()

@@ -161,7 +161,8 @@ static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *b
     const double *splits = (const double *)nodes;
     const long long *links = (const long long *)nodes + 1; /* right in the low 32 bits, code in the high 32 */
     const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), two = _mm512_set1_epi64(2);
-    const __m512i row_width = _mm512_set1_epi64(stride), first = _mm512_set1_epi64(begin), zero = _mm512_setzero_si512();
+    const __m512i lane_start = _mm512_mullo_epi64(lane, _mm512_set1_epi64(stride)); /* a lane's row's offset */
+    const __m512i first = _mm512_set1_epi64(begin), zero = _mm512_setzero_si512();
     const __m512i start = _mm512_set1_epi64(2 * root); /* records are 16 bytes: indexes count 8-byte words */
     __m512i at[VECTORS], row[VECTORS], row_start[VECTORS], last_links[VECTORS];
     __mmask8 live[VECTORS], last_inner[VECTORS];
@@ -170,24 +171,28 @@ static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *b
         int64_t n = end - next < 8 ? (end - next > 0 ? end - next : 0) : 8;
         live[v] = (__mmask8)((1u << n) - 1);
         row[v] = _mm512_add_epi64(_mm512_set1_epi64(next), lane);
-        row_start[v] = _mm512_mullo_epi64(row[v], row_width);
+        row_start[v] = _mm512_add_epi64(_mm512_set1_epi64(next * stride), lane_start);
         at[v] = start;
         next += n;
     }
     for (int any = 1; any;) {
         for (int s = 0; s < STEPS; s++) {
             for (int v = 0; v < VECTORS; v++) {
+                if (!live[v]) { /* a vector with no row left, as rows run out */
+                    last_inner[v] = 0;
+                    last_links[v] = zero;
+                    continue;
+                }
                 __m512i link = _mm512_mask_i64gather_epi64(zero, live[v], at[v], links, 8);
                 __m512d split = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), live[v], at[v], splits, 8);
-                __m512i code = _mm512_srai_epi64(link, 32);
-                __mmask8 inner = _mm512_mask_cmpge_epi64_mask(live[v], code, zero);
-                __m512i where = _mm512_add_epi64(row_start[v], _mm512_srai_epi64(code, 1));
+                __mmask8 inner = _mm512_mask_cmpge_epi64_mask(live[v], link, zero); /* the sign is the code's */
+                __m512i where = _mm512_add_epi64(row_start[v], _mm512_srai_epi64(link, 33)); /* code >> 1 */
                 __m512d x = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), inner, where, bases, 8);
                 __mmask8 left = _mm512_mask_cmp_pd_mask(inner, x, split, _CMP_LE_OQ);
                 if (nan_routes)
-                    left |= _mm512_mask_cmp_pd_mask(_mm512_mask_test_epi64_mask(inner, code, _mm512_set1_epi64(1)), x, x,
-                                                    _CMP_UNORD_Q);
-                __m512i right = _mm512_slli_epi64(_mm512_srai_epi64(_mm512_slli_epi64(link, 32), 32), 1);
+                    left |= _mm512_mask_cmp_pd_mask(_mm512_mask_test_epi64_mask(inner, link, _mm512_set1_epi64(1LL << 32)),
+                                                    x, x, _CMP_UNORD_Q);
+                __m512i right = _mm512_srai_epi64(_mm512_slli_epi64(link, 32), 31); /* 2 * right, sign kept */
                 at[v] = _mm512_mask_blend_epi64(inner, at[v], _mm512_mask_blend_epi64(left, right, _mm512_add_epi64(at[v], two)));
                 last_links[v] = link;
                 last_inner[v] = inner;
@@ -202,7 +207,8 @@ static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *b
                 int64_t done = __builtin_popcount(leaf), taken = end - next < done ? end - next : done;
                 __mmask8 refill = (__mmask8)_pdep_u32((1u << taken) - 1, leaf); /* the first `taken` lanes done */
                 row[v] = _mm512_mask_expand_epi64(row[v], refill, _mm512_add_epi64(_mm512_set1_epi64(next), lane));
-                row_start[v] = _mm512_mullo_epi64(row[v], row_width);
+                row_start[v] = _mm512_mask_expand_epi64(row_start[v], refill,
+                                                        _mm512_add_epi64(_mm512_set1_epi64(next * stride), lane_start));
                 at[v] = _mm512_mask_blend_epi64(refill, at[v], start);
                 live[v] &= (__mmask8)~(leaf & ~refill);
                 next += taken;
