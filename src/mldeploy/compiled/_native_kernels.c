@@ -4,7 +4,9 @@
  * (compiled/native.py) and calls it through ctypes, which releases the GIL for each call.
  * A score is a sum of leaf values in tree order, with no multiplication and no reordering
  * (built with -ffp-contract=off, without -ffast-math), so the results are the numba kernels'
- * to the bit. The arrays are checked in Python before a kernel sees them.
+ * to the bit. The arrays are checked in Python before a kernel sees them. Where the compiler targets
+ * AVX-512, the walk also steps rows in vectors (walk_tree_vectors): other steps, the same leaves, and
+ * their values added in the same order.
  */
 #include <stdint.h>
 #include <stdlib.h>
