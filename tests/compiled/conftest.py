@@ -38,3 +38,15 @@ def salary_holdout() -> pd.DataFrame:
     """2,000 rows the pipeline never saw, half of them drifted (unseen cities and job families)."""
     rows = pd.concat([salary.generate(1_000, seed=3), salary.generate(1_000, seed=8, drift=0.5)], ignore_index=True)
     return rows.drop(columns=salary.TARGET)
+
+
+@pytest.fixture(params=[True, False], ids=["vectors", "scalar"])
+def walk_vectors(request):
+    """The C walk with its AVX-512 vectors on (where the processor has them) and off; the choice made at load after."""
+    from mldeploy.compiled.native import native_kernels
+
+    kernels = native_kernels()
+    chosen = kernels.vectors
+    kernels.use_vectors(request.param)
+    yield request.param and kernels.vector_lanes > 0
+    kernels.use_vectors(chosen)

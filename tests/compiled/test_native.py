@@ -99,7 +99,7 @@ def test_each_compiler_and_source_gets_its_own_build(fresh, monkeypatch) -> None
     assert native.library_path() != first and native.library_path().parent == first.parent
 
 
-def test_c_and_numba_agree_to_the_bit_on_random_forests_with_nan() -> None:
+def test_c_and_numba_agree_to_the_bit_on_random_forests_with_nan(walk_vectors) -> None:
     from sklearn.ensemble import RandomForestRegressor
 
     from mldeploy.compiled import compile_pipeline
@@ -130,7 +130,26 @@ def test_the_walk_uses_avx512_vectors_where_the_processor_has_them() -> None:
     assert kernels.vector_lanes == expected
 
 
-def test_vectors_route_nan_and_reach_a_tree_that_is_one_leaf() -> None:
+def test_the_quicker_walk_is_chosen_at_load_and_both_give_the_same_scores() -> None:
+    kernels = native.native_kernels()
+    chosen = kernels.vectors
+    assert not chosen or kernels.vector_lanes  # the load timed both walks where there are two
+    layout = {"walk_nodes": np.array([[0, 1, -2, 0], [1, -1, -3, 1]], np.int32), "walk_splits": np.array([0.5, 0.0]),
+              "walk_values": np.array([[1.0], [2.0], [4.0]]), "walk_trees": np.array([[0, 0]], np.int64)}
+    rows = np.random.default_rng(5).normal(size=(1_000, 2))
+    rows[::11, 1] = np.nan
+    try:
+        assert kernels.use_vectors(True) == (kernels.vector_lanes > 0)
+        vectors = TreeWalker(layout, 2, 1, kernel="walk", backend="native").scores(rows)
+        assert kernels.use_vectors(False) is False
+        scalar = TreeWalker(layout, 2, 1, kernel="walk", backend="native").scores(rows)
+    finally:
+        kernels.use_vectors(chosen)
+    assert np.array_equal(vectors, scalar)
+    assert set(np.unique(scalar)) == {1.0, 2.0, 4.0}
+
+
+def test_vectors_route_nan_and_reach_a_tree_that_is_one_leaf(walk_vectors) -> None:
     x = np.tile([0.0, 1.0, np.nan, 0.5, 0.75], 41)[:, np.newaxis]  # 205 rows: vectors where the processor has them
     for block_rows in (64, 100, 205):
         walker = TreeWalker(_LAYOUT, 1, 1, kernel="walk", backend="native", block_rows=block_rows)

@@ -168,7 +168,7 @@ def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_rows_walked_side_by_side_score_as_each_row_alone() -> None:
+def test_rows_walked_side_by_side_score_as_each_row_alone(walk_vectors) -> None:
     from mldeploy.compiled._walk_kernel import LANES
     from mldeploy.compiled.walker import TreeWalker
 

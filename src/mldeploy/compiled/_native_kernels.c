@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__BMI2__)
 #include <immintrin.h>
+#include <stddef.h>
+#include <time.h>
 #define VECTOR_WALK 1
 #endif
 
@@ -160,8 +162,8 @@ static inline void walk_lanes(const double *restrict bases, int64_t stride, cons
 static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *bases, int64_t stride, int64_t begin,
                               int64_t end, int nan_routes, int32_t *leaves)
 {
-    const double *splits = (const double *)nodes;
-    const long long *links = (const long long *)nodes + 1; /* right in the low 32 bits, code in the high 32 */
+    const char *splits = (const char *)nodes + offsetof(node_t, split);
+    const char *links = (const char *)nodes + offsetof(node_t, right); /* 64 bits: right low, code high */
     const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0), two = _mm512_set1_epi64(2);
     const __m512i lane_start = _mm512_mullo_epi64(lane, _mm512_set1_epi64(stride)); /* a lane's row's offset */
     const __m512i first = _mm512_set1_epi64(begin), zero = _mm512_setzero_si512();
@@ -204,8 +206,8 @@ static void walk_tree_vectors(const node_t *nodes, int64_t root, const double *b
         for (int v = 0; v < VECTORS; v++) { /* lanes found at a leaf in the last step: record it, take the next row */
             __mmask8 leaf = live[v] & (__mmask8)~last_inner[v];
             if (leaf) {
-                __m512i value_row = _mm512_srai_epi64(_mm512_slli_epi64(last_links[v], 32), 32);
-                _mm512_mask_i64scatter_epi32(leaves, leaf, _mm512_sub_epi64(row[v], first), _mm512_cvtepi64_epi32(value_row), 4);
+                __m256i value_row = _mm512_cvtepi64_epi32(last_links[v]); /* the low 32 bits: right */
+                _mm512_mask_i64scatter_epi32(leaves, leaf, _mm512_sub_epi64(row[v], first), value_row, 4);
                 int64_t done = __builtin_popcount(leaf), taken = end - next < done ? end - next : done;
                 __mmask8 refill = (__mmask8)_pdep_u32((1u << taken) - 1, leaf); /* the first `taken` lanes done */
                 row[v] = _mm512_mask_expand_epi64(row[v], refill, _mm512_add_epi64(_mm512_set1_epi64(next), lane));
@@ -244,6 +246,88 @@ int mldeploy_vector_lanes(void)
 #endif
 }
 
+static int use_vectors = 1; /* whether mldeploy_walk takes the vector walk where it can (mldeploy_choose_walk) */
+
+/* Take the vector walk (on != 0) or the scalar one; both reach the same leaves. Returns the setting in force. */
+int mldeploy_use_vectors(int on)
+{
+    use_vectors = on && mldeploy_vector_lanes() > 0;
+    return use_vectors;
+}
+
+#ifdef VECTOR_WALK
+/* Lay out a random tree of at most `depth` levels depth first, its leaves at uneven depths as in a fitted
+ * forest (rows that finish early leave vector lanes idle); return the next record. */
+static int64_t lay_out_test_tree(node_t *nodes, int64_t at, int depth, int bases, int64_t *leaf, uint64_t *seed)
+{
+    *seed = *seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    double random = (double)(*seed >> 11) / 9007199254740992.0;
+    if (depth == 0 || (depth < 9 && (*seed >> 60) < 3)) { /* below the third level, a leaf 3 times in 16 */
+        nodes[at] = (node_t){0.0, (int32_t)(*leaf)++, -1};
+        return at + 1;
+    }
+    int32_t feature = (int32_t)((*seed >> 33) % (uint64_t)bases);
+    int64_t right = lay_out_test_tree(nodes, at + 1, depth - 1, bases, leaf, seed);
+    nodes[at] = (node_t){random, (int32_t)right, feature * 2};
+    return lay_out_test_tree(nodes, right, depth - 1, bases, leaf, seed);
+}
+
+static double seconds_now(void)
+{
+    struct timespec now;
+    timespec_get(&now, TIME_UTC);
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+#endif
+
+int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stride, double *out, int out_stride);
+
+/* Time both walks on a made-up forest (8 trees of up to 12 levels, 2,048 rows) and keep the quicker: gathers,
+ * which the vector walk is made of, are several times slower on some processors (those with Intel's
+ * microcode fix for Downfall among them). Takes about a millisecond; returns mldeploy_use_vectors'. */
+int mldeploy_choose_walk(void)
+{
+#ifdef VECTOR_WALK
+    enum { DEPTH = 12, TREES = 8, ROWS = 2048, BASES = 16 };
+    const int64_t records = ((int64_t)2 << DEPTH) - 1, leaves = (int64_t)1 << DEPTH;
+    node_t *nodes = malloc(TREES * records * sizeof(node_t));
+    double *values = malloc(TREES * leaves * sizeof(double)), *bases = malloc(ROWS * BASES * sizeof(double));
+    double *out = malloc(ROWS * sizeof(double));
+    int64_t trees[2 * TREES], leaf = 0;
+    uint64_t seed = 42;
+    if (nodes == NULL || values == NULL || bases == NULL || out == NULL) {
+        free(nodes), free(values), free(bases), free(out);
+        return mldeploy_use_vectors(0);
+    }
+    for (int64_t t = 0; t < TREES; t++) {
+        trees[2 * t] = t * records;
+        trees[2 * t + 1] = 0;
+        lay_out_test_tree(nodes, t * records, DEPTH, BASES, &leaf, &seed);
+    }
+    for (int64_t i = 0; i < TREES * leaves; i++)
+        values[i] = (double)i;
+    for (int64_t i = 0; i < ROWS * BASES; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        bases[i] = (double)(seed >> 11) / 9007199254740992.0;
+    }
+    walk_model_t model = {nodes, values, 1, trees, TREES, ROWS, 0};
+    double best[2] = {1e30, 1e30};
+    mldeploy_walk(&model, bases, ROWS, BASES, out, 1); /* touches every page first */
+    for (int round = 0; round < 6; round++) { /* alternating, best of three each */
+        int on = round & 1;
+        mldeploy_use_vectors(on);
+        double start = seconds_now();
+        mldeploy_walk(&model, bases, ROWS, BASES, out, 1);
+        double took = seconds_now() - start;
+        best[on] = took < best[on] ? took : best[on];
+    }
+    free(nodes), free(values), free(bases), free(out);
+    return mldeploy_use_vectors(best[1] < best[0]);
+#else
+    return mldeploy_use_vectors(0);
+#endif
+}
+
 /* Add each tree's leaf values to out [rows, out_stride] at its target (see _walk_kernel.walk).
  * The counts are int: ctypes passes Python ints as int (native.py's _Scorer). */
 int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stride, double *out, int out_stride)
@@ -251,14 +335,16 @@ int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stri
     const node_t *nodes = m->nodes;
     int64_t lane_row[LANES], lane_node[LANES];
 #ifdef VECTOR_WALK
-    int32_t *leaves = rows >= VECTOR_ROWS ? malloc((rows < m->block_rows ? rows : m->block_rows) * sizeof(int32_t)) : NULL;
-    if (rows >= VECTOR_ROWS && leaves == NULL)
+    int64_t block = rows < m->block_rows ? rows : m->block_rows; /* the biggest block: the leaves it needs */
+    int vectors = use_vectors && block >= VECTOR_ROWS;
+    int32_t *leaves = vectors ? malloc(block * sizeof(int32_t)) : NULL;
+    if (vectors && leaves == NULL)
         return -2;
 #endif
     for (int64_t begin = 0; begin < rows; begin += m->block_rows) {
         int64_t end = begin + m->block_rows < rows ? begin + m->block_rows : rows;
 #ifdef VECTOR_WALK
-        if (end - begin >= VECTOR_ROWS) {
+        if (vectors && end - begin >= VECTOR_ROWS) {
             walk_block_vectors(m, bases, stride, begin, end, out, out_stride, leaves);
             continue;
         }

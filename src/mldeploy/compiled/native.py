@@ -116,7 +116,18 @@ class NativeKernels:
         self._walk = library.mldeploy_walk  # int (model *, double *, int, int, double *, int): see _Scorer
         self._score = library.mldeploy_score
         self.vector_lanes = int(library.mldeploy_vector_lanes())
-        """Rows the walk steps side by side in AVX-512 vectors, from 64 rows a call; 0 where the processor lacks them."""
+        """Rows the walk can step side by side in AVX-512 vectors; 0 where the processor lacks them."""
+        self._use_vectors = library.mldeploy_use_vectors
+        self.vectors = bool(library.mldeploy_choose_walk())
+        """Whether walks of 64 rows or more take the vectors: both walks are timed here, the quicker kept."""
+        if self.vector_lanes:
+            _log.info("tree walk: %s (timed on this processor)", "AVX-512 vectors" if self.vectors else "scalar lanes")
+
+    def use_vectors(self, on: bool) -> bool:
+        """Make walks of 64 rows or more take the vectors (where built) or not, for the whole process; both reach
+        the same leaves. Returns whether they now do. Tests use it; the load has chosen the quicker already."""
+        self.vectors = bool(self._use_vectors(int(on)))
+        return self.vectors
 
     def preorder(self, flat: np.ndarray, splits: np.ndarray, roots: np.ndarray, nodes: np.ndarray) -> tuple[np.ndarray, int]:
         """Lay checked trees out depth first in ``nodes``, as ``_walk_kernel.preorder``: (new roots, records used)."""
