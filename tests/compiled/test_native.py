@@ -154,3 +154,48 @@ def test_vectors_route_nan_and_reach_a_tree_that_is_one_leaf(walk_vectors) -> No
     for block_rows in (64, 100, 205):
         walker = TreeWalker(_LAYOUT, 1, 1, kernel="walk", backend="native", block_rows=block_rows)
         assert walker.scores(x).ravel().tolist() == np.tile([5.0, 6.0, 5.0, 5.0, 6.0], 41).tolist()
+
+
+def _random_layout(rng, n_trees: int, n_bases: int, width: int, n_targets: int, depth: int) -> dict:
+    """Walk arrays of random trees: uneven depths, NaN sent either way, zero and infinite splits, roots that are leaves."""
+    nodes, splits, values, trees = [], [], [], []
+
+    def grow(levels: int) -> int:
+        if levels == 0 or rng.random() < 0.2:
+            values.append(rng.standard_normal(width))
+            return -len(values)
+        at = len(nodes)
+        nodes.append(None)
+        splits.append(float(rng.choice([rng.standard_normal(), 0.0, -0.0, np.inf, -np.inf])))
+        left = grow(levels - 1)
+        nodes[at] = [int(rng.integers(n_bases)), left, grow(levels - 1), int(rng.random() < 0.5)]
+        return at
+
+    for _ in range(n_trees):
+        trees.append([grow(depth), int(rng.integers(n_targets - width + 1))])
+    return {"walk_nodes": np.array(nodes, np.int32).reshape(-1, 4), "walk_splits": np.array(splits, np.float64),
+            "walk_values": np.array(values, np.float64).reshape(-1, width), "walk_trees": np.array(trees, np.int64)}
+
+
+def test_vectors_and_scalar_lanes_agree_to_the_bit_on_random_trees() -> None:
+    kernels = native.native_kernels()
+    chosen = kernels.vectors
+    rng = np.random.default_rng(17)
+    try:
+        for _ in range(40):
+            n_bases, width = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+            n_targets = width + int(rng.integers(0, 3))
+            layout = _random_layout(rng, int(rng.integers(1, 8)), n_bases, width, n_targets, int(rng.integers(0, 9)))
+            rows = int(rng.choice([64, 65, 100, 300, 2_047]))
+            x = rng.standard_normal((rows, n_bases))
+            for value, share in ((np.nan, 0.2), (0.0, 0.05), (-0.0, 0.05)):
+                x[rng.random(x.shape) < share] = value
+            for block_rows in (64, 77, 1_000, None):
+                scores = []
+                for on in (False, True):
+                    kernels.use_vectors(on)
+                    walker = TreeWalker(layout, n_bases, n_targets, kernel="walk", backend="native", block_rows=block_rows)
+                    scores.append(walker.scores(x))
+                assert np.array_equal(scores[0].view(np.int64), scores[1].view(np.int64)), (rows, block_rows)
+    finally:
+        kernels.use_vectors(chosen)
