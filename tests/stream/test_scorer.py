@@ -1,5 +1,6 @@
 """The streaming scorer against the real broker: predictions, dead letters, crashes, a shared group."""
 
+import gc
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ import pytest
 import mldeploy
 from mldeploy import errors
 from mldeploy.serving import load
+from mldeploy.serving.frozen_heap import YOUNG_THRESHOLD
 from mldeploy.stream import publish
 from mldeploy.stream.predictors import ModelSpec
 from mldeploy.stream.scorer import ScorerConfig, StreamScorer
@@ -187,6 +189,8 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
     bad = {b"two-bad-fields": json.dumps(ROWS[0] | {"age": "old", "remote": "perhaps"}).encode(),
            b"not-json": b"{years: 3", b"a-list": b"[1, 2]"}
     produce(kafka_broker.bootstrap, topic, good | bad)
+    gc.unfreeze()  # as in a fresh process, so the scorer's own tuning shows below
+    gc.set_threshold(700, *gc.get_threshold()[1:])
     with mldeploy.subscribe(model_url, "salary") as live:
         config = ScorerConfig(parse_url(kafka_broker.url(topic)), parse_url(kafka_broker.url(f"{topic}-out")),
                               max_batch=16, exactly_once=exactly_once, group=f"g-{topic}")
@@ -203,6 +207,8 @@ def test_events_become_predictions_keyed_like_them_and_bad_ones_dead_letters(kaf
             predictions.close()
             dead.close()
         expected = dict(zip(good, live.predict(ROWS[:40])))
+    # a scoring process's heap is frozen and its young generation collected less often, as the API server's
+    assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_THRESHOLD
     # the same compiled path in and out of the scorer, and JSON keeps every bit of a float: equal, not close
     assert {m.key(): json.loads(m.value())["prediction"] for m in predictions.messages} == expected
     assert {dict(m.headers())["mldeploy-model"] for m in predictions.messages} == {b"salary@1"}

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mldeploy.errors import BackendError, NotReadyError
+from mldeploy.serving.frozen_heap import collect_young_less_often, freeze_heap
 from mldeploy.stream import codec
 from mldeploy.stream._outage import OutageClock, Wedged, call_within
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
@@ -131,6 +132,8 @@ class StreamScorer:
         self._wait_for_model()
         consumer, producer = self._consumer(), self._producer()
         assigned = self._subscribe(consumer, producer)
+        freeze_heap()  # as the API server does: the loop's full collections then skip what start-up made
+        collect_young_less_often()  # a batch's log entry lives until the writer takes it: fewer walks of it
         last_event = None
         try:
             while not self._stop.is_set():
