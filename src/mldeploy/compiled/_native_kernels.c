@@ -284,7 +284,7 @@ int mldeploy_walk(const walk_model_t *m, const double *bases, int rows, int stri
 
 /* Time both walks on a made-up forest (8 trees of up to 12 levels, 2,048 rows) and keep the quicker: gathers,
  * which the vector walk is made of, are several times slower on some processors (those with Intel's
- * microcode fix for Downfall among them). Takes about a millisecond; returns mldeploy_use_vectors'. */
+ * microcode fix for Downfall among them). Takes about 1.5 ms; returns mldeploy_use_vectors'. */
 int mldeploy_choose_walk(void)
 {
 #ifdef VECTOR_WALK
