@@ -150,6 +150,23 @@ def test_kernel_routes_nan_by_the_flag_and_adds_lone_leaves() -> None:
 
 
 @pytest.mark.timeout(60)
+def test_another_backend_scores_the_same_layout() -> None:
+    from mldeploy.compiled.walker import TreeWalker
+
+    rows = np.array([[0.0], [1.0], [np.nan]])
+    for kernel in ("walk", "bitvectors"):
+        walker = TreeWalker(_layout(), n_bases=1, n_targets=1, kernel=kernel, backend="native")
+        other = walker.with_backend("numba")
+        assert (other.backend, other.kernel, walker.backend) == ("numba", kernel, "native")
+        shared = "_nodes" if kernel == "walk" else "_bitvectors"
+        assert getattr(other, shared) is getattr(walker, shared)  # laid out once
+        assert other.scores(rows).tolist() == walker.scores(rows).tolist() == [[5.0], [6.0], [5.0]]
+        assert other.with_backend("native").scores(rows).tolist() == [[5.0], [6.0], [5.0]]
+    with pytest.raises(ValueError, match="backend: expected 'native' or 'numba'"):
+        walker.with_backend("onnxruntime")
+
+
+@pytest.mark.timeout(60)
 def test_trees_are_laid_out_depth_first_in_16_byte_records() -> None:
     from mldeploy.compiled.walker import TreeWalker
 

@@ -127,6 +127,16 @@ class CompiledPipeline:
             return linear_scores(self._linear, feature_matrix(self._features, self._base_of, bases))
         return self._session.run(None, {"X": bases})[0]
 
+    def scores_by(self, engine: str, bases: np.ndarray) -> np.ndarray:
+        """Raw scores of ``bases`` computed by another tree engine, for verification to compare with :meth:`scores`.
+
+        A walker engine reuses this pipeline's tree layout. Raises ValueError or
+        MissingExtraError where ``engine`` cannot run here.
+        """
+        if self._walker is not None and engine in WALKERS:
+            return self._walker.with_backend(engine).scores(bases)
+        return CompiledPipeline(self.encoder, self.spec, self.arrays, self.model_bytes, engine).scores(bases)
+
     @property
     def has_proba(self) -> bool:
         """Whether :meth:`finish` returns class probabilities (every compiled classifier does)."""

@@ -107,7 +107,7 @@ def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
     neither can; an engine not proven here is verified against scikit-learn before it serves
     (and an export is checked on its own). Engines that cannot run on this machine are left out.
     """
-    from mldeploy.compiled.predictor import WALKERS, CompiledPipeline
+    from mldeploy.compiled.predictor import WALKERS
 
     if compiled.engine not in WALKERS:
         return
@@ -117,10 +117,10 @@ def check_engines(compiled, frame: pd.DataFrame, report: VerifyReport) -> None:
         if engine == compiled.engine:
             continue
         try:
-            other = CompiledPipeline(compiled.encoder, compiled.spec, compiled.arrays, compiled.model_bytes, engine)
+            scores = compiled.scores_by(engine, bases)
         except (ValueError, MissingExtraError):
             continue
-        if _equal(expected, other.scores(bases)).all():
+        if _equal(expected, scores).all():
             report.engines.append(engine)
 
 

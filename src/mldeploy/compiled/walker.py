@@ -11,12 +11,13 @@ where no C compiler works, numba, imported only then.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mldeploy._extras import require
 from mldeploy.compiled.bitvectors import MAX_LEAVES, bitvector_layout
 from mldeploy.compiled.features import Feature
 from mldeploy.compiled.fold import LEQ
@@ -159,7 +160,38 @@ class TreeWalker:
         self.kernel = "bitvectors" if self._bitvectors is not None else "walk"
         """The kernel in use: "bitvectors" or "walk"."""
         if self._bitvectors is None:
-            self._score = self._lay_out_walk(arrays, n_bases, native, block_rows)
+            self._lay_out_walk(arrays, n_bases, native, block_rows)
+        self.n_bases = n_bases
+        self.n_targets = n_targets
+        self._start(native)
+
+    def with_backend(self, backend: str) -> TreeWalker:
+        """This walker's layout scored by another backend ("native" or "numba"), sharing its arrays.
+
+        Verification proves each backend on the same rows; laying the trees out again took
+        7 ms of each bundle's creation. Raises ValueError (no C kernels) or MissingExtraError
+        (no numba) where ``backend`` cannot run.
+        """
+        if backend not in ("native", "numba"):
+            raise ValueError(f"backend: expected 'native' or 'numba', got {backend!r}")
+        if backend == "numba":
+            require("numba")  # MissingExtraError, as for a walker made with numba
+        other = copy.copy(self)
+        other.backend = backend
+        other._start(native_backend(required=True) if backend == "native" else None)
+        return other
+
+    def _start(self, native) -> None:
+        """Make the scorer of this layout for ``native`` (None: numba), and run it once."""
+        if self._bitvectors is None:
+            layout = (self._nodes, self._values, self._trees, self._block_rows, self._nan_routes)
+            if native is not None:
+                self._score = native.walker(*layout)
+            else:
+                from mldeploy.compiled import _walk_kernel  # imports numba; only the kernel in use is loaded
+
+                walk, (nodes, values, trees, block_rows, nan_routes) = _walk_kernel.walk, layout
+                self._score = lambda bases, out: walk(bases, nodes, values, trees, out, block_rows, nan_routes)
         elif native is not None:
             self._score = native.bitvector_scorer(self._bitvectors)
         else:
@@ -167,20 +199,18 @@ class TreeWalker:
 
             score, arguments = _bitvector_kernel.score, self._bitvectors.arguments()
             self._score = lambda bases, out: score(bases, *arguments, out)
-        self.n_bases = n_bases
-        self.n_targets = n_targets
-        self.scores(np.zeros((1, n_bases)))  # compile, or load numba's cache, now rather than on a request
+        self.scores(np.zeros((1, self.n_bases)))  # compile, or load numba's cache, now rather than on a request
 
-    def _lay_out_walk(self, arrays: dict, n_bases: int, native, block_rows: int | None) -> Callable:
-        """Lay each tree out depth first in 16-byte records, leaves included, and return the scorer that walks them."""
+    def _lay_out_walk(self, arrays: dict, n_bases: int, native, block_rows: int | None) -> None:
+        """Lay each tree out depth first in 16-byte records, leaves included, and choose the block of rows."""
         if block_rows is not None and block_rows < 1:
             raise ValueError(f"block_rows: expected at least 1, got {block_rows}")
         if native is None:
             from mldeploy.compiled import _walk_kernel  # imports numba
 
-            preorder, walk = _walk_kernel.preorder, _walk_kernel.walk
+            preorder = _walk_kernel.preorder
         else:
-            preorder, walk = native.preorder, None
+            preorder = native.preorder
         flat = np.ascontiguousarray(arrays["walk_nodes"])
         values = np.ascontiguousarray(arrays["walk_values"])
         trees = np.array(arrays["walk_trees"], dtype=np.int64, order="C")
@@ -188,17 +218,15 @@ class TreeWalker:
         roots, used = preorder(flat, np.ascontiguousarray(arrays["walk_splits"]), trees[:, 0].copy(), nodes)
         nodes, trees[:, 0] = (nodes[:used].copy() if used < len(nodes) else nodes), roots  # unreached nodes left out
         _check_compact(nodes, trees[:, 0], n_bases, len(values))
-        self._nodes = nodes
-        self._nan_routes = nan_routes = bool((nodes["code"][nodes["code"] >= 0] & 1).any())
+        self._nodes, self._values, self._trees = nodes, values, trees
+        self._nan_routes = bool((nodes["code"][nodes["code"] >= 0] & 1).any())
         """Whether a split sends NaN left: without one, each step skips the NaN test (a forest's steps: 15% fewer)."""
         # Small ensembles stay in cache while a block of rows goes through them all; a big one is
         # walked tree by tree over a bigger block, so one tree and the block's rows stay in cache.
         big_block_rows = max(_SMALL_BLOCK_ROWS, _BIG_BLOCK_BYTES // (8 * max(1, n_bases)))
         if block_rows is None:
             block_rows = _SMALL_BLOCK_ROWS if nodes.nbytes + values.nbytes <= _CACHED_BYTES else big_block_rows
-        if native is not None:
-            return native.walker(nodes, values, trees, block_rows, nan_routes)
-        return lambda bases, out: walk(bases, nodes, values, trees, out, block_rows, nan_routes)
+        self._block_rows = block_rows
 
     def scores(self, bases: np.ndarray) -> np.ndarray:
         """Return raw scores [rows, n_targets] for base values [rows, n_bases] (float64)."""
