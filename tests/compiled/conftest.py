@@ -48,5 +48,5 @@ def walk_vectors(request):
     kernels = native_kernels()
     chosen = kernels.vectors
     kernels.use_vectors(request.param)
-    yield request.param and kernels.vector_lanes > 0
+    yield
     kernels.use_vectors(chosen)

@@ -312,17 +312,17 @@ int mldeploy_choose_walk(void)
     }
     walk_model_t model = {nodes, values, 1, trees, TREES, ROWS, 0};
     double best[2] = {1e30, 1e30};
-    mldeploy_walk(&model, bases, ROWS, BASES, out, 1); /* touches every page first */
-    for (int round = 0; round < 6; round++) { /* alternating, best of three each */
+    int failed = mldeploy_walk(&model, bases, ROWS, BASES, out, 1); /* touches every page first */
+    for (int round = 0; round < 6 && !failed; round++) { /* alternating, best of three each */
         int on = round & 1;
         mldeploy_use_vectors(on);
         double start = seconds_now();
-        mldeploy_walk(&model, bases, ROWS, BASES, out, 1);
+        failed = mldeploy_walk(&model, bases, ROWS, BASES, out, 1);
         double took = seconds_now() - start;
         best[on] = took < best[on] ? took : best[on];
     }
     free(nodes), free(values), free(bases), free(out);
-    return mldeploy_use_vectors(best[1] < best[0]);
+    return mldeploy_use_vectors(!failed && best[1] < best[0]); /* a walk that could not allocate: the scalar one */
 #else
     return mldeploy_use_vectors(0);
 #endif
