@@ -130,6 +130,36 @@ def test_stream_batches_written_as_their_columns_read_back_as_their_rows_written
     pd.testing.assert_frame_equal(served, by_row)
 
 
+@pytest.mark.parametrize("event", [
+    b'{"i":%d}',                      # plain ASCII: the events' own bytes go into the COPY as they came
+    b'{"city":"Z\xc3\xbcrich","i":%d}',   # UTF-8 beyond ASCII: the same
+    b'{"bad":"\xff\xfe","i":%d}',         # not UTF-8: read with replacement characters, as the rows are
+    b'{"path":"C:\\\\dir\\n","i":%d}',  # backslashes, which COPY text must escape
+], ids=["ascii", "utf-8", "not-utf-8", "backslashes"])
+def test_stream_events_logged_as_their_own_bytes_read_back_as_their_rows(database, event):
+    from confluent_kafka import Message
+
+    from mldeploy.stream.log_entry import ScoredEntry
+    from mldeploy.stream.scoring import Scored
+
+    keys = [b"k%d" % i if i % 7 else None for i in range(200)]  # every seventh event came without a key
+    messages = [Message(topic="events", partition=0, offset=i, key=key, value=event % i) for i, key in enumerate(keys)]
+    scored = Scored(predictions={i: b'{"prediction":%d.25}' % i for i in range(200)}, models=dict.fromkeys(range(200), "salary@2"))
+    unkeyed = []
+    entry = ScoredEntry(messages, scored, "events", _AT, with_inputs=True, count_unkeyed=unkeyed.append)
+    served, by_row = _written_whole_and_row_by_row(database, [entry])
+    assert len(served) == 200 and unkeyed[0] == 29 and served.key.str.startswith("events/0/").sum() == 29
+    pd.testing.assert_frame_equal(served, by_row)
+
+
+def test_copy_text_lays_out_shared_and_per_row_fields_in_column_order():
+    from mldeploy.predictions.log_sink import _laid_out
+
+    assert _laid_out((b"a", b"b"), 2) == b"a\tb\na\tb\n"  # every field shared
+    assert _laid_out(([b"1", b"2"], b"s", b"t", [b"x", b"y"]), 2) == b"1\ts\tt\tx\n2\ts\tt\ty\n"
+    assert _laid_out((b"s", [b"1", b"2"], b"t"), 2) == b"s\t1\tt\ns\t2\tt\n"
+
+
 def test_an_id_longer_than_its_column_is_shortened_and_stays_distinct(database):
     long_ids = ["v2-" + "x" * 97, "v2-" + "x" * 96 + "y"]  # a V2 request's id has no length limit
     sink = DatabaseLogSink(database)
@@ -230,7 +260,7 @@ def test_rows_made_into_copy_text_before_the_write_read_back_as_their_rows_writt
         made = sink.prepare(entries[:150]) + sink.prepare(entries[150:])  # two ticks of the log's writer
         assert [len(part) for part in made] == [155, 151]
         halves = made[0].halves()
-        assert [len(half) for half in halves] == [77, 78] and "".join(h.text for h in halves) == made[0].text
+        assert [len(half) for half in halves] == [77, 78] and b"".join(h.data for h in halves) == made[0].data
     finally:
         sink.close()
     served, by_row = _written_whole_and_row_by_row(postgres_database, entries, [*halves, made[1]])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from itertools import chain
+from itertools import chain, repeat
 
 try:  # the kafka extra brings orjson: several times faster, and this runs beside the scorer's loop
     from orjson import loads as _loads
@@ -66,12 +66,13 @@ class ScoredEntry:
 
     @classmethod
     def columns_of(cls, entries: list[ScoredEntry]) -> tuple[list, ...]:
-        """The columns of several batches' rows, one after the other (see :meth:`columns`)."""
-        parts = [entry.columns() for entry in entries]
+        """The columns of several batches' rows, one after the other, keys and inputs as the events' own bytes
+        (see :meth:`columns`): the form a sink that writes columns (PostgreSQL's COPY) reads, with no decoding."""
+        parts = [entry.columns(raw=True) for entry in entries]
         return parts[0] if len(parts) == 1 else tuple(list(chain.from_iterable(column)) for column in zip(*parts))
 
-    def columns(self) -> tuple[list, ...]:
-        """The rows of :meth:`rows` as 13 columns, the way a sink that writes columns (PostgreSQL's COPY) reads them.
+    def columns(self, raw: bool = False) -> tuple[list, ...]:
+        """The rows of :meth:`rows` as 13 columns; with ``raw``, the keys and inputs that came as bytes stay bytes.
 
         Made column by column: this runs on the log's thread, which shares the interpreter with the
         scorer's loop, so every microsecond here is one the scorer waits.
@@ -82,9 +83,10 @@ class ScoredEntry:
         count = len(predictions)
         messages = [self.messages[position] for position in predictions]
         outputs = _predictions(list(predictions.values()))
-        events = [(message.value() or b"").decode("utf-8", "replace") for message in messages]
+        values = [message.value() or b"" for message in messages]
+        events = values if raw else [value.decode("utf-8", "replace") for value in values]
         wheres = [f"{message.topic()}/{message.partition()}/{message.offset()}" for message in messages]
-        keys = self._keys(messages, events)
+        keys = self._keys(messages, values, raw)
         unkeyed = keys.count(None)
         if unkeyed:
             keys = [where if key is None else key for key, where in zip(keys, wheres)]
@@ -101,12 +103,13 @@ class ScoredEntry:
         return (names, keys, versions, wheres, ["stream"] * count, [self.endpoint] * count, ["served"] * count,
                 [self.at] * count, numbers, labels, probabilities, events if self.with_inputs else nothing, nothing)
 
-    def _keys(self, messages: list, events: list[str]) -> list[str | None]:
+    def _keys(self, messages: list, values: list[bytes], raw: bool) -> list:
         if self.log_key is None:
-            return [key.decode("utf-8", "replace") if key else None for key in (message.key() for message in messages)]
-        return [self._key(event) for event in events]
+            keys = [message.key() or None for message in messages]  # an empty key is none
+            return keys if raw else [key.decode("utf-8", "replace") if key else None for key in keys]
+        return [self._key(value) for value in values]
 
-    def _key(self, event: str) -> str | None:
+    def _key(self, event: bytes) -> str | None:
         try:
             value = _loads(event).get(self.log_key)
         except (ValueError, AttributeError):
@@ -117,7 +120,7 @@ class ScoredEntry:
 def _outputs(outputs: list[dict]) -> tuple[list, list, list]:
     """Each prediction message's number, label and probabilities (as JSON text), column by column."""
     numbers = [output.get("prediction") for output in outputs]
-    if not any(type(number) is str for number in numbers) and not any("label" in output for output in outputs):
+    if str not in set(map(type, numbers)) and not any(map(dict.__contains__, outputs, repeat("label"))):
         nothing = [None] * len(outputs)  # a regressor's batch
         return numbers, nothing, nothing
     labels = [output.get("label") for output in outputs]
