@@ -113,7 +113,7 @@ def test_api_entries_written_a_column_at_a_time_read_back_as_their_rows_written_
 def test_stream_batches_written_as_their_columns_read_back_as_their_rows_written_one_by_one(database):
     from confluent_kafka import Message
 
-    from mldeploy.stream.log_entry import ScoredEntry
+    from mldeploy.stream.log_entry import BatchEvents, ScoredEntry
     from mldeploy.stream.scoring import Scored
 
     def batch(first: int, count: int, model: str) -> ScoredEntry:
@@ -121,9 +121,9 @@ def test_stream_batches_written_as_their_columns_read_back_as_their_rows_written
                             value=b'{"note":"tab\there","i":%d}' % i) for i in range(count)]
         scored = Scored(predictions={i: b'{"prediction":%d.5}' % i for i in range(count)},
                         models={i: model for i in range(count)})
-        return ScoredEntry(messages, scored, "events", _AT, with_inputs=True)
+        return ScoredEntry(BatchEvents.of(messages), scored, "events", _AT, with_inputs=True)
 
-    batches = [batch(0, 300, "salary@2"), ScoredEntry([], Scored(), "events", _AT, with_inputs=True),
+    batches = [batch(0, 300, "salary@2"), ScoredEntry(BatchEvents.of([]), Scored(), "events", _AT, with_inputs=True),
                batch(300, 40, "salary@3")]
     served, by_row = _written_whole_and_row_by_row(database, batches)
     assert len(served) == 340 and set(served.model_version) == {2, 3}
@@ -139,14 +139,14 @@ def test_stream_batches_written_as_their_columns_read_back_as_their_rows_written
 def test_stream_events_logged_as_their_own_bytes_read_back_as_their_rows(database, event):
     from confluent_kafka import Message
 
-    from mldeploy.stream.log_entry import ScoredEntry
+    from mldeploy.stream.log_entry import BatchEvents, ScoredEntry
     from mldeploy.stream.scoring import Scored
 
     keys = [b"k%d" % i if i % 7 else None for i in range(200)]  # every seventh event came without a key
     messages = [Message(topic="events", partition=0, offset=i, key=key, value=event % i) for i, key in enumerate(keys)]
     scored = Scored(predictions={i: b'{"prediction":%d.25}' % i for i in range(200)}, models=dict.fromkeys(range(200), "salary@2"))
     unkeyed = []
-    entry = ScoredEntry(messages, scored, "events", _AT, with_inputs=True, count_unkeyed=unkeyed.append)
+    entry = ScoredEntry(BatchEvents.of(messages), scored, "events", _AT, with_inputs=True, count_unkeyed=unkeyed.append)
     served, by_row = _written_whole_and_row_by_row(database, [entry])
     assert len(served) == 200 and unkeyed[0] == 29 and served.key.str.startswith("events/0/").sum() == 29
     pd.testing.assert_frame_equal(served, by_row)

@@ -1,7 +1,7 @@
 """A scored micro-batch as the prediction log's entry: its rows are made on the log's writer thread, not the scorer's loop.
 
-The scorer hands over what it has anyway (the consumed messages and the
-encoded predictions). The log key is the event's ``--log-key`` field (taken
+The scorer hands over what it has anyway: the consumed messages' values, keys,
+partitions and offsets (:class:`BatchEvents`) and the encoded predictions. The log key is the event's ``--log-key`` field (taken
 out before validation by the predictor, read back here from the message) or,
 without ``--log-key``, the event's Kafka key; an event without one is keyed
 ``topic/partition/offset`` and counted. The event's JSON is the inputs, and the
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from itertools import chain, repeat
+from typing import NamedTuple
 
 try:  # the kafka extra brings orjson: several times faster, and this runs beside the scorer's loop
     from orjson import loads as _loads
@@ -24,7 +25,7 @@ from mldeploy.bundle.ref import BundleRef
 from mldeploy.serving.prediction_log import LogRow, log_row
 from mldeploy.stream.scoring import Scored
 
-__all__ = ["ScoredEntry"]
+__all__ = ["BatchEvents", "ScoredEntry"]
 
 
 def _predictions(messages: list[bytes]) -> list[dict]:
@@ -42,14 +43,36 @@ def _prediction(message: bytes) -> dict:
         return json.loads(message)
 
 
+class BatchEvents(NamedTuple):
+    """What the log keeps of a micro-batch's Kafka messages, position by position: values, keys, partitions, offsets.
+
+    Lists of bytes and numbers, not the messages: while the log is behind, its queue holds up to a
+    hundred thousand events, and each message is an object the garbage collector walks (and
+    promotes, and walks again) while it waits. Holding the messages, a logged scorer ran 102 young
+    and 2 full collections a run of 200,000 events, 90 ms, against 13 and 1 (25 ms) without the log.
+    """
+
+    values: list[bytes]
+    keys: list[bytes | None]
+    partitions: list[int]
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, messages: list) -> BatchEvents:
+        """Take what the log needs from ``messages`` (all of one topic)."""
+        return cls([message.value() or b"" for message in messages], [message.key() for message in messages],
+                   [message.partition() for message in messages], [message.offset() for message in messages])
+
+
 class ScoredEntry:
     """One written micro-batch of the streaming scorer, for :meth:`PredictionLog.submit`."""
 
-    __slots__ = ("messages", "scored", "endpoint", "at", "with_inputs", "log_key", "count_unkeyed")
+    __slots__ = ("events", "scored", "endpoint", "at", "with_inputs", "log_key", "count_unkeyed")
 
-    def __init__(self, messages: list, scored: Scored, endpoint: str, at: float, with_inputs: bool,
+    def __init__(self, events: BatchEvents, scored: Scored, endpoint: str, at: float, with_inputs: bool,
                  log_key: str | None = None, count_unkeyed: Callable[[int], None] = lambda rows: None):
-        self.messages = messages
+        self.events = events
+        """The batch's events; ``endpoint`` is their topic."""
         self.scored = scored
         self.endpoint = endpoint
         self.at = at
@@ -81,12 +104,15 @@ class ScoredEntry:
         if not predictions:
             return tuple([] for _ in LogRow._fields)
         count = len(predictions)
-        messages = [self.messages[position] for position in predictions]
+        batch = self.events
+        if count < len(batch.values):  # some events were dead-lettered: only the predicted ones are logged
+            batch = BatchEvents(*([column[position] for position in predictions] for column in batch))
         outputs = _predictions(list(predictions.values()))
-        values = [message.value() or b"" for message in messages]
+        values = batch.values
         events = values if raw else [value.decode("utf-8", "replace") for value in values]
-        wheres = [f"{message.topic()}/{message.partition()}/{message.offset()}" for message in messages]
-        keys = self._keys(messages, values, raw)
+        topic = self.endpoint
+        wheres = [f"{topic}/{partition}/{offset}" for partition, offset in zip(batch.partitions, batch.offsets)]
+        keys = self._keys(batch.keys, values, raw)
         unkeyed = keys.count(None)
         if unkeyed:
             keys = [where if key is None else key for key, where in zip(keys, wheres)]
@@ -103,10 +129,11 @@ class ScoredEntry:
         return (names, keys, versions, wheres, ["stream"] * count, [self.endpoint] * count, ["served"] * count,
                 [self.at] * count, numbers, labels, probabilities, events if self.with_inputs else nothing, nothing)
 
-    def _keys(self, messages: list, values: list[bytes], raw: bool) -> list:
+    def _keys(self, keys: list[bytes | None], values: list[bytes], raw: bool) -> list:
         if self.log_key is None:
-            keys = [message.key() or None for message in messages]  # an empty key is none
-            return keys if raw else [key.decode("utf-8", "replace") if key else None for key in keys]
+            if raw:
+                return [key or None for key in keys] if b"" in keys else keys  # an empty key is none
+            return [key.decode("utf-8", "replace") if key else None for key in keys]
         return [self._key(value) for value in values]
 
     def _key(self, event: bytes) -> str | None:

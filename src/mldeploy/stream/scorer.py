@@ -46,7 +46,7 @@ from mldeploy.stream._outage import OutageClock, Wedged, call_within
 from mldeploy.stream._pending import BatchCounts, Pending, first_offsets
 from mldeploy.stream._scorer_clients import Replaceable, consumer_settings, fenced, producer_settings
 from mldeploy.stream.kafka import KafkaTransport, kafka_error, librdkafka_log
-from mldeploy.stream.log_entry import ScoredEntry
+from mldeploy.stream.log_entry import BatchEvents, ScoredEntry
 from mldeploy.stream.predictors import ModelSpec, Outcome, ProcessPredictor, ThreadPredictor
 from mldeploy.stream.scorer_config import ScorerConfig
 from mldeploy.stream.scoring import Scored
@@ -264,8 +264,8 @@ class StreamScorer:
 
     def _log(self, messages: list, scored: Scored) -> None:
         """Queue a written batch for the prediction log: one append; its rows (and keys) are made on the log's thread."""
-        self._prediction_log.submit(ScoredEntry(messages, scored, self.config.source.topic, time.time(), self._log_inputs,
-                                                self.config.log_key, self._prediction_log.count_unkeyed))
+        self._prediction_log.submit(ScoredEntry(BatchEvents.of(messages), scored, self.config.source.topic, time.time(),
+                                                self._log_inputs, self.config.log_key, self._prediction_log.count_unkeyed))
 
     def _ensure_outputs(self) -> None:
         """Create the prediction and dead-letter topics (as many partitions as the input) unless they exist."""
