@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ class DatabaseLogSink:
         """Make ``entries`` into one :class:`CopyText` for a later :meth:`write` (PostgreSQL only: see
         :class:`~mldeploy.serving.prediction_log.PredictionSink`), or leave them as they are when their
         text has another number of lines than they count rows (``halves`` splits by line)."""
-        data = b"".join([_copy_data(columns, self._encoding) for columns in _slices(entries)])
+        data = _copy_data_of(entries, self._encoding)
         rows = sum(map(len, entries))
         return [CopyText(data, rows)] if data.count(b"\n") == rows else entries
 
@@ -135,13 +136,28 @@ def _copy(conn, entries: list[Loggable | CopyText], made_in: str) -> None:
     made = [entry.data if encoding == made_in else entry.data.decode(made_in).encode(encoding, "replace")
             for entry in entries if type(entry) is CopyText]
     rest = [entry for entry in entries if type(entry) is not CopyText]
-    data = b"".join(made + [_copy_data(columns, encoding) for columns in _slices(rest)])
+    data = b"".join(made) + _copy_data_of(rest, encoding)
     cursor = driver.cursor()
     try:
         with cursor.copy(f"COPY served_predictions ({_COLUMNS}) FROM STDIN") as copy:
             copy.write(data)
     finally:
         cursor.close()
+
+
+def _copy_data_of(entries: list[Loggable], encoding: str) -> bytes:
+    """The COPY text of ``entries``' rows, made a slice at a time, letting the interpreter go between slices.
+
+    A write's rows are milliseconds of pure Python. A serving thread that wants the interpreter
+    meanwhile would wait for the switch interval (5 ms) each time; given it after every slice, it
+    waits at most a slice (the streaming scorer logging to PostgreSQL, two sittings of three rounds:
+    87.9% and 88.7% of its events/s without the log, against 79.1% and 87.5% without the yield).
+    """
+    parts = []
+    for columns in _slices(entries):
+        parts.append(_copy_data(columns, encoding))
+        time.sleep(0)
+    return b"".join(parts)
 
 
 def _slices(entries: list[Loggable]) -> Iterator[tuple]:
