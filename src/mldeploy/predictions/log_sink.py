@@ -90,7 +90,8 @@ class DatabaseLogSink:
         """Make ``entries`` into one :class:`CopyText` for a later :meth:`write` (PostgreSQL only: see
         :class:`~mldeploy.serving.prediction_log.PredictionSink`), or leave them as they are when their
         text has another number of lines than they count rows (``halves`` splits by line)."""
-        data = _copy_data_of(entries, self._encoding)
+        # one tick's entries (the log prepares every few ms): a piece too short to be worth letting the interpreter go
+        data = b"".join([_copy_data(columns, self._encoding) for columns in _slices(entries)])
         rows = sum(map(len, entries))
         return [CopyText(data, rows)] if data.count(b"\n") == rows else entries
 
@@ -146,7 +147,7 @@ def _copy(conn, entries: list[Loggable | CopyText], made_in: str) -> None:
 
 
 def _copy_data_of(entries: list[Loggable], encoding: str) -> bytes:
-    """The COPY text of ``entries``' rows, made a slice at a time, letting the interpreter go between slices.
+    """The COPY text of ``entries``' rows, made a slice at a time at the write, letting the interpreter go between slices.
 
     A write's rows are milliseconds of pure Python. A serving thread that wants the interpreter
     meanwhile would wait for the switch interval (5 ms) each time; given it after every slice, it
