@@ -302,3 +302,15 @@ def test_entries_whose_rows_are_not_what_they_count_are_not_made_ahead_and_sqlit
             assert [len(part) for part in sink.prepare(entries[:1])] == [1]
     finally:
         sink.close()
+
+
+def test_the_key_index_is_on_the_key_alone_which_each_logged_row_keeps_cheaper(database):
+    from sqlalchemy import create_engine, inspect
+
+    DatabaseLogSink(database).close()
+    engine = create_engine(database)
+    try:
+        indexes = {index["name"]: index["column_names"] for index in inspect(engine).get_indexes("served_predictions")}
+    finally:
+        engine.dispose()
+    assert indexes["ix_served_predictions_key"] == ["key"]
