@@ -314,3 +314,19 @@ def test_the_key_index_is_on_the_key_alone_which_each_logged_row_keeps_cheaper(d
     finally:
         engine.dispose()
     assert indexes["ix_served_predictions_key"] == ["key"]
+
+
+def test_a_batch_whose_labels_are_all_zero_and_signed_zeros_are_written_as_they_are(database):
+    rows = [_row(f"k{i}", value=value)._replace(label=label) for i, (value, label) in
+            enumerate([(0.0, 0), (-0.0, 0), (-0.0, 0), (0.0, 0)])]  # every label the number 0; zeros of both signs
+    sink = DatabaseLogSink(database)
+    try:
+        sink.write([_Entry(rows[:2])])  # a slice whose labels are all the number 0
+        sink.write([_Entry(rows)])
+    finally:
+        sink.close()
+    with PredictionStore(database) as store:
+        served = pd.concat(list(store.iter_served("salary"))).sort_values(["key", "request_id"])
+    assert served.label.tolist() == ["0"] * 6
+    if not database.startswith("sqlite"):  # SQLite stores -0.0 as 0 whatever writes it
+        assert [math.copysign(1, value) for value in served.value] == [1, 1, -1, -1, -1, 1]

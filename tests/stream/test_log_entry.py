@@ -69,3 +69,10 @@ def test_a_queued_entry_holds_no_object_a_collection_walks_for_each_event():
     scored = Scored(predictions={i: b'{"prediction":1.5}' for i in range(0, 50, 2)}, models=dict.fromkeys(range(0, 50, 2), "m@1"))
     rows = ScoredEntry(events, scored, "t", 1.0, with_inputs=True).rows()  # every other event was dead-lettered
     assert [(row.key, row.request_id) for row in rows[:2]] == [("k0", "t/1/0"), ("k2", "t/1/2")] and len(rows) == 25
+
+
+def test_an_event_with_a_lone_surrogate_keeps_its_log_key():
+    message = Message(topic="t", partition=0, offset=9, value=b'{"note":"\xed\xa0\x80","id":"cust-7"}')  # CESU bytes
+    scored = Scored(predictions={0: b'{"prediction":1.5}'}, models={0: "m@1"})
+    [row] = ScoredEntry(BatchEvents.of([message]), scored, "t", 1.0, with_inputs=True, log_key="id").rows()
+    assert row.key == "cust-7"

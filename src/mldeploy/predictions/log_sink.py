@@ -204,6 +204,8 @@ def _copy_data(columns: tuple, encoding: str) -> bytes:
     """
     (names, keys, versions, request_ids, sources, endpoints, roles, ats, values, labels, probabilities, inputs,
      latencies) = columns
+    if not names:
+        return b""
     words, texts = functools.partial(_encoded, encoding=encoding), functools.partial(_text_fields, encoding=encoding)
     made = (_fields(names, words), _fields(keys, texts), _fields(versions, _numbers), _fields(request_ids, texts),
             _fields(sources, words), _fields(endpoints, texts), _fields(roles, words), _fields(ats, _stamps),
@@ -220,9 +222,11 @@ def _fields(column: Sequence, make: Callable[[Sequence], list[bytes]]) -> bytes 
 
 
 def _same_text(equal: Sequence) -> bool:
-    """Whether values that compare equal also read the same (1, 1.0 and True do not), checked by type where it may differ."""
+    """Whether values that compare equal also read the same: 1, 1.0 and True do not, nor 0.0 and -0.0."""
     kind = type(equal[0])
-    return kind in _EQUAL_READS_SAME or set(map(type, equal)) == {kind}
+    if kind in _EQUAL_READS_SAME:
+        return True
+    return set(map(type, equal)) == {kind} and not (kind is float and equal[0] == 0)
 
 
 _EQUAL_READS_SAME = frozenset({str, bytes, type(None)})
@@ -271,10 +275,16 @@ def _text_fields(column: Sequence, encoding: str) -> list[bytes]:
         whole = b"".join(column)
         if encoding == "utf-8" and not any(byte in whole for byte in _ESCAPED_BYTES) and _is_utf8(whole):
             return column if type(column) is list else list(column)
-        column = [value.decode("utf-8", "replace") for value in column]
+        column, kinds = [value.decode("utf-8", "replace") for value in column], {str}
     elif bytes in kinds:
         column = [value.decode("utf-8", "replace") if type(value) is bytes else value for value in column]
-    return _encoded(_texts(column), encoding)
+        kinds = set(map(type, column))
+    if kinds <= _TEXT_KINDS:
+        return _encoded(_texts(column), encoding)
+    return _encoded([_text(value) for value in column], encoding)  # a label 0 or False: its str(), value by value
+
+
+_TEXT_KINDS = frozenset({str, type(None)})
 
 
 def _is_utf8(data: bytes) -> bool:

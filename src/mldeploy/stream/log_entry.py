@@ -139,9 +139,13 @@ class ScoredEntry:
 
     def _key(self, event: bytes) -> str | None:
         try:
-            value = _loads(event).get(self.log_key)
-        except (ValueError, AttributeError):
-            return None
+            parsed = _loads(event)
+        except ValueError:  # bytes orjson refuses as UTF-8 that the scorer still read (a lone surrogate): as text
+            try:
+                parsed = _loads(event.decode("utf-8", "replace"))
+            except ValueError:
+                return None
+        value = parsed.get(self.log_key) if isinstance(parsed, dict) else None
         return None if value is None else str(value)
 
 
