@@ -325,7 +325,7 @@ def _text(value) -> str:
 
 def _numbers(column: Sequence[int]) -> list[bytes]:
     """Whole numbers (model versions) as their digits."""
-    return "\t".join(map(str, column)).encode().split(b"\t")
+    return _encoded(list(map(str, column)), "ascii")
 
 
 _DUMPED_AS_NUMBERS = frozenset({float, int})
@@ -341,7 +341,7 @@ def _floats(column: Sequence) -> list[bytes]:
             dumped = b"null"
         if b"null" not in dumped:  # orjson writes nan and inf as null: those columns go value by value
             return dumped[1:-1].split(b",")
-    return "\t".join([_NULL if value is None else repr(float(value)) for value in column]).encode().split(b"\t")
+    return _encoded([_NULL if value is None else repr(float(value)) for value in column], "ascii")
 
 
 def _stamps(ats: Sequence[float]) -> list[bytes]:
